@@ -1,0 +1,209 @@
+//! JWT bearer assertions (RFC 7523) as Salesforce accepts them, and as real clients build
+//! them (spec §3.6, §12.5): RS256 only, `aud` in several spellings, `exp` in seconds,
+//! milliseconds or as a numeric string.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rustls_pki_types::CertificateDer;
+use serde_json::Value;
+
+use crate::error::OAuthError;
+
+/// Past-side clock skew tolerated on `exp`.
+pub const CLOCK_SKEW_SECS: i64 = 60;
+
+/// A compact JWS split into its parts, not yet trusted.
+#[derive(Debug)]
+pub struct Assertion<'a> {
+    signing_input: &'a str,
+    signature: Vec<u8>,
+    pub claims: Claims,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Vec<String>,
+    /// Expiry in seconds since the epoch, normalised from whatever unit the client used.
+    pub exp: i64,
+}
+
+fn decode_part(part: &str) -> Result<Vec<u8>, OAuthError> {
+    // Some clients pad; base64url without padding is the rule, so strip it.
+    URL_SAFE_NO_PAD
+        .decode(part.trim_end_matches('='))
+        .map_err(|_| OAuthError::invalid_assertion())
+}
+
+/// Parses and checks the header (`alg` must be RS256); claims are read but not yet checked.
+pub fn parse(compact: &str) -> Result<Assertion<'_>, OAuthError> {
+    let mut parts = compact.trim().split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(OAuthError::invalid_assertion());
+    };
+    let header: Value =
+        serde_json::from_slice(&decode_part(h)?).map_err(|_| OAuthError::invalid_assertion())?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") || header.get("crit").is_some()
+    {
+        return Err(OAuthError::invalid_assertion());
+    }
+    let payload: Value =
+        serde_json::from_slice(&decode_part(p)?).map_err(|_| OAuthError::invalid_assertion())?;
+    let claims = claims_of(&payload).ok_or_else(OAuthError::invalid_assertion)?;
+    let signing_input = &compact.trim()[..h.len() + 1 + p.len()];
+    Ok(Assertion {
+        signing_input,
+        signature: decode_part(s)?,
+        claims,
+    })
+}
+
+fn claims_of(payload: &Value) -> Option<Claims> {
+    let text = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_owned);
+    let iss = text("iss")?;
+    // `prn` is the draft-era name of `sub`, still sent by old clients.
+    let sub = text("sub").or_else(|| text("prn"))?;
+    let aud = match payload.get("aud")? {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => return None,
+    };
+    let exp = normalise_exp(payload.get("exp")?)?;
+    Some(Claims { iss, sub, aud, exp })
+}
+
+/// `exp` as seconds. Above 10^11 (year 5138 in seconds) it can only be milliseconds, which
+/// is what the sf CLI sends.
+fn normalise_exp(v: &Value) -> Option<i64> {
+    let n = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !n.is_finite() || n <= 0.0 {
+        return None;
+    }
+    let secs = if n > 1e11 { n / 1000.0 } else { n };
+    Some(secs as i64)
+}
+
+impl Assertion<'_> {
+    /// Verifies the RS256 signature with the public key of the app's X.509 certificate.
+    pub fn verify_signature(&self, certificate_der: &[u8]) -> Result<(), OAuthError> {
+        let der = CertificateDer::from(certificate_der);
+        let cert = webpki::EndEntityCert::try_from(&der)
+            .map_err(|_| OAuthError::invalid_assertion())?;
+        cert.verify_signature(
+            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+            self.signing_input.as_bytes(),
+            &self.signature,
+        )
+        .map_err(|_| OAuthError::invalid_assertion())
+    }
+}
+
+impl Claims {
+    /// Refuses an assertion whose `exp` has passed (with a little skew). Salesforce does not
+    /// bound `exp` from above, and clients rely on that.
+    pub fn check_expiry(&self, now_secs: i64) -> Result<(), OAuthError> {
+        if self.exp + CLOCK_SKEW_SECS < now_secs {
+            return Err(OAuthError::expired_code());
+        }
+        Ok(())
+    }
+
+    /// Accepts the assertion if any `aud` value is one of the `accepted` audiences, compared
+    /// without a trailing slash and without regard to letter case.
+    pub fn check_audience(&self, accepted: &[String]) -> Result<(), OAuthError> {
+        let norm = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
+        let ok = self
+            .aud
+            .iter()
+            .any(|a| accepted.iter().any(|b| norm(a) == norm(b)));
+        if ok {
+            Ok(())
+        } else {
+            Err(OAuthError::audience_invalid())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(v: &str) -> String {
+        URL_SAFE_NO_PAD.encode(v)
+    }
+
+    fn compact(header: &str, claims: &str) -> String {
+        format!("{}.{}.{}", b64(header), b64(claims), b64("sig"))
+    }
+
+    #[test]
+    fn exp_in_any_unit() {
+        let ms = compact(
+            r#"{"alg":"RS256","typ":"JWT"}"#,
+            r#"{"iss":"c","sub":"u","aud":"https://x/","exp":1700000000300}"#,
+        );
+        assert_eq!(parse(&ms).expect("parses").claims.exp, 1_700_000_000);
+        let s = compact(
+            r#"{"alg":"RS256"}"#,
+            r#"{"iss":"c","prn":"u","aud":["a","b"],"exp":"1700000000"}"#,
+        );
+        let c = parse(&s).expect("parses").claims;
+        assert_eq!((c.exp, c.sub.as_str(), c.aud.len()), (1_700_000_000, "u", 2));
+    }
+
+    #[test]
+    fn other_algorithms_and_garbage_are_refused() {
+        for bad in [
+            compact(
+                r#"{"alg":"HS256"}"#,
+                r#"{"iss":"c","sub":"u","aud":"a","exp":1}"#,
+            ),
+            compact(
+                r#"{"alg":"none"}"#,
+                r#"{"iss":"c","sub":"u","aud":"a","exp":1}"#,
+            ),
+            compact(r#"{"alg":"RS256"}"#, r#"{"iss":"c","aud":"a","exp":1}"#),
+            compact(
+                r#"{"alg":"RS256"}"#,
+                r#"{"iss":"c","sub":"u","aud":"a","exp":"soon"}"#,
+            ),
+            "a.b".to_owned(),
+            "a.b.c.d".to_owned(),
+            "!!!.???.***".to_owned(),
+            String::new(),
+        ] {
+            let err = parse(&bad).expect_err("refused");
+            assert_eq!(err, OAuthError::invalid_assertion(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn audience_spellings() {
+        let c = Claims {
+            iss: "c".into(),
+            sub: "u".into(),
+            aud: vec!["https://login.salesforce.com/".into()],
+            exp: 10,
+        };
+        assert!(c.check_audience(&["https://LOGIN.salesforce.com".into()]).is_ok());
+        assert_eq!(
+            c.check_audience(&["https://test.salesforce.com".into()]),
+            Err(OAuthError::audience_invalid())
+        );
+        assert!(c.check_expiry(10 + CLOCK_SKEW_SECS).is_ok());
+        assert_eq!(
+            c.check_expiry(11 + CLOCK_SKEW_SECS),
+            Err(OAuthError::expired_code())
+        );
+    }
+}

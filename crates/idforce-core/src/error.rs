@@ -1,0 +1,184 @@
+//! The OAuth errors idforce sends, worded as Salesforce words them (spec §6).
+//!
+//! Every wire error is built here, by name, so a description cannot drift between flows.
+//! HTTP status is decided by the transport layer from the code (see `ErrorCode::status`).
+
+use std::borrow::Cow;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    InvalidRequest,
+    /// Salesforce's own code for an unknown `client_id`.
+    InvalidClientId,
+    /// Client authentication failed (RFC 6749 §5.2).
+    InvalidClient,
+    /// The grant (credentials, assertion, code, refresh token) is invalid, expired or revoked.
+    InvalidGrant,
+    /// The grant type is not supported, or the body is not a form.
+    UnsupportedGrantType,
+    /// The user may not use this connected app.
+    InvalidAppAccess,
+    InvalidScope,
+    UnsupportedTokenType,
+    InvalidToken,
+    RedirectUriMismatch,
+    UnsupportedResponseType,
+    AccessDenied,
+    ImmediateUnsuccessful,
+    /// Storage or another dependency failed; nothing about the request is wrong.
+    ServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClientId => "invalid_client_id",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidAppAccess => "invalid_app_access",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::RedirectUriMismatch => "redirect_uri_mismatch",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ImmediateUnsuccessful => "immediate_unsuccessful",
+            ErrorCode::ServerError => "server_error",
+        }
+    }
+
+    /// Salesforce answers every token-endpoint error with 400 (spec §6.1); only a failure of
+    /// the server itself is a 5xx.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::ServerError => 503,
+            _ => 400,
+        }
+    }
+}
+
+/// An error a client receives: `{"error": code, "error_description": description}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+const fn e(code: ErrorCode, description: &'static str) -> OAuthError {
+    OAuthError {
+        code,
+        description: Cow::Borrowed(description),
+    }
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        OAuthError {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn unknown_client() -> Self {
+        e(ErrorCode::InvalidClientId, "client identifier invalid")
+    }
+    pub fn bad_client_secret() -> Self {
+        e(ErrorCode::InvalidClient, "invalid client credentials")
+    }
+    pub fn authentication_failure() -> Self {
+        e(ErrorCode::InvalidGrant, "authentication failure")
+    }
+    pub fn inactive_user() -> Self {
+        e(ErrorCode::InvalidGrant, "inactive user")
+    }
+    pub fn unsupported_grant_type() -> Self {
+        e(ErrorCode::UnsupportedGrantType, "grant type not supported")
+    }
+    pub fn expired_token() -> Self {
+        e(ErrorCode::InvalidGrant, "expired access/refresh token")
+    }
+    pub fn expired_code() -> Self {
+        e(ErrorCode::InvalidGrant, "expired authorization code")
+    }
+    pub fn invalid_code() -> Self {
+        e(ErrorCode::InvalidGrant, "invalid authorization code")
+    }
+    pub fn invalid_code_verifier() -> Self {
+        e(ErrorCode::InvalidGrant, "invalid code verifier")
+    }
+    pub fn not_approved() -> Self {
+        e(ErrorCode::InvalidGrant, "user hasn't approved this consumer")
+    }
+    pub fn audience_invalid() -> Self {
+        e(ErrorCode::InvalidGrant, "audience is invalid")
+    }
+    pub fn invalid_assertion() -> Self {
+        e(ErrorCode::InvalidGrant, "invalid assertion")
+    }
+    pub fn not_admin_approved() -> Self {
+        e(
+            ErrorCode::InvalidAppAccess,
+            "user is not admin approved to access this app",
+        )
+    }
+    pub fn wrong_domain() -> Self {
+        e(ErrorCode::InvalidGrant, "request not supported on this domain")
+    }
+    pub fn no_run_as_user() -> Self {
+        e(ErrorCode::InvalidGrant, "no client credentials user enabled")
+    }
+    pub fn redirect_uri_mismatch() -> Self {
+        e(
+            ErrorCode::RedirectUriMismatch,
+            "redirect_uri must match configuration",
+        )
+    }
+    pub fn must_use_post() -> Self {
+        e(ErrorCode::InvalidRequest, "must use HTTP POST")
+    }
+    pub fn missing(parameter: &str) -> Self {
+        OAuthError::new(
+            ErrorCode::InvalidRequest,
+            format!("missing required parameter: {parameter}"),
+        )
+    }
+    pub fn duplicated(parameter: &str) -> Self {
+        OAuthError::new(
+            ErrorCode::InvalidRequest,
+            format!("duplicate parameter: {parameter}"),
+        )
+    }
+    pub fn unknown_scope(scope: &str) -> Self {
+        OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("the requested scope is not allowed: {scope}"),
+        )
+    }
+    pub fn unsupported_token_type() -> Self {
+        e(
+            ErrorCode::UnsupportedTokenType,
+            "this token type is not supported",
+        )
+    }
+    pub fn invalid_token() -> Self {
+        e(ErrorCode::InvalidToken, "invalid token")
+    }
+    pub fn server_error() -> Self {
+        e(
+            ErrorCode::ServerError,
+            "the server could not complete the request; retry later",
+        )
+    }
+}

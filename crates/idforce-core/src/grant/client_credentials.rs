@@ -1,0 +1,44 @@
+//! Client credentials flow (spec §3.7): the app acts as its configured run-as user.
+
+use super::{TokenContext, authenticate_client, granted_scopes, issue_session, org_of};
+use crate::error::OAuthError;
+use crate::model::PermittedUsers;
+use crate::wire::{ClientCredentials, Params, TokenResponse};
+
+/// Scopes a client-credentials session never carries.
+const EXCLUDED: &[&str] = &["full", "web", "refresh_token", "offline_access"];
+
+/// Hosts where Salesforce refuses this flow: it must be sent to a My Domain.
+const LOGIN_HOSTS: [&str; 2] = ["login.salesforce.com", "test.salesforce.com"];
+
+pub(super) async fn exchange(
+    ctx: &TokenContext<'_>,
+    params: &Params,
+    client: &ClientCredentials,
+) -> Result<TokenResponse, OAuthError> {
+    let app = authenticate_client(ctx, client, false).await?;
+    if app.secret_digest.is_none() {
+        return Err(OAuthError::bad_client_secret());
+    }
+    if ctx
+        .host
+        .is_some_and(|h| LOGIN_HOSTS.iter().any(|l| h.eq_ignore_ascii_case(l)))
+    {
+        return Err(OAuthError::wrong_domain());
+    }
+    let run_as = app.run_as.ok_or_else(OAuthError::no_run_as_user)?;
+    let user = ctx
+        .store
+        .user(&run_as)
+        .await?
+        .ok_or_else(OAuthError::no_run_as_user)?;
+    if !user.active {
+        return Err(OAuthError::inactive_user());
+    }
+    if app.permitted_users == PermittedUsers::AdminApproved && !app.pre_authorizes(&user) {
+        return Err(OAuthError::not_admin_approved());
+    }
+    let scopes = granted_scopes(params, &app.scopes.without(EXCLUDED))?;
+    let org = org_of(ctx, &user).await?;
+    issue_session(ctx, &org, &user, &app, scopes, client.client_secret.as_deref()).await
+}

@@ -1,0 +1,86 @@
+//! JWT bearer flow (spec §3.6, §12.5): an RS256 assertion signed with the key of the app's
+//! certificate, naming the app (`iss`), the user (`sub`) and this server (`aud`).
+
+use super::{REFRESH_SCOPES, TokenContext, granted_scopes, issue_session, org_of, sha256};
+use crate::assertion;
+use crate::error::OAuthError;
+use crate::model::PermittedUsers;
+use crate::wire::{Params, TokenResponse};
+
+const SALESFORCE_AUDIENCES: [&str; 2] =
+    ["https://login.salesforce.com", "https://test.salesforce.com"];
+
+pub(super) async fn exchange(
+    ctx: &TokenContext<'_>,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let compact = params
+        .get("assertion")
+        .ok_or_else(OAuthError::invalid_assertion)?;
+    let parsed = assertion::parse(compact)?;
+    let claims = &parsed.claims;
+    let app = ctx
+        .store
+        .app_by_client_id(&claims.iss)
+        .await?
+        .ok_or_else(OAuthError::unknown_client)?;
+    let certificate = app
+        .certificate_der
+        .as_deref()
+        .ok_or_else(OAuthError::invalid_assertion)?;
+    parsed.verify_signature(certificate)?;
+
+    let user = ctx
+        .store
+        .user_by_username(&claims.sub)
+        .await?
+        .ok_or_else(OAuthError::not_approved)?;
+    let org = org_of(ctx, &user).await?;
+    claims.check_audience(&accepted_audiences(ctx, &org))?;
+    claims.check_expiry(ctx.now / 1000)?;
+    if !user.active {
+        return Err(OAuthError::inactive_user());
+    }
+    if user.is_locked(ctx.now) {
+        return Err(OAuthError::authentication_failure());
+    }
+    match app.permitted_users {
+        PermittedUsers::AdminApproved if !app.pre_authorizes(&user) => {
+            return Err(OAuthError::not_admin_approved());
+        }
+        PermittedUsers::AllUsers if !ctx.store.has_approved(&user.id, &app.id).await? => {
+            return Err(OAuthError::not_approved());
+        }
+        _ => {}
+    }
+    let scopes = granted_scopes(params, &app.scopes.without(REFRESH_SCOPES))?;
+
+    // Last, so that only an assertion that would succeed is spent.
+    let expires_at = claims.exp.saturating_mul(1000) + assertion::CLOCK_SKEW_SECS * 1000;
+    let fresh = ctx
+        .store
+        .first_use_of_assertion(&sha256(compact.trim().as_bytes()), expires_at, ctx.now)
+        .await?;
+    if !fresh {
+        return Err(OAuthError::expired_code());
+    }
+    let mut response = issue_session(ctx, &org, &user, &app, scopes, None).await?;
+    // Salesforce's JWT-bearer response has neither signature nor issued_at (spec §4).
+    response.issued_at = None;
+    Ok(response)
+}
+
+/// This server (with or without the token path), the org's My Domain, and — when enabled —
+/// the two Salesforce login hosts that clients hard-code.
+fn accepted_audiences(ctx: &TokenContext<'_>, org: &crate::model::Org) -> Vec<String> {
+    let public = &ctx.settings.public_url;
+    let mut out = vec![
+        public.clone(),
+        format!("{public}/services/oauth2/token"),
+        ctx.settings.instance_url(org),
+    ];
+    if ctx.settings.accept_salesforce_audiences {
+        out.extend(SALESFORCE_AUDIENCES.iter().map(|s| s.to_string()));
+    }
+    out
+}

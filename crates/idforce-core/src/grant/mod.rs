@@ -1,0 +1,211 @@
+//! The token endpoint's grants. The client is identified (and, where the grant needs it,
+//! authenticated) before a grant's own rules run; each grant lives in its own module.
+
+mod client_credentials;
+mod jwt_bearer;
+mod password;
+
+use ring::digest;
+
+use crate::error::OAuthError;
+use crate::model::{ConnectedApp, LockoutPolicy, Millis, Org, Session, User};
+use crate::ports::{PasswordVerifier, Store, StoreError};
+use crate::scope::Scopes;
+use crate::token::{self, CredentialHasher};
+use crate::wire::{ClientCredentials, Params, TokenResponse};
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The grants this server knows, by their `grant_type` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    Password,
+    JwtBearer,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn parse(s: &str) -> Option<GrantType> {
+        match s {
+            "password" => Some(GrantType::Password),
+            JWT_BEARER => Some(GrantType::JwtBearer),
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            _ => None,
+        }
+    }
+
+    /// A short label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            GrantType::Password => "password",
+            GrantType::JwtBearer => "jwt_bearer",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// Server-wide settings the grants depend on.
+#[derive(Debug, Clone)]
+pub struct IssuerSettings {
+    /// This server's public URL, without a trailing slash.
+    pub public_url: String,
+    /// Whether JWT assertions may name login.salesforce.com / test.salesforce.com as `aud`.
+    pub accept_salesforce_audiences: bool,
+    pub lockout: LockoutPolicy,
+}
+
+impl IssuerSettings {
+    pub fn identity_url(&self, org: &Org, user: &User) -> String {
+        format!(
+            "{}/id/{}/{}",
+            self.public_url,
+            org.id.to18(),
+            user.id.to18()
+        )
+    }
+
+    pub fn instance_url(&self, org: &Org) -> String {
+        org.instance_url
+            .clone()
+            .unwrap_or_else(|| self.public_url.clone())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+/// Everything a grant may touch, for the duration of one request.
+pub struct TokenContext<'a> {
+    pub store: &'a dyn Store,
+    pub hasher: &'a CredentialHasher,
+    pub passwords: &'a dyn PasswordVerifier,
+    pub settings: &'a IssuerSettings,
+    pub now: Millis,
+    /// The host name the request was sent to (without port), for host-bound rules.
+    pub host: Option<&'a str>,
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(_: StoreError) -> Self {
+        OAuthError::server_error()
+    }
+}
+
+/// Runs the grant named by `grant_type`.
+pub async fn exchange(
+    ctx: &TokenContext<'_>,
+    params: &Params,
+    client: &ClientCredentials,
+) -> Result<(GrantType, TokenResponse), OAuthError> {
+    let grant = params
+        .get("grant_type")
+        .and_then(GrantType::parse)
+        .ok_or_else(OAuthError::unsupported_grant_type)?;
+    if let Some(name) = params.duplicate() {
+        return Err(OAuthError::duplicated(name));
+    }
+    let response = match grant {
+        GrantType::Password => password::exchange(ctx, params, client).await?,
+        GrantType::JwtBearer => jwt_bearer::exchange(ctx, params).await?,
+        GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await?,
+    };
+    Ok((grant, response))
+}
+
+/// Finds the app named by the request's `client_id`.
+async fn identify_client(
+    ctx: &TokenContext<'_>,
+    client: &ClientCredentials,
+) -> Result<ConnectedApp, OAuthError> {
+    let id = client
+        .client_id
+        .as_deref()
+        .ok_or_else(OAuthError::unknown_client)?;
+    ctx.store
+        .app_by_client_id(id)
+        .await?
+        .ok_or_else(OAuthError::unknown_client)
+}
+
+/// Identifies the app and checks its secret. A public app (no secret) passes only when
+/// `secret_optional`; a secret that is sent is always checked.
+async fn authenticate_client(
+    ctx: &TokenContext<'_>,
+    client: &ClientCredentials,
+    secret_optional: bool,
+) -> Result<ConnectedApp, OAuthError> {
+    let app = identify_client(ctx, client).await?;
+    let ok = match (&app.secret_digest, client.client_secret.as_deref()) {
+        (Some(stored), Some(given)) => ctx.hasher.matches(given, stored),
+        (Some(_), None) => secret_optional,
+        (None, None) => true,
+        (None, Some(_)) => false,
+    };
+    if ok {
+        Ok(app)
+    } else {
+        Err(OAuthError::bad_client_secret())
+    }
+}
+
+async fn org_of(ctx: &TokenContext<'_>, user: &User) -> Result<Org, OAuthError> {
+    ctx.store
+        .org(&user.org_id)
+        .await?
+        .ok_or_else(OAuthError::server_error)
+}
+
+/// The requested `scope`, if any, granted against the app's scopes.
+fn granted_scopes(
+    params: &Params,
+    allowed: &Scopes,
+) -> Result<Scopes, OAuthError> {
+    let requested = params.get("scope").map(Scopes::parse).transpose()?;
+    Scopes::grant(allowed, requested.as_ref())
+}
+
+/// A new session for the user through the app: the stored record and the token response.
+/// `secret` is the consumer secret the client presented, which keys the `signature`.
+async fn issue_session(
+    ctx: &TokenContext<'_>,
+    org: &Org,
+    user: &User,
+    app: &ConnectedApp,
+    scopes: Scopes,
+    secret: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let access_token = token::mint_access_token(&org.id);
+    let session = Session {
+        digest: ctx.hasher.digest(&access_token),
+        org_id: org.id,
+        user_id: user.id,
+        app_id: app.id,
+        scopes: scopes.clone(),
+        issued_at: ctx.now,
+        last_used_at: ctx.now,
+        timeout_secs: app.session_timeout_secs,
+        revoked: false,
+    };
+    ctx.store.insert_session(&session).await?;
+    let id = ctx.settings.identity_url(org, user);
+    let issued_at = ctx.now.to_string();
+    Ok(TokenResponse {
+        access_token,
+        refresh_token: None,
+        signature: secret.map(|s| token::response_signature(s, &id, &issued_at)),
+        scope: Some(scopes.to_string()),
+        id_token: None,
+        instance_url: ctx.settings.instance_url(org),
+        id,
+        token_type: "Bearer",
+        issued_at: Some(issued_at),
+    })
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+    out
+}
+
+/// Scopes that only a refresh token carries, never an access token alone.
+const REFRESH_SCOPES: &[&str] = &["refresh_token", "offline_access"];

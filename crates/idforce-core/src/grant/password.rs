@@ -1,0 +1,87 @@
+//! Username-password flow (spec §3.4): the password, followed by the user's security token
+//! when the user has one; failures count toward lockout.
+
+use super::{TokenContext, authenticate_client, granted_scopes, issue_session, org_of};
+use crate::error::OAuthError;
+use crate::model::{ConnectedApp, PermittedUsers, User};
+use crate::wire::{ClientCredentials, Params, TokenResponse};
+
+/// A valid Argon2id hash of a random password, checked when the username is unknown so that
+/// a missing user costs the same time as a wrong password.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Yq9Jw0cMbd9XbpmC4oYGN3ETHPbt2Ti0GGSRZVr9iP8";
+
+pub(super) async fn exchange(
+    ctx: &TokenContext<'_>,
+    params: &Params,
+    client: &ClientCredentials,
+) -> Result<TokenResponse, OAuthError> {
+    let app = authenticate_client(ctx, client, false).await?;
+    let username = params.get("username").unwrap_or_default();
+    let presented = params.get("password").unwrap_or_default();
+    let user = match ctx.store.user_by_username(username).await? {
+        Some(user) if !username.is_empty() => user,
+        _ => {
+            ctx.passwords.verify(DECOY_HASH, presented).await;
+            return Err(OAuthError::authentication_failure());
+        }
+    };
+    check_password(ctx, &user, presented).await?;
+    if !user.active {
+        return Err(OAuthError::inactive_user());
+    }
+    check_access(&app, &user)?;
+    let scopes = granted_scopes(params, &app.scopes.without(super::REFRESH_SCOPES))?;
+    let org = org_of(ctx, &user).await?;
+    let mut response =
+        issue_session(ctx, &org, &user, &app, scopes, client.client_secret.as_deref()).await?;
+    // Salesforce's password-flow response carries no scope (spec §4).
+    response.scope = None;
+    Ok(response)
+}
+
+/// Verifies `password` or `password+security token`, counting failures and honouring lockout.
+pub(crate) async fn check_password(
+    ctx: &TokenContext<'_>,
+    user: &User,
+    presented: &str,
+) -> Result<(), OAuthError> {
+    if user.is_locked(ctx.now) {
+        return Err(OAuthError::authentication_failure());
+    }
+    let (password, token_ok) = match &user.security_token {
+        None => (presented, true),
+        Some((digest, len)) => {
+            let n = presented.chars().count();
+            if n > *len {
+                let split = presented
+                    .char_indices()
+                    .nth(n - len)
+                    .map_or(presented.len(), |(i, _)| i);
+                let (pw, tok) = presented.split_at(split);
+                (pw, ctx.hasher.matches(tok, digest))
+            } else {
+                (presented, false)
+            }
+        }
+    };
+    let password_ok = ctx.passwords.verify(&user.password_hash, password).await;
+    if password_ok && token_ok {
+        if user.failed_logins > 0 {
+            ctx.store.clear_login_failures(&user.id).await?;
+        }
+        Ok(())
+    } else {
+        ctx.store
+            .record_login_failure(&user.id, ctx.now, ctx.settings.lockout)
+            .await?;
+        Err(OAuthError::authentication_failure())
+    }
+}
+
+/// Admin-approved apps admit only pre-authorized users; others need no approval here.
+fn check_access(app: &ConnectedApp, user: &User) -> Result<(), OAuthError> {
+    if app.permitted_users == PermittedUsers::AdminApproved && !app.pre_authorizes(user) {
+        return Err(OAuthError::not_admin_approved());
+    }
+    Ok(())
+}

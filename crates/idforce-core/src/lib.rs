@@ -1,0 +1,16 @@
+//! idforce's protocol layer: Salesforce's OAuth 2.0 rules as plain functions over storage
+//! traits. Nothing here knows about HTTP or SQL.
+
+pub mod assertion;
+pub mod error;
+pub mod grant;
+pub mod model;
+pub mod ports;
+pub mod scope;
+pub mod session;
+pub mod sfid;
+pub mod token;
+pub mod wire;
+
+pub use error::{ErrorCode, OAuthError};
+pub use sfid::SfId;

@@ -1,0 +1,201 @@
+//! The domain: orgs, users, connected apps, and the sessions (access tokens) issued to them.
+
+use crate::scope::Scopes;
+use crate::sfid::SfId;
+use crate::token::Digest;
+
+/// Milliseconds since the Unix epoch; every instant in idforce is one.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Org {
+    pub id: SfId,
+    pub name: String,
+    /// The org's "My Domain"; `None` means the server's public URL.
+    pub instance_url: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: SfId,
+    pub org_id: SfId,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub profile: String,
+    pub active: bool,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Keyed digest of the security token, and its length in characters (to split it off
+    /// the end of `password+token`).
+    pub security_token: Option<(Digest, usize)>,
+    pub failed_logins: u32,
+    pub locked_until: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl User {
+    pub fn display_name(&self) -> String {
+        match (self.first_name.is_empty(), self.last_name.is_empty()) {
+            (true, true) => self.username.clone(),
+            (true, false) => self.last_name.clone(),
+            (false, true) => self.first_name.clone(),
+            (false, false) => format!("{} {}", self.first_name, self.last_name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermittedUsers {
+    /// Users approve the app themselves on the consent page.
+    AllUsers,
+    /// Only users of the app's profiles, or named pre-authorized users.
+    AdminApproved,
+}
+
+impl PermittedUsers {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermittedUsers::AllUsers => "all_users",
+            PermittedUsers::AdminApproved => "admin_approved",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "all_users" => Some(PermittedUsers::AllUsers),
+            "admin_approved" => Some(PermittedUsers::AdminApproved),
+            _ => None,
+        }
+    }
+}
+
+/// When a refresh token stops working (spec §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenPolicy {
+    UntilRevoked,
+    Immediately,
+    /// Absolute lifetime in seconds.
+    ExpireAfter(i64),
+    /// Idle window in seconds; each use restarts it.
+    ExpireIfUnused(i64),
+}
+
+impl RefreshTokenPolicy {
+    pub fn parse(s: &str) -> Option<Self> {
+        let secs = |d: &str| {
+            humantime::parse_duration(d)
+                .ok()
+                .map(|d| d.as_secs() as i64)
+                .filter(|s| *s > 0)
+        };
+        match s.split_once(':') {
+            None if s == "until_revoked" => Some(RefreshTokenPolicy::UntilRevoked),
+            None if s == "immediately" => Some(RefreshTokenPolicy::Immediately),
+            Some(("expire_after", d)) => secs(d).map(RefreshTokenPolicy::ExpireAfter),
+            Some(("expire_if_unused", d)) => secs(d).map(RefreshTokenPolicy::ExpireIfUnused),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RefreshTokenPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = |s: i64| humantime::format_duration(std::time::Duration::from_secs(s as u64));
+        match self {
+            RefreshTokenPolicy::UntilRevoked => f.write_str("until_revoked"),
+            RefreshTokenPolicy::Immediately => f.write_str("immediately"),
+            RefreshTokenPolicy::ExpireAfter(s) => write!(f, "expire_after:{}", d(*s)),
+            RefreshTokenPolicy::ExpireIfUnused(s) => write!(f, "expire_if_unused:{}", d(*s)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectedApp {
+    pub id: SfId,
+    pub org_id: SfId,
+    pub name: String,
+    pub client_id: String,
+    /// Keyed digest of the consumer secret; `None` for a public client (no secret at all).
+    pub secret_digest: Option<Digest>,
+    pub callback_urls: Vec<String>,
+    pub scopes: Scopes,
+    /// DER of the X.509 certificate that verifies JWT bearer assertions.
+    pub certificate_der: Option<Vec<u8>>,
+    pub permitted_users: PermittedUsers,
+    pub profiles: Vec<String>,
+    pub pre_authorized_users: Vec<SfId>,
+    pub run_as: Option<SfId>,
+    pub require_secret_for_web_server_flow: bool,
+    pub require_secret_for_refresh_token_flow: bool,
+    pub require_pkce: bool,
+    pub refresh_token_policy: RefreshTokenPolicy,
+    pub rotate_refresh_tokens: bool,
+    pub session_timeout_secs: i64,
+    pub introspect_all_tokens: bool,
+}
+
+pub const DEFAULT_SESSION_TIMEOUT_SECS: i64 = 2 * 3600;
+
+impl ConnectedApp {
+    /// Whether an admin has pre-authorized this user (by profile or by name).
+    pub fn pre_authorizes(&self, user: &User) -> bool {
+        self.pre_authorized_users.contains(&user.id)
+            || self.profiles.iter().any(|p| p.eq_ignore_ascii_case(&user.profile))
+    }
+}
+
+/// A session: what an access token stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub digest: Digest,
+    pub org_id: SfId,
+    pub user_id: SfId,
+    pub app_id: SfId,
+    pub scopes: Scopes,
+    pub issued_at: Millis,
+    pub last_used_at: Millis,
+    pub timeout_secs: i64,
+    pub revoked: bool,
+}
+
+impl Session {
+    pub fn expires_at(&self) -> Millis {
+        self.last_used_at + self.timeout_secs * 1000
+    }
+
+    pub fn is_live(&self, now: Millis) -> bool {
+        !self.revoked && now < self.expires_at()
+    }
+
+    /// Sliding expiry without a write per request: the idle clock is pushed forward only
+    /// once more than half of the timeout has passed since it was last pushed.
+    pub fn needs_touch(&self, now: Millis) -> bool {
+        now - self.last_used_at > self.timeout_secs * 500
+    }
+}
+
+/// Lockout rule of the org's password policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    pub attempts: u32,
+    pub duration_secs: i64,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            attempts: 10,
+            duration_secs: 15 * 60,
+        }
+    }
+}
+
+impl User {
+    pub fn is_locked(&self, now: Millis) -> bool {
+        self.locked_until.is_some_and(|t| now < t)
+    }
+}

@@ -1,0 +1,170 @@
+//! Credentials idforce mints, in Salesforce's shapes (spec §5), and the keyed hash under
+//! which each is stored: the store never holds a usable token, code or client secret.
+
+use base64::Engine;
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use subtle::ConstantTimeEq;
+
+use crate::sfid::SfId;
+
+/// The alphabet of Salesforce session ids and refresh tokens: `[A-Za-z0-9._]`, 64 symbols,
+/// so each random byte's low six bits pick one without bias.
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+
+fn random_chars(out: &mut String, n: usize) {
+    let mut buf = vec![0u8; n];
+    // The OS random source failing is not something a request can recover from.
+    #[allow(clippy::expect_used)]
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("operating system random source");
+    out.extend(buf.iter().map(|b| ALPHABET[(b & 63) as usize] as char));
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    #[allow(clippy::expect_used)]
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("operating system random source");
+    buf
+}
+
+/// `<15-char org id>!AQ<94 chars>`: 112 characters, as real session ids (564 random bits).
+pub fn mint_access_token(org: &SfId) -> String {
+    let mut s = String::with_capacity(112);
+    s.push_str(org.as15());
+    s.push_str("!AQ");
+    random_chars(&mut s, 94);
+    s
+}
+
+/// `5Aep861<80 chars>`: 87 characters.
+pub fn mint_refresh_token() -> String {
+    let mut s = String::from("5Aep861");
+    random_chars(&mut s, 80);
+    s
+}
+
+/// `aPrx<70 chars>==`: 76 characters; the `==` makes clients URL-encode it, as they must.
+pub fn mint_authorization_code() -> String {
+    let mut s = String::from("aPrx");
+    random_chars(&mut s, 70);
+    s.push_str("==");
+    s
+}
+
+/// `3MVG9<80 chars>`: a consumer key.
+pub fn mint_client_id() -> String {
+    let mut s = String::from("3MVG9");
+    random_chars(&mut s, 80);
+    s
+}
+
+/// 64 upper-case hex digits (256 bits), the shape of a Salesforce consumer secret.
+pub fn mint_client_secret() -> String {
+    random_bytes::<32>()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+/// A keyed SHA-256 (HMAC) of a credential. The key lives apart from the rows it protects, so
+/// rows alone give neither the credential nor a way to test guesses against it.
+#[derive(Clone)]
+pub struct CredentialHasher {
+    key: hmac::Key,
+}
+
+pub type Digest = [u8; 32];
+
+impl CredentialHasher {
+    pub fn new(key: &[u8]) -> Self {
+        CredentialHasher {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+        }
+    }
+
+    pub fn digest(&self, credential: &str) -> Digest {
+        let tag = hmac::sign(&self.key, credential.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Constant-time check of a presented credential against a stored digest.
+    pub fn matches(&self, presented: &str, stored: &[u8]) -> bool {
+        self.digest(presented).ct_eq(stored).into()
+    }
+}
+
+/// The token response `signature`: base64(HMAC-SHA256(client secret, id + issued_at)).
+pub fn response_signature(client_secret: &str, id: &str, issued_at: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, client_secret.as_bytes());
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(id.as_bytes());
+    ctx.update(issued_at.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(ctx.sign().as_ref())
+}
+
+/// Whether a string has the shape of an access token minted here (cheap pre-check that
+/// spares the store lookups for garbage).
+pub fn looks_like_access_token(s: &str) -> bool {
+    s.len() == 112 && s.as_bytes().get(15) == Some(&b'!')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sfid::{SfId, prefix};
+
+    fn in_alphabet(s: &str) -> bool {
+        s.bytes().all(|b| ALPHABET.contains(&b))
+    }
+
+    #[test]
+    fn shapes_match_salesforce() {
+        let org = SfId::mint(prefix::ORG, 7);
+        let at = mint_access_token(&org);
+        assert_eq!(at.len(), 112);
+        assert!(at.starts_with(&format!("{}!AQ", org.as15())));
+        assert!(in_alphabet(&at[16..]));
+        assert!(looks_like_access_token(&at));
+
+        let rt = mint_refresh_token();
+        assert_eq!(rt.len(), 87);
+        assert!(rt.starts_with("5Aep861") && in_alphabet(&rt));
+
+        let code = mint_authorization_code();
+        assert_eq!(code.len(), 76);
+        assert!(code.starts_with("aPrx") && code.ends_with("=="));
+
+        assert_eq!(mint_client_id().len(), 85);
+        let secret = mint_client_secret();
+        assert_eq!(secret.len(), 64);
+        assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(mint_refresh_token(), mint_refresh_token());
+    }
+
+    #[test]
+    fn keyed_digest_depends_on_key() {
+        let a = CredentialHasher::new(b"one key");
+        let b = CredentialHasher::new(b"another key");
+        assert_ne!(a.digest("token"), b.digest("token"));
+        assert!(a.matches("token", &a.digest("token")));
+        assert!(!a.matches("token2", &a.digest("token")));
+        assert!(!a.matches("token", &[0u8; 31]));
+    }
+
+    #[test]
+    fn signature_matches_known_value() {
+        // printf %s "https://x/id/a/b1278448101416" | openssl dgst -sha256 -hmac secret -binary | base64
+        let sig = response_signature("secret", "https://x/id/a/b", "1278448101416");
+        assert_eq!(sig, "cC+vf8rn6Ho8wOSLt1XHfXr7U1XjQWGws1PUzyTQalE=");
+        assert_ne!(
+            sig,
+            response_signature("secret2", "https://x/id/a/b", "1278448101416")
+        );
+    }
+}
