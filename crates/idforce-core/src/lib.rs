@@ -4,6 +4,9 @@
 pub mod assertion;
 pub mod error;
 pub mod grant;
+pub mod identity;
+pub mod introspect;
+pub mod revoke;
 pub mod model;
 pub mod ports;
 pub mod scope;

@@ -1,14 +1,21 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! idforce's HTTP server: configuration, seeding, routes and the serve loop.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod passwords;
+pub mod seed;
+pub mod state;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+pub use app::{Application, ServeOptions};
+
+/// Installs the tracing subscriber: human-readable or JSON lines on stderr, filtered by
+/// `RUST_LOG` (default `info`).
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }

@@ -1,14 +1,103 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Storage for idforce: the protocol's ports (`idforce_core::ports`) plus the administrative
+//! operations the CLI and config seeding need, implemented for SQLite.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use idforce_core::model::{ConnectedApp, Millis, Org, Session, User};
+use idforce_core::ports::{Store, StoreError, StoreResult};
+use idforce_core::scope::Scopes;
+use idforce_core::sfid::SfId;
+
+pub use sqlite::SqliteStore;
+
+/// Which sessions an administrative query is about.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionFilter {
+    User(SfId),
+    App(SfId),
+}
+
+/// Writes and listings for administration and seeding; not used by the protocol.
+#[async_trait]
+pub trait Admin: Send + Sync {
+    /// Succeeds when the store answers a query.
+    async fn ping(&self) -> StoreResult<()>;
+    /// The value stored under `key`, inserting `value` first if there is none (atomic, so
+    /// several nodes starting together agree on one value).
+    async fn meta_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+    /// The next unused id of a key prefix.
+    async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId>;
+    async fn is_empty(&self) -> StoreResult<bool>;
+
+    async fn save_org(&self, org: &Org) -> StoreResult<()>;
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
+    async fn orgs(&self) -> StoreResult<Vec<Org>>;
+
+    async fn save_user(&self, user: &User) -> StoreResult<()>;
+    async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>>;
+
+    async fn save_app(&self, app: &ConnectedApp) -> StoreResult<()>;
+    async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>>;
+    async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>>;
+
+    async fn record_approval(
+        &self,
+        user: &SfId,
+        app: &SfId,
+        scopes: &Scopes,
+        now: Millis,
+    ) -> StoreResult<()>;
+
+    /// Sessions not revoked and not idle past their timeout.
+    async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>>;
+    /// Revokes every live session matching; returns how many.
+    async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<u64>;
+}
+
+/// A complete storage backend.
+pub trait Backend: Store + Admin {}
+impl<T: Store + Admin> Backend for T {}
+
+/// Opens (creating and migrating as needed) the store named by a database URL.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Backend>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::Invalid(format!(
+            "unsupported database URL (expected sqlite:…): {}",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A database URL without its password, fit for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
     }
 }

@@ -1,3 +1,124 @@
-fn main() {
-    println!("Hello, world!");
+//! The `idforce` binary: `serve` and the administrative commands.
+
+mod admin;
+mod cli;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use idforce_core::model::LockoutPolicy;
+use idforce_server::clock::SystemClock;
+use idforce_server::config::{ConfigFile, parse_duration_secs};
+use idforce_server::{Application, ServeOptions};
+
+use cli::{Cli, Command, ServeArgs};
+
+const DEFAULT_DATABASE: &str = "sqlite://idforce.db?mode=rwc";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("idforce: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("idforce: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = match &cli.config {
+        Some(path) => Some(ConfigFile::load(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let database = cli
+        .database
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.server.database.clone()))
+        .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+    match cli.command {
+        Command::Serve(args) => serve(args, config, database).await,
+        command => {
+            let (store, hasher) = idforce_server::app::open_store(&database)
+                .await
+                .map_err(|e| e.to_string())?;
+            let admin = admin::Admin { store, hasher, json: cli.json };
+            match command {
+                Command::Org(c) => admin.run_org(c).await,
+                Command::User(c) => admin.run_user(c).await,
+                Command::App(c) => admin.run_app(c).await,
+                Command::Token(c) => admin.run_token(c).await,
+                Command::Serve(_) => Ok(()),
+            }
+        }
+    }
+}
+
+async fn serve(args: ServeArgs, config: Option<ConfigFile>, database: String) -> Result<(), String> {
+    let server = config.as_ref().map(|c| &c.server);
+    let log_json = args
+        .log_format
+        .as_deref()
+        .or(server.and_then(|s| s.log_format.as_deref()))
+        == Some("json");
+    idforce_server::init_logging(log_json);
+    let lockout = LockoutPolicy {
+        attempts: server.and_then(|s| s.lockout_attempts).unwrap_or(10).max(1),
+        duration_secs: match server.and_then(|s| s.lockout_duration.as_deref()) {
+            Some(d) => parse_duration_secs(d).map_err(|e| e.to_string())?,
+            None => 15 * 60,
+        },
+    };
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        _ => server.and_then(|s| s.tls_cert.clone().zip(s.tls_key.clone())),
+    };
+    let opts = ServeOptions {
+        listen: args
+            .listen
+            .or(server.and_then(|s| s.listen.clone()))
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+        public_url: args.public_url.or(server.and_then(|s| s.public_url.clone())),
+        accept_salesforce_audiences: server.and_then(|s| s.accept_salesforce_audiences).unwrap_or(true),
+        lockout,
+        tls,
+        database,
+        config,
+    };
+    let app = Application::build(opts, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = app.public_url().to_owned();
+    println!("idforce listening on {url} (bound to {})", app.local_addr());
+    for line in &app.generated.lines {
+        println!("generated {line} (shown once; only its hash is stored)");
+    }
+    if let Some(demo) = &app.demo {
+        println!(
+            "\nEmpty store: seeded org \"Demo\", user {user} (password {pw}) and app \"Demo Integration\".\n\
+             Consumer key:    {id}\nConsumer secret: {secret}\n(Shown once; `idforce app rotate-secret \"Demo Integration\"` makes a new one.)\n\n\
+             Try it:\n  curl -s {url}/services/oauth2/token -d grant_type=password \\\n    \
+             -d client_id={id} \\\n    -d client_secret={secret} \\\n    \
+             --data-urlencode username={user} --data-urlencode 'password={pw}'\n",
+            user = demo.username,
+            pw = demo.password,
+            id = demo.client_id,
+            secret = demo.client_secret,
+        );
+    }
+    tracing::info!(public_url = %url, "ready");
+    app.run_until(idforce_server::app::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
 }

@@ -128,7 +128,7 @@ async fn identify_client(
 
 /// Identifies the app and checks its secret. A public app (no secret) passes only when
 /// `secret_optional`; a secret that is sent is always checked.
-async fn authenticate_client(
+pub async fn authenticate_client(
     ctx: &TokenContext<'_>,
     client: &ClientCredentials,
     secret_optional: bool,

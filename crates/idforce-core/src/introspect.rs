@@ -1,0 +1,73 @@
+//! Token introspection (RFC 7662, spec §7): an authenticated app learns about its own tokens,
+//! or about every token of its org when it may introspect all tokens.
+
+use serde::Serialize;
+
+use crate::error::OAuthError;
+use crate::grant::{TokenContext, authenticate_client};
+use crate::session;
+use crate::wire::{ClientCredentials, Params};
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Introspection {
+    Active {
+        active: bool,
+        scope: String,
+        client_id: String,
+        username: String,
+        sub: String,
+        token_type: &'static str,
+        exp: i64,
+        iat: i64,
+        nbf: i64,
+    },
+    Inactive {
+        active: bool,
+    },
+}
+
+const INACTIVE: Introspection = Introspection::Inactive { active: false };
+
+pub async fn introspect(
+    ctx: &TokenContext<'_>,
+    params: &Params,
+    client: &ClientCredentials,
+) -> Result<Introspection, OAuthError> {
+    if let Some(name) = params.duplicate() {
+        return Err(OAuthError::duplicated(name));
+    }
+    let caller = authenticate_client(ctx, client, false).await?;
+    if caller.secret_digest.is_none() {
+        return Err(OAuthError::bad_client_secret());
+    }
+    let token = params.require("token")?;
+    let Some(s) = session::find_live(ctx.store, ctx.hasher, token, ctx.now).await? else {
+        return Ok(INACTIVE);
+    };
+    let visible = s.app_id == caller.id || (caller.introspect_all_tokens && s.org_id == caller.org_id);
+    if !visible {
+        return Ok(INACTIVE);
+    }
+    let (Some(app), Some(user), Some(org)) = (
+        ctx.store.app(&s.app_id).await?,
+        ctx.store.user(&s.user_id).await?,
+        ctx.store.org(&s.org_id).await?,
+    ) else {
+        return Ok(INACTIVE);
+    };
+    if !user.active {
+        return Ok(INACTIVE);
+    }
+    Ok(Introspection::Active {
+        active: true,
+        scope: s.scopes.to_string(),
+        client_id: app.client_id,
+        username: user.username.clone(),
+        sub: ctx.settings.identity_url(&org, &user),
+        token_type: "access_token",
+        exp: s.expires_at() / 1000,
+        iat: s.issued_at / 1000,
+        nbf: s.issued_at / 1000,
+    })
+}

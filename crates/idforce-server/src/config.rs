@@ -1,0 +1,141 @@
+//! The TOML config file: server settings and declarative seeding (product.md). Unknown keys
+//! are errors, so a typo never silently does nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub org: Vec<OrgSpec>,
+    /// Directory of the file, for relative certificate paths.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub database: Option<String>,
+    pub accept_salesforce_audiences: Option<bool>,
+    pub lockout_attempts: Option<u32>,
+    pub lockout_duration: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSpec {
+    pub name: String,
+    pub id: Option<String>,
+    pub instance_url: Option<String>,
+    #[serde(default)]
+    pub user: Vec<UserSpec>,
+    #[serde(default)]
+    pub app: Vec<AppSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub username: String,
+    pub password: Option<String>,
+    pub security_token: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub profile: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    pub name: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub callback_urls: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub certificate: Option<String>,
+    pub permitted_users: Option<String>,
+    pub profiles: Option<Vec<String>>,
+    pub pre_authorized_users: Option<Vec<String>>,
+    pub run_as: Option<String>,
+    pub require_secret_for_web_server_flow: Option<bool>,
+    pub require_secret_for_refresh_token_flow: Option<bool>,
+    pub require_pkce: Option<bool>,
+    pub refresh_token_policy: Option<String>,
+    pub rotate_refresh_tokens: Option<bool>,
+    pub session_timeout: Option<String>,
+    pub introspect_all_tokens: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut cfg: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        cfg.base_dir = path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(cfg)
+    }
+}
+
+/// Parses "15m", "2h", "30d", "90s".
+pub fn parse_duration_secs(s: &str) -> Result<i64, ConfigError> {
+    humantime::parse_duration(s.trim())
+        .map(|d| d.as_secs() as i64)
+        .map_err(|e| ConfigError::Invalid(format!("bad duration {s:?}: {e}")))
+}
+
+/// Reads a certificate given inline as PEM or as a path to a PEM or DER file, and returns
+/// its DER form.
+pub fn load_certificate(value: &str, base_dir: &Path) -> Result<Vec<u8>, ConfigError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let bytes = if value.trim_start().starts_with("-----BEGIN") {
+        value.as_bytes().to_vec()
+    } else {
+        let path = base_dir.join(value);
+        std::fs::read(&path).map_err(|source| ConfigError::Read { path, source })?
+    };
+    let der = if bytes.starts_with(b"-----") || bytes.trim_ascii_start().starts_with(b"-----") {
+        CertificateDer::from_pem_slice(&bytes)
+            .map_err(|e| ConfigError::Invalid(format!("certificate is not PEM: {e}")))?
+            .to_vec()
+    } else {
+        bytes
+    };
+    let cert = CertificateDer::from(der.as_slice());
+    webpki::EndEntityCert::try_from(&cert)
+        .map_err(|e| ConfigError::Invalid(format!("certificate is not usable: {e}")))?;
+    Ok(der)
+}

@@ -1,0 +1,109 @@
+//! `/services/oauth2/token`, `/introspect` and `/revoke`: thin handlers over
+//! `idforce_core`'s grants, introspection and revocation.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use idforce_core::grant::{self, GrantType, TokenContext};
+use idforce_core::wire::ClientCredentials;
+use idforce_core::{OAuthError, introspect, revoke};
+
+use super::Outcome;
+use super::request::{self, OAuthRequest};
+use super::respond::{self, Format};
+use crate::state::AppState;
+
+fn context<'a>(s: &'a AppState, req: &'a OAuthRequest) -> TokenContext<'a> {
+    TokenContext {
+        store: s.store.as_ref(),
+        hasher: &s.hasher,
+        passwords: &s.passwords,
+        settings: &s.settings,
+        now: s.clock.now(),
+        host: req.host(),
+    }
+}
+
+pub async fn token(State(s): State<AppState>, req: Request) -> Response {
+    let req = request::read(req).await;
+    let format = Format::of(&req.params, &req.headers);
+    let grant_label = req
+        .params
+        .get("grant_type")
+        .and_then(GrantType::parse)
+        .map_or("other", GrantType::label);
+    // A GET is usually a POST that an http→https redirect turned into one (spec §2).
+    let result = if req.method != Method::POST {
+        Err(OAuthError::unsupported_grant_type())
+    } else {
+        match ClientCredentials::from_request(&req.params, req.basic()) {
+            Ok(client) => grant::exchange(&context(&s, &req), &req.params, &client).await,
+            Err(e) => Err(e),
+        }
+    };
+    let basic = req.basic().is_some();
+    match result {
+        Ok((grant, body)) => Outcome::ok(grant.label()).attach(respond::ok(format, &body)),
+        Err(e) => {
+            tracing::info!(grant = grant_label, error = e.code.as_str(), reason = %e.description, "token request refused");
+            Outcome::err(grant_label, &e).attach(respond::error(format, &e, basic))
+        }
+    }
+}
+
+pub async fn introspect(State(s): State<AppState>, req: Request) -> Response {
+    let req = request::read(req).await;
+    let format = Format::of(&req.params, &req.headers);
+    let result = if req.method != Method::POST {
+        Err(OAuthError::must_use_post())
+    } else {
+        match ClientCredentials::from_request(&req.params, req.basic()) {
+            Ok(client) => introspect::introspect(&context(&s, &req), &req.params, &client).await,
+            Err(e) => Err(e),
+        }
+    };
+    match result {
+        Ok(body) => Outcome::ok("-").attach(respond::ok(format, &body)),
+        Err(e) => Outcome::err("-", &e).attach(respond::error(format, &e, req.basic().is_some())),
+    }
+}
+
+/// Revocation answers 200 with an empty body, or 400 with a *form-encoded* error that jsforce
+/// parses as such (spec §6.3, §12.16). With `callback=` (GET) it answers JSONP.
+pub async fn revoke(State(s): State<AppState>, req: Request) -> Response {
+    let req = request::read(req).await;
+    let callback = req
+        .params
+        .get("callback")
+        .filter(|c| {
+            c.len() <= 128 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b))
+        })
+        .map(str::to_owned);
+    let result = match req.params.get("token") {
+        _ if req.params.duplicate().is_some() => Err(OAuthError::duplicated(
+            req.params.duplicate().unwrap_or("token"),
+        )),
+        None => Err(OAuthError::missing("token")),
+        Some(token) => revoke::revoke(s.store.as_ref(), &s.hasher, token, s.clock.now()).await,
+    };
+    let outcome = match &result {
+        Ok(()) => Outcome::ok("-"),
+        Err(e) => Outcome::err("-", e),
+    };
+    let response = match (callback, result) {
+        (Some(cb), r) => {
+            let body = match r {
+                Ok(()) => "{}".to_owned(),
+                Err(e) => format!("{{\"error\":\"{}\"}}", e.code.as_str()),
+            };
+            (
+                [(header::CONTENT_TYPE, HeaderValue::from_static("application/javascript"))],
+                format!("{cb}({body})"),
+            )
+                .into_response()
+        }
+        (None, Ok(())) => StatusCode::OK.into_response(),
+        (None, Err(e)) => respond::error(Format::UrlEncoded, &e, false),
+    };
+    outcome.attach(respond::no_store(response))
+}

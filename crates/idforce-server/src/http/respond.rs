@@ -1,0 +1,124 @@
+//! Rendering responses: JSON by default, or form-encoded / XML when the request asks
+//! (`format=` or `Accept:`), always uncacheable; and the one place an `OAuthError` becomes HTTP.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use idforce_core::wire::Params;
+use idforce_core::{ErrorCode, OAuthError};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Salesforce's cache headers on every OAuth answer.
+pub const NO_STORE: &str = "no-cache,must-revalidate,max-age=0,no-store,private";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    UrlEncoded,
+    Xml,
+}
+
+impl Format {
+    /// `format=` wins; otherwise the first recognised media type of `Accept`, read left to right.
+    pub fn of(params: &Params, headers: &HeaderMap) -> Format {
+        match params.get("format") {
+            Some("urlencoded") => return Format::UrlEncoded,
+            Some("xml") => return Format::Xml,
+            Some("json") => return Format::Json,
+            _ => {}
+        }
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        for media in accept.split(',') {
+            match media.split(';').next().unwrap_or("").trim() {
+                "application/json" | "*/*" => return Format::Json,
+                "application/x-www-form-urlencoded" => return Format::UrlEncoded,
+                "application/xml" | "text/xml" => return Format::Xml,
+                _ => {}
+            }
+        }
+        Format::Json
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn render(format: Format, status: StatusCode, body: &Map<String, Value>) -> Response {
+    let (content_type, text) = match format {
+        Format::Json => (
+            "application/json;charset=UTF-8",
+            serde_json::to_string(body).unwrap_or_default(),
+        ),
+        Format::UrlEncoded => {
+            let mut ser = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in body {
+                ser.append_pair(k, &scalar(v));
+            }
+            ("application/x-www-form-urlencoded;charset=UTF-8", ser.finish())
+        }
+        Format::Xml => {
+            let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><OAuth>");
+            for (k, v) in body {
+                s.push_str(&format!("<{k}>{}</{k}>", xml_escape(&scalar(v))));
+            }
+            s.push_str("</OAuth>");
+            ("application/xml;charset=UTF-8", s)
+        }
+    };
+    no_store((status, [(header::CONTENT_TYPE, content_type)], text).into_response())
+}
+
+pub fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+    );
+    r
+}
+
+pub fn ok<T: Serialize>(format: Format, body: &T) -> Response {
+    match serde_json::to_value(body) {
+        Ok(Value::Object(map)) => render(format, StatusCode::OK, &map),
+        _ => error(format, &OAuthError::server_error(), false),
+    }
+}
+
+/// An OAuth error. A client that authenticated with HTTP Basic and failed gets 401 and a
+/// `WWW-Authenticate` challenge (RFC 6749 §5.2); everything else Salesforce answers with 400.
+pub fn error(format: Format, e: &OAuthError, basic: bool) -> Response {
+    let mut body = Map::new();
+    body.insert("error".into(), Value::from(e.code.as_str()));
+    body.insert("error_description".into(), Value::from(e.description.as_ref()));
+    let basic_failure = basic && e.code == ErrorCode::InvalidClient;
+    let status = if basic_failure {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST)
+    };
+    let mut r = render(format, status, &body);
+    if basic_failure {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"idforce\""),
+        );
+    }
+    r
+}

@@ -1,0 +1,356 @@
+//! Declarative seeding from the config file, and the demo data of an empty store.
+//! Applied at every start: creates or updates what the file names, deletes nothing, and
+//! keeps ids and secrets it generated on an earlier start.
+
+use idforce_core::model::{
+    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Millis, Org, PermittedUsers, RefreshTokenPolicy,
+    User,
+};
+use idforce_core::ports::StoreError;
+use idforce_core::scope::Scopes;
+use idforce_core::sfid::{SfId, prefix};
+use idforce_core::token::{self, CredentialHasher};
+use idforce_store::Backend;
+
+use crate::config::{AppSpec, ConfigError, ConfigFile, OrgSpec, UserSpec, load_certificate, parse_duration_secs};
+use crate::passwords;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Credentials generated while seeding: shown once, since only their digests are stored.
+#[derive(Debug, Default)]
+pub struct Generated {
+    pub lines: Vec<String>,
+}
+
+const DEFAULT_SCOPES: &[&str] = &["api", "web", "refresh_token", "openid"];
+
+pub async fn apply(
+    store: &dyn Backend,
+    hasher: &CredentialHasher,
+    cfg: &ConfigFile,
+    now: Millis,
+) -> Result<Generated, SeedError> {
+    let mut generated = Generated::default();
+    for org_spec in &cfg.org {
+        let org = upsert_org(store, org_spec, now).await?;
+        for u in &org_spec.user {
+            upsert_user(store, hasher, &org, u, now, &mut generated).await?;
+        }
+        for a in &org_spec.app {
+            upsert_app(store, hasher, &org, a, &cfg.base_dir, &mut generated).await?;
+        }
+    }
+    Ok(generated)
+}
+
+async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<Org, SeedError> {
+    let wanted_id = spec
+        .id
+        .as_deref()
+        .map(|s| {
+            SfId::parse(s)
+                .ok()
+                .filter(|id| id.is(prefix::ORG))
+                .ok_or_else(|| ConfigError::Invalid(format!("org {:?}: id {s:?} is not an org id (00D…, 15 or 18 characters)", spec.name)))
+        })
+        .transpose()?;
+    let mut org = match store.org_by_name(&spec.name).await? {
+        Some(org) => {
+            if let Some(id) = wanted_id.filter(|id| *id != org.id) {
+                return Err(ConfigError::Invalid(format!(
+                    "org {:?} already exists with id {}, not {}",
+                    spec.name, org.id, id
+                ))
+                .into());
+            }
+            org
+        }
+        None => Org {
+            id: match wanted_id {
+                Some(id) => id,
+                None => store.next_id(prefix::ORG).await?,
+            },
+            name: spec.name.clone(),
+            instance_url: None,
+            created_at: now,
+        },
+    };
+    if spec.instance_url.is_some() {
+        org.instance_url = spec.instance_url.clone().map(|u| u.trim_end_matches('/').to_owned());
+    }
+    store.save_org(&org).await?;
+    Ok(org)
+}
+
+fn random_password() -> String {
+    // 16 characters from the token alphabet, with a prefix that satisfies common policies.
+    let raw = token::mint_client_id();
+    format!("Aa1!{}", &raw[5..17])
+}
+
+async fn upsert_user(
+    store: &dyn Backend,
+    hasher: &CredentialHasher,
+    org: &Org,
+    spec: &UserSpec,
+    now: Millis,
+    generated: &mut Generated,
+) -> Result<User, SeedError> {
+    let existing = store.user_by_username(&spec.username).await?;
+    if let Some(u) = &existing {
+        if u.org_id != org.id {
+            return Err(ConfigError::Invalid(format!(
+                "username {:?} already belongs to another org ({})",
+                spec.username, u.org_id
+            ))
+            .into());
+        }
+    }
+    let mut user = match existing {
+        Some(u) => u,
+        None => {
+            let password = match &spec.password {
+                Some(p) => p.clone(),
+                None => {
+                    let p = random_password();
+                    generated
+                        .lines
+                        .push(format!("user {}: password {p}", spec.username));
+                    p
+                }
+            };
+            User {
+                id: store.next_id(prefix::USER).await?,
+                org_id: org.id,
+                username: spec.username.clone(),
+                email: spec.username.clone(),
+                first_name: String::new(),
+                last_name: String::new(),
+                profile: "Standard User".to_owned(),
+                active: true,
+                password_hash: passwords::hash(&password),
+                security_token: None,
+                failed_logins: 0,
+                locked_until: None,
+                created_at: now,
+                updated_at: now,
+            }
+        }
+    };
+    if let Some(p) = &spec.password {
+        if !passwords::verify(&user.password_hash, p) {
+            user.password_hash = passwords::hash(p);
+        }
+    }
+    if let Some(t) = &spec.security_token {
+        user.security_token = Some((hasher.digest(t), t.chars().count()));
+    }
+    if let Some(v) = &spec.email {
+        user.email = v.clone();
+    }
+    if let Some(v) = &spec.first_name {
+        user.first_name = v.clone();
+    }
+    if let Some(v) = &spec.last_name {
+        user.last_name = v.clone();
+    }
+    if let Some(v) = &spec.profile {
+        user.profile = v.clone();
+    }
+    if let Some(v) = spec.active {
+        user.active = v;
+    }
+    user.updated_at = now;
+    store.save_user(&user).await?;
+    Ok(user)
+}
+
+async fn user_id(store: &dyn Backend, username: &str) -> Result<SfId, SeedError> {
+    store
+        .user_by_username(username)
+        .await?
+        .map(|u| u.id)
+        .ok_or_else(|| ConfigError::Invalid(format!("unknown user {username:?}")).into())
+}
+
+async fn upsert_app(
+    store: &dyn Backend,
+    hasher: &CredentialHasher,
+    org: &Org,
+    spec: &AppSpec,
+    base_dir: &std::path::Path,
+    generated: &mut Generated,
+) -> Result<ConnectedApp, SeedError> {
+    let invalid = |m: String| SeedError::Config(ConfigError::Invalid(format!("app {:?}: {m}", spec.name)));
+    let mut app = match store.app_by_name(&org.id, &spec.name).await? {
+        Some(app) => app,
+        None => {
+            let client_id = spec.client_id.clone().unwrap_or_else(token::mint_client_id);
+            let secret = match &spec.client_secret {
+                Some(s) => s.clone(),
+                None => {
+                    let s = token::mint_client_secret();
+                    generated.lines.push(format!(
+                        "app {:?}: client_id {client_id} client_secret {s}",
+                        spec.name
+                    ));
+                    s
+                }
+            };
+            ConnectedApp {
+                id: store.next_id(prefix::CONNECTED_APP).await?,
+                org_id: org.id,
+                name: spec.name.clone(),
+                client_id,
+                secret_digest: Some(hasher.digest(&secret)),
+                callback_urls: Vec::new(),
+                scopes: Scopes::from_list(DEFAULT_SCOPES).map_err(|e| invalid(e.to_string()))?,
+                certificate_der: None,
+                permitted_users: PermittedUsers::AllUsers,
+                profiles: Vec::new(),
+                pre_authorized_users: Vec::new(),
+                run_as: None,
+                require_secret_for_web_server_flow: true,
+                require_secret_for_refresh_token_flow: true,
+                require_pkce: false,
+                refresh_token_policy: RefreshTokenPolicy::UntilRevoked,
+                rotate_refresh_tokens: false,
+                session_timeout_secs: DEFAULT_SESSION_TIMEOUT_SECS,
+                introspect_all_tokens: false,
+            }
+        }
+    };
+    if let Some(v) = &spec.client_id {
+        app.client_id = v.clone();
+    }
+    if let Some(v) = &spec.client_secret {
+        app.secret_digest = Some(hasher.digest(v));
+    }
+    if let Some(v) = &spec.callback_urls {
+        app.callback_urls = v.clone();
+    }
+    if let Some(v) = &spec.scopes {
+        app.scopes = Scopes::from_list(v).map_err(|e| invalid(e.description.into_owned()))?;
+    }
+    if let Some(v) = &spec.certificate {
+        app.certificate_der = Some(load_certificate(v, base_dir)?);
+    }
+    if let Some(v) = &spec.permitted_users {
+        app.permitted_users = PermittedUsers::parse(v)
+            .ok_or_else(|| invalid(format!("permitted_users must be all_users or admin_approved, not {v:?}")))?;
+    }
+    if let Some(v) = &spec.profiles {
+        app.profiles = v.clone();
+    }
+    if let Some(v) = &spec.pre_authorized_users {
+        let mut ids = Vec::new();
+        for name in v {
+            ids.push(user_id(store, name).await?);
+        }
+        app.pre_authorized_users = ids;
+    }
+    if let Some(v) = &spec.run_as {
+        app.run_as = Some(user_id(store, v).await?);
+    }
+    if let Some(v) = spec.require_secret_for_web_server_flow {
+        app.require_secret_for_web_server_flow = v;
+    }
+    if let Some(v) = spec.require_secret_for_refresh_token_flow {
+        app.require_secret_for_refresh_token_flow = v;
+    }
+    if let Some(v) = spec.require_pkce {
+        app.require_pkce = v;
+    }
+    if let Some(v) = &spec.refresh_token_policy {
+        app.refresh_token_policy = RefreshTokenPolicy::parse(v).ok_or_else(|| {
+            invalid(format!("refresh_token_policy {v:?} is not until_revoked, immediately, expire_after:<duration> or expire_if_unused:<duration>"))
+        })?;
+    }
+    if let Some(v) = spec.rotate_refresh_tokens {
+        app.rotate_refresh_tokens = v;
+    }
+    if let Some(v) = &spec.session_timeout {
+        app.session_timeout_secs = parse_duration_secs(v)?;
+    }
+    if let Some(v) = spec.introspect_all_tokens {
+        app.introspect_all_tokens = v;
+    }
+    store.save_app(&app).await?;
+    Ok(app)
+}
+
+/// What the demo seeding created, for the start-up banner.
+pub struct Demo {
+    pub username: String,
+    pub password: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+pub const DEMO_USERNAME: &str = "admin@demo.idforce.test";
+
+/// Seeds an empty store: org "Demo", an administrator, an integration app (password,
+/// client-credentials) and Salesforce CLI's public `PlatformCLI` app.
+pub async fn demo(
+    store: &dyn Backend,
+    hasher: &CredentialHasher,
+    now: Millis,
+) -> Result<Demo, SeedError> {
+    let password = random_password();
+    let client_secret = token::mint_client_secret();
+    let client_id = token::mint_client_id();
+    let cfg = ConfigFile {
+        org: vec![OrgSpec {
+            name: "Demo".to_owned(),
+            id: None,
+            instance_url: None,
+            user: vec![UserSpec {
+                username: DEMO_USERNAME.to_owned(),
+                password: Some(password.clone()),
+                security_token: None,
+                email: Some(DEMO_USERNAME.to_owned()),
+                first_name: Some("Ada".to_owned()),
+                last_name: Some("Admin".to_owned()),
+                profile: Some("System Administrator".to_owned()),
+                active: Some(true),
+            }],
+            app: vec![
+                AppSpec {
+                    name: "Demo Integration".to_owned(),
+                    client_id: Some(client_id.clone()),
+                    client_secret: Some(client_secret.clone()),
+                    callback_urls: Some(vec!["http://localhost:1717/OauthRedirect".to_owned()]),
+                    scopes: Some(["api", "web", "full", "refresh_token", "openid", "id"].map(String::from).to_vec()),
+                    profiles: Some(vec!["System Administrator".to_owned()]),
+                    run_as: Some(DEMO_USERNAME.to_owned()),
+                    ..AppSpec::default()
+                },
+                AppSpec {
+                    name: "Salesforce CLI".to_owned(),
+                    client_id: Some("PlatformCLI".to_owned()),
+                    client_secret: Some(token::mint_client_secret()),
+                    callback_urls: Some(vec!["http://localhost:1717/OauthRedirect".to_owned()]),
+                    scopes: Some(["api", "web", "refresh_token", "openid", "id"].map(String::from).to_vec()),
+                    require_secret_for_web_server_flow: Some(false),
+                    require_secret_for_refresh_token_flow: Some(false),
+                    ..AppSpec::default()
+                },
+            ],
+        }],
+        ..ConfigFile::default()
+    };
+    apply(store, hasher, &cfg, now).await?;
+    Ok(Demo {
+        username: DEMO_USERNAME.to_owned(),
+        password,
+        client_id,
+        client_secret,
+    })
+}

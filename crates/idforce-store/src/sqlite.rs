@@ -1,0 +1,655 @@
+//! The embedded SQLite store (WAL mode), migrated at open.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use idforce_core::model::{
+    ConnectedApp, LockoutPolicy, Millis, Org, PermittedUsers, RefreshTokenPolicy, Session, User,
+};
+use idforce_core::ports::{
+    AssertionLedger, Directory, LoginAttempts, Sessions, StoreError, StoreResult,
+};
+use idforce_core::scope::Scopes;
+use idforce_core::sfid::SfId;
+use idforce_core::token::Digest;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use crate::{Admin, SessionFilter};
+
+/// Schema versions, applied in order, each once.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_core.sql"))];
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("stored {what} is not readable"))
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?
+            .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL survives a crash of the process (not of the machine).
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        for (version, sql) in MIGRATIONS {
+            // BEGIN IMMEDIATE takes the write lock first, so two processes opening one new
+            // file cannot both apply a migration.
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+            let result = async {
+                if done.is_none() {
+                    sqlx::raw_sql(*sql).execute(&mut *conn).await?;
+                    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now'))")
+                        .bind(version)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                sqlx::raw_sql("COMMIT").execute(&mut *conn).await
+            }
+            .await;
+            if let Err(e) = result {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                return Err(unavailable(e));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_id(s: &str) -> StoreResult<SfId> {
+    SfId::parse(s).map_err(|_| corrupt("id"))
+}
+
+fn json_list(s: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(s).map_err(|_| corrupt("list"))
+}
+
+fn to_json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn digest_of(v: Option<Vec<u8>>) -> StoreResult<Option<Digest>> {
+    v.map(|b| Digest::try_from(b.as_slice()).map_err(|_| corrupt("digest")))
+        .transpose()
+}
+
+fn org_from(row: &SqliteRow) -> StoreResult<Org> {
+    Ok(Org {
+        id: parse_id(row.try_get("id").map_err(unavailable)?)?,
+        name: row.try_get("name").map_err(unavailable)?,
+        instance_url: row.try_get("instance_url").map_err(unavailable)?,
+        created_at: row.try_get("created_at").map_err(unavailable)?,
+    })
+}
+
+fn user_from(row: &SqliteRow) -> StoreResult<User> {
+    let g = |e| unavailable(e);
+    let token_digest = digest_of(row.try_get("security_token_digest").map_err(g)?)?;
+    let token_len: Option<i64> = row.try_get("security_token_len").map_err(g)?;
+    Ok(User {
+        id: parse_id(row.try_get("id").map_err(g)?)?,
+        org_id: parse_id(row.try_get("org_id").map_err(g)?)?,
+        username: row.try_get("username").map_err(g)?,
+        email: row.try_get("email").map_err(g)?,
+        first_name: row.try_get("first_name").map_err(g)?,
+        last_name: row.try_get("last_name").map_err(g)?,
+        profile: row.try_get("profile").map_err(g)?,
+        active: row.try_get("active").map_err(g)?,
+        password_hash: row.try_get("password_hash").map_err(g)?,
+        security_token: token_digest.zip(token_len.map(|n| n as usize)),
+        failed_logins: row.try_get::<i64, _>("failed_logins").map_err(g)? as u32,
+        locked_until: row.try_get("locked_until").map_err(g)?,
+        created_at: row.try_get("created_at").map_err(g)?,
+        updated_at: row.try_get("updated_at").map_err(g)?,
+    })
+}
+
+fn app_from(row: &SqliteRow) -> StoreResult<ConnectedApp> {
+    let g = |e| unavailable(e);
+    let scopes: String = row.try_get("scopes").map_err(g)?;
+    let permitted: String = row.try_get("permitted_users").map_err(g)?;
+    let policy: String = row.try_get("refresh_token_policy").map_err(g)?;
+    let pre: String = row.try_get("pre_authorized_users").map_err(g)?;
+    let run_as: Option<String> = row.try_get("run_as").map_err(g)?;
+    Ok(ConnectedApp {
+        id: parse_id(row.try_get("id").map_err(g)?)?,
+        org_id: parse_id(row.try_get("org_id").map_err(g)?)?,
+        name: row.try_get("name").map_err(g)?,
+        client_id: row.try_get("client_id").map_err(g)?,
+        secret_digest: digest_of(row.try_get("secret_digest").map_err(g)?)?,
+        callback_urls: json_list(row.try_get("callback_urls").map_err(g)?)?,
+        scopes: Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+        certificate_der: row.try_get("certificate_der").map_err(g)?,
+        permitted_users: PermittedUsers::parse(&permitted).ok_or_else(|| corrupt("permitted_users"))?,
+        profiles: json_list(row.try_get("profiles").map_err(g)?)?,
+        pre_authorized_users: json_list(&pre)?
+            .iter()
+            .map(|s| parse_id(s))
+            .collect::<StoreResult<_>>()?,
+        run_as: run_as.as_deref().map(parse_id).transpose()?,
+        require_secret_for_web_server_flow: row
+            .try_get("require_secret_for_web_server_flow")
+            .map_err(g)?,
+        require_secret_for_refresh_token_flow: row
+            .try_get("require_secret_for_refresh_token_flow")
+            .map_err(g)?,
+        require_pkce: row.try_get("require_pkce").map_err(g)?,
+        refresh_token_policy: RefreshTokenPolicy::parse(&policy)
+            .ok_or_else(|| corrupt("refresh_token_policy"))?,
+        rotate_refresh_tokens: row.try_get("rotate_refresh_tokens").map_err(g)?,
+        session_timeout_secs: row.try_get("session_timeout_secs").map_err(g)?,
+        introspect_all_tokens: row.try_get("introspect_all_tokens").map_err(g)?,
+    })
+}
+
+fn session_from(row: &SqliteRow) -> StoreResult<Session> {
+    let g = |e| unavailable(e);
+    let scopes: String = row.try_get("scopes").map_err(g)?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(g)?;
+    Ok(Session {
+        digest: digest_of(Some(row.try_get("digest").map_err(g)?))?
+            .ok_or_else(|| corrupt("digest"))?,
+        org_id: parse_id(row.try_get("org_id").map_err(g)?)?,
+        user_id: parse_id(row.try_get("user_id").map_err(g)?)?,
+        app_id: parse_id(row.try_get("app_id").map_err(g)?)?,
+        scopes: Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+        issued_at: row.try_get("issued_at").map_err(g)?,
+        last_used_at: row.try_get("last_used_at").map_err(g)?,
+        timeout_secs: row.try_get("timeout_secs").map_err(g)?,
+        revoked: revoked_at.is_some(),
+    })
+}
+
+#[async_trait]
+impl Directory for SqliteStore {
+    async fn org(&self, id: &SfId) -> StoreResult<Option<Org>> {
+        sqlx::query("SELECT * FROM orgs WHERE id = ?")
+            .bind(id.as15())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(org_from)
+            .transpose()
+    }
+
+    async fn user(&self, id: &SfId) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id.as15())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn app(&self, id: &SfId) -> StoreResult<Option<ConnectedApp>> {
+        sqlx::query("SELECT * FROM apps WHERE id = ?")
+            .bind(id.as15())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(app_from)
+            .transpose()
+    }
+
+    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<ConnectedApp>> {
+        sqlx::query("SELECT * FROM apps WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(app_from)
+            .transpose()
+    }
+
+    async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE user_id = ? AND app_id = ?")
+                .bind(user.as15())
+                .bind(app.as15())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(n > 0)
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for SqliteStore {
+    async fn record_login_failure(
+        &self,
+        user: &SfId,
+        now: Millis,
+        policy: LockoutPolicy,
+    ) -> StoreResult<bool> {
+        // One statement: concurrent failures each count, and the one that reaches the limit
+        // sets the lock and restarts the count.
+        let locked: Option<Option<i64>> = sqlx::query_scalar(
+            "UPDATE users SET
+                 locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END,
+                 failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END
+             WHERE id = ?1 RETURNING locked_until",
+        )
+        .bind(user.as15())
+        .bind(i64::from(policy.attempts))
+        .bind(now + policy.duration_secs * 1000)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(locked.flatten().is_some_and(|t| t > now))
+    }
+
+    async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = ?")
+            .bind(user.as15())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Sessions for SqliteStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(&s.digest[..])
+        .bind(s.org_id.as15())
+        .bind(s.user_id.as15())
+        .bind(s.app_id.as15())
+        .bind(s.scopes.to_string())
+        .bind(s.issued_at)
+        .bind(s.last_used_at)
+        .bind(s.timeout_secs)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
+        sqlx::query("SELECT * FROM sessions WHERE digest = ?")
+            .bind(&digest[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(session_from)
+            .transpose()
+    }
+
+    async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE digest = ?")
+            .bind(now)
+            .bind(&digest[..])
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, digest: &Digest, now: Millis) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&digest[..])
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl AssertionLedger for SqliteStore {
+    async fn first_use_of_assertion(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM assertions WHERE expires_at < ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let r = sqlx::query(
+            "INSERT INTO assertions (digest, expires_at) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&digest[..])
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+fn session_filter_sql(filter: SessionFilter) -> (&'static str, String) {
+    match filter {
+        SessionFilter::User(id) => ("user_id", id.as15().to_owned()),
+        SessionFilter::App(id) => ("app_id", id.as15().to_owned()),
+    }
+}
+
+#[async_trait]
+impl Admin for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn meta_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId> {
+        let n: i64 = sqlx::query_scalar(
+            "INSERT INTO id_serials (prefix, next) VALUES (?, 2)
+             ON CONFLICT (prefix) DO UPDATE SET next = next + 1
+             RETURNING next - 1",
+        )
+        .bind(key_prefix)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(SfId::mint(key_prefix, n as u64))
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orgs")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(n == 0)
+    }
+
+    async fn save_org(&self, org: &Org) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO orgs (id, name, instance_url, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url",
+        )
+        .bind(org.id.as15())
+        .bind(&org.name)
+        .bind(&org.instance_url)
+        .bind(org.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
+        sqlx::query("SELECT * FROM orgs WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(org_from)
+            .transpose()
+    }
+
+    async fn orgs(&self) -> StoreResult<Vec<Org>> {
+        sqlx::query("SELECT * FROM orgs ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(org_from)
+            .collect()
+    }
+
+    async fn save_user(&self, u: &User) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, org_id, username, email, first_name, last_name, profile, active,
+                 password_hash, security_token_digest, security_token_len, failed_logins, locked_until,
+                 created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, username = excluded.username,
+                 email = excluded.email, first_name = excluded.first_name, last_name = excluded.last_name,
+                 profile = excluded.profile, active = excluded.active, password_hash = excluded.password_hash,
+                 security_token_digest = excluded.security_token_digest,
+                 security_token_len = excluded.security_token_len, failed_logins = excluded.failed_logins,
+                 locked_until = excluded.locked_until, updated_at = excluded.updated_at",
+        )
+        .bind(u.id.as15())
+        .bind(u.org_id.as15())
+        .bind(&u.username)
+        .bind(&u.email)
+        .bind(&u.first_name)
+        .bind(&u.last_name)
+        .bind(&u.profile)
+        .bind(u.active)
+        .bind(&u.password_hash)
+        .bind(u.security_token.as_ref().map(|(d, _)| d.to_vec()))
+        .bind(u.security_token.as_ref().map(|(_, n)| *n as i64))
+        .bind(i64::from(u.failed_logins))
+        .bind(u.locked_until)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>> {
+        let rows = match org {
+            Some(org) => sqlx::query("SELECT * FROM users WHERE org_id = ? ORDER BY id")
+                .bind(org.as15())
+                .fetch_all(&self.pool)
+                .await,
+            None => sqlx::query("SELECT * FROM users ORDER BY id")
+                .fetch_all(&self.pool)
+                .await,
+        }
+        .map_err(unavailable)?;
+        rows.iter().map(user_from).collect()
+    }
+
+    async fn save_app(&self, a: &ConnectedApp) -> StoreResult<()> {
+        let pre: Vec<String> = a
+            .pre_authorized_users
+            .iter()
+            .map(|id| id.as15().to_owned())
+            .collect();
+        sqlx::query(
+            "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
+                 certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
+                 require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
+                 refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
+                 secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
+                 scopes = excluded.scopes, certificate_der = excluded.certificate_der,
+                 permitted_users = excluded.permitted_users, profiles = excluded.profiles,
+                 pre_authorized_users = excluded.pre_authorized_users, run_as = excluded.run_as,
+                 require_secret_for_web_server_flow = excluded.require_secret_for_web_server_flow,
+                 require_secret_for_refresh_token_flow = excluded.require_secret_for_refresh_token_flow,
+                 require_pkce = excluded.require_pkce, refresh_token_policy = excluded.refresh_token_policy,
+                 rotate_refresh_tokens = excluded.rotate_refresh_tokens,
+                 session_timeout_secs = excluded.session_timeout_secs,
+                 introspect_all_tokens = excluded.introspect_all_tokens",
+        )
+        .bind(a.id.as15())
+        .bind(a.org_id.as15())
+        .bind(&a.name)
+        .bind(&a.client_id)
+        .bind(a.secret_digest.map(|d| d.to_vec()))
+        .bind(to_json(&a.callback_urls))
+        .bind(a.scopes.to_string())
+        .bind(&a.certificate_der)
+        .bind(a.permitted_users.as_str())
+        .bind(to_json(&a.profiles))
+        .bind(to_json(&pre))
+        .bind(a.run_as.map(|id| id.as15().to_owned()))
+        .bind(a.require_secret_for_web_server_flow)
+        .bind(a.require_secret_for_refresh_token_flow)
+        .bind(a.require_pkce)
+        .bind(a.refresh_token_policy.to_string())
+        .bind(a.rotate_refresh_tokens)
+        .bind(a.session_timeout_secs)
+        .bind(a.introspect_all_tokens)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>> {
+        sqlx::query("SELECT * FROM apps WHERE org_id = ? AND name = ?")
+            .bind(org.as15())
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(app_from)
+            .transpose()
+    }
+
+    async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>> {
+        let rows = match org {
+            Some(org) => sqlx::query("SELECT * FROM apps WHERE org_id = ? ORDER BY id")
+                .bind(org.as15())
+                .fetch_all(&self.pool)
+                .await,
+            None => sqlx::query("SELECT * FROM apps ORDER BY id")
+                .fetch_all(&self.pool)
+                .await,
+        }
+        .map_err(unavailable)?;
+        rows.iter().map(app_from).collect()
+    }
+
+    async fn record_approval(
+        &self,
+        user: &SfId,
+        app: &SfId,
+        scopes: &Scopes,
+        now: Millis,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO approvals (user_id, app_id, scopes, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (user_id, app_id) DO UPDATE SET scopes = excluded.scopes",
+        )
+        .bind(user.as15())
+        .bind(app.as15())
+        .bind(scopes.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>> {
+        let (column, id) = session_filter_sql(filter);
+        let sql = match column {
+            "user_id" => "SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ? ORDER BY issued_at",
+            _ => "SELECT * FROM sessions WHERE app_id = ? AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ? ORDER BY issued_at",
+        };
+        sqlx::query(sql)
+            .bind(id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(session_from)
+            .collect()
+    }
+
+    async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<u64> {
+        let (column, id) = session_filter_sql(filter);
+        let sql = match column {
+            "user_id" => "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1",
+            _ => "UPDATE sessions SET revoked_at = ?1 WHERE app_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1",
+        };
+        let r = sqlx::query(sql)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(r.rows_affected())
+    }
+}

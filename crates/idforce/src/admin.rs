@@ -1,0 +1,362 @@
+//! Administrative commands: they open the store directly, change it, and print the result.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use idforce_core::model::{ConnectedApp, Org, PermittedUsers, RefreshTokenPolicy, Session, User, DEFAULT_SESSION_TIMEOUT_SECS};
+use idforce_core::scope::Scopes;
+use idforce_core::sfid::{SfId, prefix};
+use idforce_core::token::{self, CredentialHasher};
+use idforce_server::clock::{Clock, SystemClock};
+use idforce_server::config::{load_certificate, parse_duration_secs};
+use idforce_server::passwords;
+use idforce_store::{Backend, SessionFilter};
+use serde_json::{Value, json};
+
+use crate::cli::{AppCommand, OrgCommand, TokenCommand, UserCommand};
+
+pub type Result<T> = std::result::Result<T, String>;
+
+pub struct Admin {
+    pub store: Arc<dyn Backend>,
+    pub hasher: CredentialHasher,
+    pub json: bool,
+}
+
+fn now() -> i64 {
+    SystemClock.now()
+}
+
+fn org_view(o: &Org) -> Value {
+    json!({ "id": o.id.to18(), "id15": o.id.as15(), "name": o.name, "instance_url": o.instance_url })
+}
+
+fn user_view(u: &User) -> Value {
+    json!({
+        "id": u.id.to18(), "org_id": u.org_id.to18(), "username": u.username, "email": u.email,
+        "first_name": u.first_name, "last_name": u.last_name, "profile": u.profile, "active": u.active,
+        "has_security_token": u.security_token.is_some(), "failed_logins": u.failed_logins,
+        "locked": u.is_locked(now()),
+    })
+}
+
+fn app_view(a: &ConnectedApp) -> Value {
+    json!({
+        "id": a.id.to18(), "org_id": a.org_id.to18(), "name": a.name, "client_id": a.client_id,
+        "callback_urls": a.callback_urls, "scopes": a.scopes.to_string(),
+        "has_certificate": a.certificate_der.is_some(), "permitted_users": a.permitted_users.as_str(),
+        "profiles": a.profiles,
+        "pre_authorized_users": a.pre_authorized_users.iter().map(SfId::to18).collect::<Vec<_>>(),
+        "run_as": a.run_as.map(|id| id.to18()),
+        "require_secret_for_web_server_flow": a.require_secret_for_web_server_flow,
+        "require_secret_for_refresh_token_flow": a.require_secret_for_refresh_token_flow,
+        "require_pkce": a.require_pkce, "refresh_token_policy": a.refresh_token_policy.to_string(),
+        "rotate_refresh_tokens": a.rotate_refresh_tokens, "session_timeout_secs": a.session_timeout_secs,
+        "introspect_all_tokens": a.introspect_all_tokens,
+    })
+}
+
+fn session_view(s: &Session) -> Value {
+    json!({
+        "user_id": s.user_id.to18(), "app_id": s.app_id.to18(), "scope": s.scopes.to_string(),
+        "issued_at": s.issued_at, "last_used_at": s.last_used_at, "expires_at": s.expires_at(),
+        // A prefix of the stored digest identifies a session without revealing the token.
+        "digest_prefix": s.digest[..6].iter().map(|b| format!("{b:02x}")).collect::<String>(),
+    })
+}
+
+impl Admin {
+    fn print(&self, v: &Value) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+            return;
+        }
+        match v {
+            Value::Array(items) => {
+                for item in items {
+                    let line: Vec<String> = item
+                        .as_object()
+                        .map(|m| m.iter().take(4).map(|(_, v)| plain(v)).collect())
+                        .unwrap_or_default();
+                    println!("{}", line.join("\t"));
+                }
+            }
+            Value::Object(m) => {
+                for (k, v) in m {
+                    println!("{k}: {}", plain(v));
+                }
+            }
+            other => println!("{}", plain(other)),
+        }
+    }
+
+    async fn org(&self, key: &str) -> Result<Org> {
+        if let Ok(id) = SfId::parse(key) {
+            if let Some(o) = self.store.org(&id).await.map_err(|e| e.to_string())? {
+                return Ok(o);
+            }
+        }
+        self.store
+            .org_by_name(key)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no org named {key:?}"))
+    }
+
+    async fn user(&self, username: &str) -> Result<User> {
+        self.store
+            .user_by_username(username)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no user {username:?}"))
+    }
+
+    async fn app(&self, key: &str) -> Result<ConnectedApp> {
+        if let Some(a) = self.store.app_by_client_id(key).await.map_err(|e| e.to_string())? {
+            return Ok(a);
+        }
+        let matches: Vec<ConnectedApp> = self
+            .store
+            .apps(None)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|a| a.name == key)
+            .collect();
+        match matches.len() {
+            0 => Err(format!("no app named {key:?}")),
+            1 => Ok(matches.into_iter().next().ok_or("no app")?),
+            _ => Err(format!("several apps are named {key:?}; use the consumer key")),
+        }
+    }
+
+    pub async fn run_org(&self, cmd: OrgCommand) -> Result<()> {
+        match cmd {
+            OrgCommand::Create { name, id, instance_url } => {
+                if self.store.org_by_name(&name).await.map_err(|e| e.to_string())?.is_some() {
+                    return Err(format!("an org named {name:?} exists"));
+                }
+                let id = match id {
+                    Some(s) => SfId::parse(&s).ok().filter(|i| i.is(prefix::ORG)).ok_or("not an org id (00D…)")?,
+                    None => self.store.next_id(prefix::ORG).await.map_err(|e| e.to_string())?,
+                };
+                let org = Org { id, name, instance_url, created_at: now() };
+                self.store.save_org(&org).await.map_err(|e| e.to_string())?;
+                self.print(&org_view(&org));
+            }
+            OrgCommand::List => {
+                let orgs = self.store.orgs().await.map_err(|e| e.to_string())?;
+                self.print(&Value::Array(orgs.iter().map(org_view).collect()));
+            }
+            OrgCommand::Show { org } => self.print(&org_view(&self.org(&org).await?)),
+        }
+        Ok(())
+    }
+
+    pub async fn run_user(&self, cmd: UserCommand) -> Result<()> {
+        match cmd {
+            UserCommand::Create { org, username, password, security_token, email, first_name, last_name, profile } => {
+                let org = self.org(&org).await?;
+                if self.store.user_by_username(&username).await.map_err(|e| e.to_string())?.is_some() {
+                    return Err(format!("username {username:?} is taken"));
+                }
+                let (password, shown) = match password {
+                    Some(p) => (p, None),
+                    None => {
+                        let p = format!("Aa1!{}", &token::mint_client_id()[5..17]);
+                        (p.clone(), Some(p))
+                    }
+                };
+                let t = now();
+                let user = User {
+                    id: self.store.next_id(prefix::USER).await.map_err(|e| e.to_string())?,
+                    org_id: org.id,
+                    email: email.unwrap_or_else(|| username.clone()),
+                    username,
+                    first_name: first_name.unwrap_or_default(),
+                    last_name: last_name.unwrap_or_default(),
+                    profile,
+                    active: true,
+                    password_hash: passwords::hash(&password),
+                    security_token: security_token.map(|s| (self.hasher.digest(&s), s.chars().count())),
+                    failed_logins: 0,
+                    locked_until: None,
+                    created_at: t,
+                    updated_at: t,
+                };
+                self.store.save_user(&user).await.map_err(|e| e.to_string())?;
+                let mut v = user_view(&user);
+                if let Some(p) = shown {
+                    v["password"] = Value::from(p);
+                }
+                self.print(&v);
+            }
+            UserCommand::List { org } => {
+                let org = match org {
+                    Some(o) => Some(self.org(&o).await?.id),
+                    None => None,
+                };
+                let users = self.store.users(org.as_ref()).await.map_err(|e| e.to_string())?;
+                self.print(&Value::Array(users.iter().map(user_view).collect()));
+            }
+            UserCommand::Show { username } => self.print(&user_view(&self.user(&username).await?)),
+            UserCommand::SetPassword { username, password } => {
+                let mut user = self.user(&username).await?;
+                let (password, shown) = match password {
+                    Some(p) => (p, None),
+                    None => {
+                        let p = format!("Aa1!{}", &token::mint_client_id()[5..17]);
+                        (p.clone(), Some(p))
+                    }
+                };
+                user.password_hash = passwords::hash(&password);
+                user.updated_at = now();
+                self.store.save_user(&user).await.map_err(|e| e.to_string())?;
+                let mut v = json!({ "username": user.username, "password_changed": true });
+                if let Some(p) = shown {
+                    v["password"] = Value::from(p);
+                }
+                self.print(&v);
+            }
+            UserCommand::Deactivate { username } => {
+                let mut user = self.user(&username).await?;
+                user.active = false;
+                user.updated_at = now();
+                self.store.save_user(&user).await.map_err(|e| e.to_string())?;
+                let revoked = self.store.revoke_sessions(SessionFilter::User(user.id), now()).await.map_err(|e| e.to_string())?;
+                self.print(&json!({ "username": user.username, "active": false, "sessions_revoked": revoked }));
+            }
+            UserCommand::Unlock { username } => {
+                let mut user = self.user(&username).await?;
+                user.failed_logins = 0;
+                user.locked_until = None;
+                self.store.save_user(&user).await.map_err(|e| e.to_string())?;
+                self.print(&json!({ "username": user.username, "locked": false }));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn run_app(&self, cmd: AppCommand) -> Result<()> {
+        match cmd {
+            AppCommand::Create { org, name, callback_urls, scopes, certificate, permitted_users, run_as, session_timeout, introspect_all_tokens } => {
+                let org = self.org(&org).await?;
+                if self.store.app_by_name(&org.id, &name).await.map_err(|e| e.to_string())?.is_some() {
+                    return Err(format!("org {:?} already has an app named {name:?}", org.name));
+                }
+                let run_as = match run_as {
+                    Some(u) => Some(self.user(&u).await?.id),
+                    None => None,
+                };
+                let certificate_der = match certificate {
+                    Some(p) => Some(load_certificate(&p.to_string_lossy(), Path::new(".")).map_err(|e| e.to_string())?),
+                    None => None,
+                };
+                let secret = token::mint_client_secret();
+                let app = ConnectedApp {
+                    id: self.store.next_id(prefix::CONNECTED_APP).await.map_err(|e| e.to_string())?,
+                    org_id: org.id,
+                    name,
+                    client_id: token::mint_client_id(),
+                    secret_digest: Some(self.hasher.digest(&secret)),
+                    callback_urls,
+                    scopes: Scopes::parse(&scopes).map_err(|e| e.description.into_owned())?,
+                    certificate_der,
+                    permitted_users: PermittedUsers::parse(&permitted_users).ok_or("bad permitted_users")?,
+                    profiles: Vec::new(),
+                    pre_authorized_users: Vec::new(),
+                    run_as,
+                    require_secret_for_web_server_flow: true,
+                    require_secret_for_refresh_token_flow: true,
+                    require_pkce: false,
+                    refresh_token_policy: RefreshTokenPolicy::UntilRevoked,
+                    rotate_refresh_tokens: false,
+                    session_timeout_secs: match session_timeout {
+                        Some(d) => parse_duration_secs(&d).map_err(|e| e.to_string())?,
+                        None => DEFAULT_SESSION_TIMEOUT_SECS,
+                    },
+                    introspect_all_tokens,
+                };
+                self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                let mut v = app_view(&app);
+                v["client_secret"] = Value::from(secret);
+                self.print(&v);
+            }
+            AppCommand::List { org } => {
+                let org = match org {
+                    Some(o) => Some(self.org(&o).await?.id),
+                    None => None,
+                };
+                let apps = self.store.apps(org.as_ref()).await.map_err(|e| e.to_string())?;
+                self.print(&Value::Array(apps.iter().map(app_view).collect()));
+            }
+            AppCommand::Show { app } => self.print(&app_view(&self.app(&app).await?)),
+            AppCommand::RotateSecret { app } => {
+                let mut app = self.app(&app).await?;
+                let secret = token::mint_client_secret();
+                app.secret_digest = Some(self.hasher.digest(&secret));
+                self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                self.print(&json!({ "client_id": app.client_id, "client_secret": secret }));
+            }
+            AppCommand::SetCertificate { app, certificate } => {
+                let mut app = self.app(&app).await?;
+                app.certificate_der = Some(load_certificate(&certificate.to_string_lossy(), Path::new(".")).map_err(|e| e.to_string())?);
+                self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                self.print(&app_view(&app));
+            }
+            AppCommand::ApproveUser { app, username } => {
+                let mut app = self.app(&app).await?;
+                let user = self.user(&username).await?;
+                match app.permitted_users {
+                    PermittedUsers::AdminApproved => {
+                        if !app.pre_authorized_users.contains(&user.id) {
+                            app.pre_authorized_users.push(user.id);
+                            self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                        }
+                    }
+                    PermittedUsers::AllUsers => {
+                        self.store.record_approval(&user.id, &app.id, &app.scopes, now()).await.map_err(|e| e.to_string())?;
+                    }
+                }
+                self.print(&json!({ "app": app.name, "username": user.username, "approved": true }));
+            }
+            AppCommand::ApproveProfile { app, profile } => {
+                let mut app = self.app(&app).await?;
+                if !app.profiles.iter().any(|p| p.eq_ignore_ascii_case(&profile)) {
+                    app.profiles.push(profile);
+                    self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                }
+                self.print(&app_view(&app));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn run_token(&self, cmd: TokenCommand) -> Result<()> {
+        let (user, app, revoke) = match cmd {
+            TokenCommand::List { user, app } => (user, app, false),
+            TokenCommand::Revoke { user, app } => (user, app, true),
+        };
+        let filter = match (user, app) {
+            (Some(u), _) => SessionFilter::User(self.user(&u).await?.id),
+            (None, Some(a)) => SessionFilter::App(self.app(&a).await?.id),
+            (None, None) => return Err("give --user or --app".into()),
+        };
+        if revoke {
+            let n = self.store.revoke_sessions(filter, now()).await.map_err(|e| e.to_string())?;
+            self.print(&json!({ "revoked": n }));
+        } else {
+            let sessions = self.store.live_sessions(filter, now()).await.map_err(|e| e.to_string())?;
+            self.print(&Value::Array(sessions.iter().map(session_view).collect()));
+        }
+        Ok(())
+    }
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,180 @@
+//! Command-line interface (product.md "Interface contract"). Every flag has an `IDFORCE_*`
+//! environment twin.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "idforce", version, about = "A Salesforce-compatible OAuth 2.0 and OpenID Connect authorization server")]
+pub struct Cli {
+    /// Config file (TOML): server settings and orgs, users and apps to seed.
+    #[arg(long, global = true, env = "IDFORCE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL [default: sqlite://idforce.db?mode=rwc].
+    #[arg(long, global = true, env = "IDFORCE_DATABASE_URL")]
+    pub database: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true, env = "IDFORCE_JSON")]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage orgs.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage connected apps.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// List or revoke live access tokens of a user or an app.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "IDFORCE_LISTEN")]
+    pub listen: Option<String>,
+    /// Public base URL [default: http(s)://<listen>].
+    #[arg(long, env = "IDFORCE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, env = "IDFORCE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, env = "IDFORCE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, env = "IDFORCE_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Create an org.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// 15- or 18-character org id (00D…); generated when omitted.
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        instance_url: Option<String>,
+    },
+    /// List orgs.
+    List,
+    /// Show one org (by name or id).
+    Show { org: String },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        /// Org name or id.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        username: String,
+        /// Password; generated and printed when omitted.
+        #[arg(long, env = "IDFORCE_USER_PASSWORD")]
+        password: Option<String>,
+        #[arg(long)]
+        security_token: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        #[arg(long, default_value = "Standard User")]
+        profile: String,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Show one user.
+    Show { username: String },
+    /// Set a user's password (generated and printed when omitted).
+    SetPassword {
+        username: String,
+        #[arg(long, env = "IDFORCE_USER_PASSWORD")]
+        password: Option<String>,
+    },
+    /// Deactivate a user and revoke their sessions.
+    Deactivate { username: String },
+    /// Clear a lockout.
+    Unlock { username: String },
+}
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Create a connected app; prints its consumer key and secret.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "callback-url")]
+        callback_urls: Vec<String>,
+        /// Space- or comma-separated scopes.
+        #[arg(long, default_value = "api web refresh_token openid")]
+        scopes: String,
+        /// PEM certificate file for the JWT bearer flow.
+        #[arg(long)]
+        certificate: Option<PathBuf>,
+        #[arg(long, default_value = "all_users", value_parser = ["all_users", "admin_approved"])]
+        permitted_users: String,
+        /// Username of the client-credentials run-as user.
+        #[arg(long)]
+        run_as: Option<String>,
+        #[arg(long)]
+        session_timeout: Option<String>,
+        #[arg(long)]
+        introspect_all_tokens: bool,
+    },
+    /// List apps.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Show one app (by name or consumer key).
+    Show { app: String },
+    /// Replace the consumer secret; prints the new one.
+    RotateSecret { app: String },
+    /// Upload the X.509 certificate that verifies JWT bearer assertions.
+    SetCertificate { app: String, certificate: PathBuf },
+    /// Approve the app for a user (pre-authorize for admin-approved apps).
+    ApproveUser { app: String, username: String },
+    /// Pre-authorize every user of a profile.
+    ApproveProfile { app: String, profile: String },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// List live access tokens (sessions).
+    List {
+        #[arg(long, conflicts_with = "app", required_unless_present = "app")]
+        user: Option<String>,
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Revoke every live access token of a user or an app.
+    Revoke {
+        #[arg(long, conflicts_with = "app", required_unless_present = "app")]
+        user: Option<String>,
+        #[arg(long)]
+        app: Option<String>,
+    },
+}
