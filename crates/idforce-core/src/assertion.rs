@@ -39,14 +39,14 @@ fn decode_part(part: &str) -> Result<Vec<u8>, OAuthError> {
 /// Parses and checks the header (`alg` must be RS256); claims are read but not yet checked.
 pub fn parse(compact: &str) -> Result<Assertion<'_>, OAuthError> {
     let mut parts = compact.trim().split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(OAuthError::invalid_assertion());
     };
     let header: Value =
         serde_json::from_slice(&decode_part(h)?).map_err(|_| OAuthError::invalid_assertion())?;
-    if header.get("alg").and_then(Value::as_str) != Some("RS256") || header.get("crit").is_some()
-    {
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") || header.get("crit").is_some() {
         return Err(OAuthError::invalid_assertion());
     }
     let payload: Value =
@@ -97,8 +97,8 @@ impl Assertion<'_> {
     /// Verifies the RS256 signature with the public key of the app's X.509 certificate.
     pub fn verify_signature(&self, certificate_der: &[u8]) -> Result<(), OAuthError> {
         let der = CertificateDer::from(certificate_der);
-        let cert = webpki::EndEntityCert::try_from(&der)
-            .map_err(|_| OAuthError::invalid_assertion())?;
+        let cert =
+            webpki::EndEntityCert::try_from(&der).map_err(|_| OAuthError::invalid_assertion())?;
         cert.verify_signature(
             webpki::ring::RSA_PKCS1_2048_8192_SHA256,
             self.signing_input.as_bytes(),
@@ -158,7 +158,10 @@ mod tests {
             r#"{"iss":"c","prn":"u","aud":["a","b"],"exp":"1700000000"}"#,
         );
         let c = parse(&s).expect("parses").claims;
-        assert_eq!((c.exp, c.sub.as_str(), c.aud.len()), (1_700_000_000, "u", 2));
+        assert_eq!(
+            (c.exp, c.sub.as_str(), c.aud.len()),
+            (1_700_000_000, "u", 2)
+        );
     }
 
     #[test]
@@ -195,7 +198,10 @@ mod tests {
             aud: vec!["https://login.salesforce.com/".into()],
             exp: 10,
         };
-        assert!(c.check_audience(&["https://LOGIN.salesforce.com".into()]).is_ok());
+        assert!(
+            c.check_audience(&["https://LOGIN.salesforce.com".into()])
+                .is_ok()
+        );
         assert_eq!(
             c.check_audience(&["https://test.salesforce.com".into()]),
             Err(OAuthError::audience_invalid())

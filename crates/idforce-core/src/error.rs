@@ -119,7 +119,10 @@ impl OAuthError {
         e(ErrorCode::InvalidGrant, "invalid code verifier")
     }
     pub fn not_approved() -> Self {
-        e(ErrorCode::InvalidGrant, "user hasn't approved this consumer")
+        e(
+            ErrorCode::InvalidGrant,
+            "user hasn't approved this consumer",
+        )
     }
     pub fn audience_invalid() -> Self {
         e(ErrorCode::InvalidGrant, "audience is invalid")
@@ -134,10 +137,16 @@ impl OAuthError {
         )
     }
     pub fn wrong_domain() -> Self {
-        e(ErrorCode::InvalidGrant, "request not supported on this domain")
+        e(
+            ErrorCode::InvalidGrant,
+            "request not supported on this domain",
+        )
     }
     pub fn no_run_as_user() -> Self {
-        e(ErrorCode::InvalidGrant, "no client credentials user enabled")
+        e(
+            ErrorCode::InvalidGrant,
+            "no client credentials user enabled",
+        )
     }
     pub fn redirect_uri_mismatch() -> Self {
         e(

@@ -93,7 +93,10 @@ pub fn document(settings: &IssuerSettings, org: &Org, user: &User, version: Opti
 mod tests {
     #[test]
     fn datetime_format() {
-        assert_eq!(super::salesforce_datetime(0), "1970-01-01T00:00:00.000+0000");
+        assert_eq!(
+            super::salesforce_datetime(0),
+            "1970-01-01T00:00:00.000+0000"
+        );
         assert_eq!(
             super::salesforce_datetime(1_278_448_101_416),
             "2010-07-06T20:28:21.416+0000"

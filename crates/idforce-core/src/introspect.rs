@@ -45,7 +45,8 @@ pub async fn introspect(
     let Some(s) = session::find_live(ctx.store, ctx.hasher, token, ctx.now).await? else {
         return Ok(INACTIVE);
     };
-    let visible = s.app_id == caller.id || (caller.introspect_all_tokens && s.org_id == caller.org_id);
+    let visible =
+        s.app_id == caller.id || (caller.introspect_all_tokens && s.org_id == caller.org_id);
     if !visible {
         return Ok(INACTIVE);
     }

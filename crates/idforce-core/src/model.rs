@@ -144,7 +144,10 @@ impl ConnectedApp {
     /// Whether an admin has pre-authorized this user (by profile or by name).
     pub fn pre_authorizes(&self, user: &User) -> bool {
         self.pre_authorized_users.contains(&user.id)
-            || self.profiles.iter().any(|p| p.eq_ignore_ascii_case(&user.profile))
+            || self
+                .profiles
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&user.profile))
     }
 }
 

@@ -166,7 +166,9 @@ mod tests {
         let app = Scopes::parse("api web offline_access id").expect("known");
         let req = Scopes::parse("api refresh_token email").expect("known");
         assert_eq!(
-            Scopes::grant(&app, Some(&req)).expect("allowed").to_string(),
+            Scopes::grant(&app, Some(&req))
+                .expect("allowed")
+                .to_string(),
             "api refresh_token email"
         );
         let too_much = Scopes::parse("api chatter_api").expect("known");

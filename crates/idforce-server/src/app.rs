@@ -37,7 +37,10 @@ pub enum StartError {
     #[error("seeding: {0}")]
     Seed(#[from] seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("TLS: {0}")]
     Tls(String),
 }
@@ -56,14 +59,21 @@ pub struct Application {
 /// The key of the keyed credential hashes, created once per store and shared by every node.
 const HASH_KEY: &str = "credential_hash_key";
 
-pub async fn open_store(database: &str) -> Result<(Arc<dyn Backend>, CredentialHasher), StartError> {
+pub async fn open_store(
+    database: &str,
+) -> Result<(Arc<dyn Backend>, CredentialHasher), StartError> {
     let store = idforce_store::open(database).await?;
-    let key = store.meta_or_insert(HASH_KEY, &random_bytes::<32>()).await?;
+    let key = store
+        .meta_or_insert(HASH_KEY, &random_bytes::<32>())
+        .await?;
     Ok((store, CredentialHasher::new(&key)))
 }
 
 impl Application {
-    pub async fn build(opts: ServeOptions, clock: Arc<dyn Clock>) -> Result<Application, StartError> {
+    pub async fn build(
+        opts: ServeOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Application, StartError> {
         let (store, hasher) = open_store(&opts.database).await?;
         let now = clock.now();
         let generated = match &opts.config {
@@ -76,16 +86,21 @@ impl Application {
             None
         };
 
-        let listener = std::net::TcpListener::bind(&opts.listen).map_err(|source| StartError::Bind {
+        let listener =
+            std::net::TcpListener::bind(&opts.listen).map_err(|source| StartError::Bind {
+                addr: opts.listen.clone(),
+                source,
+            })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| StartError::Bind {
+                addr: opts.listen.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: opts.listen.clone(),
             source,
         })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| StartError::Bind { addr: opts.listen.clone(), source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: opts.listen.clone(), source })?;
         let scheme = if opts.tls.is_some() { "https" } else { "http" };
         let public_url = opts
             .public_url
@@ -101,7 +116,9 @@ impl Application {
                 Some(
                     axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                         .await
-                        .map_err(|e| StartError::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?,
+                        .map_err(|e| {
+                            StartError::Tls(format!("{} / {}: {e}", cert.display(), key.display()))
+                        })?,
                 )
             }
         };
@@ -119,7 +136,15 @@ impl Application {
             metrics: Metrics::default(),
         }));
         let router = crate::http::router(state);
-        Ok(Application { listener, local_addr, public_url, router, tls, demo, generated })
+        Ok(Application {
+            listener,
+            local_addr,
+            public_url,
+            router,
+            tls,
+            demo,
+            generated,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -132,12 +157,19 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
     /// finish (up to 30 s).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         match self.tls {
             None => {
                 let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
             }
             Some(config) => {
                 let handle = axum_server::Handle::new();

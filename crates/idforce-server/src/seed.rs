@@ -12,7 +12,9 @@ use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
 use idforce_store::Backend;
 
-use crate::config::{AppSpec, ConfigError, ConfigFile, OrgSpec, UserSpec, load_certificate, parse_duration_secs};
+use crate::config::{
+    AppSpec, ConfigError, ConfigFile, OrgSpec, UserSpec, load_certificate, parse_duration_secs,
+};
 use crate::passwords;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,12 @@ async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<
             SfId::parse(s)
                 .ok()
                 .filter(|id| id.is(prefix::ORG))
-                .ok_or_else(|| ConfigError::Invalid(format!("org {:?}: id {s:?} is not an org id (00D…, 15 or 18 characters)", spec.name)))
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "org {:?}: id {s:?} is not an org id (00D…, 15 or 18 characters)",
+                        spec.name
+                    ))
+                })
         })
         .transpose()?;
     let mut org = match store.org_by_name(&spec.name).await? {
@@ -83,7 +90,10 @@ async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<
         },
     };
     if spec.instance_url.is_some() {
-        org.instance_url = spec.instance_url.clone().map(|u| u.trim_end_matches('/').to_owned());
+        org.instance_url = spec
+            .instance_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_owned());
     }
     store.save_org(&org).await?;
     Ok(org)
@@ -104,8 +114,8 @@ async fn upsert_user(
     generated: &mut Generated,
 ) -> Result<User, SeedError> {
     let existing = store.user_by_username(&spec.username).await?;
-    if let Some(u) = &existing {
-        if u.org_id != org.id {
+    if let Some(u) = existing.as_ref().filter(|u| u.org_id != org.id) {
+        {
             return Err(ConfigError::Invalid(format!(
                 "username {:?} already belongs to another org ({})",
                 spec.username, u.org_id
@@ -144,10 +154,12 @@ async fn upsert_user(
             }
         }
     };
-    if let Some(p) = &spec.password {
-        if !passwords::verify(&user.password_hash, p) {
-            user.password_hash = passwords::hash(p);
-        }
+    if let Some(p) = spec
+        .password
+        .as_ref()
+        .filter(|p| !passwords::verify(&user.password_hash, p))
+    {
+        user.password_hash = passwords::hash(p);
     }
     if let Some(t) = &spec.security_token {
         user.security_token = Some((hasher.digest(t), t.chars().count()));
@@ -188,7 +200,8 @@ async fn upsert_app(
     base_dir: &std::path::Path,
     generated: &mut Generated,
 ) -> Result<ConnectedApp, SeedError> {
-    let invalid = |m: String| SeedError::Config(ConfigError::Invalid(format!("app {:?}: {m}", spec.name)));
+    let invalid =
+        |m: String| SeedError::Config(ConfigError::Invalid(format!("app {:?}: {m}", spec.name)));
     let mut app = match store.app_by_name(&org.id, &spec.name).await? {
         Some(app) => app,
         None => {
@@ -243,8 +256,11 @@ async fn upsert_app(
         app.certificate_der = Some(load_certificate(v, base_dir)?);
     }
     if let Some(v) = &spec.permitted_users {
-        app.permitted_users = PermittedUsers::parse(v)
-            .ok_or_else(|| invalid(format!("permitted_users must be all_users or admin_approved, not {v:?}")))?;
+        app.permitted_users = PermittedUsers::parse(v).ok_or_else(|| {
+            invalid(format!(
+                "permitted_users must be all_users or admin_approved, not {v:?}"
+            ))
+        })?;
     }
     if let Some(v) = &spec.profiles {
         app.profiles = v.clone();
@@ -327,7 +343,11 @@ pub async fn demo(
                     client_id: Some(client_id.clone()),
                     client_secret: Some(client_secret.clone()),
                     callback_urls: Some(vec!["http://localhost:1717/OauthRedirect".to_owned()]),
-                    scopes: Some(["api", "web", "full", "refresh_token", "openid", "id"].map(String::from).to_vec()),
+                    scopes: Some(
+                        ["api", "web", "full", "refresh_token", "openid", "id"]
+                            .map(String::from)
+                            .to_vec(),
+                    ),
                     profiles: Some(vec!["System Administrator".to_owned()]),
                     run_as: Some(DEMO_USERNAME.to_owned()),
                     ..AppSpec::default()
@@ -337,7 +357,11 @@ pub async fn demo(
                     client_id: Some("PlatformCLI".to_owned()),
                     client_secret: Some(token::mint_client_secret()),
                     callback_urls: Some(vec!["http://localhost:1717/OauthRedirect".to_owned()]),
-                    scopes: Some(["api", "web", "refresh_token", "openid", "id"].map(String::from).to_vec()),
+                    scopes: Some(
+                        ["api", "web", "refresh_token", "openid", "id"]
+                            .map(String::from)
+                            .to_vec(),
+                    ),
                     require_secret_for_web_server_flow: Some(false),
                     require_secret_for_refresh_token_flow: Some(false),
                     ..AppSpec::default()

@@ -165,7 +165,8 @@ fn app_from(row: &SqliteRow) -> StoreResult<ConnectedApp> {
         callback_urls: json_list(row.try_get("callback_urls").map_err(g)?)?,
         scopes: Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
         certificate_der: row.try_get("certificate_der").map_err(g)?,
-        permitted_users: PermittedUsers::parse(&permitted).ok_or_else(|| corrupt("permitted_users"))?,
+        permitted_users: PermittedUsers::parse(&permitted)
+            .ok_or_else(|| corrupt("permitted_users"))?,
         profiles: json_list(row.try_get("profiles").map_err(g)?)?,
         pre_authorized_users: json_list(&pre)?
             .iter()
@@ -513,13 +514,17 @@ impl Admin for SqliteStore {
 
     async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>> {
         let rows = match org {
-            Some(org) => sqlx::query("SELECT * FROM users WHERE org_id = ? ORDER BY id")
-                .bind(org.as15())
-                .fetch_all(&self.pool)
-                .await,
-            None => sqlx::query("SELECT * FROM users ORDER BY id")
-                .fetch_all(&self.pool)
-                .await,
+            Some(org) => {
+                sqlx::query("SELECT * FROM users WHERE org_id = ? ORDER BY id")
+                    .bind(org.as15())
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM users ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await
+            }
         }
         .map_err(unavailable)?;
         rows.iter().map(user_from).collect()
@@ -588,13 +593,17 @@ impl Admin for SqliteStore {
 
     async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>> {
         let rows = match org {
-            Some(org) => sqlx::query("SELECT * FROM apps WHERE org_id = ? ORDER BY id")
-                .bind(org.as15())
-                .fetch_all(&self.pool)
-                .await,
-            None => sqlx::query("SELECT * FROM apps ORDER BY id")
-                .fetch_all(&self.pool)
-                .await,
+            Some(org) => {
+                sqlx::query("SELECT * FROM apps WHERE org_id = ? ORDER BY id")
+                    .bind(org.as15())
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM apps ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await
+            }
         }
         .map_err(unavailable)?;
         rows.iter().map(app_from).collect()
@@ -624,8 +633,12 @@ impl Admin for SqliteStore {
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>> {
         let (column, id) = session_filter_sql(filter);
         let sql = match column {
-            "user_id" => "SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ? ORDER BY issued_at",
-            _ => "SELECT * FROM sessions WHERE app_id = ? AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ? ORDER BY issued_at",
+            "user_id" => {
+                "SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ? ORDER BY issued_at"
+            }
+            _ => {
+                "SELECT * FROM sessions WHERE app_id = ? AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ? ORDER BY issued_at"
+            }
         };
         sqlx::query(sql)
             .bind(id)
@@ -641,8 +654,12 @@ impl Admin for SqliteStore {
     async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<u64> {
         let (column, id) = session_filter_sql(filter);
         let sql = match column {
-            "user_id" => "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1",
-            _ => "UPDATE sessions SET revoked_at = ?1 WHERE app_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1",
+            "user_id" => {
+                "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1"
+            }
+            _ => {
+                "UPDATE sessions SET revoked_at = ?1 WHERE app_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1"
+            }
         };
         let r = sqlx::query(sql)
             .bind(now)

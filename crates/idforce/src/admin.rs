@@ -3,7 +3,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use idforce_core::model::{ConnectedApp, Org, PermittedUsers, RefreshTokenPolicy, Session, User, DEFAULT_SESSION_TIMEOUT_SECS};
+use idforce_core::model::{
+    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Org, PermittedUsers, RefreshTokenPolicy, Session,
+    User,
+};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
@@ -91,10 +94,12 @@ impl Admin {
     }
 
     async fn org(&self, key: &str) -> Result<Org> {
-        if let Ok(id) = SfId::parse(key) {
-            if let Some(o) = self.store.org(&id).await.map_err(|e| e.to_string())? {
-                return Ok(o);
-            }
+        let by_id = match SfId::parse(key) {
+            Ok(id) => self.store.org(&id).await.map_err(|e| e.to_string())?,
+            Err(_) => None,
+        };
+        if let Some(o) = by_id {
+            return Ok(o);
         }
         self.store
             .org_by_name(key)
@@ -112,7 +117,12 @@ impl Admin {
     }
 
     async fn app(&self, key: &str) -> Result<ConnectedApp> {
-        if let Some(a) = self.store.app_by_client_id(key).await.map_err(|e| e.to_string())? {
+        if let Some(a) = self
+            .store
+            .app_by_client_id(key)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             return Ok(a);
         }
         let matches: Vec<ConnectedApp> = self
@@ -126,21 +136,45 @@ impl Admin {
         match matches.len() {
             0 => Err(format!("no app named {key:?}")),
             1 => Ok(matches.into_iter().next().ok_or("no app")?),
-            _ => Err(format!("several apps are named {key:?}; use the consumer key")),
+            _ => Err(format!(
+                "several apps are named {key:?}; use the consumer key"
+            )),
         }
     }
 
     pub async fn run_org(&self, cmd: OrgCommand) -> Result<()> {
         match cmd {
-            OrgCommand::Create { name, id, instance_url } => {
-                if self.store.org_by_name(&name).await.map_err(|e| e.to_string())?.is_some() {
+            OrgCommand::Create {
+                name,
+                id,
+                instance_url,
+            } => {
+                if self
+                    .store
+                    .org_by_name(&name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
                     return Err(format!("an org named {name:?} exists"));
                 }
                 let id = match id {
-                    Some(s) => SfId::parse(&s).ok().filter(|i| i.is(prefix::ORG)).ok_or("not an org id (00D…)")?,
-                    None => self.store.next_id(prefix::ORG).await.map_err(|e| e.to_string())?,
+                    Some(s) => SfId::parse(&s)
+                        .ok()
+                        .filter(|i| i.is(prefix::ORG))
+                        .ok_or("not an org id (00D…)")?,
+                    None => self
+                        .store
+                        .next_id(prefix::ORG)
+                        .await
+                        .map_err(|e| e.to_string())?,
                 };
-                let org = Org { id, name, instance_url, created_at: now() };
+                let org = Org {
+                    id,
+                    name,
+                    instance_url,
+                    created_at: now(),
+                };
                 self.store.save_org(&org).await.map_err(|e| e.to_string())?;
                 self.print(&org_view(&org));
             }
@@ -155,9 +189,24 @@ impl Admin {
 
     pub async fn run_user(&self, cmd: UserCommand) -> Result<()> {
         match cmd {
-            UserCommand::Create { org, username, password, security_token, email, first_name, last_name, profile } => {
+            UserCommand::Create {
+                org,
+                username,
+                password,
+                security_token,
+                email,
+                first_name,
+                last_name,
+                profile,
+            } => {
                 let org = self.org(&org).await?;
-                if self.store.user_by_username(&username).await.map_err(|e| e.to_string())?.is_some() {
+                if self
+                    .store
+                    .user_by_username(&username)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
                     return Err(format!("username {username:?} is taken"));
                 }
                 let (password, shown) = match password {
@@ -169,7 +218,11 @@ impl Admin {
                 };
                 let t = now();
                 let user = User {
-                    id: self.store.next_id(prefix::USER).await.map_err(|e| e.to_string())?,
+                    id: self
+                        .store
+                        .next_id(prefix::USER)
+                        .await
+                        .map_err(|e| e.to_string())?,
                     org_id: org.id,
                     email: email.unwrap_or_else(|| username.clone()),
                     username,
@@ -178,13 +231,17 @@ impl Admin {
                     profile,
                     active: true,
                     password_hash: passwords::hash(&password),
-                    security_token: security_token.map(|s| (self.hasher.digest(&s), s.chars().count())),
+                    security_token: security_token
+                        .map(|s| (self.hasher.digest(&s), s.chars().count())),
                     failed_logins: 0,
                     locked_until: None,
                     created_at: t,
                     updated_at: t,
                 };
-                self.store.save_user(&user).await.map_err(|e| e.to_string())?;
+                self.store
+                    .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let mut v = user_view(&user);
                 if let Some(p) = shown {
                     v["password"] = Value::from(p);
@@ -196,7 +253,11 @@ impl Admin {
                     Some(o) => Some(self.org(&o).await?.id),
                     None => None,
                 };
-                let users = self.store.users(org.as_ref()).await.map_err(|e| e.to_string())?;
+                let users = self
+                    .store
+                    .users(org.as_ref())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 self.print(&Value::Array(users.iter().map(user_view).collect()));
             }
             UserCommand::Show { username } => self.print(&user_view(&self.user(&username).await?)),
@@ -211,7 +272,10 @@ impl Admin {
                 };
                 user.password_hash = passwords::hash(&password);
                 user.updated_at = now();
-                self.store.save_user(&user).await.map_err(|e| e.to_string())?;
+                self.store
+                    .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let mut v = json!({ "username": user.username, "password_changed": true });
                 if let Some(p) = shown {
                     v["password"] = Value::from(p);
@@ -222,15 +286,25 @@ impl Admin {
                 let mut user = self.user(&username).await?;
                 user.active = false;
                 user.updated_at = now();
-                self.store.save_user(&user).await.map_err(|e| e.to_string())?;
-                let revoked = self.store.revoke_sessions(SessionFilter::User(user.id), now()).await.map_err(|e| e.to_string())?;
+                self.store
+                    .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let revoked = self
+                    .store
+                    .revoke_sessions(SessionFilter::User(user.id), now())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 self.print(&json!({ "username": user.username, "active": false, "sessions_revoked": revoked }));
             }
             UserCommand::Unlock { username } => {
                 let mut user = self.user(&username).await?;
                 user.failed_logins = 0;
                 user.locked_until = None;
-                self.store.save_user(&user).await.map_err(|e| e.to_string())?;
+                self.store
+                    .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 self.print(&json!({ "username": user.username, "locked": false }));
             }
         }
@@ -239,22 +313,48 @@ impl Admin {
 
     pub async fn run_app(&self, cmd: AppCommand) -> Result<()> {
         match cmd {
-            AppCommand::Create { org, name, callback_urls, scopes, certificate, permitted_users, run_as, session_timeout, introspect_all_tokens } => {
+            AppCommand::Create {
+                org,
+                name,
+                callback_urls,
+                scopes,
+                certificate,
+                permitted_users,
+                run_as,
+                session_timeout,
+                introspect_all_tokens,
+            } => {
                 let org = self.org(&org).await?;
-                if self.store.app_by_name(&org.id, &name).await.map_err(|e| e.to_string())?.is_some() {
-                    return Err(format!("org {:?} already has an app named {name:?}", org.name));
+                if self
+                    .store
+                    .app_by_name(&org.id, &name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
+                    return Err(format!(
+                        "org {:?} already has an app named {name:?}",
+                        org.name
+                    ));
                 }
                 let run_as = match run_as {
                     Some(u) => Some(self.user(&u).await?.id),
                     None => None,
                 };
                 let certificate_der = match certificate {
-                    Some(p) => Some(load_certificate(&p.to_string_lossy(), Path::new(".")).map_err(|e| e.to_string())?),
+                    Some(p) => Some(
+                        load_certificate(&p.to_string_lossy(), Path::new("."))
+                            .map_err(|e| e.to_string())?,
+                    ),
                     None => None,
                 };
                 let secret = token::mint_client_secret();
                 let app = ConnectedApp {
-                    id: self.store.next_id(prefix::CONNECTED_APP).await.map_err(|e| e.to_string())?,
+                    id: self
+                        .store
+                        .next_id(prefix::CONNECTED_APP)
+                        .await
+                        .map_err(|e| e.to_string())?,
                     org_id: org.id,
                     name,
                     client_id: token::mint_client_id(),
@@ -262,7 +362,8 @@ impl Admin {
                     callback_urls,
                     scopes: Scopes::parse(&scopes).map_err(|e| e.description.into_owned())?,
                     certificate_der,
-                    permitted_users: PermittedUsers::parse(&permitted_users).ok_or("bad permitted_users")?,
+                    permitted_users: PermittedUsers::parse(&permitted_users)
+                        .ok_or("bad permitted_users")?,
                     profiles: Vec::new(),
                     pre_authorized_users: Vec::new(),
                     run_as,
@@ -287,7 +388,11 @@ impl Admin {
                     Some(o) => Some(self.org(&o).await?.id),
                     None => None,
                 };
-                let apps = self.store.apps(org.as_ref()).await.map_err(|e| e.to_string())?;
+                let apps = self
+                    .store
+                    .apps(org.as_ref())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 self.print(&Value::Array(apps.iter().map(app_view).collect()));
             }
             AppCommand::Show { app } => self.print(&app_view(&self.app(&app).await?)),
@@ -300,7 +405,10 @@ impl Admin {
             }
             AppCommand::SetCertificate { app, certificate } => {
                 let mut app = self.app(&app).await?;
-                app.certificate_der = Some(load_certificate(&certificate.to_string_lossy(), Path::new(".")).map_err(|e| e.to_string())?);
+                app.certificate_der = Some(
+                    load_certificate(&certificate.to_string_lossy(), Path::new("."))
+                        .map_err(|e| e.to_string())?,
+                );
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 self.print(&app_view(&app));
             }
@@ -315,14 +423,23 @@ impl Admin {
                         }
                     }
                     PermittedUsers::AllUsers => {
-                        self.store.record_approval(&user.id, &app.id, &app.scopes, now()).await.map_err(|e| e.to_string())?;
+                        self.store
+                            .record_approval(&user.id, &app.id, &app.scopes, now())
+                            .await
+                            .map_err(|e| e.to_string())?;
                     }
                 }
-                self.print(&json!({ "app": app.name, "username": user.username, "approved": true }));
+                self.print(
+                    &json!({ "app": app.name, "username": user.username, "approved": true }),
+                );
             }
             AppCommand::ApproveProfile { app, profile } => {
                 let mut app = self.app(&app).await?;
-                if !app.profiles.iter().any(|p| p.eq_ignore_ascii_case(&profile)) {
+                if !app
+                    .profiles
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(&profile))
+                {
                     app.profiles.push(profile);
                     self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 }
@@ -343,10 +460,18 @@ impl Admin {
             (None, None) => return Err("give --user or --app".into()),
         };
         if revoke {
-            let n = self.store.revoke_sessions(filter, now()).await.map_err(|e| e.to_string())?;
+            let n = self
+                .store
+                .revoke_sessions(filter, now())
+                .await
+                .map_err(|e| e.to_string())?;
             self.print(&json!({ "revoked": n }));
         } else {
-            let sessions = self.store.live_sessions(filter, now()).await.map_err(|e| e.to_string())?;
+            let sessions = self
+                .store
+                .live_sessions(filter, now())
+                .await
+                .map_err(|e| e.to_string())?;
             self.print(&Value::Array(sessions.iter().map(session_view).collect()));
         }
         Ok(())

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "idforce", version, about = "A Salesforce-compatible OAuth 2.0 and OpenID Connect authorization server")]
+#[command(
+    name = "idforce",
+    version,
+    about = "A Salesforce-compatible OAuth 2.0 and OpenID Connect authorization server"
+)]
 pub struct Cli {
     /// Config file (TOML): server settings and orgs, users and apps to seed.
     #[arg(long, global = true, env = "IDFORCE_CONFIG")]

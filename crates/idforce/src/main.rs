@@ -19,7 +19,10 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("idforce: cannot start the runtime: {e}");
@@ -51,7 +54,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let (store, hasher) = idforce_server::app::open_store(&database)
                 .await
                 .map_err(|e| e.to_string())?;
-            let admin = admin::Admin { store, hasher, json: cli.json };
+            let admin = admin::Admin {
+                store,
+                hasher,
+                json: cli.json,
+            };
             match command {
                 Command::Org(c) => admin.run_org(c).await,
                 Command::User(c) => admin.run_user(c).await,
@@ -63,7 +70,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn serve(args: ServeArgs, config: Option<ConfigFile>, database: String) -> Result<(), String> {
+async fn serve(
+    args: ServeArgs,
+    config: Option<ConfigFile>,
+    database: String,
+) -> Result<(), String> {
     let server = config.as_ref().map(|c| &c.server);
     let log_json = args
         .log_format
@@ -87,8 +98,12 @@ async fn serve(args: ServeArgs, config: Option<ConfigFile>, database: String) ->
             .listen
             .or(server.and_then(|s| s.listen.clone()))
             .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
-        public_url: args.public_url.or(server.and_then(|s| s.public_url.clone())),
-        accept_salesforce_audiences: server.and_then(|s| s.accept_salesforce_audiences).unwrap_or(true),
+        public_url: args
+            .public_url
+            .or(server.and_then(|s| s.public_url.clone())),
+        accept_salesforce_audiences: server
+            .and_then(|s| s.accept_salesforce_audiences)
+            .unwrap_or(true),
         lockout,
         tls,
         database,

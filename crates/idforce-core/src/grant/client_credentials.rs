@@ -40,5 +40,13 @@ pub(super) async fn exchange(
     }
     let scopes = granted_scopes(params, &app.scopes.without(EXCLUDED))?;
     let org = org_of(ctx, &user).await?;
-    issue_session(ctx, &org, &user, &app, scopes, client.client_secret.as_deref()).await
+    issue_session(
+        ctx,
+        &org,
+        &user,
+        &app,
+        scopes,
+        client.client_secret.as_deref(),
+    )
+    .await
 }

@@ -7,8 +7,10 @@ use crate::error::OAuthError;
 use crate::model::PermittedUsers;
 use crate::wire::{Params, TokenResponse};
 
-const SALESFORCE_AUDIENCES: [&str; 2] =
-    ["https://login.salesforce.com", "https://test.salesforce.com"];
+const SALESFORCE_AUDIENCES: [&str; 2] = [
+    "https://login.salesforce.com",
+    "https://test.salesforce.com",
+];
 
 pub(super) async fn exchange(
     ctx: &TokenContext<'_>,

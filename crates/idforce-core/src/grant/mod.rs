@@ -155,10 +155,7 @@ async fn org_of(ctx: &TokenContext<'_>, user: &User) -> Result<Org, OAuthError> 
 }
 
 /// The requested `scope`, if any, granted against the app's scopes.
-fn granted_scopes(
-    params: &Params,
-    allowed: &Scopes,
-) -> Result<Scopes, OAuthError> {
+fn granted_scopes(params: &Params, allowed: &Scopes) -> Result<Scopes, OAuthError> {
     let requested = params.get("scope").map(Scopes::parse).transpose()?;
     Scopes::grant(allowed, requested.as_ref())
 }

@@ -32,8 +32,15 @@ pub(super) async fn exchange(
     check_access(&app, &user)?;
     let scopes = granted_scopes(params, &app.scopes.without(super::REFRESH_SCOPES))?;
     let org = org_of(ctx, &user).await?;
-    let mut response =
-        issue_session(ctx, &org, &user, &app, scopes, client.client_secret.as_deref()).await?;
+    let mut response = issue_session(
+        ctx,
+        &org,
+        &user,
+        &app,
+        scopes,
+        client.client_secret.as_deref(),
+    )
+    .await?;
     // Salesforce's password-flow response carries no scope (spec §4).
     response.scope = None;
     Ok(response)

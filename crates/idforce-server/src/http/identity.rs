@@ -16,7 +16,10 @@ fn plain(status: StatusCode, word: &'static str) -> Response {
     Outcome::with("-", word).attach(
         (
             status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=UTF-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain;charset=UTF-8"),
+            )],
             word,
         )
             .into_response(),
@@ -54,7 +57,8 @@ pub async fn identity(
         Some(v) if is_version(v) => Some(v.to_owned()),
         Some(_) => return plain(StatusCode::NOT_ACCEPTABLE, "Invalid_Version"),
     };
-    let (Ok(Some(org)), Ok(Some(user))) = (s.store.org(&org_id).await, s.store.user(&user_id).await)
+    let (Ok(Some(org)), Ok(Some(user))) =
+        (s.store.org(&org_id).await, s.store.user(&user_id).await)
     else {
         return plain(StatusCode::NOT_FOUND, "Bad_Id");
     };
@@ -68,7 +72,10 @@ pub async fn identity(
         None => prefers_xml(req.headers()),
     };
     let response = if let Some(cb) = query_param(q, "callback") {
-        if !cb.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b)) {
+        if !cb
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b))
+        {
             return plain(StatusCode::NOT_ACCEPTABLE, "Invalid_Callback");
         }
         (
@@ -80,7 +87,11 @@ pub async fn identity(
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><user>");
         to_xml(&doc, &mut out);
         out.push_str("</user>");
-        ([(header::CONTENT_TYPE, "application/xml;charset=UTF-8")], out).into_response()
+        (
+            [(header::CONTENT_TYPE, "application/xml;charset=UTF-8")],
+            out,
+        )
+            .into_response()
     } else {
         super::rest::json(StatusCode::OK, &doc, req.headers())
     };
@@ -90,13 +101,19 @@ pub async fn identity(
 /// `NN.N`: the form every API version takes.
 pub fn is_version(v: &str) -> bool {
     v.split_once('.').is_some_and(|(a, b)| {
-        !a.is_empty() && a.len() <= 3 && b.len() == 1 && (a.to_owned() + b).bytes().all(|c| c.is_ascii_digit())
+        !a.is_empty()
+            && a.len() <= 3
+            && b.len() == 1
+            && (a.to_owned() + b).bytes().all(|c| c.is_ascii_digit())
     })
 }
 
 /// Accept is read left to right; `*/*` and JSON mean JSON (spec §2).
 fn prefers_xml(headers: &axum::http::HeaderMap) -> bool {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     for media in accept.split(',') {
         match media.split(';').next().unwrap_or("").trim() {
             "application/xml" | "text/xml" => return true,

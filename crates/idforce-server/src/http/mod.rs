@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use idforce_core::OAuthError;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -44,13 +46,22 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn ok(grant: &'static str) -> Outcome {
-        Outcome { grant, outcome: "ok".into() }
+        Outcome {
+            grant,
+            outcome: "ok".into(),
+        }
     }
     pub fn err(grant: &'static str, e: &OAuthError) -> Outcome {
-        Outcome { grant, outcome: e.code.as_str().into() }
+        Outcome {
+            grant,
+            outcome: e.code.as_str().into(),
+        }
     }
     pub fn with(grant: &'static str, outcome: &str) -> Outcome {
-        Outcome { grant, outcome: outcome.into() }
+        Outcome {
+            grant,
+            outcome: outcome.into(),
+        }
     }
     pub fn attach(self, mut r: Response) -> Response {
         r.extensions_mut().insert(self);
@@ -114,7 +125,11 @@ impl MakeRequestId for NewRequestId {
 }
 
 async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let endpoint = match req.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
+    let endpoint = match req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+    {
         Some(paths::TOKEN) => "token",
         Some(paths::INTROSPECT) => "introspect",
         Some(paths::REVOKE) => "revoke",
@@ -130,7 +145,8 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         Some(o) => (o.grant, o.outcome.clone()),
         None => ("-", response.status().as_u16().to_string()),
     };
-    s.metrics.observe(endpoint, grant, &outcome, start.elapsed().as_secs_f64());
+    s.metrics
+        .observe(endpoint, grant, &outcome, start.elapsed().as_secs_f64());
     response
 }
 
@@ -146,7 +162,10 @@ async fn ready(State(s): State<AppState>) -> Response {
 
 async fn metrics(State(s): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.metrics.render(),
     )
         .into_response()
@@ -156,5 +175,10 @@ async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with(paths::DATA) {
         return rest::not_found_rest(req).await;
     }
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain")], "Not Found").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "Not Found",
+    )
+        .into_response()
 }

@@ -76,7 +76,9 @@ pub async fn revoke(State(s): State<AppState>, req: Request) -> Response {
         .params
         .get("callback")
         .filter(|c| {
-            c.len() <= 128 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b))
+            c.len() <= 128
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b))
         })
         .map(str::to_owned);
     let result = match req.params.get("token") {
@@ -97,7 +99,10 @@ pub async fn revoke(State(s): State<AppState>, req: Request) -> Response {
                 Err(e) => format!("{{\"error\":\"{}\"}}", e.code.as_str()),
             };
             (
-                [(header::CONTENT_TYPE, HeaderValue::from_static("application/javascript"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/javascript"),
+                )],
                 format!("{cb}({body})"),
             )
                 .into_response()

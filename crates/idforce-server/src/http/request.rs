@@ -38,7 +38,13 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
@@ -51,7 +57,11 @@ fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 pub async fn read(req: Request) -> OAuthRequest {
     let method = req.method().clone();
     let headers = req.headers().clone();
-    let query = req.uri().query().map(|q| form_pairs(q.as_bytes())).unwrap_or_default();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| form_pairs(q.as_bytes()))
+        .unwrap_or_default();
     let mut params = Params::default();
     match media_type(&headers).as_deref() {
         Some("multipart/form-data") => {
@@ -89,12 +99,16 @@ async fn drain(body: Body) {
 
 /// The bearer token of a request: `Authorization: Bearer …` or `?oauth_token=…`.
 pub fn bearer(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some((scheme, token)) = v.trim().split_once(' ') {
-            if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth") {
-                return Some(token.trim().to_owned());
-            }
-        }
+    let header_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth")
+        })
+        .map(|(_, token)| token.trim().to_owned());
+    if header_token.is_some() {
+        return header_token;
     }
     query.and_then(|q| {
         form_pairs(q.as_bytes())

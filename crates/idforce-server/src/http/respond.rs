@@ -69,7 +69,10 @@ fn render(format: Format, status: StatusCode, body: &Map<String, Value>) -> Resp
             for (k, v) in body {
                 ser.append_pair(k, &scalar(v));
             }
-            ("application/x-www-form-urlencoded;charset=UTF-8", ser.finish())
+            (
+                "application/x-www-form-urlencoded;charset=UTF-8",
+                ser.finish(),
+            )
         }
         Format::Xml => {
             let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><OAuth>");
@@ -106,7 +109,10 @@ pub fn ok<T: Serialize>(format: Format, body: &T) -> Response {
 pub fn error(format: Format, e: &OAuthError, basic: bool) -> Response {
     let mut body = Map::new();
     body.insert("error".into(), Value::from(e.code.as_str()));
-    body.insert("error_description".into(), Value::from(e.description.as_ref()));
+    body.insert(
+        "error_description".into(),
+        Value::from(e.description.as_ref()),
+    );
     let basic_failure = basic && e.code == ErrorCode::InvalidClient;
     let status = if basic_failure {
         StatusCode::UNAUTHORIZED

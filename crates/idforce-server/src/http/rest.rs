@@ -17,17 +17,29 @@ use crate::state::AppState;
 
 /// JSON, indented when the client sends `X-PrettyPrint: 1`.
 pub fn json(status: StatusCode, v: &Value, headers: &HeaderMap) -> Response {
-    let pretty = headers.get("x-prettyprint").is_some_and(|v| v.as_bytes() == b"1");
+    let pretty = headers
+        .get("x-prettyprint")
+        .is_some_and(|v| v.as_bytes() == b"1");
     let body = if pretty {
         serde_json::to_string_pretty(v)
     } else {
         serde_json::to_string(v)
     }
     .unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body,
+    )
+        .into_response()
 }
 
-fn rest_error(status: StatusCode, code: &'static str, message: &str, headers: &HeaderMap) -> Response {
+fn rest_error(
+    status: StatusCode,
+    code: &'static str,
+    message: &str,
+    headers: &HeaderMap,
+) -> Response {
     Outcome::with("-", code).attach(json(
         status,
         &json!([{ "message": message, "errorCode": code }]),
@@ -36,25 +48,52 @@ fn rest_error(status: StatusCode, code: &'static str, message: &str, headers: &H
 }
 
 fn not_found(headers: &HeaderMap) -> Response {
-    rest_error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", headers)
+    rest_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "The requested resource does not exist",
+        headers,
+    )
 }
 
 /// The live session behind a REST call, or the 401 that makes clients refresh (spec §6.6).
 async fn api_session(s: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if let Some(a) = auth {
         let scheme = a.split_whitespace().next().unwrap_or("");
         if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("oauth") {
-            return Err(rest_error(StatusCode::UNAUTHORIZED, "INVALID_AUTH_HEADER", "INVALID_HEADER_TYPE", headers));
+            return Err(rest_error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_AUTH_HEADER",
+                "INVALID_HEADER_TYPE",
+                headers,
+            ));
         }
     }
-    let expired = || rest_error(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid", headers);
-    let token = bearer(headers, None).ok_or_else(expired)?;
-    let sess = match session::use_access_token(s.store.as_ref(), &s.hasher, &token, s.clock.now()).await {
-        Ok(Some(sess)) => sess,
-        Ok(None) => return Err(expired()),
-        Err(_) => return Err(rest_error(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", "The store is unavailable; retry later", headers)),
+    let expired = || {
+        rest_error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+            headers,
+        )
     };
+    let token = bearer(headers, None).ok_or_else(expired)?;
+    let sess =
+        match session::use_access_token(s.store.as_ref(), &s.hasher, &token, s.clock.now()).await {
+            Ok(Some(sess)) => sess,
+            Ok(None) => return Err(expired()),
+            Err(_) => {
+                return Err(rest_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVER_UNAVAILABLE",
+                    "The store is unavailable; retry later",
+                    headers,
+                ));
+            }
+        };
     if !(sess.scopes.contains("api") || sess.scopes.contains("full")) {
         return Err(rest_error(
             StatusCode::UNAUTHORIZED,
@@ -88,7 +127,11 @@ fn version_of(segment: &str) -> Option<&str> {
     segment.strip_prefix('v').filter(|v| is_version(v))
 }
 
-pub async fn resources(State(s): State<AppState>, Path(version): Path<String>, headers: HeaderMap) -> Response {
+pub async fn resources(
+    State(s): State<AppState>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(v) = version_of(&version) else {
         return not_found(&headers);
     };
@@ -97,9 +140,44 @@ pub async fn resources(State(s): State<AppState>, Path(version): Path<String>, h
         Err(r) => return r,
     };
     let base = format!("/services/data/v{v}");
-    let identity = format!("{}/id/{}/{}", s.settings.public_url, sess.org_id.to18(), sess.user_id.to18());
+    let identity = format!(
+        "{}/id/{}/{}",
+        s.settings.public_url,
+        sess.org_id.to18(),
+        sess.user_id.to18()
+    );
     let mut map = serde_json::Map::new();
-    for r in ["tooling", "metadata", "eclair", "folders", "prechatForms", "chatter", "tabs", "appMenu", "quickActions", "queryAll", "commerce", "wave", "search", "composite", "parameterizedSearch", "theme", "nouns", "recent", "licensing", "limits", "async-queries", "query", "match", "emailConnect", "compactLayouts", "knowledgeManagement", "sobjects", "actions", "support"] {
+    for r in [
+        "tooling",
+        "metadata",
+        "eclair",
+        "folders",
+        "prechatForms",
+        "chatter",
+        "tabs",
+        "appMenu",
+        "quickActions",
+        "queryAll",
+        "commerce",
+        "wave",
+        "search",
+        "composite",
+        "parameterizedSearch",
+        "theme",
+        "nouns",
+        "recent",
+        "licensing",
+        "limits",
+        "async-queries",
+        "query",
+        "match",
+        "emailConnect",
+        "compactLayouts",
+        "knowledgeManagement",
+        "sobjects",
+        "actions",
+        "support",
+    ] {
         map.insert(r.to_owned(), Value::from(format!("{base}/{r}")));
     }
     map.insert("identity".to_owned(), Value::from(identity));

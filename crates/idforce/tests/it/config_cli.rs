@@ -1,0 +1,231 @@
+//! Config seeding (idempotent, keeps generated values), demo data, and the admin commands.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn config_is_applied_idempotently_and_generated_values_are_kept() {
+    let config = format!("{CONFIG}\n[[org.app]]\nname = \"Generated\"\nscopes = [\"api\"]\n");
+    let s = TestServer::start_with(&config, |_| {}).await;
+    let generated = s.app.as_ref().unwrap().generated.clone();
+    let line = generated
+        .iter()
+        .find(|l| l.contains("\"Generated\""))
+        .expect("secret shown once");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let client_id = words[words.iter().position(|w| *w == "client_id").unwrap() + 1].to_owned();
+    let secret = words[words.iter().position(|w| *w == "client_secret").unwrap() + 1].to_owned();
+    let db = database_url(s.dir.path());
+    let before = admin(&db, &["app", "list"]);
+    let users_before = admin(&db, &["user", "list"]);
+
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, Some(&config), |_| {}).await;
+    assert!(
+        s.app.as_ref().unwrap().generated.is_empty(),
+        "nothing new generated on restart"
+    );
+    assert_eq!(admin(&db, &["app", "list"]), before);
+    assert_eq!(admin(&db, &["user", "list"]), users_before);
+    // The generated secret still works.
+    let (st, body) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_eq!(st, 200, "{body}");
+    // Org ids given in the file are kept; others are minted with a checksum-valid 18-char form.
+    let orgs = admin(&db, &["org", "list"]);
+    assert_eq!(orgs[0]["id"], "00D000000000001EAA");
+    assert_eq!(orgs[1]["name"], "Globex");
+}
+
+#[tokio::test]
+async fn config_changes_update_what_they_name() {
+    let s = TestServer::start().await;
+    let dir = s.stop().await;
+    let changed = CONFIG.replace("password = \"Winter2026!\"", "password = \"Spring2027!\"");
+    std::fs::write(dir.path().join("idforce.toml"), &changed).unwrap();
+    let s = TestServer::start_in(dir, Some(&changed), |_| {}).await;
+    s.password_login(ALICE, "Spring2027!").await;
+    let (st, _) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_eq!(st, 400);
+}
+
+#[tokio::test]
+async fn bad_config_is_refused_with_a_reason() {
+    let dir = workdir("[server]\nlisten = \"127.0.0.1:0\"\ntypo_key = 1\n");
+    let out = idforce()
+        .current_dir(dir.path())
+        .args(["--config", "idforce.toml", "serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("typo_key"), "{err}");
+
+    let dir = workdir("[[org]]\nname = \"A\"\nid = \"001000000000001\"\n");
+    let out = idforce()
+        .current_dir(dir.path())
+        .args([
+            "--config",
+            "idforce.toml",
+            "--database",
+            &database_url(dir.path()),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an org id"));
+}
+
+#[tokio::test]
+async fn an_empty_store_gets_demo_data_that_works() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let s = TestServer::start_in(dir, None, |_| {}).await;
+    let (user, password, client_id, secret) = s
+        .app
+        .as_ref()
+        .unwrap()
+        .demo_secret
+        .clone()
+        .expect("demo seeded");
+    let (st, body) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("username", &user),
+            ("password", &password),
+        ])
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = s
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ])
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let db = database_url(s.dir.path());
+    let cli = admin(&db, &["app", "show", "PlatformCLI"]);
+    assert_eq!(
+        cli["callback_urls"],
+        serde_json::json!(["http://localhost:1717/OauthRedirect"])
+    );
+    assert_eq!(cli["require_secret_for_web_server_flow"], false);
+    // Started again, the store is not empty: no second demo.
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, None, |_| {}).await;
+    assert!(s.app.as_ref().unwrap().demo_secret.is_none());
+}
+
+#[test]
+fn admin_commands_create_and_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database_url(dir.path());
+    let org = admin(&db, &["org", "create", "--name", "Initech"]);
+    assert_eq!(org["id"].as_str().unwrap().len(), 18);
+    let user = admin(
+        &db,
+        &[
+            "user",
+            "create",
+            "--org",
+            "Initech",
+            "--username",
+            "peter@initech.test",
+            "--password",
+            "Tps2026!",
+            "--profile",
+            "System Administrator",
+        ],
+    );
+    assert!(user["id"].as_str().unwrap().starts_with("005"));
+    assert!(
+        user.get("password").is_none(),
+        "a given password is not echoed"
+    );
+    let generated = admin(
+        &db,
+        &[
+            "user",
+            "create",
+            "--org",
+            org["id"].as_str().unwrap(),
+            "--username",
+            "milton@initech.test",
+        ],
+    );
+    assert!(generated["password"].as_str().unwrap().len() >= 12);
+    let app = admin(
+        &db,
+        &[
+            "app",
+            "create",
+            "--org",
+            "Initech",
+            "--name",
+            "Stapler",
+            "--scopes",
+            "api refresh_token",
+            "--callback-url",
+            "http://localhost/cb",
+            "--certificate",
+            fixture("jwt.crt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(app["client_secret"].as_str().unwrap().len(), 64);
+    assert_eq!(app["has_certificate"], true);
+    let rotated = admin(&db, &["app", "rotate-secret", "Stapler"]);
+    assert_ne!(rotated["client_secret"], app["client_secret"]);
+    let shown = admin(&db, &["app", "show", app["client_id"].as_str().unwrap()]);
+    assert_eq!(shown["name"], "Stapler");
+    assert!(
+        !shown
+            .to_string()
+            .contains(rotated["client_secret"].as_str().unwrap())
+    );
+    admin(
+        &db,
+        &[
+            "user",
+            "set-password",
+            "peter@initech.test",
+            "--password",
+            "New2026!",
+        ],
+    );
+    let listed: Value = admin(&db, &["user", "list", "--org", "Initech"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    // Errors are reported, not panicked.
+    let out = idforce()
+        .args(["--database", &db, "user", "show", "nobody@x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user"));
+    let out = idforce()
+        .args(["--database", &db, "org", "create", "--name", "Initech"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -1,0 +1,435 @@
+//! A real idforce per test: in process (for an injectable clock) or as a child process (for
+//! logs, signals and TLS), on port 0, with a temporary SQLite store seeded from `CONFIG`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use idforce_core::model::LockoutPolicy;
+use idforce_server::clock::ShiftedClock;
+use idforce_server::config::ConfigFile;
+use idforce_server::{Application, ServeOptions};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rustls_pki_types::PrivatePkcs8KeyDer;
+use rustls_pki_types::pem::PemObject;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const INTEGRATION_ID: &str = "3MVG9idforceTestIntegrationApp";
+pub const INTEGRATION_SECRET: &str =
+    "5E8F398B9392A9CF19E3C12E6413C1CE25D87D2BD5D6156A05A26B2CE8CB37C0";
+pub const SELF_SERVICE_ID: &str = "3MVG9idforceTestSelfServiceApp";
+pub const SELF_SERVICE_SECRET: &str = "SELFSERVICESECRET0001";
+pub const AUDITOR_ID: &str = "3MVG9idforceTestAuditorApp";
+pub const AUDITOR_SECRET: &str = "AUDITORSECRET0001";
+pub const GLOBEX_ID: &str = "3MVG9idforceTestGlobexApp";
+pub const GLOBEX_SECRET: &str = "GLOBEXSECRET0001";
+pub const NO_RUN_AS_ID: &str = "3MVG9idforceTestNoRunAsApp";
+pub const NO_RUN_AS_SECRET: &str = "NORUNASSECRET0001";
+pub const ALICE: &str = "alice@acme.test";
+pub const ALICE_PASSWORD: &str = "Winter2026!";
+pub const BOB: &str = "bob@acme.test";
+pub const BOB_PASSWORD: &str = "Summer2026!";
+pub const BOB_TOKEN: &str = "XYZ789TOKEN";
+pub const ORG_ID_15: &str = "00D000000000001";
+
+pub const CONFIG: &str = r#"
+[server]
+lockout_attempts = 3
+lockout_duration = "15m"
+
+[[org]]
+name = "Acme"
+id = "00D000000000001"
+
+[[org.user]]
+username = "alice@acme.test"
+password = "Winter2026!"
+email = "alice@acme.test"
+first_name = "Alice"
+last_name = "Example"
+profile = "System Administrator"
+
+[[org.user]]
+username = "bob@acme.test"
+password = "Summer2026!"
+security_token = "XYZ789TOKEN"
+first_name = "Bob"
+last_name = "Builder"
+profile = "Standard User"
+
+[[org.user]]
+username = "carol@acme.test"
+password = "Autumn2026!"
+profile = "System Administrator"
+active = false
+
+[[org.user]]
+username = "integration@acme.test"
+password = "Integration2026!"
+profile = "API Only"
+
+[[org.app]]
+name = "Integration"
+client_id = "3MVG9idforceTestIntegrationApp"
+client_secret = "5E8F398B9392A9CF19E3C12E6413C1CE25D87D2BD5D6156A05A26B2CE8CB37C0"
+callback_urls = ["https://login.salesforce.com/oauth2/callback"]
+scopes = ["api", "web", "full", "refresh_token", "openid", "id"]
+certificate = "jwt.crt"
+permitted_users = "admin_approved"
+profiles = ["System Administrator"]
+pre_authorized_users = ["integration@acme.test"]
+run_as = "integration@acme.test"
+
+[[org.app]]
+name = "Self Service"
+client_id = "3MVG9idforceTestSelfServiceApp"
+client_secret = "SELFSERVICESECRET0001"
+scopes = ["api", "refresh_token"]
+certificate = "jwt.crt"
+permitted_users = "all_users"
+session_timeout = "2h"
+
+[[org.app]]
+name = "Auditor"
+client_id = "3MVG9idforceTestAuditorApp"
+client_secret = "AUDITORSECRET0001"
+scopes = ["id"]
+introspect_all_tokens = true
+
+[[org.app]]
+name = "No Run As"
+client_id = "3MVG9idforceTestNoRunAsApp"
+client_secret = "NORUNASSECRET0001"
+scopes = ["api"]
+
+[[org]]
+name = "Globex"
+
+[[org.user]]
+username = "dave@globex.test"
+password = "Globex2026!"
+profile = "System Administrator"
+
+[[org.app]]
+name = "Globex App"
+client_id = "3MVG9idforceTestGlobexApp"
+client_secret = "GLOBEXSECRET0001"
+scopes = ["api", "id"]
+introspect_all_tokens = true
+"#;
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A temporary directory holding the config, its certificate and the database.
+pub fn workdir(config: &str) -> TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("idforce.toml"), config).expect("config");
+    std::fs::copy(fixture("jwt.crt"), dir.path().join("jwt.crt")).expect("cert");
+    dir
+}
+
+pub fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("idforce.db").display())
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub clock: ShiftedClock,
+    pub http: reqwest::Client,
+    pub dir: Arc<TempDir>,
+    pub app: Option<AppInfo>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub struct AppInfo {
+    pub generated: Vec<String>,
+    pub demo_secret: Option<(String, String, String, String)>,
+}
+
+/// reqwest is built without a bundled TLS provider; the tests use ring, like the server.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(CONFIG, |_| {}).await
+    }
+
+    pub async fn start_with(config: &str, tweak: impl FnOnce(&mut ServeOptions)) -> TestServer {
+        let dir = Arc::new(workdir(config));
+        Self::start_in(dir, Some(config), tweak).await
+    }
+
+    /// Starts on an existing directory (a restart keeps the store).
+    pub async fn start_in(
+        dir: Arc<TempDir>,
+        config: Option<&str>,
+        tweak: impl FnOnce(&mut ServeOptions),
+    ) -> TestServer {
+        let cfg = config
+            .map(|_| ConfigFile::load(&dir.path().join("idforce.toml")).expect("config parses"));
+        let lockout = LockoutPolicy {
+            attempts: 3,
+            duration_secs: 900,
+        };
+        let mut opts = ServeOptions {
+            listen: "127.0.0.1:0".into(),
+            public_url: None,
+            database: database_url(dir.path()),
+            config: cfg,
+            tls: None,
+            accept_salesforce_audiences: true,
+            lockout,
+        };
+        tweak(&mut opts);
+        let clock = ShiftedClock::default();
+        let app = Application::build(opts, Arc::new(clock.clone()))
+            .await
+            .expect("server builds");
+        let url = app.public_url().to_owned();
+        let info = AppInfo {
+            generated: app.generated.lines.clone(),
+            demo_secret: app.demo.as_ref().map(|d| {
+                (
+                    d.username.clone(),
+                    d.password.clone(),
+                    d.client_id.clone(),
+                    d.client_secret.clone(),
+                )
+            }),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            url,
+            clock,
+            http: client(),
+            dir,
+            app: Some(info),
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) -> Arc<TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.dir.clone()
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.at(path))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self.post_form("/services/oauth2/token", form).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn password_login(&self, username: &str, password: &str) -> Value {
+        let (status, body) = self
+            .token(&[
+                ("grant_type", "password"),
+                ("client_id", INTEGRATION_ID),
+                ("client_secret", INTEGRATION_SECRET),
+                ("username", username),
+                ("password", password),
+            ])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn alice_token(&self) -> String {
+        self.password_login(ALICE, ALICE_PASSWORD).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    pub async fn jwt_login(&self, assertion: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion),
+        ])
+        .await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64
+}
+
+/// An RS256 JWS over `claims`, signed with a fixture key, with the given header.
+pub fn sign_jwt_with(key_file: &str, header: &Value, claims: &Value) -> String {
+    let key = PrivatePkcs8KeyDer::from_pem_file(fixture(key_file)).expect("key");
+    let pair = RsaKeyPair::from_pkcs8(key.secret_pkcs8_der()).expect("rsa key");
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut sig = vec![0u8; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+pub fn sign_jwt(claims: &Value) -> String {
+    sign_jwt_with("jwt.key", &serde_json::json!({"alg": "RS256"}), claims)
+}
+
+/// Asserts an OAuth error body exactly.
+pub fn assert_error(status: u16, body: &Value, want_status: u16, error: &str, description: &str) {
+    assert_eq!(
+        (
+            status,
+            body["error"].as_str(),
+            body["error_description"].as_str()
+        ),
+        (want_status, Some(error), Some(description)),
+        "{body}"
+    );
+}
+
+/// The `idforce` binary as a child process, with stdout's first line read for its URL.
+pub struct ServerProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+pub fn idforce() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_idforce"))
+}
+
+pub fn spawn_process(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
+    let mut cmd = idforce();
+    cmd.current_dir(dir)
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn idforce");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a first line").expect("readable");
+    let url = first
+        .strip_prefix("idforce listening on ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    ServerProcess { child, url }
+}
+
+/// Runs an admin command against a store and returns its JSON output.
+pub fn admin(database: &str, args: &[&str]) -> Value {
+    let out = idforce()
+        .args(["--database", database, "--json"])
+        .args(args)
+        .output()
+        .expect("run idforce");
+    assert!(
+        out.status.success(),
+        "idforce {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Sends raw bytes to the server and returns everything it answers (the connection is
+/// expected to close: send `Connection: close`).
+pub async fn raw_http(url: &str, request: &[u8]) -> String {
+    raw_http_with(url, request, false).await
+}
+
+/// As `raw_http`; with `half_close` the client also ends its side after writing, as a client
+/// that sent a truncated body and gave up would.
+pub async fn raw_http_with(url: &str, request: &[u8], half_close: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    if half_close {
+        stream.shutdown().await.expect("shutdown");
+    }
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut out),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "no answer within 10 s to {:?}",
+        String::from_utf8_lossy(&request[..request.len().min(200)])
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Drop for ServerProcess {
+    /// A failing test must not leave its server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

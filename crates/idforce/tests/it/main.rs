@@ -1,0 +1,17 @@
+//! idforce's integration tests: one binary, a real server per test, real HTTP clients.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::type_complexity)]
+
+mod helpers;
+
+mod client_credentials;
+mod clients;
+mod config_cli;
+mod fuzz;
+mod identity_rest;
+mod introspect_revoke;
+mod jwt_bearer;
+mod password;
+mod process;
+mod seeds;
+mod sessions;
+mod token_endpoint;

@@ -1,0 +1,283 @@
+//! The real binary as a child process: logs without secrets, HTTPS, health and metrics,
+//! graceful shutdown.
+
+use std::io::Read;
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn sigterm(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+}
+
+fn blocking_client() -> reqwest::blocking::Client {
+    install_crypto();
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Every flow at debug level; then no password, secret, token or assertion may appear in
+/// the logs.
+#[test]
+fn logs_never_contain_credentials() {
+    let dir = workdir(CONFIG);
+    let mut p = spawn_process(
+        dir.path(),
+        &[
+            "--config",
+            "idforce.toml",
+            "--database",
+            &database_url(dir.path()),
+        ],
+        &[("RUST_LOG", "debug")],
+    );
+    let http = blocking_client();
+    let token_url = format!("{}/services/oauth2/token", p.url);
+    let mut secrets: Vec<String> = vec![
+        ALICE_PASSWORD.into(),
+        BOB_PASSWORD.into(),
+        BOB_TOKEN.into(),
+        INTEGRATION_SECRET.into(),
+        AUDITOR_SECRET.into(),
+        "WrongPassword123".into(),
+    ];
+    let login = |user: &str, pw: &str| -> serde_json::Value {
+        http.post(&token_url)
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", INTEGRATION_ID),
+                ("client_secret", INTEGRATION_SECRET),
+                ("username", user),
+                ("password", pw),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let ok = login(ALICE, ALICE_PASSWORD);
+    let token = ok["access_token"].as_str().unwrap().to_owned();
+    login(ALICE, "WrongPassword123");
+    login(BOB, &format!("{BOB_PASSWORD}{BOB_TOKEN}"));
+    let assertion = sign_jwt(
+        &json!({ "iss": INTEGRATION_ID, "sub": ALICE, "aud": p.url, "exp": now_secs() + 60 }),
+    );
+    let jwt: serde_json::Value = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", &assertion),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let cc: serde_json::Value = http
+        .post(&token_url)
+        .basic_auth(INTEGRATION_ID, Some(INTEGRATION_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    http.post(format!("{}/services/oauth2/introspect", p.url))
+        .form(&[
+            ("token", token.as_str()),
+            ("client_id", AUDITOR_ID),
+            ("client_secret", AUDITOR_SECRET),
+        ])
+        .send()
+        .unwrap();
+    http.get(format!(
+        "{}?oauth_token={token}",
+        ok["id"].as_str().unwrap()
+    ))
+    .send()
+    .unwrap();
+    http.get(format!("{}/services/data/v62.0/", p.url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    http.get(format!("{}/services/oauth2/revoke?token={token}", p.url))
+        .send()
+        .unwrap();
+    for t in [
+        &token,
+        jwt["access_token"].as_str().unwrap(),
+        cc["access_token"].as_str().unwrap(),
+    ] {
+        secrets.push(t[16..].to_owned());
+    }
+    secrets.push(assertion.split('.').nth(2).unwrap().to_owned());
+
+    sigterm(p.child.id());
+    let status = p.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let mut logs = String::new();
+    p.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.contains("token request refused"),
+        "debug logs were captured:\n{logs}"
+    );
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a credential leaked into the logs: {secret}"
+        );
+    }
+}
+
+#[test]
+fn health_readiness_metrics_and_json_logs() {
+    let dir = workdir(CONFIG);
+    let mut p = spawn_process(
+        dir.path(),
+        &["--config", "idforce.toml", "--log-format", "json"],
+        &[],
+    );
+    let http = blocking_client();
+    assert_eq!(
+        http.get(format!("{}/healthz", p.url))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{}/readyz", p.url))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    http.post(format!("{}/services/oauth2/token", p.url))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    http.post(format!("{}/services/oauth2/token", p.url))
+        .form(&[("grant_type", "password"), ("client_id", "x")])
+        .send()
+        .unwrap();
+    let r = http.get(format!("{}/metrics", p.url)).send().unwrap();
+    let x_request_id = r.headers().get("x-request-id").cloned();
+    let metrics = r.text().unwrap();
+    assert!(x_request_id.is_some());
+    assert!(
+        metrics.contains(
+            r#"idforce_requests_total{endpoint="token",grant="password",outcome="ok"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"idforce_requests_total{endpoint="token",grant="password",outcome="invalid_client_id"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains("idforce_request_duration_seconds_bucket{le="),
+        "{metrics}"
+    );
+    sigterm(p.child.id());
+    assert!(p.child.wait().unwrap().success());
+    let mut logs = String::new();
+    p.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("answered"))
+        .expect("a request log line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON log lines");
+    assert!(v["span"]["request_id"].is_string(), "{line}");
+}
+
+#[test]
+fn https_with_a_ca_signed_certificate() {
+    install_crypto();
+    let dir = workdir(CONFIG);
+    let mut p = spawn_process(
+        dir.path(),
+        &[
+            "--config",
+            "idforce.toml",
+            "--tls-cert",
+            fixture("tls.crt").to_str().unwrap(),
+            "--tls-key",
+            fixture("tls.key").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(p.url.starts_with("https://127.0.0.1:"), "{}", p.url);
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("ca.crt")).unwrap()).unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    let url = p.url.replace("127.0.0.1", "localhost");
+    assert_eq!(
+        http.get(format!("{url}/healthz")).send().unwrap().status(),
+        200
+    );
+    let r = http
+        .post(format!("{url}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().unwrap();
+    assert!(body["id"].as_str().unwrap().starts_with("https://"));
+    sigterm(p.child.id());
+    assert!(p.child.wait().unwrap().success());
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    use std::io::Write;
+    let dir = workdir(CONFIG);
+    let mut p = spawn_process(dir.path(), &["--config", "idforce.toml"], &[]);
+    let body = format!(
+        "grant_type=password&client_id={INTEGRATION_ID}&client_secret={INTEGRATION_SECRET}&username={ALICE}&password={}",
+        "Winter2026%21"
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut conn = std::net::TcpStream::connect(p.url.trim_start_matches("http://")).unwrap();
+    write!(conn, "POST /services/oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first}", body.len()).unwrap();
+    conn.flush().unwrap();
+    // The request is now being handled (its body half read) when the signal arrives.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    sigterm(p.child.id());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // New connections are refused while the old one is finished.
+    assert!(std::net::TcpStream::connect(p.url.trim_start_matches("http://")).is_err());
+    conn.write_all(rest.as_bytes()).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"access_token\":\"00D"), "{answer}");
+    assert!(p.child.wait().unwrap().success());
+}
