@@ -348,6 +348,7 @@ pub async fn demo(
                             .map(String::from)
                             .to_vec(),
                     ),
+                    permitted_users: Some("admin_approved".to_owned()),
                     profiles: Some(vec!["System Administrator".to_owned()]),
                     run_as: Some(DEMO_USERNAME.to_owned()),
                     ..AppSpec::default()
