@@ -348,6 +348,21 @@ pub fn assert_error(status: u16, body: &Value, want_status: u16, error: &str, de
 pub struct ServerProcess {
     pub child: Child,
     pub url: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl ServerProcess {
+    /// Waits for the process to exit and returns its status and everything it logged.
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("wait");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        std::thread::spawn(move || tx.send(handle.join().unwrap_or_default()));
+        let logs = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_default();
+        (status, logs)
+    }
 }
 
 pub fn idforce() -> Command {
@@ -367,6 +382,13 @@ pub fn spawn_process(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Serve
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn idforce");
+    // Logs are read as they come: a full pipe would stall the server.
+    let mut err = child.stderr.take().expect("stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().expect("a first line").expect("readable");
@@ -377,7 +399,7 @@ pub fn spawn_process(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Serve
         .to_owned();
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    ServerProcess { child, url }
+    ServerProcess { child, url, stderr }
 }
 
 /// Runs an admin command against a store and returns its JSON output.

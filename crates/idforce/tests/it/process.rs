@@ -1,7 +1,7 @@
 //! The real binary as a child process: logs without secrets, HTTPS, health and metrics,
 //! graceful shutdown.
 
-use std::io::Read;
+use std::io::Read as _;
 use std::process::Command;
 
 use serde_json::json;
@@ -30,7 +30,7 @@ fn blocking_client() -> reqwest::blocking::Client {
 #[test]
 fn logs_never_contain_credentials() {
     let dir = workdir(CONFIG);
-    let mut p = spawn_process(
+    let p = spawn_process(
         dir.path(),
         &[
             "--config",
@@ -120,15 +120,8 @@ fn logs_never_contain_credentials() {
     secrets.push(assertion.split('.').nth(2).unwrap().to_owned());
 
     sigterm(p.child.id());
-    let status = p.child.wait().unwrap();
+    let (status, logs) = p.finish();
     assert!(status.success(), "exit status {status}");
-    let mut logs = String::new();
-    p.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
     assert!(
         logs.contains("token request refused"),
         "debug logs were captured:\n{logs}"
@@ -144,7 +137,7 @@ fn logs_never_contain_credentials() {
 #[test]
 fn health_readiness_metrics_and_json_logs() {
     let dir = workdir(CONFIG);
-    let mut p = spawn_process(
+    let p = spawn_process(
         dir.path(),
         &["--config", "idforce.toml", "--log-format", "json"],
         &[],
@@ -194,14 +187,8 @@ fn health_readiness_metrics_and_json_logs() {
         "{metrics}"
     );
     sigterm(p.child.id());
-    assert!(p.child.wait().unwrap().success());
-    let mut logs = String::new();
-    p.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let (status, logs) = p.finish();
+    assert!(status.success());
     let line = logs
         .lines()
         .find(|l| l.contains("answered"))
