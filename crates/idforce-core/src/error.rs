@@ -27,6 +27,8 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     AccessDenied,
     ImmediateUnsuccessful,
+    /// Salesforce's authorize-endpoint code for a user an admin-approved app does not admit.
+    OAuthAppAccessDenied,
     /// Storage or another dependency failed; nothing about the request is wrong.
     ServerError,
 }
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ImmediateUnsuccessful => "immediate_unsuccessful",
+            ErrorCode::OAuthAppAccessDenied => "OAUTH_APP_ACCESS_DENIED",
             ErrorCode::ServerError => "server_error",
         }
     }

@@ -22,6 +22,16 @@ pub enum Introspection {
         iat: i64,
         nbf: i64,
     },
+    Refresh {
+        active: bool,
+        scope: String,
+        client_id: String,
+        username: String,
+        sub: String,
+        token_type: &'static str,
+        iat: i64,
+        nbf: i64,
+    },
     Inactive {
         active: bool,
     },
@@ -42,6 +52,9 @@ pub async fn introspect(
         return Err(OAuthError::bad_client_secret());
     }
     let token = params.require("token")?;
+    if crate::token::looks_like_refresh_token(token) {
+        return introspect_refresh(ctx, &caller, token).await;
+    }
     let Some(s) = session::find_live(ctx.store, ctx.hasher, token, ctx.now).await? else {
         return Ok(INACTIVE);
     };
@@ -70,5 +83,40 @@ pub async fn introspect(
         exp: s.expires_at() / 1000,
         iat: s.issued_at / 1000,
         nbf: s.issued_at / 1000,
+    })
+}
+
+async fn introspect_refresh(
+    ctx: &TokenContext<'_>,
+    caller: &crate::model::ConnectedApp,
+    token: &str,
+) -> Result<Introspection, OAuthError> {
+    let Some(r) = ctx.store.refresh_token(&ctx.hasher.digest(token)).await? else {
+        return Ok(INACTIVE);
+    };
+    let visible =
+        r.app_id == caller.id || (caller.introspect_all_tokens && r.org_id == caller.org_id);
+    if r.revoked || r.rotated || !visible {
+        return Ok(INACTIVE);
+    }
+    let (Some(app), Some(user), Some(org)) = (
+        ctx.store.app(&r.app_id).await?,
+        ctx.store.user(&r.user_id).await?,
+        ctx.store.org(&r.org_id).await?,
+    ) else {
+        return Ok(INACTIVE);
+    };
+    if !user.active || !app.refresh_token_policy.allows(&r, ctx.now) {
+        return Ok(INACTIVE);
+    }
+    Ok(Introspection::Refresh {
+        active: true,
+        scope: r.scopes.to_string(),
+        client_id: app.client_id,
+        username: user.username.clone(),
+        sub: ctx.settings.identity_url(&org, &user),
+        token_type: "refresh_token",
+        iat: r.issued_at / 1000,
+        nbf: r.issued_at / 1000,
     })
 }

@@ -2,11 +2,13 @@
 //! traits. Nothing here knows about HTTP or SQL.
 
 pub mod assertion;
+pub mod authorize;
 pub mod error;
 pub mod grant;
 pub mod identity;
 pub mod introspect;
 pub mod model;
+pub mod pkce;
 pub mod ports;
 pub mod revoke;
 pub mod scope;

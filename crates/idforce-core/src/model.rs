@@ -163,6 +163,8 @@ pub struct Session {
     pub last_used_at: Millis,
     pub timeout_secs: i64,
     pub revoked: bool,
+    /// The refresh family the session descends from, if any.
+    pub family: Option<Family>,
 }
 
 impl Session {
@@ -201,4 +203,64 @@ impl User {
     pub fn is_locked(&self, now: Millis) -> bool {
         self.locked_until.is_some_and(|t| now < t)
     }
+}
+
+/// The id of a refresh family: every refresh token and session descended from one grant.
+pub type Family = [u8; 16];
+
+/// A pending authorization code (spec §3.2): bound to the app, the redirect URI, the PKCE
+/// challenge and the granted scopes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthCode {
+    pub digest: Digest,
+    pub org_id: SfId,
+    pub user_id: SfId,
+    pub app_id: SfId,
+    pub redirect_uri: String,
+    pub scopes: Scopes,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: Millis,
+    pub issued_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// Authorization codes live 15 minutes (spec §10).
+pub const AUTH_CODE_LIFETIME_MS: Millis = 15 * 60 * 1000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshToken {
+    pub digest: Digest,
+    pub family: Family,
+    pub org_id: SfId,
+    pub user_id: SfId,
+    pub app_id: SfId,
+    pub scopes: Scopes,
+    /// When the grant that started the family was made (absolute policies count from it).
+    pub family_started_at: Millis,
+    pub issued_at: Millis,
+    pub last_used_at: Millis,
+    pub rotated: bool,
+    pub revoked: bool,
+}
+
+impl RefreshTokenPolicy {
+    /// Whether a refresh token may still be used at `now` (spec §10).
+    pub fn allows(&self, token: &RefreshToken, now: Millis) -> bool {
+        match *self {
+            RefreshTokenPolicy::UntilRevoked => true,
+            RefreshTokenPolicy::Immediately => false,
+            RefreshTokenPolicy::ExpireAfter(secs) => now < token.family_started_at + secs * 1000,
+            RefreshTokenPolicy::ExpireIfUnused(secs) => now < token.last_used_at + secs * 1000,
+        }
+    }
+}
+
+/// A browser login (the login cookie's session).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginSession {
+    pub digest: Digest,
+    pub user_id: SfId,
+    pub auth_time: Millis,
+    pub expires_at: Millis,
 }

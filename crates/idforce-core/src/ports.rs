@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 
-use crate::model::{ConnectedApp, LockoutPolicy, Millis, Org, Session, User};
+use crate::model::{
+    AuthCode, ConnectedApp, Family, LockoutPolicy, LoginSession, Millis, Org, RefreshToken,
+    Session, User,
+};
 use crate::sfid::SfId;
 use crate::token::Digest;
 
@@ -71,8 +74,92 @@ pub trait AssertionLedger: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-pub trait Store: Directory + LoginAttempts + Sessions + AssertionLedger {}
-impl<T: Directory + LoginAttempts + Sessions + AssertionLedger> Store for T {}
+/// What redeeming an authorization code found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redemption {
+    /// First redemption: the code, now spent, bound to `family`.
+    Redeemed(AuthCode),
+    /// Already redeemed: the family its first redemption started, to be revoked.
+    Reused(Option<Family>),
+    Unknown,
+}
+
+/// Single-use authorization codes.
+#[async_trait]
+pub trait Codes: Send + Sync {
+    async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
+    /// Spends a code atomically: of concurrent redemptions exactly one sees `Redeemed`.
+    async fn redeem_code(
+        &self,
+        digest: &Digest,
+        family: &Family,
+        now: Millis,
+    ) -> StoreResult<Redemption>;
+}
+
+/// Refresh tokens and their families.
+#[async_trait]
+pub trait RefreshTokens: Send + Sync {
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>>;
+    /// Marks `old` used at `now` (idle policies count from it).
+    async fn touch_refresh_token(&self, old: &Digest, now: Millis) -> StoreResult<()>;
+    /// Replaces `old` with `new` if `old` has not been rotated or revoked yet; returns whether
+    /// this call did it (a `false` means reuse).
+    async fn rotate_refresh_token(
+        &self,
+        old: &Digest,
+        new: &RefreshToken,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Revokes every refresh token and session of a family; returns how many sessions ended.
+    async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64>;
+}
+
+/// Browser login sessions.
+#[async_trait]
+pub trait LoginSessions: Send + Sync {
+    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()>;
+    async fn login_session(&self, digest: &Digest) -> StoreResult<Option<LoginSession>>;
+    async fn delete_login_session(&self, digest: &Digest) -> StoreResult<()>;
+}
+
+/// Approvals written by the consent page.
+#[async_trait]
+pub trait Approvals: Send + Sync {
+    /// The scopes the user approved for the app, if any.
+    async fn approval(&self, user: &SfId, app: &SfId) -> StoreResult<Option<crate::scope::Scopes>>;
+    async fn approve(
+        &self,
+        user: &SfId,
+        app: &SfId,
+        scopes: &crate::scope::Scopes,
+        now: Millis,
+    ) -> StoreResult<()>;
+}
+
+pub trait Store:
+    Directory
+    + LoginAttempts
+    + Sessions
+    + AssertionLedger
+    + Codes
+    + RefreshTokens
+    + LoginSessions
+    + Approvals
+{
+}
+impl<T> Store for T where
+    T: Directory
+        + LoginAttempts
+        + Sessions
+        + AssertionLedger
+        + Codes
+        + RefreshTokens
+        + LoginSessions
+        + Approvals
+{
+}
 
 /// Checks a password against its stored hash. Kept behind a trait so the caller decides
 /// where the (deliberately slow) work runs.

@@ -114,6 +114,10 @@ pub fn looks_like_access_token(s: &str) -> bool {
     s.len() == 112 && s.as_bytes().get(15) == Some(&b'!')
 }
 
+pub fn looks_like_refresh_token(s: &str) -> bool {
+    s.len() == 87 && s.starts_with("5Aep861")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

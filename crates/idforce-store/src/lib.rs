@@ -53,8 +53,13 @@ pub trait Admin: Send + Sync {
 
     /// Sessions not revoked and not idle past their timeout.
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>>;
-    /// Revokes every live session matching; returns how many.
-    async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<u64>;
+    /// Refresh tokens neither revoked nor rotated away.
+    async fn live_refresh_tokens(
+        &self,
+        filter: SessionFilter,
+    ) -> StoreResult<Vec<idforce_core::model::RefreshToken>>;
+    /// Revokes every live session and refresh token matching; returns how many of each.
+    async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<(u64, u64)>;
 }
 
 /// A complete storage backend.

@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use idforce_core::model::{
-    ConnectedApp, LockoutPolicy, Millis, Org, PermittedUsers, RefreshTokenPolicy, Session, User,
+    AuthCode, ConnectedApp, Family, LockoutPolicy, LoginSession, Millis, Org, PermittedUsers,
+    RefreshToken, RefreshTokenPolicy, Session, User,
 };
 use idforce_core::ports::{
-    AssertionLedger, Directory, LoginAttempts, Sessions, StoreError, StoreResult,
+    Approvals, AssertionLedger, Codes, Directory, LoginAttempts, LoginSessions, Redemption,
+    RefreshTokens, Sessions, StoreError, StoreResult,
 };
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
@@ -22,7 +24,10 @@ use sqlx::sqlite::{
 use crate::{Admin, SessionFilter};
 
 /// Schema versions, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_core.sql")),
+    (2, include_str!("migrations/sqlite/0002_browser_flows.sql")),
+];
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -188,11 +193,59 @@ fn app_from(row: &SqliteRow) -> StoreResult<ConnectedApp> {
     })
 }
 
+fn family_of(v: Option<Vec<u8>>) -> StoreResult<Option<Family>> {
+    v.map(|b| Family::try_from(b.as_slice()).map_err(|_| corrupt("family")))
+        .transpose()
+}
+
+fn code_from(row: &SqliteRow) -> StoreResult<AuthCode> {
+    let g = |e| unavailable(e);
+    let scopes: String = row.try_get("scopes").map_err(g)?;
+    Ok(AuthCode {
+        digest: digest_of(Some(row.try_get("digest").map_err(g)?))?
+            .ok_or_else(|| corrupt("digest"))?,
+        org_id: parse_id(row.try_get("org_id").map_err(g)?)?,
+        user_id: parse_id(row.try_get("user_id").map_err(g)?)?,
+        app_id: parse_id(row.try_get("app_id").map_err(g)?)?,
+        redirect_uri: row.try_get("redirect_uri").map_err(g)?,
+        scopes: Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+        code_challenge: row.try_get("code_challenge").map_err(g)?,
+        nonce: row.try_get("nonce").map_err(g)?,
+        auth_time: row.try_get("auth_time").map_err(g)?,
+        issued_at: row.try_get("issued_at").map_err(g)?,
+        expires_at: row.try_get("expires_at").map_err(g)?,
+    })
+}
+
+fn refresh_from(row: &SqliteRow) -> StoreResult<RefreshToken> {
+    let g = |e| unavailable(e);
+    let scopes: String = row.try_get("scopes").map_err(g)?;
+    let rotated: Option<i64> = row.try_get("rotated_at").map_err(g)?;
+    let revoked: Option<i64> = row.try_get("revoked_at").map_err(g)?;
+    Ok(RefreshToken {
+        digest: digest_of(Some(row.try_get("digest").map_err(g)?))?
+            .ok_or_else(|| corrupt("digest"))?,
+        family: family_of(Some(row.try_get("family").map_err(g)?))?
+            .ok_or_else(|| corrupt("family"))?,
+        org_id: parse_id(row.try_get("org_id").map_err(g)?)?,
+        user_id: parse_id(row.try_get("user_id").map_err(g)?)?,
+        app_id: parse_id(row.try_get("app_id").map_err(g)?)?,
+        scopes: Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+        family_started_at: row.try_get("family_started_at").map_err(g)?,
+        issued_at: row.try_get("issued_at").map_err(g)?,
+        last_used_at: row.try_get("last_used_at").map_err(g)?,
+        rotated: rotated.is_some(),
+        revoked: revoked.is_some(),
+    })
+}
+
 fn session_from(row: &SqliteRow) -> StoreResult<Session> {
     let g = |e| unavailable(e);
     let scopes: String = row.try_get("scopes").map_err(g)?;
     let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(g)?;
+    let family: Option<Vec<u8>> = row.try_get("family").map_err(g)?;
     Ok(Session {
+        family: family_of(family)?,
         digest: digest_of(Some(row.try_get("digest").map_err(g)?))?
             .ok_or_else(|| corrupt("digest"))?,
         org_id: parse_id(row.try_get("org_id").map_err(g)?)?,
@@ -314,8 +367,8 @@ impl LoginAttempts for SqliteStore {
 impl Sessions for SqliteStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
         )
         .bind(&s.digest[..])
         .bind(s.org_id.as15())
@@ -325,6 +378,7 @@ impl Sessions for SqliteStore {
         .bind(s.issued_at)
         .bind(s.last_used_at)
         .bind(s.timeout_secs)
+        .bind(s.family.map(|f| f.to_vec()))
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
@@ -387,6 +441,231 @@ impl AssertionLedger for SqliteStore {
         .await
         .map_err(unavailable)?;
         Ok(r.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl Codes for SqliteStore {
+    async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (digest, org_id, user_id, app_id, redirect_uri, scopes, code_challenge, nonce,
+                 auth_time, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.digest[..])
+        .bind(c.org_id.as15())
+        .bind(c.user_id.as15())
+        .bind(c.app_id.as15())
+        .bind(&c.redirect_uri)
+        .bind(c.scopes.to_string())
+        .bind(&c.code_challenge)
+        .bind(&c.nonce)
+        .bind(c.auth_time)
+        .bind(c.issued_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        digest: &Digest,
+        family: &Family,
+        now: Millis,
+    ) -> StoreResult<Redemption> {
+        // One conditional write decides the winner among concurrent redemptions.
+        let won = sqlx::query(
+            "UPDATE auth_codes SET redeemed_at = ?, family = ? WHERE digest = ? AND redeemed_at IS NULL RETURNING *",
+        )
+        .bind(now)
+        .bind(&family[..])
+        .bind(&digest[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if let Some(row) = won {
+            return Ok(Redemption::Redeemed(code_from(&row)?));
+        }
+        let first: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT family FROM auth_codes WHERE digest = ?")
+                .bind(&digest[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(match first {
+            Some(f) => Redemption::Reused(family_of(f)?),
+            None => Redemption::Unknown,
+        })
+    }
+}
+
+#[async_trait]
+impl RefreshTokens for SqliteStore {
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        insert_refresh(&self.pool, t).await
+    }
+
+    async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
+        sqlx::query("SELECT * FROM refresh_tokens WHERE digest = ?")
+            .bind(&digest[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(refresh_from)
+            .transpose()
+    }
+
+    async fn touch_refresh_token(&self, old: &Digest, now: Millis) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET last_used_at = MAX(last_used_at, ?) WHERE digest = ?",
+        )
+        .bind(now)
+        .bind(&old[..])
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &Digest,
+        new: &RefreshToken,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = ? WHERE digest = ? AND rotated_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&old[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_refresh(&mut *tx, new).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&family[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let r = sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&family[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(r.rows_affected())
+    }
+}
+
+async fn insert_refresh<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    e: E,
+    t: &RefreshToken,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at, last_used_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(t.digest.to_vec())
+    .bind(t.family.to_vec())
+    .bind(t.org_id.as15().to_owned())
+    .bind(t.user_id.as15().to_owned())
+    .bind(t.app_id.as15().to_owned())
+    .bind(t.scopes.to_string())
+    .bind(t.family_started_at)
+    .bind(t.issued_at)
+    .bind(t.last_used_at)
+    .execute(e)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+#[async_trait]
+impl LoginSessions for SqliteStore {
+    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_sessions WHERE expires_at < ?")
+            .bind(s.auth_time)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("INSERT INTO login_sessions (digest, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&s.digest[..])
+            .bind(s.user_id.as15())
+            .bind(s.auth_time)
+            .bind(s.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn login_session(&self, digest: &Digest) -> StoreResult<Option<LoginSession>> {
+        let row = sqlx::query("SELECT * FROM login_sessions WHERE digest = ?")
+            .bind(&digest[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| {
+            Ok(LoginSession {
+                digest: *digest,
+                user_id: parse_id(r.try_get("user_id").map_err(unavailable)?)?,
+                auth_time: r.try_get("auth_time").map_err(unavailable)?,
+                expires_at: r.try_get("expires_at").map_err(unavailable)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_login_session(&self, digest: &Digest) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_sessions WHERE digest = ?")
+            .bind(&digest[..])
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Approvals for SqliteStore {
+    async fn approval(&self, user: &SfId, app: &SfId) -> StoreResult<Option<Scopes>> {
+        let s: Option<String> =
+            sqlx::query_scalar("SELECT scopes FROM approvals WHERE user_id = ? AND app_id = ?")
+                .bind(user.as15())
+                .bind(app.as15())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        s.map(|s| Scopes::parse(&s).map_err(|_| corrupt("scopes")))
+            .transpose()
+    }
+
+    async fn approve(
+        &self,
+        user: &SfId,
+        app: &SfId,
+        scopes: &Scopes,
+        now: Millis,
+    ) -> StoreResult<()> {
+        Admin::record_approval(self, user, app, scopes, now).await
     }
 }
 
@@ -651,22 +930,52 @@ impl Admin for SqliteStore {
             .collect()
     }
 
-    async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<u64> {
+    async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
         let (column, id) = session_filter_sql(filter);
         let sql = match column {
             "user_id" => {
-                "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1"
+                "SELECT * FROM refresh_tokens WHERE user_id = ? AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
             }
             _ => {
-                "UPDATE sessions SET revoked_at = ?1 WHERE app_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1"
+                "SELECT * FROM refresh_tokens WHERE app_id = ? AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
             }
         };
-        let r = sqlx::query(sql)
-            .bind(now)
+        sqlx::query(sql)
             .bind(id)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(refresh_from)
+            .collect()
+    }
+
+    async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<(u64, u64)> {
+        let (column, id) = session_filter_sql(filter);
+        let (sessions_sql, refresh_sql) = match column {
+            "user_id" => (
+                "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1",
+                "UPDATE refresh_tokens SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND rotated_at IS NULL",
+            ),
+            _ => (
+                "UPDATE sessions SET revoked_at = ?1 WHERE app_id = ?2 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?1",
+                "UPDATE refresh_tokens SET revoked_at = ?1 WHERE app_id = ?2 AND revoked_at IS NULL AND rotated_at IS NULL",
+            ),
+        };
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let sessions = sqlx::query(sessions_sql)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Ok(r.rows_affected())
+        let refresh = sqlx::query(refresh_sql)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok((sessions.rows_affected(), refresh.rows_affected()))
     }
 }

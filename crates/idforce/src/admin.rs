@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use idforce_core::model::{
-    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Org, PermittedUsers, RefreshTokenPolicy, Session,
-    User,
+    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Org, PermittedUsers, RefreshToken,
+    RefreshTokenPolicy, Session, User,
 };
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
@@ -59,12 +59,24 @@ fn app_view(a: &ConnectedApp) -> Value {
     })
 }
 
+fn hex_prefix(d: &[u8]) -> String {
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn refresh_view(r: &RefreshToken) -> Value {
+    json!({
+        "kind": "refresh_token", "user_id": r.user_id.to18(), "app_id": r.app_id.to18(), "scope": r.scopes.to_string(),
+        "issued_at": r.issued_at, "last_used_at": r.last_used_at, "digest_prefix": hex_prefix(&r.digest),
+    })
+}
+
 fn session_view(s: &Session) -> Value {
     json!({
+        "kind": "access_token",
         "user_id": s.user_id.to18(), "app_id": s.app_id.to18(), "scope": s.scopes.to_string(),
         "issued_at": s.issued_at, "last_used_at": s.last_used_at, "expires_at": s.expires_at(),
         // A prefix of the stored digest identifies a session without revealing the token.
-        "digest_prefix": s.digest[..6].iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "digest_prefix": hex_prefix(&s.digest),
     })
 }
 
@@ -290,12 +302,15 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
-                let revoked = self
+                let (sessions, refresh) = self
                     .store
                     .revoke_sessions(SessionFilter::User(user.id), now())
                     .await
                     .map_err(|e| e.to_string())?;
-                self.print(&json!({ "username": user.username, "active": false, "sessions_revoked": revoked }));
+                self.print(&json!({
+                    "username": user.username, "active": false,
+                    "sessions_revoked": sessions, "refresh_tokens_revoked": refresh,
+                }));
             }
             UserCommand::Unlock { username } => {
                 let mut user = self.user(&username).await?;
@@ -460,19 +475,26 @@ impl Admin {
             (None, None) => return Err("give --user or --app".into()),
         };
         if revoke {
-            let n = self
+            let (sessions, refresh) = self
                 .store
                 .revoke_sessions(filter, now())
                 .await
                 .map_err(|e| e.to_string())?;
-            self.print(&json!({ "revoked": n }));
+            self.print(&json!({ "revoked": sessions, "refresh_tokens_revoked": refresh }));
         } else {
             let sessions = self
                 .store
                 .live_sessions(filter, now())
                 .await
                 .map_err(|e| e.to_string())?;
-            self.print(&Value::Array(sessions.iter().map(session_view).collect()));
+            let refresh = self
+                .store
+                .live_refresh_tokens(filter)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut rows: Vec<Value> = sessions.iter().map(session_view).collect();
+            rows.extend(refresh.iter().map(refresh_view));
+            self.print(&Value::Array(rows));
         }
         Ok(())
     }

@@ -47,6 +47,7 @@ pub(super) async fn exchange(
         &app,
         scopes,
         client.client_secret.as_deref(),
+        None,
     )
     .await
 }

@@ -66,7 +66,7 @@ pub(super) async fn exchange(
     if !fresh {
         return Err(OAuthError::expired_code());
     }
-    let mut response = issue_session(ctx, &org, &user, &app, scopes, None).await?;
+    let mut response = issue_session(ctx, &org, &user, &app, scopes, None, None).await?;
     // Salesforce's JWT-bearer response has neither signature nor issued_at (spec §4).
     response.issued_at = None;
     Ok(response)

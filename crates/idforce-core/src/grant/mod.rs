@@ -1,14 +1,16 @@
 //! The token endpoint's grants. The client is identified (and, where the grant needs it,
 //! authenticated) before a grant's own rules run; each grant lives in its own module.
 
+mod authorization_code;
 mod client_credentials;
 mod jwt_bearer;
-mod password;
+pub(crate) mod password;
+mod refresh_token;
 
 use ring::digest;
 
 use crate::error::OAuthError;
-use crate::model::{ConnectedApp, LockoutPolicy, Millis, Org, Session, User};
+use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};
 use crate::ports::{PasswordVerifier, Store, StoreError};
 use crate::scope::Scopes;
 use crate::token::{self, CredentialHasher};
@@ -22,6 +24,8 @@ pub enum GrantType {
     Password,
     JwtBearer,
     ClientCredentials,
+    AuthorizationCode,
+    RefreshToken,
 }
 
 impl GrantType {
@@ -30,6 +34,8 @@ impl GrantType {
             "password" => Some(GrantType::Password),
             JWT_BEARER => Some(GrantType::JwtBearer),
             "client_credentials" => Some(GrantType::ClientCredentials),
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "refresh_token" => Some(GrantType::RefreshToken),
             _ => None,
         }
     }
@@ -40,6 +46,8 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::JwtBearer => "jwt_bearer",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
         }
     }
 }
@@ -107,6 +115,8 @@ pub async fn exchange(
         GrantType::Password => password::exchange(ctx, params, client).await?,
         GrantType::JwtBearer => jwt_bearer::exchange(ctx, params).await?,
         GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await?,
+        GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await?,
+        GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await?,
     };
     Ok((grant, response))
 }
@@ -162,13 +172,14 @@ fn granted_scopes(params: &Params, allowed: &Scopes) -> Result<Scopes, OAuthErro
 
 /// A new session for the user through the app: the stored record and the token response.
 /// `secret` is the consumer secret the client presented, which keys the `signature`.
-async fn issue_session(
+pub(crate) async fn issue_session(
     ctx: &TokenContext<'_>,
     org: &Org,
     user: &User,
     app: &ConnectedApp,
     scopes: Scopes,
     secret: Option<&str>,
+    family: Option<Family>,
 ) -> Result<TokenResponse, OAuthError> {
     let access_token = token::mint_access_token(&org.id);
     let session = Session {
@@ -181,6 +192,7 @@ async fn issue_session(
         last_used_at: ctx.now,
         timeout_secs: app.session_timeout_secs,
         revoked: false,
+        family,
     };
     ctx.store.insert_session(&session).await?;
     let id = ctx.settings.identity_url(org, user);
@@ -196,6 +208,57 @@ async fn issue_session(
         token_type: "Bearer",
         issued_at: Some(issued_at),
     })
+}
+
+/// A new refresh token of `family`: its secret and its record.
+#[allow(clippy::too_many_arguments)]
+fn mint_refresh(
+    ctx: &TokenContext<'_>,
+    family: &Family,
+    family_started_at: Millis,
+    org: &Org,
+    user: &User,
+    app: &ConnectedApp,
+    scopes: Scopes,
+) -> (String, RefreshToken) {
+    let secret = token::mint_refresh_token();
+    let record = RefreshToken {
+        digest: ctx.hasher.digest(&secret),
+        family: *family,
+        org_id: org.id,
+        user_id: user.id,
+        app_id: app.id,
+        scopes,
+        family_started_at,
+        issued_at: ctx.now,
+        last_used_at: ctx.now,
+        rotated: false,
+        revoked: false,
+    };
+    (secret, record)
+}
+
+/// The tokens of a user's grant to an app (authorization code, user-agent flow): a session
+/// and, when the scopes allow it, a refresh token, both of a new family.
+pub(crate) async fn issue_grant(
+    ctx: &TokenContext<'_>,
+    org: &Org,
+    user: &User,
+    app: &ConnectedApp,
+    scopes: Scopes,
+    secret: Option<&str>,
+    family: Family,
+) -> Result<TokenResponse, OAuthError> {
+    let refresh = if scopes.grants_refresh_token() {
+        let (secret, record) = mint_refresh(ctx, &family, ctx.now, org, user, app, scopes.clone());
+        ctx.store.insert_refresh_token(&record).await?;
+        Some(secret)
+    } else {
+        None
+    };
+    let mut response = issue_session(ctx, org, user, app, scopes, secret, Some(family)).await?;
+    response.refresh_token = refresh;
+    Ok(response)
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {

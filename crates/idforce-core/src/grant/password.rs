@@ -39,6 +39,7 @@ pub(super) async fn exchange(
         &app,
         scopes,
         client.client_secret.as_deref(),
+        None,
     )
     .await?;
     // Salesforce's password-flow response carries no scope (spec §4).
