@@ -4,7 +4,9 @@
 mod authorization_code;
 mod client_credentials;
 mod jwt_bearer;
-pub(crate) mod password;
+mod password;
+
+pub use password::check_login;
 mod refresh_token;
 
 use ring::digest;

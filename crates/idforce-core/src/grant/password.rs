@@ -47,6 +47,31 @@ pub(super) async fn exchange(
     Ok(response)
 }
 
+/// An interactive login (the login page): the password alone, no security token, with the
+/// same failure counting and lockout as the password grant.
+pub async fn check_login(
+    ctx: &TokenContext<'_>,
+    username: &str,
+    password: &str,
+) -> Result<User, OAuthError> {
+    let user = match ctx.store.user_by_username(username).await? {
+        Some(user) if !username.is_empty() => user,
+        _ => {
+            ctx.passwords.verify(DECOY_HASH, password).await;
+            return Err(OAuthError::authentication_failure());
+        }
+    };
+    let interactive = User {
+        security_token: None,
+        ..user
+    };
+    check_password(ctx, &interactive, password).await?;
+    if !interactive.active {
+        return Err(OAuthError::inactive_user());
+    }
+    Ok(interactive)
+}
+
 /// Verifies `password` or `password+security token`, counting failures and honouring lockout.
 pub(crate) async fn check_password(
     ctx: &TokenContext<'_>,

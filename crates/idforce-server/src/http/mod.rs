@@ -1,7 +1,9 @@
 //! HTTP: routes, and the middleware every request passes (request id, tracing, metrics).
 
+mod browser;
 mod identity;
 mod oauth;
+mod pages;
 pub mod request;
 mod respond;
 mod rest;
@@ -35,6 +37,12 @@ pub mod paths {
     pub const HEALTH: &str = "/healthz";
     pub const READY: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
+    pub const AUTHORIZE: &str = "/services/oauth2/authorize";
+    pub const LOGIN: &str = "/";
+    pub const APPROVE: &str = "/setup/secur/RemoteAccessAuthorizationPage.apexp";
+    pub const LOGOUT: &str = "/secur/logout.jsp";
+    pub const SUCCESS: &str = "/services/oauth2/success";
+    pub const STYLESHEET: &str = "/assets/idforce.css";
 }
 
 /// How a request ended, for metrics: set by handlers as a response extension.
@@ -81,6 +89,12 @@ pub fn router(state: AppState) -> Router {
         .route(paths::DATA_VERSION, get(rest::resources))
         .route(&format!("{}/", paths::DATA_VERSION), get(rest::resources))
         .route(paths::SOBJECT, get(rest::sobject))
+        .route(paths::AUTHORIZE, get(browser::authorize).post(browser::authorize))
+        .route(paths::LOGIN, get(browser::login_form).post(browser::login_submit))
+        .route(paths::APPROVE, axum::routing::post(browser::approve))
+        .route(paths::LOGOUT, get(browser::logout))
+        .route(paths::SUCCESS, get(browser::success))
+        .route(paths::STYLESHEET, get(browser::stylesheet))
         .route(paths::HEALTH, get(|| async { "ok" }))
         .route(paths::READY, get(ready))
         .route(paths::METRICS, get(metrics))
@@ -137,6 +151,8 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         Some(p) if p.starts_with(paths::DATA) => "rest",
         Some(paths::HEALTH) | Some(paths::READY) => "health",
         Some(paths::METRICS) => "metrics",
+        Some(paths::AUTHORIZE) => "authorize",
+        Some(paths::LOGIN) | Some(paths::APPROVE) | Some(paths::LOGOUT) => "pages",
         _ => "other",
     };
     let start = Instant::now();
