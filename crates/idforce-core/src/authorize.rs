@@ -95,9 +95,12 @@ pub async fn validate(
         None => None,
     }
     .ok_or(AuthorizeError::Page(OAuthError::unknown_client()))?;
+    // The built-in success page takes user-agent-flow tokens for any app (spec §1).
+    let success_page = format!("{}/services/oauth2/success", ctx.settings.public_url);
+    let token_flow = params.get("response_type") == Some("token");
     let redirect_uri = params
         .get("redirect_uri")
-        .filter(|r| app.callback_urls.iter().any(|c| c == r))
+        .filter(|r| app.callback_urls.iter().any(|c| c == r) || (token_flow && *r == success_page))
         .ok_or(AuthorizeError::Page(OAuthError::redirect_uri_mismatch()))?
         .to_owned();
     let response_type = match params.get("response_type") {

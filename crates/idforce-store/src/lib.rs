@@ -58,8 +58,14 @@ pub trait Admin: Send + Sync {
         &self,
         filter: SessionFilter,
     ) -> StoreResult<Vec<idforce_core::model::RefreshToken>>;
-    /// Revokes every live session and refresh token matching; returns how many of each.
-    async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<(u64, u64)>;
+    /// Revokes every live session matching and, with `refresh_too`, every refresh token;
+    /// returns how many of each.
+    async fn revoke_sessions(
+        &self,
+        filter: SessionFilter,
+        refresh_too: bool,
+        now: Millis,
+    ) -> StoreResult<(u64, u64)>;
 }
 
 /// A complete storage backend.

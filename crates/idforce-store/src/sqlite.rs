@@ -950,7 +950,12 @@ impl Admin for SqliteStore {
             .collect()
     }
 
-    async fn revoke_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<(u64, u64)> {
+    async fn revoke_sessions(
+        &self,
+        filter: SessionFilter,
+        refresh_too: bool,
+        now: Millis,
+    ) -> StoreResult<(u64, u64)> {
         let (column, id) = session_filter_sql(filter);
         let (sessions_sql, refresh_sql) = match column {
             "user_id" => (
@@ -969,13 +974,18 @@ impl Admin for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        let refresh = sqlx::query(refresh_sql)
-            .bind(now)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let refresh = if refresh_too {
+            sqlx::query(refresh_sql)
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?
+                .rows_affected()
+        } else {
+            0
+        };
         tx.commit().await.map_err(unavailable)?;
-        Ok((sessions.rows_affected(), refresh.rows_affected()))
+        Ok((sessions.rows_affected(), refresh))
     }
 }

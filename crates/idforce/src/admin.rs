@@ -302,14 +302,16 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
-                let (sessions, refresh) = self
+                // Sessions end now; refresh tokens stay and answer "inactive user", as
+                // Salesforce's do, until the user is reactivated.
+                let (sessions, _) = self
                     .store
-                    .revoke_sessions(SessionFilter::User(user.id), now())
+                    .revoke_sessions(SessionFilter::User(user.id), false, now())
                     .await
                     .map_err(|e| e.to_string())?;
                 self.print(&json!({
                     "username": user.username, "active": false,
-                    "sessions_revoked": sessions, "refresh_tokens_revoked": refresh,
+                    "sessions_revoked": sessions,
                 }));
             }
             UserCommand::Unlock { username } => {
@@ -477,7 +479,7 @@ impl Admin {
         if revoke {
             let (sessions, refresh) = self
                 .store
-                .revoke_sessions(filter, now())
+                .revoke_sessions(filter, true, now())
                 .await
                 .map_err(|e| e.to_string())?;
             self.print(&json!({ "revoked": sessions, "refresh_tokens_revoked": refresh }));

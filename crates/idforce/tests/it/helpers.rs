@@ -25,6 +25,9 @@ pub const INTEGRATION_SECRET: &str =
     "5E8F398B9392A9CF19E3C12E6413C1CE25D87D2BD5D6156A05A26B2CE8CB37C0";
 pub const SELF_SERVICE_ID: &str = "3MVG9idforceTestSelfServiceApp";
 pub const SELF_SERVICE_SECRET: &str = "SELFSERVICESECRET0001";
+pub const ROTATING_ID: &str = "3MVG9idforceTestRotatingApp";
+pub const ROTATING_SECRET: &str = "ROTATINGSECRET0001";
+pub const SELF_SERVICE_CALLBACK: &str = "https://app.example/callback";
 pub const AUDITOR_ID: &str = "3MVG9idforceTestAuditorApp";
 pub const AUDITOR_SECRET: &str = "AUDITORSECRET0001";
 pub const GLOBEX_ID: &str = "3MVG9idforceTestGlobexApp";
@@ -90,10 +93,21 @@ run_as = "integration@acme.test"
 name = "Self Service"
 client_id = "3MVG9idforceTestSelfServiceApp"
 client_secret = "SELFSERVICESECRET0001"
+callback_urls = ["https://app.example/callback", "myapp://callback"]
 scopes = ["api", "refresh_token"]
 certificate = "jwt.crt"
 permitted_users = "all_users"
 session_timeout = "2h"
+
+[[org.app]]
+name = "Rotating"
+client_id = "3MVG9idforceTestRotatingApp"
+client_secret = "ROTATINGSECRET0001"
+callback_urls = ["https://rotating.example/cb"]
+scopes = ["api", "refresh_token"]
+rotate_refresh_tokens = true
+require_secret_for_refresh_token_flow = false
+require_pkce = true
 
 [[org.app]]
 name = "Auditor"

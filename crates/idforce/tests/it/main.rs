@@ -1,8 +1,10 @@
 //! idforce's integration tests: one binary, a real server per test, real HTTP clients.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::type_complexity)]
 
+mod browser;
 mod helpers;
 
+mod browser_flows;
 mod client_credentials;
 mod clients;
 mod config_cli;
@@ -12,6 +14,7 @@ mod introspect_revoke;
 mod jwt_bearer;
 mod password;
 mod process;
+mod refresh_tokens;
 mod seeds;
 mod sessions;
 mod token_endpoint;

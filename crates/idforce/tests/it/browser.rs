@@ -1,0 +1,190 @@
+//! A minimal browser over HTTP: keeps cookies, never follows redirects on its own, and
+//! reads the hidden fields of idforce's forms. Enough to drive the login and approval pages
+//! the way a person would, without JavaScript (the pages have none).
+
+use std::collections::BTreeMap;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+
+use crate::helpers::*;
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn is_login(&self) -> bool {
+        self.body.contains("name=\"startURL\"")
+    }
+    pub fn is_consent(&self) -> bool {
+        self.body.contains("<h1>Allow Access?</h1>")
+    }
+    /// The hidden inputs of the page's form, in order.
+    pub fn hidden(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some(i) = rest.find("<input type=\"hidden\" name=\"") {
+            rest = &rest[i + 27..];
+            let name = &rest[..rest.find('"').unwrap()];
+            let v = &rest[rest.find("value=\"").unwrap() + 7..];
+            let value = &v[..v.find('"').unwrap()];
+            out.push((unescape(name), unescape(value)));
+        }
+        out
+    }
+    /// Query (or fragment) parameters of the redirect.
+    pub fn redirect_params(&self) -> BTreeMap<String, String> {
+        let loc = self.location.as_deref().expect("a redirect");
+        let part = loc
+            .split_once('#')
+            .map(|(_, f)| f)
+            .or_else(|| loc.split_once('?').map(|(_, q)| q))
+            .unwrap_or("");
+        form_urlencoded::parse(part.as_bytes())
+            .into_owned()
+            .collect()
+    }
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+pub struct Browser {
+    pub base: String,
+    http: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    pub fn new(s: &TestServer) -> Browser {
+        Browser {
+            base: s.url.clone(),
+            http: client(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn url(&self, u: &str) -> String {
+        if u.starts_with("http") {
+            u.to_owned()
+        } else {
+            format!("{}{u}", self.base)
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn absorb(&mut self, r: reqwest::Response) -> Page {
+        for c in r.headers().get_all(SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (kv, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = kv.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        Page {
+            status: r.status().as_u16(),
+            location: r
+                .headers()
+                .get(LOCATION)
+                .map(|l| l.to_str().unwrap().to_owned()),
+            headers: r.headers().clone(),
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, u: &str) -> Page {
+        let r = self
+            .http
+            .get(self.url(u))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.absorb(r).await
+    }
+
+    pub async fn post(&mut self, u: &str, form: &[(String, String)]) -> Page {
+        let r = self
+            .http
+            .post(self.url(u))
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.absorb(r).await
+    }
+
+    /// Submits the login page shown in `page`.
+    pub async fn log_in(&mut self, page: &Page, username: &str, password: &str) -> Page {
+        assert!(page.is_login(), "expected the login page: {}", page.body);
+        let mut form = page.hidden();
+        form.push(("username".into(), username.into()));
+        form.push(("pw".into(), password.into()));
+        self.post("/", &form).await
+    }
+
+    /// Answers the approval page shown in `page`.
+    pub async fn decide(&mut self, page: &Page, allow: bool) -> Page {
+        assert!(
+            page.is_consent(),
+            "expected the approval page: {}",
+            page.body
+        );
+        let mut form = page.hidden();
+        form.push((
+            "decision".into(),
+            if allow { "allow" } else { "deny" }.into(),
+        ));
+        self.post("/setup/secur/RemoteAccessAuthorizationPage.apexp", &form)
+            .await
+    }
+
+    /// Opens an authorize URL, logs in if asked, and returns the page after login (the
+    /// approval page or the redirect to the client).
+    pub async fn authorize(&mut self, url: &str, username: &str, password: &str) -> Page {
+        let page = self.get(url).await;
+        if !page.is_login() {
+            return page;
+        }
+        let after = self.log_in(&page, username, password).await;
+        assert_eq!(after.status, 302, "login failed: {}", after.body);
+        self.get(after.location.as_deref().unwrap()).await
+    }
+}
+
+pub fn authorize_url(client_id: &str, redirect_uri: &str, extra: &[(&str, &str)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    ser.append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri);
+    for (k, v) in extra {
+        ser.append_pair(k, v);
+    }
+    let q = ser.finish();
+    // A later response_type wins over the default.
+    let q = if extra.iter().any(|(k, _)| *k == "response_type") {
+        q.replacen("response_type=code&", "", 1)
+    } else {
+        q
+    };
+    format!("/services/oauth2/authorize?{q}")
+}
