@@ -112,3 +112,43 @@ async fn authlib_and_pyjwt_jwt_bearer() {
     assert_eq!(v["pyjwt_token_type"], "Bearer");
     assert_eq!(v["replay"]["error"], "invalid_grant");
 }
+
+#[tokio::test]
+async fn authlib_web_server_flow_with_pkce() {
+    let ok = Command::new("python3")
+        .args(["-c", "import authlib, requests"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !require(ok, "Python authlib and requests (pip install)") {
+        return;
+    }
+    let s = TestServer::start().await;
+    let url = s.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(clients_dir().join("authlib_code_flow.py"))
+            .args([
+                &url,
+                SELF_SERVICE_ID,
+                SELF_SERVICE_SECRET,
+                SELF_SERVICE_CALLBACK,
+                ALICE,
+                ALICE_PASSWORD,
+            ])
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "Authlib code flow failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    assert_eq!(v["state_matches"], true);
+    assert_eq!(v["scope"], "api refresh_token");
+    assert_eq!(v["refreshed_scope"], "api refresh_token");
+    assert_eq!(v["username"], ALICE);
+}

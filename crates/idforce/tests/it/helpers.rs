@@ -469,3 +469,9 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The token with its last character changed: same shape, different token.
+pub fn tamper(token: &str) -> String {
+    let last = if token.ends_with('x') { 'y' } else { 'x' };
+    format!("{}{last}", &token[..token.len() - 1])
+}

@@ -156,7 +156,7 @@ async fn identity_url_errors_are_one_word() {
     check(403, "Bad_OAuth_Token")(
         s.http
             .get(id)
-            .bearer_auth(format!("{}x", &token[..111]))
+            .bearer_auth(tamper(token))
             .send()
             .await
             .unwrap(),
@@ -301,7 +301,7 @@ async fn rest_errors() {
     for auth in [
         None,
         Some("Bearer nope".to_owned()),
-        Some(format!("Bearer {}x", &token[..111])),
+        Some(format!("Bearer {}", tamper(&token))),
     ] {
         let mut req = s.http.get(s.at("/services/data/v62.0/"));
         if let Some(a) = auth {

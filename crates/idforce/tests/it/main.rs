@@ -5,6 +5,7 @@ mod browser;
 mod helpers;
 
 mod browser_flows;
+mod chromium;
 mod client_credentials;
 mod clients;
 mod config_cli;
@@ -18,3 +19,4 @@ mod refresh_tokens;
 mod seeds;
 mod sessions;
 mod token_endpoint;
+mod webdriver;

@@ -1,0 +1,207 @@
+//! The browser flows in a real headless Chromium (Debian's chromium + chromedriver): what a
+//! person sees and does. Screenshots of the login and approval pages, at desktop and phone
+//! widths, are saved under the test target directory (`…/screenshots/*.png`).
+
+use serde_json::Value;
+
+use crate::browser::authorize_url;
+use crate::helpers::*;
+use crate::webdriver::{self, WebDriver};
+
+fn require_chromium() -> bool {
+    let ok = webdriver::available();
+    if !ok {
+        let msg = "SKIPPED: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver; .ci/run does)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        eprintln!("{msg}");
+    }
+    ok
+}
+
+/// An app whose callback is idforce's own success page, so the browser lands somewhere real.
+fn create_app(s: &TestServer, name: &str, permitted: &str) -> (String, String, String) {
+    let callback = format!("{}/services/oauth2/success", s.url);
+    let app = admin(
+        &database_url(s.dir.path()),
+        &[
+            "app",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            name,
+            "--scopes",
+            "api refresh_token",
+            "--callback-url",
+            &callback,
+            "--permitted-users",
+            permitted,
+        ],
+    );
+    if permitted == "admin_approved" {
+        admin(
+            &database_url(s.dir.path()),
+            &["app", "approve-profile", name, "System Administrator"],
+        );
+    }
+    (
+        app["client_id"].as_str().unwrap().to_owned(),
+        app["client_secret"].as_str().unwrap().to_owned(),
+        callback,
+    )
+}
+
+fn query_of(url: &str) -> std::collections::BTreeMap<String, String> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+async fn log_in(wd: &WebDriver, username: &str, password: &str) {
+    wd.type_into("#username", username).await;
+    wd.type_into("#password", password).await;
+    // Focus may have moved between the two; make sure neither field lost its text.
+    wd.type_into("#username", username).await;
+    wd.click("#Login").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_server_flow_in_chromium() {
+    if !require_chromium() {
+        return;
+    }
+    let s = TestServer::start().await;
+    let (client_id, secret, callback) = create_app(&s, "Chromium App", "all_users");
+    let wd = WebDriver::start().await;
+
+    wd.goto(&format!(
+        "{}{}",
+        s.url,
+        authorize_url(&client_id, &callback, &[("state", "chromium")])
+    ))
+    .await;
+    assert!(wd.source().await.contains("Log In"));
+    assert_eq!(
+        wd.focused_id().await,
+        "username",
+        "the username field has focus"
+    );
+    wd.screenshot("login-desktop").await;
+    wd.resize(390, 844).await;
+    wd.screenshot("login-phone").await;
+    wd.resize(1280, 900).await;
+
+    // A wrong password first: the page says so and stays.
+    log_in(&wd, ALICE, "not-the-password").await;
+    let page = wd.source().await;
+    assert!(
+        page.contains("Please check your username and password"),
+        "{page}"
+    );
+    wd.screenshot("login-error").await;
+
+    log_in(&wd, ALICE, ALICE_PASSWORD).await;
+    let page = wd.source().await;
+    assert!(
+        page.contains("Allow Access?")
+            && page.contains("Chromium App")
+            && page.contains("Perform requests at any time"),
+        "{page}"
+    );
+    wd.screenshot("approval-desktop").await;
+    wd.resize(390, 844).await;
+    wd.screenshot("approval-phone").await;
+    wd.resize(1280, 900).await;
+
+    wd.click("#oaapprove").await;
+    let landed = wd.url().await;
+    assert!(landed.starts_with(&callback), "{landed}");
+    let q = query_of(&landed);
+    assert_eq!(q["state"], "chromium");
+    let (st, tokens) = s
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("redirect_uri", &callback),
+        ])
+        .await;
+    assert_eq!(st, 200, "{tokens}");
+    let (st, refreshed): (u16, Value) = s
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(st, 200, "{refreshed}");
+
+    // prompt=login asks for the password again although the browser is logged in.
+    wd.goto(&format!(
+        "{}{}",
+        s.url,
+        authorize_url(&client_id, &callback, &[("prompt", "login")])
+    ))
+    .await;
+    assert!(wd.source().await.contains("Log In"));
+    log_in(&wd, ALICE, ALICE_PASSWORD).await;
+    let landed = wd.url().await;
+    assert!(
+        query_of(&landed).contains_key("code"),
+        "approved before, so no approval page: {landed}\n{}",
+        wd.source().await
+    );
+    wd.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_and_outsider_in_chromium() {
+    if !require_chromium() {
+        return;
+    }
+    let s = TestServer::start().await;
+    let (client_id, _, callback) = create_app(&s, "Deny App", "all_users");
+    let (admin_id, _, admin_callback) = create_app(&s, "Admins Only", "admin_approved");
+    let wd = WebDriver::start().await;
+
+    wd.goto(&format!(
+        "{}{}",
+        s.url,
+        authorize_url(&client_id, &callback, &[("state", "d")])
+    ))
+    .await;
+    log_in(&wd, ALICE, ALICE_PASSWORD).await;
+    wd.click("#oaapprove-deny").await;
+    let q = query_of(&wd.url().await);
+    assert_eq!(
+        (
+            q["error"].as_str(),
+            q["error_description"].as_str(),
+            q["state"].as_str()
+        ),
+        ("access_denied", "end-user denied authorization", "d")
+    );
+
+    // Alice (System Administrator) is pre-authorized: no approval page at all.
+    wd.goto(&format!(
+        "{}{}",
+        s.url,
+        authorize_url(&admin_id, &admin_callback, &[])
+    ))
+    .await;
+    assert!(query_of(&wd.url().await).contains_key("code"));
+
+    // Bob is not.
+    wd.goto(&format!("{}/secur/logout.jsp", s.url)).await;
+    wd.goto(&format!(
+        "{}{}",
+        s.url,
+        authorize_url(&admin_id, &admin_callback, &[])
+    ))
+    .await;
+    log_in(&wd, BOB, BOB_PASSWORD).await;
+    let q = query_of(&wd.url().await);
+    assert_eq!(q["error"], "OAUTH_APP_ACCESS_DENIED");
+    wd.quit().await;
+}
