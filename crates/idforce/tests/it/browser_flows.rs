@@ -689,3 +689,131 @@ async fn pages_are_protected() {
         .await;
     assert!(!page.body.contains("<script>"));
 }
+
+#[tokio::test]
+async fn login_hint_fills_in_the_username() {
+    let s = TestServer::start().await;
+    let mut b = Browser::new(&s);
+    let page = b
+        .get(&authorize_url(
+            SELF_SERVICE_ID,
+            SELF_SERVICE_CALLBACK,
+            &[("login_hint", ALICE), ("display", "touch")],
+        ))
+        .await;
+    assert!(page.is_login());
+    assert!(
+        page.body.contains(&format!("value=\"{ALICE}\"")),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn under_https_the_login_cookie_is_secure() {
+    let s = TestServer::start_with(CONFIG, |o| {
+        o.tls = Some((fixture("tls.crt"), fixture("tls.key")))
+    })
+    .await;
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixture("ca.crt")).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!(
+        "{}{}",
+        s.url.replace("127.0.0.1", "localhost"),
+        authorize_url(SELF_SERVICE_ID, SELF_SERVICE_CALLBACK, &[])
+    );
+    let r = http.get(url).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn rotating_the_secret_keeps_tokens_but_not_the_old_secret() {
+    let s = TestServer::start().await;
+    let mut b = Browser::new(&s);
+    let code = alice_code(&s, &mut b, &[]).await;
+    let (_, t) = redeem(
+        &s,
+        SELF_SERVICE_ID,
+        Some(SELF_SERVICE_SECRET),
+        &code,
+        SELF_SERVICE_CALLBACK,
+        None,
+    )
+    .await;
+    let rotated = admin(
+        &database_url(s.dir.path()),
+        &["app", "rotate-secret", "Self Service"],
+    );
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    let rt = t["refresh_token"].as_str().unwrap();
+    let (st, e) = s
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("refresh_token", rt),
+        ])
+        .await;
+    assert_error(st, &e, 400, "invalid_client", "invalid client credentials");
+    let (st, ok) = s
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", new_secret),
+            ("refresh_token", rt),
+        ])
+        .await;
+    assert_eq!(st, 200, "{ok}");
+    let r = s
+        .http
+        .get(t["id"].as_str().unwrap())
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "sessions survive a secret rotation");
+}
+
+#[tokio::test]
+async fn web_server_flow_without_a_secret_when_the_app_allows_it() {
+    let config = CONFIG.replace(
+        "callback_urls = [\"https://app.example/callback\", \"myapp://callback\"]",
+        "callback_urls = [\"https://app.example/callback\", \"myapp://callback\"]\nrequire_secret_for_web_server_flow = false",
+    );
+    let s = TestServer::start_with(&config, |_| {}).await;
+    let mut b = Browser::new(&s);
+    let code = alice_code(&s, &mut b, &[("code_challenge", CHALLENGE)]).await;
+    let (st, e) = redeem(
+        &s,
+        SELF_SERVICE_ID,
+        Some("wrong"),
+        &code,
+        SELF_SERVICE_CALLBACK,
+        Some(VERIFIER),
+    )
+    .await;
+    assert_error(st, &e, 400, "invalid_client", "invalid client credentials");
+    let code = alice_code(&s, &mut b, &[("code_challenge", CHALLENGE)]).await;
+    let (st, t) = redeem(
+        &s,
+        SELF_SERVICE_ID,
+        None,
+        &code,
+        SELF_SERVICE_CALLBACK,
+        Some(VERIFIER),
+    )
+    .await;
+    assert_eq!(st, 200, "{t}");
+    assert!(
+        t.get("signature").is_none(),
+        "no secret presented, so nothing to sign with"
+    );
+}
