@@ -106,6 +106,21 @@ impl SqliteStore {
     }
 }
 
+/// Runs a query expected to return at most one row and maps it.
+async fn optional<'q, T>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    pool: &SqlitePool,
+    map: fn(&SqliteRow) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    query
+        .fetch_optional(pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(map)
+        .transpose()
+}
+
 fn parse_id(s: &str) -> StoreResult<SfId> {
     SfId::parse(s).map_err(|_| corrupt("id"))
 }
@@ -262,58 +277,48 @@ fn session_from(row: &SqliteRow) -> StoreResult<Session> {
 #[async_trait]
 impl Directory for SqliteStore {
     async fn org(&self, id: &SfId) -> StoreResult<Option<Org>> {
-        sqlx::query("SELECT * FROM orgs WHERE id = ?")
-            .bind(id.as15())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(org_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM orgs WHERE id = ?").bind(id.as15()),
+            &self.pool,
+            org_from,
+        )
+        .await
     }
 
     async fn user(&self, id: &SfId) -> StoreResult<Option<User>> {
-        sqlx::query("SELECT * FROM users WHERE id = ?")
-            .bind(id.as15())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(user_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM users WHERE id = ?").bind(id.as15()),
+            &self.pool,
+            user_from,
+        )
+        .await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        sqlx::query("SELECT * FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(user_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM users WHERE username = ?").bind(username),
+            &self.pool,
+            user_from,
+        )
+        .await
     }
 
     async fn app(&self, id: &SfId) -> StoreResult<Option<ConnectedApp>> {
-        sqlx::query("SELECT * FROM apps WHERE id = ?")
-            .bind(id.as15())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(app_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM apps WHERE id = ?").bind(id.as15()),
+            &self.pool,
+            app_from,
+        )
+        .await
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<ConnectedApp>> {
-        sqlx::query("SELECT * FROM apps WHERE client_id = ?")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(app_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM apps WHERE client_id = ?").bind(client_id),
+            &self.pool,
+            app_from,
+        )
+        .await
     }
 
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
@@ -386,14 +391,12 @@ impl Sessions for SqliteStore {
     }
 
     async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
-        sqlx::query("SELECT * FROM sessions WHERE digest = ?")
-            .bind(&digest[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(session_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM sessions WHERE digest = ?").bind(&digest[..]),
+            &self.pool,
+            session_from,
+        )
+        .await
     }
 
     async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()> {
@@ -507,14 +510,12 @@ impl RefreshTokens for SqliteStore {
     }
 
     async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
-        sqlx::query("SELECT * FROM refresh_tokens WHERE digest = ?")
-            .bind(&digest[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(refresh_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM refresh_tokens WHERE digest = ?").bind(&digest[..]),
+            &self.pool,
+            refresh_from,
+        )
+        .await
     }
 
     async fn touch_refresh_token(&self, old: &Digest, now: Millis) -> StoreResult<()> {
@@ -737,14 +738,12 @@ impl Admin for SqliteStore {
     }
 
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
-        sqlx::query("SELECT * FROM orgs WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(org_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM orgs WHERE name = ?").bind(name),
+            &self.pool,
+            org_from,
+        )
+        .await
     }
 
     async fn orgs(&self) -> StoreResult<Vec<Org>> {
@@ -859,15 +858,14 @@ impl Admin for SqliteStore {
     }
 
     async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>> {
-        sqlx::query("SELECT * FROM apps WHERE org_id = ? AND name = ?")
-            .bind(org.as15())
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(app_from)
-            .transpose()
+        optional(
+            sqlx::query("SELECT * FROM apps WHERE org_id = ? AND name = ?")
+                .bind(org.as15())
+                .bind(name),
+            &self.pool,
+            app_from,
+        )
+        .await
     }
 
     async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>> {
