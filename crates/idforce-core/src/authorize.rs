@@ -21,6 +21,8 @@ pub enum ResponseType {
 pub struct AuthorizeRequest {
     pub app: ConnectedApp,
     pub response_type: ResponseType,
+    /// `response_type=token id_token`: an id_token joins the tokens in the fragment.
+    pub id_token: bool,
     pub redirect_uri: String,
     pub scopes: Scopes,
     pub state: Option<String>,
@@ -97,15 +99,23 @@ pub async fn validate(
     .ok_or(AuthorizeError::Page(OAuthError::unknown_client()))?;
     // The built-in success page takes user-agent-flow tokens for any app (spec §1).
     let success_page = format!("{}/services/oauth2/success", ctx.settings.public_url);
-    let token_flow = params.get("response_type") == Some("token");
+    let mut kinds: Vec<&str> = params
+        .get("response_type")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|k| !k.is_empty())
+        .collect();
+    kinds.sort_unstable();
+    let token_flow = kinds == ["token"] || kinds == ["id_token", "token"];
     let redirect_uri = params
         .get("redirect_uri")
         .filter(|r| app.callback_urls.iter().any(|c| c == r) || (token_flow && *r == success_page))
         .ok_or(AuthorizeError::Page(OAuthError::redirect_uri_mismatch()))?
         .to_owned();
-    let response_type = match params.get("response_type") {
-        Some("code") => ResponseType::Code,
-        Some("token") => ResponseType::Token,
+    let (response_type, id_token) = match kinds.as_slice() {
+        ["code"] => (ResponseType::Code, false),
+        ["token"] => (ResponseType::Token, false),
+        ["id_token", "token"] => (ResponseType::Token, true),
         _ => {
             // Unknown response types get their error in the query, the code flow's place.
             return Err(AuthorizeError::Redirect {
@@ -120,6 +130,7 @@ pub async fn validate(
     let mut req = AuthorizeRequest {
         scopes: Scopes::default(),
         response_type,
+        id_token,
         redirect_uri,
         state: params.get("state").map(str::to_owned),
         nonce: params.get("nonce").map(str::to_owned),
@@ -136,6 +147,15 @@ pub async fn validate(
         .transpose()
         .map_err(|e| req.fail(e))?;
     req.scopes = Scopes::grant(&req.app.scopes, requested.as_ref()).map_err(|e| req.fail(e))?;
+    if id_token && req.nonce.is_none() {
+        return Err(req.fail(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "nonce is required",
+        )));
+    }
+    if id_token && !req.scopes.contains("openid") {
+        req.scopes.insert("openid");
+    }
     if response_type == ResponseType::Code {
         pkce::check_method(params.get("code_challenge_method")).map_err(|e| req.fail(e))?;
         if req.app.require_pkce && req.code_challenge.is_none() {
@@ -212,8 +232,28 @@ pub async fn issue(
             if !refresh_allowed_in_fragment(&req.redirect_uri, &ctx.settings.public_url) {
                 scopes = scopes.without(&["refresh_token", "offline_access"]);
             }
-            let t =
-                issue_grant(ctx, org, user, &req.app, scopes, None, random_bytes::<16>()).await?;
+            let mut t = issue_grant(
+                ctx,
+                org,
+                user,
+                &req.app,
+                scopes.clone(),
+                None,
+                random_bytes::<16>(),
+            )
+            .await?;
+            if req.id_token {
+                crate::grant::attach_id_token(
+                    ctx,
+                    org,
+                    user,
+                    &req.app,
+                    &scopes,
+                    &mut t,
+                    req.nonce.as_deref(),
+                    auth_time,
+                )?;
+            }
             out.push(("access_token".to_owned(), t.access_token));
             if let Some(r) = t.refresh_token {
                 out.push(("refresh_token".to_owned(), r));
@@ -227,6 +267,9 @@ pub async fn issue(
                 out.push(("scope".to_owned(), s));
             }
             out.push(("token_type".to_owned(), "Bearer".to_owned()));
+            if let Some(id) = t.id_token {
+                out.push(("id_token".to_owned(), id));
+            }
         }
     }
     if let Some(s) = &req.state {

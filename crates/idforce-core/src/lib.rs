@@ -8,6 +8,7 @@ pub mod grant;
 pub mod identity;
 pub mod introspect;
 pub mod model;
+pub mod oidc;
 pub mod pkce;
 pub mod ports;
 pub mod revoke;

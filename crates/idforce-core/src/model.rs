@@ -136,7 +136,13 @@ pub struct ConnectedApp {
     pub rotate_refresh_tokens: bool,
     pub session_timeout_secs: i64,
     pub introspect_all_tokens: bool,
+    /// Validity of id_tokens, 1–720 minutes (default 2).
+    pub id_token_lifetime_secs: i64,
+    /// Issue RFC 9068 JWT access tokens instead of opaque session ids.
+    pub jwt_access_tokens: bool,
 }
+
+pub const DEFAULT_ID_TOKEN_LIFETIME_SECS: i64 = 120;
 
 pub const DEFAULT_SESSION_TIMEOUT_SECS: i64 = 2 * 3600;
 

@@ -167,3 +167,9 @@ impl<T> Store for T where
 pub trait PasswordVerifier: Send + Sync {
     async fn verify(&self, phc_hash: &str, password: &str) -> bool;
 }
+
+/// Signs JWTs (id_tokens, JWT access tokens) with the current RS256 key.
+pub trait JwtSigner: Send + Sync {
+    /// A compact JWS of `claims` with header `{"alg":"RS256","typ":typ,"kid":…}`.
+    fn sign(&self, typ: &str, claims: &serde_json::Value) -> Option<String>;
+}

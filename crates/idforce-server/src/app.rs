@@ -41,7 +41,7 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("TLS: {0}")]
+    #[error("{0}")]
     Tls(String),
 }
 
@@ -123,7 +123,10 @@ impl Application {
             }
         };
 
+        let kek = crate::keys::Kek::from_env().map_err(StartError::Tls)?;
+        let keys = crate::keys::Keys::load(store.clone(), kek, now).await?;
         let state = AppState(Arc::new(Inner {
+            keys,
             store,
             hasher,
             passwords: Argon2Verifier,

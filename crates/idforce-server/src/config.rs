@@ -76,6 +76,10 @@ pub struct AppSpec {
     pub rotate_refresh_tokens: Option<bool>,
     pub session_timeout: Option<String>,
     pub introspect_all_tokens: Option<bool>,
+    /// How long id_tokens are valid ("2m" by default, at most "12h").
+    pub id_token_lifetime: Option<String>,
+    /// Issue JWT access tokens (RFC 9068) instead of opaque session ids.
+    pub jwt_access_tokens: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,8 @@
 //! keeps ids and secrets it generated on an earlier start.
 
 use idforce_core::model::{
-    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Millis, Org, PermittedUsers, RefreshTokenPolicy,
-    User,
+    ConnectedApp, DEFAULT_ID_TOKEN_LIFETIME_SECS, DEFAULT_SESSION_TIMEOUT_SECS, Millis, Org,
+    PermittedUsers, RefreshTokenPolicy, User,
 };
 use idforce_core::ports::StoreError;
 use idforce_core::scope::Scopes;
@@ -237,6 +237,8 @@ async fn upsert_app(
                 rotate_refresh_tokens: false,
                 session_timeout_secs: DEFAULT_SESSION_TIMEOUT_SECS,
                 introspect_all_tokens: false,
+                id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
+                jwt_access_tokens: false,
             }
         }
     };
@@ -297,6 +299,18 @@ async fn upsert_app(
     }
     if let Some(v) = spec.introspect_all_tokens {
         app.introspect_all_tokens = v;
+    }
+    if let Some(v) = &spec.id_token_lifetime {
+        let secs = parse_duration_secs(v)?;
+        if !(60..=720 * 60).contains(&secs) {
+            return Err(invalid(format!(
+                "id_token_lifetime must be 1 to 720 minutes, not {v:?}"
+            )));
+        }
+        app.id_token_lifetime_secs = secs;
+    }
+    if let Some(v) = spec.jwt_access_tokens {
+        app.jwt_access_tokens = v;
     }
     store.save_app(&app).await?;
     Ok(app)

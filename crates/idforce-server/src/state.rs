@@ -20,6 +20,7 @@ pub struct Inner {
     pub settings: IssuerSettings,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    pub keys: crate::keys::Keys,
 }
 
 impl std::ops::Deref for AppState {

@@ -68,9 +68,36 @@ pub trait Admin: Send + Sync {
     ) -> StoreResult<(u64, u64)>;
 }
 
+/// An RS256 signing key as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub created_at: Millis,
+    pub retired_at: Option<Millis>,
+    pub publish_until: Option<Millis>,
+    /// PKCS#8 DER, or its encryption when `encrypted`.
+    pub private_key: Vec<u8>,
+    pub encrypted: bool,
+    pub modulus: Vec<u8>,
+    pub exponent: Vec<u8>,
+}
+
+/// The signing keys of id_tokens and JWT access tokens, shared by every node.
+#[async_trait]
+pub trait SigningKeys: Send + Sync {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Adds a key; with `retire_others_until`, every key not yet retired is retired now and
+    /// stays published until that instant.
+    async fn add_signing_key(
+        &self,
+        key: &StoredKey,
+        retire_others_until: Option<Millis>,
+    ) -> StoreResult<()>;
+}
+
 /// A complete storage backend.
-pub trait Backend: Store + Admin {}
-impl<T: Store + Admin> Backend for T {}
+pub trait Backend: Store + Admin + SigningKeys {}
+impl<T: Store + Admin + SigningKeys> Backend for T {}
 
 /// Opens (creating and migrating as needed) the store named by a database URL.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Backend>> {

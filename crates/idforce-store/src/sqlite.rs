@@ -27,6 +27,7 @@ use crate::{Admin, SessionFilter};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_core.sql")),
     (2, include_str!("migrations/sqlite/0002_browser_flows.sql")),
+    (3, include_str!("migrations/sqlite/0003_oidc.sql")),
 ];
 
 pub struct SqliteStore {
@@ -205,6 +206,8 @@ fn app_from(row: &SqliteRow) -> StoreResult<ConnectedApp> {
         rotate_refresh_tokens: row.try_get("rotate_refresh_tokens").map_err(g)?,
         session_timeout_secs: row.try_get("session_timeout_secs").map_err(g)?,
         introspect_all_tokens: row.try_get("introspect_all_tokens").map_err(g)?,
+        id_token_lifetime_secs: row.try_get("id_token_lifetime_secs").map_err(g)?,
+        jwt_access_tokens: row.try_get("jwt_access_tokens").map_err(g)?,
     })
 }
 
@@ -818,8 +821,9 @@ impl Admin for SqliteStore {
             "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
                  certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
                  require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
-                 refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
+                 id_token_lifetime_secs, jwt_access_tokens)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
                  secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
                  scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -830,7 +834,9 @@ impl Admin for SqliteStore {
                  require_pkce = excluded.require_pkce, refresh_token_policy = excluded.refresh_token_policy,
                  rotate_refresh_tokens = excluded.rotate_refresh_tokens,
                  session_timeout_secs = excluded.session_timeout_secs,
-                 introspect_all_tokens = excluded.introspect_all_tokens",
+                 introspect_all_tokens = excluded.introspect_all_tokens,
+                 id_token_lifetime_secs = excluded.id_token_lifetime_secs,
+                 jwt_access_tokens = excluded.jwt_access_tokens",
         )
         .bind(a.id.as15())
         .bind(a.org_id.as15())
@@ -851,6 +857,8 @@ impl Admin for SqliteStore {
         .bind(a.rotate_refresh_tokens)
         .bind(a.session_timeout_secs)
         .bind(a.introspect_all_tokens)
+        .bind(a.id_token_lifetime_secs)
+        .bind(a.jwt_access_tokens)
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
@@ -985,5 +993,61 @@ impl Admin for SqliteStore {
         };
         tx.commit().await.map_err(unavailable)?;
         Ok((sessions.rows_affected(), refresh))
+    }
+}
+
+#[async_trait]
+impl crate::SigningKeys for SqliteStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<crate::StoredKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let g = |e| unavailable(e);
+                Ok(crate::StoredKey {
+                    kid: r.try_get("kid").map_err(g)?,
+                    created_at: r.try_get("created_at").map_err(g)?,
+                    retired_at: r.try_get("retired_at").map_err(g)?,
+                    publish_until: r.try_get("publish_until").map_err(g)?,
+                    private_key: r.try_get("private_key").map_err(g)?,
+                    encrypted: r.try_get("encrypted").map_err(g)?,
+                    modulus: r.try_get("modulus").map_err(g)?,
+                    exponent: r.try_get("exponent").map_err(g)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_signing_key(
+        &self,
+        key: &crate::StoredKey,
+        retire_others_until: Option<Millis>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        if let Some(until) = retire_others_until {
+            sqlx::query("UPDATE signing_keys SET retired_at = ?, publish_until = ? WHERE retired_at IS NULL")
+                .bind(key.created_at)
+                .bind(until)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, created_at, retired_at, publish_until, private_key, encrypted, modulus, exponent)
+             VALUES (?, ?, NULL, NULL, ?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(key.created_at)
+        .bind(&key.private_key)
+        .bind(key.encrypted)
+        .bind(&key.modulus)
+        .bind(&key.exponent)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(())
     }
 }

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use idforce_core::model::{
-    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Org, PermittedUsers, RefreshToken,
-    RefreshTokenPolicy, Session, User,
+    ConnectedApp, DEFAULT_ID_TOKEN_LIFETIME_SECS, DEFAULT_SESSION_TIMEOUT_SECS, Org,
+    PermittedUsers, RefreshToken, RefreshTokenPolicy, Session, User,
 };
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
@@ -16,7 +16,7 @@ use idforce_server::passwords;
 use idforce_store::{Backend, SessionFilter};
 use serde_json::{Value, json};
 
-use crate::cli::{AppCommand, OrgCommand, TokenCommand, UserCommand};
+use crate::cli::{AppCommand, KeysCommand, OrgCommand, TokenCommand, UserCommand};
 
 pub type Result<T> = std::result::Result<T, String>;
 
@@ -81,6 +81,37 @@ fn session_view(s: &Session) -> Value {
 }
 
 impl Admin {
+    pub async fn run_keys(&self, cmd: KeysCommand) -> Result<()> {
+        let kek = idforce_server::keys::Kek::from_env()?;
+        if let KeysCommand::Rotate = cmd {
+            let key = idforce_server::keys::rotate(self.store.as_ref(), kek.as_ref(), now())
+                .await
+                .map_err(|e| e.to_string())?;
+            self.print(&json!({ "rotated": true, "kid": key.kid }));
+            return Ok(());
+        }
+        let keys = self.store.signing_keys().await.map_err(|e| e.to_string())?;
+        let t = now();
+        let active = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none())
+            .max_by_key(|k| (k.created_at, k.kid.clone()))
+            .map(|k| k.kid.clone());
+        let rows: Vec<Value> = keys
+            .iter()
+            .rev()
+            .filter(|k| k.retired_at.is_none() || k.publish_until.is_some_and(|p| p > t))
+            .map(|k| {
+                json!({
+                    "kid": k.kid, "active": Some(&k.kid) == active.as_ref(), "created_at": k.created_at,
+                    "retired_at": k.retired_at, "published_until": k.publish_until, "encrypted": k.encrypted,
+                })
+            })
+            .collect();
+        self.print(&Value::Array(rows));
+        Ok(())
+    }
+
     fn print(&self, v: &Value) {
         if self.json {
             println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
@@ -394,6 +425,8 @@ impl Admin {
                         None => DEFAULT_SESSION_TIMEOUT_SECS,
                     },
                     introspect_all_tokens,
+                    id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
+                    jwt_access_tokens: false,
                 };
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 let mut v = app_view(&app);

@@ -41,6 +41,17 @@ pub enum Command {
     /// List or revoke live access tokens of a user or an app.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Signing keys of id_tokens and JWT access tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: the active one, and retired ones still published.
+    List,
+    /// Make a new key the signing key; the old one stays published until its tokens expire.
+    Rotate,
 }
 
 #[derive(Args)]

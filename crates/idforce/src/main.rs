@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::User(c) => admin.run_user(c).await,
                 Command::App(c) => admin.run_app(c).await,
                 Command::Token(c) => admin.run_token(c).await,
+                Command::Keys(c) => admin.run_keys(c).await,
                 Command::Serve(_) => Ok(()),
             }
         }

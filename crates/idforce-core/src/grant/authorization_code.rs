@@ -53,14 +53,25 @@ pub(super) async fn exchange(
         return Err(OAuthError::inactive_user());
     }
     let org = super::org_of(ctx, &user).await?;
-    issue_grant(
+    let mut response = issue_grant(
         ctx,
         &org,
         &user,
         &app,
-        redeemed.scopes,
+        redeemed.scopes.clone(),
         client.client_secret.as_deref(),
         family,
     )
-    .await
+    .await?;
+    super::attach_id_token(
+        ctx,
+        &org,
+        &user,
+        &app,
+        &redeemed.scopes,
+        &mut response,
+        redeemed.nonce.as_deref(),
+        redeemed.auth_time,
+    )?;
+    Ok(response)
 }

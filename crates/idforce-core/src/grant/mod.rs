@@ -13,7 +13,7 @@ use ring::digest;
 
 use crate::error::OAuthError;
 use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};
-use crate::ports::{PasswordVerifier, Store, StoreError};
+use crate::ports::{JwtSigner, PasswordVerifier, Store, StoreError};
 use crate::scope::Scopes;
 use crate::token::{self, CredentialHasher};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
@@ -89,6 +89,7 @@ pub struct TokenContext<'a> {
     pub hasher: &'a CredentialHasher,
     pub passwords: &'a dyn PasswordVerifier,
     pub settings: &'a IssuerSettings,
+    pub signer: &'a dyn JwtSigner,
     pub now: Millis,
     /// The host name the request was sent to (without port), for host-bound rules.
     pub host: Option<&'a str>,
@@ -261,6 +262,37 @@ pub(crate) async fn issue_grant(
     let mut response = issue_session(ctx, org, user, app, scopes, secret, Some(family)).await?;
     response.refresh_token = refresh;
     Ok(response)
+}
+
+/// Adds an `id_token` to the response when the grant includes `openid` (spec §4).
+#[allow(clippy::too_many_arguments)]
+pub fn attach_id_token(
+    ctx: &TokenContext<'_>,
+    org: &Org,
+    user: &User,
+    app: &ConnectedApp,
+    scopes: &Scopes,
+    response: &mut TokenResponse,
+    nonce: Option<&str>,
+    auth_time: Millis,
+) -> Result<(), OAuthError> {
+    if !scopes.contains("openid") {
+        return Ok(());
+    }
+    let facts = crate::oidc::IdTokenFacts {
+        nonce,
+        auth_time,
+        access_token: Some(&response.access_token),
+        code: None,
+    };
+    let claims =
+        crate::oidc::id_token_claims(ctx.settings, org, user, app, scopes, &facts, ctx.now);
+    response.id_token = Some(
+        ctx.signer
+            .sign("JWT", &claims)
+            .ok_or_else(OAuthError::server_error)?,
+    );
+    Ok(())
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {

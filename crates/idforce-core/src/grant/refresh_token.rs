@@ -78,5 +78,15 @@ pub(super) async fn exchange(
     .await?;
     // The scope echoed is the originally granted set (spec §12.8).
     response.refresh_token = rotated;
+    super::attach_id_token(
+        ctx,
+        &org,
+        &user,
+        &app,
+        &token.scopes,
+        &mut response,
+        None,
+        token.family_started_at,
+    )?;
     Ok(response)
 }

@@ -25,12 +25,17 @@ const LOGIN_LIFETIME_MS: Millis = 2 * 3600 * 1000;
 const AUTHORIZE_PATH: &str = "/services/oauth2/authorize";
 const LOGIN_FAILED: &str = "Please check your username and password. If you still can't log in, contact your administrator.";
 
-fn context<'a>(s: &'a AppState, headers: &'a HeaderMap) -> TokenContext<'a> {
+fn context<'a>(
+    s: &'a AppState,
+    headers: &'a HeaderMap,
+    ring: &'a crate::keys::KeyRing,
+) -> TokenContext<'a> {
     TokenContext {
         store: s.store.as_ref(),
         hasher: &s.hasher,
         passwords: &s.passwords,
         settings: &s.settings,
+        signer: ring,
         now: s.clock.now(),
         host: headers.get(header::HOST).and_then(|h| h.to_str().ok()),
     }
@@ -150,7 +155,8 @@ fn start_url_of(params: &Params) -> String {
 
 pub async fn authorize(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let ctx = context(&s, &req.headers);
+    let ring = s.keys.current(s.clock.now()).await;
+    let ctx = context(&s, &req.headers, &ring);
     let areq = match authorize::validate(&ctx, &req.params).await {
         Ok(r) => r,
         Err(e) => return authorize_failure(e),
@@ -225,7 +231,8 @@ async fn proceed(
 /// `access_denied`.
 pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let ctx = context(&s, &req.headers);
+    let ring = s.keys.current(s.clock.now()).await;
+    let ctx = context(&s, &req.headers, &ring);
     let Some((sid, login, user)) = logged_in(&s, &req.headers).await else {
         return login_page(
             &s,
@@ -314,7 +321,8 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
             StatusCode::FORBIDDEN,
         );
     }
-    let ctx = context(&s, &req.headers);
+    let ring = s.keys.current(s.clock.now()).await;
+    let ctx = context(&s, &req.headers, &ring);
     let password = req.params.get("pw").unwrap_or_default();
     let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
         Ok(u) => u,

@@ -3,6 +3,7 @@
 mod browser;
 mod identity;
 mod oauth;
+mod oidc;
 mod pages;
 pub mod request;
 mod respond;
@@ -43,6 +44,10 @@ pub mod paths {
     pub const LOGOUT: &str = "/secur/logout.jsp";
     pub const SUCCESS: &str = "/services/oauth2/success";
     pub const STYLESHEET: &str = "/assets/idforce.css";
+    pub const USERINFO: &str = "/services/oauth2/userinfo";
+    pub const JWKS: &str = "/id/keys";
+    pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+    pub const AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
 }
 
 /// How a request ended, for metrics: set by handlers as a response extension.
@@ -95,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         .route(paths::LOGOUT, get(browser::logout))
         .route(paths::SUCCESS, get(browser::success))
         .route(paths::STYLESHEET, get(browser::stylesheet))
+        .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
+        .route(paths::JWKS, get(oidc::jwks))
+        .route(paths::OPENID_CONFIGURATION, get(oidc::openid_configuration))
+        .route(paths::AUTHORIZATION_SERVER, get(oidc::authorization_server))
         .route(paths::HEALTH, get(|| async { "ok" }))
         .route(paths::READY, get(ready))
         .route(paths::METRICS, get(metrics))
@@ -152,6 +161,10 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         Some(paths::HEALTH) | Some(paths::READY) => "health",
         Some(paths::METRICS) => "metrics",
         Some(paths::AUTHORIZE) => "authorize",
+        Some(paths::USERINFO) => "userinfo",
+        Some(paths::JWKS)
+        | Some(paths::OPENID_CONFIGURATION)
+        | Some(paths::AUTHORIZATION_SERVER) => "discovery",
         Some(paths::LOGIN) | Some(paths::APPROVE) | Some(paths::LOGOUT) => "pages",
         _ => "other",
     };

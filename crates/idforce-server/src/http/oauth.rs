@@ -13,12 +13,17 @@ use super::request::{self, OAuthRequest};
 use super::respond::{self, Format};
 use crate::state::AppState;
 
-fn context<'a>(s: &'a AppState, req: &'a OAuthRequest) -> TokenContext<'a> {
+fn context<'a>(
+    s: &'a AppState,
+    req: &'a OAuthRequest,
+    ring: &'a crate::keys::KeyRing,
+) -> TokenContext<'a> {
     TokenContext {
         store: s.store.as_ref(),
         hasher: &s.hasher,
         passwords: &s.passwords,
         settings: &s.settings,
+        signer: ring,
         now: s.clock.now(),
         host: req.host(),
     }
@@ -26,6 +31,7 @@ fn context<'a>(s: &'a AppState, req: &'a OAuthRequest) -> TokenContext<'a> {
 
 pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
+    let ring = s.keys.current(s.clock.now()).await;
     let format = Format::of(&req.params, &req.headers);
     let grant_label = req
         .params
@@ -37,7 +43,7 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
         Err(OAuthError::unsupported_grant_type())
     } else {
         match ClientCredentials::from_request(&req.params, req.basic()) {
-            Ok(client) => grant::exchange(&context(&s, &req), &req.params, &client).await,
+            Ok(client) => grant::exchange(&context(&s, &req, &ring), &req.params, &client).await,
             Err(e) => Err(e),
         }
     };
@@ -53,12 +59,15 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
 
 pub async fn introspect(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
+    let ring = s.keys.current(s.clock.now()).await;
     let format = Format::of(&req.params, &req.headers);
     let result = if req.method != Method::POST {
         Err(OAuthError::must_use_post())
     } else {
         match ClientCredentials::from_request(&req.params, req.basic()) {
-            Ok(client) => introspect::introspect(&context(&s, &req), &req.params, &client).await,
+            Ok(client) => {
+                introspect::introspect(&context(&s, &req, &ring), &req.params, &client).await
+            }
             Err(e) => Err(e),
         }
     };
