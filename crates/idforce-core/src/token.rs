@@ -111,7 +111,16 @@ pub fn response_signature(client_secret: &str, id: &str, issued_at: &str) -> Str
 /// Whether a string has the shape of an access token minted here (cheap pre-check that
 /// spares the store lookups for garbage).
 pub fn looks_like_access_token(s: &str) -> bool {
-    s.len() == 112 && s.as_bytes().get(15) == Some(&b'!')
+    (s.len() == 112 && s.as_bytes().get(15) == Some(&b'!')) || looks_like_jwt(s)
+}
+
+/// A compact JWS (a JWT access token): `eyJ…` and three base64url parts.
+pub fn looks_like_jwt(s: &str) -> bool {
+    s.len() < 8192
+        && s.starts_with("eyJ")
+        && s.split('.').count() == 3
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 pub fn looks_like_refresh_token(s: &str) -> bool {

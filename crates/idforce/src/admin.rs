@@ -56,6 +56,8 @@ fn app_view(a: &ConnectedApp) -> Value {
         "require_pkce": a.require_pkce, "refresh_token_policy": a.refresh_token_policy.to_string(),
         "rotate_refresh_tokens": a.rotate_refresh_tokens, "session_timeout_secs": a.session_timeout_secs,
         "introspect_all_tokens": a.introspect_all_tokens,
+        "id_token_lifetime_secs": a.id_token_lifetime_secs,
+        "jwt_access_tokens": a.jwt_access_tokens,
     })
 }
 

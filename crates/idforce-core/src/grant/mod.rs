@@ -184,7 +184,11 @@ pub(crate) async fn issue_session(
     secret: Option<&str>,
     family: Option<Family>,
 ) -> Result<TokenResponse, OAuthError> {
-    let access_token = token::mint_access_token(&org.id);
+    let access_token = if app.jwt_access_tokens {
+        jwt_access_token(ctx, org, user, app, &scopes)?
+    } else {
+        token::mint_access_token(&org.id)
+    };
     let session = Session {
         digest: ctx.hasher.digest(&access_token),
         org_id: org.id,
@@ -262,6 +266,36 @@ pub(crate) async fn issue_grant(
     let mut response = issue_session(ctx, org, user, app, scopes, secret, Some(family)).await?;
     response.refresh_token = refresh;
     Ok(response)
+}
+
+/// An RFC 9068 access token: verifiable offline through the JWKS, and, like every access
+/// token, stored as a session under its digest so it can be revoked and introspected. Its
+/// `exp` is fixed at issue; the stored session still slides for idforce's own endpoints.
+fn jwt_access_token(
+    ctx: &TokenContext<'_>,
+    org: &Org,
+    user: &User,
+    app: &ConnectedApp,
+    scopes: &Scopes,
+) -> Result<String, OAuthError> {
+    let now = ctx.now / 1000;
+    let jti: String = token::random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let claims = serde_json::json!({
+        "iss": ctx.settings.public_url,
+        "sub": ctx.settings.identity_url(org, user),
+        "aud": ctx.settings.instance_url(org),
+        "client_id": app.client_id,
+        "scope": scopes.to_string(),
+        "iat": now,
+        "exp": now + app.session_timeout_secs,
+        "jti": jti,
+    });
+    ctx.signer
+        .sign("at+jwt", &claims)
+        .ok_or_else(OAuthError::server_error)
 }
 
 /// Adds an `id_token` to the response when the grant includes `openid` (spec §4).

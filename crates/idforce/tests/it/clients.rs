@@ -152,3 +152,46 @@ async fn authlib_web_server_flow_with_pkce() {
     assert_eq!(v["refreshed_scope"], "api refresh_token");
     assert_eq!(v["username"], ALICE);
 }
+
+#[tokio::test]
+async fn authlib_openid_connect_from_discovery() {
+    let ok = Command::new("python3")
+        .args(["-c", "import authlib.jose, requests"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !require(ok, "Python authlib and requests (pip install)") {
+        return;
+    }
+    let config = CONFIG.replace(
+        "scopes = [\"api\", \"refresh_token\"]\ncertificate = \"jwt.crt\"",
+        "scopes = [\"api\", \"refresh_token\", \"openid\", \"profile\", \"email\"]\ncertificate = \"jwt.crt\"",
+    );
+    let s = TestServer::start_with(&config, |_| {}).await;
+    let url = s.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(clients_dir().join("authlib_oidc.py"))
+            .args([
+                &url,
+                SELF_SERVICE_ID,
+                SELF_SERVICE_SECRET,
+                SELF_SERVICE_CALLBACK,
+                ALICE,
+                ALICE_PASSWORD,
+            ])
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "Authlib OIDC failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    assert_eq!(v["sub_matches"], true);
+    assert_eq!(v["email"], ALICE);
+    assert_eq!(v["name"], "Alice Example");
+}

@@ -38,7 +38,9 @@ pub async fn verify_jwt(s: &TestServer, jwt: &str) -> Result<(Value, Value), Str
         .ok_or("kid not in the JWKS")?;
     let n = URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap();
     let e = URL_SAFE_NO_PAD.decode(key["e"].as_str().unwrap()).unwrap();
-    let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    let sig = URL_SAFE_NO_PAD
+        .decode(parts[2])
+        .map_err(|_| "signature is not base64url".to_owned())?;
     RsaPublicKeyComponents { n: &n, e: &e }
         .verify(
             &RSA_PKCS1_2048_8192_SHA256,
@@ -528,4 +530,68 @@ async fn openidconnect_crate_as_relying_party() {
         .expect("userinfo");
     assert_eq!(info.subject(), claims.subject());
     assert_eq!(info.email().unwrap().as_str(), ALICE);
+}
+
+#[tokio::test]
+async fn jwt_access_tokens_verify_offline_and_still_revoke() {
+    let config = CONFIG.replace(
+        "name = \"Integration\"\n",
+        "name = \"Integration\"\njwt_access_tokens = true\n",
+    );
+    assert_ne!(config, CONFIG);
+    let s = TestServer::start_with(&config, |_| {}).await;
+    let login = s.password_login(ALICE, ALICE_PASSWORD).await;
+    let at = login["access_token"].as_str().unwrap();
+    assert!(at.starts_with("eyJ"), "{at}");
+    let (header, c) = verify_jwt(&s, at).await.unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(c["iss"], s.url.as_str());
+    assert_eq!(c["sub"], login["id"]);
+    assert_eq!(c["client_id"], INTEGRATION_ID);
+    assert_eq!(c["scope"], "api web full openid id");
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        7200
+    );
+    assert!(c["jti"].as_str().unwrap().len() >= 16);
+    // Usable where any access token is, and introspectable.
+    let r = s
+        .http
+        .get(login["id"].as_str().unwrap())
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let i: Value = s
+        .post_form(
+            "/services/oauth2/introspect",
+            &[
+                ("token", at),
+                ("client_id", INTEGRATION_ID),
+                ("client_secret", INTEGRATION_SECRET),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["active"], true);
+    // Revocable: the signature still verifies offline, but the server refuses it.
+    assert_eq!(
+        s.post_form("/services/oauth2/revoke", &[("token", at)])
+            .await
+            .status(),
+        200
+    );
+    let r = s
+        .http
+        .get(login["id"].as_str().unwrap())
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let forged = tamper(at);
+    assert!(verify_jwt(&s, &forged).await.is_err());
 }

@@ -268,3 +268,80 @@ fn sigterm_lets_in_flight_requests_finish() {
     assert!(answer.contains("\"access_token\":\"00D"), "{answer}");
     assert!(p.child.wait().unwrap().success());
 }
+
+/// With a key-encryption key configured, signing keys are stored sealed; without it (or with
+/// another one) the server refuses to start rather than sign with nothing.
+#[test]
+fn signing_keys_are_encrypted_at_rest_when_asked() {
+    let dir = workdir(CONFIG);
+    let db = database_url(dir.path());
+    let kek = [("IDFORCE_KEY_ENCRYPTION_KEY", "correct horse battery staple")];
+    let p = spawn_process(
+        dir.path(),
+        &["--config", "idforce.toml", "--database", &db],
+        &kek,
+    );
+    sigterm(p.child.id());
+    let (status, _) = p.finish();
+    assert!(status.success());
+
+    let out = idforce()
+        .args(["--database", &db, "--json", "keys", "list"])
+        .env(kek[0].0, kek[0].1)
+        .output()
+        .unwrap();
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys[0]["encrypted"], true);
+    let raw = std::fs::read(dir.path().join("idforce.db")).unwrap();
+    // PKCS#8's version and rsaEncryption algorithm identifier, present in any plain RSA key.
+    let pkcs8_header = b"\x02\x01\x00\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01";
+    assert!(
+        !raw.windows(pkcs8_header.len()).any(|w| w == pkcs8_header),
+        "no plain PKCS#8 in the file"
+    );
+
+    for env in [vec![], vec![("IDFORCE_KEY_ENCRYPTION_KEY", "wrong")]] {
+        let mut cmd = idforce();
+        cmd.current_dir(dir.path())
+            .args([
+                "--config",
+                "idforce.toml",
+                "--database",
+                &db,
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env_remove("IDFORCE_KEY_ENCRYPTION_KEY");
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("signing key"), "{err}");
+    }
+    // Rotating through the CLI seals the new key with the same secret.
+    let out = idforce()
+        .args(["--database", &db, "--json", "keys", "rotate"])
+        .env(kek[0].0, kek[0].1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = spawn_process(
+        dir.path(),
+        &["--config", "idforce.toml", "--database", &db],
+        &kek,
+    );
+    let jwks: serde_json::Value = blocking_client()
+        .get(format!("{}/id/keys", p.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+}
