@@ -113,6 +113,8 @@ async fn serve(
     let app = Application::build(opts, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
+    // Signals are caught from here on: a SIGTERM right after the banner still shuts down cleanly.
+    let shutdown = idforce_server::app::shutdown_signal();
     let url = app.public_url().to_owned();
     println!("idforce listening on {url} (bound to {})", app.local_addr());
     for line in &app.generated.lines {
@@ -132,9 +134,7 @@ async fn serve(
         );
     }
     tracing::info!(public_url = %url, "ready");
-    app.run_until(idforce_server::app::shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    app.run_until(shutdown).await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
 }

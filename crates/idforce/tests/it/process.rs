@@ -345,3 +345,14 @@ fn signing_keys_are_encrypted_at_rest_when_asked() {
         .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn sigterm_right_after_start_still_exits_cleanly() {
+    for _ in 0..3 {
+        let dir = workdir(CONFIG);
+        let p = spawn_process(dir.path(), &["--config", "idforce.toml"], &[]);
+        sigterm(p.child.id());
+        let (status, _) = p.finish();
+        assert!(status.success(), "{status}");
+    }
+}
