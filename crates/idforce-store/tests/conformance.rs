@@ -1,0 +1,403 @@
+#![allow(clippy::unwrap_used, clippy::panic)]
+//! The store's contract, as one suite every backend must pass. Each check takes a freshly
+//! opened, empty store; `backends()` lists the backends to run it on.
+
+use std::sync::Arc;
+
+use idforce_core::model::*;
+use idforce_core::ports::Redemption;
+use idforce_core::scope::Scopes;
+use idforce_core::sfid::{SfId, prefix};
+use idforce_store::{Backend, SessionFilter, StoredKey};
+
+type Store = Arc<dyn Backend>;
+
+/// A fresh store per check, on every backend this machine has.
+async fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("store.db").display()
+    );
+    vec![(
+        "sqlite",
+        idforce_store::open(&url).await.expect("sqlite opens"),
+        Some(dir),
+    )]
+}
+
+async fn org(s: &Store) -> Org {
+    let org = Org {
+        id: s.next_id(prefix::ORG).await.unwrap(),
+        name: "Acme".into(),
+        instance_url: None,
+        created_at: 1,
+    };
+    s.save_org(&org).await.unwrap();
+    org
+}
+
+async fn user(s: &Store, org: &Org, name: &str) -> User {
+    let u = User {
+        id: s.next_id(prefix::USER).await.unwrap(),
+        org_id: org.id,
+        username: name.into(),
+        email: name.into(),
+        first_name: "A".into(),
+        last_name: "B".into(),
+        profile: "System Administrator".into(),
+        active: true,
+        password_hash: "$argon2id$x".into(),
+        security_token: Some(([7u8; 32], 6)),
+        failed_logins: 0,
+        locked_until: None,
+        created_at: 1,
+        updated_at: 2,
+    };
+    s.save_user(&u).await.unwrap();
+    u
+}
+
+async fn app(s: &Store, org: &Org) -> ConnectedApp {
+    let a = ConnectedApp {
+        id: s.next_id(prefix::CONNECTED_APP).await.unwrap(),
+        org_id: org.id,
+        name: "App".into(),
+        client_id: "3MVG9conformance".into(),
+        secret_digest: Some([1u8; 32]),
+        callback_urls: vec!["https://x/cb".into()],
+        scopes: Scopes::parse("api refresh_token").unwrap(),
+        certificate_der: Some(vec![1, 2, 3]),
+        permitted_users: PermittedUsers::AdminApproved,
+        profiles: vec!["System Administrator".into()],
+        pre_authorized_users: vec![],
+        run_as: None,
+        require_secret_for_web_server_flow: false,
+        require_secret_for_refresh_token_flow: true,
+        require_pkce: true,
+        refresh_token_policy: RefreshTokenPolicy::ExpireIfUnused(3600),
+        rotate_refresh_tokens: true,
+        session_timeout_secs: 900,
+        introspect_all_tokens: true,
+        id_token_lifetime_secs: 300,
+        jwt_access_tokens: true,
+    };
+    s.save_app(&a).await.unwrap();
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_round_trip() {
+    for (name, s, _dir) in backends().await {
+        assert!(s.is_empty().await.unwrap(), "{name}");
+        let o = org(&s).await;
+        let u = user(&s, &o, "Mixed.Case@Acme.test").await;
+        let a = app(&s, &o).await;
+        assert_eq!(s.org(&o.id).await.unwrap(), Some(o.clone()), "{name}");
+        assert_eq!(
+            s.org_by_name("Acme").await.unwrap(),
+            Some(o.clone()),
+            "{name}"
+        );
+        assert_eq!(s.user(&u.id).await.unwrap(), Some(u.clone()), "{name}");
+        assert_eq!(
+            s.user_by_username("mixed.case@acme.TEST").await.unwrap(),
+            Some(u.clone()),
+            "{name}: usernames ignore case"
+        );
+        assert_eq!(s.app(&a.id).await.unwrap(), Some(a.clone()), "{name}");
+        assert_eq!(
+            s.app_by_client_id("3MVG9conformance").await.unwrap(),
+            Some(a.clone()),
+            "{name}"
+        );
+        assert_eq!(
+            s.app_by_name(&o.id, "App").await.unwrap(),
+            Some(a.clone()),
+            "{name}"
+        );
+        assert_eq!(s.apps(Some(&o.id)).await.unwrap().len(), 1);
+        assert_eq!(s.users(None).await.unwrap().len(), 1);
+        assert!(!s.is_empty().await.unwrap());
+        // A second user with the same name in another case is a conflict.
+        let mut dup = u.clone();
+        dup.id = s.next_id(prefix::USER).await.unwrap();
+        dup.username = "MIXED.CASE@ACME.TEST".into();
+        assert!(s.save_user(&dup).await.is_err(), "{name}");
+        // meta_or_insert keeps the first value.
+        assert_eq!(s.meta_or_insert("k", b"one").await.unwrap(), b"one");
+        assert_eq!(s.meta_or_insert("k", b"two").await.unwrap(), b"one");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_are_unique_under_concurrency() {
+    for (name, s, _dir) in backends().await {
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.next_id(prefix::USER).await.unwrap()
+            }));
+        }
+        let mut ids: Vec<SfId> = Vec::new();
+        for t in tasks {
+            ids.push(t.await.unwrap());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 40, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_counts_every_failure() {
+    for (name, s, _dir) in backends().await {
+        let o = org(&s).await;
+        let u = user(&s, &o, "a@x").await;
+        let policy = LockoutPolicy {
+            attempts: 5,
+            duration_secs: 60,
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (s, id) = (s.clone(), u.id);
+            tasks.push(tokio::spawn(async move {
+                s.record_login_failure(&id, 1000, policy).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            assert!(!t.await.unwrap(), "{name}: not locked before the fifth");
+        }
+        assert!(
+            s.record_login_failure(&u.id, 1000, policy).await.unwrap(),
+            "{name}: the fifth locks"
+        );
+        let locked = s.user(&u.id).await.unwrap().unwrap();
+        assert_eq!(locked.locked_until, Some(1000 + 60_000));
+        assert_eq!(locked.failed_logins, 0, "the count restarts");
+    }
+}
+
+fn session(o: &Org, u: &User, a: &ConnectedApp, d: u8, family: Option<Family>) -> Session {
+    Session {
+        digest: [d; 32],
+        org_id: o.id,
+        user_id: u.id,
+        app_id: a.id,
+        scopes: Scopes::parse("api").unwrap(),
+        issued_at: 1000,
+        last_used_at: 1000,
+        timeout_secs: 60,
+        revoked: false,
+        family,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_codes_and_refresh_families() {
+    for (name, s, _dir) in backends().await {
+        let (o, a) = {
+            let o = org(&s).await;
+            let a = app(&s, &o).await;
+            (o, a)
+        };
+        let u = user(&s, &o, "a@x").await;
+        let fam: Family = [9; 16];
+        let sess = session(&o, &u, &a, 1, Some(fam));
+        s.insert_session(&sess).await.unwrap();
+        assert_eq!(
+            s.session(&[1; 32]).await.unwrap(),
+            Some(sess.clone()),
+            "{name}"
+        );
+        s.touch_session(&[1; 32], 5000).await.unwrap();
+        s.touch_session(&[1; 32], 3000).await.unwrap();
+        assert_eq!(
+            s.session(&[1; 32]).await.unwrap().unwrap().last_used_at,
+            5000,
+            "{name}: never moves back"
+        );
+        assert_eq!(
+            s.live_sessions(SessionFilter::User(u.id), 6000)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(s.revoke_session(&[1; 32], 6000).await.unwrap());
+        assert!(
+            !s.revoke_session(&[1; 32], 6000).await.unwrap(),
+            "{name}: already revoked"
+        );
+
+        // Codes: exactly one of many concurrent redemptions wins; the others see the family.
+        let code = AuthCode {
+            digest: [2; 32],
+            org_id: o.id,
+            user_id: u.id,
+            app_id: a.id,
+            redirect_uri: "https://x/cb".into(),
+            scopes: Scopes::parse("api refresh_token").unwrap(),
+            code_challenge: Some("c".into()),
+            nonce: Some("n".into()),
+            auth_time: 10,
+            issued_at: 11,
+            expires_at: 12,
+        };
+        s.insert_code(&code).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..20u8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.redeem_code(&[2; 32], &[i; 16], 100).await.unwrap()
+            }));
+        }
+        let mut winners = Vec::new();
+        let mut reused = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Redemption::Redeemed(c) => winners.push(c),
+                Redemption::Reused(f) => reused.push(f),
+                Redemption::Unknown => panic!("{name}: the code exists"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "{name}");
+        assert_eq!(winners[0], code);
+        assert!(
+            reused.iter().all(|f| f.is_some() && *f == reused[0]),
+            "{name}: every loser sees the winner's family"
+        );
+        assert_eq!(
+            s.redeem_code(&[3; 32], &[0; 16], 100).await.unwrap(),
+            Redemption::Unknown
+        );
+
+        // Refresh tokens: rotate once, then a second rotation of the same token fails.
+        let rt = RefreshToken {
+            digest: [4; 32],
+            family: fam,
+            org_id: o.id,
+            user_id: u.id,
+            app_id: a.id,
+            scopes: Scopes::parse("api").unwrap(),
+            family_started_at: 1,
+            issued_at: 1,
+            last_used_at: 1,
+            rotated: false,
+            revoked: false,
+        };
+        s.insert_refresh_token(&rt).await.unwrap();
+        let next = RefreshToken {
+            digest: [5; 32],
+            issued_at: 2,
+            last_used_at: 2,
+            ..rt.clone()
+        };
+        assert!(
+            s.rotate_refresh_token(&[4; 32], &next, 2).await.unwrap(),
+            "{name}"
+        );
+        let again = RefreshToken {
+            digest: [6; 32],
+            ..next.clone()
+        };
+        assert!(
+            !s.rotate_refresh_token(&[4; 32], &again, 3).await.unwrap(),
+            "{name}: reuse"
+        );
+        assert!(s.refresh_token(&[4; 32]).await.unwrap().unwrap().rotated);
+        assert_eq!(
+            s.refresh_token(&[6; 32]).await.unwrap(),
+            None,
+            "{name}: nothing half-written"
+        );
+        s.touch_refresh_token(&[5; 32], 50).await.unwrap();
+        assert_eq!(
+            s.refresh_token(&[5; 32])
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at,
+            50
+        );
+
+        // Revoking the family ends its refresh tokens and sessions.
+        s.insert_session(&session(&o, &u, &a, 7, Some(fam)))
+            .await
+            .unwrap();
+        s.insert_session(&session(&o, &u, &a, 8, None))
+            .await
+            .unwrap();
+        assert_eq!(s.revoke_family(&fam, 60).await.unwrap(), 1, "{name}");
+        assert!(s.refresh_token(&[5; 32]).await.unwrap().unwrap().revoked);
+        assert!(s.session(&[7; 32]).await.unwrap().unwrap().revoked);
+        assert!(!s.session(&[8; 32]).await.unwrap().unwrap().revoked);
+        assert_eq!(
+            s.revoke_sessions(SessionFilter::App(a.id), true, 61)
+                .await
+                .unwrap(),
+            (1, 0),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assertions_logins_approvals_and_keys() {
+    for (name, s, _dir) in backends().await {
+        assert!(
+            s.first_use_of_assertion(&[1; 32], 100, 10).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            !s.first_use_of_assertion(&[1; 32], 100, 20).await.unwrap(),
+            "{name}: replay"
+        );
+        // Expired entries are forgotten.
+        assert!(
+            s.first_use_of_assertion(&[1; 32], 300, 200).await.unwrap(),
+            "{name}"
+        );
+
+        let o = org(&s).await;
+        let u = user(&s, &o, "a@x").await;
+        let a = app(&s, &o).await;
+        let login = LoginSession {
+            digest: [3; 32],
+            user_id: u.id,
+            auth_time: 5,
+            expires_at: 50,
+        };
+        s.insert_login_session(&login).await.unwrap();
+        assert_eq!(s.login_session(&[3; 32]).await.unwrap(), Some(login));
+        s.delete_login_session(&[3; 32]).await.unwrap();
+        assert_eq!(s.login_session(&[3; 32]).await.unwrap(), None, "{name}");
+
+        assert_eq!(s.approval(&u.id, &a.id).await.unwrap(), None);
+        let scopes = Scopes::parse("api web").unwrap();
+        s.approve(&u.id, &a.id, &scopes, 1).await.unwrap();
+        assert_eq!(s.approval(&u.id, &a.id).await.unwrap(), Some(scopes));
+        assert!(s.has_approved(&u.id, &a.id).await.unwrap());
+
+        let key = |kid: &str, at| StoredKey {
+            kid: kid.into(),
+            created_at: at,
+            retired_at: None,
+            publish_until: None,
+            private_key: vec![1],
+            encrypted: false,
+            modulus: vec![2],
+            exponent: vec![1, 0, 1],
+        };
+        s.add_signing_key(&key("1", 10), None).await.unwrap();
+        s.add_signing_key(&key("2", 20), Some(500)).await.unwrap();
+        let keys = s.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 2, "{name}");
+        assert_eq!(
+            (keys[0].retired_at, keys[0].publish_until),
+            (Some(20), Some(500))
+        );
+        assert_eq!(keys[1], key("2", 20));
+    }
+}
