@@ -24,6 +24,7 @@ pub struct ServeOptions {
     pub listen: String,
     pub public_url: Option<String>,
     pub database: String,
+    pub store: idforce_store::StoreSettings,
     pub config: Option<ConfigFile>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub accept_salesforce_audiences: bool,
@@ -61,12 +62,49 @@ const HASH_KEY: &str = "credential_hash_key";
 
 pub async fn open_store(
     database: &str,
+    settings: &idforce_store::StoreSettings,
 ) -> Result<(Arc<dyn Backend>, CredentialHasher), StartError> {
-    let store = idforce_store::open(database).await?;
+    let store = idforce_store::open_with(database, settings).await?;
     let key = store
         .meta_or_insert(HASH_KEY, &random_bytes::<32>())
         .await?;
     Ok((store, CredentialHasher::new(&key)))
+}
+
+/// Applies the config (and, on an empty store, the demo data). Nodes starting together may
+/// both try to create the same org, user or app; the loser gets a conflict and applies again,
+/// now against what the winner wrote.
+async fn seed_at_start(
+    store: &dyn Backend,
+    hasher: &CredentialHasher,
+    config: Option<&ConfigFile>,
+    now: i64,
+) -> Result<(Generated, Option<Demo>), StartError> {
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let generated = match config {
+                Some(cfg) => seed::apply(store, hasher, cfg, now).await?,
+                None => Generated::default(),
+            };
+            let demo = if store.is_empty().await? {
+                Some(seed::demo(store, hasher, now).await?)
+            } else {
+                None
+            };
+            Ok::<_, seed::SeedError>((generated, demo))
+        }
+        .await;
+        match result {
+            Err(seed::SeedError::Store(idforce_core::ports::StoreError::Conflict(_)))
+                if attempt < 5 =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 impl Application {
@@ -74,17 +112,10 @@ impl Application {
         opts: ServeOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartError> {
-        let (store, hasher) = open_store(&opts.database).await?;
+        let (store, hasher) = open_store(&opts.database, &opts.store).await?;
         let now = clock.now();
-        let generated = match &opts.config {
-            Some(cfg) => seed::apply(store.as_ref(), &hasher, cfg, now).await?,
-            None => Generated::default(),
-        };
-        let demo = if store.is_empty().await? {
-            Some(seed::demo(store.as_ref(), &hasher, now).await?)
-        } else {
-            None
-        };
+        let (generated, demo) =
+            seed_at_start(store.as_ref(), &hasher, opts.config.as_ref(), now).await?;
 
         let listener =
             std::net::TcpListener::bind(&opts.listen).map_err(|source| StartError::Bind {

@@ -266,15 +266,18 @@ impl Keys {
     }
 }
 
+/// The next kid: one more than the largest numeric kid (short numeric strings, like
+/// Salesforce's "188", "190"…). Nodes starting together compute the same first kid, so only
+/// one first key is ever stored.
 async fn next_kid(store: &dyn Backend) -> StoreResult<String> {
-    // Short numeric kids, as Salesforce's ("188", "190"…), from the shared id counter.
-    let id = store.next_id("kid").await?;
-    let digits: String = id.as15()[6..].trim_start_matches('0').to_owned();
-    Ok(if digits.is_empty() {
-        "0".to_owned()
-    } else {
-        digits
-    })
+    let max = store
+        .signing_keys()
+        .await?
+        .iter()
+        .filter_map(|k| k.kid.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok((max + 1).to_string())
 }
 
 /// Rotates: a new key signs from now on; the previous ones stay published until every token
@@ -299,7 +302,12 @@ pub async fn rotate(store: &dyn Backend, kek: Option<&Kek>, now: Millis) -> Stor
     let key = tokio::task::spawn_blocking(move || generate(kid, now, kek.as_ref()))
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))??;
-    store.add_signing_key(&key, Some(publish_until)).await?;
+    if !store.add_signing_key(&key, Some(publish_until)).await? {
+        return Err(StoreError::Conflict(format!(
+            "key {} was added concurrently; rotate again",
+            key.kid
+        )));
+    }
     Ok(key)
 }
 

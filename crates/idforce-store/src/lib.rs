@@ -1,7 +1,10 @@
 //! Storage for idforce: the protocol's ports (`idforce_core::ports`) plus the administrative
 //! operations the CLI and config seeding need, implemented for SQLite.
 
+mod postgres;
+mod sql;
 mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -11,6 +14,7 @@ use idforce_core::ports::{Store, StoreError, StoreResult};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Which sessions an administrative query is about.
@@ -86,29 +90,52 @@ pub struct StoredKey {
 #[async_trait]
 pub trait SigningKeys: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
-    /// Adds a key; with `retire_others_until`, every key not yet retired is retired now and
-    /// stays published until that instant.
+    /// Adds a key unless its kid exists (returns whether it was added); with
+    /// `retire_others_until`, every key not yet retired is retired now and stays published
+    /// until that instant.
     async fn add_signing_key(
         &self,
         key: &StoredKey,
         retire_others_until: Option<Millis>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 }
 
 /// A complete storage backend.
 pub trait Backend: Store + Admin + SigningKeys {}
 impl<T: Store + Admin + SigningKeys> Backend for T {}
 
+/// Connection settings of a store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSettings {
+    /// Most connections held open (default 8 for SQLite, 16 for PostgreSQL).
+    pub pool_size: Option<u32>,
+    /// PostgreSQL: statements running longer are cancelled.
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
 /// Opens (creating and migrating as needed) the store named by a database URL.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Backend>> {
+    open_with(url, &StoreSettings::default()).await
+}
+
+pub async fn open_with(url: &str, settings: &StoreSettings) -> StoreResult<Arc<dyn Backend>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(Arc::new(SqliteStore::open(url, settings).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::open(url, settings).await?))
     } else {
         Err(StoreError::Invalid(format!(
-            "unsupported database URL (expected sqlite:…): {}",
+            "unsupported database URL (expected sqlite:… or postgres://…): {}",
             redact_url(url)
         )))
     }
+}
+
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// A database URL without its password, fit for messages and logs.

@@ -19,11 +19,21 @@ async fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
         "sqlite://{}?mode=rwc",
         dir.path().join("store.db").display()
     );
-    vec![(
+    let mut out = vec![(
         "sqlite",
         idforce_store::open(&url).await.expect("sqlite opens"),
         Some(dir),
-    )]
+    )];
+    match idforce_store::testing::fresh_postgres_schema().await {
+        Ok(url) => out.push((
+            "postgres",
+            idforce_store::open(&url).await.expect("postgres opens"),
+            None,
+        )),
+        Err(why) if idforce_store::testing::strict() => panic!("{why}"),
+        Err(why) => eprintln!("SKIPPED the PostgreSQL backend: {why}"),
+    }
+    out
 }
 
 async fn org(s: &Store) -> Org {
@@ -391,7 +401,12 @@ async fn assertions_logins_approvals_and_keys() {
             exponent: vec![1, 0, 1],
         };
         s.add_signing_key(&key("1", 10), None).await.unwrap();
-        s.add_signing_key(&key("2", 20), Some(500)).await.unwrap();
+        assert!(s.add_signing_key(&key("2", 20), Some(500)).await.unwrap());
+        // The same kid again (another node's first key) changes nothing.
+        assert!(
+            !s.add_signing_key(&key("2", 30), Some(900)).await.unwrap(),
+            "{name}"
+        );
         let keys = s.signing_keys().await.unwrap();
         assert_eq!(keys.len(), 2, "{name}");
         assert_eq!(

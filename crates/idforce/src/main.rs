@@ -51,7 +51,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(args) => serve(args, config, database).await,
         command => {
-            let (store, hasher) = idforce_server::app::open_store(&database)
+            let settings = store_settings(config.as_ref())?;
+            let (store, hasher) = idforce_server::app::open_store(&database, &settings)
                 .await
                 .map_err(|e| e.to_string())?;
             let admin = admin::Admin {
@@ -69,6 +70,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
     }
+}
+
+fn store_settings(config: Option<&ConfigFile>) -> Result<idforce_store::StoreSettings, String> {
+    let server = config.map(|c| &c.server);
+    Ok(idforce_store::StoreSettings {
+        pool_size: server.and_then(|s| s.database_pool_size),
+        statement_timeout: match server.and_then(|s| s.database_statement_timeout.as_deref()) {
+            Some(d) => Some(std::time::Duration::from_secs(
+                parse_duration_secs(d).map_err(|e| e.to_string())? as u64,
+            )),
+            None => None,
+        },
+    })
 }
 
 async fn serve(
@@ -108,6 +122,7 @@ async fn serve(
         lockout,
         tls,
         database,
+        store: store_settings(config.as_ref())?,
         config,
     };
     let app = Application::build(opts, Arc::new(SystemClock))

@@ -152,8 +152,26 @@ pub fn workdir(config: &str) -> TempDir {
     dir
 }
 
+/// The store of a test directory: SQLite in the directory, or, once the directory has been
+/// given a PostgreSQL schema (`IDFORCE_TEST_BACKEND=postgres`), that schema.
 pub fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", dir.join("idforce.db").display())
+    match std::fs::read_to_string(dir.join(".database_url")) {
+        Ok(url) => url,
+        Err(_) => format!("sqlite://{}?mode=rwc", dir.join("idforce.db").display()),
+    }
+}
+
+/// Under `IDFORCE_TEST_BACKEND=postgres`, gives the directory a fresh PostgreSQL schema.
+async fn choose_backend(dir: &Path) {
+    if std::env::var("IDFORCE_TEST_BACKEND").as_deref() != Ok("postgres")
+        || dir.join(".database_url").exists()
+    {
+        return;
+    }
+    match idforce_store::testing::fresh_postgres_schema().await {
+        Ok(url) => std::fs::write(dir.join(".database_url"), url).expect("write"),
+        Err(why) => panic!("IDFORCE_TEST_BACKEND=postgres but {why}"),
+    }
 }
 
 pub struct TestServer {
@@ -200,6 +218,7 @@ impl TestServer {
         config: Option<&str>,
         tweak: impl FnOnce(&mut ServeOptions),
     ) -> TestServer {
+        choose_backend(dir.path()).await;
         let cfg = config
             .map(|_| ConfigFile::load(&dir.path().join("idforce.toml")).expect("config parses"));
         let lockout = LockoutPolicy {
@@ -210,6 +229,7 @@ impl TestServer {
             listen: "127.0.0.1:0".into(),
             public_url: None,
             database: database_url(dir.path()),
+            store: Default::default(),
             config: cfg,
             tls: None,
             accept_salesforce_audiences: true,
