@@ -65,8 +65,13 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(s: &TestServer) -> Browser {
+        Browser::at(&s.url)
+    }
+
+    /// A browser for a server at `base` (e.g. a node started as a process).
+    pub fn at(base: &str) -> Browser {
         Browser {
-            base: s.url.clone(),
+            base: base.to_owned(),
             http: client(),
             cookies: BTreeMap::new(),
         }

@@ -13,6 +13,7 @@ mod fuzz;
 mod identity_rest;
 mod introspect_revoke;
 mod jwt_bearer;
+mod multinode;
 mod oidc;
 mod password;
 mod process;

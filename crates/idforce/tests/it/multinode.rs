@@ -1,0 +1,236 @@
+//! Two `idforce serve` processes on one PostgreSQL database behave as one service (issue:
+//! PostgreSQL backend). Needs PostgreSQL: skipped loudly without it, a failure under CI=true.
+
+use serde_json::Value;
+
+use crate::browser::{Browser, authorize_url};
+use crate::helpers::*;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+async fn token(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = client()
+        .post(format!("{url}/services/oauth2/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_database() {
+    let db = match idforce_store::testing::fresh_postgres_schema().await {
+        Ok(url) => url,
+        Err(why) if idforce_store::testing::strict() => panic!("{why}"),
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let dir = workdir(CONFIG);
+    // Both start at once with the same config file.
+    let start = |dir: std::path::PathBuf, db: String| {
+        std::thread::spawn(move || {
+            spawn_process(&dir, &["--config", "idforce.toml", "--database", &db], &[])
+        })
+    };
+    let (ta, tb) = (
+        start(dir.path().to_owned(), db.clone()),
+        start(dir.path().to_owned(), db.clone()),
+    );
+    let (a, b) = (ta.join().unwrap(), tb.join().unwrap());
+
+    // Each org, user and app exists once.
+    let orgs = admin(&db, &["org", "list"]);
+    assert_eq!(orgs.as_array().unwrap().len(), 2, "{orgs}");
+    assert_eq!(admin(&db, &["user", "list"]).as_array().unwrap().len(), 5);
+    assert_eq!(admin(&db, &["app", "list"]).as_array().unwrap().len(), 6);
+
+    // One key set: both nodes publish the same JWKS.
+    let jwks = |url: String| async move {
+        client()
+            .get(format!("{url}/id/keys"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(jwks(a.url.clone()).await, jwks(b.url.clone()).await);
+
+    // A code issued on A is redeemed on B, and a second redemption on A fails.
+    let mut browser = Browser::at(&a.url);
+    let page = browser
+        .authorize(
+            &authorize_url(
+                ROTATING_ID,
+                "https://rotating.example/cb",
+                &[("code_challenge", CHALLENGE)],
+            ),
+            ALICE,
+            ALICE_PASSWORD,
+        )
+        .await;
+    let page = browser.decide(&page, true).await;
+    let code = page.redirect_params()["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", ROTATING_ID),
+        ("client_secret", ROTATING_SECRET),
+        ("redirect_uri", "https://rotating.example/cb"),
+        ("code_verifier", VERIFIER),
+    ];
+    let (st, tokens) = token(&b.url, &form).await;
+    assert_eq!(st, 200, "{tokens}");
+    let (st, e) = token(&a.url, &form).await;
+    assert_error(st, &e, 400, "invalid_grant", "expired authorization code");
+    // ...which also revoked what B issued (same family, same store).
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let (st, _) = token(
+        &b.url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", ROTATING_ID),
+            ("refresh_token", rt),
+        ],
+    )
+    .await;
+    assert_eq!(st, 400);
+
+    // A refresh token rotated on A is caught as reused on B.
+    let mut browser = Browser::at(&b.url);
+    let page = browser
+        .authorize(
+            &authorize_url(
+                ROTATING_ID,
+                "https://rotating.example/cb",
+                &[("code_challenge", CHALLENGE)],
+            ),
+            ALICE,
+            ALICE_PASSWORD,
+        )
+        .await;
+    let code = page.redirect_params()["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", ROTATING_ID),
+        ("client_secret", ROTATING_SECRET),
+        ("redirect_uri", "https://rotating.example/cb"),
+        ("code_verifier", VERIFIER),
+    ];
+    let (_, tokens) = token(&b.url, &form).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (st, rotated) = token(
+        &a.url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", ROTATING_ID),
+            ("refresh_token", &first),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200, "{rotated}");
+    let (st, e) = token(
+        &b.url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", ROTATING_ID),
+            ("refresh_token", &first),
+        ],
+    )
+    .await;
+    assert_error(st, &e, 400, "invalid_grant", "expired access/refresh token");
+    let (st, _) = token(
+        &a.url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", ROTATING_ID),
+            ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(st, 400, "the whole family ended");
+
+    // A token revoked on B is inactive on A at once: nodes cache no sessions.
+    let (_, login) = token(
+        &a.url,
+        &[
+            ("grant_type", "password"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ],
+    )
+    .await;
+    let at = login["access_token"].as_str().unwrap();
+    let r = client()
+        .post(format!("{}/services/oauth2/revoke", b.url))
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client()
+        .get(login["id"].as_str().unwrap().replace(&b.url, &a.url))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The same hashing key: what A issued, B introspects.
+    let (_, login) = token(
+        &a.url,
+        &[
+            ("grant_type", "password"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ],
+    )
+    .await;
+    let i: Value = client()
+        .post(format!("{}/services/oauth2/introspect", b.url))
+        .form(&[
+            ("token", login["access_token"].as_str().unwrap()),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["active"], true);
+
+    // Failed logins on both nodes count toward one lockout (3 attempts in this config).
+    let wrong = [
+        ("grant_type", "password"),
+        ("client_id", INTEGRATION_ID),
+        ("client_secret", INTEGRATION_SECRET),
+        ("username", ALICE),
+        ("password", "wrong"),
+    ];
+    token(&a.url, &wrong).await;
+    token(&b.url, &wrong).await;
+    token(&a.url, &wrong).await;
+    let right = [
+        ("grant_type", "password"),
+        ("client_id", INTEGRATION_ID),
+        ("client_secret", INTEGRATION_SECRET),
+        ("username", ALICE),
+        ("password", ALICE_PASSWORD),
+    ];
+    for node in [&a.url, &b.url] {
+        let (st, e) = token(node, &right).await;
+        assert_error(st, &e, 400, "invalid_grant", "authentication failure");
+    }
+    drop((a, b));
+}
