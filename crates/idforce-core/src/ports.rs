@@ -20,6 +20,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("invalid value: {0}")]
     Invalid(String),
+    /// A serialization failure or deadlock: the same operation, tried again, may succeed.
+    #[error("transaction conflict: {0}")]
+    Retryable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -24,8 +24,8 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use crate::sql::{
-    corrupt, digest_of, dollar_placeholders, family_of, json_list, parse_id, session_filter_sql,
-    sql_store, to_json, unavailable,
+    corrupt, digest_of, dollar_placeholders, family_of, json_list, parse_id, retrying,
+    session_filter_sql, sql_store, to_json, unavailable,
 };
 use crate::{Admin, SessionFilter, StoreSettings};
 

@@ -15,6 +15,15 @@ pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             StoreError::Conflict(d.message().to_owned())
         }
+        // serialization_failure, deadlock_detected (PostgreSQL, CockroachDB); SQLITE_BUSY.
+        sqlx::Error::Database(d)
+            if matches!(
+                d.code().as_deref(),
+                Some("40001") | Some("40P01") | Some("5") | Some("517")
+            ) =>
+        {
+            StoreError::Retryable(d.message().to_owned())
+        }
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
@@ -49,6 +58,30 @@ pub(crate) fn session_filter_sql(filter: SessionFilter) -> (&'static str, String
     match filter {
         SessionFilter::User(id) => ("user_id", id.as15().to_owned()),
         SessionFilter::App(id) => ("app_id", id.as15().to_owned()),
+    }
+}
+
+/// Runs `op` again (up to ten more times, with a short growing pause) when it fails with a
+/// serialization failure or deadlock: the guarantees come from conditional writes inside
+/// transactions, and a SERIALIZABLE database (CockroachDB) may abort one of two racing
+/// transactions and expects the client to retry it.
+pub(crate) async fn retrying<T, F, Fut>(mut op: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut attempt = 0u64;
+    loop {
+        match op().await {
+            Err(StoreError::Retryable(_)) if attempt < 10 => {
+                attempt += 1;
+                // Random jitter, so that the transactions that collided do not collide again.
+                let jitter =
+                    u64::from(idforce_core::token::random_bytes::<1>()[0]) % (4 * attempt + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(2 * attempt + jitter)).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -306,6 +339,7 @@ impl LoginAttempts for $store {
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool> {
+        retrying(|| async move {
         // One statement: concurrent failures each count, and the one that reaches the limit
         // sets the lock and restarts the count.
         let locked: Option<Option<i64>> = sqlx::query_scalar($store::sql("UPDATE users SET
@@ -320,6 +354,8 @@ impl LoginAttempts for $store {
         .await
         .map_err(unavailable)?;
         Ok(locked.flatten().is_some_and(|t| t > now))
+            })
+        .await
     }
 
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
@@ -392,6 +428,7 @@ impl AssertionLedger for $store {
         expires_at: Millis,
         now: Millis,
     ) -> StoreResult<bool> {
+        retrying(|| async move {
         sqlx::query($store::sql("DELETE FROM assertions WHERE expires_at < ?"))
             .bind(now)
             .execute(&self.pool)
@@ -405,6 +442,8 @@ impl AssertionLedger for $store {
         .await
         .map_err(unavailable)?;
         Ok(r.rows_affected() == 1)
+            })
+        .await
     }
 }
 
@@ -437,6 +476,7 @@ impl Codes for $store {
         family: &Family,
         now: Millis,
     ) -> StoreResult<Redemption> {
+        retrying(|| async move {
         // One conditional write decides the winner among concurrent redemptions.
         let won = sqlx::query($store::sql("UPDATE auth_codes SET redeemed_at = ?, family = ? WHERE digest = ? AND redeemed_at IS NULL RETURNING *"),
         )
@@ -459,6 +499,8 @@ impl Codes for $store {
             Some(f) => Redemption::Reused(family_of(f)?),
             None => Redemption::Unknown,
         })
+            })
+        .await
     }
 }
 
@@ -494,6 +536,7 @@ impl RefreshTokens for $store {
         new: &RefreshToken,
         now: Millis,
     ) -> StoreResult<bool> {
+        retrying(|| async move {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let r = sqlx::query($store::sql("UPDATE refresh_tokens SET rotated_at = ? WHERE digest = ? AND rotated_at IS NULL AND revoked_at IS NULL"),
         )
@@ -508,9 +551,12 @@ impl RefreshTokens for $store {
         insert_refresh(&mut *tx, new).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
+            })
+        .await
     }
 
     async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
+        retrying(|| async move {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         sqlx::query($store::sql("UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"),
         )
@@ -528,6 +574,8 @@ impl RefreshTokens for $store {
         .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(r.rows_affected())
+            })
+        .await
     }
 }
 
@@ -636,6 +684,7 @@ impl Admin for $store {
     }
 
     async fn meta_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
+        retrying(|| async move {
         sqlx::query($store::sql("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"))
             .bind(key)
             .bind(value)
@@ -647,9 +696,12 @@ impl Admin for $store {
             .fetch_one(&self.pool)
             .await
             .map_err(unavailable)
+            })
+        .await
     }
 
     async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId> {
+        retrying(|| async move {
         let n: i64 = sqlx::query_scalar($store::sql("INSERT INTO id_serials (prefix, next) VALUES (?, 2)
              ON CONFLICT (prefix) DO UPDATE SET next = id_serials.next + 1
              RETURNING next - 1"),
@@ -659,6 +711,8 @@ impl Admin for $store {
         .await
         .map_err(unavailable)?;
         Ok(SfId::mint(key_prefix, n as u64))
+            })
+        .await
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {
@@ -902,6 +956,7 @@ impl Admin for $store {
         refresh_too: bool,
         now: Millis,
     ) -> StoreResult<(u64, u64)> {
+        retrying(|| async move {
         let (column, id) = session_filter_sql(filter);
         let (sessions_sql, refresh_sql) = match column {
             "user_id" => (
@@ -933,6 +988,8 @@ impl Admin for $store {
         };
         tx.commit().await.map_err(unavailable)?;
         Ok((sessions.rows_affected(), refresh))
+            })
+        .await
     }
 }
 
@@ -965,6 +1022,7 @@ impl crate::SigningKeys for $store {
         key: &crate::StoredKey,
         retire_others_until: Option<Millis>,
     ) -> StoreResult<bool> {
+        retrying(|| async move {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         if let Some(until) = retire_others_until {
             sqlx::query($store::sql("UPDATE signing_keys SET retired_at = ?, publish_until = ? WHERE retired_at IS NULL"))
@@ -992,6 +1050,8 @@ impl crate::SigningKeys for $store {
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
+            })
+        .await
     }
 }
 

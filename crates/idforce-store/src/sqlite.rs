@@ -22,8 +22,8 @@ use sqlx::sqlite::{
 };
 
 use crate::sql::{
-    corrupt, digest_of, family_of, json_list, parse_id, session_filter_sql, sql_store, to_json,
-    unavailable,
+    corrupt, digest_of, family_of, json_list, parse_id, retrying, session_filter_sql, sql_store,
+    to_json, unavailable,
 };
 use crate::{Admin, SessionFilter};
 

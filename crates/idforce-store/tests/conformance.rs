@@ -24,6 +24,16 @@ async fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
         idforce_store::open(&url).await.expect("sqlite opens"),
         Some(dir),
     )];
+    // PostgreSQL at SERIALIZABLE behaves as CockroachDB does: racing transactions abort with
+    // serialization failures that the store must retry.
+    if let Ok(url) = idforce_store::testing::fresh_postgres_schema().await {
+        let url = format!("{url}&options[default_transaction_isolation]=serializable");
+        out.push((
+            "postgres-serializable",
+            idforce_store::open(&url).await.expect("postgres opens"),
+            None,
+        ));
+    }
     match idforce_store::testing::fresh_postgres_schema().await {
         Ok(url) => out.push((
             "postgres",
