@@ -57,6 +57,16 @@ pub trait Admin: Send + Sync {
 
     /// Sessions not revoked and not idle past their timeout.
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>>;
+    /// Replaces a server-wide value (import moves the hashing key with the digests it made).
+    async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    /// Every id counter, as (key prefix, next serial).
+    async fn serials(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// Raises a counter to at least `next` (never lowers it).
+    async fn raise_serial(&self, key_prefix: &str, next: i64) -> StoreResult<()>;
+    /// Every recorded approval: (user, app, scopes, when).
+    async fn approvals(&self) -> StoreResult<Vec<(SfId, SfId, Scopes, Millis)>>;
+    /// Every refresh token neither revoked nor rotated away.
+    async fn all_live_refresh_tokens(&self) -> StoreResult<Vec<idforce_core::model::RefreshToken>>;
     /// Refresh tokens neither revoked nor rotated away.
     async fn live_refresh_tokens(
         &self,
@@ -93,6 +103,8 @@ pub trait SigningKeys: Send + Sync {
     /// Adds a key unless its kid exists (returns whether it was added); with
     /// `retire_others_until`, every key not yet retired is retired now and stays published
     /// until that instant.
+    /// Stores a key exactly as given (import), unless its kid exists.
+    async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
     async fn add_signing_key(
         &self,
         key: &StoredKey,

@@ -930,6 +930,65 @@ impl Admin for $store {
             .collect()
     }
 
+    async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        sqlx::query($store::sql("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"))
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn serials(&self) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query($store::sql("SELECT prefix, next FROM id_serials ORDER BY prefix"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("prefix").map_err(unavailable)?, r.try_get("next").map_err(unavailable)?)))
+            .collect()
+    }
+
+    async fn raise_serial(&self, key_prefix: &str, next: i64) -> StoreResult<()> {
+        sqlx::query($store::sql("INSERT INTO id_serials (prefix, next) VALUES (?1, ?2)
+             ON CONFLICT (prefix) DO UPDATE SET next = CASE WHEN id_serials.next < ?2 THEN ?2 ELSE id_serials.next END"))
+            .bind(key_prefix)
+            .bind(next)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn approvals(&self) -> StoreResult<Vec<(SfId, SfId, Scopes, Millis)>> {
+        let rows = sqlx::query($store::sql("SELECT user_id, app_id, scopes, created_at FROM approvals ORDER BY user_id, app_id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let scopes: String = r.try_get("scopes").map_err(unavailable)?;
+                Ok((
+                    parse_id(r.try_get("user_id").map_err(unavailable)?)?,
+                    parse_id(r.try_get("app_id").map_err(unavailable)?)?,
+                    Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+                    r.try_get("created_at").map_err(unavailable)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn all_live_refresh_tokens(&self) -> StoreResult<Vec<RefreshToken>> {
+        sqlx::query($store::sql("SELECT * FROM refresh_tokens WHERE revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(refresh_from)
+            .collect()
+    }
+
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
         let (column, id) = session_filter_sql(filter);
         let sql = match column {
@@ -1015,6 +1074,23 @@ impl crate::SigningKeys for $store {
                 })
             })
             .collect()
+    }
+
+    async fn put_signing_key(&self, key: &crate::StoredKey) -> StoreResult<()> {
+        sqlx::query($store::sql("INSERT INTO signing_keys (kid, created_at, retired_at, publish_until, private_key, encrypted, modulus, exponent)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING"))
+            .bind(&key.kid)
+            .bind(key.created_at)
+            .bind(key.retired_at)
+            .bind(key.publish_until)
+            .bind(&key.private_key)
+            .bind(key.encrypted)
+            .bind(&key.modulus)
+            .bind(&key.exponent)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn add_signing_key(

@@ -44,6 +44,22 @@ pub enum Command {
     /// Signing keys of id_tokens and JWT access tokens.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write the store's orgs, users, apps, approvals and signing keys as JSON (it includes the
+    /// credential-hashing key: keep it as safe as the database).
+    Export {
+        /// Also live refresh tokens (their digests), so users need not log in again.
+        #[arg(long)]
+        refresh_tokens: bool,
+        /// File to write [default: standard output].
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Read an export into this store (idempotent; the target must be empty or hold the same
+    /// hashing key).
+    Import {
+        /// File to read [default: standard input].
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod transfer;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,6 +67,38 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::App(c) => admin.run_app(c).await,
                 Command::Token(c) => admin.run_token(c).await,
                 Command::Keys(c) => admin.run_keys(c).await,
+                Command::Export {
+                    refresh_tokens,
+                    output,
+                } => {
+                    let doc = transfer::export(admin.store.as_ref(), refresh_tokens).await?;
+                    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+                    match output {
+                        Some(path) => std::fs::write(&path, text)
+                            .map_err(|e| format!("{}: {e}", path.display())),
+                        None => {
+                            println!("{text}");
+                            Ok(())
+                        }
+                    }
+                }
+                Command::Import { file } => {
+                    let text = match file {
+                        Some(path) => std::fs::read_to_string(&path)
+                            .map_err(|e| format!("{}: {e}", path.display()))?,
+                        None => {
+                            std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+                        }
+                    };
+                    let doc: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+                    let written = transfer::import(admin.store.as_ref(), &doc).await?;
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&written).unwrap_or_default()
+                    );
+                    Ok(())
+                }
                 Command::Serve(_) => Ok(()),
             }
         }

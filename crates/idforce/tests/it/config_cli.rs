@@ -229,3 +229,134 @@ fn admin_commands_create_and_show() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// `idforce export` from SQLite and `idforce import` into PostgreSQL (or, without one, into
+/// another SQLite file): users keep their passwords, apps their secrets, clients their
+/// refresh tokens, and the JWKS its keys.
+#[tokio::test]
+async fn export_and_import_move_a_whole_store() {
+    let s = TestServer::start().await;
+    let mut b = crate::browser::Browser::new(&s);
+    let page = b
+        .authorize(
+            &crate::browser::authorize_url(SELF_SERVICE_ID, SELF_SERVICE_CALLBACK, &[]),
+            ALICE,
+            ALICE_PASSWORD,
+        )
+        .await;
+    let page = b.decide(&page, true).await;
+    let code = page.redirect_params()["code"].clone();
+    let (_, t) = s
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("redirect_uri", SELF_SERVICE_CALLBACK),
+        ])
+        .await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let jwks: Value = s
+        .http
+        .get(s.at("/id/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let source = database_url(s.dir.path());
+    let _source_dir = s.stop().await;
+
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = match idforce_store::testing::fresh_postgres_schema().await {
+        Ok(url) => url,
+        Err(why) if idforce_store::testing::strict() => panic!("{why}"),
+        Err(why) => {
+            eprintln!("PostgreSQL unavailable ({why}); importing into SQLite instead");
+            database_url(target_dir.path())
+        }
+    };
+    std::fs::write(target_dir.path().join(".database_url"), &target).unwrap();
+    let file = target_dir.path().join("export.json");
+    let out = idforce()
+        .args([
+            "--database",
+            &source,
+            "export",
+            "--refresh-tokens",
+            "--output",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = admin(&target, &["import", file.to_str().unwrap()]);
+    assert_eq!(
+        (
+            written["users"].as_u64(),
+            written["apps"].as_u64(),
+            written["refresh_tokens"].as_u64()
+        ),
+        (Some(5), Some(6), Some(1)),
+        "{written}"
+    );
+    // Idempotent.
+    admin(&target, &["import", file.to_str().unwrap()]);
+
+    let moved = TestServer::start_in(std::sync::Arc::new(target_dir), None, |_| {}).await;
+    assert!(
+        moved.app.as_ref().unwrap().demo_secret.is_none(),
+        "not an empty store"
+    );
+    moved.password_login(ALICE, ALICE_PASSWORD).await;
+    let (st, r) = moved
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("refresh_token", &rt),
+        ])
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let moved_jwks: Value = moved
+        .http
+        .get(moved.at("/id/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved_jwks, jwks);
+    // New ids do not collide with imported ones.
+    let created = admin(
+        &target,
+        &[
+            "user",
+            "create",
+            "--org",
+            "Acme",
+            "--username",
+            "new@acme.test",
+            "--password",
+            "Pw2026!x",
+        ],
+    );
+    assert!(created["id"].as_str().unwrap().starts_with("005"));
+
+    // Into a store that already holds other data under another key: refused.
+    let other = tempfile::tempdir().unwrap();
+    let other_db = database_url(other.path());
+    admin(&other_db, &["org", "create", "--name", "Elsewhere"]);
+    let out = idforce()
+        .args(["--database", &other_db, "import", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another hashing key"));
+}

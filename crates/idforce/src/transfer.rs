@@ -1,0 +1,356 @@
+//! `idforce export` / `idforce import`: move orgs, users, apps, approvals, signing keys and
+//! (optionally) live refresh tokens between any two stores, e.g. SQLite → PostgreSQL.
+//!
+//! The document carries the credential-hashing key, because the stored digests (client
+//! secrets, security tokens, refresh tokens) are only valid under it: treat an export like
+//! the database itself. Signing keys stay sealed if they were (same key-encryption secret
+//! needed on the other side). Import is idempotent: records are written by id.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use idforce_core::model::{
+    ConnectedApp, Org, PermittedUsers, RefreshToken, RefreshTokenPolicy, User,
+};
+use idforce_core::scope::Scopes;
+use idforce_core::sfid::SfId;
+use idforce_store::{Backend, StoredKey};
+use serde_json::{Value, json};
+
+const FORMAT: &str = "idforce-export-1";
+const HASH_KEY: &str = "credential_hash_key";
+
+type R<T> = Result<T, String>;
+
+fn b64(v: &[u8]) -> Value {
+    Value::from(B64.encode(v))
+}
+
+fn opt_b64(v: Option<&[u8]>) -> Value {
+    v.map_or(Value::Null, b64)
+}
+
+fn field<'a>(v: &'a Value, k: &str) -> R<&'a Value> {
+    v.get(k).ok_or_else(|| format!("missing field {k}"))
+}
+
+fn text(v: &Value, k: &str) -> R<String> {
+    field(v, k)?
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{k} is not text"))
+}
+
+fn opt_text(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn int(v: &Value, k: &str) -> R<i64> {
+    field(v, k)?
+        .as_i64()
+        .ok_or_else(|| format!("{k} is not a number"))
+}
+
+fn opt_int(v: &Value, k: &str) -> Option<i64> {
+    v.get(k).and_then(Value::as_i64)
+}
+
+fn flag(v: &Value, k: &str) -> R<bool> {
+    field(v, k)?
+        .as_bool()
+        .ok_or_else(|| format!("{k} is not true/false"))
+}
+
+fn bytes(v: &Value, k: &str) -> R<Vec<u8>> {
+    B64.decode(text(v, k)?).map_err(|e| format!("{k}: {e}"))
+}
+
+fn opt_bytes(v: &Value, k: &str) -> R<Option<Vec<u8>>> {
+    opt_text(v, k)
+        .map(|t| B64.decode(t).map_err(|e| format!("{k}: {e}")))
+        .transpose()
+}
+
+fn digest(v: &Value, k: &str) -> R<Option<[u8; 32]>> {
+    opt_bytes(v, k)?
+        .map(|b| <[u8; 32]>::try_from(b.as_slice()).map_err(|_| format!("{k} is not 32 bytes")))
+        .transpose()
+}
+
+fn id(v: &Value, k: &str) -> R<SfId> {
+    SfId::parse(&text(v, k)?).map_err(|e| format!("{k}: {e}"))
+}
+
+fn list(v: &Value, k: &str) -> R<Vec<String>> {
+    Ok(field(v, k)?
+        .as_array()
+        .ok_or_else(|| format!("{k} is not a list"))?
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect())
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id.as15(), "org_id": u.org_id.as15(), "username": u.username, "email": u.email,
+        "first_name": u.first_name, "last_name": u.last_name, "profile": u.profile, "active": u.active,
+        "password_hash": u.password_hash,
+        "security_token_digest": opt_b64(u.security_token.as_ref().map(|(d, _)| &d[..])),
+        "security_token_len": u.security_token.as_ref().map(|(_, n)| *n),
+        "failed_logins": u.failed_logins, "locked_until": u.locked_until,
+        "created_at": u.created_at, "updated_at": u.updated_at,
+    })
+}
+
+fn user_from(v: &Value) -> R<User> {
+    let token = digest(v, "security_token_digest")?
+        .zip(opt_int(v, "security_token_len").map(|n| n as usize));
+    Ok(User {
+        id: id(v, "id")?,
+        org_id: id(v, "org_id")?,
+        username: text(v, "username")?,
+        email: text(v, "email")?,
+        first_name: text(v, "first_name")?,
+        last_name: text(v, "last_name")?,
+        profile: text(v, "profile")?,
+        active: flag(v, "active")?,
+        password_hash: text(v, "password_hash")?,
+        security_token: token,
+        failed_logins: int(v, "failed_logins")? as u32,
+        locked_until: opt_int(v, "locked_until"),
+        created_at: int(v, "created_at")?,
+        updated_at: int(v, "updated_at")?,
+    })
+}
+
+fn app_json(a: &ConnectedApp) -> Value {
+    json!({
+        "id": a.id.as15(), "org_id": a.org_id.as15(), "name": a.name, "client_id": a.client_id,
+        "secret_digest": opt_b64(a.secret_digest.as_ref().map(|d| &d[..])), "callback_urls": a.callback_urls,
+        "scopes": a.scopes.to_string(), "certificate_der": opt_b64(a.certificate_der.as_deref()),
+        "permitted_users": a.permitted_users.as_str(), "profiles": a.profiles,
+        "pre_authorized_users": a.pre_authorized_users.iter().map(|u| u.as15().to_owned()).collect::<Vec<_>>(),
+        "run_as": a.run_as.map(|u| u.as15().to_owned()),
+        "require_secret_for_web_server_flow": a.require_secret_for_web_server_flow,
+        "require_secret_for_refresh_token_flow": a.require_secret_for_refresh_token_flow,
+        "require_pkce": a.require_pkce, "refresh_token_policy": a.refresh_token_policy.to_string(),
+        "rotate_refresh_tokens": a.rotate_refresh_tokens, "session_timeout_secs": a.session_timeout_secs,
+        "introspect_all_tokens": a.introspect_all_tokens, "id_token_lifetime_secs": a.id_token_lifetime_secs,
+        "jwt_access_tokens": a.jwt_access_tokens,
+    })
+}
+
+fn app_from(v: &Value) -> R<ConnectedApp> {
+    let ids = |k: &str| -> R<Vec<SfId>> {
+        list(v, k)?
+            .iter()
+            .map(|s| SfId::parse(s).map_err(|e| e.to_string()))
+            .collect()
+    };
+    Ok(ConnectedApp {
+        id: id(v, "id")?,
+        org_id: id(v, "org_id")?,
+        name: text(v, "name")?,
+        client_id: text(v, "client_id")?,
+        secret_digest: digest(v, "secret_digest")?,
+        callback_urls: list(v, "callback_urls")?,
+        scopes: Scopes::parse(&text(v, "scopes")?).map_err(|e| e.to_string())?,
+        certificate_der: opt_bytes(v, "certificate_der")?,
+        permitted_users: PermittedUsers::parse(&text(v, "permitted_users")?)
+            .ok_or("bad permitted_users")?,
+        profiles: list(v, "profiles")?,
+        pre_authorized_users: ids("pre_authorized_users")?,
+        run_as: opt_text(v, "run_as")
+            .map(|s| SfId::parse(&s).map_err(|e| e.to_string()))
+            .transpose()?,
+        require_secret_for_web_server_flow: flag(v, "require_secret_for_web_server_flow")?,
+        require_secret_for_refresh_token_flow: flag(v, "require_secret_for_refresh_token_flow")?,
+        require_pkce: flag(v, "require_pkce")?,
+        refresh_token_policy: RefreshTokenPolicy::parse(&text(v, "refresh_token_policy")?)
+            .ok_or("bad refresh_token_policy")?,
+        rotate_refresh_tokens: flag(v, "rotate_refresh_tokens")?,
+        session_timeout_secs: int(v, "session_timeout_secs")?,
+        introspect_all_tokens: flag(v, "introspect_all_tokens")?,
+        id_token_lifetime_secs: int(v, "id_token_lifetime_secs")?,
+        jwt_access_tokens: flag(v, "jwt_access_tokens")?,
+    })
+}
+
+fn key_json(k: &StoredKey) -> Value {
+    json!({
+        "kid": k.kid, "created_at": k.created_at, "retired_at": k.retired_at, "publish_until": k.publish_until,
+        "private_key": b64(&k.private_key), "encrypted": k.encrypted, "modulus": b64(&k.modulus), "exponent": b64(&k.exponent),
+    })
+}
+
+fn key_from(v: &Value) -> R<StoredKey> {
+    Ok(StoredKey {
+        kid: text(v, "kid")?,
+        created_at: int(v, "created_at")?,
+        retired_at: opt_int(v, "retired_at"),
+        publish_until: opt_int(v, "publish_until"),
+        private_key: bytes(v, "private_key")?,
+        encrypted: flag(v, "encrypted")?,
+        modulus: bytes(v, "modulus")?,
+        exponent: bytes(v, "exponent")?,
+    })
+}
+
+fn refresh_json(r: &RefreshToken) -> Value {
+    json!({
+        "digest": b64(&r.digest), "family": b64(&r.family), "org_id": r.org_id.as15(), "user_id": r.user_id.as15(),
+        "app_id": r.app_id.as15(), "scopes": r.scopes.to_string(), "family_started_at": r.family_started_at,
+        "issued_at": r.issued_at, "last_used_at": r.last_used_at,
+    })
+}
+
+fn refresh_from(v: &Value) -> R<RefreshToken> {
+    Ok(RefreshToken {
+        digest: digest(v, "digest")?.ok_or("missing digest")?,
+        family: <[u8; 16]>::try_from(bytes(v, "family")?.as_slice())
+            .map_err(|_| "family is not 16 bytes")?,
+        org_id: id(v, "org_id")?,
+        user_id: id(v, "user_id")?,
+        app_id: id(v, "app_id")?,
+        scopes: Scopes::parse(&text(v, "scopes")?).map_err(|e| e.to_string())?,
+        family_started_at: int(v, "family_started_at")?,
+        issued_at: int(v, "issued_at")?,
+        last_used_at: int(v, "last_used_at")?,
+        rotated: false,
+        revoked: false,
+    })
+}
+
+pub async fn export(store: &dyn Backend, refresh_tokens: bool) -> R<Value> {
+    let e = |e: idforce_core::ports::StoreError| e.to_string();
+    let hash_key = store.meta_or_insert(HASH_KEY, &[]).await.map_err(e)?;
+    let orgs: Vec<Value> = store.orgs().await.map_err(e)?.iter().map(|o: &Org| json!({
+        "id": o.id.as15(), "name": o.name, "instance_url": o.instance_url, "created_at": o.created_at,
+    })).collect();
+    let users: Vec<Value> = store
+        .users(None)
+        .await
+        .map_err(e)?
+        .iter()
+        .map(user_json)
+        .collect();
+    let apps: Vec<Value> = store
+        .apps(None)
+        .await
+        .map_err(e)?
+        .iter()
+        .map(app_json)
+        .collect();
+    let approvals: Vec<Value> = store
+        .approvals()
+        .await
+        .map_err(e)?
+        .iter()
+        .map(|(u, a, s, t)| {
+            json!({
+                "user_id": u.as15(), "app_id": a.as15(), "scopes": s.to_string(), "created_at": t,
+            })
+        })
+        .collect();
+    let keys: Vec<Value> = store
+        .signing_keys()
+        .await
+        .map_err(e)?
+        .iter()
+        .map(key_json)
+        .collect();
+    let serials: Vec<Value> = store
+        .serials()
+        .await
+        .map_err(e)?
+        .iter()
+        .map(|(p, n)| json!({ "prefix": p, "next": n }))
+        .collect();
+    let refresh: Vec<Value> = if refresh_tokens {
+        store
+            .all_live_refresh_tokens()
+            .await
+            .map_err(e)?
+            .iter()
+            .map(refresh_json)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(json!({
+        "format": FORMAT, "credential_hash_key": b64(&hash_key), "serials": serials, "orgs": orgs,
+        "users": users, "apps": apps, "approvals": approvals, "signing_keys": keys, "refresh_tokens": refresh,
+    }))
+}
+
+/// What an import wrote.
+pub async fn import(store: &dyn Backend, doc: &Value) -> R<Value> {
+    let e = |e: idforce_core::ports::StoreError| e.to_string();
+    if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        return Err(format!("not an idforce export (expected format {FORMAT})"));
+    }
+    let hash_key = bytes(doc, "credential_hash_key")?;
+    let current = store.meta_or_insert(HASH_KEY, &hash_key).await.map_err(e)?;
+    if current != hash_key {
+        if !store.is_empty().await.map_err(e)? {
+            return Err("the target store already holds data under another hashing key; import into an empty store".into());
+        }
+        store.set_meta(HASH_KEY, &hash_key).await.map_err(e)?;
+    }
+    let items = |k: &str| {
+        doc.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for s in items("serials") {
+        store
+            .raise_serial(&text(&s, "prefix")?, int(&s, "next")?)
+            .await
+            .map_err(e)?;
+    }
+    for o in items("orgs") {
+        store
+            .save_org(&Org {
+                id: id(&o, "id")?,
+                name: text(&o, "name")?,
+                instance_url: opt_text(&o, "instance_url"),
+                created_at: int(&o, "created_at")?,
+            })
+            .await
+            .map_err(e)?;
+    }
+    for u in items("users") {
+        store.save_user(&user_from(&u)?).await.map_err(e)?;
+    }
+    for a in items("apps") {
+        store.save_app(&app_from(&a)?).await.map_err(e)?;
+    }
+    for a in items("approvals") {
+        let scopes = Scopes::parse(&text(&a, "scopes")?).map_err(|e| e.to_string())?;
+        store
+            .record_approval(
+                &id(&a, "user_id")?,
+                &id(&a, "app_id")?,
+                &scopes,
+                int(&a, "created_at")?,
+            )
+            .await
+            .map_err(e)?;
+    }
+    for k in items("signing_keys") {
+        store.put_signing_key(&key_from(&k)?).await.map_err(e)?;
+    }
+    let mut refresh = 0;
+    for r in items("refresh_tokens") {
+        match store.insert_refresh_token(&refresh_from(&r)?).await {
+            Ok(()) => refresh += 1,
+            Err(idforce_core::ports::StoreError::Conflict(_)) => {}
+            Err(other) => return Err(other.to_string()),
+        }
+    }
+    Ok(json!({
+        "orgs": items("orgs").len(), "users": items("users").len(), "apps": items("apps").len(),
+        "approvals": items("approvals").len(), "signing_keys": items("signing_keys").len(), "refresh_tokens": refresh,
+    }))
+}
