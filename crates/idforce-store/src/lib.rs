@@ -57,6 +57,11 @@ pub trait Admin: Send + Sync {
 
     /// Sessions not revoked and not idle past their timeout.
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>>;
+    /// Deletes what can no longer be used or matter: sessions an hour past their expiry or
+    /// revocation, codes a day past theirs (reuse detection needs them until then), ended
+    /// login sessions, expired assertion records, refresh tokens revoked 30 days ago.
+    /// Returns how many rows went.
+    async fn purge_expired(&self, now: Millis) -> StoreResult<u64>;
     /// Replaces a server-wide value (import moves the hashing key with the digests it made).
     async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()>;
     /// Every id counter, as (key prefix, next serial).

@@ -930,6 +930,27 @@ impl Admin for $store {
             .collect()
     }
 
+    async fn purge_expired(&self, now: Millis) -> StoreResult<u64> {
+        const HOUR: Millis = 3_600_000;
+        let statements: [(&'static str, Millis); 5] = [
+            ("DELETE FROM sessions WHERE last_used_at + timeout_secs * 1000 < ?1 OR revoked_at < ?1", now - HOUR),
+            ("DELETE FROM auth_codes WHERE expires_at < ?1", now - 24 * HOUR),
+            ("DELETE FROM login_sessions WHERE expires_at < ?1", now),
+            ("DELETE FROM assertions WHERE expires_at < ?1", now),
+            ("DELETE FROM refresh_tokens WHERE revoked_at < ?1", now - 30 * 24 * HOUR),
+        ];
+        let mut total = 0;
+        for (sql, before) in statements {
+            total += sqlx::query($store::sql(sql))
+                .bind(before)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
+        }
+        Ok(total)
+    }
+
     async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()> {
         sqlx::query($store::sql("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"))
             .bind(key)

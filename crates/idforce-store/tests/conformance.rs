@@ -360,6 +360,17 @@ async fn sessions_codes_and_refresh_families() {
             (1, 0),
             "{name}"
         );
+        // Purging removes what expired long ago and keeps what may still matter.
+        s.insert_session(&session(&o, &u, &a, 9, None))
+            .await
+            .unwrap();
+        let long_after = 1000 + 60_000 + 3_600_000 + 1;
+        assert!(s.purge_expired(long_after).await.unwrap() >= 3, "{name}");
+        assert_eq!(s.session(&[9; 32]).await.unwrap(), None, "{name}");
+        assert!(
+            s.refresh_token(&[5; 32]).await.unwrap().is_some(),
+            "{name}: revoked refresh tokens stay 30 days"
+        );
     }
 }
 
