@@ -24,6 +24,38 @@ fn require(present: bool, what: &str) -> bool {
     present
 }
 
+/// Whether Python can import these modules.
+fn python_has(modules: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Runs a client script off the async runtime (the server under test shares it) and returns
+/// the JSON it prints; a failing script fails the test with its stderr.
+async fn run_client(program: &str, args: Vec<String>) -> Value {
+    let program = program.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&program)
+            .current_dir(clients_dir())
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} does not run: {e}"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from the script")
+}
+
 #[tokio::test]
 async fn jsforce_password_grant() {
     if !require(
@@ -34,29 +66,18 @@ async fn jsforce_password_grant() {
     }
     let s = TestServer::start().await;
     let url = s.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .current_dir(clients_dir())
-            .args([
-                "jsforce_password.js",
-                &url,
-                INTEGRATION_ID,
-                INTEGRATION_SECRET,
-                ALICE,
-                ALICE_PASSWORD,
-            ])
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "jsforce failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    let v = run_client(
+        "node",
+        vec![
+            "jsforce_password.js".to_string(),
+            url.clone(),
+            INTEGRATION_ID.to_string(),
+            INTEGRATION_SECRET.to_string(),
+            ALICE.to_string(),
+            ALICE_PASSWORD.to_string(),
+        ],
+    )
+    .await;
     assert_eq!(v["organizationId"], "00D000000000001EAA");
     assert_eq!(v["instanceUrl"], s.url.as_str());
     assert_eq!(v["identityUserId"], v["userId"]);
@@ -75,11 +96,7 @@ async fn jsforce_password_grant() {
 
 #[tokio::test]
 async fn authlib_and_pyjwt_jwt_bearer() {
-    let ok = Command::new("python3")
-        .args(["-c", "import authlib, jwt, requests, cryptography"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = python_has("authlib, jwt, requests, cryptography");
     if !require(
         ok,
         "Python authlib, pyjwt[crypto] and requests (pip install)",
@@ -88,26 +105,17 @@ async fn authlib_and_pyjwt_jwt_bearer() {
     }
     let s = TestServer::start().await;
     let url = s.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(clients_dir().join("authlib_jwt.py"))
-            .args([
-                &url,
-                INTEGRATION_ID,
-                ALICE,
-                fixture("jwt.key").to_str().unwrap(),
-            ])
-            .output()
-            .expect("python runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "python client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    let v = run_client(
+        "python3",
+        vec![
+            "authlib_jwt.py".to_string(),
+            url.clone(),
+            INTEGRATION_ID.to_string(),
+            ALICE.to_string(),
+            fixture("jwt.key").to_str().unwrap().to_string(),
+        ],
+    )
+    .await;
     assert_eq!(v["authlib_username"], ALICE);
     assert_eq!(v["pyjwt_token_type"], "Bearer");
     assert_eq!(v["replay"]["error"], "invalid_grant");
@@ -115,38 +123,25 @@ async fn authlib_and_pyjwt_jwt_bearer() {
 
 #[tokio::test]
 async fn authlib_web_server_flow_with_pkce() {
-    let ok = Command::new("python3")
-        .args(["-c", "import authlib, requests"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = python_has("authlib, requests");
     if !require(ok, "Python authlib and requests (pip install)") {
         return;
     }
     let s = TestServer::start().await;
     let url = s.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(clients_dir().join("authlib_code_flow.py"))
-            .args([
-                &url,
-                SELF_SERVICE_ID,
-                SELF_SERVICE_SECRET,
-                SELF_SERVICE_CALLBACK,
-                ALICE,
-                ALICE_PASSWORD,
-            ])
-            .output()
-            .expect("python runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "Authlib code flow failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    let v = run_client(
+        "python3",
+        vec![
+            "authlib_code_flow.py".to_string(),
+            url.clone(),
+            SELF_SERVICE_ID.to_string(),
+            SELF_SERVICE_SECRET.to_string(),
+            SELF_SERVICE_CALLBACK.to_string(),
+            ALICE.to_string(),
+            ALICE_PASSWORD.to_string(),
+        ],
+    )
+    .await;
     assert_eq!(v["state_matches"], true);
     assert_eq!(v["scope"], "api refresh_token");
     assert_eq!(v["refreshed_scope"], "api refresh_token");
@@ -155,11 +150,7 @@ async fn authlib_web_server_flow_with_pkce() {
 
 #[tokio::test]
 async fn authlib_openid_connect_from_discovery() {
-    let ok = Command::new("python3")
-        .args(["-c", "import authlib.jose, requests"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = python_has("authlib.jose, requests");
     if !require(ok, "Python authlib and requests (pip install)") {
         return;
     }
@@ -169,28 +160,19 @@ async fn authlib_openid_connect_from_discovery() {
     );
     let s = TestServer::start_with(&config, |_| {}).await;
     let url = s.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(clients_dir().join("authlib_oidc.py"))
-            .args([
-                &url,
-                SELF_SERVICE_ID,
-                SELF_SERVICE_SECRET,
-                SELF_SERVICE_CALLBACK,
-                ALICE,
-                ALICE_PASSWORD,
-            ])
-            .output()
-            .expect("python runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "Authlib OIDC failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    let v = run_client(
+        "python3",
+        vec![
+            "authlib_oidc.py".to_string(),
+            url.clone(),
+            SELF_SERVICE_ID.to_string(),
+            SELF_SERVICE_SECRET.to_string(),
+            SELF_SERVICE_CALLBACK.to_string(),
+            ALICE.to_string(),
+            ALICE_PASSWORD.to_string(),
+        ],
+    )
+    .await;
     assert_eq!(v["sub_matches"], true);
     assert_eq!(v["email"], ALICE);
     assert_eq!(v["name"], "Alice Example");
