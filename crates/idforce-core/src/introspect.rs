@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use crate::error::OAuthError;
 use crate::grant::{TokenContext, authenticate_client};
+use crate::model::{ConnectedApp, Org, User};
 use crate::session;
+use crate::sfid::SfId;
 use crate::wire::{ClientCredentials, Params};
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -58,21 +60,11 @@ pub async fn introspect(
     let Some(s) = session::find_live(ctx.store, ctx.hasher, token, ctx.now).await? else {
         return Ok(INACTIVE);
     };
-    let visible =
-        s.app_id == caller.id || (caller.introspect_all_tokens && s.org_id == caller.org_id);
-    if !visible {
-        return Ok(INACTIVE);
-    }
-    let (Some(app), Some(user), Some(org)) = (
-        ctx.store.app(&s.app_id).await?,
-        ctx.store.user(&s.user_id).await?,
-        ctx.store.org(&s.org_id).await?,
-    ) else {
+    let Some((app, user, org)) =
+        visible_owner(ctx, &caller, &s.app_id, &s.user_id, &s.org_id).await?
+    else {
         return Ok(INACTIVE);
     };
-    if !user.active {
-        return Ok(INACTIVE);
-    }
     Ok(Introspection::Active {
         active: true,
         scope: s.scopes.to_string(),
@@ -88,25 +80,21 @@ pub async fn introspect(
 
 async fn introspect_refresh(
     ctx: &TokenContext<'_>,
-    caller: &crate::model::ConnectedApp,
+    caller: &ConnectedApp,
     token: &str,
 ) -> Result<Introspection, OAuthError> {
     let Some(r) = ctx.store.refresh_token(&ctx.hasher.digest(token)).await? else {
         return Ok(INACTIVE);
     };
-    let visible =
-        r.app_id == caller.id || (caller.introspect_all_tokens && r.org_id == caller.org_id);
-    if r.revoked || r.rotated || !visible {
+    if r.revoked || r.rotated {
         return Ok(INACTIVE);
     }
-    let (Some(app), Some(user), Some(org)) = (
-        ctx.store.app(&r.app_id).await?,
-        ctx.store.user(&r.user_id).await?,
-        ctx.store.org(&r.org_id).await?,
-    ) else {
+    let Some((app, user, org)) =
+        visible_owner(ctx, caller, &r.app_id, &r.user_id, &r.org_id).await?
+    else {
         return Ok(INACTIVE);
     };
-    if !user.active || !app.refresh_token_policy.allows(&r, ctx.now) {
+    if !app.refresh_token_policy.allows(&r, ctx.now) {
         return Ok(INACTIVE);
     }
     Ok(Introspection::Refresh {
@@ -119,4 +107,28 @@ async fn introspect_refresh(
         iat: r.issued_at / 1000,
         nbf: r.issued_at / 1000,
     })
+}
+
+/// The app, user and org behind a token, when the caller may see it (its own app's token, or
+/// any of its org's with introspect_all_tokens) and the user is still active.
+async fn visible_owner(
+    ctx: &TokenContext<'_>,
+    caller: &ConnectedApp,
+    app_id: &SfId,
+    user_id: &SfId,
+    org_id: &SfId,
+) -> Result<Option<(ConnectedApp, User, Org)>, OAuthError> {
+    let visible =
+        *app_id == caller.id || (caller.introspect_all_tokens && *org_id == caller.org_id);
+    if !visible {
+        return Ok(None);
+    }
+    let (Some(app), Some(user), Some(org)) = (
+        ctx.store.app(app_id).await?,
+        ctx.store.user(user_id).await?,
+        ctx.store.org(org_id).await?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(user.active.then_some((app, user, org)))
 }

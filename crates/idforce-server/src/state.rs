@@ -23,6 +23,26 @@ pub struct Inner {
     pub keys: crate::keys::Keys,
 }
 
+impl AppState {
+    /// What the protocol layer needs for one request: the store, the keys that sign, and the
+    /// clock read once.
+    pub fn token_context<'a>(
+        &'a self,
+        headers: &'a axum::http::HeaderMap,
+        ring: &'a crate::keys::KeyRing,
+    ) -> idforce_core::grant::TokenContext<'a> {
+        idforce_core::grant::TokenContext {
+            store: self.store.as_ref(),
+            hasher: &self.hasher,
+            passwords: &self.passwords,
+            settings: &self.settings,
+            signer: ring,
+            now: self.clock.now(),
+            host: crate::http::request::host(headers),
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {

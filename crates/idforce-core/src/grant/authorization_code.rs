@@ -44,15 +44,7 @@ pub(super) async fn exchange(
     if let Some(challenge) = &redeemed.code_challenge {
         pkce::verify(challenge, params.get("code_verifier"))?;
     }
-    let user = ctx
-        .store
-        .user(&redeemed.user_id)
-        .await?
-        .ok_or_else(OAuthError::invalid_code)?;
-    if !user.active {
-        return Err(OAuthError::inactive_user());
-    }
-    let org = super::org_of(ctx, &user).await?;
+    let (user, org) = super::active_user(ctx, &redeemed.user_id, OAuthError::invalid_code).await?;
     let mut response = issue_grant(
         ctx,
         &org,

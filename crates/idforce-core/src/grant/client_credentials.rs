@@ -1,6 +1,6 @@
 //! Client credentials flow (spec §3.7): the app acts as its configured run-as user.
 
-use super::{TokenContext, authenticate_client, granted_scopes, issue_session, org_of};
+use super::{TokenContext, authenticate_client, granted_scopes, issue_session};
 use crate::error::OAuthError;
 use crate::model::PermittedUsers;
 use crate::wire::{ClientCredentials, Params, TokenResponse};
@@ -27,19 +27,11 @@ pub(super) async fn exchange(
         return Err(OAuthError::wrong_domain());
     }
     let run_as = app.run_as.ok_or_else(OAuthError::no_run_as_user)?;
-    let user = ctx
-        .store
-        .user(&run_as)
-        .await?
-        .ok_or_else(OAuthError::no_run_as_user)?;
-    if !user.active {
-        return Err(OAuthError::inactive_user());
-    }
+    let (user, org) = super::active_user(ctx, &run_as, OAuthError::no_run_as_user).await?;
     if app.permitted_users == PermittedUsers::AdminApproved && !app.pre_authorizes(&user) {
         return Err(OAuthError::not_admin_approved());
     }
     let scopes = granted_scopes(params, &app.scopes.without(EXCLUDED))?;
-    let org = org_of(ctx, &user).await?;
     issue_session(
         ctx,
         &org,

@@ -160,6 +160,20 @@ pub async fn authenticate_client(
     }
 }
 
+/// The user a grant acts for: they must exist (else `missing`) and be active. With their org.
+async fn active_user(
+    ctx: &TokenContext<'_>,
+    id: &crate::sfid::SfId,
+    missing: fn() -> OAuthError,
+) -> Result<(User, Org), OAuthError> {
+    let user = ctx.store.user(id).await?.ok_or_else(missing)?;
+    if !user.active {
+        return Err(OAuthError::inactive_user());
+    }
+    let org = org_of(ctx, &user).await?;
+    Ok((user, org))
+}
+
 async fn org_of(ctx: &TokenContext<'_>, user: &User) -> Result<Org, OAuthError> {
     ctx.store
         .org(&user.org_id)

@@ -33,15 +33,7 @@ pub(super) async fn exchange(
     if !app.refresh_token_policy.allows(&token, ctx.now) {
         return Err(OAuthError::expired_token());
     }
-    let user = ctx
-        .store
-        .user(&token.user_id)
-        .await?
-        .ok_or_else(OAuthError::expired_token)?;
-    if !user.active {
-        return Err(OAuthError::inactive_user());
-    }
-    let org = super::org_of(ctx, &user).await?;
+    let (user, org) = super::active_user(ctx, &token.user_id, OAuthError::expired_token).await?;
 
     let rotated = if app.rotate_refresh_tokens {
         let (secret, next) = mint_refresh(

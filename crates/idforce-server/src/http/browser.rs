@@ -25,22 +25,6 @@ const LOGIN_LIFETIME_MS: Millis = 2 * 3600 * 1000;
 const AUTHORIZE_PATH: &str = "/services/oauth2/authorize";
 const LOGIN_FAILED: &str = "Please check your username and password. If you still can't log in, contact your administrator.";
 
-fn context<'a>(
-    s: &'a AppState,
-    headers: &'a HeaderMap,
-    ring: &'a crate::keys::KeyRing,
-) -> TokenContext<'a> {
-    TokenContext {
-        store: s.store.as_ref(),
-        hasher: &s.hasher,
-        passwords: &s.passwords,
-        settings: &s.settings,
-        signer: ring,
-        now: s.clock.now(),
-        host: headers.get(header::HOST).and_then(|h| h.to_str().ok()),
-    }
-}
-
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -156,7 +140,7 @@ fn start_url_of(params: &Params) -> String {
 pub async fn authorize(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = context(&s, &req.headers, &ring);
+    let ctx = s.token_context(&req.headers, &ring);
     let areq = match authorize::validate(&ctx, &req.params).await {
         Ok(r) => r,
         Err(e) => return authorize_failure(e),
@@ -232,7 +216,7 @@ async fn proceed(
 pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = context(&s, &req.headers, &ring);
+    let ctx = s.token_context(&req.headers, &ring);
     let Some((sid, login, user)) = logged_in(&s, &req.headers).await else {
         return login_page(
             &s,
@@ -322,7 +306,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
         );
     }
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = context(&s, &req.headers, &ring);
+    let ctx = s.token_context(&req.headers, &ring);
     let password = req.params.get("pw").unwrap_or_default();
     let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
         Ok(u) => u,

@@ -110,18 +110,16 @@ pub fn is_version(v: &str) -> bool {
 
 /// Accept is read left to right; `*/*` and JSON mean JSON (spec §2).
 fn prefers_xml(headers: &axum::http::HeaderMap) -> bool {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    for media in accept.split(',') {
-        match media.split(';').next().unwrap_or("").trim() {
-            "application/xml" | "text/xml" => return true,
-            "application/json" | "*/*" => return false,
-            _ => {}
-        }
-    }
-    false
+    super::respond::first_accepted(
+        headers,
+        &[
+            ("application/xml", true),
+            ("text/xml", true),
+            ("application/json", false),
+            ("*/*", false),
+        ],
+    )
+    .unwrap_or(false)
 }
 
 fn to_xml(v: &Value, out: &mut String) {

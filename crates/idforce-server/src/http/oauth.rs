@@ -4,30 +4,14 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use idforce_core::grant::{self, GrantType, TokenContext};
+use idforce_core::grant::{self, GrantType};
 use idforce_core::wire::ClientCredentials;
 use idforce_core::{OAuthError, introspect, revoke};
 
 use super::Outcome;
-use super::request::{self, OAuthRequest};
+use super::request;
 use super::respond::{self, Format};
 use crate::state::AppState;
-
-fn context<'a>(
-    s: &'a AppState,
-    req: &'a OAuthRequest,
-    ring: &'a crate::keys::KeyRing,
-) -> TokenContext<'a> {
-    TokenContext {
-        store: s.store.as_ref(),
-        hasher: &s.hasher,
-        passwords: &s.passwords,
-        settings: &s.settings,
-        signer: ring,
-        now: s.clock.now(),
-        host: req.host(),
-    }
-}
 
 pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
@@ -43,7 +27,9 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
         Err(OAuthError::unsupported_grant_type())
     } else {
         match ClientCredentials::from_request(&req.params, req.basic()) {
-            Ok(client) => grant::exchange(&context(&s, &req, &ring), &req.params, &client).await,
+            Ok(client) => {
+                grant::exchange(&s.token_context(&req.headers, &ring), &req.params, &client).await
+            }
             Err(e) => Err(e),
         }
     };
@@ -66,7 +52,8 @@ pub async fn introspect(State(s): State<AppState>, req: Request) -> Response {
     } else {
         match ClientCredentials::from_request(&req.params, req.basic()) {
             Ok(client) => {
-                introspect::introspect(&context(&s, &req, &ring), &req.params, &client).await
+                introspect::introspect(&s.token_context(&req.headers, &ring), &req.params, &client)
+                    .await
             }
             Err(e) => Err(e),
         }

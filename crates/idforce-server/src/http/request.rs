@@ -26,12 +26,17 @@ impl OAuthRequest {
 
     /// The host the request was addressed to, without a port.
     pub fn host(&self) -> Option<&str> {
-        let h = self.headers.get(header::HOST)?.to_str().ok()?;
-        Some(match h.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-            _ => h,
-        })
+        host(&self.headers)
     }
+}
+
+/// The `Host` a request was addressed to, without a port.
+pub fn host(headers: &HeaderMap) -> Option<&str> {
+    let h = headers.get(header::HOST)?.to_str().ok()?;
+    Some(match h.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => h,
+    })
 }
 
 fn media_type(headers: &HeaderMap) -> Option<String> {

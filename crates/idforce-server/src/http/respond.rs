@@ -27,20 +27,30 @@ impl Format {
             Some("json") => return Format::Json,
             _ => {}
         }
-        let accept = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        for media in accept.split(',') {
-            match media.split(';').next().unwrap_or("").trim() {
-                "application/json" | "*/*" => return Format::Json,
-                "application/x-www-form-urlencoded" => return Format::UrlEncoded,
-                "application/xml" | "text/xml" => return Format::Xml,
-                _ => {}
-            }
-        }
-        Format::Json
+        first_accepted(
+            headers,
+            &[
+                ("application/json", Format::Json),
+                ("*/*", Format::Json),
+                ("application/x-www-form-urlencoded", Format::UrlEncoded),
+                ("application/xml", Format::Xml),
+                ("text/xml", Format::Xml),
+            ],
+        )
+        .unwrap_or(Format::Json)
     }
+}
+
+/// The first media type of `Accept`, read left to right, that `known` names.
+pub fn first_accepted<T: Copy>(headers: &HeaderMap, known: &[(&str, T)]) -> Option<T> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.split(',').find_map(|media| {
+        let media = media.split(';').next().unwrap_or("").trim();
+        known.iter().find(|(m, _)| *m == media).map(|(_, t)| *t)
+    })
 }
 
 fn scalar(v: &Value) -> String {

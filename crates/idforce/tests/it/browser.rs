@@ -64,6 +64,18 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// Opens an authorize URL, logs in, approves when asked, and returns the `code` of the
+    /// redirect to the client.
+    pub async fn approved_code(&mut self, url: &str, username: &str, password: &str) -> String {
+        let page = self.authorize(url, username, password).await;
+        let page = if page.is_consent() {
+            self.decide(&page, true).await
+        } else {
+            page
+        };
+        page.redirect_params()["code"].clone()
+    }
+
     pub fn new(s: &TestServer) -> Browser {
         Browser::at(&s.url)
     }

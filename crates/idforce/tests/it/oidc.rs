@@ -56,21 +56,9 @@ fn oidc_config() -> String {
     CONFIG.replace("scopes = [\"api\", \"refresh_token\"]\ncertificate = \"jwt.crt\"", "scopes = [\"api\", \"refresh_token\", \"openid\", \"profile\", \"email\"]\ncertificate = \"jwt.crt\"")
 }
 
-async fn code_with(s: &TestServer, b: &mut Browser, extra: &[(&str, &str)]) -> String {
-    let page = b
-        .authorize(
-            &authorize_url(SELF_SERVICE_ID, SELF_SERVICE_CALLBACK, extra),
-            ALICE,
-            ALICE_PASSWORD,
-        )
-        .await;
-    let page = if page.is_consent() {
-        b.decide(&page, true).await
-    } else {
-        page
-    };
-    let _ = s;
-    page.redirect_params()["code"].clone()
+async fn code_with(b: &mut Browser, extra: &[(&str, &str)]) -> String {
+    let url = authorize_url(SELF_SERVICE_ID, SELF_SERVICE_CALLBACK, extra);
+    b.approved_code(&url, ALICE, ALICE_PASSWORD).await
 }
 
 #[tokio::test]
@@ -191,7 +179,6 @@ async fn id_token_from_the_code_flow() {
     let s = TestServer::start_with(&oidc_config(), |_| {}).await;
     let mut b = Browser::new(&s);
     let code = code_with(
-        &s,
         &mut b,
         &[
             ("scope", "openid api refresh_token email"),
@@ -248,7 +235,7 @@ async fn id_token_from_the_code_flow() {
     assert!(rc.get("nonce").is_none());
 
     // Without openid there is no id_token.
-    let code = code_with(&s, &mut b, &[("scope", "api")]).await;
+    let code = code_with(&mut b, &[("scope", "api")]).await;
     let (_, t) = s
         .token(&[
             ("grant_type", "authorization_code"),
@@ -305,7 +292,7 @@ async fn token_id_token_in_the_fragment() {
 async fn userinfo_by_scope() {
     let s = TestServer::start_with(&oidc_config(), |_| {}).await;
     let mut b = Browser::new(&s);
-    let code = code_with(&s, &mut b, &[("scope", "openid email")]).await;
+    let code = code_with(&mut b, &[("scope", "openid email")]).await;
     let (_, t) = s
         .token(&[
             ("grant_type", "authorization_code"),
@@ -402,7 +389,7 @@ async fn key_rotation_keeps_old_tokens_verifiable_until_they_expire() {
             .1
         }
     };
-    let before = redeem(code_with(&s, &mut b, &[("scope", "openid")]).await).await;
+    let before = redeem(code_with(&mut b, &[("scope", "openid")]).await).await;
     let old = before["id_token"].as_str().unwrap().to_owned();
     let (old_header, _) = verify_jwt(&s, &old).await.unwrap();
 
@@ -414,7 +401,7 @@ async fn key_rotation_keeps_old_tokens_verifiable_until_they_expire() {
     assert_eq!(listed[0]["kid"], rotated["kid"]);
     assert_eq!(listed[0]["active"], true);
 
-    let after = redeem(code_with(&s, &mut b, &[("scope", "openid")]).await).await;
+    let after = redeem(code_with(&mut b, &[("scope", "openid")]).await).await;
     let (new_header, _) = verify_jwt(&s, after["id_token"].as_str().unwrap())
         .await
         .unwrap();

@@ -11,20 +11,10 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Alice's tokens from a web server flow with `client_id` (approving when asked).
 async fn grant(s: &TestServer, client_id: &str, secret: &str, callback: &str) -> Value {
-    let mut b = Browser::new(s);
-    let page = b
-        .authorize(
-            &authorize_url(client_id, callback, &[("code_challenge", CHALLENGE)]),
-            ALICE,
-            ALICE_PASSWORD,
-        )
+    let url = authorize_url(client_id, callback, &[("code_challenge", CHALLENGE)]);
+    let code = Browser::new(s)
+        .approved_code(&url, ALICE, ALICE_PASSWORD)
         .await;
-    let page = if page.is_consent() {
-        b.decide(&page, true).await
-    } else {
-        page
-    };
-    let code = page.redirect_params()["code"].clone();
     let (st, body) = s
         .token(&[
             ("grant_type", "authorization_code"),
