@@ -32,8 +32,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Directory: Send + Sync {
     async fn org(&self, id: &SfId) -> StoreResult<Option<Org>>;
     async fn user(&self, id: &SfId) -> StoreResult<Option<User>>;
-    /// Usernames are unique across orgs and compared without regard to case.
+    /// Usernames are unique across orgs and compared without regard to case. May be up to a
+    /// second old (a store may cache the directory).
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// The same, read fresh: for password checks, whose lockout state must be current.
+    async fn login_user(&self, username: &str) -> StoreResult<Option<User>>;
     async fn app(&self, id: &SfId) -> StoreResult<Option<ConnectedApp>>;
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<ConnectedApp>>;
     /// Whether the user has approved the app (interactively, or recorded by an admin).

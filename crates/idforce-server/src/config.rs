@@ -27,6 +27,8 @@ pub struct ServerSection {
     pub database_pool_size: Option<u32>,
     /// PostgreSQL: cancel statements running longer than this ("5s").
     pub database_statement_timeout: Option<String>,
+    /// How long each node caches orgs, users, apps and approvals ("1s"; "0s" turns it off).
+    pub directory_cache_ttl: Option<String>,
     pub accept_salesforce_audiences: Option<bool>,
     pub lockout_attempts: Option<u32>,
     pub lockout_duration: Option<String>,

@@ -1,6 +1,9 @@
 //! Storage for idforce: the protocol's ports (`idforce_core::ports`) plus the administrative
 //! operations the CLI and config seeding need, implemented for SQLite.
 
+mod cache;
+pub use cache::DEFAULT_TTL as DEFAULT_DIRECTORY_CACHE_TTL;
+mod direct;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -128,6 +131,9 @@ pub struct StoreSettings {
     pub pool_size: Option<u32>,
     /// PostgreSQL: statements running longer are cancelled.
     pub statement_timeout: Option<std::time::Duration>,
+    /// How long orgs, users, apps and approvals are cached (default one second): how late a
+    /// change made by another node or the CLI may be seen. Zero turns the cache off.
+    pub directory_cache_ttl: Option<std::time::Duration>,
 }
 
 /// Opens (creating and migrating as needed) the store named by a database URL.

@@ -25,7 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use crate::sql::{
     corrupt, digest_of, dollar_placeholders, family_of, json_list, parse_id, retrying,
-    session_filter_sql, sql_store, to_json, unavailable,
+    session_filter_sql, sql_store, sql_token_store, to_json, unavailable,
 };
 use crate::{Admin, SessionFilter, StoreSettings};
 
@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 pub struct PgStore {
     pool: PgPool,
+    cache: crate::cache::DirectoryCache,
 }
 
 /// Translated statements, made once per statement and kept for the life of the process.
@@ -70,7 +71,14 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(unavailable)?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            cache: crate::cache::DirectoryCache::new(
+                settings
+                    .directory_cache_ttl
+                    .unwrap_or(crate::cache::DEFAULT_TTL),
+            ),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -122,3 +130,4 @@ impl PgStore {
 }
 
 sql_store!(PgStore, sqlx::Postgres, PgRow);
+sql_token_store!(PgStore, sqlx::Postgres, PgRow);

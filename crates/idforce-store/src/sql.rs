@@ -61,6 +61,11 @@ pub(crate) fn session_filter_sql(filter: SessionFilter) -> (&'static str, String
     }
 }
 
+/// Records an assertion, or takes over the record of an expired one with the same digest;
+/// changes exactly one row when this is the assertion's first use.
+pub(crate) const ASSERTION_FIRST_USE: &str = "INSERT INTO assertions (digest, expires_at) VALUES (?1, ?2)
+     ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE assertions.expires_at < ?3";
+
 /// Runs `op` again (up to ten more times, with a short growing pause) when it fails with a
 /// serialization failure or deadlock: the guarantees come from conditional writes inside
 /// transactions, and a SERIALIZABLE database (CockroachDB) may abort one of two racing
@@ -275,24 +280,53 @@ fn session_from(row: &$row) -> StoreResult<Session> {
 #[async_trait]
 impl Directory for $store {
     async fn org(&self, id: &SfId) -> StoreResult<Option<Org>> {
-        optional(
+        if let Some(org) = self.cache.get(&self.cache.orgs, id) {
+            return Ok(Some(org));
+        }
+        let ticket = self.cache.ticket();
+        let found = optional(
             sqlx::query($store::sql("SELECT * FROM orgs WHERE id = ?")).bind(id.as15()),
             &self.pool,
             org_from,
         )
-        .await
+        .await?;
+        if let Some(org) = &found {
+            self.cache.put(&self.cache.orgs, ticket, *id, org.clone());
+        }
+        Ok(found)
     }
 
     async fn user(&self, id: &SfId) -> StoreResult<Option<User>> {
-        optional(
+        if let Some(user) = self.cache.get(&self.cache.users, id) {
+            return Ok(Some(user));
+        }
+        let ticket = self.cache.ticket();
+        let found = optional(
             sqlx::query($store::sql("SELECT * FROM users WHERE id = ?")).bind(id.as15()),
             &self.pool,
             user_from,
         )
-        .await
+        .await?;
+        if let Some(user) = &found {
+            self.cache.put(&self.cache.users, ticket, *id, user.clone());
+        }
+        Ok(found)
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let key = username.to_lowercase();
+        if let Some(user) = self.cache.get(&self.cache.usernames, &key) {
+            return Ok(Some(user));
+        }
+        let ticket = self.cache.ticket();
+        let found = self.login_user(username).await?;
+        if let Some(user) = &found {
+            self.cache.put(&self.cache.usernames, ticket, key, user.clone());
+        }
+        Ok(found)
+    }
+
+    async fn login_user(&self, username: &str) -> StoreResult<Option<User>> {
         optional(
             sqlx::query($store::sql("SELECT * FROM users WHERE lower(username) = lower(?)")).bind(username),
             &self.pool,
@@ -302,24 +336,44 @@ impl Directory for $store {
     }
 
     async fn app(&self, id: &SfId) -> StoreResult<Option<ConnectedApp>> {
-        optional(
+        if let Some(app) = self.cache.get(&self.cache.apps, id) {
+            return Ok(Some(app));
+        }
+        let ticket = self.cache.ticket();
+        let found = optional(
             sqlx::query($store::sql("SELECT * FROM apps WHERE id = ?")).bind(id.as15()),
             &self.pool,
             app_from,
         )
-        .await
+        .await?;
+        if let Some(app) = &found {
+            self.cache.put(&self.cache.apps, ticket, *id, app.clone());
+        }
+        Ok(found)
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<ConnectedApp>> {
-        optional(
+        if let Some(app) = self.cache.get(&self.cache.clients, client_id) {
+            return Ok(Some(app));
+        }
+        let ticket = self.cache.ticket();
+        let found = optional(
             sqlx::query($store::sql("SELECT * FROM apps WHERE client_id = ?")).bind(client_id),
             &self.pool,
             app_from,
         )
-        .await
+        .await?;
+        if let Some(app) = &found {
+            self.cache.put(&self.cache.clients, ticket, client_id.to_owned(), app.clone());
+        }
+        Ok(found)
     }
 
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
+        if let Some(approved) = self.cache.get(&self.cache.approvals, &(*user, *app)) {
+            return Ok(approved);
+        }
+        let ticket = self.cache.ticket();
         let n: i64 =
             sqlx::query_scalar($store::sql("SELECT COUNT(*) FROM approvals WHERE user_id = ? AND app_id = ?"))
                 .bind(user.as15())
@@ -327,6 +381,7 @@ impl Directory for $store {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(unavailable)?;
+        self.cache.put(&self.cache.approvals, ticket, (*user, *app), n > 0);
         Ok(n > 0)
     }
 }
@@ -339,6 +394,8 @@ impl LoginAttempts for $store {
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool> {
+        // Invalidated after the write, so that no read begun before it is cached.
+        let result: StoreResult<_> = async {
         retrying(|| async move {
         // One statement: concurrent failures each count, and the one that reaches the limit
         // sets the lock and restarts the count.
@@ -356,96 +413,28 @@ impl LoginAttempts for $store {
         Ok(locked.flatten().is_some_and(|t| t > now))
             })
         .await
+        }
+        .await;
+        self.cache.invalidate();
+        result
     }
 
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
+        // Invalidated after the write, so that no read begun before it is cached.
+        let result: StoreResult<_> = async {
         sqlx::query($store::sql("UPDATE users SET failed_logins = 0 WHERE id = ?"))
             .bind(user.as15())
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
         Ok(())
+        }
+        .await;
+        self.cache.invalidate();
+        result
     }
 }
 
-#[async_trait]
-impl Sessions for $store {
-    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        sqlx::query($store::sql("INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"),
-        )
-        .bind(&s.digest[..])
-        .bind(s.org_id.as15())
-        .bind(s.user_id.as15())
-        .bind(s.app_id.as15())
-        .bind(s.scopes.to_string())
-        .bind(s.issued_at)
-        .bind(s.last_used_at)
-        .bind(s.timeout_secs)
-        .bind(s.family.map(|f| f.to_vec()))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
-        optional(
-            sqlx::query($store::sql("SELECT * FROM sessions WHERE digest = ?")).bind(&digest[..]),
-            &self.pool,
-            session_from,
-        )
-        .await
-    }
-
-    async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()> {
-        sqlx::query($store::sql("UPDATE sessions SET last_used_at = CASE WHEN last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE digest = ?2"))
-            .bind(now)
-            .bind(&digest[..])
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn revoke_session(&self, digest: &Digest, now: Millis) -> StoreResult<bool> {
-        let r = sqlx::query($store::sql("UPDATE sessions SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL"),
-        )
-        .bind(now)
-        .bind(&digest[..])
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(r.rows_affected() > 0)
-    }
-}
-
-#[async_trait]
-impl AssertionLedger for $store {
-    async fn first_use_of_assertion(
-        &self,
-        digest: &Digest,
-        expires_at: Millis,
-        now: Millis,
-    ) -> StoreResult<bool> {
-        retrying(|| async move {
-        sqlx::query($store::sql("DELETE FROM assertions WHERE expires_at < ?"))
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        let r = sqlx::query($store::sql("INSERT INTO assertions (digest, expires_at) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"),
-        )
-        .bind(&digest[..])
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(r.rows_affected() == 1)
-            })
-        .await
-    }
-}
 
 #[async_trait]
 impl Codes for $store {
@@ -504,102 +493,6 @@ impl Codes for $store {
     }
 }
 
-#[async_trait]
-impl RefreshTokens for $store {
-    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
-        insert_refresh(&self.pool, t).await
-    }
-
-    async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
-        optional(
-            sqlx::query($store::sql("SELECT * FROM refresh_tokens WHERE digest = ?")).bind(&digest[..]),
-            &self.pool,
-            refresh_from,
-        )
-        .await
-    }
-
-    async fn touch_refresh_token(&self, old: &Digest, now: Millis) -> StoreResult<()> {
-        sqlx::query($store::sql("UPDATE refresh_tokens SET last_used_at = CASE WHEN last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE digest = ?2"),
-        )
-        .bind(now)
-        .bind(&old[..])
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        old: &Digest,
-        new: &RefreshToken,
-        now: Millis,
-    ) -> StoreResult<bool> {
-        retrying(|| async move {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let r = sqlx::query($store::sql("UPDATE refresh_tokens SET rotated_at = ? WHERE digest = ? AND rotated_at IS NULL AND revoked_at IS NULL"),
-        )
-        .bind(now)
-        .bind(&old[..])
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_refresh(&mut *tx, new).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(true)
-            })
-        .await
-    }
-
-    async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
-        retrying(|| async move {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query($store::sql("UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"),
-        )
-        .bind(now)
-        .bind(&family[..])
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let r = sqlx::query($store::sql("UPDATE sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"),
-        )
-        .bind(now)
-        .bind(&family[..])
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(r.rows_affected())
-            })
-        .await
-    }
-}
-
-async fn insert_refresh<'e, E: sqlx::Executor<'e, Database = $db>>(
-    e: E,
-    t: &RefreshToken,
-) -> StoreResult<()> {
-    sqlx::query($store::sql("INSERT INTO refresh_tokens (digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at, last_used_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-    )
-    .bind(t.digest.to_vec())
-    .bind(t.family.to_vec())
-    .bind(t.org_id.as15().to_owned())
-    .bind(t.user_id.as15().to_owned())
-    .bind(t.app_id.as15().to_owned())
-    .bind(t.scopes.to_string())
-    .bind(t.family_started_at)
-    .bind(t.issued_at)
-    .bind(t.last_used_at)
-    .execute(e)
-    .await
-    .map_err(unavailable)?;
-    Ok(())
-}
 
 #[async_trait]
 impl LoginSessions for $store {
@@ -724,6 +617,8 @@ impl Admin for $store {
     }
 
     async fn save_org(&self, org: &Org) -> StoreResult<()> {
+        // Invalidated after the write, so that no read begun before it is cached.
+        let result: StoreResult<_> = async {
         sqlx::query($store::sql("INSERT INTO orgs (id, name, instance_url, created_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url"),
         )
@@ -735,6 +630,10 @@ impl Admin for $store {
         .await
         .map_err(unavailable)?;
         Ok(())
+        }
+        .await;
+        self.cache.invalidate();
+        result
     }
 
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
@@ -757,6 +656,8 @@ impl Admin for $store {
     }
 
     async fn save_user(&self, u: &User) -> StoreResult<()> {
+        // Invalidated after the write, so that no read begun before it is cached.
+        let result: StoreResult<_> = async {
         sqlx::query($store::sql("INSERT INTO users (id, org_id, username, email, first_name, last_name, profile, active,
                  password_hash, security_token_digest, security_token_len, failed_logins, locked_until,
                  created_at, updated_at)
@@ -787,6 +688,10 @@ impl Admin for $store {
         .await
         .map_err(unavailable)?;
         Ok(())
+        }
+        .await;
+        self.cache.invalidate();
+        result
     }
 
     async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>> {
@@ -808,6 +713,8 @@ impl Admin for $store {
     }
 
     async fn save_app(&self, a: &ConnectedApp) -> StoreResult<()> {
+        // Invalidated after the write, so that no read begun before it is cached.
+        let result: StoreResult<_> = async {
         let pre: Vec<String> = a
             .pre_authorized_users
             .iter()
@@ -858,6 +765,10 @@ impl Admin for $store {
         .await
         .map_err(unavailable)?;
         Ok(())
+        }
+        .await;
+        self.cache.invalidate();
+        result
     }
 
     async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>> {
@@ -896,6 +807,8 @@ impl Admin for $store {
         scopes: &Scopes,
         now: Millis,
     ) -> StoreResult<()> {
+        // Invalidated after the write, so that no read begun before it is cached.
+        let result: StoreResult<_> = async {
         sqlx::query($store::sql("INSERT INTO approvals (user_id, app_id, scopes, created_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (user_id, app_id) DO UPDATE SET scopes = excluded.scopes"),
         )
@@ -907,6 +820,10 @@ impl Admin for $store {
         .await
         .map_err(unavailable)?;
         Ok(())
+        }
+        .await;
+        self.cache.invalidate();
+        result
     }
 
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>> {
@@ -1156,6 +1073,185 @@ impl crate::SigningKeys for $store {
 }
 
 pub(crate) use sql_store;
+
+/// Sessions, assertions and refresh tokens through the sqlx pool. SQLite has its own
+/// implementation of these (group commit, direct reads: see `direct.rs`).
+macro_rules! sql_token_store {
+    ($store:ident, $db:ty, $row:ty) => {
+#[async_trait]
+impl Sessions for $store {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query($store::sql("INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"),
+        )
+        .bind(&s.digest[..])
+        .bind(s.org_id.as15())
+        .bind(s.user_id.as15())
+        .bind(s.app_id.as15())
+        .bind(s.scopes.to_string())
+        .bind(s.issued_at)
+        .bind(s.last_used_at)
+        .bind(s.timeout_secs)
+        .bind(s.family.map(|f| f.to_vec()))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
+        optional(
+            sqlx::query($store::sql("SELECT * FROM sessions WHERE digest = ?")).bind(&digest[..]),
+            &self.pool,
+            session_from,
+        )
+        .await
+    }
+
+    async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()> {
+        sqlx::query($store::sql("UPDATE sessions SET last_used_at = CASE WHEN last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE digest = ?2"))
+            .bind(now)
+            .bind(&digest[..])
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, digest: &Digest, now: Millis) -> StoreResult<bool> {
+        let r = sqlx::query($store::sql("UPDATE sessions SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL"),
+        )
+        .bind(now)
+        .bind(&digest[..])
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl AssertionLedger for $store {
+    async fn first_use_of_assertion(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+        let r = sqlx::query($store::sql(crate::sql::ASSERTION_FIRST_USE))
+        .bind(&digest[..])
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(r.rows_affected() == 1)
+            })
+        .await
+    }
+}
+
+#[async_trait]
+impl RefreshTokens for $store {
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        insert_refresh(&self.pool, t).await
+    }
+
+    async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
+        optional(
+            sqlx::query($store::sql("SELECT * FROM refresh_tokens WHERE digest = ?")).bind(&digest[..]),
+            &self.pool,
+            refresh_from,
+        )
+        .await
+    }
+
+    async fn touch_refresh_token(&self, old: &Digest, now: Millis) -> StoreResult<()> {
+        sqlx::query($store::sql("UPDATE refresh_tokens SET last_used_at = CASE WHEN last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE digest = ?2"),
+        )
+        .bind(now)
+        .bind(&old[..])
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &Digest,
+        new: &RefreshToken,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let r = sqlx::query($store::sql("UPDATE refresh_tokens SET rotated_at = ? WHERE digest = ? AND rotated_at IS NULL AND revoked_at IS NULL"),
+        )
+        .bind(now)
+        .bind(&old[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_refresh(&mut *tx, new).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+            })
+        .await
+    }
+
+    async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
+        retrying(|| async move {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query($store::sql("UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"),
+        )
+        .bind(now)
+        .bind(&family[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let r = sqlx::query($store::sql("UPDATE sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL"),
+        )
+        .bind(now)
+        .bind(&family[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(r.rows_affected())
+            })
+        .await
+    }
+}
+
+async fn insert_refresh<'e, E: sqlx::Executor<'e, Database = $db>>(
+    e: E,
+    t: &RefreshToken,
+) -> StoreResult<()> {
+    sqlx::query($store::sql("INSERT INTO refresh_tokens (digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at, last_used_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    )
+    .bind(t.digest.to_vec())
+    .bind(t.family.to_vec())
+    .bind(t.org_id.as15().to_owned())
+    .bind(t.user_id.as15().to_owned())
+    .bind(t.app_id.as15().to_owned())
+    .bind(t.scopes.to_string())
+    .bind(t.family_started_at)
+    .bind(t.issued_at)
+    .bind(t.last_used_at)
+    .execute(e)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+    };
+}
+
+pub(crate) use sql_token_store;
 
 #[cfg(test)]
 mod tests {

@@ -21,11 +21,13 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use crate::direct::{self, Direct};
 use crate::sql::{
     corrupt, digest_of, family_of, json_list, parse_id, retrying, session_filter_sql, sql_store,
     to_json, unavailable,
 };
 use crate::{Admin, SessionFilter};
+use rusqlite::OptionalExtension;
 
 /// Schema versions, applied in order, each once.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -36,7 +38,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 pub struct SqliteStore {
+    /// Everything but the token hot path.
     pool: SqlitePool,
+    /// Sessions, assertions and refresh tokens (see `direct.rs`).
+    direct: Direct,
+    cache: crate::cache::DirectoryCache,
 }
 
 impl SqliteStore {
@@ -55,56 +61,360 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.pool_size.unwrap_or(8))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
-        let store = SqliteStore { pool };
-        store.migrate().await?;
-        Ok(store)
+        migrate(&pool).await?;
+        let direct = Direct::open(options.get_filename())?;
+        Ok(SqliteStore {
+            pool,
+            direct,
+            cache: crate::cache::DirectoryCache::new(
+                settings
+                    .directory_cache_ttl
+                    .unwrap_or(crate::cache::DEFAULT_TTL),
+            ),
+        })
     }
+}
 
-    async fn migrate(&self) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        sqlx::raw_sql(
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    let mut conn = pool.acquire().await.map_err(unavailable)?;
+    sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
         )
         .execute(&mut *conn)
         .await
         .map_err(unavailable)?;
-        for (version, sql) in MIGRATIONS {
-            // BEGIN IMMEDIATE takes the write lock first, so two processes opening one new
-            // file cannot both apply a migration.
-            sqlx::raw_sql("BEGIN IMMEDIATE")
-                .execute(&mut *conn)
+    for (version, sql) in MIGRATIONS {
+        // BEGIN IMMEDIATE takes the write lock first, so two processes opening one new
+        // file cannot both apply a migration.
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(unavailable)?;
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                    .bind(version)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-            let result = async {
-                if done.is_none() {
-                    sqlx::raw_sql(*sql).execute(&mut *conn).await?;
-                    sqlx::query(
-                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    )
+        let result = async {
+            if done.is_none() {
+                sqlx::raw_sql(*sql).execute(&mut *conn).await?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
                     .bind(version)
                     .bind(crate::now_secs())
                     .execute(&mut *conn)
                     .await?;
-                }
-                sqlx::raw_sql("COMMIT").execute(&mut *conn).await
             }
-            .await;
-            if let Err(e) = result {
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-                return Err(unavailable(e));
-            }
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await
         }
-        Ok(())
+        .await;
+        if let Err(e) = result {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            return Err(unavailable(e));
+        }
     }
+    Ok(())
 }
 
 sql_store!(SqliteStore, sqlx::Sqlite, SqliteRow);
+
+// The token hot path: the same SQL as `sql_token_store!`, through `Direct`.
+
+const SESSION_COLUMNS: &str = "digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family";
+const REFRESH_COLUMNS: &str = "digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at, last_used_at, rotated_at, revoked_at";
+
+/// A row as read, before its values are checked (a rusqlite row closure cannot fail with
+/// our error type).
+type RawSession = (
+    Vec<u8>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<Vec<u8>>,
+);
+
+fn raw_session(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSession> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+fn session_of(raw: RawSession) -> StoreResult<Session> {
+    let (digest, org, user, app, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family) =
+        raw;
+    Ok(Session {
+        digest: digest_of(Some(digest))?.ok_or_else(|| corrupt("digest"))?,
+        org_id: parse_id(&org)?,
+        user_id: parse_id(&user)?,
+        app_id: parse_id(&app)?,
+        scopes: Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+        issued_at,
+        last_used_at,
+        timeout_secs,
+        revoked: revoked_at.is_some(),
+        family: family_of(family)?,
+    })
+}
+
+type RawRefresh = (
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn raw_refresh(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRefresh> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+fn refresh_of(raw: RawRefresh) -> StoreResult<RefreshToken> {
+    let (
+        digest,
+        family,
+        org,
+        user,
+        app,
+        scopes,
+        family_started_at,
+        issued_at,
+        last_used_at,
+        rotated_at,
+        revoked_at,
+    ) = raw;
+    Ok(RefreshToken {
+        digest: digest_of(Some(digest))?.ok_or_else(|| corrupt("digest"))?,
+        family: family_of(Some(family))?.ok_or_else(|| corrupt("family"))?,
+        org_id: parse_id(&org)?,
+        user_id: parse_id(&user)?,
+        app_id: parse_id(&app)?,
+        scopes: Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+        family_started_at,
+        issued_at,
+        last_used_at,
+        rotated: rotated_at.is_some(),
+        revoked: revoked_at.is_some(),
+    })
+}
+
+fn insert_refresh_direct(c: &rusqlite::Connection, t: &RefreshToken) -> StoreResult<()> {
+    c.prepare_cached("INSERT INTO refresh_tokens (digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at, last_used_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .and_then(|mut st| {
+            st.execute(rusqlite::params![
+                &t.digest[..],
+                &t.family[..],
+                t.org_id.as15(),
+                t.user_id.as15(),
+                t.app_id.as15(),
+                t.scopes.to_string(),
+                t.family_started_at,
+                t.issued_at,
+                t.last_used_at,
+            ])
+        })
+        .map_err(direct::error)?;
+    Ok(())
+}
+
+/// Runs one statement; returns how many rows it changed.
+fn change(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<usize> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.execute(params))
+        .map_err(direct::error)
+}
+
+#[async_trait]
+impl Sessions for SqliteStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        let s = s.clone();
+        self.direct
+            .write(move |c| {
+                change(c, "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                    rusqlite::params![
+                        &s.digest[..],
+                        s.org_id.as15(),
+                        s.user_id.as15(),
+                        s.app_id.as15(),
+                        s.scopes.to_string(),
+                        s.issued_at,
+                        s.last_used_at,
+                        s.timeout_secs,
+                        s.family.as_ref().map(|f| &f[..]),
+                    ],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE digest = ?");
+        self.direct
+            .read(|c| {
+                c.prepare_cached(&sql)?
+                    .query_row([&digest[..]], raw_session)
+                    .optional()
+            })?
+            .map(session_of)
+            .transpose()
+    }
+
+    async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()> {
+        let digest = *digest;
+        self.direct
+            .write(move |c| {
+                change(c, "UPDATE sessions SET last_used_at = CASE WHEN last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE digest = ?2",
+                    rusqlite::params![now, &digest[..]],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn revoke_session(&self, digest: &Digest, now: Millis) -> StoreResult<bool> {
+        let digest = *digest;
+        self.direct
+            .write(move |c| {
+                change(
+                    c,
+                    "UPDATE sessions SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL",
+                    rusqlite::params![now, &digest[..]],
+                )
+                .map(|n| n > 0)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl AssertionLedger for SqliteStore {
+    async fn first_use_of_assertion(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let digest = *digest;
+        self.direct
+            .write(move |c| {
+                change(
+                    c,
+                    crate::sql::ASSERTION_FIRST_USE,
+                    rusqlite::params![&digest[..], expires_at, now],
+                )
+                .map(|n| n == 1)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl RefreshTokens for SqliteStore {
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        let t = t.clone();
+        self.direct
+            .write(move |c| insert_refresh_direct(c, &t))
+            .await
+    }
+
+    async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
+        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE digest = ?");
+        self.direct
+            .read(|c| {
+                c.prepare_cached(&sql)?
+                    .query_row([&digest[..]], raw_refresh)
+                    .optional()
+            })?
+            .map(refresh_of)
+            .transpose()
+    }
+
+    async fn touch_refresh_token(&self, old: &Digest, now: Millis) -> StoreResult<()> {
+        let old = *old;
+        self.direct
+            .write(move |c| {
+                change(c, "UPDATE refresh_tokens SET last_used_at = CASE WHEN last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE digest = ?2",
+                    rusqlite::params![now, &old[..]],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &Digest,
+        new: &RefreshToken,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (old, new) = (*old, new.clone());
+        self.direct
+            .write(move |c| {
+                let n = change(c, "UPDATE refresh_tokens SET rotated_at = ? WHERE digest = ? AND rotated_at IS NULL AND revoked_at IS NULL",
+                    rusqlite::params![now, &old[..]],
+                )?;
+                if n != 1 {
+                    return Ok(false);
+                }
+                insert_refresh_direct(c, &new)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
+        let family = *family;
+        self.direct
+            .write(move |c| {
+                change(c, "UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
+                    rusqlite::params![now, &family[..]],
+                )?;
+                let n = change(c, "UPDATE sessions SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
+                    rusqlite::params![now, &family[..]],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}

@@ -115,6 +115,12 @@ fn store_settings(config: Option<&ConfigFile>) -> Result<idforce_store::StoreSet
             )),
             None => None,
         },
+        directory_cache_ttl: match server.and_then(|s| s.directory_cache_ttl.as_deref()) {
+            Some(d) => Some(std::time::Duration::from_secs(
+                parse_duration_secs(d).map_err(|e| e.to_string())? as u64,
+            )),
+            None => None,
+        },
     })
 }
 

@@ -18,7 +18,7 @@ pub(super) async fn exchange(
     let app = authenticate_client(ctx, client, false).await?;
     let username = params.get("username").unwrap_or_default();
     let presented = params.get("password").unwrap_or_default();
-    let user = match ctx.store.user_by_username(username).await? {
+    let user = match ctx.store.login_user(username).await? {
         Some(user) if !username.is_empty() => user,
         _ => {
             ctx.passwords.verify(DECOY_HASH, presented).await;
@@ -54,7 +54,7 @@ pub async fn check_login(
     username: &str,
     password: &str,
 ) -> Result<User, OAuthError> {
-    let user = match ctx.store.user_by_username(username).await? {
+    let user = match ctx.store.login_user(username).await? {
         Some(user) if !username.is_empty() => user,
         _ => {
             ctx.passwords.verify(DECOY_HASH, password).await;

@@ -748,7 +748,7 @@ async fn rotating_the_secret_keeps_tokens_but_not_the_old_secret() {
         None,
     )
     .await;
-    let rotated = admin(
+    let rotated = admin_seen(
         &database_url(s.dir.path()),
         &["app", "rotate-secret", "Self Service"],
     );

@@ -134,7 +134,7 @@ async fn run_as_user_must_be_pre_authorized_and_active() {
         "user is not admin approved to access this app",
     );
     let db = database_url(s.dir.path());
-    admin(
+    admin_seen(
         &db,
         &[
             "app",
@@ -144,7 +144,7 @@ async fn run_as_user_must_be_pre_authorized_and_active() {
         ],
     );
     assert_eq!(s.token(&form).await.0, 200);
-    admin(&db, &["user", "deactivate", "integration@acme.test"]);
+    admin_seen(&db, &["user", "deactivate", "integration@acme.test"]);
     let (st, body) = s.token(&form).await;
     assert_error(st, &body, 400, "invalid_grant", "inactive user");
 }

@@ -452,6 +452,16 @@ pub fn admin(database: &str, args: &[&str]) -> Value {
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// `admin`, for a change a running server must act on: it sees changes made by another process
+/// once its directory cache expires (`directory_cache_ttl`, one second by default).
+pub fn admin_seen(database: &str, args: &[&str]) -> Value {
+    let out = admin(database, args);
+    std::thread::sleep(
+        idforce_store::DEFAULT_DIRECTORY_CACHE_TTL + std::time::Duration::from_millis(100),
+    );
+    out
+}
+
 /// Sends raw bytes to the server and returns everything it answers (the connection is
 /// expected to close: send `Connection: close`).
 pub async fn raw_http(url: &str, request: &[u8]) -> String {

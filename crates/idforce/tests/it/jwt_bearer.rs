@@ -202,7 +202,7 @@ async fn a_replayed_assertion_is_refused() {
         "invalid_grant",
         "user hasn't approved this consumer",
     );
-    admin(
+    admin_seen(
         &database_url(s.dir.path()),
         &["app", "approve-user", "Self Service", BOB],
     );
@@ -242,7 +242,7 @@ async fn approve_profile_admits_a_profile() {
     let s = TestServer::start().await;
     let c = json!({ "iss": INTEGRATION_ID, "sub": BOB, "aud": s.url, "exp": now_secs() + 60 });
     assert_eq!(s.jwt_login(&sign_jwt(&c)).await.0, 400);
-    admin(
+    admin_seen(
         &database_url(s.dir.path()),
         &["app", "approve-profile", "Integration", "Standard User"],
     );

@@ -126,7 +126,7 @@ async fn refresh_errors() {
     .await;
     expired(st, &e);
     // A deactivated user's refresh tokens stop working (spec §3.5).
-    admin(&database_url(s.dir.path()), &["user", "deactivate", ALICE]);
+    admin_seen(&database_url(s.dir.path()), &["user", "deactivate", ALICE]);
     let (st, e) = refresh(&s, SELF_SERVICE_ID, Some(SELF_SERVICE_SECRET), rt).await;
     assert_error(st, &e, 400, "invalid_grant", "inactive user");
 }

@@ -1,0 +1,157 @@
+//! The results: a table on stdout, JSON for `chart.py` and for later comparison, and the
+//! targets of the performance issue, each judged.
+
+use serde_json::{Value, json};
+
+use crate::load::Outcome;
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub workload: String,
+    pub server: &'static str,
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub cpu_s_per_1000: f64,
+    pub peak_rss_mb: f64,
+    pub ok: u64,
+    pub failed: u64,
+    pub first_failure: Option<String>,
+    /// Requests per second asked of an open-loop run; `None` for a maximum-rate run.
+    pub offered_rate: Option<f64>,
+}
+
+impl Row {
+    pub fn new(
+        workload: &str,
+        server: &'static str,
+        out: &Outcome,
+        cpu_seconds: f64,
+        peak_rss: u64,
+        offered_rate: Option<f64>,
+    ) -> Row {
+        Row {
+            workload: workload.to_owned(),
+            server,
+            rate: out.rate(),
+            p50_ms: out.percentile_ms(50.0),
+            p99_ms: out.percentile_ms(99.0),
+            cpu_s_per_1000: cpu_seconds / (out.ok.max(1) as f64) * 1000.0,
+            peak_rss_mb: peak_rss as f64 / 1048576.0,
+            ok: out.ok,
+            failed: out.failed,
+            first_failure: out.first_failure.clone(),
+            offered_rate,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "workload": self.workload, "server": self.server,
+            "requests_per_second": round(self.rate, 1),
+            "p50_ms": round(self.p50_ms, 3), "p99_ms": round(self.p99_ms, 3),
+            "cpu_seconds_per_1000_requests": round(self.cpu_s_per_1000, 4),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "ok": self.ok, "failed": self.failed,
+            "first_failure": self.first_failure,
+            "offered_rate": self.offered_rate.map(|r| round(r, 0)),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub measured: f64,
+    pub bound: f64,
+    /// `true` when the measured value must be at least the bound, `false` for at most.
+    pub at_least: bool,
+    pub unit: &'static str,
+}
+
+impl Target {
+    pub fn met(&self) -> bool {
+        if self.at_least {
+            self.measured >= self.bound
+        } else {
+            self.measured <= self.bound
+        }
+    }
+}
+
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub targets: Vec<Target>,
+    pub facts: Vec<(String, Value)>,
+}
+
+impl Report {
+    pub fn row(&self, workload: &str, server: &str) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.workload == workload && r.server == server)
+    }
+
+    pub fn print(&self) {
+        println!(
+            "\n{:<30} {:<14} {:>10} {:>9} {:>9} {:>13} {:>9} {:>8}",
+            "workload", "server", "req/s", "p50 ms", "p99 ms", "CPU s/1000", "RSS MB", "ratio"
+        );
+        for r in &self.rows {
+            let ratio = match (r.server, self.row(&r.workload, "oidc-provider")) {
+                ("idforce", Some(peer)) if r.offered_rate.is_none() => {
+                    format!("{:.2}x", r.rate / peer.rate)
+                }
+                _ => String::new(),
+            };
+            println!(
+                "{:<30} {:<14} {:>10.0} {:>9.3} {:>9.3} {:>13.3} {:>9.1} {:>8}",
+                r.workload,
+                r.server,
+                r.rate,
+                r.p50_ms,
+                r.p99_ms,
+                r.cpu_s_per_1000,
+                r.peak_rss_mb,
+                ratio
+            );
+        }
+        println!();
+        for (k, v) in &self.facts {
+            println!("{k}: {v}");
+        }
+        println!("\ntargets:");
+        for t in &self.targets {
+            println!(
+                "  [{}] {}: {:.2}{} ({} {:.2}{})",
+                if t.met() { "met" } else { "MISSED" },
+                t.name,
+                t.measured,
+                t.unit,
+                if t.at_least { "≥" } else { "≤" },
+                t.bound,
+                t.unit
+            );
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "rows": self.rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+            "targets": self.targets.iter().map(|t| json!({
+                "name": t.name, "measured": round(t.measured, 3), "bound": t.bound,
+                "at_least": t.at_least, "unit": t.unit, "met": t.met(),
+            })).collect::<Vec<_>>(),
+            "facts": self.facts.iter().cloned().collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+fn round(v: f64, digits: i32) -> Value {
+    if v.is_finite() {
+        let f = 10f64.powi(digits);
+        json!((v * f).round() / f)
+    } else {
+        Value::Null
+    }
+}

@@ -1,0 +1,167 @@
+//! The servers under test, as child processes on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// SIGKILL: nothing is flushed or finished, as in a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the process to end.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An idforce serving `database` with the config in `dir`; returns once /readyz answers 200,
+/// with the time that took from the spawn.
+pub fn start_idforce(
+    binary: &Path,
+    dir: &Path,
+    database: &str,
+) -> Result<(Server, Duration), String> {
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .current_dir(dir)
+        .args([
+            "serve",
+            "--config",
+            "idforce.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--database", database])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            return Err("idforce exited before listening".into());
+        };
+        if let Some(bound) = line.split("(bound to ").nth(1) {
+            break bound
+                .trim_end_matches(')')
+                .parse::<SocketAddr>()
+                .map_err(|e| format!("bad address in {line:?}: {e}"))?;
+        }
+    };
+    // Keep reading stdout so that the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let server = Server {
+        name: "idforce",
+        addr,
+        child,
+    };
+    wait_ready(addr, "/readyz", Duration::from_secs(30))?;
+    Ok((server, started.elapsed()))
+}
+
+/// node-oidc-provider, installed in `peer_dir` by `bench/run`, with bench/peer/server.mjs.
+pub fn start_peer(peer_dir: &Path, script: &Path, client_secret: &str) -> Result<Server, String> {
+    let port = free_port()?;
+    // ES modules resolve imports beside the script (NODE_PATH does not apply to them).
+    let installed = peer_dir.join("server.mjs");
+    std::fs::copy(script, &installed).map_err(|e| format!("{}: {e}", script.display()))?;
+    let child = Command::new("node")
+        .arg(&installed)
+        .current_dir(peer_dir)
+        .env("PORT", port.to_string())
+        .env("BENCH_CLIENT_SECRET", client_secret)
+        .env("NODE_ENV", "production")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start node: {e}"))?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let server = Server {
+        name: "oidc-provider",
+        addr,
+        child,
+    };
+    wait_ready(
+        addr,
+        "/.well-known/openid-configuration",
+        Duration::from_secs(30),
+    )?;
+    Ok(server)
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// Polls `path` every millisecond until it answers 200.
+fn wait_ready(addr: SocketAddr, path: &str, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if get_status(addr, path) == Some(200) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Err(format!("{addr}{path} not ready after {limit:?}"))
+}
+
+/// The status of one GET, on a connection of its own.
+pub fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Where the peer's script lives in the repository.
+pub fn peer_script(repo: &Path) -> PathBuf {
+    repo.join("bench/peer/server.mjs")
+}
