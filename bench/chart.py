@@ -38,7 +38,7 @@ def main(src, dst):
     rate_ax.set_xscale("log")
     rate_ax.set_xlabel("requests per second (log scale; higher is better)")
     p99_ax.set_xlabel("p99 latency at the maximum rate, ms (lower is better)")
-    rate_ax.legend(loc="lower right")
+    p99_ax.legend(loc="lower right")
     machine = data["facts"].get("machine", {})
     fig.suptitle(
         f"idforce vs node-oidc-provider — {machine.get('cpu', '')}, {machine.get('cores', '?')} cores, "

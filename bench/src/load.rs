@@ -171,13 +171,16 @@ async fn connection(
     let mut due = schedule.map(|(_, first)| first);
     loop {
         let sent_at = match due {
-            Some(at) => {
-                if at >= deadline {
-                    break;
-                }
+            Some(at) if at >= deadline => break,
+            // Early: wait, and count from waking. Tokio's timer wakes up to a millisecond
+            // late; that lateness is the generator's, not the server's.
+            Some(at) if Instant::now() < at => {
                 tokio::time::sleep_until(at.into()).await;
-                at
+                Instant::now()
             }
+            // Late because the server was slow to answer the previous request: count from
+            // when this one was due, so the server is charged for the wait it caused.
+            Some(at) => at,
             None => Instant::now(),
         };
         if sent_at >= deadline || Instant::now() >= deadline {

@@ -116,8 +116,12 @@ impl Application {
     ) -> Result<Application, StartError> {
         let (store, hasher) = open_store(&opts.database, &opts.store).await?;
         let now = clock.now();
-        let (generated, demo) =
+        let (mut generated, demo) =
             seed_at_start(store.as_ref(), &hasher, opts.config.as_ref(), now).await?;
+        tokio::spawn(seed::settle_passwords(
+            store.clone(),
+            std::mem::take(&mut generated.passwords),
+        ));
 
         let listener =
             std::net::TcpListener::bind(&opts.listen).map_err(|source| StartError::Bind {
@@ -162,7 +166,7 @@ impl Application {
             keys,
             store,
             hasher,
-            passwords: Argon2Verifier,
+            passwords: Argon2Verifier::new(),
             settings: IssuerSettings {
                 public_url: public_url.clone(),
                 accept_salesforce_audiences: opts.accept_salesforce_audiences,

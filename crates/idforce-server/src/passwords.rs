@@ -1,10 +1,19 @@
-//! Argon2id password hashing (OWASP's default parameters: m=19 MiB, t=2, p=1), run on the
-//! blocking pool so a login never stalls the async workers.
+//! Argon2id password hashing (OWASP's default parameters: m=19 MiB, t=2, p=1).
+//!
+//! Verification runs on a pool of one thread per core, each reusing its own Argon2 memory:
+//! as many verifications run at once as there are cores to run them (more would only queue
+//! inside the kernel's scheduler), and the 19 MiB each needs is allocated once per thread
+//! instead of per login — allocations of that size, freed and made again under load, leave
+//! the allocator holding hundreds of megabytes.
 
+use std::sync::{Arc, Mutex, mpsc};
+
+use argon2::password_hash::phc::{Output, PasswordHash};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use idforce_core::token::random_bytes;
+use tokio::sync::oneshot;
 
 fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
@@ -24,16 +33,96 @@ pub fn verify(phc: &str, password: &str) -> bool {
     argon2().verify_password(password.as_bytes(), phc).is_ok()
 }
 
-/// Verifies on tokio's blocking pool.
-pub struct Argon2Verifier;
+/// Verifies `password` against `phc` using (and, if it is too small, growing) `memory`.
+fn verify_with(memory: &mut Vec<Block>, phc: &str, password: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        Version::try_from(hash.version.unwrap_or(0x13)),
+    ) else {
+        return false;
+    };
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let blocks = &mut memory[..params.block_count()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    if argon2
+        .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), &mut out, blocks)
+        .is_err()
+    {
+        return false;
+    }
+    // Output's equality is constant-time.
+    Output::new(&out).is_ok_and(|computed| &computed == expected)
+}
+
+struct Job {
+    phc: String,
+    password: String,
+    answer: oneshot::Sender<bool>,
+}
+
+/// Verifies on its own pool of threads (see the module's comment).
+pub struct Argon2Verifier {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Default for Argon2Verifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Argon2Verifier {
+    pub fn new() -> Argon2Verifier {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for i in 0..threads {
+            let jobs = jobs.clone();
+            // A thread that cannot start leaves the others to do the work.
+            let _ = std::thread::Builder::new()
+                .name(format!("idforce-argon2-{i}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    loop {
+                        // Ends when the verifier, and with it the queue, is dropped.
+                        let job = match jobs.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                            Ok(job) => job,
+                            Err(_) => return,
+                        };
+                        let ok = verify_with(&mut memory, &job.phc, &job.password);
+                        let _ = job.answer.send(ok);
+                    }
+                });
+        }
+        Argon2Verifier { queue }
+    }
+}
 
 #[async_trait]
 impl idforce_core::ports::PasswordVerifier for Argon2Verifier {
     async fn verify(&self, phc: &str, password: &str) -> bool {
-        let (phc, password) = (phc.to_owned(), password.to_owned());
-        tokio::task::spawn_blocking(move || verify(&phc, &password))
-            .await
-            .unwrap_or(false)
+        let (answer, answered) = oneshot::channel();
+        let job = Job {
+            phc: phc.to_owned(),
+            password: password.to_owned(),
+            answer,
+        };
+        if self.queue.send(job).is_err() {
+            return false;
+        }
+        answered.await.unwrap_or(false)
     }
 }
 
@@ -46,5 +135,34 @@ mod tests {
         assert!(super::verify(&h, "Winter2026!"));
         assert!(!super::verify(&h, "winter2026!"));
         assert!(!super::verify("not a hash", "x"));
+    }
+
+    #[test]
+    fn the_pool_agrees_with_the_reference_verification() {
+        let h = super::hash("Winter2026!");
+        let mut memory = Vec::new();
+        assert!(super::verify_with(&mut memory, &h, "Winter2026!"));
+        assert!(!super::verify_with(&mut memory, &h, "winter2026!"));
+        assert!(!super::verify_with(&mut memory, "not a hash", "x"));
+        // A hash made with other parameters (less memory, one pass) verifies too.
+        use argon2::password_hash::PasswordHasher;
+        let params = argon2::Params::new(8, 1, 1, None).expect("params");
+        let other =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password_with_salt(b"password", b"somesaltsomesalt")
+                .expect("hash")
+                .to_string();
+        assert!(other.contains("m=8,t=1,p=1"));
+        assert!(super::verify_with(&mut memory, &other, "password"));
+        assert!(!super::verify_with(&mut memory, &other, "Password"));
+    }
+
+    #[tokio::test]
+    async fn verifies_through_the_pool() {
+        use idforce_core::ports::PasswordVerifier;
+        let h = super::hash("Winter2026!");
+        let pool = super::Argon2Verifier::new();
+        assert!(pool.verify(&h, "Winter2026!").await);
+        assert!(!pool.verify(&h, "Winter2026").await);
     }
 }

@@ -29,6 +29,9 @@ pub enum SeedError {
 #[derive(Debug, Default)]
 pub struct Generated {
     pub lines: Vec<String>,
+    /// Existing users whose config password is still to be compared with their stored hash:
+    /// `settle_passwords` does it after the server is up, since Argon2 is slow on purpose.
+    pub passwords: Vec<(SfId, String)>,
 }
 
 const DEFAULT_SCOPES: &[&str] = &["api", "web", "refresh_token", "openid"];
@@ -123,6 +126,7 @@ async fn upsert_user(
             .into());
         }
     }
+    let is_existing = existing.is_some();
     let mut user = match existing {
         Some(u) => u,
         None => {
@@ -154,12 +158,8 @@ async fn upsert_user(
             }
         }
     };
-    if let Some(p) = spec
-        .password
-        .as_ref()
-        .filter(|p| !passwords::verify(&user.password_hash, p))
-    {
-        user.password_hash = passwords::hash(p);
+    if let (Some(p), true) = (&spec.password, is_existing) {
+        generated.passwords.push((user.id, p.clone()));
     }
     if let Some(t) = &spec.security_token {
         user.security_token = Some((hasher.digest(t), t.chars().count()));
@@ -182,6 +182,43 @@ async fn upsert_user(
     user.updated_at = now;
     store.save_user(&user).await?;
     Ok(user)
+}
+
+/// Gives each user of `pending` the password the config names, if their stored hash is not
+/// already of it. Runs after start: a changed password takes effect a few tens of
+/// milliseconds after the server is ready, and an unchanged one costs the start nothing.
+pub async fn settle_passwords(store: std::sync::Arc<dyn Backend>, pending: Vec<(SfId, String)>) {
+    for (id, password) in pending {
+        let result = async {
+            let Some(user) = store.user(&id).await? else {
+                return Ok(());
+            };
+            let (hash, p) = (user.password_hash.clone(), password.clone());
+            let same = tokio::task::spawn_blocking(move || passwords::verify(&hash, &p))
+                .await
+                .unwrap_or(false);
+            if same {
+                return Ok(());
+            }
+            let p = password.clone();
+            let new_hash = tokio::task::spawn_blocking(move || passwords::hash(&p))
+                .await
+                .unwrap_or_default();
+            if new_hash.is_empty() {
+                return Ok(());
+            }
+            // Read again: only the hash is this function's to change.
+            if let Some(mut user) = store.login_user(&user.username).await? {
+                user.password_hash = new_hash;
+                store.save_user(&user).await?;
+            }
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(user = %id.to18(), error = %e, "could not apply the config's password");
+        }
+    }
 }
 
 async fn user_id(store: &dyn Backend, username: &str) -> Result<SfId, SeedError> {

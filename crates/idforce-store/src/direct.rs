@@ -22,26 +22,43 @@ const MAX_BATCH: usize = 512;
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
+/// How often the WAL is copied back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 pub(crate) struct Direct {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writer: mpsc::Sender<Box<dyn Job>>,
+    /// Dropped with the store, which ends the checkpointer.
+    _checkpointer: mpsc::Sender<()>,
 }
 
 impl Direct {
     /// Opens the writer (on its own thread) and one reader of an existing, migrated database.
     pub(crate) fn open(path: &Path) -> StoreResult<Direct> {
         let conn = connect(path)?;
+        // Checkpoints run on a thread of their own (below), never in the middle of a commit:
+        // a checkpoint syncs the database file, and the writer must not wait for that.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(error)?;
         let (writer, queue) = mpsc::channel::<Box<dyn Job>>();
+        let unavailable = |e: std::io::Error| StoreError::Unavailable(format!("thread: {e}"));
         std::thread::Builder::new()
             .name("idforce-sqlite-writer".into())
             .spawn(move || write_loop(&conn, &queue))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
+            .map_err(unavailable)?;
+        let checkpoints = connect(path)?;
+        let (checkpointer, stop) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("idforce-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpoints, &stop))
+            .map_err(unavailable)?;
         let reader = connect(path)?;
         Ok(Direct {
             path: path.to_owned(),
             readers: Mutex::new(vec![reader]),
             writer,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -182,6 +199,15 @@ fn write_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
         for job in batch {
             job.finish(&committed);
         }
+    }
+}
+
+/// PASSIVE checkpoints copy what they can without blocking the writer or readers; once one
+/// has copied everything, the next commit starts the WAL over, so it stays small.
+fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        // A busy database is simply checkpointed next time.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }
 

@@ -129,7 +129,15 @@ pub fn router(state: AppState) -> Router {
                 })
                 .on_request(())
                 .on_response(|r: &Response, latency: std::time::Duration, _span: &tracing::Span| {
-                    tracing::info!(status = r.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "answered");
+                    // Refusals at info; successes at debug: a line per token at tens of
+                    // thousands of tokens a second costs more than the token (see
+                    // docs/performance.md), and /metrics already counts them.
+                    let (status, ms) = (r.status().as_u16(), latency.as_secs_f64() * 1000.0);
+                    if status >= 400 {
+                        tracing::info!(status, latency_ms = ms, "answered");
+                    } else {
+                        tracing::debug!(status, latency_ms = ms, "answered");
+                    }
                 }),
         )
         .layer(SetRequestIdLayer::new(x_request_id, NewRequestId))
