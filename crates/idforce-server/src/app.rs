@@ -118,10 +118,7 @@ impl Application {
         let now = clock.now();
         let (mut generated, demo) =
             seed_at_start(store.as_ref(), &hasher, opts.config.as_ref(), now).await?;
-        tokio::spawn(seed::settle_passwords(
-            store.clone(),
-            std::mem::take(&mut generated.passwords),
-        ));
+        seed::settle_passwords(store.clone(), std::mem::take(&mut generated.passwords)).await;
 
         let listener =
             std::net::TcpListener::bind(&opts.listen).map_err(|source| StartError::Bind {

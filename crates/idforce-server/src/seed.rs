@@ -29,8 +29,8 @@ pub enum SeedError {
 #[derive(Debug, Default)]
 pub struct Generated {
     pub lines: Vec<String>,
-    /// Existing users whose config password is still to be compared with their stored hash:
-    /// `settle_passwords` does it after the server is up, since Argon2 is slow on purpose.
+    /// Existing users whose config password is still to be compared with their stored hash
+    /// (`settle_passwords` does it, in parallel, since Argon2 is slow on purpose).
     pub passwords: Vec<(SfId, String)>,
 }
 
@@ -185,39 +185,47 @@ async fn upsert_user(
 }
 
 /// Gives each user of `pending` the password the config names, if their stored hash is not
-/// already of it. Runs after start: a changed password takes effect a few tens of
-/// milliseconds after the server is ready, and an unchanged one costs the start nothing.
+/// already of it. The comparisons (Argon2, slow on purpose) run in parallel, one per core at a
+/// time; the server is ready only after them, so a changed password is in force from the
+/// first request.
 pub async fn settle_passwords(store: std::sync::Arc<dyn Backend>, pending: Vec<(SfId, String)>) {
-    for (id, password) in pending {
-        let result = async {
-            let Some(user) = store.user(&id).await? else {
-                return Ok(());
-            };
-            let (hash, p) = (user.password_hash.clone(), password.clone());
-            let same = tokio::task::spawn_blocking(move || passwords::verify(&hash, &p))
-                .await
-                .unwrap_or(false);
-            if same {
-                return Ok(());
-            }
-            let p = password.clone();
-            let new_hash = tokio::task::spawn_blocking(move || passwords::hash(&p))
-                .await
-                .unwrap_or_default();
-            if new_hash.is_empty() {
-                return Ok(());
-            }
-            // Read again: only the hash is this function's to change.
-            if let Some(mut user) = store.login_user(&user.username).await? {
-                user.password_hash = new_hash;
-                store.save_user(&user).await?;
-            }
-            Ok::<_, StoreError>(())
+    let checks: Vec<_> = pending
+        .into_iter()
+        .map(|(id, password)| tokio::spawn(settle_password(store.clone(), id, password)))
+        .collect();
+    for check in checks {
+        let _ = check.await;
+    }
+}
+
+async fn settle_password(store: std::sync::Arc<dyn Backend>, id: SfId, password: String) {
+    let result = async {
+        let Some(user) = store.user(&id).await? else {
+            return Ok(());
+        };
+        let (hash, p) = (user.password_hash.clone(), password.clone());
+        let same = tokio::task::spawn_blocking(move || passwords::verify(&hash, &p))
+            .await
+            .unwrap_or(false);
+        if same {
+            return Ok(());
         }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(user = %id.to18(), error = %e, "could not apply the config's password");
+        let new_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
+            .await
+            .unwrap_or_default();
+        if new_hash.is_empty() {
+            return Ok(());
         }
+        // Read again: only the hash is this function's to change.
+        if let Some(mut user) = store.login_user(&user.username).await? {
+            user.password_hash = new_hash;
+            store.save_user(&user).await?;
+        }
+        Ok::<_, StoreError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(user = %id.to18(), error = %e, "could not apply the config's password");
     }
 }
 
