@@ -64,6 +64,30 @@ impl DirectoryCache {
         map.get(key, self.ttl)
     }
 
+    /// The cached value of `key`, or what `load` finds (cached if found and nothing was
+    /// invalidated while loading). `load` is a future, so it starts only after the ticket.
+    pub async fn get_or_load<K, V, Q, E>(
+        &self,
+        map: &Map<K, V>,
+        key: &Q,
+        load: impl std::future::Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E>
+    where
+        K: Eq + Hash + std::borrow::Borrow<Q>,
+        V: Clone,
+        Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(v) = self.get(map, key) {
+            return Ok(Some(v));
+        }
+        let ticket = self.ticket();
+        let found = load.await?;
+        if let Some(v) = &found {
+            self.put(map, ticket, key.to_owned(), v.clone());
+        }
+        Ok(found)
+    }
+
     pub fn ticket(&self) -> Ticket {
         Ticket(self.epoch.load(Ordering::Acquire))
     }

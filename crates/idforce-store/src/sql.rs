@@ -280,50 +280,33 @@ fn session_from(row: &$row) -> StoreResult<Session> {
 #[async_trait]
 impl Directory for $store {
     async fn org(&self, id: &SfId) -> StoreResult<Option<Org>> {
-        if let Some(org) = self.cache.get(&self.cache.orgs, id) {
-            return Ok(Some(org));
-        }
-        let ticket = self.cache.ticket();
-        let found = optional(
+        self.cache
+            .get_or_load(&self.cache.orgs, id, optional(
             sqlx::query($store::sql("SELECT * FROM orgs WHERE id = ?")).bind(id.as15()),
             &self.pool,
             org_from,
-        )
-        .await?;
-        if let Some(org) = &found {
-            self.cache.put(&self.cache.orgs, ticket, *id, org.clone());
-        }
-        Ok(found)
+        ))
+            .await
     }
 
     async fn user(&self, id: &SfId) -> StoreResult<Option<User>> {
-        if let Some(user) = self.cache.get(&self.cache.users, id) {
-            return Ok(Some(user));
-        }
-        let ticket = self.cache.ticket();
-        let found = optional(
+        self.cache
+            .get_or_load(&self.cache.users, id, optional(
             sqlx::query($store::sql("SELECT * FROM users WHERE id = ?")).bind(id.as15()),
             &self.pool,
             user_from,
-        )
-        .await?;
-        if let Some(user) = &found {
-            self.cache.put(&self.cache.users, ticket, *id, user.clone());
-        }
-        Ok(found)
+        ))
+            .await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let key = username.to_lowercase();
-        if let Some(user) = self.cache.get(&self.cache.usernames, &key) {
-            return Ok(Some(user));
-        }
-        let ticket = self.cache.ticket();
-        let found = self.login_user(username).await?;
-        if let Some(user) = &found {
-            self.cache.put(&self.cache.usernames, ticket, key, user.clone());
-        }
-        Ok(found)
+        self.cache
+            .get_or_load(
+                &self.cache.usernames,
+                username.to_lowercase().as_str(),
+                self.login_user(username),
+            )
+            .await
     }
 
     async fn login_user(&self, username: &str) -> StoreResult<Option<User>> {
@@ -336,37 +319,23 @@ impl Directory for $store {
     }
 
     async fn app(&self, id: &SfId) -> StoreResult<Option<ConnectedApp>> {
-        if let Some(app) = self.cache.get(&self.cache.apps, id) {
-            return Ok(Some(app));
-        }
-        let ticket = self.cache.ticket();
-        let found = optional(
+        self.cache
+            .get_or_load(&self.cache.apps, id, optional(
             sqlx::query($store::sql("SELECT * FROM apps WHERE id = ?")).bind(id.as15()),
             &self.pool,
             app_from,
-        )
-        .await?;
-        if let Some(app) = &found {
-            self.cache.put(&self.cache.apps, ticket, *id, app.clone());
-        }
-        Ok(found)
+        ))
+            .await
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<ConnectedApp>> {
-        if let Some(app) = self.cache.get(&self.cache.clients, client_id) {
-            return Ok(Some(app));
-        }
-        let ticket = self.cache.ticket();
-        let found = optional(
+        self.cache
+            .get_or_load(&self.cache.clients, client_id, optional(
             sqlx::query($store::sql("SELECT * FROM apps WHERE client_id = ?")).bind(client_id),
             &self.pool,
             app_from,
-        )
-        .await?;
-        if let Some(app) = &found {
-            self.cache.put(&self.cache.clients, ticket, client_id.to_owned(), app.clone());
-        }
-        Ok(found)
+        ))
+            .await
     }
 
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
