@@ -60,8 +60,79 @@ introspect_all_tokens = true
     Ok(dir)
 }
 
-pub fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", dir.join("idforce.db").display())
+/// The store a run measures: SQLite in the run's folder, or a PostgreSQL database made for the
+/// run (and dropped after it).
+pub enum Db {
+    Sqlite(PathBuf),
+    Postgres { base: String, name: String },
+}
+
+impl Db {
+    pub fn sqlite(dir: &Path) -> Db {
+        Db::Sqlite(dir.join("idforce.db"))
+    }
+
+    /// A new database on the PostgreSQL server that `base` (any database URL of it) names.
+    pub fn postgres(base: &str) -> Result<Db, String> {
+        let name = format!("idforce_bench_{}_{}", std::process::id(), now_secs());
+        let db = Db::Postgres {
+            base: base.to_owned(),
+            name: name.clone(),
+        };
+        psql(base, &format!("CREATE DATABASE {name}"))?;
+        Ok(db)
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Db::Sqlite(file) => format!("sqlite://{}?mode=rwc", file.display()),
+            Db::Postgres { base, name } => {
+                let (server, query) = base.split_once('?').unwrap_or((base, ""));
+                let server = server.rsplit_once('/').map_or(server, |(s, _)| s);
+                let query = if query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{query}")
+                };
+                format!("{server}/{name}{query}")
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Db::Postgres { base, name } = self
+            && let Err(e) = psql(
+                base,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+        {
+            eprintln!("could not drop the bench database {name}: {e}");
+        }
+    }
+}
+
+/// One statement through `psql` (a client every PostgreSQL machine has); its output.
+fn psql(url: &str, sql: &str) -> Result<String, String> {
+    let out = std::process::Command::new("psql")
+        .args([url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// `n` distinct signed assertions (each is single-use), valid for a year. Signing is slow
@@ -172,7 +243,11 @@ pub async fn refresh_token(database: &str, scopes: &str) -> Result<String, Strin
 
 /// Fills the store with live sessions of the bench user until it holds `total` in all.
 /// Their digests are made up (no token leads to them): they are there to be searched past.
-pub fn fill_sessions(database_file: &Path, total: u64) -> Result<u64, String> {
+pub fn fill_sessions(db: &Db, total: u64) -> Result<u64, String> {
+    let database_file = match db {
+        Db::Sqlite(file) => file,
+        Db::Postgres { .. } => return fill_postgres_sessions(&db.url(), total),
+    };
     let e = |e: rusqlite::Error| e.to_string();
     let conn = rusqlite::Connection::open(database_file).map_err(e)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
@@ -213,8 +288,41 @@ pub fn fill_sessions(database_file: &Path, total: u64) -> Result<u64, String> {
     Ok(total.saturating_sub(have))
 }
 
+fn fill_postgres_sessions(url: &str, total: u64) -> Result<u64, String> {
+    let have: u64 = psql(url, "SELECT count(*) FROM sessions")?
+        .parse()
+        .map_err(|e| format!("count: {e}"))?;
+    let now = now_secs() * 1000;
+    let mut next = have;
+    while next < total {
+        let end = total.min(next + 1_000_000);
+        psql(
+            url,
+            &format!(
+                "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
+                 SELECT convert_to(lpad('filler-' || i, 32, '0'), 'UTF8'), u.org_id, u.id, a.id, 'api', {now}, {now}, 86400, NULL, NULL
+                 FROM generate_series({next}, {last}) AS i,
+                      (SELECT org_id, id FROM users WHERE username = '{USERNAME}') AS u,
+                      (SELECT id FROM apps WHERE client_id = '{CLIENT_ID}') AS a",
+                last = end - 1
+            ),
+        )?;
+        next = end;
+    }
+    psql(url, "VACUUM ANALYZE sessions")?;
+    Ok(total.saturating_sub(have))
+}
+
 /// How many sessions the store holds.
-pub fn count_sessions(database_file: &Path) -> Result<u64, String> {
+pub fn count_sessions(db: &Db) -> Result<u64, String> {
+    let database_file = match db {
+        Db::Sqlite(file) => file,
+        Db::Postgres { .. } => {
+            return psql(&db.url(), "SELECT count(*) FROM sessions")?
+                .parse()
+                .map_err(|e| format!("count: {e}"));
+        }
+    };
     let conn = rusqlite::Connection::open(database_file).map_err(|e| e.to_string())?;
     conn.query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))
         .map(|n| n as u64)

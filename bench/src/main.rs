@@ -50,6 +50,15 @@ struct Args {
     /// A few seconds in all: proves the harness works, measures nothing worth keeping.
     #[arg(long)]
     smoke: bool,
+    /// Measures only the workloads whose names contain this text (for reproducing one row;
+    /// targets whose rows are missing read as missed).
+    #[arg(long)]
+    only: Option<String>,
+    /// Measure idforce on PostgreSQL instead of SQLite: the URL of any database on the server
+    /// (e.g. postgres://postgres@127.0.0.1:5432/postgres); the run makes a database of its own
+    /// there and drops it after.
+    #[arg(long)]
+    postgres: Option<String>,
     /// The results as JSON.
     #[arg(long, default_value = "bench/results/latest.json")]
     out: PathBuf,
@@ -109,6 +118,11 @@ impl Bench<'_> {
     /// Runs a workload against a server, with a short warm-up first unless its requests are
     /// single-use, and records the row.
     fn measure(&mut self, name: &str, server: &Server, w: &Workload, plan: Plan) -> Row {
+        if let Some(only) = &self.args.only
+            && !name.contains(only.as_str())
+        {
+            return Row::skipped(name, server.name);
+        }
         if matches!(w.bodies, Bodies::Same(_)) && plan.rate.is_none() {
             let warm = Plan {
                 duration: plan.duration.mul_f64(0.2).max(Duration::from_millis(100)),
@@ -205,8 +219,12 @@ fn run(args: &Args) -> Result<Report, String> {
 
     // idforce: a new store, seeded by the first start; measured from the second.
     let dir = fixtures::idforce_dir(&repo)?;
-    let database = fixtures::database_url(dir.path());
-    let db_file = dir.path().join("idforce.db");
+    let db = match &args.postgres {
+        Some(base) => fixtures::Db::postgres(base)?,
+        None => fixtures::Db::sqlite(dir.path()),
+    };
+    let database = db.url();
+    facts.push(("idforce_store".into(), json!(db.backend())));
     let (first, _) = servers::start_idforce(&args.idforce, dir.path(), &database)?;
     first.stop();
     let (idf, ready) = servers::start_idforce(&args.idforce, dir.path(), &database)?;
@@ -246,7 +264,7 @@ fn run(args: &Args) -> Result<Report, String> {
         .as_str()
         .and_then(|id| id.find("/id/").map(|i| id[i..].to_owned()))
         .ok_or("no identity URL")?;
-    fixtures::fill_sessions(&db_file, 1_000)?;
+    fixtures::fill_sessions(&db, 1_000)?;
     let introspect = Workload::form(
         "/services/oauth2/introspect",
         form(&[("token", access_token), client[0], client[1]]),
@@ -332,7 +350,7 @@ fn run(args: &Args) -> Result<Report, String> {
         .map(|r| r.ok)
         .sum();
     idf.kill();
-    let stored = fixtures::count_sessions(&db_file)?;
+    let stored = fixtures::count_sessions(&db)?;
     // The 1,000 sessions include the setup token and the filler.
     let durable = stored.saturating_sub(1_000);
     facts.push((
@@ -348,7 +366,7 @@ fn run(args: &Args) -> Result<Report, String> {
     // The same store with many live tokens.
     eprintln!("filling the store to {} tokens…", args.stored_tokens);
     let started = Instant::now();
-    fixtures::fill_sessions(&db_file, args.stored_tokens)?;
+    fixtures::fill_sessions(&db, args.stored_tokens)?;
     facts.push((
         "fill_seconds".into(),
         json!(started.elapsed().as_secs_f64()),

@@ -22,6 +22,23 @@ pub struct Row {
 }
 
 impl Row {
+    /// A workload left out of this run (`--only`): no figures, so no target can be met with it.
+    pub fn skipped(workload: &str, server: &'static str) -> Row {
+        Row {
+            workload: workload.to_owned(),
+            server,
+            rate: f64::NAN,
+            p50_ms: f64::NAN,
+            p99_ms: f64::NAN,
+            cpu_s_per_1000: f64::NAN,
+            peak_rss_mb: f64::NAN,
+            ok: 0,
+            failed: 0,
+            first_failure: None,
+            offered_rate: None,
+        }
+    }
+
     pub fn new(
         workload: &str,
         server: &'static str,

@@ -8,6 +8,8 @@ use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
 use crate::error::OAuthError;
+use crate::model::Millis;
+use crate::token::Digest;
 
 /// Past-side clock skew tolerated on `exp`.
 pub const CLOCK_SKEW_SECS: i64 = 60;
@@ -91,6 +93,17 @@ fn normalise_exp(v: &Value) -> Option<i64> {
     }
     let secs = if n > 1e11 { n / 1000.0 } else { n };
     Some(secs as i64)
+}
+
+/// An assertion's key in the one-time-use ledger: when its record expires (milliseconds, 8
+/// bytes big endian), then 24 bytes of its SHA-256. Assertions are recorded in about the order
+/// they expire, so the ledger grows at its end rather than on a random page per grant.
+pub fn ledger_key(compact: &str, expires_at: Millis) -> Digest {
+    let hash = ring::digest::digest(&ring::digest::SHA256, compact.as_bytes());
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&expires_at.max(0).to_be_bytes());
+    key[8..].copy_from_slice(&hash.as_ref()[..24]);
+    key
 }
 
 impl Assertion<'_> {

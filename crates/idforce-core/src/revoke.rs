@@ -13,8 +13,8 @@ pub async fn revoke(
     token: &str,
     now: Millis,
 ) -> Result<(), OAuthError> {
-    let digest = hasher.digest(token);
     if token::looks_like_access_token(token) {
+        let digest = hasher.session_key(token);
         return match store.session(&digest).await? {
             Some(s) if s.is_live(now) => {
                 store.revoke_session(&digest, now).await?;
@@ -24,6 +24,7 @@ pub async fn revoke(
         };
     }
     if token::looks_like_refresh_token(token) {
+        let digest = hasher.digest(token);
         return match store.refresh_token(&digest).await? {
             Some(r) if !r.revoked => {
                 store.revoke_family(&r.family, now).await?;

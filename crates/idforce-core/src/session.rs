@@ -32,6 +32,6 @@ pub async fn find_live(
     if !token::looks_like_access_token(access_token) {
         return Ok(None);
     }
-    let session = store.session(&hasher.digest(access_token)).await?;
+    let session = store.session(&hasher.session_key(access_token)).await?;
     Ok(session.filter(|s| s.is_live(now)))
 }

@@ -6,6 +6,7 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
+use crate::model::Millis;
 use crate::sfid::SfId;
 
 /// The alphabet of Salesforce session ids and refresh tokens: `[A-Za-z0-9._]`, 64 symbols,
@@ -31,13 +32,59 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
-/// `<15-char org id>!AQ<94 chars>`: 112 characters, as real session ids (564 random bits).
-pub fn mint_access_token(org: &SfId) -> String {
+/// `<15-char org id>!AR<11 chars: issue time><83 random chars>`: 112 characters, as real
+/// session ids (`AR` is one of the two suffix starts Salesforce uses; 498 random bits).
+///
+/// The issue time leads the token's storage key (see [`CredentialHasher::session_key`]), so
+/// new sessions land at the end of every index instead of on a random page: an insert dirties
+/// the pages the previous insert dirtied, and a group commit writes a few pages, not one per
+/// token. The time is no secret: the token response says it (`issued_at`).
+pub fn mint_access_token(org: &SfId, now: Millis) -> String {
     let mut s = String::with_capacity(112);
     s.push_str(org.as15());
-    s.push_str("!AQ");
-    random_chars(&mut s, 94);
+    s.push_str(ORDERED_MARK);
+    push_ordering(&mut s, now.max(0) as u64);
+    random_chars(&mut s, 94 - ORDERING_CHARS);
     s
+}
+
+/// After the org id: tokens that carry their issue time (`!AQ` tokens, minted before, do not).
+const ORDERED_MARK: &str = "!AR";
+/// 11 characters of 6 bits hold a u64.
+const ORDERING_CHARS: usize = 11;
+
+fn push_ordering(out: &mut String, v: u64) {
+    for i in (0..ORDERING_CHARS).rev() {
+        out.push(ALPHABET[((v >> (6 * i)) & 63) as usize] as char);
+    }
+}
+
+fn alphabet_index(b: u8) -> Option<u64> {
+    let i = match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'.' => 62,
+        b'_' => 63,
+        _ => return None,
+    };
+    Some(u64::from(i))
+}
+
+/// The issue time an `!AR` access token carries, if it is one.
+fn ordering_of(token: &str) -> Option<u64> {
+    let b = token.as_bytes();
+    if b.len() != 112 || b.get(15..18) != Some(ORDERED_MARK.as_bytes()) {
+        return None;
+    }
+    let chars = &b[18..18 + ORDERING_CHARS];
+    // The first character holds only the top 4 bits.
+    if alphabet_index(chars[0])? >= 16 {
+        return None;
+    }
+    chars
+        .iter()
+        .try_fold(0u64, |v, &c| Some((v << 6) | alphabet_index(c)?))
 }
 
 /// `5Aep861<80 chars>`: 87 characters.
@@ -93,6 +140,18 @@ impl CredentialHasher {
         out
     }
 
+    /// The storage key of an access token: for `!AR` tokens its issue time (8 bytes, big
+    /// endian, so keys sort by age) and 24 bytes of the keyed hash; for anything else the
+    /// whole keyed hash. 192 keyed bits still make a key unguessable and unique.
+    pub fn session_key(&self, access_token: &str) -> Digest {
+        let mut key = self.digest(access_token);
+        if let Some(ordering) = ordering_of(access_token) {
+            key.copy_within(0..24, 8);
+            key[..8].copy_from_slice(&ordering.to_be_bytes());
+        }
+        key
+    }
+
     /// Constant-time check of a presented credential against a stored digest.
     pub fn matches(&self, presented: &str, stored: &[u8]) -> bool {
         self.digest(presented).ct_eq(stored).into()
@@ -139,9 +198,9 @@ mod tests {
     #[test]
     fn shapes_match_salesforce() {
         let org = SfId::mint(prefix::ORG, 7);
-        let at = mint_access_token(&org);
+        let at = mint_access_token(&org, 1_700_000_000_123);
         assert_eq!(at.len(), 112);
-        assert!(at.starts_with(&format!("{}!AQ", org.as15())));
+        assert!(at.starts_with(&format!("{}!AR", org.as15())));
         assert!(in_alphabet(&at[16..]));
         assert!(looks_like_access_token(&at));
 
@@ -158,6 +217,41 @@ mod tests {
         assert_eq!(secret.len(), 64);
         assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(mint_refresh_token(), mint_refresh_token());
+    }
+
+    #[test]
+    fn session_keys_sort_by_issue_time() {
+        let hasher = CredentialHasher::new(b"key");
+        let org = SfId::mint(prefix::ORG, 7);
+        let times = [0, 1, 63, 64, 1_700_000_000_123, 1_700_000_000_124, i64::MAX];
+        let keys: Vec<Digest> = times
+            .iter()
+            .map(|&t| {
+                let token = mint_access_token(&org, t);
+                assert_eq!(ordering_of(&token), Some(t as u64));
+                let key = hasher.session_key(&token);
+                assert_eq!(key[8..], hasher.digest(&token)[..24]);
+                key
+            })
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        // Two tokens of the same millisecond differ in their keyed part.
+        let (a, b) = (mint_access_token(&org, 5), mint_access_token(&org, 5));
+        assert_ne!(hasher.session_key(&a), hasher.session_key(&b));
+    }
+
+    #[test]
+    fn tokens_without_an_issue_time_keep_the_whole_hash() {
+        let hasher = CredentialHasher::new(b"key");
+        // An `!AQ` token minted before issue times were carried, and malformed `!AR` ones.
+        let org = SfId::mint(prefix::ORG, 7).as15().to_owned();
+        let legacy = format!("{org}!AQ{}", "x".repeat(94));
+        let top_bits_set = format!("{org}!ARz{}", "A".repeat(93));
+        let bad_char = format!("{org}!ARA-{}", "A".repeat(92));
+        for token in [legacy, top_bits_set, bad_char, "short".to_owned()] {
+            assert_eq!(ordering_of(&token), None, "{token}");
+            assert_eq!(hasher.session_key(&token), hasher.digest(&token));
+        }
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! its response is sent, at the cost of one commit per batch rather than one per token.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use idforce_core::ports::{StoreError, StoreResult};
@@ -22,15 +23,16 @@ const MAX_BATCH: usize = 512;
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
-/// How often the WAL is copied back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How long after a commit the WAL is copied back into the database. Short, so that each
+/// checkpoint syncs little: while the device writes the pages a sync flushes, the writer's next
+/// WAL append to those pages waits for it (measured: 1 s between checkpoints made the p99 of
+/// token grants at half load 35 ms; 20 ms, under 4 ms).
+const CHECKPOINT_AFTER: Duration = Duration::from_millis(20);
 
 pub(crate) struct Direct {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writer: mpsc::Sender<Box<dyn Job>>,
-    /// Dropped with the store, which ends the checkpointer.
-    _checkpointer: mpsc::Sender<()>,
 }
 
 impl Direct {
@@ -38,27 +40,31 @@ impl Direct {
     pub(crate) fn open(path: &Path) -> StoreResult<Direct> {
         let conn = connect(path)?;
         // Checkpoints run on a thread of their own (below), never in the middle of a commit:
-        // a checkpoint syncs the database file, and the writer must not wait for that.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+        // a checkpoint syncs the database file, and the writer must not wait for that. A WAL
+        // that was once large is cut back when it starts over.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")
             .map_err(error)?;
+        let caught_up = Arc::new(AtomicBool::new(false));
         let (writer, queue) = mpsc::channel::<Box<dyn Job>>();
+        // The writer wakes the checkpointer after its commits; when the store is dropped the
+        // writer ends, and with it this channel and the checkpointer.
+        let (committed, commits) = mpsc::channel::<()>();
         let unavailable = |e: std::io::Error| StoreError::Unavailable(format!("thread: {e}"));
+        let writer_flag = caught_up.clone();
         std::thread::Builder::new()
             .name("idforce-sqlite-writer".into())
-            .spawn(move || write_loop(&conn, &queue))
+            .spawn(move || write_loop(&conn, &queue, &committed, &writer_flag))
             .map_err(unavailable)?;
         let checkpoints = connect(path)?;
-        let (checkpointer, stop) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("idforce-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpoints, &stop))
+            .spawn(move || checkpoint_loop(&checkpoints, &commits, &caught_up))
             .map_err(unavailable)?;
         let reader = connect(path)?;
         Ok(Direct {
             path: path.to_owned(),
             readers: Mutex::new(vec![reader]),
             writer,
-            _checkpointer: checkpointer,
         })
     }
 
@@ -87,9 +93,29 @@ impl Direct {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.queue(work, true).await
+    }
+
+    /// The same for `work` that runs exactly one statement: a statement that fails undoes
+    /// itself, so it needs no savepoint (which would cost two statements and journal every
+    /// page it touches).
+    pub(crate) async fn write_statement<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.queue(work, false).await
+    }
+
+    async fn queue<T, F>(&self, work: F, savepoint: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
             work: Some(work),
+            savepoint,
             outcome: None,
             reply,
         });
@@ -139,6 +165,7 @@ trait Job: Send {
 
 struct Pending<T, F> {
     work: Option<F>,
+    savepoint: bool,
     outcome: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
@@ -152,6 +179,10 @@ where
         let Some(work) = self.work.take() else {
             return;
         };
+        if !self.savepoint {
+            self.outcome = Some(work(conn));
+            return;
+        }
         let outcome = match exec(conn, "SAVEPOINT job") {
             Err(e) => Err(e),
             Ok(()) => {
@@ -185,7 +216,12 @@ fn exec(conn: &Connection, sql: &str) -> StoreResult<()> {
         .map_err(error)
 }
 
-fn write_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+fn write_loop(
+    conn: &Connection,
+    queue: &mpsc::Receiver<Box<dyn Job>>,
+    committed: &mpsc::Sender<()>,
+    caught_up: &AtomicBool,
+) {
     // Ends when the store, and with it every sender, is dropped.
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -195,19 +231,43 @@ fn write_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let committed = commit(conn, &mut batch);
+        let outcome = commit(conn, &mut batch);
         for job in batch {
-            job.finish(&committed);
+            job.finish(&outcome);
+        }
+        let _ = committed.send(());
+        if caught_up.swap(false, Ordering::Relaxed) {
+            // The checkpointer has copied all but the last few commits; with no commit
+            // running, this copies the rest, and the next commit starts the WAL over.
+            let _ = checkpoint(conn);
         }
     }
 }
 
-/// PASSIVE checkpoints copy what they can without blocking the writer or readers; once one
-/// has copied everything, the next commit starts the WAL over, so it stays small.
-fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        // A busy database is simply checkpointed next time.
-        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+/// A checkpoint that copies what it can without waiting for the writer or readers: how many
+/// frames the WAL held, and how many of them are now in the database.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
+}
+
+/// The bulk of every checkpoint — copying pages into the database and syncing it — runs here,
+/// beside the writer. Under a steady stream of commits such a checkpoint never reaches the
+/// end of the WAL (new frames arrive while it copies), and a WAL that is never copied to its
+/// end is never started over: it would grow without bound. So after each pass the writer is
+/// asked to finish the job between two commits, which costs it only the last few frames.
+/// An idle store is not checkpointed (nor woken) at all.
+fn checkpoint_loop(conn: &Connection, commits: &mpsc::Receiver<()>, caught_up: &AtomicBool) {
+    while commits.recv().is_ok() {
+        std::thread::sleep(CHECKPOINT_AFTER);
+        while commits.try_recv().is_ok() {}
+        // A busy database is simply checkpointed after the next commit.
+        if let Ok((frames, _)) = checkpoint(conn)
+            && frames > 0
+        {
+            caught_up.store(true, Ordering::Relaxed);
+        }
     }
 }
 

@@ -40,6 +40,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("migrations/postgres/0004_username_index.sql"),
     ),
+    (
+        5,
+        include_str!("migrations/postgres/0005_assertion_keys.sql"),
+    ),
+    (
+        6,
+        include_str!("migrations/postgres/0006_session_family_index.sql"),
+    ),
 ];
 
 pub struct PgStore {

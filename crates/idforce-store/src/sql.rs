@@ -122,6 +122,52 @@ pub(crate) fn dollar_placeholders(sql: &str) -> String {
     out
 }
 
+/// Deletes the sessions that ended before `before`, one slice of the key space per statement:
+/// there may be millions, and one statement over all of them would hold SQLite's write lock —
+/// which every token grant needs — for seconds.
+macro_rules! purge_sessions {
+    ($self:ident, $store:ident, $before:expr) => {{
+        const SLICE: i64 = 2_000;
+        let before: Millis = $before;
+        let mut after: Vec<u8> = Vec::new();
+        let mut deleted = 0u64;
+        loop {
+            // The last key of the next slice, or none when fewer remain.
+            let last: Option<Vec<u8>> = sqlx::query_scalar($store::sql(
+                "SELECT digest FROM sessions WHERE digest > ?1 ORDER BY digest LIMIT 1 OFFSET ?2",
+            ))
+            .bind(&after)
+            .bind(SLICE - 1)
+            .fetch_optional(&$self.pool)
+            .await
+            .map_err(unavailable)?;
+            let result = match &last {
+                Some(last) => sqlx::query($store::sql(
+                    "DELETE FROM sessions WHERE digest > ?1 AND digest <= ?3 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)",
+                ))
+                .bind(&after)
+                .bind(before)
+                .bind(last),
+                None => sqlx::query($store::sql(
+                    "DELETE FROM sessions WHERE digest > ?1 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)",
+                ))
+                .bind(&after)
+                .bind(before),
+            };
+            deleted += result
+                .execute(&$self.pool)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
+            match last {
+                Some(last) => after = last,
+                None => break deleted,
+            }
+        }
+    }};
+}
+pub(crate) use purge_sessions;
+
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty) => {
 /// Runs a query expected to return at most one row and maps it.
@@ -818,14 +864,13 @@ impl Admin for $store {
 
     async fn purge_expired(&self, now: Millis) -> StoreResult<u64> {
         const HOUR: Millis = 3_600_000;
-        let statements: [(&'static str, Millis); 5] = [
-            ("DELETE FROM sessions WHERE last_used_at + timeout_secs * 1000 < ?1 OR revoked_at < ?1", now - HOUR),
+        let mut total = $crate::sql::purge_sessions!(self, $store, now - HOUR);
+        let statements: [(&'static str, Millis); 4] = [
             ("DELETE FROM auth_codes WHERE expires_at < ?1", now - 24 * HOUR),
             ("DELETE FROM login_sessions WHERE expires_at < ?1", now),
             ("DELETE FROM assertions WHERE expires_at < ?1", now),
             ("DELETE FROM refresh_tokens WHERE revoked_at < ?1", now - 30 * 24 * HOUR),
         ];
-        let mut total = 0;
         for (sql, before) in statements {
             total += sqlx::query($store::sql(sql))
                 .bind(before)

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/sqlite/0002_browser_flows.sql")),
     (3, include_str!("migrations/sqlite/0003_oidc.sql")),
     (4, include_str!("migrations/sqlite/0004_username_index.sql")),
+    (5, include_str!("migrations/sqlite/0005_assertion_keys.sql")),
+    (
+        6,
+        include_str!("migrations/sqlite/0006_session_family_index.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -123,8 +128,8 @@ sql_store!(SqliteStore, sqlx::Sqlite, SqliteRow);
 
 // The token hot path: the same SQL as `sql_token_store!`, through `Direct`.
 
-const SESSION_COLUMNS: &str = "digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family";
-const REFRESH_COLUMNS: &str = "digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at, last_used_at, rotated_at, revoked_at";
+const SESSION_BY_DIGEST: &str = "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family FROM sessions WHERE digest = ?";
+const REFRESH_BY_DIGEST: &str = "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at, last_used_at, rotated_at, revoked_at FROM refresh_tokens WHERE digest = ?";
 
 /// A row as read, before its values are checked (a rusqlite row closure cannot fail with
 /// our error type).
@@ -268,7 +273,7 @@ impl Sessions for SqliteStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
         let s = s.clone();
         self.direct
-            .write(move |c| {
+            .write_statement(move |c| {
                 change(c, "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                     rusqlite::params![
@@ -289,10 +294,9 @@ impl Sessions for SqliteStore {
     }
 
     async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE digest = ?");
         self.direct
             .read(|c| {
-                c.prepare_cached(&sql)?
+                c.prepare_cached(SESSION_BY_DIGEST)?
                     .query_row([&digest[..]], raw_session)
                     .optional()
             })?
@@ -303,7 +307,7 @@ impl Sessions for SqliteStore {
     async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()> {
         let digest = *digest;
         self.direct
-            .write(move |c| {
+            .write_statement(move |c| {
                 change(c, "UPDATE sessions SET last_used_at = CASE WHEN last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE digest = ?2",
                     rusqlite::params![now, &digest[..]],
                 )
@@ -315,7 +319,7 @@ impl Sessions for SqliteStore {
     async fn revoke_session(&self, digest: &Digest, now: Millis) -> StoreResult<bool> {
         let digest = *digest;
         self.direct
-            .write(move |c| {
+            .write_statement(move |c| {
                 change(
                     c,
                     "UPDATE sessions SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL",
@@ -337,7 +341,7 @@ impl AssertionLedger for SqliteStore {
     ) -> StoreResult<bool> {
         let digest = *digest;
         self.direct
-            .write(move |c| {
+            .write_statement(move |c| {
                 change(
                     c,
                     crate::sql::ASSERTION_FIRST_USE,
@@ -354,15 +358,14 @@ impl RefreshTokens for SqliteStore {
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
         let t = t.clone();
         self.direct
-            .write(move |c| insert_refresh_direct(c, &t))
+            .write_statement(move |c| insert_refresh_direct(c, &t))
             .await
     }
 
     async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
-        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE digest = ?");
         self.direct
             .read(|c| {
-                c.prepare_cached(&sql)?
+                c.prepare_cached(REFRESH_BY_DIGEST)?
                     .query_row([&digest[..]], raw_refresh)
                     .optional()
             })?
@@ -373,7 +376,7 @@ impl RefreshTokens for SqliteStore {
     async fn touch_refresh_token(&self, old: &Digest, now: Millis) -> StoreResult<()> {
         let old = *old;
         self.direct
-            .write(move |c| {
+            .write_statement(move |c| {
                 change(c, "UPDATE refresh_tokens SET last_used_at = CASE WHEN last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE digest = ?2",
                     rusqlite::params![now, &old[..]],
                 )

@@ -437,3 +437,129 @@ async fn assertions_logins_approvals_and_keys() {
         assert_eq!(keys[1], key("2", 20));
     }
 }
+
+/// Migration 5 rewrites the keys of recorded assertions as `ledger_key` now computes them:
+/// an assertion spent before an upgrade stays spent after it.
+#[tokio::test]
+async fn spent_assertions_stay_spent_across_the_key_migration() {
+    use idforce_core::assertion::ledger_key;
+    let assertion = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE5MDAwMDAwMDB9.c2ln";
+    let expires_at: Millis = 1_900_000_060_000;
+    // The old key: the assertion's SHA-256.
+    let legacy = idforce_core::grant::sha256(assertion.as_bytes());
+
+    // A store at version 4 holding one spent assertion under its old key.
+    let downgrade = |url: String, placeholder: &'static str| async move {
+        drop(idforce_store::open(&url).await.expect("opens"));
+        let insert = format!(
+            "INSERT INTO assertions (digest, expires_at) VALUES ({}, {})",
+            placeholder.replace('N', "1"),
+            placeholder.replace('N', "2")
+        );
+        let statements = [
+            "DELETE FROM schema_migrations WHERE version = 5".to_owned(),
+            insert,
+        ];
+        (url, statements)
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("store.db").display()
+    );
+    let (url, [delete, insert]) = downgrade(sqlite_url, "?N").await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(delete))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(insert))
+        .bind(&legacy[..])
+        .bind(expires_at)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let mut upgraded = vec![("sqlite", idforce_store::open(&url).await.unwrap())];
+
+    match idforce_store::testing::fresh_postgres_schema().await {
+        Ok(pg_url) => {
+            let (url, [delete, insert]) = downgrade(pg_url, "$N").await;
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(delete))
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(insert))
+                .bind(&legacy[..])
+                .bind(expires_at)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            upgraded.push(("postgres", idforce_store::open(&url).await.unwrap()));
+        }
+        Err(why) if idforce_store::testing::strict() => panic!("{why}"),
+        Err(why) => eprintln!("SKIPPED the PostgreSQL backend: {why}"),
+    }
+
+    let key = ledger_key(assertion, expires_at);
+    assert_eq!(key[8..], legacy[..24]);
+    for (name, s) in upgraded {
+        assert!(
+            !s.first_use_of_assertion(&key, expires_at, 1_900_000_000_000)
+                .await
+                .unwrap(),
+            "{name}: an assertion spent before the upgrade was accepted again"
+        );
+        // Its record still expires when it did.
+        assert!(
+            s.first_use_of_assertion(&key, expires_at, expires_at + 1)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// Purging walks the sessions a slice at a time: every ended session goes, whichever slice it
+/// falls in, and no live one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purging_many_sessions_spares_the_live_ones() {
+    for (name, s, _dir) in backends().await {
+        let o = org(&s).await;
+        let u = user(&s, &o, "a@x").await;
+        let a = app(&s, &o).await;
+        // More than two slices' worth; every third session is still in use.
+        let mut inserts = tokio::task::JoinSet::new();
+        for i in 0..4_500u32 {
+            let mut sess = session(&o, &u, &a, 0, None);
+            sess.digest[..4].copy_from_slice(&i.to_be_bytes());
+            sess.digest[4] = 1;
+            if i % 3 == 0 {
+                sess.last_used_at = 10_000_000;
+            }
+            let s = s.clone();
+            inserts.spawn(async move { s.insert_session(&sess).await });
+        }
+        while let Some(done) = inserts.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let purged = s
+            .purge_expired(1000 + 60_000 + 3_600_000 + 1)
+            .await
+            .unwrap();
+        assert_eq!(purged, 3_000, "{name}");
+        for i in [0u32, 1, 2_001, 2_997, 2_998, 4_499] {
+            let mut digest = [0u8; 32];
+            digest[..4].copy_from_slice(&i.to_be_bytes());
+            digest[4] = 1;
+            assert_eq!(
+                s.session(&digest).await.unwrap().is_some(),
+                i % 3 == 0,
+                "{name}: session {i}"
+            );
+        }
+    }
+}

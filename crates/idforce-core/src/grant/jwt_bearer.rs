@@ -1,7 +1,7 @@
 //! JWT bearer flow (spec §3.6, §12.5): an RS256 assertion signed with the key of the app's
 //! certificate, naming the app (`iss`), the user (`sub`) and this server (`aud`).
 
-use super::{REFRESH_SCOPES, TokenContext, granted_scopes, issue_session, org_of, sha256};
+use super::{REFRESH_SCOPES, TokenContext, granted_scopes, issue_session, org_of};
 use crate::assertion;
 use crate::error::OAuthError;
 use crate::model::PermittedUsers;
@@ -61,7 +61,11 @@ pub(super) async fn exchange(
     let expires_at = claims.exp.saturating_mul(1000) + assertion::CLOCK_SKEW_SECS * 1000;
     let fresh = ctx
         .store
-        .first_use_of_assertion(&sha256(compact.trim().as_bytes()), expires_at, ctx.now)
+        .first_use_of_assertion(
+            &assertion::ledger_key(compact.trim(), expires_at),
+            expires_at,
+            ctx.now,
+        )
         .await?;
     if !fresh {
         return Err(OAuthError::expired_code());

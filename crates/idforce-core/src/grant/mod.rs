@@ -201,10 +201,10 @@ pub(crate) async fn issue_session(
     let access_token = if app.jwt_access_tokens {
         jwt_access_token(ctx, org, user, app, &scopes)?
     } else {
-        token::mint_access_token(&org.id)
+        token::mint_access_token(&org.id, ctx.now)
     };
     let session = Session {
-        digest: ctx.hasher.digest(&access_token),
+        digest: ctx.hasher.session_key(&access_token),
         org_id: org.id,
         user_id: user.id,
         app_id: app.id,

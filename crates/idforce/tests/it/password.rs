@@ -51,7 +51,11 @@ async fn password_flow_answers_like_salesforce() {
     );
     let token = body["access_token"].as_str().unwrap();
     assert_eq!(token.len(), 112);
-    assert!(token.starts_with(&format!("{ORG_ID_15}!AQ")), "{token}");
+    assert!(
+        token.starts_with(&format!("{ORG_ID_15}!AQ"))
+            || token.starts_with(&format!("{ORG_ID_15}!AR")),
+        "{token}"
+    );
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["instance_url"], s.url.as_str());
     let id = body["id"].as_str().unwrap();
