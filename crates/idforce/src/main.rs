@@ -15,12 +15,6 @@ use idforce_server::{Application, ServeOptions};
 
 use cli::{Cli, Command, ServeArgs};
 
-// glibc's allocator serialises frees of memory another thread allocated (every token request
-// hands a job from an async worker to the SQLite writer thread and back); mimalloc frees
-// such memory without a lock. Measured in bench/: docs/performance.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const DEFAULT_DATABASE: &str = "sqlite://idforce.db?mode=rwc";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
