@@ -244,12 +244,10 @@ fn write_loop(
     }
 }
 
-/// A checkpoint that copies what it can without waiting for the writer or readers: how many
-/// frames the WAL held, and how many of them are now in the database.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
-    })
+/// A checkpoint that copies what it can without waiting for the writer or readers; how many
+/// frames the WAL held.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
 }
 
 /// The bulk of every checkpoint — copying pages into the database and syncing it — runs here,
@@ -263,7 +261,7 @@ fn checkpoint_loop(conn: &Connection, commits: &mpsc::Receiver<()>, caught_up: &
         std::thread::sleep(CHECKPOINT_AFTER);
         while commits.try_recv().is_ok() {}
         // A busy database is simply checkpointed after the next commit.
-        if let Ok((frames, _)) = checkpoint(conn)
+        if let Ok(frames) = checkpoint(conn)
             && frames > 0
         {
             caught_up.store(true, Ordering::Relaxed);

@@ -141,24 +141,18 @@ macro_rules! purge_sessions {
             .fetch_optional(&$self.pool)
             .await
             .map_err(unavailable)?;
-            let result = match &last {
-                Some(last) => sqlx::query($store::sql(
-                    "DELETE FROM sessions WHERE digest > ?1 AND digest <= ?3 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)",
-                ))
-                .bind(&after)
-                .bind(before)
-                .bind(last),
-                None => sqlx::query($store::sql(
-                    "DELETE FROM sessions WHERE digest > ?1 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)",
-                ))
-                .bind(&after)
-                .bind(before),
-            };
-            deleted += result
-                .execute(&$self.pool)
-                .await
-                .map_err(unavailable)?
-                .rows_affected();
+            // Past the last slice, the bound is above every key (keys are 32 bytes).
+            let upto = last.clone().unwrap_or_else(|| vec![0xFF; 33]);
+            deleted += sqlx::query($store::sql(
+                "DELETE FROM sessions WHERE digest > ?1 AND digest <= ?3 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)",
+            ))
+            .bind(&after)
+            .bind(before)
+            .bind(upto)
+            .execute(&$self.pool)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
             match last {
                 Some(last) => after = last,
                 None => break deleted,
