@@ -78,6 +78,16 @@ pub trait AssertionLedger: Send + Sync {
         expires_at: Millis,
         now: Millis,
     ) -> StoreResult<bool>;
+    /// Records the assertion and starts the session it pays for, in one transaction: a grant
+    /// either spends its assertion and has its session, or neither. Returns `false`, having
+    /// written nothing, if the assertion was already recorded.
+    async fn spend_assertion(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+        session: &Session,
+    ) -> StoreResult<bool>;
 }
 
 /// What redeeming an authorization code found.

@@ -60,6 +60,33 @@ static TRANSLATED: LazyLock<Mutex<HashMap<&'static str, &'static str>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 impl PgStore {
+    /// Sessions that ended before `before`, slice by slice through the pool.
+    async fn purge_sessions(&self, before: Millis) -> StoreResult<u64> {
+        let mut after: Vec<u8> = Vec::new();
+        let mut deleted = 0u64;
+        loop {
+            let last: Option<Vec<u8>> =
+                sqlx::query_scalar(PgStore::sql(crate::sql::PURGE_SLICE_END))
+                    .bind(&after)
+                    .bind(crate::sql::PURGE_SLICE - 1)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+            deleted += sqlx::query(PgStore::sql(crate::sql::PURGE_SLICE_SESSIONS))
+                .bind(&after)
+                .bind(before)
+                .bind(crate::sql::purge_bound(&last))
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
+            match last {
+                Some(last) => after = last,
+                None => return Ok(deleted),
+            }
+        }
+    }
+
     fn sql(s: &'static str) -> &'static str {
         let mut cache = TRANSLATED.lock().unwrap_or_else(|p| p.into_inner());
         cache

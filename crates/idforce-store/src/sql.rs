@@ -122,45 +122,20 @@ pub(crate) fn dollar_placeholders(sql: &str) -> String {
     out
 }
 
-/// Deletes the sessions that ended before `before`, one slice of the key space per statement:
-/// there may be millions, and one statement over all of them would hold SQLite's write lock —
-/// which every token grant needs — for seconds.
-macro_rules! purge_sessions {
-    ($self:ident, $store:ident, $before:expr) => {{
-        const SLICE: i64 = 2_000;
-        let before: Millis = $before;
-        let mut after: Vec<u8> = Vec::new();
-        let mut deleted = 0u64;
-        loop {
-            // The last key of the next slice, or none when fewer remain.
-            let last: Option<Vec<u8>> = sqlx::query_scalar($store::sql(
-                "SELECT digest FROM sessions WHERE digest > ?1 ORDER BY digest LIMIT 1 OFFSET ?2",
-            ))
-            .bind(&after)
-            .bind(SLICE - 1)
-            .fetch_optional(&$self.pool)
-            .await
-            .map_err(unavailable)?;
-            // Past the last slice, the bound is above every key (keys are 32 bytes).
-            let upto = last.clone().unwrap_or_else(|| vec![0xFF; 33]);
-            deleted += sqlx::query($store::sql(
-                "DELETE FROM sessions WHERE digest > ?1 AND digest <= ?3 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)",
-            ))
-            .bind(&after)
-            .bind(before)
-            .bind(upto)
-            .execute(&$self.pool)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
-            match last {
-                Some(last) => after = last,
-                None => break deleted,
-            }
-        }
-    }};
+/// Sessions are purged one slice of the key space per statement: there may be millions, and
+/// one statement over all of them would hold SQLite's write lock — which every token grant
+/// needs — for seconds. A slice is this many keys.
+pub(crate) const PURGE_SLICE: i64 = 2_000;
+/// The last key of the slice after `?1` (`?2` = PURGE_SLICE - 1), or none when fewer remain.
+pub(crate) const PURGE_SLICE_END: &str =
+    "SELECT digest FROM sessions WHERE digest > ?1 ORDER BY digest LIMIT 1 OFFSET ?2";
+/// Deletes the sessions of the slice (`?1`, `?3`] that ended before `?2`.
+pub(crate) const PURGE_SLICE_SESSIONS: &str = "DELETE FROM sessions WHERE digest > ?1 AND digest <= ?3 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)";
+
+/// Past the last slice, the bound is above every key (keys are 32 bytes).
+pub(crate) fn purge_bound(last: &Option<Vec<u8>>) -> Vec<u8> {
+    last.clone().unwrap_or_else(|| vec![0xFF; 33])
 }
-pub(crate) use purge_sessions;
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty) => {
@@ -858,7 +833,7 @@ impl Admin for $store {
 
     async fn purge_expired(&self, now: Millis) -> StoreResult<u64> {
         const HOUR: Millis = 3_600_000;
-        let mut total = $crate::sql::purge_sessions!(self, $store, now - HOUR);
+        let mut total = self.purge_sessions(now - HOUR).await?;
         let statements: [(&'static str, Millis); 4] = [
             ("DELETE FROM auth_codes WHERE expires_at < ?1", now - 24 * HOUR),
             ("DELETE FROM login_sessions WHERE expires_at < ?1", now),
@@ -1089,22 +1064,7 @@ macro_rules! sql_token_store {
 #[async_trait]
 impl Sessions for $store {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        sqlx::query($store::sql("INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"),
-        )
-        .bind(&s.digest[..])
-        .bind(s.org_id.as15())
-        .bind(s.user_id.as15())
-        .bind(s.app_id.as15())
-        .bind(s.scopes.to_string())
-        .bind(s.issued_at)
-        .bind(s.last_used_at)
-        .bind(s.timeout_secs)
-        .bind(s.family.map(|f| f.to_vec()))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        insert_session(&self.pool, s).await
     }
 
     async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
@@ -1158,6 +1118,54 @@ impl AssertionLedger for $store {
             })
         .await
     }
+
+    async fn spend_assertion(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+        session: &Session,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let r = sqlx::query($store::sql(crate::sql::ASSERTION_FIRST_USE))
+        .bind(&digest[..])
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_session(&mut *tx, session).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+            })
+        .await
+    }
+}
+
+async fn insert_session<'e, E: sqlx::Executor<'e, Database = $db>>(
+    e: E,
+    s: &Session,
+) -> StoreResult<()> {
+    sqlx::query($store::sql("INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"),
+    )
+    .bind(&s.digest[..])
+    .bind(s.org_id.as15())
+    .bind(s.user_id.as15())
+    .bind(s.app_id.as15())
+    .bind(s.scopes.to_string())
+    .bind(s.issued_at)
+    .bind(s.last_used_at)
+    .bind(s.timeout_secs)
+    .bind(s.family.map(|f| f.to_vec()))
+    .execute(e)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
 }
 
 #[async_trait]

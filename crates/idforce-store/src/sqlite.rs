@@ -56,6 +56,49 @@ impl SqliteStore {
         s
     }
 
+    /// Sessions that ended before `before`, slice by slice, each slice found and deleted by
+    /// the writer between two group commits. Only the writer's page cache sees the scan, and
+    /// only one slice of it at a time: run through the readers or the pool, or left in the
+    /// cache, a purge of millions of sessions would fill the cache of every connection it
+    /// passed through, and the process would grow with the store.
+    async fn purge_sessions(&self, before: Millis) -> StoreResult<u64> {
+        let mut after: Vec<u8> = Vec::new();
+        let mut deleted = 0u64;
+        loop {
+            // One writing statement: it needs no savepoint.
+            let (last, n) = self
+                .direct
+                .write_statement(move |c| {
+                    let last: Option<Vec<u8>> = c
+                        .prepare_cached(crate::sql::PURGE_SLICE_END)
+                        .and_then(|mut st| {
+                            st.query_row(
+                                rusqlite::params![&after, crate::sql::PURGE_SLICE - 1],
+                                |r| r.get(0),
+                            )
+                            .optional()
+                        })
+                        .map_err(direct::error)?;
+                    let n = change(
+                        c,
+                        crate::sql::PURGE_SLICE_SESSIONS,
+                        rusqlite::params![&after, before, crate::sql::purge_bound(&last)],
+                    )?;
+                    // Best effort: a cache left full costs memory, not correctness.
+                    let _ = c.execute_batch("PRAGMA shrink_memory");
+                    Ok((last, n))
+                })
+                .await?;
+            deleted += n as u64;
+            match last {
+                Some(last) => after = last,
+                None => break,
+            }
+        }
+        self.direct.write_statement(direct::release_memory).await?;
+        Ok(deleted)
+    }
+
     pub async fn open(url: &str, settings: &crate::StoreSettings) -> StoreResult<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Invalid(e.to_string()))?
@@ -268,28 +311,32 @@ fn change(
         .map_err(direct::error)
 }
 
+fn insert_session_direct(c: &rusqlite::Connection, s: &Session) -> StoreResult<()> {
+    change(
+        c,
+        "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+        rusqlite::params![
+            &s.digest[..],
+            s.org_id.as15(),
+            s.user_id.as15(),
+            s.app_id.as15(),
+            s.scopes.to_string(),
+            s.issued_at,
+            s.last_used_at,
+            s.timeout_secs,
+            s.family.as_ref().map(|f| &f[..]),
+        ],
+    )
+    .map(drop)
+}
+
 #[async_trait]
 impl Sessions for SqliteStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
         let s = s.clone();
         self.direct
-            .write_statement(move |c| {
-                change(c, "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, revoked_at, family)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                    rusqlite::params![
-                        &s.digest[..],
-                        s.org_id.as15(),
-                        s.user_id.as15(),
-                        s.app_id.as15(),
-                        s.scopes.to_string(),
-                        s.issued_at,
-                        s.last_used_at,
-                        s.timeout_secs,
-                        s.family.as_ref().map(|f| &f[..]),
-                    ],
-                )
-                .map(drop)
-            })
+            .write_statement(move |c| insert_session_direct(c, &s))
             .await
     }
 
@@ -348,6 +395,30 @@ impl AssertionLedger for SqliteStore {
                     rusqlite::params![&digest[..], expires_at, now],
                 )
                 .map(|n| n == 1)
+            })
+            .await
+    }
+
+    async fn spend_assertion(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+        session: &Session,
+    ) -> StoreResult<bool> {
+        let digest = *digest;
+        let session = session.clone();
+        self.direct
+            .write(move |c| {
+                let fresh = change(
+                    c,
+                    crate::sql::ASSERTION_FIRST_USE,
+                    rusqlite::params![&digest[..], expires_at, now],
+                )? == 1;
+                if fresh {
+                    insert_session_direct(c, &session)?;
+                }
+                Ok(fresh)
             })
             .await
     }

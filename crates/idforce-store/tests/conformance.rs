@@ -394,6 +394,33 @@ async fn assertions_logins_approvals_and_keys() {
         let o = org(&s).await;
         let u = user(&s, &o, "a@x").await;
         let a = app(&s, &o).await;
+        // A JWT bearer grant spends its assertion and starts its session together; a replay
+        // writes neither.
+        assert!(
+            s.spend_assertion(&[2; 32], 100, 10, &session(&o, &u, &a, 21, None))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(s.session(&[21; 32]).await.unwrap().is_some(), "{name}");
+        assert!(
+            !s.spend_assertion(&[2; 32], 100, 20, &session(&o, &u, &a, 22, None))
+                .await
+                .unwrap(),
+            "{name}: replay"
+        );
+        assert_eq!(s.session(&[22; 32]).await.unwrap(), None, "{name}: replay");
+        // A session that cannot be stored leaves the assertion unspent.
+        assert!(
+            s.spend_assertion(&[4; 32], 100, 10, &session(&o, &u, &a, 21, None))
+                .await
+                .is_err(),
+            "{name}: duplicate session"
+        );
+        assert!(
+            s.first_use_of_assertion(&[4; 32], 100, 10).await.unwrap(),
+            "{name}: the failed grant did not spend its assertion"
+        );
         let login = LoginSession {
             digest: [3; 32],
             user_id: u.id,

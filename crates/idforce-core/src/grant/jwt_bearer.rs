@@ -1,7 +1,7 @@
 //! JWT bearer flow (spec §3.6, §12.5): an RS256 assertion signed with the key of the app's
 //! certificate, naming the app (`iss`), the user (`sub`) and this server (`aud`).
 
-use super::{REFRESH_SCOPES, TokenContext, granted_scopes, issue_session, org_of};
+use super::{REFRESH_SCOPES, TokenContext, granted_scopes, open_session, org_of};
 use crate::assertion;
 use crate::error::OAuthError;
 use crate::model::PermittedUsers;
@@ -57,20 +57,23 @@ pub(super) async fn exchange(
     }
     let scopes = granted_scopes(params, &app.scopes.without(REFRESH_SCOPES))?;
 
-    // Last, so that only an assertion that would succeed is spent.
+    // Last, so that only an assertion that would succeed is spent; in the same transaction
+    // as the session it pays for.
     let expires_at = claims.exp.saturating_mul(1000) + assertion::CLOCK_SKEW_SECS * 1000;
+    let opened = open_session(ctx, &org, &user, &app, scopes, None)?;
     let fresh = ctx
         .store
-        .first_use_of_assertion(
+        .spend_assertion(
             &assertion::ledger_key(compact.trim(), expires_at),
             expires_at,
             ctx.now,
+            &opened.record,
         )
         .await?;
     if !fresh {
         return Err(OAuthError::expired_code());
     }
-    let mut response = issue_session(ctx, &org, &user, &app, scopes, None, None).await?;
+    let mut response = opened.response(ctx, &org, &user, None);
     // Salesforce's JWT-bearer response has neither signature nor issued_at (spec §4).
     response.issued_at = None;
     Ok(response)

@@ -198,37 +198,73 @@ pub(crate) async fn issue_session(
     secret: Option<&str>,
     family: Option<Family>,
 ) -> Result<TokenResponse, OAuthError> {
+    let opened = open_session(ctx, org, user, app, scopes, family)?;
+    ctx.store.insert_session(&opened.record).await?;
+    Ok(opened.response(ctx, org, user, secret))
+}
+
+/// A session minted but not yet stored: its access token and its record.
+pub(crate) struct OpenedSession {
+    access_token: String,
+    pub(crate) record: Session,
+}
+
+/// Mints the access token of a new session. The caller stores `record` (alone, or in the
+/// transaction of the grant that pays for it) before it answers with `response`.
+pub(crate) fn open_session(
+    ctx: &TokenContext<'_>,
+    org: &Org,
+    user: &User,
+    app: &ConnectedApp,
+    scopes: Scopes,
+    family: Option<Family>,
+) -> Result<OpenedSession, OAuthError> {
     let access_token = if app.jwt_access_tokens {
         jwt_access_token(ctx, org, user, app, &scopes)?
     } else {
         token::mint_access_token(&org.id, ctx.now)
     };
-    let session = Session {
+    let record = Session {
         digest: ctx.hasher.session_key(&access_token),
         org_id: org.id,
         user_id: user.id,
         app_id: app.id,
-        scopes: scopes.clone(),
+        scopes,
         issued_at: ctx.now,
         last_used_at: ctx.now,
         timeout_secs: app.session_timeout_secs,
         revoked: false,
         family,
     };
-    ctx.store.insert_session(&session).await?;
-    let id = ctx.settings.identity_url(org, user);
-    let issued_at = ctx.now.to_string();
-    Ok(TokenResponse {
+    Ok(OpenedSession {
         access_token,
-        refresh_token: None,
-        signature: secret.map(|s| token::response_signature(s, &id, &issued_at)),
-        scope: Some(scopes.to_string()),
-        id_token: None,
-        instance_url: ctx.settings.instance_url(org),
-        id,
-        token_type: "Bearer",
-        issued_at: Some(issued_at),
+        record,
     })
+}
+
+impl OpenedSession {
+    /// The token response for this (stored) session.
+    pub(crate) fn response(
+        self,
+        ctx: &TokenContext<'_>,
+        org: &Org,
+        user: &User,
+        secret: Option<&str>,
+    ) -> TokenResponse {
+        let id = ctx.settings.identity_url(org, user);
+        let issued_at = ctx.now.to_string();
+        TokenResponse {
+            access_token: self.access_token,
+            refresh_token: None,
+            signature: secret.map(|s| token::response_signature(s, &id, &issued_at)),
+            scope: Some(self.record.scopes.to_string()),
+            id_token: None,
+            instance_url: ctx.settings.instance_url(org),
+            id,
+            token_type: "Bearer",
+            issued_at: Some(issued_at),
+        }
+    }
 }
 
 /// A new refresh token of `family`: its secret and its record.
