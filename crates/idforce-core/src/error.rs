@@ -29,6 +29,11 @@ pub enum ErrorCode {
     ImmediateUnsuccessful,
     /// Salesforce's authorize-endpoint code for a user an admin-approved app does not admit.
     OAuthAppAccessDenied,
+    /// Device flow (RFC 8628 §3.5): the user has not decided yet; the device polls too fast;
+    /// the device code has expired.
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
     /// Storage or another dependency failed; nothing about the request is wrong.
     ServerError,
 }
@@ -48,6 +53,9 @@ impl ErrorCode {
             ErrorCode::RedirectUriMismatch => "redirect_uri_mismatch",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::ImmediateUnsuccessful => "immediate_unsuccessful",
             ErrorCode::OAuthAppAccessDenied => "OAUTH_APP_ACCESS_DENIED",
             ErrorCode::ServerError => "server_error",
@@ -183,6 +191,23 @@ impl OAuthError {
             ErrorCode::UnsupportedTokenType,
             "this token type is not supported",
         )
+    }
+    /// Device flow (spec §3.8 names the codes; the wording is RFC 8628's, in Salesforce's
+    /// lowercase style).
+    pub fn authorization_pending() -> Self {
+        e(ErrorCode::AuthorizationPending, "authorization pending")
+    }
+    pub fn slow_down() -> Self {
+        e(ErrorCode::SlowDown, "polling too frequently; slow down")
+    }
+    pub fn expired_device_code() -> Self {
+        e(ErrorCode::ExpiredToken, "expired device code")
+    }
+    pub fn invalid_device_code() -> Self {
+        e(ErrorCode::InvalidGrant, "invalid device code")
+    }
+    pub fn device_denied() -> Self {
+        e(ErrorCode::AccessDenied, "end-user denied authorization")
     }
     pub fn invalid_token() -> Self {
         e(ErrorCode::InvalidToken, "invalid token")

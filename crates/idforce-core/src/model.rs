@@ -231,6 +231,38 @@ pub struct AuthCode {
     pub expires_at: Millis,
 }
 
+/// A device authorization (spec §3.8, RFC 8628): the device polls with `device_code` while a
+/// user, on another screen, enters `user_code` and approves or denies. Both codes are kept
+/// only as keyed digests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceCode {
+    pub digest: Digest,
+    pub user_code_digest: Digest,
+    pub app_id: SfId,
+    pub scopes: Scopes,
+    pub issued_at: Millis,
+    pub expires_at: Millis,
+    /// Seconds the device must wait between polls; grows by 5 on every `slow_down`.
+    pub interval_secs: i64,
+    pub last_polled_at: Option<Millis>,
+    pub decision: DeviceDecision,
+    pub redeemed: bool,
+}
+
+/// What the user decided on the verification page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DeviceDecision {
+    Pending,
+    Approved { user_id: SfId, auth_time: Millis },
+    Denied,
+}
+
+/// Device codes live 10 minutes; devices poll every 5 seconds (spec §3.8).
+pub const DEVICE_CODE_LIFETIME_MS: Millis = 10 * 60 * 1000;
+pub const DEVICE_POLL_INTERVAL_SECS: i64 = 5;
+/// A poll this much early still counts as on time (timers and networks jitter).
+pub const DEVICE_POLL_TOLERANCE_MS: Millis = 1000;
+
 /// Authorization codes live 15 minutes (spec §10).
 pub const AUTH_CODE_LIFETIME_MS: Millis = 15 * 60 * 1000;
 

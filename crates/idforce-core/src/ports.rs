@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::model::{
-    AuthCode, ConnectedApp, Family, LockoutPolicy, LoginSession, Millis, Org, RefreshToken,
-    Session, User,
+    AuthCode, ConnectedApp, DeviceCode, DeviceDecision, Family, LockoutPolicy, LoginSession,
+    Millis, Org, RefreshToken, Session, User,
 };
 use crate::sfid::SfId;
 use crate::token::Digest;
@@ -113,6 +113,48 @@ pub trait Codes: Send + Sync {
     ) -> StoreResult<Redemption>;
 }
 
+/// What a device's poll found (each answer already recorded: the poll time, a slower
+/// interval, a redemption).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DevicePoll {
+    Unknown,
+    /// Polled sooner than the interval allows; the interval has grown by 5 seconds.
+    TooSoon(DeviceCode),
+    /// On time: the authorization as it stands. `redeemed` is true only for the one poll that
+    /// spent an approved authorization.
+    OnTime {
+        code: DeviceCode,
+        redeemed: bool,
+    },
+}
+
+/// Device authorizations (RFC 8628).
+#[async_trait]
+pub trait DeviceCodes: Send + Sync {
+    async fn insert_device_code(&self, code: &DeviceCode) -> StoreResult<()>;
+    async fn device_code_by_user_code(
+        &self,
+        user_code_digest: &Digest,
+    ) -> StoreResult<Option<DeviceCode>>;
+    /// Records the user's decision if the authorization is still pending and unexpired;
+    /// returns whether it did.
+    async fn decide_device_code(
+        &self,
+        user_code_digest: &Digest,
+        decision: DeviceDecision,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// A poll by the device (for `app`) at `now`: checks and records its timing, and spends an
+    /// approved authorization (exactly one of concurrent polls redeems it). A code of another
+    /// app is `Unknown`.
+    async fn poll_device_code(
+        &self,
+        digest: &Digest,
+        app: &SfId,
+        now: Millis,
+    ) -> StoreResult<DevicePoll>;
+}
+
 /// Refresh tokens and their families.
 #[async_trait]
 pub trait RefreshTokens: Send + Sync {
@@ -163,6 +205,7 @@ pub trait Store:
     + RefreshTokens
     + LoginSessions
     + Approvals
+    + DeviceCodes
 {
 }
 impl<T> Store for T where
@@ -174,6 +217,7 @@ impl<T> Store for T where
         + RefreshTokens
         + LoginSessions
         + Approvals
+        + DeviceCodes
 {
 }
 

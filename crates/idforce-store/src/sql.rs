@@ -250,6 +250,37 @@ fn code_from(row: &$row) -> StoreResult<AuthCode> {
     })
 }
 
+fn device_code_from(row: &$row) -> StoreResult<DeviceCode> {
+    let g = |e| unavailable(e);
+    let scopes: String = row.try_get("scopes").map_err(g)?;
+    let user_id: Option<String> = row.try_get("user_id").map_err(g)?;
+    let auth_time: Option<i64> = row.try_get("auth_time").map_err(g)?;
+    let denied: i64 = row.try_get("denied").map_err(g)?;
+    let redeemed_at: Option<i64> = row.try_get("redeemed_at").map_err(g)?;
+    let decision = match (user_id, denied) {
+        (Some(user), _) => DeviceDecision::Approved {
+            user_id: parse_id(&user)?,
+            auth_time: auth_time.ok_or_else(|| corrupt("auth_time"))?,
+        },
+        (None, 0) => DeviceDecision::Pending,
+        (None, _) => DeviceDecision::Denied,
+    };
+    Ok(DeviceCode {
+        digest: digest_of(Some(row.try_get("digest").map_err(g)?))?
+            .ok_or_else(|| corrupt("digest"))?,
+        user_code_digest: digest_of(Some(row.try_get("user_code_digest").map_err(g)?))?
+            .ok_or_else(|| corrupt("user_code_digest"))?,
+        app_id: parse_id(row.try_get("app_id").map_err(g)?)?,
+        scopes: Scopes::parse(&scopes).map_err(|_| corrupt("scopes"))?,
+        issued_at: row.try_get("issued_at").map_err(g)?,
+        expires_at: row.try_get("expires_at").map_err(g)?,
+        interval_secs: row.try_get("interval_secs").map_err(g)?,
+        last_polled_at: row.try_get("last_polled_at").map_err(g)?,
+        decision,
+        redeemed: redeemed_at.is_some(),
+    })
+}
+
 fn refresh_from(row: &$row) -> StoreResult<RefreshToken> {
     let g = |e| unavailable(e);
     let scopes: String = row.try_get("scopes").map_err(g)?;
@@ -477,6 +508,141 @@ impl Codes for $store {
     }
 }
 
+
+#[async_trait]
+impl DeviceCodes for $store {
+    async fn insert_device_code(&self, c: &DeviceCode) -> StoreResult<()> {
+        let (user_id, auth_time, denied) = match c.decision {
+            DeviceDecision::Pending => (None, None, 0i64),
+            DeviceDecision::Approved { user_id, auth_time } => {
+                (Some(user_id.as15().to_owned()), Some(auth_time), 0)
+            }
+            DeviceDecision::Denied => (None, None, 1),
+        };
+        sqlx::query($store::sql("INSERT INTO device_codes (digest, user_code_digest, app_id, scopes, issued_at, expires_at, interval_secs, last_polled_at, user_id, auth_time, denied, redeemed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"))
+        .bind(&c.digest[..])
+        .bind(&c.user_code_digest[..])
+        .bind(c.app_id.as15())
+        .bind(c.scopes.to_string())
+        .bind(c.issued_at)
+        .bind(c.expires_at)
+        .bind(c.interval_secs)
+        .bind(c.last_polled_at)
+        .bind(user_id)
+        .bind(auth_time)
+        .bind(denied)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict("device code".into())
+            }
+            e => unavailable(e),
+        })?;
+        Ok(())
+    }
+
+    async fn device_code_by_user_code(
+        &self,
+        user_code_digest: &Digest,
+    ) -> StoreResult<Option<DeviceCode>> {
+        optional(
+            sqlx::query($store::sql("SELECT * FROM device_codes WHERE user_code_digest = ?"))
+                .bind(&user_code_digest[..]),
+            &self.pool,
+            device_code_from,
+        )
+        .await
+    }
+
+    async fn decide_device_code(
+        &self,
+        user_code_digest: &Digest,
+        decision: DeviceDecision,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (user_id, auth_time, denied) = match decision {
+            DeviceDecision::Pending => return Ok(false),
+            DeviceDecision::Approved { user_id, auth_time } => {
+                (Some(user_id.as15().to_owned()), Some(auth_time), 0i64)
+            }
+            DeviceDecision::Denied => (None, None, 1),
+        };
+        let r = sqlx::query($store::sql("UPDATE device_codes SET user_id = ?, auth_time = ?, denied = ?
+             WHERE user_code_digest = ? AND user_id IS NULL AND denied = 0 AND expires_at > ?"))
+        .bind(user_id)
+        .bind(auth_time)
+        .bind(denied)
+        .bind(&user_code_digest[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn poll_device_code(
+        &self,
+        digest: &Digest,
+        app: &SfId,
+        now: Millis,
+    ) -> StoreResult<DevicePoll> {
+        retrying(|| async move {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // On time: at least the interval (less a little network jitter) since the last poll.
+        let on_time = sqlx::query($store::sql("UPDATE device_codes SET last_polled_at = ?1
+             WHERE digest = ?2 AND app_id = ?4 AND (last_polled_at IS NULL OR last_polled_at + interval_secs * 1000 - ?3 <= ?1)"))
+        .bind(now)
+        .bind(&digest[..])
+        .bind(idforce_core::model::DEVICE_POLL_TOLERANCE_MS)
+        .bind(app.as15())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected()
+            == 1;
+        let mut redeemed = false;
+        if on_time {
+            redeemed = sqlx::query($store::sql("UPDATE device_codes SET redeemed_at = ?1
+                 WHERE digest = ?2 AND app_id = ?3 AND user_id IS NOT NULL AND redeemed_at IS NULL AND expires_at > ?1"))
+            .bind(now)
+            .bind(&digest[..])
+            .bind(app.as15())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected()
+                == 1;
+        } else {
+            // Too soon (or unknown): RFC 8628 §3.5 — every later poll waits 5 s longer.
+            sqlx::query($store::sql("UPDATE device_codes SET last_polled_at = ?1, interval_secs = interval_secs + 5 WHERE digest = ?2 AND app_id = ?3"))
+            .bind(now)
+            .bind(&digest[..])
+            .bind(app.as15())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        let row = sqlx::query($store::sql("SELECT * FROM device_codes WHERE digest = ? AND app_id = ?"))
+            .bind(&digest[..])
+            .bind(app.as15())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(match row {
+            None => DevicePoll::Unknown,
+            Some(row) if on_time => DevicePoll::OnTime {
+                code: device_code_from(&row)?,
+                redeemed,
+            },
+            Some(row) => DevicePoll::TooSoon(device_code_from(&row)?),
+        })
+            })
+        .await
+    }
+}
 
 #[async_trait]
 impl LoginSessions for $store {
@@ -834,9 +1000,10 @@ impl Admin for $store {
     async fn purge_expired(&self, now: Millis) -> StoreResult<u64> {
         const HOUR: Millis = 3_600_000;
         let mut total = self.purge_sessions(now - HOUR).await?;
-        let statements: [(&'static str, Millis); 4] = [
+        let statements: [(&'static str, Millis); 5] = [
             ("DELETE FROM auth_codes WHERE expires_at < ?1", now - 24 * HOUR),
             ("DELETE FROM login_sessions WHERE expires_at < ?1", now),
+            ("DELETE FROM device_codes WHERE expires_at < ?1", now - HOUR),
             ("DELETE FROM assertions WHERE expires_at < ?1", now),
             ("DELETE FROM refresh_tokens WHERE revoked_at < ?1", now - 30 * 24 * HOUR),
         ];

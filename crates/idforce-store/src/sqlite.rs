@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use idforce_core::model::{
-    AuthCode, ConnectedApp, Family, LockoutPolicy, LoginSession, Millis, Org, PermittedUsers,
-    RefreshToken, RefreshTokenPolicy, Session, User,
+    AuthCode, ConnectedApp, DeviceCode, DeviceDecision, Family, LockoutPolicy, LoginSession,
+    Millis, Org, PermittedUsers, RefreshToken, RefreshTokenPolicy, Session, User,
 };
 use idforce_core::ports::{
-    Approvals, AssertionLedger, Codes, Directory, LoginAttempts, LoginSessions, Redemption,
-    RefreshTokens, Sessions, StoreError, StoreResult,
+    Approvals, AssertionLedger, Codes, DeviceCodes, DevicePoll, Directory, LoginAttempts,
+    LoginSessions, Redemption, RefreshTokens, Sessions, StoreError, StoreResult,
 };
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("migrations/sqlite/0006_session_family_index.sql"),
     ),
+    (7, include_str!("migrations/sqlite/0007_device_codes.sql")),
 ];
 
 pub struct SqliteStore {

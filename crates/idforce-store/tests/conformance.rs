@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use idforce_core::model::*;
-use idforce_core::ports::Redemption;
+use idforce_core::ports::{DevicePoll, Redemption, StoreError};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
 use idforce_store::{Backend, SessionFilter, StoredKey};
@@ -588,5 +588,150 @@ async fn purging_many_sessions_spares_the_live_ones() {
                 "{name}: session {i}"
             );
         }
+    }
+}
+
+fn device_code(a: &ConnectedApp, d: u8, issued_at: i64) -> DeviceCode {
+    DeviceCode {
+        digest: [d; 32],
+        user_code_digest: [d + 100; 32],
+        app_id: a.id,
+        scopes: Scopes::parse("api refresh_token").unwrap(),
+        issued_at,
+        expires_at: issued_at + 600_000,
+        interval_secs: 5,
+        last_polled_at: None,
+        decision: DeviceDecision::Pending,
+        redeemed: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_codes_poll_decide_and_redeem_once() {
+    for (name, s, _dir) in backends().await {
+        let o = org(&s).await;
+        let u = user(&s, &o, "a@x").await;
+        let a = app(&s, &o).await;
+        let other = s.next_id(prefix::CONNECTED_APP).await.unwrap();
+        s.insert_device_code(&device_code(&a, 1, 1_000))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                s.insert_device_code(&DeviceCode {
+                    digest: [2; 32],
+                    ..device_code(&a, 1, 1_000)
+                })
+                .await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: a user code is unique"
+        );
+        let found = s.device_code_by_user_code(&[101; 32]).await.unwrap();
+        assert_eq!(found, Some(device_code(&a, 1, 1_000)), "{name}");
+
+        // Polls: on time, too soon (the interval grows by 5 s), on time again.
+        let poll = s.poll_device_code(&[1; 32], &a.id, 2_000).await.unwrap();
+        assert!(
+            matches!(&poll, DevicePoll::OnTime { redeemed: false, code } if code.last_polled_at == Some(2_000)),
+            "{name}: {poll:?}"
+        );
+        let poll = s.poll_device_code(&[1; 32], &a.id, 3_000).await.unwrap();
+        assert!(
+            matches!(&poll, DevicePoll::TooSoon(code) if code.interval_secs == 10),
+            "{name}: {poll:?}"
+        );
+        let poll = s.poll_device_code(&[1; 32], &a.id, 13_000).await.unwrap();
+        assert!(
+            matches!(poll, DevicePoll::OnTime { .. }),
+            "{name}: {poll:?}"
+        );
+        // Another app's poll finds nothing, and changes nothing.
+        let poll = s
+            .poll_device_code(&[1; 32], &other, 50_000)
+            .await
+            .unwrap();
+        assert_eq!(poll, DevicePoll::Unknown, "{name}");
+        assert_eq!(
+            s.poll_device_code(&[9; 32], &a.id, 50_000).await.unwrap(),
+            DevicePoll::Unknown,
+            "{name}"
+        );
+
+        // The user approves once; a second decision, or one after expiry, is not recorded.
+        let approved = DeviceDecision::Approved {
+            user_id: u.id,
+            auth_time: 4_000,
+        };
+        assert!(
+            s.decide_device_code(&[101; 32], approved, 5_000)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            !s.decide_device_code(&[101; 32], DeviceDecision::Denied, 5_000)
+                .await
+                .unwrap(),
+            "{name}: decided already"
+        );
+        s.insert_device_code(&device_code(&a, 3, 1_000))
+            .await
+            .unwrap();
+        assert!(
+            !s.decide_device_code(&[103; 32], approved, 601_000)
+                .await
+                .unwrap(),
+            "{name}: expired"
+        );
+
+        // Concurrent polls of an approved code: exactly one redeems it.
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let (s, app) = (s.clone(), a.id);
+            tasks.push(tokio::spawn(async move {
+                s.poll_device_code(&[1; 32], &app, 100_000).await.unwrap()
+            }));
+        }
+        let mut redeemed = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                DevicePoll::OnTime {
+                    redeemed: true,
+                    code,
+                } => {
+                    assert_eq!(code.decision, approved, "{name}");
+                    redeemed += 1;
+                }
+                DevicePoll::OnTime { .. } | DevicePoll::TooSoon(_) => {}
+                DevicePoll::Unknown => panic!("{name}: the code vanished"),
+            }
+        }
+        assert_eq!(redeemed, 1, "{name}");
+
+        // Denied codes say so.
+        s.insert_device_code(&device_code(&a, 4, 1_000))
+            .await
+            .unwrap();
+        assert!(
+            s.decide_device_code(&[104; 32], DeviceDecision::Denied, 2_000)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        let denied = s
+            .device_code_by_user_code(&[104; 32])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(denied.decision, DeviceDecision::Denied, "{name}");
+
+        // Purged an hour after expiry.
+        s.purge_expired(1_000 + 600_000 + 3_600_001).await.unwrap();
+        assert_eq!(
+            s.device_code_by_user_code(&[104; 32]).await.unwrap(),
+            None,
+            "{name}"
+        );
     }
 }

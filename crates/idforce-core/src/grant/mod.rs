@@ -3,6 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device;
 mod jwt_bearer;
 mod password;
 
@@ -28,6 +29,8 @@ pub enum GrantType {
     ClientCredentials,
     AuthorizationCode,
     RefreshToken,
+    /// The device's poll (spec §3.8).
+    Device,
 }
 
 impl GrantType {
@@ -38,6 +41,7 @@ impl GrantType {
             "client_credentials" => Some(GrantType::ClientCredentials),
             "authorization_code" => Some(GrantType::AuthorizationCode),
             "refresh_token" => Some(GrantType::RefreshToken),
+            "device" | "urn:ietf:params:oauth:grant-type:device_code" => Some(GrantType::Device),
             _ => None,
         }
     }
@@ -50,6 +54,7 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::Device => "device",
         }
     }
 }
@@ -120,6 +125,7 @@ pub async fn exchange(
         GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await?,
         GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await?,
         GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await?,
+        GrantType::Device => device::exchange(ctx, params, client).await?,
     };
     Ok((grant, response))
 }
@@ -182,7 +188,7 @@ async fn org_of(ctx: &TokenContext<'_>, user: &User) -> Result<Org, OAuthError> 
 }
 
 /// The requested `scope`, if any, granted against the app's scopes.
-fn granted_scopes(params: &Params, allowed: &Scopes) -> Result<Scopes, OAuthError> {
+pub(crate) fn granted_scopes(params: &Params, allowed: &Scopes) -> Result<Scopes, OAuthError> {
     let requested = params.get("scope").map(Scopes::parse).transpose()?;
     Scopes::grant(allowed, requested.as_ref())
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::authorize::{self, AuthorizeError, AuthorizeRequest, Next};
+use idforce_core::device::VERIFICATION_PATH;
 use idforce_core::grant::TokenContext;
 use idforce_core::model::{LoginSession, Millis, User};
 use idforce_core::token::random_bytes;
@@ -48,7 +49,7 @@ fn set_cookie(s: &AppState, name: &str, value: &str, max_age_secs: i64) -> Heade
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn redirect(location: &str) -> Response {
+pub(super) fn redirect(location: &str) -> Response {
     let mut r = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -65,12 +66,15 @@ fn consent_csrf(s: &AppState, sid: &str) -> String {
     URL_SAFE_NO_PAD.encode(s.hasher.digest(&format!("consent-csrf:{sid}")))
 }
 
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The logged-in user behind the session cookie, if the session is live.
-async fn logged_in(s: &AppState, headers: &HeaderMap) -> Option<(String, LoginSession, User)> {
+pub(super) async fn logged_in(
+    s: &AppState,
+    headers: &HeaderMap,
+) -> Option<(String, LoginSession, User)> {
     let sid = cookie(headers, SESSION_COOKIE)?;
     let session = s.store.login_session(&s.hasher.digest(&sid)).await.ok()??;
     if session.expires_at <= s.clock.now() {
@@ -98,7 +102,7 @@ fn authorize_failure(e: AuthorizeError) -> Response {
 }
 
 /// The login page, with the authorize request to resume afterwards.
-fn login_page(
+pub(super) fn login_page(
     s: &AppState,
     start_url: &str,
     username: &str,
@@ -188,6 +192,7 @@ async fn proceed(
                 .collect();
             let csrf = consent_csrf(s, sid);
             pages::consent(&ConsentForm {
+                action: super::paths::APPROVE,
                 app_name: &areq.app.name,
                 username: &user.username,
                 scopes: areq.scopes.iter().collect(),
@@ -257,10 +262,18 @@ pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
     proceed(&s, &ctx, &req, &areq, &sid, &login, &user, true).await
 }
 
-/// Only authorize requests (and the root) may be resumed after login: never another host.
+/// Only authorize requests, the device verification page (and the root) may be resumed
+/// after login: never another host.
 fn safe_start_url(u: Option<&str>) -> String {
     match u {
-        Some(u) if u.starts_with(AUTHORIZE_PATH) && !u.starts_with("//") => u.to_owned(),
+        Some(u)
+            if (u.starts_with(AUTHORIZE_PATH)
+                || u == VERIFICATION_PATH
+                || u.starts_with(&format!("{VERIFICATION_PATH}?")))
+                && !u.starts_with("//") =>
+        {
+            u.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }

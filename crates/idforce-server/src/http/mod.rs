@@ -1,6 +1,7 @@
 //! HTTP: routes, and the middleware every request passes (request id, tracing, metrics).
 
 mod browser;
+mod device;
 mod identity;
 mod oauth;
 mod oidc;
@@ -43,6 +44,7 @@ pub mod paths {
     pub const APPROVE: &str = "/setup/secur/RemoteAccessAuthorizationPage.apexp";
     pub const LOGOUT: &str = "/secur/logout.jsp";
     pub const SUCCESS: &str = "/services/oauth2/success";
+    pub const DEVICE_VERIFICATION: &str = idforce_core::device::VERIFICATION_PATH;
     pub const STYLESHEET: &str = "/assets/idforce.css";
     pub const USERINFO: &str = "/services/oauth2/userinfo";
     pub const JWKS: &str = "/id/keys";
@@ -99,6 +101,10 @@ pub fn router(state: AppState) -> Router {
         .route(paths::APPROVE, axum::routing::post(browser::approve))
         .route(paths::LOGOUT, get(browser::logout))
         .route(paths::SUCCESS, get(browser::success))
+        .route(
+            paths::DEVICE_VERIFICATION,
+            get(device::verification_page).post(device::verification_submit),
+        )
         .route(paths::STYLESHEET, get(browser::stylesheet))
         .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
         .route(paths::JWKS, get(oidc::jwks))
@@ -173,7 +179,10 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         Some(paths::JWKS)
         | Some(paths::OPENID_CONFIGURATION)
         | Some(paths::AUTHORIZATION_SERVER) => "discovery",
-        Some(paths::LOGIN) | Some(paths::APPROVE) | Some(paths::LOGOUT) => "pages",
+        Some(paths::LOGIN)
+        | Some(paths::APPROVE)
+        | Some(paths::LOGOUT)
+        | Some(paths::DEVICE_VERIFICATION) => "pages",
         _ => "other",
     };
     let start = Instant::now();

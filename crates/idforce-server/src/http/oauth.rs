@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use idforce_core::grant::{self, GrantType};
 use idforce_core::wire::ClientCredentials;
-use idforce_core::{OAuthError, introspect, revoke};
+use idforce_core::{OAuthError, device, introspect, revoke};
 
 use super::Outcome;
 use super::request;
@@ -17,30 +17,59 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
     let format = Format::of(&req.params, &req.headers);
-    let grant_label = req
-        .params
-        .get("grant_type")
-        .and_then(GrantType::parse)
-        .map_or("other", GrantType::label);
+    let grant_label = if is_device_authorization(&req.params) {
+        "device"
+    } else {
+        req.params
+            .get("grant_type")
+            .and_then(GrantType::parse)
+            .map_or("other", GrantType::label)
+    };
     // A GET is usually a POST that an http→https redirect turned into one (spec §2).
     let result = if req.method != Method::POST {
         Err(OAuthError::unsupported_grant_type())
     } else {
         match ClientCredentials::from_request(&req.params, req.basic()) {
             Ok(client) => {
-                grant::exchange(&s.token_context(&req.headers, &ring), &req.params, &client).await
+                let ctx = s.token_context(&req.headers, &ring);
+                if is_device_authorization(&req.params) {
+                    device::authorize(&ctx, &req.params, &client)
+                        .await
+                        .map(|d| (GrantType::Device, Issued::DeviceCodes(d)))
+                } else {
+                    grant::exchange(&ctx, &req.params, &client)
+                        .await
+                        .map(|(g, t)| (g, Issued::Tokens(t)))
+                }
             }
             Err(e) => Err(e),
         }
     };
     let basic = req.basic().is_some();
     match result {
-        Ok((grant, body)) => Outcome::ok(grant.label()).attach(respond::ok(format, &body)),
+        Ok((grant, Issued::Tokens(body))) => {
+            Outcome::ok(grant.label()).attach(respond::ok(format, &body))
+        }
+        Ok((grant, Issued::DeviceCodes(body))) => {
+            Outcome::ok(grant.label()).attach(respond::ok(format, &body))
+        }
         Err(e) => {
             tracing::info!(grant = grant_label, error = e.code.as_str(), reason = %e.description, "token request refused");
             Outcome::err(grant_label, &e).attach(respond::error(format, &e, basic))
         }
     }
+}
+
+/// What a successful token-endpoint request answers.
+enum Issued {
+    Tokens(idforce_core::wire::TokenResponse),
+    DeviceCodes(device::DeviceAuthorization),
+}
+
+/// The device authorization request shares the token endpoint (spec §3.8): it names a
+/// `response_type` and no `grant_type`.
+fn is_device_authorization(params: &idforce_core::wire::Params) -> bool {
+    params.get("grant_type").is_none() && params.get("response_type") == Some("device_code")
 }
 
 pub async fn introspect(State(s): State<AppState>, req: Request) -> Response {

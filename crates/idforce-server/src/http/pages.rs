@@ -130,6 +130,8 @@ pub fn describe_scope(scope: &str) -> &'static str {
 }
 
 pub struct ConsentForm<'a> {
+    /// Where the decision is posted: the web flow's approval URL or the device page.
+    pub action: &'a str,
     pub app_name: &'a str,
     pub username: &'a str,
     pub scopes: Vec<&'a str>,
@@ -165,16 +167,59 @@ pub fn consent(f: &ConsentForm<'_>) -> Response {
         "<h1>Allow Access?</h1>\
 <p><strong>{app}</strong> is asking to:</p><ul class=\"scopes\">{items}</ul>\
 <p class=\"muted\">Signed in as {user}. <a href=\"/secur/logout.jsp\">Not you?</a></p>\
-<form method=\"post\" action=\"/setup/secur/RemoteAccessAuthorizationPage.apexp\" class=\"actions\">\
+<form method=\"post\" action=\"{action}\" class=\"actions\">\
 {hidden}<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
 <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"oaapprove-deny\" class=\"secondary\">Deny</button>\
 <button type=\"submit\" name=\"decision\" value=\"allow\" id=\"oaapprove\" class=\"primary\" autofocus>Allow</button>\
 </form>",
+        action = esc(f.action),
         app = esc(f.app_name),
         user = esc(f.username),
         csrf = esc(f.csrf),
     );
     page(StatusCode::OK, "Allow Access? | idforce", &body)
+}
+
+pub struct DeviceCodeForm<'a> {
+    pub username: &'a str,
+    pub user_code: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// The device flow's verification page: the user types the code their device shows.
+pub fn device_code(f: &DeviceCodeForm<'_>, status: StatusCode) -> Response {
+    let error = f.error.map_or(String::new(), |e| {
+        format!(
+            "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
+            esc(e)
+        )
+    });
+    let body = format!(
+        "<h1>Connect Your Device</h1>{error}\
+<p>Enter the code displayed on your device.</p>\
+<form method=\"post\" action=\"/setup/connect\" class=\"stack\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<label for=\"user_code\">Code</label>\
+<input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" required value=\"{code}\" autofocus>\
+<button type=\"submit\" id=\"connect\" class=\"primary\">Connect</button>\
+</form>\
+<p class=\"muted\">Signed in as {user}. <a href=\"/secur/logout.jsp\">Not you?</a></p>",
+        csrf = esc(f.csrf),
+        code = esc(f.user_code),
+        user = esc(f.username),
+    );
+    page(status, "Connect Your Device | idforce", &body)
+}
+
+/// After the user's decision on the verification page.
+pub fn device_done(allowed: bool) -> Response {
+    let body = if allowed {
+        "<h1 id=\"device-connected\">Device Connected</h1><p>You can return to your device; it will continue on its own.</p>"
+    } else {
+        "<h1 id=\"device-denied\">Access Denied</h1><p>Your device was not given access. You can close this window.</p>"
+    };
+    page(StatusCode::OK, "Connect Your Device | idforce", body)
 }
 
 /// The page for errors that must not be redirected (unknown client, bad redirect URI), with

@@ -9,6 +9,7 @@ mod chromium;
 mod client_credentials;
 mod clients;
 mod config_cli;
+mod device_flow;
 mod fuzz;
 mod identity_rest;
 mod introspect_revoke;

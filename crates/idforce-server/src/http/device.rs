@@ -1,0 +1,116 @@
+//! The device flow's verification page (`/setup/connect`, spec §1, §3.8): a logged-in user
+//! enters the code their device shows, sees what the app asks for, and allows or denies.
+//! The rules are in `idforce_core::device`.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use idforce_core::device::{self, CodeProblem, VERIFICATION_PATH};
+
+use super::browser::{logged_in, login_page, same};
+use super::pages::{self, ConsentForm, DeviceCodeForm};
+use super::request;
+use crate::state::AppState;
+
+const NOT_VALID: &str =
+    "That code is not valid or has expired. Check the code on your device and try again.";
+const NOT_ADMITTED: &str =
+    "You are not allowed to use this app. Ask your administrator to give you access.";
+const UNAVAILABLE: &str = "The service is unavailable; try again shortly.";
+
+/// The CSRF token of the device forms: bound to the login session.
+fn device_csrf(s: &AppState, sid: &str) -> String {
+    URL_SAFE_NO_PAD.encode(s.hasher.digest(&format!("device-csrf:{sid}")))
+}
+
+/// GET: the code form (after login), prefilled from `?user_code=` when given.
+pub async fn verification_page(State(s): State<AppState>, req: Request) -> Response {
+    let typed = request::query_param(req.uri().query(), "user_code").unwrap_or_default();
+    let Some((sid, _, user)) = logged_in(&s, req.headers()).await else {
+        let start = match typed.is_empty() {
+            true => VERIFICATION_PATH.to_owned(),
+            false => format!(
+                "{VERIFICATION_PATH}?{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("user_code", &typed)
+                    .finish()
+            ),
+        };
+        return login_page(&s, &start, "", None, StatusCode::OK);
+    };
+    pages::device_code(
+        &DeviceCodeForm {
+            username: &user.username,
+            user_code: &typed,
+            csrf: &device_csrf(&s, &sid),
+            error: None,
+        },
+        StatusCode::OK,
+    )
+}
+
+/// POST: a code (shows the approval page) or a code and a decision (records it).
+pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Response {
+    let req = request::read(req).await;
+    let Some((sid, login, user)) = logged_in(&s, &req.headers).await else {
+        return login_page(
+            &s,
+            VERIFICATION_PATH,
+            "",
+            Some("Your session has ended. Log in again."),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    let csrf = device_csrf(&s, &sid);
+    let typed = req.params.get("user_code").unwrap_or_default();
+    let form = |error: &str, status: StatusCode| {
+        pages::device_code(
+            &DeviceCodeForm {
+                username: &user.username,
+                user_code: typed,
+                csrf: &csrf,
+                error: Some(error),
+            },
+            status,
+        )
+    };
+    if !req.params.get("csrf").is_some_and(|c| same(c, &csrf)) {
+        return form("This form has expired. Try again.", StatusCode::FORBIDDEN);
+    }
+    let ring = s.keys.current(s.clock.now()).await;
+    let ctx = s.token_context(&req.headers, &ring);
+    let problem = |p: CodeProblem| match p {
+        CodeProblem::NotValid => form(NOT_VALID, StatusCode::OK),
+        CodeProblem::NotAdmitted => form(NOT_ADMITTED, StatusCode::FORBIDDEN),
+        CodeProblem::Unavailable => form(UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE),
+    };
+    if !user.active {
+        return problem(CodeProblem::NotAdmitted);
+    }
+    let pending = match device::pending(&ctx, typed, &user).await {
+        Ok(p) => p,
+        Err(p) => return problem(p),
+    };
+    let allow = match req.params.get("decision") {
+        None => {
+            return pages::consent(&ConsentForm {
+                action: VERIFICATION_PATH,
+                app_name: &pending.app.name,
+                username: &user.username,
+                scopes: pending.scopes.iter().collect(),
+                hidden: vec![("user_code", typed.to_owned())],
+                csrf: &csrf,
+            });
+        }
+        Some(d) => d == "allow",
+    };
+    match device::decide(&ctx, &pending, &user, login.auth_time, allow).await {
+        Ok(()) => {
+            tracing::info!(user = %user.id, app = %pending.app.id, allow, "device authorization decided");
+            pages::device_done(allow)
+        }
+        Err(p) => problem(p),
+    }
+}
