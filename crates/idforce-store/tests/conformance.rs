@@ -647,10 +647,7 @@ async fn device_codes_poll_decide_and_redeem_once() {
             "{name}: {poll:?}"
         );
         // Another app's poll finds nothing, and changes nothing.
-        let poll = s
-            .poll_device_code(&[1; 32], &other, 50_000)
-            .await
-            .unwrap();
+        let poll = s.poll_device_code(&[1; 32], &other, 50_000).await.unwrap();
         assert_eq!(poll, DevicePoll::Unknown, "{name}");
         assert_eq!(
             s.poll_device_code(&[9; 32], &a.id, 50_000).await.unwrap(),

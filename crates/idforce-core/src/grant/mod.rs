@@ -7,7 +7,7 @@ mod device;
 mod jwt_bearer;
 mod password;
 
-pub use password::check_login;
+pub use password::{check_api_login, check_login};
 mod refresh_token;
 
 use ring::digest;
@@ -207,6 +207,20 @@ pub(crate) async fn issue_session(
     let opened = open_session(ctx, org, user, app, scopes, family)?;
     ctx.store.insert_session(&opened.record).await?;
     Ok(opened.response(ctx, org, user, secret))
+}
+
+/// A session started outside the token endpoint (SOAP login): its access token (the
+/// `sessionId`), stored before it is returned.
+pub async fn start_session(
+    ctx: &TokenContext<'_>,
+    org: &Org,
+    user: &User,
+    app: &ConnectedApp,
+    scopes: Scopes,
+) -> Result<String, OAuthError> {
+    let opened = open_session(ctx, org, user, app, scopes, None)?;
+    ctx.store.insert_session(&opened.record).await?;
+    Ok(opened.access_token)
 }
 
 /// A session minted but not yet stored: its access token and its record.

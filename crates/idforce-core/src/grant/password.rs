@@ -18,17 +18,7 @@ pub(super) async fn exchange(
     let app = authenticate_client(ctx, client, false).await?;
     let username = params.get("username").unwrap_or_default();
     let presented = params.get("password").unwrap_or_default();
-    let user = match ctx.store.login_user(username).await? {
-        Some(user) if !username.is_empty() => user,
-        _ => {
-            ctx.passwords.verify(DECOY_HASH, presented).await;
-            return Err(OAuthError::authentication_failure());
-        }
-    };
-    check_password(ctx, &user, presented).await?;
-    if !user.active {
-        return Err(OAuthError::inactive_user());
-    }
+    let user = check_api_login(ctx, username, presented).await?;
     check_access(&app, &user)?;
     let scopes = granted_scopes(params, &app.scopes.without(super::REFRESH_SCOPES))?;
     let org = org_of(ctx, &user).await?;
@@ -45,6 +35,28 @@ pub(super) async fn exchange(
     // Salesforce's password-flow response carries no scope (spec §4).
     response.scope = None;
     Ok(response)
+}
+
+/// A login through the API with `password` followed by the user's security token (when the
+/// user has one): the password grant's check, and SOAP login's (spec §12.17). Failures count
+/// toward lockout; an unknown user costs the same time as a wrong password.
+pub async fn check_api_login(
+    ctx: &TokenContext<'_>,
+    username: &str,
+    presented: &str,
+) -> Result<User, OAuthError> {
+    let user = match ctx.store.login_user(username).await? {
+        Some(user) if !username.is_empty() => user,
+        _ => {
+            ctx.passwords.verify(DECOY_HASH, presented).await;
+            return Err(OAuthError::authentication_failure());
+        }
+    };
+    check_password(ctx, &user, presented).await?;
+    if !user.active {
+        return Err(OAuthError::inactive_user());
+    }
+    Ok(user)
 }
 
 /// An interactive login (the login page): the password alone, no security token, with the

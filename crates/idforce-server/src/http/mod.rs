@@ -9,6 +9,7 @@ mod pages;
 pub mod request;
 mod respond;
 mod rest;
+mod soap;
 
 use std::time::Instant;
 
@@ -45,6 +46,7 @@ pub mod paths {
     pub const LOGOUT: &str = "/secur/logout.jsp";
     pub const SUCCESS: &str = "/services/oauth2/success";
     pub const DEVICE_VERIFICATION: &str = idforce_core::device::VERIFICATION_PATH;
+    pub const SOAP_PARTNER: &str = "/services/Soap/u/{version}";
     pub const STYLESHEET: &str = "/assets/idforce.css";
     pub const USERINFO: &str = "/services/oauth2/userinfo";
     pub const JWKS: &str = "/id/keys";
@@ -101,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::APPROVE, axum::routing::post(browser::approve))
         .route(paths::LOGOUT, get(browser::logout))
         .route(paths::SUCCESS, get(browser::success))
+        .route(paths::SOAP_PARTNER, axum::routing::post(soap::partner))
         .route(
             paths::DEVICE_VERIFICATION,
             get(device::verification_page).post(device::verification_submit),
@@ -176,6 +179,7 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         Some(paths::METRICS) => "metrics",
         Some(paths::AUTHORIZE) => "authorize",
         Some(paths::USERINFO) => "userinfo",
+        Some(paths::SOAP_PARTNER) => "soap",
         Some(paths::JWKS)
         | Some(paths::OPENID_CONFIGURATION)
         | Some(paths::AUTHORIZATION_SERVER) => "discovery",

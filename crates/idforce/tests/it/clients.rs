@@ -95,6 +95,39 @@ async fn jsforce_password_grant() {
 }
 
 #[tokio::test]
+async fn jsforce_soap_login() {
+    if !require(
+        clients_dir().join("node_modules/jsforce").exists(),
+        "jsforce (npm install in crates/idforce/tests/clients)",
+    ) {
+        return;
+    }
+    let s = TestServer::start().await;
+    let v = run_client(
+        "node",
+        vec![
+            "jsforce_soap.js".to_string(),
+            s.url.clone(),
+            BOB.to_string(),
+            format!("{BOB_PASSWORD}{BOB_TOKEN}"),
+        ],
+    )
+    .await;
+    assert_eq!(v["organizationId"], "00D000000000001EAA", "{v}");
+    assert_eq!(v["instanceUrl"], s.url.as_str());
+    assert_eq!(v["identityUsername"], BOB);
+    assert!(
+        v["sessionId"].as_str().unwrap().starts_with(ORG_ID_15),
+        "{v}"
+    );
+    assert_eq!(
+        v["badLogin"],
+        "Error: INVALID_LOGIN: Invalid username, password, security token; or user locked out.",
+        "{v}"
+    );
+}
+
+#[tokio::test]
 async fn authlib_and_pyjwt_jwt_bearer() {
     let ok = python_has("authlib, jwt, requests, cryptography");
     if !require(

@@ -21,5 +21,6 @@ mod process;
 mod refresh_tokens;
 mod seeds;
 mod sessions;
+mod soap_login;
 mod token_endpoint;
 mod webdriver;

@@ -1,0 +1,427 @@
+//! SOAP login (spec §12.17): `POST /services/Soap/u/NN.0` with the partner API's `login`
+//! envelope, answered with `loginResponse` or a SOAP fault. It is how jsforce without a client
+//! secret and simple-salesforce with a security token log in. The checks are the password
+//! grant's (`grant::check_api_login`); the session is an access token like any other, owned by
+//! the org's built-in "SOAP API" app.
+
+use axum::body::to_bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use idforce_core::grant;
+use idforce_core::model::{
+    ConnectedApp, DEFAULT_ID_TOKEN_LIFETIME_SECS, DEFAULT_SESSION_TIMEOUT_SECS, Org,
+    PermittedUsers, RefreshTokenPolicy, User,
+};
+use idforce_core::ports::StoreError;
+use idforce_core::scope::Scopes;
+use idforce_core::sfid::prefix;
+use idforce_core::{ErrorCode, OAuthError};
+use quick_xml::events::Event;
+
+use super::request::MAX_BODY;
+use crate::state::AppState;
+
+const ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// Salesforce's words for every credential failure, locked users included.
+const INVALID_LOGIN: &str = "Invalid username, password, security token; or user locked out.";
+/// The name of each org's built-in app that owns SOAP sessions.
+pub const SOAP_APP_NAME: &str = "SOAP API";
+
+/// What a request body asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Call {
+    Login {
+        username: String,
+        password: String,
+    },
+    /// Any other operation of the partner API (not served here).
+    Other(String),
+}
+
+/// A SOAP fault: `faultcode`, `faultstring`, and for login failures the `LoginFault` detail.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fault {
+    code: String,
+    message: String,
+    login_fault: Option<&'static str>,
+}
+
+impl Fault {
+    fn client(message: impl Into<String>) -> Fault {
+        Fault {
+            code: "soapenv:Client".into(),
+            message: message.into(),
+            login_fault: None,
+        }
+    }
+
+    fn invalid_login() -> Fault {
+        Fault {
+            code: "sf:INVALID_LOGIN".into(),
+            message: format!("INVALID_LOGIN: {INVALID_LOGIN}"),
+            login_fault: Some("INVALID_LOGIN"),
+        }
+    }
+
+    fn server(message: &str) -> Fault {
+        Fault {
+            code: "soapenv:Server".into(),
+            message: message.into(),
+            login_fault: None,
+        }
+    }
+}
+
+/// Reads a SOAP 1.1 envelope: the first element of its body is the call.
+pub fn parse(body: &str) -> Result<Call, Fault> {
+    let malformed =
+        |e: &dyn std::fmt::Display| Fault::client(format!("Unable to parse the request: {e}"));
+    let mut reader = quick_xml::Reader::from_str(body);
+    // Element local names from the root down to the current element.
+    let mut path: Vec<String> = Vec::new();
+    let mut operation: Option<String> = None;
+    let (mut username, mut password) = (None::<String>, None::<String>);
+    let mut text = String::new();
+    loop {
+        let event = reader.read_event().map_err(|e| malformed(&e))?;
+        match event {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_owned();
+                if path.is_empty() && name != "Envelope" {
+                    return Err(Fault::client("The request is not a SOAP envelope"));
+                }
+                if path.len() == 2 && path[1] == "Body" && operation.is_none() {
+                    operation = Some(name.clone());
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Empty(e) => {
+                let name = e.local_name().as_ref().to_owned();
+                if path.is_empty() && name != "Envelope" {
+                    return Err(Fault::client("The request is not a SOAP envelope"));
+                }
+                if path.len() == 2 && path[1] == "Body" && operation.is_none() {
+                    operation = Some(name);
+                }
+            }
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::CData(c) => text.push_str(&c.xml10_content()),
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().map_err(|e| malformed(&e))? {
+                    Some(c) => c.to_string(),
+                    None => quick_xml::escape::resolve_predefined_entity(&r)
+                        .ok_or_else(|| Fault::client(format!("Unknown entity &{};", &*r)))?
+                        .to_owned(),
+                };
+                text.push_str(&resolved);
+            }
+            Event::End(_) => {
+                // Arguments are the children of the call: Envelope/Body/login/username.
+                if path.len() == 4 && operation.as_deref() == Some("login") {
+                    match path[3].as_str() {
+                        "username" => username = Some(std::mem::take(&mut text)),
+                        "password" => password = Some(std::mem::take(&mut text)),
+                        _ => {}
+                    }
+                }
+                path.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    match operation.as_deref() {
+        Some("login") => Ok(Call::Login {
+            username: username.unwrap_or_default().trim().to_owned(),
+            password: password.unwrap_or_default(),
+        }),
+        Some(other) => Ok(Call::Other(other.to_owned())),
+        None => Err(Fault::client("The SOAP envelope has no body")),
+    }
+}
+
+/// `POST /services/Soap/u/{version}`.
+pub async fn partner(
+    State(s): State<AppState>,
+    Path(version): Path<String>,
+    req: Request,
+) -> Response {
+    let Some(version) = api_version(&version) else {
+        return (StatusCode::NOT_FOUND, "Not Found").into_response();
+    };
+    let body = match to_bytes(req.into_body(), MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return fault(&Fault::client(
+                "The request body is too large or unreadable",
+            ));
+        }
+    };
+    let call = match std::str::from_utf8(&body) {
+        Ok(text) => parse(text),
+        Err(_) => Err(Fault::client("The request is not UTF-8")),
+    };
+    match call {
+        Ok(Call::Login { username, password }) => match login(&s, &username, &password).await {
+            Ok(answer) => xml(StatusCode::OK, &answer.render(&version)),
+            Err(f) => fault(&f),
+        },
+        Ok(Call::Other(op)) => fault(&Fault::client(format!(
+            "No operation available for request {{urn:partner.soap.sforce.com}}{op}, please check the WSDL for the service."
+        ))),
+        Err(f) => fault(&f),
+    }
+}
+
+/// `62.0`, and `62` for `62.0`.
+fn api_version(v: &str) -> Option<String> {
+    let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(major) && digits(minor)).then(|| format!("{major}.{minor}"))
+}
+
+struct LoginAnswer {
+    session_id: String,
+    instance_url: String,
+    org: Org,
+    user: User,
+    session_seconds: i64,
+}
+
+async fn login(s: &AppState, username: &str, password: &str) -> Result<LoginAnswer, Fault> {
+    let ring = s.keys.current(s.clock.now()).await;
+    let headers = axum::http::HeaderMap::new();
+    let ctx = s.token_context(&headers, &ring);
+    let user = grant::check_api_login(&ctx, username, password)
+        .await
+        .map_err(login_fault)?;
+    let unavailable = || Fault::server("The service is unavailable; try again shortly.");
+    let org = s
+        .store
+        .org(&user.org_id)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(unavailable)?;
+    let app = soap_app(s, &org).await.map_err(|_| unavailable())?;
+    let session_id = grant::start_session(&ctx, &org, &user, &app, app.scopes.clone())
+        .await
+        .map_err(|_| unavailable())?;
+    tracing::info!(user = %user.id, "SOAP login");
+    Ok(LoginAnswer {
+        session_id,
+        instance_url: s.settings.instance_url(&org),
+        org,
+        user,
+        session_seconds: app.session_timeout_secs,
+    })
+}
+
+fn login_fault(e: OAuthError) -> Fault {
+    match e.code {
+        ErrorCode::ServerError => Fault::server("The service is unavailable; try again shortly."),
+        // Wrong password or token, unknown or inactive user, locked out: one answer.
+        _ => Fault::invalid_login(),
+    }
+}
+
+/// The org's built-in app that owns SOAP sessions, made on first use.
+async fn soap_app(s: &AppState, org: &Org) -> Result<ConnectedApp, StoreError> {
+    let client_id = format!("idforce-soap-api-{}", org.id.as15());
+    if let Some(app) = s.store.app_by_client_id(&client_id).await? {
+        return Ok(app);
+    }
+    let app = ConnectedApp {
+        id: s.store.next_id(prefix::CONNECTED_APP).await?,
+        org_id: org.id,
+        name: SOAP_APP_NAME.into(),
+        client_id: client_id.clone(),
+        secret_digest: None,
+        callback_urls: Vec::new(),
+        // A SOAP session is a full session of the user, as in Salesforce.
+        scopes: Scopes::parse("api web full").map_err(|e| StoreError::Invalid(e.to_string()))?,
+        certificate_der: None,
+        permitted_users: PermittedUsers::AllUsers,
+        profiles: Vec::new(),
+        pre_authorized_users: Vec::new(),
+        run_as: None,
+        require_secret_for_web_server_flow: true,
+        require_secret_for_refresh_token_flow: true,
+        require_pkce: false,
+        refresh_token_policy: RefreshTokenPolicy::UntilRevoked,
+        rotate_refresh_tokens: false,
+        session_timeout_secs: DEFAULT_SESSION_TIMEOUT_SECS,
+        introspect_all_tokens: false,
+        id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
+        jwt_access_tokens: false,
+    };
+    match s.store.save_app(&app).await {
+        Ok(()) => Ok(app),
+        // Another request made it first.
+        Err(StoreError::Conflict(_)) => s
+            .store
+            .app_by_client_id(&client_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("SOAP API app".into())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Escapes text for XML element content.
+fn esc(s: &str) -> String {
+    quick_xml::escape::escape(s).into_owned()
+}
+
+impl LoginAnswer {
+    fn render(&self, version: &str) -> String {
+        let org15 = self.org.id.as15();
+        let base = self.instance_url.trim_end_matches('/');
+        let user = &self.user;
+        let nil = |name: &str| format!("<{name} xsi:nil=\"true\"/>");
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<soapenv:Envelope xmlns:soapenv=\"{ENVELOPE_NS}\" xmlns=\"urn:partner.soap.sforce.com\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\
+<soapenv:Body><loginResponse><result>\
+<metadataServerUrl>{base}/services/Soap/m/{version}/{org15}</metadataServerUrl>\
+<passwordExpired>false</passwordExpired>\
+<sandbox>false</sandbox>\
+<serverUrl>{base}/services/Soap/u/{version}/{org15}</serverUrl>\
+<sessionId>{session}</sessionId>\
+<userId>{user_id}</userId>\
+<userInfo>\
+<accessibilityMode>false</accessibilityMode>\
+<chatterExternal>false</chatterExternal>\
+<currencySymbol>$</currencySymbol>\
+<orgAttachmentFileSizeLimit>26214400</orgAttachmentFileSizeLimit>\
+<orgDefaultCurrencyIsoCode>USD</orgDefaultCurrencyIsoCode>\
+<orgDefaultCurrencyLocale>en_US</orgDefaultCurrencyLocale>\
+<orgDisallowHtmlAttachments>false</orgDisallowHtmlAttachments>\
+<orgHasPersonAccounts>false</orgHasPersonAccounts>\
+<organizationId>{org18}</organizationId>\
+<organizationMultiCurrency>false</organizationMultiCurrency>\
+<organizationName>{org_name}</organizationName>\
+{profile}{role}\
+<sessionSecondsValid>{seconds}</sessionSecondsValid>\
+{currency}\
+<userEmail>{email}</userEmail>\
+<userFullName>{full_name}</userFullName>\
+<userId>{user_id}</userId>\
+<userLanguage>en_US</userLanguage>\
+<userLocale>en_US</userLocale>\
+<userName>{username}</userName>\
+<userTimeZone>GMT</userTimeZone>\
+<userType>Standard</userType>\
+<userUiSkin>Theme3</userUiSkin>\
+</userInfo></result></loginResponse></soapenv:Body></soapenv:Envelope>",
+            base = esc(base),
+            session = esc(&self.session_id),
+            user_id = user.id.to18(),
+            org18 = self.org.id.to18(),
+            org_name = esc(&self.org.name),
+            profile = nil("profileId"),
+            role = nil("roleId"),
+            seconds = self.session_seconds,
+            currency = nil("userDefaultCurrencyIsoCode"),
+            email = esc(&user.email),
+            full_name = esc(&user.display_name()),
+            username = esc(&user.username),
+        )
+    }
+}
+
+fn xml(status: StatusCode, body: &str) -> Response {
+    let mut r = (status, body.to_owned()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    r
+}
+
+/// Faults travel with HTTP 500, as SOAP 1.1 and Salesforce do.
+fn fault(f: &Fault) -> Response {
+    let detail = f.login_fault.map_or(String::new(), |code| {
+        format!(
+            "<detail><sf:LoginFault xsi:type=\"sf:LoginFault\">\
+<sf:exceptionCode>{code}</sf:exceptionCode>\
+<sf:exceptionMessage>{}</sf:exceptionMessage>\
+</sf:LoginFault></detail>",
+            esc(INVALID_LOGIN)
+        )
+    });
+    xml(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<soapenv:Envelope xmlns:soapenv=\"{ENVELOPE_NS}\" xmlns:sf=\"urn:fault.partner.soap.sforce.com\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\
+<soapenv:Body><soapenv:Fault><faultcode>{code}</faultcode><faultstring>{message}</faultstring>{detail}</soapenv:Fault></soapenv:Body></soapenv:Envelope>",
+            code = esc(&f.code),
+            message = esc(&f.message),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(username: &str, password: &str) -> Result<Call, Fault> {
+        Ok(Call::Login {
+            username: username.into(),
+            password: password.into(),
+        })
+    }
+
+    #[test]
+    fn reads_the_postman_envelope_with_cdata() {
+        let body = r#"<?xml version="1.0" encoding="utf-8" ?>
+<env:Envelope xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">
+  <env:Body>
+    <n1:login xmlns:n1="urn:partner.soap.sforce.com">
+      <n1:username><![CDATA[alice@acme.test]]></n1:username>
+      <n1:password><![CDATA[Winter2026!<&>TOKEN]]></n1:password>
+    </n1:login>
+  </env:Body>
+</env:Envelope>"#;
+        assert_eq!(parse(body), login("alice@acme.test", "Winter2026!<&>TOKEN"));
+    }
+
+    #[test]
+    fn reads_simple_salesforce_and_jsforce_envelopes_with_entities() {
+        // simple-salesforce: a CallOptions header, escaped text.
+        let ss = r#"<?xml version="1.0" encoding="utf-8" ?>
+<env:Envelope xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+ xmlns:env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com">
+<env:Header><urn:CallOptions><urn:client>RestForce</urn:client><urn:defaultNamespace>sf</urn:defaultNamespace></urn:CallOptions></env:Header>
+<env:Body><n1:login xmlns:n1="urn:partner.soap.sforce.com"><n1:username>bob@acme.test</n1:username>
+<n1:password>a&amp;b&lt;c&#62;&#x21;TOKEN</n1:password></n1:login></env:Body></env:Envelope>"#;
+        assert_eq!(parse(ss), login("bob@acme.test", "a&b<c>!TOKEN"));
+        // jsforce: default namespace, no prefix on the call.
+        let js = r#"<se:Envelope xmlns:se="http://schemas.xmlsoap.org/soap/envelope/"><se:Header/><se:Body><login xmlns="urn:partner.soap.sforce.com"><username>u@x</username><password>p w</password></login></se:Body></se:Envelope>"#;
+        assert_eq!(parse(js), login("u@x", "p w"));
+    }
+
+    #[test]
+    fn other_calls_and_broken_envelopes() {
+        let query = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><query/></s:Body></s:Envelope>"#;
+        assert_eq!(parse(query), Ok(Call::Other("query".into())));
+        assert!(matches!(parse("<a><b></a>"), Err(f) if f.code == "soapenv:Client"));
+        assert!(matches!(parse("<html/>"), Err(f) if f.code == "soapenv:Client"));
+        assert!(matches!(parse(""), Err(f) if f.code == "soapenv:Client"));
+        let entity = r#"<s:Envelope xmlns:s="x"><s:Body><login><username>&bogus;</username></login></s:Body></s:Envelope>"#;
+        assert!(matches!(parse(entity), Err(f) if f.code == "soapenv:Client"));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(api_version("62.0").as_deref(), Some("62.0"));
+        assert_eq!(api_version("50").as_deref(), Some("50.0"));
+        for bad in ["", "v62.0", "62.x", "1234.0", "../x"] {
+            assert_eq!(api_version(bad), None, "{bad}");
+        }
+    }
+}
