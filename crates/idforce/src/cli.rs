@@ -60,6 +60,138 @@ pub enum Command {
         /// File to read [default: standard input].
         file: Option<PathBuf>,
     },
+    /// Get a token from any Salesforce-compatible login server (idforce or Salesforce itself).
+    #[command(subcommand)]
+    Login(LoginCommand),
+    /// Introspect a token (RFC 7662), authenticated as an app.
+    Introspect {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The access or refresh token.
+        token: String,
+    },
+    /// Revoke an access or refresh token (or a saved profile's tokens).
+    Revoke {
+        #[command(flatten)]
+        target: TokenArgs,
+    },
+    /// OpenID Connect userinfo of a token's user.
+    Userinfo {
+        #[command(flatten)]
+        target: TokenArgs,
+    },
+    /// The identity of a token's user (the token response's `id` URL), refreshing a saved
+    /// profile's expired session first.
+    Whoami {
+        #[command(flatten)]
+        target: TokenArgs,
+    },
+}
+
+/// The login server and the connected app.
+#[derive(Args, Clone)]
+pub struct AppArgs {
+    /// Login URL: https://login.salesforce.com, https://test.salesforce.com, a My Domain, or
+    /// an idforce.
+    #[arg(
+        long,
+        env = "IDFORCE_LOGIN_URL",
+        default_value = "https://login.salesforce.com"
+    )]
+    pub login_url: String,
+    /// Consumer key of the connected app.
+    #[arg(long, env = "IDFORCE_CLIENT_ID")]
+    pub client_id: String,
+    /// Consumer secret (public apps have none).
+    #[arg(long, env = "IDFORCE_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+}
+
+/// How a login is printed and kept.
+#[derive(Args, Clone)]
+pub struct OutputArgs {
+    /// `json` (the token response) or `env` (shell exports).
+    #[arg(long, default_value = "json", value_parser = ["json", "env"])]
+    pub format: String,
+    /// Keep the tokens under this name in the per-user token file (mode 0600), for
+    /// `whoami --profile NAME` and the others.
+    #[arg(long, value_name = "NAME")]
+    pub save: Option<String>,
+}
+
+/// A token given directly, or a saved profile's.
+#[derive(Args, Clone)]
+pub struct TokenArgs {
+    /// A saved login (`idforce login … --save NAME`).
+    #[arg(long, conflicts_with = "token")]
+    pub profile: Option<String>,
+    /// An access token (with --login-url).
+    #[arg(long, required_unless_present = "profile")]
+    pub token: Option<String>,
+    /// Login URL, for --token.
+    #[arg(
+        long,
+        env = "IDFORCE_LOGIN_URL",
+        default_value = "https://login.salesforce.com"
+    )]
+    pub login_url: String,
+}
+
+#[derive(Subcommand)]
+pub enum LoginCommand {
+    /// Username-password flow: the password followed by the security token, if the user has
+    /// one.
+    Password {
+        #[command(flatten)]
+        app: AppArgs,
+        #[arg(long, env = "IDFORCE_USERNAME")]
+        username: String,
+        #[arg(long, env = "IDFORCE_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// JWT bearer flow: signs an RS256 assertion with the private key of the app's certificate.
+    Jwt {
+        #[command(flatten)]
+        app: AppArgs,
+        #[arg(long, env = "IDFORCE_USERNAME")]
+        username: String,
+        /// PEM private key (PKCS#1 or PKCS#8).
+        #[arg(long, env = "IDFORCE_JWT_KEY_FILE")]
+        key: PathBuf,
+        /// The assertion's `aud` [default: the login URL].
+        #[arg(long)]
+        audience: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Refresh token flow.
+    Refresh {
+        #[command(flatten)]
+        app: AppArgs,
+        #[arg(long, env = "IDFORCE_REFRESH_TOKEN", hide_env_values = true)]
+        refresh_token: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Client credentials flow (the app's run-as user).
+    ClientCredentials {
+        #[command(flatten)]
+        app: AppArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Device flow: prints the user code and where to enter it, then polls.
+    Device {
+        #[command(flatten)]
+        app: AppArgs,
+        /// Scopes to ask for [default: the app's].
+        #[arg(long)]
+        scope: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 #[derive(Subcommand)]

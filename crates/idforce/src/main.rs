@@ -1,7 +1,8 @@
-//! The `idforce` binary: `serve` and the administrative commands.
+//! The `idforce` binary: `serve`, the administrative commands, and the client commands.
 
 mod admin;
 mod cli;
+mod login;
 mod transfer;
 
 use std::process::ExitCode;
@@ -40,6 +41,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    // The client commands talk to a login server, not to a store.
+    if let Some(done) = login::run(&cli.command).await {
+        return done;
+    }
     let config = match &cli.config {
         Some(path) => Some(ConfigFile::load(path).map_err(|e| e.to_string())?),
         None => None,
@@ -99,7 +104,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                     );
                     Ok(())
                 }
-                Command::Serve(_) => Ok(()),
+                // Handled above, before any store is opened.
+                Command::Serve(_)
+                | Command::Login(_)
+                | Command::Introspect { .. }
+                | Command::Revoke { .. }
+                | Command::Userinfo { .. }
+                | Command::Whoami { .. } => Ok(()),
             }
         }
     }

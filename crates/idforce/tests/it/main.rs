@@ -14,6 +14,7 @@ mod fuzz;
 mod identity_rest;
 mod introspect_revoke;
 mod jwt_bearer;
+mod login_cli;
 mod multinode;
 mod oidc;
 mod password;
