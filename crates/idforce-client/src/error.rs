@@ -19,6 +19,9 @@ pub enum Error {
     /// The private key for a JWT assertion could not be read.
     #[error("private key: {0}")]
     Key(String),
+    /// The web flow's local callback: cannot listen, or the browser came back wrong.
+    #[error("callback: {0}")]
+    Callback(String),
 }
 
 impl Error {

@@ -21,6 +21,7 @@
 mod error;
 mod jwt;
 mod tokens;
+mod web;
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use serde_json::Value;
 pub use error::Error;
 pub use jwt::assertion;
 pub use tokens::{DeviceCodes, TokenResponse};
+pub use web::{DEFAULT_REDIRECT_URI, Pkce};
 
 /// A connected app as the client knows it: the consumer key, and the consumer secret when the
 /// flow needs one.

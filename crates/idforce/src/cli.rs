@@ -182,6 +182,23 @@ pub enum LoginCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Web server flow with PKCE: listens on the callback, opens the browser (or prints the
+    /// URL), checks `state`, and redeems the code.
+    Web {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The app's callback URL, on this machine.
+        #[arg(long, default_value = idforce_client::DEFAULT_REDIRECT_URI)]
+        redirect_uri: String,
+        /// Scopes to ask for [default: the app's].
+        #[arg(long)]
+        scope: Option<String>,
+        /// Print the URL only; do not try to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Device flow: prints the user code and where to enter it, then polls.
     Device {
         #[command(flatten)]

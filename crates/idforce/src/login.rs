@@ -248,6 +248,7 @@ async fn run_login(login: &LoginCommand) -> Result<(), String> {
         | LoginCommand::Jwt { app, output, .. }
         | LoginCommand::Refresh { app, output, .. }
         | LoginCommand::ClientCredentials { app, output }
+        | LoginCommand::Web { app, output, .. }
         | LoginCommand::Device { app, output, .. } => (app, output),
     };
     let client = LoginClient::new(&app_args.login_url).map_err(|e| explain(&e))?;
@@ -270,9 +271,39 @@ async fn run_login(login: &LoginCommand) -> Result<(), String> {
         LoginCommand::Refresh { refresh_token, .. } => client.refresh(&app, refresh_token).await,
         LoginCommand::ClientCredentials { .. } => client.client_credentials(&app).await,
         LoginCommand::Device { scope, .. } => device(&client, &app, scope.as_deref()).await,
+        LoginCommand::Web {
+            redirect_uri,
+            scope,
+            no_browser,
+            ..
+        } => {
+            client
+                .web_server_flow(&app, redirect_uri, scope.as_deref(), |url| {
+                    eprintln!("To log in, open {url}");
+                    if !no_browser {
+                        open_browser(url);
+                    }
+                })
+                .await
+        }
     }
     .map_err(|e| explain(&e))?;
     finish(&client, app_args, output, tokens)
+}
+
+/// Best effort: the desktop's URL opener, if there is one; the URL is printed either way.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let _ = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
 }
 
 /// Prints the user code, then polls every `interval` seconds (5 more after each `slow_down`).

@@ -205,3 +205,106 @@ async fn deny_and_outsider_in_chromium() {
     assert_eq!(q["error"], "OAUTH_APP_ACCESS_DENIED");
     wd.quit().await;
 }
+
+/// `idforce login web` with a person clicking through the pages in Chromium: the command
+/// listens on the app's localhost callback, the browser comes back to it, and the command
+/// redeems the code with its PKCE verifier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_web_in_chromium() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    if !require_chromium() {
+        return;
+    }
+    let s = TestServer::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let callback = format!("http://localhost:{port}/OauthRedirect");
+    let app = admin(
+        &database_url(s.dir.path()),
+        &[
+            "app",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "CLI Web",
+            "--scopes",
+            "api refresh_token",
+            "--callback-url",
+            &callback,
+            "--permitted-users",
+            "all_users",
+        ],
+    );
+    let tokens = tempfile::TempDir::new().unwrap();
+    let mut child = idforce()
+        .args([
+            "login",
+            "web",
+            "--login-url",
+            &s.url,
+            "--client-id",
+            app["client_id"].as_str().unwrap(),
+            "--client-secret",
+            app["client_secret"].as_str().unwrap(),
+            "--redirect-uri",
+            &callback,
+            "--no-browser",
+            "--save",
+            "web",
+        ])
+        .env("IDFORCE_TOKEN_FILE", tokens.path().join("tokens.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stderr).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("To log in, open ")
+        .unwrap()
+        .to_owned();
+    let q = query_of(&url);
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["redirect_uri"], callback);
+    assert!(q["state"].len() >= 32);
+
+    let wd = WebDriver::start().await;
+    wd.goto(&url).await;
+    log_in(&wd, ALICE, ALICE_PASSWORD).await;
+    assert!(wd.source().await.contains("Allow Access?"));
+    wd.click("#oaapprove").await;
+    let page = wd.source().await;
+    assert!(page.contains("You can close this window"), "{page}");
+    wd.quit().await;
+
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        t["access_token"].as_str().unwrap().starts_with(ORG_ID_15),
+        "{t}"
+    );
+    assert!(t["refresh_token"].as_str().is_some(), "{t}");
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(tokens.path().join("tokens.json")).unwrap()).unwrap();
+    assert_eq!(saved["web"]["tokens"]["access_token"], t["access_token"]);
+}

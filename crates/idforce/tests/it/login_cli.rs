@@ -329,3 +329,105 @@ async fn login_device_waits_for_the_user_and_whoami_refreshes_an_ended_session()
     assert_ne!(saved["dev"]["tokens"]["access_token"], t["access_token"]);
     assert_eq!(saved["dev"]["tokens"]["refresh_token"], t["refresh_token"]);
 }
+
+type Rest = std::thread::JoinHandle<String>;
+
+/// Starts `idforce login web` on a free localhost port; returns the child, the authorize URL it
+/// printed, the callback, and the rest of its stderr.
+async fn start_login_web(s: &TestServer) -> (std::process::Child, String, String, Rest) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let callback = format!("http://localhost:{port}/OauthRedirect");
+    let mut child = idforce()
+        .args([
+            "login",
+            "web",
+            "--login-url",
+            &s.url,
+            "--client-id",
+            SELF_SERVICE_ID,
+            "--redirect-uri",
+            &callback,
+            "--no-browser",
+        ])
+        .env("IDFORCE_TOKEN_FILE", "/nonexistent/tokens.json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (first, rest) = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let rest = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut reader, &mut s);
+            s
+        });
+        (line, rest)
+    })
+    .await
+    .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("To log in, open ")
+        .unwrap()
+        .to_owned();
+    (child, url, callback, rest)
+}
+
+async fn finish(child: std::process::Child, rest: Rest) -> (bool, String) {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    (out.status.success(), rest.join().unwrap())
+}
+
+#[tokio::test]
+async fn login_web_checks_state_and_reports_a_denial() {
+    let s = TestServer::start().await;
+    // A callback that is not this login's (another tab, a forged link) ends it unredeemed.
+    let (child, _, callback, rest) = start_login_web(&s).await;
+    let r = client()
+        .get(format!("{callback}?code=aPrxforged&state=not-ours"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (ok, err) = finish(child, rest).await;
+    assert!(!ok);
+    assert!(err.contains("state does not match"), "{err}");
+
+    // The user denies: the error comes back on the callback, with this login's state.
+    let (child, url, callback, rest) = start_login_web(&s).await;
+    let state = form_urlencoded::parse(url.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    // Something else asking first (a favicon) is not the callback.
+    let r = client()
+        .get(callback.replace("/OauthRedirect", "/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client()
+        .get(format!(
+            "{callback}?error=access_denied&error_description=end-user+denied+authorization&state={state}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (ok, err) = finish(child, rest).await;
+    assert!(!ok);
+    assert!(
+        err.contains("access_denied: end-user denied authorization"),
+        "{err}"
+    );
+}
