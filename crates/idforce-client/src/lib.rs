@@ -195,6 +195,27 @@ impl LoginClient {
 
     /// Device flow, one poll. `Err(Error::OAuth)` with `authorization_pending` or `slow_down`
     /// means: wait and poll again (see [`Error::is_pending`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), idforce_client::Error> {
+    /// use idforce_client::{App, LoginClient};
+    ///
+    /// let login = LoginClient::new("http://127.0.0.1:8080")?;
+    /// let app = App::new("PlatformCLI");
+    /// let codes = login.device_codes(&app, Some("api refresh_token")).await?;
+    /// println!("Open {} and enter {}", codes.verification_uri, codes.user_code);
+    /// let mut interval = codes.interval;
+    /// let tokens = loop {
+    ///     std::thread::sleep(std::time::Duration::from_secs(interval));
+    ///     match login.device_poll(&app, &codes.device_code).await {
+    ///         Ok(tokens) => break tokens,
+    ///         Err(e) if e.code() == Some("slow_down") => interval += 5,
+    ///         Err(e) if e.is_pending() => continue,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// };
+    /// # let _ = tokens; Ok(()) }
+    /// ```
     pub async fn device_poll(&self, app: &App, device_code: &str) -> Result<TokenResponse, Error> {
         let mut form = vec![("grant_type", "device"), ("code", device_code)];
         app.form(&mut form);

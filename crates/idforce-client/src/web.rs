@@ -78,6 +78,20 @@ impl LoginClient {
     /// `http://127.0.0.1:PORT/…` address), hands the authorize URL to `open` (print it, launch
     /// a browser), waits for the browser to come back, checks `state`, and redeems the code
     /// with the PKCE verifier.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), idforce_client::Error> {
+    /// use idforce_client::{App, DEFAULT_REDIRECT_URI, LoginClient};
+    ///
+    /// let login = LoginClient::new("https://login.salesforce.com")?;
+    /// let tokens = login
+    ///     .web_server_flow(&App::new("PlatformCLI"), DEFAULT_REDIRECT_URI, None, |url| {
+    ///         eprintln!("Open {url}")
+    ///     })
+    ///     .await?;
+    /// println!("{}", tokens.instance_url);
+    /// # Ok(()) }
+    /// ```
     pub async fn web_server_flow(
         &self,
         app: &App,

@@ -7,6 +7,7 @@ mod helpers;
 mod browser_flows;
 mod chromium;
 mod client_credentials;
+mod client_library;
 mod clients;
 mod config_cli;
 mod device_flow;
