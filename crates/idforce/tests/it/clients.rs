@@ -128,6 +128,40 @@ async fn jsforce_soap_login() {
 }
 
 #[tokio::test]
+async fn simple_salesforce_soap_login_with_security_token() {
+    if !require(
+        python_has("simple_salesforce"),
+        "simple-salesforce (pip install simple-salesforce)",
+    ) {
+        return;
+    }
+    let s = TestServer::start().await;
+    let v = run_client(
+        "python3",
+        vec![
+            "simple_salesforce_soap.py".to_string(),
+            s.url.clone(),
+            BOB.to_string(),
+            BOB_PASSWORD.to_string(),
+            BOB_TOKEN.to_string(),
+        ],
+    )
+    .await;
+    assert!(
+        v["sessionId"].as_str().unwrap().starts_with(ORG_ID_15),
+        "{v}"
+    );
+    assert_eq!(v["instance"], s.url.trim_start_matches("http://"), "{v}");
+    assert_eq!(v["userinfoStatus"], 200, "{v}");
+    assert_eq!(v["badLogin"]["code"], "INVALID_LOGIN", "{v}");
+    assert_eq!(
+        v["badLogin"]["message"],
+        "Authentication failed (code: INVALID_LOGIN): Invalid username, password, security token; or user locked out.",
+        "{v}"
+    );
+}
+
+#[tokio::test]
 async fn authlib_and_pyjwt_jwt_bearer() {
     let ok = python_has("authlib, jwt, requests, cryptography");
     if !require(

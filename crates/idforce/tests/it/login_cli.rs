@@ -328,6 +328,31 @@ async fn login_device_waits_for_the_user_and_whoami_refreshes_an_ended_session()
         serde_json::from_slice(&std::fs::read(tokens.path().join("tokens.json")).unwrap()).unwrap();
     assert_ne!(saved["dev"]["tokens"]["access_token"], t["access_token"]);
     assert_eq!(saved["dev"]["tokens"]["refresh_token"], t["refresh_token"]);
+
+    // `login refresh` with the refresh token, as shell exports.
+    let (ok, out, err) = cli(
+        &tokens,
+        &[
+            "login",
+            "refresh",
+            "--login-url",
+            &s.url,
+            "--client-id",
+            SELF_SERVICE_ID,
+            "--client-secret",
+            SELF_SERVICE_SECRET,
+            "--refresh-token",
+            t["refresh_token"].as_str().unwrap(),
+            "--format",
+            "env",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("export SF_ACCESS_TOKEN='00D000000000001!A"),
+        "{out}"
+    );
 }
 
 type Rest = std::thread::JoinHandle<String>;
