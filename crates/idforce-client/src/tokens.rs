@@ -127,6 +127,16 @@ mod tests {
         );
         let e = refusal(403, "Bad_OAuth_Token");
         assert_eq!(e.code(), Some("Bad_OAuth_Token"));
+        let e = refusal(
+            400,
+            r#"{"error":"invalid_grant","error_description":"user hasn't approved this consumer"}"#,
+        );
+        assert!(e.hint().unwrap().contains("web flow"));
+        let e = refusal(
+            400,
+            r#"{"error":"invalid_grant","error_description":"audience is invalid"}"#,
+        );
+        assert!(e.hint().unwrap().contains("test.salesforce.com"));
         let e = refusal(404, "<html>Not here</html>");
         assert!(matches!(e, Error::Unexpected { status: 404, .. }));
         assert!(e.hint().unwrap().contains("instance_url"));
