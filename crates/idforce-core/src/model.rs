@@ -147,6 +147,35 @@ pub const DEFAULT_ID_TOKEN_LIFETIME_SECS: i64 = 120;
 pub const DEFAULT_SESSION_TIMEOUT_SECS: i64 = 2 * 3600;
 
 impl ConnectedApp {
+    /// An app with Salesforce's defaults for everything but its names and scopes: no secret,
+    /// callbacks or certificate, self-authorized, secrets required where Salesforce requires
+    /// them, refresh tokens valid until revoked, two-hour sessions.
+    pub fn new(id: SfId, org_id: SfId, name: String, client_id: String, scopes: Scopes) -> Self {
+        ConnectedApp {
+            id,
+            org_id,
+            name,
+            client_id,
+            secret_digest: None,
+            callback_urls: Vec::new(),
+            scopes,
+            certificate_der: None,
+            permitted_users: PermittedUsers::AllUsers,
+            profiles: Vec::new(),
+            pre_authorized_users: Vec::new(),
+            run_as: None,
+            require_secret_for_web_server_flow: true,
+            require_secret_for_refresh_token_flow: true,
+            require_pkce: false,
+            refresh_token_policy: RefreshTokenPolicy::UntilRevoked,
+            rotate_refresh_tokens: false,
+            session_timeout_secs: DEFAULT_SESSION_TIMEOUT_SECS,
+            introspect_all_tokens: false,
+            id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
+            jwt_access_tokens: false,
+        }
+    }
+
     /// Whether an admin has pre-authorized this user (by profile or by name).
     pub fn pre_authorizes(&self, user: &User) -> bool {
         self.pre_authorized_users.contains(&user.id)

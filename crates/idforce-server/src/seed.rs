@@ -2,10 +2,7 @@
 //! Applied at every start: creates or updates what the file names, deletes nothing, and
 //! keeps ids and secrets it generated on an earlier start.
 
-use idforce_core::model::{
-    ConnectedApp, DEFAULT_ID_TOKEN_LIFETIME_SECS, DEFAULT_SESSION_TIMEOUT_SECS, Millis, Org,
-    PermittedUsers, RefreshTokenPolicy, User,
-};
+use idforce_core::model::{ConnectedApp, Millis, Org, PermittedUsers, RefreshTokenPolicy, User};
 use idforce_core::ports::StoreError;
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
@@ -263,27 +260,14 @@ async fn upsert_app(
                 }
             };
             ConnectedApp {
-                id: store.next_id(prefix::CONNECTED_APP).await?,
-                org_id: org.id,
-                name: spec.name.clone(),
-                client_id,
                 secret_digest: Some(hasher.digest(&secret)),
-                callback_urls: Vec::new(),
-                scopes: Scopes::from_list(DEFAULT_SCOPES).map_err(|e| invalid(e.to_string()))?,
-                certificate_der: None,
-                permitted_users: PermittedUsers::AllUsers,
-                profiles: Vec::new(),
-                pre_authorized_users: Vec::new(),
-                run_as: None,
-                require_secret_for_web_server_flow: true,
-                require_secret_for_refresh_token_flow: true,
-                require_pkce: false,
-                refresh_token_policy: RefreshTokenPolicy::UntilRevoked,
-                rotate_refresh_tokens: false,
-                session_timeout_secs: DEFAULT_SESSION_TIMEOUT_SECS,
-                introspect_all_tokens: false,
-                id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
-                jwt_access_tokens: false,
+                ..ConnectedApp::new(
+                    store.next_id(prefix::CONNECTED_APP).await?,
+                    org.id,
+                    spec.name.clone(),
+                    client_id,
+                    Scopes::from_list(DEFAULT_SCOPES).map_err(|e| invalid(e.to_string()))?,
+                )
             }
         }
     };

@@ -281,6 +281,17 @@ fn device_code_from(row: &$row) -> StoreResult<DeviceCode> {
     })
 }
 
+/// A decision as its columns (user_id, auth_time, denied); `device_code_from` reads them back.
+fn decision_columns(d: DeviceDecision) -> (Option<String>, Option<i64>, i64) {
+    match d {
+        DeviceDecision::Pending => (None, None, 0),
+        DeviceDecision::Approved { user_id, auth_time } => {
+            (Some(user_id.as15().to_owned()), Some(auth_time), 0)
+        }
+        DeviceDecision::Denied => (None, None, 1),
+    }
+}
+
 fn refresh_from(row: &$row) -> StoreResult<RefreshToken> {
     let g = |e| unavailable(e);
     let scopes: String = row.try_get("scopes").map_err(g)?;
@@ -512,13 +523,7 @@ impl Codes for $store {
 #[async_trait]
 impl DeviceCodes for $store {
     async fn insert_device_code(&self, c: &DeviceCode) -> StoreResult<()> {
-        let (user_id, auth_time, denied) = match c.decision {
-            DeviceDecision::Pending => (None, None, 0i64),
-            DeviceDecision::Approved { user_id, auth_time } => {
-                (Some(user_id.as15().to_owned()), Some(auth_time), 0)
-            }
-            DeviceDecision::Denied => (None, None, 1),
-        };
+        let (user_id, auth_time, denied) = decision_columns(c.decision);
         sqlx::query($store::sql("INSERT INTO device_codes (digest, user_code_digest, app_id, scopes, issued_at, expires_at, interval_secs, last_polled_at, user_id, auth_time, denied, redeemed_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"))
         .bind(&c.digest[..])
@@ -562,13 +567,10 @@ impl DeviceCodes for $store {
         decision: DeviceDecision,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (user_id, auth_time, denied) = match decision {
-            DeviceDecision::Pending => return Ok(false),
-            DeviceDecision::Approved { user_id, auth_time } => {
-                (Some(user_id.as15().to_owned()), Some(auth_time), 0i64)
-            }
-            DeviceDecision::Denied => (None, None, 1),
-        };
+        if decision == DeviceDecision::Pending {
+            return Ok(false);
+        }
+        let (user_id, auth_time, denied) = decision_columns(decision);
         let r = sqlx::query($store::sql("UPDATE device_codes SET user_id = ?, auth_time = ?, denied = ?
              WHERE user_code_digest = ? AND user_id IS NULL AND denied = 0 AND expires_at > ?"))
         .bind(user_id)

@@ -4,8 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use idforce_core::model::{
-    ConnectedApp, DEFAULT_ID_TOKEN_LIFETIME_SECS, DEFAULT_SESSION_TIMEOUT_SECS, Org,
-    PermittedUsers, RefreshToken, RefreshTokenPolicy, Session, User,
+    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Org, PermittedUsers, RefreshToken, Session, User,
 };
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
@@ -400,35 +399,27 @@ impl Admin {
                 };
                 let secret = token::mint_client_secret();
                 let app = ConnectedApp {
-                    id: self
-                        .store
-                        .next_id(prefix::CONNECTED_APP)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                    org_id: org.id,
-                    name,
-                    client_id: token::mint_client_id(),
                     secret_digest: Some(self.hasher.digest(&secret)),
                     callback_urls,
-                    scopes: Scopes::parse(&scopes).map_err(|e| e.description.into_owned())?,
                     certificate_der,
                     permitted_users: PermittedUsers::parse(&permitted_users)
                         .ok_or("bad permitted_users")?,
-                    profiles: Vec::new(),
-                    pre_authorized_users: Vec::new(),
                     run_as,
-                    require_secret_for_web_server_flow: true,
-                    require_secret_for_refresh_token_flow: true,
-                    require_pkce: false,
-                    refresh_token_policy: RefreshTokenPolicy::UntilRevoked,
-                    rotate_refresh_tokens: false,
                     session_timeout_secs: match session_timeout {
                         Some(d) => parse_duration_secs(&d).map_err(|e| e.to_string())?,
                         None => DEFAULT_SESSION_TIMEOUT_SECS,
                     },
                     introspect_all_tokens,
-                    id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
-                    jwt_access_tokens: false,
+                    ..ConnectedApp::new(
+                        self.store
+                            .next_id(prefix::CONNECTED_APP)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                        org.id,
+                        name,
+                        token::mint_client_id(),
+                        Scopes::parse(&scopes).map_err(|e| e.description.into_owned())?,
+                    )
                 };
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 let mut v = app_view(&app);

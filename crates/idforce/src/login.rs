@@ -139,14 +139,11 @@ pub async fn run(command: &Command) -> Option<Result<(), String>> {
         }
         Command::Revoke { target } => {
             async {
-                let (client, token, _) = target_of(target).await?;
-                client.revoke(&token).await.map_err(|e| explain(&e))?;
-                if let Some(name) = &target.profile {
-                    // The refresh token goes too: it would bring the session back.
-                    let p = profile(name)?;
-                    if let Some(r) = &p.tokens.refresh_token {
-                        client.revoke(r).await.map_err(|e| explain(&e))?;
-                    }
+                let t = target_of(target).await?;
+                t.client.revoke(&t.token).await.map_err(|e| explain(&e))?;
+                // A saved refresh token goes too: it would bring the session back.
+                if let Some(r) = t.saved.and_then(|p| p.tokens.refresh_token) {
+                    t.client.revoke(&r).await.map_err(|e| explain(&e))?;
                 }
                 eprintln!("revoked");
                 Ok(())
@@ -180,18 +177,32 @@ pub async fn run(command: &Command) -> Option<Result<(), String>> {
     })
 }
 
-/// The client, access token and identity URL a command acts on.
-async fn target_of(target: &TokenArgs) -> Result<(LoginClient, String, Option<String>), String> {
+/// What a command acts on: the login server, the access token, the identity URL when known,
+/// and the saved profile it came from.
+struct Target {
+    client: LoginClient,
+    token: String,
+    id: Option<String>,
+    saved: Option<Profile>,
+}
+
+async fn target_of(target: &TokenArgs) -> Result<Target, String> {
     match (&target.profile, &target.token) {
         (Some(name), _) => {
             let p = profile(name)?;
-            let client = LoginClient::new(&p.login_url).map_err(|e| explain(&e))?;
-            Ok((client, p.tokens.access_token, Some(p.tokens.id)))
+            Ok(Target {
+                client: LoginClient::new(&p.login_url).map_err(|e| explain(&e))?,
+                token: p.tokens.access_token.clone(),
+                id: Some(p.tokens.id.clone()),
+                saved: Some(p),
+            })
         }
-        (None, Some(token)) => {
-            let client = LoginClient::new(&target.login_url).map_err(|e| explain(&e))?;
-            Ok((client, token.clone(), None))
-        }
+        (None, Some(token)) => Ok(Target {
+            client: LoginClient::new(&target.login_url).map_err(|e| explain(&e))?,
+            token: token.clone(),
+            id: None,
+            saved: None,
+        }),
         (None, None) => Err("give --profile NAME or --token TOKEN".into()),
     }
 }
@@ -203,8 +214,13 @@ where
     F: Fn(LoginClient, String, Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<Value, Error>>,
 {
-    let (client, token, id) = target_of(target).await?;
-    let first = call(client.clone(), token, id.clone()).await;
+    let Target {
+        client,
+        token,
+        id,
+        saved,
+    } = target_of(target).await?;
+    let first = call(client.clone(), token, id).await;
     let ended = matches!(
         &first,
         Err(Error::OAuth {
@@ -212,10 +228,9 @@ where
             ..
         })
     );
-    let (Some(name), true) = (&target.profile, ended) else {
+    let (Some(name), Some(mut p), true) = (&target.profile, saved, ended) else {
         return first.map_err(|e| explain(&e));
     };
-    let mut p = profile(name)?;
     let Some(refresh_token) = p.tokens.refresh_token.clone() else {
         return first.map_err(|e| {
             format!(

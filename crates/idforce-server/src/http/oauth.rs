@@ -47,12 +47,7 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     };
     let basic = req.basic().is_some();
     match result {
-        Ok((grant, Issued::Tokens(body))) => {
-            Outcome::ok(grant.label()).attach(respond::ok(format, &body))
-        }
-        Ok((grant, Issued::DeviceCodes(body))) => {
-            Outcome::ok(grant.label()).attach(respond::ok(format, &body))
-        }
+        Ok((grant, body)) => Outcome::ok(grant.label()).attach(respond::ok(format, &body)),
         Err(e) => {
             tracing::info!(grant = grant_label, error = e.code.as_str(), reason = %e.description, "token request refused");
             Outcome::err(grant_label, &e).attach(respond::error(format, &e, basic))
@@ -60,7 +55,9 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     }
 }
 
-/// What a successful token-endpoint request answers.
+/// What a successful token-endpoint request answers: either shape, as it is.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
 enum Issued {
     Tokens(idforce_core::wire::TokenResponse),
     DeviceCodes(device::DeviceAuthorization),

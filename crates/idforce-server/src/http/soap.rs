@@ -9,10 +9,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use idforce_core::grant;
-use idforce_core::model::{
-    ConnectedApp, DEFAULT_ID_TOKEN_LIFETIME_SECS, DEFAULT_SESSION_TIMEOUT_SECS, Org,
-    PermittedUsers, RefreshTokenPolicy, User,
-};
+use idforce_core::model::{ConnectedApp, Org, User};
 use idforce_core::ports::StoreError;
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::prefix;
@@ -86,7 +83,7 @@ pub fn parse(body: &str) -> Result<Call, Fault> {
     loop {
         let event = reader.read_event().map_err(|e| malformed(&e))?;
         match event {
-            Event::Start(e) => {
+            Event::Start(ref e) | Event::Empty(ref e) => {
                 let name = e.local_name().as_ref().to_owned();
                 if path.is_empty() && name != "Envelope" {
                     return Err(Fault::client("The request is not a SOAP envelope"));
@@ -94,16 +91,10 @@ pub fn parse(body: &str) -> Result<Call, Fault> {
                 if path.len() == 2 && path[1] == "Body" && operation.is_none() {
                     operation = Some(name.clone());
                 }
-                path.push(name);
-                text.clear();
-            }
-            Event::Empty(e) => {
-                let name = e.local_name().as_ref().to_owned();
-                if path.is_empty() && name != "Envelope" {
-                    return Err(Fault::client("The request is not a SOAP envelope"));
-                }
-                if path.len() == 2 && path[1] == "Body" && operation.is_none() {
-                    operation = Some(name);
+                // An empty element has no text and no end of its own.
+                if matches!(event, Event::Start(_)) {
+                    path.push(name);
+                    text.clear();
                 }
             }
             Event::Text(t) => text.push_str(&t.xml10_content()),
@@ -151,7 +142,8 @@ pub async fn partner(
     let Some(version) = api_version(&version) else {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
     };
-    let body = match to_bytes(req.into_body(), MAX_BODY).await {
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
             return fault(&Fault::client(
@@ -164,10 +156,12 @@ pub async fn partner(
         Err(_) => Err(Fault::client("The request is not UTF-8")),
     };
     match call {
-        Ok(Call::Login { username, password }) => match login(&s, &username, &password).await {
-            Ok(answer) => xml(StatusCode::OK, &answer.render(&version)),
-            Err(f) => fault(&f),
-        },
+        Ok(Call::Login { username, password }) => {
+            match login(&s, &parts.headers, &username, &password).await {
+                Ok(answer) => xml(StatusCode::OK, &answer.render(&version)),
+                Err(f) => fault(&f),
+            }
+        }
         Ok(Call::Other(op)) => fault(&Fault::client(format!(
             "No operation available for request {{urn:partner.soap.sforce.com}}{op}, please check the WSDL for the service."
         ))),
@@ -190,10 +184,14 @@ struct LoginAnswer {
     session_seconds: i64,
 }
 
-async fn login(s: &AppState, username: &str, password: &str) -> Result<LoginAnswer, Fault> {
+async fn login(
+    s: &AppState,
+    headers: &axum::http::HeaderMap,
+    username: &str,
+    password: &str,
+) -> Result<LoginAnswer, Fault> {
     let ring = s.keys.current(s.clock.now()).await;
-    let headers = axum::http::HeaderMap::new();
-    let ctx = s.token_context(&headers, &ring);
+    let ctx = s.token_context(headers, &ring);
     let user = grant::check_api_login(&ctx, username, password)
         .await
         .map_err(login_fault)?;
@@ -233,30 +231,15 @@ async fn soap_app(s: &AppState, org: &Org) -> Result<ConnectedApp, StoreError> {
     if let Some(app) = s.store.app_by_client_id(&client_id).await? {
         return Ok(app);
     }
-    let app = ConnectedApp {
-        id: s.store.next_id(prefix::CONNECTED_APP).await?,
-        org_id: org.id,
-        name: SOAP_APP_NAME.into(),
-        client_id: client_id.clone(),
-        secret_digest: None,
-        callback_urls: Vec::new(),
-        // A SOAP session is a full session of the user, as in Salesforce.
-        scopes: Scopes::parse("api web full").map_err(|e| StoreError::Invalid(e.to_string()))?,
-        certificate_der: None,
-        permitted_users: PermittedUsers::AllUsers,
-        profiles: Vec::new(),
-        pre_authorized_users: Vec::new(),
-        run_as: None,
-        require_secret_for_web_server_flow: true,
-        require_secret_for_refresh_token_flow: true,
-        require_pkce: false,
-        refresh_token_policy: RefreshTokenPolicy::UntilRevoked,
-        rotate_refresh_tokens: false,
-        session_timeout_secs: DEFAULT_SESSION_TIMEOUT_SECS,
-        introspect_all_tokens: false,
-        id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
-        jwt_access_tokens: false,
-    };
+    // A SOAP session is a full session of the user, as in Salesforce.
+    let scopes = Scopes::parse("api web full").map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let app = ConnectedApp::new(
+        s.store.next_id(prefix::CONNECTED_APP).await?,
+        org.id,
+        SOAP_APP_NAME.into(),
+        client_id.clone(),
+        scopes,
+    );
     match s.store.save_app(&app).await {
         Ok(()) => Ok(app),
         // Another request made it first.

@@ -211,19 +211,11 @@ async fn deny_and_outsider_in_chromium() {
 /// redeems the code with its PKCE verifier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_web_in_chromium() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     if !require_chromium() {
         return;
     }
     let s = TestServer::start().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let callback = format!("http://localhost:{port}/OauthRedirect");
+    let callback = format!("http://localhost:{}/OauthRedirect", free_port());
     let app = admin(
         &database_url(s.dir.path()),
         &[
@@ -242,8 +234,8 @@ async fn login_web_in_chromium() {
         ],
     );
     let tokens = tempfile::TempDir::new().unwrap();
-    let mut child = idforce()
-        .args([
+    let web = spawn_client(
+        &[
             "login",
             "web",
             "--login-url",
@@ -257,20 +249,11 @@ async fn login_web_in_chromium() {
             "--no-browser",
             "--save",
             "web",
-        ])
-        .env("IDFORCE_TOKEN_FILE", tokens.path().join("tokens.json"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let first = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stderr).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
+        ],
+        &tokens.path().join("tokens.json"),
+    )
+    .await;
+    let first = web.first_line.clone();
     let url = first
         .trim()
         .strip_prefix("To log in, open ")
@@ -290,15 +273,9 @@ async fn login_web_in_chromium() {
     assert!(page.contains("You can close this window"), "{page}");
     wd.quit().await;
 
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, out, err) = web.finish().await;
+    assert!(ok, "{err}");
+    let t: Value = serde_json::from_str(&out).unwrap();
     assert!(
         t["access_token"].as_str().unwrap().starts_with(ORG_ID_15),
         "{t}"

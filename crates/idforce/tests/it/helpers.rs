@@ -505,3 +505,65 @@ pub fn tamper(token: &str) -> String {
     let last = if token.ends_with('x') { 'y' } else { 'x' };
     format!("{}{last}", &token[..token.len() - 1])
 }
+
+/// A loopback port nobody listens on (for a client command's callback listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client command left running (`login web`, `login device`): the first line it wrote to
+/// stderr (where it tells the user what to do), the rest of stderr read as it comes.
+pub struct RunningClient {
+    child: Child,
+    pub first_line: String,
+    rest: std::thread::JoinHandle<String>,
+}
+
+/// Starts `idforce ARGS` with `token_file` as its token file and waits for its first line.
+pub async fn spawn_client(args: &[&str], token_file: &Path) -> RunningClient {
+    let mut child = idforce()
+        .args(args)
+        .env("IDFORCE_TOKEN_FILE", token_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (first_line, rest) = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let rest = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut reader, &mut s);
+            s
+        });
+        (line, rest)
+    })
+    .await
+    .unwrap();
+    RunningClient {
+        child,
+        first_line,
+        rest,
+    }
+}
+
+impl RunningClient {
+    /// Waits for the command to end: (success, stdout, the rest of stderr).
+    pub async fn finish(self) -> (bool, String, String) {
+        let RunningClient { child, rest, .. } = self;
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            rest.join().unwrap(),
+        )
+    }
+}

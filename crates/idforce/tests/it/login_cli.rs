@@ -1,8 +1,8 @@
 //! `idforce login …` and the other client commands, as a user runs them: the real binary
 //! against a real server, a token file of its own.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -264,8 +264,8 @@ async fn login_jwt_client_credentials_env_format_introspect_and_revoke() {
 async fn login_device_waits_for_the_user_and_whoami_refreshes_an_ended_session() {
     let s = TestServer::start().await;
     let tokens = TempDir::new().unwrap();
-    let mut child = idforce()
-        .args([
+    let device = spawn_client(
+        &[
             "login",
             "device",
             "--login-url",
@@ -276,20 +276,11 @@ async fn login_device_waits_for_the_user_and_whoami_refreshes_an_ended_session()
             SELF_SERVICE_SECRET,
             "--save",
             "dev",
-        ])
-        .env("IDFORCE_TOKEN_FILE", tokens.path().join("tokens.json"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let first = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stderr).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
+        ],
+        &tokens.path().join("tokens.json"),
+    )
+    .await;
+    let first = device.first_line.clone();
     // "To log in, open URL and enter the code XXXX-XXXX"
     assert!(first.contains(&s.at("/setup/connect")), "{first}");
     let code = first.trim().rsplit(' ').next().unwrap().to_owned();
@@ -306,11 +297,9 @@ async fn login_device_waits_for_the_user_and_whoami_refreshes_an_ended_session()
     let done = b.post("/setup/connect", &form).await;
     assert!(done.body.contains("device-connected"), "{}", done.body);
 
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert!(out.status.success());
-    let t = json(&String::from_utf8_lossy(&out.stdout));
+    let (ok, out, _) = device.finish().await;
+    assert!(ok);
+    let t = json(&out);
     assert!(t["refresh_token"].as_str().is_some(), "{t}");
 
     // The session ends (revoked on the server); whoami refreshes and carries on.
@@ -355,19 +344,12 @@ async fn login_device_waits_for_the_user_and_whoami_refreshes_an_ended_session()
     );
 }
 
-type Rest = std::thread::JoinHandle<String>;
-
-/// Starts `idforce login web` on a free localhost port; returns the child, the authorize URL it
-/// printed, the callback, and the rest of its stderr.
-async fn start_login_web(s: &TestServer) -> (std::process::Child, String, String, Rest) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let callback = format!("http://localhost:{port}/OauthRedirect");
-    let mut child = idforce()
-        .args([
+/// Starts `idforce login web` on a free localhost port; returns it, the authorize URL it
+/// printed, and the callback.
+async fn start_login_web(s: &TestServer) -> (RunningClient, String, String) {
+    let callback = format!("http://localhost:{}/OauthRedirect", free_port());
+    let web = spawn_client(
+        &[
             "login",
             "web",
             "--login-url",
@@ -377,58 +359,36 @@ async fn start_login_web(s: &TestServer) -> (std::process::Child, String, String
             "--redirect-uri",
             &callback,
             "--no-browser",
-        ])
-        .env("IDFORCE_TOKEN_FILE", "/nonexistent/tokens.json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (first, rest) = tokio::task::spawn_blocking(move || {
-        let mut reader = BufReader::new(stderr);
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let rest = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut reader, &mut s);
-            s
-        });
-        (line, rest)
-    })
-    .await
-    .unwrap();
-    let url = first
+        ],
+        Path::new("/nonexistent/tokens.json"),
+    )
+    .await;
+    let url = web
+        .first_line
         .trim()
         .strip_prefix("To log in, open ")
         .unwrap()
         .to_owned();
-    (child, url, callback, rest)
-}
-
-async fn finish(child: std::process::Child, rest: Rest) -> (bool, String) {
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    (out.status.success(), rest.join().unwrap())
+    (web, url, callback)
 }
 
 #[tokio::test]
 async fn login_web_checks_state_and_reports_a_denial() {
     let s = TestServer::start().await;
     // A callback that is not this login's (another tab, a forged link) ends it unredeemed.
-    let (child, _, callback, rest) = start_login_web(&s).await;
+    let (web, _, callback) = start_login_web(&s).await;
     let r = client()
         .get(format!("{callback}?code=aPrxforged&state=not-ours"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (ok, err) = finish(child, rest).await;
+    let (ok, _, err) = web.finish().await;
     assert!(!ok);
     assert!(err.contains("state does not match"), "{err}");
 
     // The user denies: the error comes back on the callback, with this login's state.
-    let (child, url, callback, rest) = start_login_web(&s).await;
+    let (web, url, callback) = start_login_web(&s).await;
     let state = form_urlencoded::parse(url.split_once('?').unwrap().1.as_bytes())
         .find(|(k, _)| k == "state")
         .unwrap()
@@ -449,7 +409,7 @@ async fn login_web_checks_state_and_reports_a_denial() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (ok, err) = finish(child, rest).await;
+    let (ok, _, err) = web.finish().await;
     assert!(!ok);
     assert!(
         err.contains("access_denied: end-user denied authorization"),
