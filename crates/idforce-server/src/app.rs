@@ -50,7 +50,7 @@ pub struct Application {
     listener: std::net::TcpListener,
     local_addr: SocketAddr,
     public_url: String,
-    router: axum::Router,
+    state: AppState,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     store: Arc<dyn Backend>,
     clock: Arc<dyn Clock>,
@@ -173,14 +173,13 @@ impl Application {
             metrics: Metrics::default(),
         }));
         let (store, clock) = (state.store.clone(), state.clock.clone());
-        let router = crate::http::router(state);
         Ok(Application {
             store,
             clock,
             listener,
             local_addr,
             public_url,
-            router,
+            state,
             tls,
             demo,
             generated,
@@ -202,13 +201,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.store.clone(), self.clock.clone()));
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         let served = match self.tls {
             None => {
                 let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(listener, service)
+                let service = crate::http::service(self.state);
+                axum::serve(listener, connect_info(service))
                     .with_graceful_shutdown(shutdown)
                     .await
             }
@@ -221,7 +218,7 @@ impl Application {
                 });
                 axum_server::from_tcp_rustls(self.listener, config)?
                     .handle(handle)
-                    .serve(service)
+                    .serve(connect_info(crate::http::service(self.state)))
                     .await
             }
         };
@@ -274,4 +271,14 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutdown signal received; finishing in-flight requests");
     }
+}
+
+/// A service that gives each request its peer's address (`ConnectInfo`).
+fn connect_info<S, R>(
+    service: S,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<S, SocketAddr>
+where
+    S: tower::Service<R>,
+{
+    axum::ServiceExt::<R>::into_make_service_with_connect_info::<SocketAddr>(service)
 }

@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by endpoint, grant and outcome, and latency histograms.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -12,7 +13,7 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     pub endpoint: &'static str,
     pub grant: &'static str,
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,12 +57,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn observe(&self, endpoint: &'static str, grant: &'static str, outcome: &str, secs: f64) {
+    pub fn observe(
+        &self,
+        endpoint: &'static str,
+        grant: &'static str,
+        outcome: Cow<'static, str>,
+        secs: f64,
+    ) {
         self.requests
             .get_or_create(&RequestLabels {
                 endpoint,
                 grant,
-                outcome: outcome.to_owned(),
+                outcome,
             })
             .inc();
         self.latency

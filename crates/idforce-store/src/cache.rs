@@ -65,23 +65,25 @@ impl DirectoryCache {
     }
 
     /// The cached value of `key`, or what `load` finds (cached if found and nothing was
-    /// invalidated while loading). `load` is a future, so it starts only after the ticket.
-    pub async fn get_or_load<K, V, Q, E>(
+    /// invalidated while loading). `load` is called only on a miss (a query is not even built
+    /// for a hit), and only after the ticket is taken.
+    pub async fn get_or_load<K, V, Q, E, F>(
         &self,
         map: &Map<K, V>,
         key: &Q,
-        load: impl std::future::Future<Output = Result<Option<V>, E>>,
+        load: impl FnOnce() -> F,
     ) -> Result<Option<V>, E>
     where
         K: Eq + Hash + std::borrow::Borrow<Q>,
         V: Clone,
         Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+        F: std::future::Future<Output = Result<Option<V>, E>>,
     {
         if let Some(v) = self.get(map, key) {
             return Ok(Some(v));
         }
         let ticket = self.ticket();
-        let found = load.await?;
+        let found = load().await?;
         if let Some(v) = &found {
             self.put(map, ticket, key.to_owned(), v.clone());
         }

@@ -338,7 +338,7 @@ fn session_from(row: &$row) -> StoreResult<Session> {
 impl Directory for $store {
     async fn org(&self, id: &SfId) -> StoreResult<Option<Org>> {
         self.cache
-            .get_or_load(&self.cache.orgs, id, optional(
+            .get_or_load(&self.cache.orgs, id, || optional(
             sqlx::query($store::sql("SELECT * FROM orgs WHERE id = ?")).bind(id.as15()),
             &self.pool,
             org_from,
@@ -348,7 +348,7 @@ impl Directory for $store {
 
     async fn user(&self, id: &SfId) -> StoreResult<Option<User>> {
         self.cache
-            .get_or_load(&self.cache.users, id, optional(
+            .get_or_load(&self.cache.users, id, || optional(
             sqlx::query($store::sql("SELECT * FROM users WHERE id = ?")).bind(id.as15()),
             &self.pool,
             user_from,
@@ -361,7 +361,7 @@ impl Directory for $store {
             .get_or_load(
                 &self.cache.usernames,
                 username.to_lowercase().as_str(),
-                self.login_user(username),
+                || self.login_user(username),
             )
             .await
     }
@@ -377,7 +377,7 @@ impl Directory for $store {
 
     async fn app(&self, id: &SfId) -> StoreResult<Option<ConnectedApp>> {
         self.cache
-            .get_or_load(&self.cache.apps, id, optional(
+            .get_or_load(&self.cache.apps, id, || optional(
             sqlx::query($store::sql("SELECT * FROM apps WHERE id = ?")).bind(id.as15()),
             &self.pool,
             app_from,
@@ -387,7 +387,7 @@ impl Directory for $store {
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<ConnectedApp>> {
         self.cache
-            .get_or_load(&self.cache.clients, client_id, optional(
+            .get_or_load(&self.cache.clients, client_id, || optional(
             sqlx::query($store::sql("SELECT * FROM apps WHERE client_id = ?")).bind(client_id),
             &self.pool,
             app_from,

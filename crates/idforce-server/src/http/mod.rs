@@ -11,15 +11,17 @@ mod respond;
 mod rest;
 mod soap;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use idforce_core::OAuthError;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -58,26 +60,26 @@ pub mod paths {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub grant: &'static str,
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
 }
 
 impl Outcome {
     pub fn ok(grant: &'static str) -> Outcome {
         Outcome {
             grant,
-            outcome: "ok".into(),
+            outcome: Cow::Borrowed("ok"),
         }
     }
     pub fn err(grant: &'static str, e: &OAuthError) -> Outcome {
         Outcome {
             grant,
-            outcome: e.code.as_str().into(),
+            outcome: Cow::Borrowed(e.code.as_str()),
         }
     }
     pub fn with(grant: &'static str, outcome: &str) -> Outcome {
         Outcome {
             grant,
-            outcome: outcome.into(),
+            outcome: Cow::Owned(outcome.to_owned()),
         }
     }
     pub fn attach(self, mut r: Response) -> Response {
@@ -86,20 +88,88 @@ impl Outcome {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP service: the routes, wrapped once in the layers every request passes.
+///
+/// The layers wrap the router, not each route (`Router::layer`): a route's service is cloned
+/// for every request, and a route wrapped in five boxed layers cost a dozen allocations a
+/// request to clone (docs/performance.md).
+pub fn service<B>(
+    state: AppState,
+) -> impl tower::Service<
+    axum::http::Request<B>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let x_request_id = HeaderName::from_static("x-request-id");
+    let routes = routes().with_state(state.clone());
+    ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .map_request(|req: axum::http::Request<B>| req.map(axum::body::Body::new))
+        .layer(SetRequestIdLayer::new(x_request_id.clone(), NewRequestId))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // The path only: query strings can carry tokens (`?oauth_token=`).
+                    let id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_request(())
+                .on_response(|r: &axum::http::Response<_>, latency: std::time::Duration, _span: &tracing::Span| {
+                    // Refusals at info; successes at debug: a line per token at tens of
+                    // thousands of tokens a second costs more than the token (see
+                    // docs/performance.md), and /metrics already counts them.
+                    let (status, ms) = (r.status().as_u16(), latency.as_secs_f64() * 1000.0);
+                    if status >= 400 {
+                        tracing::info!(status, latency_ms = ms, "answered");
+                    } else {
+                        tracing::debug!(status, latency_ms = ms, "answered");
+                    }
+                }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(CatchPanicLayer::custom(|_| {
+            // A panic is a bug; the client still gets an answer in the OAuth shape.
+            let body = r#"{"error":"server_error","error_description":"internal error"}"#;
+            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }))
+        .layer(middleware::from_fn_with_state(state, observe))
+        .service(routes)
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route(paths::TOKEN, any(oauth::token))
         .route(paths::INTROSPECT, any(oauth::introspect))
         .route(paths::REVOKE, any(oauth::revoke))
-        .route(paths::IDENTITY, get(identity::identity).post(identity::identity))
+        .route(
+            paths::IDENTITY,
+            get(identity::identity).post(identity::identity),
+        )
         .route(paths::DATA, get(rest::versions))
         .route(&format!("{}/", paths::DATA), get(rest::versions))
         .route(paths::DATA_VERSION, get(rest::resources))
         .route(&format!("{}/", paths::DATA_VERSION), get(rest::resources))
         .route(paths::SOBJECT, get(rest::sobject))
-        .route(paths::AUTHORIZE, get(browser::authorize).post(browser::authorize))
-        .route(paths::LOGIN, get(browser::login_form).post(browser::login_submit))
+        .route(
+            paths::AUTHORIZE,
+            get(browser::authorize).post(browser::authorize),
+        )
+        .route(
+            paths::LOGIN,
+            get(browser::login_form).post(browser::login_submit),
+        )
         .route(paths::APPROVE, axum::routing::post(browser::approve))
         .route(paths::LOGOUT, get(browser::logout))
         .route(paths::SUCCESS, get(browser::success))
@@ -117,40 +187,6 @@ pub fn router(state: AppState) -> Router {
         .route(paths::READY, get(ready))
         .route(paths::METRICS, get(metrics))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(CatchPanicLayer::custom(|_| {
-            // A panic is a bug; the client still gets an answer in the OAuth shape.
-            let body = r#"{"error":"server_error","error_description":"internal error"}"#;
-            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-        }))
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    // The path only: query strings can carry tokens (`?oauth_token=`).
-                    let id = req
-                        .extensions()
-                        .get::<RequestId>()
-                        .and_then(|id| id.header_value().to_str().ok())
-                        .unwrap_or("-")
-                        .to_owned();
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                })
-                .on_request(())
-                .on_response(|r: &Response, latency: std::time::Duration, _span: &tracing::Span| {
-                    // Refusals at info; successes at debug: a line per token at tens of
-                    // thousands of tokens a second costs more than the token (see
-                    // docs/performance.md), and /metrics already counts them.
-                    let (status, ms) = (r.status().as_u16(), latency.as_secs_f64() * 1000.0);
-                    if status >= 400 {
-                        tracing::info!(status, latency_ms = ms, "answered");
-                    } else {
-                        tracing::debug!(status, latency_ms = ms, "answered");
-                    }
-                }),
-        )
-        .layer(SetRequestIdLayer::new(x_request_id, NewRequestId))
-        .with_state(state)
 }
 
 #[derive(Clone, Copy)]
@@ -158,46 +194,54 @@ struct NewRequestId;
 
 impl MakeRequestId for NewRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let bytes = idforce_core::token::random_bytes::<8>();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        HeaderValue::from_str(&hex).ok().map(RequestId::new)
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 16];
+        for (i, b) in idforce_core::token::random_bytes::<8>().iter().enumerate() {
+            hex[2 * i] = DIGITS[usize::from(b >> 4)];
+            hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
+        }
+        HeaderValue::from_bytes(&hex).ok().map(RequestId::new)
     }
 }
 
 async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let endpoint = match req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-    {
-        Some(paths::TOKEN) => "token",
-        Some(paths::INTROSPECT) => "introspect",
-        Some(paths::REVOKE) => "revoke",
-        Some(paths::IDENTITY) => "identity",
-        Some(p) if p.starts_with(paths::DATA) => "rest",
-        Some(paths::HEALTH) | Some(paths::READY) => "health",
-        Some(paths::METRICS) => "metrics",
-        Some(paths::AUTHORIZE) => "authorize",
-        Some(paths::USERINFO) => "userinfo",
-        Some(paths::SOAP_PARTNER) => "soap",
-        Some(paths::JWKS)
-        | Some(paths::OPENID_CONFIGURATION)
-        | Some(paths::AUTHORIZATION_SERVER) => "discovery",
-        Some(paths::LOGIN)
-        | Some(paths::APPROVE)
-        | Some(paths::LOGOUT)
-        | Some(paths::DEVICE_VERIFICATION) => "pages",
-        _ => "other",
-    };
+    let endpoint = endpoint(req.uri().path());
     let start = Instant::now();
     let response = next.run(req).await;
     let (grant, outcome) = match response.extensions().get::<Outcome>() {
         Some(o) => (o.grant, o.outcome.clone()),
-        None => ("-", response.status().as_u16().to_string()),
+        None => ("-", Cow::Owned(response.status().as_u16().to_string())),
     };
     s.metrics
-        .observe(endpoint, grant, &outcome, start.elapsed().as_secs_f64());
+        .observe(endpoint, grant, outcome, start.elapsed().as_secs_f64());
     response
+}
+
+/// The metrics' name for the endpoint of `path` (the layers run outside the router, so
+/// this is read from the path, in the shape of the routes above).
+fn endpoint(path: &str) -> &'static str {
+    match path {
+        paths::TOKEN => "token",
+        paths::INTROSPECT => "introspect",
+        paths::REVOKE => "revoke",
+        paths::HEALTH | paths::READY => "health",
+        paths::METRICS => "metrics",
+        paths::AUTHORIZE => "authorize",
+        paths::USERINFO => "userinfo",
+        paths::JWKS | paths::OPENID_CONFIGURATION | paths::AUTHORIZATION_SERVER => "discovery",
+        paths::LOGIN | paths::APPROVE | paths::LOGOUT | paths::DEVICE_VERIFICATION => "pages",
+        _ if path.starts_with(paths::DATA) => "rest",
+        _ if path.starts_with("/services/Soap/u/") => "soap",
+        _ => match path
+            .strip_prefix("/id/")
+            .and_then(|rest| rest.split_once('/'))
+        {
+            Some((org, user)) if !org.is_empty() && !user.is_empty() && !user.contains('/') => {
+                "identity"
+            }
+            _ => "other",
+        },
+    }
 }
 
 async fn ready(State(s): State<AppState>) -> Response {

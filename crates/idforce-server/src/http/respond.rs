@@ -70,10 +70,7 @@ fn xml_escape(s: &str) -> String {
 
 fn render(format: Format, status: StatusCode, body: &Map<String, Value>) -> Response {
     let (content_type, text) = match format {
-        Format::Json => (
-            "application/json;charset=UTF-8",
-            serde_json::to_string(body).unwrap_or_default(),
-        ),
+        Format::Json => return json_text(status, serde_json::to_string(body).unwrap_or_default()),
         Format::UrlEncoded => {
             let mut ser = form_urlencoded::Serializer::new(String::new());
             for (k, v) in body {
@@ -96,6 +93,11 @@ fn render(format: Format, status: StatusCode, body: &Map<String, Value>) -> Resp
     no_store((status, [(header::CONTENT_TYPE, content_type)], text).into_response())
 }
 
+fn json_text(status: StatusCode, text: String) -> Response {
+    let content_type = [(header::CONTENT_TYPE, "application/json;charset=UTF-8")];
+    no_store((status, content_type, text).into_response())
+}
+
 pub fn no_store(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
@@ -108,6 +110,14 @@ pub fn no_store(mut r: Response) -> Response {
 }
 
 pub fn ok<T: Serialize>(format: Format, body: &T) -> Response {
+    // JSON, the common case, is written straight from `body`: the same text as through a
+    // `Value` map (fields in declaration order), without building the map.
+    if format == Format::Json {
+        return match serde_json::to_string(body) {
+            Ok(text) => json_text(StatusCode::OK, text),
+            Err(_) => error(format, &OAuthError::server_error(), false),
+        };
+    }
     match serde_json::to_value(body) {
         Ok(Value::Object(map)) => render(format, StatusCode::OK, &map),
         _ => error(format, &OAuthError::server_error(), false),
