@@ -285,7 +285,13 @@ fn checkpoint_loop(conn: &Connection, commits: &mpsc::Receiver<()>, caught_up: &
 fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
     exec(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
     for job in batch.iter_mut() {
-        job.run(conn);
+        // A write that panics must not end the writer (every later write would fail) nor
+        // leave its half-done changes in the transaction: its batch is rolled back.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
+        if ran.is_err() {
+            let _ = exec(conn, "ROLLBACK");
+            return Err("a write panicked; its batch was rolled back".into());
+        }
     }
     exec(conn, "COMMIT").map_err(|e| {
         let _ = exec(conn, "ROLLBACK");
@@ -347,5 +353,40 @@ mod tests {
             n, 180,
             "each write visible once answered; failed ones rolled back"
         );
+    }
+
+    fn count(direct: &Direct, k: i64) -> i64 {
+        direct
+            .read(|c| c.query_row("SELECT count(*) FROM t WHERE k = ?1", [k], |r| r.get(0)))
+            .expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_panics_fails_its_batch_and_the_writer_goes_on() {
+        let (_dir, direct) = database();
+        let failed = direct
+            .write(|c| -> StoreResult<()> {
+                c.execute("INSERT INTO t (k, v) VALUES (1, 'x')", [])
+                    .map_err(error)?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(
+            matches!(failed, Err(StoreError::Unavailable(_))),
+            "{failed:?}"
+        );
+        assert_eq!(
+            count(&direct, 1),
+            0,
+            "the panicking write's row is rolled back"
+        );
+        direct
+            .write_statement(|c| {
+                c.execute("INSERT INTO t (k, v) VALUES (2, 'y')", [])
+                    .map_err(error)
+            })
+            .await
+            .expect("the writer still runs");
+        assert_eq!(count(&direct, 2), 1);
     }
 }
