@@ -276,3 +276,31 @@ async fn not_found(req: Request) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint;
+
+    #[test]
+    fn endpoints_are_named_from_the_path_as_the_routes_match_it() {
+        for (path, name) in [
+            ("/services/oauth2/token", "token"),
+            ("/services/oauth2/introspect", "introspect"),
+            ("/services/oauth2/revoke", "revoke"),
+            ("/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS", "identity"),
+            ("/id/keys", "discovery"),
+            ("/id/00Dxx0000001gPL", "other"),
+            ("/id/a/b/c", "other"),
+            ("/services/data/v62.0/sobjects/User/005", "rest"),
+            ("/services/Soap/u/62.0", "soap"),
+            ("/.well-known/openid-configuration", "discovery"),
+            ("/", "pages"),
+            ("/setup/connect", "pages"),
+            ("/readyz", "health"),
+            ("/metrics", "metrics"),
+            ("/nowhere", "other"),
+        ] {
+            assert_eq!(endpoint(path), name, "{path}");
+        }
+    }
+}
