@@ -23,6 +23,17 @@ fn random_chars(out: &mut String, n: usize) {
     out.extend(buf.iter().map(|b| ALPHABET[(b & 63) as usize] as char));
 }
 
+/// Lower-case hex of `bytes`, in one allocation (ids, `jti`s and digest prefixes).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     #[allow(clippy::expect_used)]
@@ -190,6 +201,12 @@ pub fn looks_like_refresh_token(s: &str) -> bool {
 mod tests {
     use super::*;
     use crate::sfid::{SfId, prefix};
+
+    #[test]
+    fn hex_is_lower_case_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
+    }
 
     fn in_alphabet(s: &str) -> bool {
         s.bytes().all(|b| ALPHABET.contains(&b))

@@ -61,7 +61,7 @@ fn app_view(a: &ConnectedApp) -> Value {
 }
 
 fn hex_prefix(d: &[u8]) -> String {
-    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+    idforce_core::token::hex(&d[..6])
 }
 
 fn refresh_view(r: &RefreshToken) -> Value {

@@ -349,10 +349,7 @@ fn jwt_access_token(
     scopes: &Scopes,
 ) -> Result<String, OAuthError> {
     let now = ctx.now / 1000;
-    let jti: String = token::random_bytes::<16>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let jti = token::hex(&token::random_bytes::<16>());
     let claims = serde_json::json!({
         "iss": ctx.settings.public_url,
         "sub": ctx.settings.identity_url(org, user),

@@ -194,13 +194,8 @@ struct NewRequestId;
 
 impl MakeRequestId for NewRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = [0u8; 16];
-        for (i, b) in idforce_core::token::random_bytes::<8>().iter().enumerate() {
-            hex[2 * i] = DIGITS[usize::from(b >> 4)];
-            hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
-        }
-        HeaderValue::from_bytes(&hex).ok().map(RequestId::new)
+        let id = idforce_core::token::hex(&idforce_core::token::random_bytes::<8>());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }
 
