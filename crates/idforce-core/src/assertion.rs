@@ -96,10 +96,16 @@ fn normalise_exp(v: &Value) -> Option<i64> {
 }
 
 /// An assertion's key in the one-time-use ledger: when its record expires (milliseconds, 8
-/// bytes big endian), then 24 bytes of its SHA-256. Assertions are recorded in about the order
-/// they expire, so the ledger grows at its end rather than on a random page per grant.
+/// bytes big endian), then 24 bytes of the SHA-256 of its canonical text. Assertions are
+/// recorded in about the order they expire, so the ledger grows at its end rather than on a
+/// random page per grant.
+///
+/// The text is canonical so that a replay cannot pass for a new assertion by being spelled
+/// differently: the space around it and the padding of its signature (which `parse` strips)
+/// are not part of it. Its other characters are signed or are the strictly decoded signature.
 pub fn ledger_key(compact: &str, expires_at: Millis) -> Digest {
-    let hash = ring::digest::digest(&ring::digest::SHA256, compact.as_bytes());
+    let canonical = compact.trim().trim_end_matches('=');
+    let hash = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&expires_at.max(0).to_be_bytes());
     key[8..].copy_from_slice(&hash.as_ref()[..24]);
@@ -201,6 +207,20 @@ mod tests {
             let err = parse(&bad).expect_err("refused");
             assert_eq!(err, OAuthError::invalid_assertion(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_respelled_assertion_has_the_same_ledger_key() {
+        let a = compact(
+            r#"{"alg":"RS256"}"#,
+            r#"{"iss":"c","sub":"u","aud":"a","exp":1}"#,
+        );
+        let key = ledger_key(&a, 5);
+        for respelled in [format!("{a}="), format!("{a}=="), format!("\t{a} \r\n")] {
+            assert_eq!(ledger_key(&respelled, 5), key, "{respelled:?}");
+        }
+        assert_ne!(ledger_key(&format!("{a}A"), 5), key);
+        assert_ne!(ledger_key(&a, 6), key);
     }
 
     #[test]

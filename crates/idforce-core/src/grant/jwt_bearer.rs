@@ -64,7 +64,7 @@ pub(super) async fn exchange(
     let fresh = ctx
         .store
         .spend_assertion(
-            &assertion::ledger_key(compact.trim(), expires_at),
+            &assertion::ledger_key(compact, expires_at),
             expires_at,
             ctx.now,
             &opened.record,

@@ -212,6 +212,29 @@ async fn a_replayed_assertion_is_refused() {
 }
 
 #[tokio::test]
+async fn a_replay_spelled_differently_is_still_a_replay() {
+    // Padding on the signature (which clients may send and the server strips) or space around
+    // the assertion changes its text, not the assertion: it must not buy a second session.
+    let s = TestServer::start().await;
+    let assertion = sign_jwt(&claims(&s, ALICE));
+    assert_eq!(s.jwt_login(&assertion).await.0, 200);
+    for respelled in [
+        format!("{assertion}="),
+        format!("{assertion}=="),
+        format!(" {assertion}\n"),
+    ] {
+        let (st, body) = s.jwt_login(&respelled).await;
+        assert_error(
+            st,
+            &body,
+            400,
+            "invalid_grant",
+            "expired authorization code",
+        );
+    }
+}
+
+#[tokio::test]
 async fn concurrent_replays_let_exactly_one_through() {
     let s = std::sync::Arc::new(TestServer::start().await);
     let assertion = sign_jwt(&claims(&s, ALICE));
