@@ -210,6 +210,14 @@ fn run(args: &Args) -> Result<Report, String> {
     let mut targets = Vec::new();
 
     eprintln!("references…");
+    // This machine's own noise, against which the latency tails and the ratios are read.
+    let steal_before = proc::machine_steal_seconds();
+    let run_started = Instant::now();
+    let [w50, w99, w999] = proc::wakeup_overshoot_ms(if args.smoke { 100 } else { 3000 });
+    facts.push((
+        "idle_wakeup_overshoot_ms".into(),
+        json!({ "p50": w50, "p99": w99, "p99.9": w999 }),
+    ));
     let openssl = openssl_rsa2048_signs();
     let argon2 = argon2_verifications(if args.smoke { 0.3 } else { 3.0 });
     facts.push(("openssl_rsa2048_signs_per_second".into(), json!(openssl)));
@@ -489,6 +497,14 @@ fn run(args: &Args) -> Result<Report, String> {
         unit: "x",
     });
     facts.push(("refresh_per_second".into(), json!(refresh_row.rate)));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    facts.push((
+        "cpu_stolen_by_hypervisor_percent".into(),
+        json!(
+            100.0 * (proc::machine_steal_seconds() - steal_before)
+                / (cores * run_started.elapsed().as_secs_f64())
+        ),
+    ));
     Ok(Report {
         rows: bench.rows,
         targets,

@@ -25,6 +25,35 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     }
 }
 
+/// Seconds of CPU time the hypervisor gave to other guests while this machine's processes
+/// were runnable (`steal` in /proc/stat), summed over all cores; NaN where it is not reported.
+pub fn machine_steal_seconds() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            // "cpu user nice system idle iowait irq softirq steal ...": steal is the 8th number.
+            let line = s.lines().find(|l| l.starts_with("cpu "))?;
+            line.split_whitespace().nth(8)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |ticks| ticks / TICKS_PER_SEC)
+}
+
+/// How late a thread of an idle machine wakes from a 1 ms sleep: the 50th, 99th and 99.9th
+/// percentiles of the overshoot, in milliseconds, over `samples` sleeps. No server can answer
+/// with a tail latency below the machine's own wake-up tail.
+pub fn wakeup_overshoot_ms(samples: usize) -> [f64; 3] {
+    let mut late: Vec<f64> = (0..samples.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            std::thread::sleep(Duration::from_millis(1));
+            (start.elapsed().as_secs_f64() - 0.001).max(0.0) * 1000.0
+        })
+        .collect();
+    late.sort_by(f64::total_cmp);
+    let at = |p: f64| late[((late.len() as f64 * p).ceil() as usize).clamp(1, late.len()) - 1];
+    [at(0.5), at(0.99), at(0.999)]
+}
+
 /// Resident set size now, in bytes.
 pub fn rss_bytes(pid: u32) -> u64 {
     status_kb(pid, "VmRSS:") * 1024
@@ -85,5 +114,8 @@ mod tests {
         let pid = std::process::id();
         assert!(super::cpu_seconds(pid) >= 0.0);
         assert!(super::rss_bytes(pid) > 0);
+        assert!(super::machine_steal_seconds() >= 0.0);
+        let [p50, p99, p999] = super::wakeup_overshoot_ms(20);
+        assert!(0.0 <= p50 && p50 <= p99 && p99 <= p999);
     }
 }
