@@ -7,6 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::model::Millis;
@@ -14,13 +17,10 @@ use idforce_core::ports::{JwtSigner, StoreError, StoreResult};
 use idforce_core::token::random_bytes;
 use idforce_store::{Backend, StoredKey};
 use ring::aead;
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 pub const RELOAD: Duration = Duration::from_secs(10);
-const KEY_BITS: usize = 2048;
 
 /// The key-encryption key, derived from the configured secret.
 #[derive(Clone)]
@@ -76,43 +76,17 @@ impl Kek {
     }
 }
 
-/// The operating system's randomness, for RSA key generation.
-struct OsRandom;
-
-impl rsa::rand_core::TryRng for OsRandom {
-    type Error = std::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(u32::from_le_bytes(random_bytes::<4>()))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        Ok(u64::from_le_bytes(random_bytes::<8>()))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        use ring::rand::SecureRandom;
-        #[allow(clippy::expect_used)]
-        SystemRandom::new()
-            .fill(dst)
-            .expect("operating system random source");
-        Ok(())
-    }
-}
-impl rsa::rand_core::TryCryptoRng for OsRandom {}
-
 /// A new 2048-bit key as it is stored, with `kid`.
 pub fn generate(kid: String, now: Millis, kek: Option<&Kek>) -> StoreResult<StoredKey> {
-    use rsa::pkcs8::EncodePrivateKey;
-    let private = rsa::PrivateKey::new(&mut OsRandom, KEY_BITS)
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let der = private
-        .to_pkcs8_der()
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let pair =
-        RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public());
-    let (modulus, exponent) = (public.n, public.e);
+    let invalid = |e: aws_lc_rs::error::Unspecified| StoreError::Invalid(e.to_string());
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(invalid)?;
+    let der = pair.as_der().map_err(invalid)?;
+    let public = pair.public_key();
+    let modulus = public.modulus().big_endian_without_leading_zero().to_vec();
+    let exponent = public.exponent().big_endian_without_leading_zero().to_vec();
     let (private_key, encrypted) = match kek {
-        Some(k) => (k.seal(&kid, der.as_bytes()), true),
-        None => (der.as_bytes().to_vec(), false),
+        Some(k) => (k.seal(&kid, der.as_ref()), true),
+        None => (der.as_ref().to_vec(), false),
     };
     Ok(StoredKey {
         kid,
@@ -197,10 +171,11 @@ impl JwtSigner for KeyRing {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let mut sig = vec![0u8; pair.public().modulus_len()];
+        let mut sig = vec![0u8; pair.public_modulus_len()];
+        // aws-lc-rs signs without the random generator (it is there for ring's API).
         pair.sign(
             &RSA_PKCS1_SHA256,
-            &SystemRandom::new(),
+            &aws_lc_rs::rand::SystemRandom::new(),
             input.as_bytes(),
             &mut sig,
         )
