@@ -2,6 +2,9 @@
 //! them (spec §3.6, §12.5): RS256 only, `aud` in several spellings, `exp` in seconds,
 //! milliseconds or as a numeric string.
 
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rustls_pki_types::CertificateDer;
@@ -115,16 +118,47 @@ pub fn ledger_key(compact: &str, expires_at: Millis) -> Digest {
 impl Assertion<'_> {
     /// Verifies the RS256 signature with the public key of the app's X.509 certificate.
     pub fn verify_signature(&self, certificate_der: &[u8]) -> Result<(), OAuthError> {
-        let der = CertificateDer::from(certificate_der);
-        let cert =
-            webpki::EndEntityCert::try_from(&der).map_err(|_| OAuthError::invalid_assertion())?;
-        cert.verify_signature(
-            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
-            self.signing_input.as_bytes(),
-            &self.signature,
-        )
-        .map_err(|_| OAuthError::invalid_assertion())
+        public_key(certificate_der)?
+            .verify_sig(self.signing_input.as_bytes(), &self.signature)
+            .map_err(|_| OAuthError::invalid_assertion())
     }
+}
+
+/// Certificates' public keys, parsed once. Reading the X.509 and setting up the RSA modulus
+/// for Montgomery arithmetic cost about as much as the verification itself, and an app's
+/// certificate changes rarely. Keyed by the certificate itself, so a new certificate is simply
+/// a miss; the oldest of `CACHED_KEYS` makes room.
+static PUBLIC_KEYS: Mutex<Vec<(Vec<u8>, Arc<ParsedPublicKey>)>> = Mutex::new(Vec::new());
+const CACHED_KEYS: usize = 64;
+
+fn public_key(certificate_der: &[u8]) -> Result<Arc<ParsedPublicKey>, OAuthError> {
+    let cached = |keys: &[(Vec<u8>, Arc<ParsedPublicKey>)]| {
+        keys.iter()
+            .find(|(der, _)| der.as_slice() == certificate_der)
+            .map(|(_, key)| key.clone())
+    };
+    // A panic elsewhere while the lock was held leaves the list as it was: still usable.
+    let lock = || PUBLIC_KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(key) = cached(&lock()) {
+        return Ok(key);
+    }
+    let der = CertificateDer::from(certificate_der);
+    let cert =
+        webpki::EndEntityCert::try_from(&der).map_err(|_| OAuthError::invalid_assertion())?;
+    let key = ParsedPublicKey::new(
+        &RSA_PKCS1_2048_8192_SHA256,
+        cert.subject_public_key_info().as_ref(),
+    )
+    .map(Arc::new)
+    .map_err(|_| OAuthError::invalid_assertion())?;
+    let mut keys = lock();
+    if cached(&keys).is_none() {
+        if keys.len() >= CACHED_KEYS {
+            keys.remove(0);
+        }
+        keys.push((certificate_der.to_vec(), key.clone()));
+    }
+    Ok(key)
 }
 
 impl Claims {
@@ -206,6 +240,60 @@ mod tests {
         ] {
             let err = parse(&bad).expect_err("refused");
             assert_eq!(err, OAuthError::invalid_assertion(), "{bad}");
+        }
+    }
+
+    fn fixture_der(name: &str) -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../idforce/tests/fixtures/");
+        let text = std::fs::read_to_string(format!("{path}{name}")).expect("fixture");
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("PEM body")
+    }
+
+    fn signed(claims: &str) -> String {
+        use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+        let key = RsaKeyPair::from_pkcs8(&fixture_der("jwt.key")).expect("PKCS#8 key");
+        let input = format!("{}.{}", b64(r#"{"alg":"RS256"}"#), b64(claims));
+        let mut sig = vec![0; key.public().modulus_len()];
+        let rng = ring::rand::SystemRandom::new();
+        key.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+            .expect("signs");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    #[test]
+    fn signatures_verify_with_the_certificate_parsed_once_and_only_with_it() {
+        let certificate = fixture_der("jwt.crt");
+        let good = signed(r#"{"iss":"c","sub":"u","aud":"a","exp":1}"#);
+        for _ in 0..2 {
+            // The first check parses the certificate, the second finds it parsed.
+            assert_eq!(
+                parse(&good).expect("parses").verify_signature(&certificate),
+                Ok(())
+            );
+        }
+        let (input, sig) = good.rsplit_once('.').expect("three parts");
+        let tampered = format!("{}x.{sig}", input);
+        let other_sig = signed(r#"{"iss":"c","sub":"v","aud":"a","exp":1}"#);
+        let swapped = format!("{input}.{}", other_sig.rsplit_once('.').expect("parts").1);
+        for bad in [tampered, swapped] {
+            if let Ok(parsed) = parse(&bad) {
+                assert_eq!(
+                    parsed.verify_signature(&certificate),
+                    Err(OAuthError::invalid_assertion())
+                );
+            }
+        }
+        // Not a certificate at all (nor cached as one).
+        for _ in 0..2 {
+            assert_eq!(
+                parse(&good)
+                    .expect("parses")
+                    .verify_signature(b"not a certificate"),
+                Err(OAuthError::invalid_assertion())
+            );
         }
     }
 
