@@ -1,8 +1,8 @@
-//! RS256 assertions for the JWT bearer flow (spec §3.6), signed with aws-lc-rs.
+//! RS256 assertions for the JWT bearer flow (spec §3.6), signed with ring.
 
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -41,10 +41,10 @@ pub fn assertion(
     });
     let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
     let input = format!("{header}.{claims}");
-    let mut signature = vec![0u8; key.public_modulus_len()];
+    let mut signature = vec![0u8; key.public().modulus_len()];
     key.sign(
         &RSA_PKCS1_SHA256,
-        &aws_lc_rs::rand::SystemRandom::new(),
+        &ring::rand::SystemRandom::new(),
         input.as_bytes(),
         &mut signature,
     )

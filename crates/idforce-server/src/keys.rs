@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::aead;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
@@ -17,6 +16,7 @@ use idforce_core::model::Millis;
 use idforce_core::ports::{JwtSigner, StoreError, StoreResult};
 use idforce_core::token::random_bytes;
 use idforce_store::{Backend, StoredKey};
+use ring::aead;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
@@ -24,7 +24,7 @@ pub const RELOAD: Duration = Duration::from_secs(10);
 
 /// The key-encryption key, derived from the configured secret.
 #[derive(Clone)]
-pub struct Kek(Arc<aead::LessSafeKey>);
+pub struct Kek(aead::LessSafeKey);
 
 impl Kek {
     pub fn from_secret(secret: &str) -> Kek {
@@ -32,7 +32,7 @@ impl Kek {
             idforce_core::grant::sha256(format!("idforce key encryption\0{secret}").as_bytes());
         #[allow(clippy::expect_used)]
         let key = aead::UnboundKey::new(&aead::AES_256_GCM, &digest).expect("a 32-byte key");
-        Kek(Arc::new(aead::LessSafeKey::new(key)))
+        Kek(aead::LessSafeKey::new(key))
     }
 
     /// From `IDFORCE_KEY_ENCRYPTION_KEY`, or the file named by `IDFORCE_KEY_ENCRYPTION_KEY_FILE`.

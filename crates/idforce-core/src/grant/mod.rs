@@ -10,7 +10,7 @@ mod password;
 pub use password::{check_api_login, check_login};
 mod refresh_token;
 
-use aws_lc_rs::digest;
+use ring::digest;
 
 use crate::error::OAuthError;
 use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};

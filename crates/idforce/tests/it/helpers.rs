@@ -7,14 +7,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::model::LockoutPolicy;
 use idforce_server::clock::ShiftedClock;
 use idforce_server::config::ConfigFile;
 use idforce_server::{Application, ServeOptions};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -189,9 +189,9 @@ pub struct AppInfo {
     pub demo_secret: Option<(String, String, String, String)>,
 }
 
-/// reqwest is built without a bundled TLS provider; the tests use aws-lc-rs, like the server.
+/// reqwest is built without a bundled TLS provider; the tests use ring, like the server.
 pub fn install_crypto() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 pub fn client() -> reqwest::Client {
@@ -350,7 +350,7 @@ pub fn sign_jwt_with(key_file: &str, header: &Value, claims: &Value) -> String {
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let mut sig = vec![0u8; pair.public_modulus_len()];
+    let mut sig = vec![0u8; pair.public().modulus_len()];
     pair.sign(
         &RSA_PKCS1_SHA256,
         &SystemRandom::new(),
