@@ -90,13 +90,14 @@ impl Outcome {
     }
 
     pub fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((p / 100.0) * self.latencies_us.len() as f64).ceil() as usize;
-        let i = rank.clamp(1, self.latencies_us.len()) - 1;
-        f64::from(self.latencies_us[i]) / 1000.0
+        nearest_rank(&self.latencies_us, p).map_or(f64::NAN, |us| f64::from(us) / 1000.0)
     }
+}
+
+/// The `p`th percentile (0-100) of `sorted` by the nearest-rank method; `None` when empty.
+pub fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
 /// Drives `workload` at `addr` as planned, on a runtime of its own with one thread.

@@ -50,8 +50,7 @@ pub fn wakeup_overshoot_ms(samples: usize) -> [f64; 3] {
         })
         .collect();
     late.sort_by(f64::total_cmp);
-    let at = |p: f64| late[((late.len() as f64 * p).ceil() as usize).clamp(1, late.len()) - 1];
-    [at(0.5), at(0.99), at(0.999)]
+    [50.0, 99.0, 99.9].map(|p| crate::load::nearest_rank(&late, p).unwrap_or(f64::NAN))
 }
 
 /// Resident set size now, in bytes.

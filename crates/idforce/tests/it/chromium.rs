@@ -20,7 +20,22 @@ fn require_chromium() -> bool {
 
 /// An app whose callback is idforce's own success page, so the browser lands somewhere real.
 fn create_app(s: &TestServer, name: &str, permitted: &str) -> (String, String, String) {
-    let callback = format!("{}/services/oauth2/success", s.url);
+    create_app_with_callback(
+        s,
+        name,
+        permitted,
+        format!("{}/services/oauth2/success", s.url),
+    )
+}
+
+/// An app with `callback`, approved for the System Administrator profile when admin-approved;
+/// returns its client id, secret and callback.
+fn create_app_with_callback(
+    s: &TestServer,
+    name: &str,
+    permitted: &str,
+    callback: String,
+) -> (String, String, String) {
     let app = admin(
         &database_url(s.dir.path()),
         &[
@@ -215,23 +230,11 @@ async fn login_web_in_chromium() {
         return;
     }
     let s = TestServer::start().await;
-    let callback = format!("http://localhost:{}/OauthRedirect", free_port());
-    let app = admin(
-        &database_url(s.dir.path()),
-        &[
-            "app",
-            "create",
-            "--org",
-            "Acme",
-            "--name",
-            "CLI Web",
-            "--scopes",
-            "api refresh_token",
-            "--callback-url",
-            &callback,
-            "--permitted-users",
-            "all_users",
-        ],
+    let (client_id, secret, callback) = create_app_with_callback(
+        &s,
+        "CLI Web",
+        "all_users",
+        format!("http://localhost:{}/OauthRedirect", free_port()),
     );
     let tokens = tempfile::TempDir::new().unwrap();
     let web = spawn_client(
@@ -241,9 +244,9 @@ async fn login_web_in_chromium() {
             "--login-url",
             &s.url,
             "--client-id",
-            app["client_id"].as_str().unwrap(),
+            &client_id,
             "--client-secret",
-            app["client_secret"].as_str().unwrap(),
+            &secret,
             "--redirect-uri",
             &callback,
             "--no-browser",

@@ -27,22 +27,11 @@ async fn every_flow_through_the_library() {
     assert_eq!(info["sub"], pw.id.as_str());
 
     let cc = login.client_credentials(&integration()).await.unwrap();
-    let seen = login
-        .introspect(
-            &App::new(AUDITOR_ID).with_secret(AUDITOR_SECRET),
-            &cc.access_token,
-        )
-        .await
-        .unwrap();
+    let auditor = App::new(AUDITOR_ID).with_secret(AUDITOR_SECRET);
+    let seen = login.introspect(&auditor, &cc.access_token).await.unwrap();
     assert_eq!(seen["active"], true);
     login.revoke(&cc.access_token).await.unwrap();
-    let seen = login
-        .introspect(
-            &App::new(AUDITOR_ID).with_secret(AUDITOR_SECRET),
-            &cc.access_token,
-        )
-        .await
-        .unwrap();
+    let seen = login.introspect(&auditor, &cc.access_token).await.unwrap();
     assert_eq!(seen["active"], false);
 
     // JWT bearer: aud defaults to the login URL.
