@@ -226,6 +226,11 @@ impl<T> Store for T where
 #[async_trait]
 pub trait PasswordVerifier: Send + Sync {
     async fn verify(&self, phc_hash: &str, password: &str) -> bool;
+
+    /// Resolves once the stored password hashes are the ones in force: at start the server
+    /// may still be applying the config file's passwords, and a login must not read a hash
+    /// that is about to be replaced.
+    async fn settled(&self) {}
 }
 
 /// Signs JWTs (id_tokens, JWT access tokens) with the current RS256 key.

@@ -118,7 +118,6 @@ impl Application {
         let now = clock.now();
         let (mut generated, demo) =
             seed_at_start(store.as_ref(), &hasher, opts.config.as_ref(), now).await?;
-        seed::settle_passwords(store.clone(), std::mem::take(&mut generated.passwords)).await;
 
         let listener =
             std::net::TcpListener::bind(&opts.listen).map_err(|source| StartError::Bind {
@@ -159,11 +158,20 @@ impl Application {
 
         let kek = crate::keys::Kek::from_env().map_err(StartError::Tls)?;
         let keys = crate::keys::Keys::load(store.clone(), kek, now).await?;
+        // The config's passwords are applied in the background: readiness does not wait for
+        // their Argon2 checks, logins do (through the verifier).
+        let (passwords, settling) = Argon2Verifier::settling();
+        let pending = std::mem::take(&mut generated.passwords);
+        let settle_store = store.clone();
+        tokio::spawn(async move {
+            seed::settle_passwords(settle_store, pending).await;
+            settling.done();
+        });
         let state = AppState(Arc::new(Inner {
             keys,
             store,
             hasher,
-            passwords: Argon2Verifier::new(),
+            passwords,
             settings: IssuerSettings {
                 public_url: public_url.clone(),
                 accept_salesforce_audiences: opts.accept_salesforce_audiences,

@@ -13,7 +13,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use idforce_core::token::random_bytes;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
@@ -75,6 +75,20 @@ struct Job {
 /// Verifies on its own pool of threads (see the module's comment).
 pub struct Argon2Verifier {
     queue: mpsc::Sender<Job>,
+    /// `true` once the stored hashes are the ones in force (see [`Settling`]).
+    settled: watch::Receiver<bool>,
+}
+
+/// Held while the config file's passwords are being applied to the store; logins wait until
+/// it is done or dropped. Applying them takes an Argon2 verification per user (tens of
+/// milliseconds each), which need not delay readiness for every flow that has no password.
+pub struct Settling(watch::Sender<bool>);
+
+impl Settling {
+    pub fn done(self) {
+        // No receiver left means no login left to release.
+        let _ = self.0.send(true);
+    }
 }
 
 impl Default for Argon2Verifier {
@@ -84,7 +98,20 @@ impl Default for Argon2Verifier {
 }
 
 impl Argon2Verifier {
+    /// A verifier with nothing to wait for.
     pub fn new() -> Argon2Verifier {
+        let (verifier, settling) = Self::settling();
+        settling.done();
+        verifier
+    }
+
+    /// A verifier whose logins wait until the returned [`Settling`] is done (or dropped).
+    pub fn settling() -> (Argon2Verifier, Settling) {
+        let (settle, settled) = watch::channel(false);
+        (Argon2Verifier::start(settled), Settling(settle))
+    }
+
+    fn start(settled: watch::Receiver<bool>) -> Argon2Verifier {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -106,7 +133,7 @@ impl Argon2Verifier {
                     }
                 });
         }
-        Argon2Verifier { queue }
+        Argon2Verifier { queue, settled }
     }
 }
 
@@ -123,6 +150,11 @@ impl idforce_core::ports::PasswordVerifier for Argon2Verifier {
             return false;
         }
         answered.await.unwrap_or(false)
+    }
+
+    async fn settled(&self) {
+        // An error means the Settling was dropped: nothing more will change.
+        let _ = self.settled.clone().wait_for(|settled| *settled).await;
     }
 }
 
@@ -164,5 +196,31 @@ mod tests {
         let pool = super::Argon2Verifier::new();
         assert!(pool.verify(&h, "Winter2026!").await);
         assert!(!pool.verify(&h, "Winter2026").await);
+    }
+
+    #[tokio::test]
+    async fn logins_wait_until_the_config_passwords_are_settled() {
+        use idforce_core::ports::PasswordVerifier;
+        use std::time::Duration;
+        let (pool, settling) = super::Argon2Verifier::settling();
+        let wait = tokio::time::timeout(Duration::from_millis(50), pool.settled()).await;
+        assert!(wait.is_err(), "released before the passwords were settled");
+        settling.done();
+        tokio::time::timeout(Duration::from_secs(5), pool.settled())
+            .await
+            .expect("released once settled");
+
+        // A settle that ends without saying so (its task dropped) releases logins too.
+        let (pool, settling) = super::Argon2Verifier::settling();
+        drop(settling);
+        tokio::time::timeout(Duration::from_secs(5), pool.settled())
+            .await
+            .expect("released when the settle is dropped");
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            super::Argon2Verifier::new().settled(),
+        )
+        .await
+        .expect("a plain verifier never waits");
     }
 }

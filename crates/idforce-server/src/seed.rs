@@ -182,9 +182,9 @@ async fn upsert_user(
 }
 
 /// Gives each user of `pending` the password the config names, if their stored hash is not
-/// already of it. The comparisons (Argon2, slow on purpose) run in parallel, one per core at a
-/// time; the server is ready only after them, so a changed password is in force from the
-/// first request.
+/// already of it. The comparisons (Argon2, slow on purpose) run in parallel on blocking
+/// threads; the server runs this after it is ready, and logins wait for it (see
+/// `passwords::Settling`), so a changed password is in force from the first login.
 pub async fn settle_passwords(store: std::sync::Arc<dyn Backend>, pending: Vec<(SfId, String)>) {
     let checks: Vec<_> = pending
         .into_iter()

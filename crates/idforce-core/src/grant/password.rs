@@ -45,6 +45,7 @@ pub async fn check_api_login(
     username: &str,
     presented: &str,
 ) -> Result<User, OAuthError> {
+    ctx.passwords.settled().await;
     let user = match ctx.store.login_user(username).await? {
         Some(user) if !username.is_empty() => user,
         _ => {
@@ -66,6 +67,7 @@ pub async fn check_login(
     username: &str,
     password: &str,
 ) -> Result<User, OAuthError> {
+    ctx.passwords.settled().await;
     let user = match ctx.store.login_user(username).await? {
         Some(user) if !username.is_empty() => user,
         _ => {
