@@ -139,15 +139,18 @@ impl Bench<'_> {
         let pid = server.pid();
         let cpu_before = proc::cpu_seconds(pid);
         let peak = proc::PeakRss::start(pid);
+        let stolen = proc::Stolen::start();
         let out = load::run(server.addr, &server.host(), w, plan);
         let cpu = proc::cpu_seconds(pid) - cpu_before;
-        let row = Row::new(name, server.name, &out, cpu, peak.finish(), plan.rate);
+        let mut row = Row::new(name, server.name, &out, cpu, peak.finish(), plan.rate);
+        row.stolen_percent = stolen.percent();
         eprintln!(
-            "  {:<30} {:<14} {:>9.0} req/s  p99 {:>8.3} ms{}",
+            "  {:<30} {:<14} {:>9.0} req/s  p99 {:>8.3} ms  stolen {:>4.1}%{}",
             row.workload,
             row.server,
             row.rate,
             row.p99_ms,
+            row.stolen_percent,
             match &row.first_failure {
                 Some(f) => format!("  ({} failed; first: {f})", row.failed),
                 None => String::new(),
@@ -211,8 +214,7 @@ fn run(args: &Args) -> Result<Report, String> {
 
     eprintln!("references…");
     // This machine's own noise, against which the latency tails and the ratios are read.
-    let steal_before = proc::machine_steal_seconds();
-    let run_started = Instant::now();
+    let stolen = proc::Stolen::start();
     let [w50, w99, w999] = proc::wakeup_overshoot_ms(if args.smoke { 100 } else { 3000 });
     facts.push((
         "idle_wakeup_overshoot_ms".into(),
@@ -497,13 +499,9 @@ fn run(args: &Args) -> Result<Report, String> {
         unit: "x",
     });
     facts.push(("refresh_per_second".into(), json!(refresh_row.rate)));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     facts.push((
         "cpu_stolen_by_hypervisor_percent".into(),
-        json!(
-            100.0 * (proc::machine_steal_seconds() - steal_before)
-                / (cores * run_started.elapsed().as_secs_f64())
-        ),
+        json!(stolen.percent()),
     ));
     Ok(Report {
         rows: bench.rows,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// /proc reports CPU time in USER_HZ ticks, which Linux fixes at 100 per second.
 const TICKS_PER_SEC: f64 = 100.0;
@@ -25,9 +25,32 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     }
 }
 
+/// The share of this machine's CPU time the hypervisor gave to other guests since `start`:
+/// while it is taken, every thread on that core stops, so a latency tail is read against it.
+pub struct Stolen {
+    seconds: f64,
+    started: Instant,
+}
+
+impl Stolen {
+    pub fn start() -> Stolen {
+        Stolen {
+            seconds: machine_steal_seconds(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Percent of all cores' time since `start` (NaN where the kernel does not report it).
+    pub fn percent(&self) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        100.0 * (machine_steal_seconds() - self.seconds)
+            / (cores * self.started.elapsed().as_secs_f64().max(1e-9))
+    }
+}
+
 /// Seconds of CPU time the hypervisor gave to other guests while this machine's processes
 /// were runnable (`steal` in /proc/stat), summed over all cores; NaN where it is not reported.
-pub fn machine_steal_seconds() -> f64 {
+fn machine_steal_seconds() -> f64 {
     std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|s| {

@@ -19,6 +19,8 @@ pub struct Row {
     pub first_failure: Option<String>,
     /// Requests per second asked of an open-loop run; `None` for a maximum-rate run.
     pub offered_rate: Option<f64>,
+    /// Percent of the machine's CPU time the hypervisor took during the run.
+    pub stolen_percent: f64,
 }
 
 impl Row {
@@ -36,6 +38,7 @@ impl Row {
             failed: 0,
             first_failure: None,
             offered_rate: None,
+            stolen_percent: f64::NAN,
         }
     }
 
@@ -59,6 +62,7 @@ impl Row {
             failed: out.failed,
             first_failure: out.first_failure.clone(),
             offered_rate,
+            stolen_percent: f64::NAN,
         }
     }
 
@@ -72,6 +76,7 @@ impl Row {
             "ok": self.ok, "failed": self.failed,
             "first_failure": self.first_failure,
             "offered_rate": self.offered_rate.map(|r| round(r, 0)),
+            "cpu_stolen_by_hypervisor_percent": round(self.stolen_percent, 2),
         })
     }
 }
@@ -111,8 +116,16 @@ impl Report {
 
     pub fn print(&self) {
         println!(
-            "\n{:<30} {:<14} {:>10} {:>9} {:>9} {:>13} {:>9} {:>8}",
-            "workload", "server", "req/s", "p50 ms", "p99 ms", "CPU s/1000", "RSS MB", "ratio"
+            "\n{:<30} {:<14} {:>10} {:>9} {:>9} {:>13} {:>9} {:>8} {:>9}",
+            "workload",
+            "server",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "CPU s/1000",
+            "RSS MB",
+            "ratio",
+            "stolen %"
         );
         for r in &self.rows {
             let ratio = match (r.server, self.row(&r.workload, "oidc-provider")) {
@@ -122,7 +135,7 @@ impl Report {
                 _ => String::new(),
             };
             println!(
-                "{:<30} {:<14} {:>10.0} {:>9.3} {:>9.3} {:>13.3} {:>9.1} {:>8}",
+                "{:<30} {:<14} {:>10.0} {:>9.3} {:>9.3} {:>13.3} {:>9.1} {:>8} {:>9.1}",
                 r.workload,
                 r.server,
                 r.rate,
@@ -130,7 +143,8 @@ impl Report {
                 r.p99_ms,
                 r.cpu_s_per_1000,
                 r.peak_rss_mb,
-                ratio
+                ratio,
+                r.stolen_percent
             );
         }
         println!();
