@@ -194,9 +194,29 @@ struct NewRequestId;
 
 impl MakeRequestId for NewRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = idforce_core::token::hex(&idforce_core::token::random_bytes::<8>());
+        let id = idforce_core::token::hex(&request_id_number().to_be_bytes());
         HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
+}
+
+/// A request id only has to tell requests apart in the logs, not be secret: a counter
+/// scrambled under a key drawn once per process (a bijection, so no two requests of a
+/// process share one; the key keeps processes apart) instead of a `getrandom` call per
+/// request.
+fn request_id_number() -> u64 {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEY: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let key = *KEY.get_or_init(|| u64::from_le_bytes(idforce_core::token::random_bytes::<8>()));
+    scramble(NEXT.fetch_add(1, Ordering::Relaxed) ^ key)
+}
+
+/// SplitMix64's finalizer: an invertible mixing of all 64 bits.
+fn scramble(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
@@ -274,7 +294,23 @@ async fn not_found(req: Request) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::endpoint;
+    use super::{endpoint, request_id_number, scramble};
+
+    #[test]
+    fn request_ids_do_not_repeat_and_do_not_count_up_visibly() {
+        let ids: Vec<u64> = (0..10_000).map(|_| request_id_number()).collect();
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        // Neighbouring counter values land far apart.
+        let close = ids
+            .windows(2)
+            .filter(|w| w[0].abs_diff(w[1]) < 1 << 40)
+            .count();
+        assert!(close < 10, "{close} consecutive ids were close");
+        // A bijection: distinct inputs, distinct outputs, over a stretch of inputs.
+        let outs: std::collections::HashSet<_> = (0..100_000u64).map(scramble).collect();
+        assert_eq!(outs.len(), 100_000);
+    }
 
     #[test]
     fn endpoints_are_named_from_the_path_as_the_routes_match_it() {
