@@ -220,10 +220,6 @@ fn run(args: &Args) -> Result<Report, String> {
         "idle_wakeup_overshoot_ms".into(),
         json!({ "p50": w50, "p99": w99, "p99.9": w999 }),
     ));
-    let openssl = openssl_rsa2048_signs();
-    let argon2 = argon2_verifications(if args.smoke { 0.3 } else { 3.0 });
-    facts.push(("openssl_rsa2048_signs_per_second".into(), json!(openssl)));
-    facts.push(("argon2id_verifications_per_second".into(), json!(argon2)));
 
     eprintln!("assertions…");
     let assertions = fixtures::assertions(&repo, &args.cache, args.assertions)?;
@@ -317,7 +313,14 @@ fn run(args: &Args) -> Result<Report, String> {
         connections: 8,
         ..bench.plan()
     };
-    let pw_row = bench.measure("password", &idf, &password, pw_plan);
+    let argon2_seconds = if args.smoke { 0.3 } else { 3.0 };
+    let (pw_row, argon2) = beside(
+        &mut facts,
+        "argon2id_verifications_per_second",
+        bench.wanted("password"),
+        || argon2_verifications(argon2_seconds),
+        || bench.measure("password", &idf, &password, pw_plan),
+    );
     let refresh_w = Workload::form(
         "/services/oauth2/token",
         form(&[
@@ -337,11 +340,21 @@ fn run(args: &Args) -> Result<Report, String> {
             client[1],
         ]),
     );
-    let id_token_row = bench.measure(
-        "refresh + RS256 id_token",
-        &idf,
-        &refresh_oidc_w,
-        bench.plan(),
+    let openssl_seconds = if args.smoke { 1 } else { 2 };
+    let id_token_plan = bench.plan();
+    let (id_token_row, openssl) = beside(
+        &mut facts,
+        "openssl_rsa2048_signs_per_second",
+        bench.wanted("refresh + RS256 id_token"),
+        || openssl_rsa2048_signs(openssl_seconds),
+        || {
+            bench.measure(
+                "refresh + RS256 id_token",
+                &idf,
+                &refresh_oidc_w,
+                id_token_plan,
+            )
+        },
     );
     let mut identity = Workload::form(&identity_path, String::new());
     identity.method = hyper::Method::GET;
@@ -520,10 +533,30 @@ fn ratio(name: &str, ours: f64, theirs: f64, bound: f64) -> Target {
     }
 }
 
+/// Measures a row between two measurements of its reference; the reference's figure is the
+/// mean of the two (both are kept in `facts`, under `fact` and `fact`_before_and_after).
+/// What a noisy neighbour does to the CPU or to memory bandwidth changes over minutes: a
+/// reference taken at the start of the run was off by up to 20% by the time its row ran.
+fn beside(
+    facts: &mut Vec<(String, Value)>,
+    fact: &str,
+    wanted: bool,
+    mut reference: impl FnMut() -> f64,
+    row: impl FnOnce() -> Row,
+) -> (Row, f64) {
+    let before = if wanted { reference() } else { f64::NAN };
+    let row = row();
+    let after = if wanted { reference() } else { f64::NAN };
+    let mean = (before + after) / 2.0;
+    facts.push((fact.to_owned(), json!(mean)));
+    facts.push((format!("{fact}_before_and_after"), json!([before, after])));
+    (row, mean)
+}
+
 /// What `openssl speed rsa2048` reports as signatures per second (one core, as it runs).
-fn openssl_rsa2048_signs() -> f64 {
+fn openssl_rsa2048_signs(seconds: u32) -> f64 {
     let out = std::process::Command::new("openssl")
-        .args(["speed", "-seconds", "2", "rsa2048"])
+        .args(["speed", "-seconds", &seconds.to_string(), "rsa2048"])
         .stderr(std::process::Stdio::null())
         .output();
     let Ok(out) = out else { return f64::NAN };
@@ -536,7 +569,7 @@ fn openssl_rsa2048_signs() -> f64 {
 }
 
 /// Argon2id verifications per second with idforce's own parameters, on every core (as the
-/// server runs them), for `seconds`.
+/// server runs them, each thread reusing its memory), for `seconds`.
 fn argon2_verifications(seconds: f64) -> f64 {
     let hash = idforce_server::passwords::hash(PASSWORD);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -548,8 +581,9 @@ fn argon2_verifications(seconds: f64) -> f64 {
                 let hash = &hash;
                 s.spawn(move || {
                     let mut n = 0;
+                    let mut memory = idforce_server::passwords::Memory::default();
                     while Instant::now() < until {
-                        if idforce_server::passwords::verify(hash, PASSWORD) {
+                        if memory.verify(hash, PASSWORD) {
                             n += 1;
                         }
                     }
