@@ -247,20 +247,13 @@ fn run(args: &Args) -> Result<Report, String> {
         "idforce_start_to_ready_ms".into(),
         json!(ready.as_secs_f64() * 1000.0),
     ));
-    targets.push(Target {
-        name: "idle RSS".into(),
-        measured: idle_rss,
-        bound: 15.0,
-        at_least: false,
-        unit: " MB",
-    });
-    targets.push(Target {
-        name: "start to ready, existing store".into(),
-        measured: ready.as_secs_f64() * 1000.0,
-        bound: 50.0,
-        at_least: false,
-        unit: " ms",
-    });
+    targets.push(Target::at_most("idle RSS", idle_rss, 15.0, " MB"));
+    targets.push(Target::at_most(
+        "start to ready, existing store",
+        ready.as_secs_f64() * 1000.0,
+        50.0,
+        " ms",
+    ));
 
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let refresh = rt.block_on(fixtures::refresh_token(&database, "api refresh_token"))?;
@@ -446,71 +439,80 @@ fn run(args: &Args) -> Result<Report, String> {
     };
 
     // Targets.
-    let half_p99 = |name: &str| {
+    let half_rate_row = |name: &str| {
         bench
             .rows
             .iter()
             .find(|r| r.server == "idforce" && r.workload == format!("{name} @ half rate"))
-            .map_or(f64::NAN, |r| r.p99_ms)
+            .cloned()
     };
     if let Some((p_cc, p_intro)) = &peer_rows {
-        targets.push(ratio(
-            "client credentials vs peer",
-            cc_max.rate,
-            p_cc.rate,
-            4.0,
-        ));
-        targets.push(ratio(
-            "introspection vs peer",
-            intro_small.rate,
-            p_intro.rate,
-            5.0,
-        ));
-        targets.push(ratio(
-            "JWT bearer vs peer's client credentials",
-            jwt_row.rate,
-            p_cc.rate,
-            2.0,
-        ));
+        targets.push(
+            ratio("client credentials vs peer", cc_max.rate, p_cc.rate, 4.0)
+                .during(&[&cc_max, p_cc]),
+        );
+        targets.push(
+            ratio("introspection vs peer", intro_small.rate, p_intro.rate, 5.0)
+                .during(&[&intro_small, p_intro]),
+        );
+        targets.push(
+            ratio(
+                "JWT bearer vs peer's client credentials",
+                jwt_row.rate,
+                p_cc.rate,
+                2.0,
+            )
+            .during(&[&jwt_row, p_cc]),
+        );
     }
-    targets.push(ratio(
-        "password grant vs raw Argon2id verifications",
-        pw_row.rate,
-        argon2,
-        0.9,
-    ));
-    targets.push(ratio(
-        "RS256 id_token grant vs `openssl speed rsa2048` signs",
-        id_token_row.rate,
-        openssl,
-        0.7,
-    ));
+    targets.push(
+        ratio(
+            "password grant vs raw Argon2id verifications",
+            pw_row.rate,
+            argon2,
+            0.9,
+        )
+        .during(&[&pw_row]),
+    );
+    targets.push(
+        ratio(
+            "RS256 id_token grant vs `openssl speed rsa2048` signs",
+            id_token_row.rate,
+            openssl,
+            0.7,
+        )
+        .during(&[&id_token_row]),
+    );
     for name in ["client credentials", "introspection"] {
-        targets.push(Target {
-            name: format!("{name}: p99 at half the maximum rate"),
-            measured: half_p99(name),
-            bound: 2.0,
-            at_least: false,
-            unit: " ms",
-        });
+        let half = half_rate_row(name);
+        targets.push(
+            Target::at_most(
+                format!("{name}: p99 at half the maximum rate"),
+                half.as_ref().map_or(f64::NAN, |r| r.p99_ms),
+                2.0,
+                " ms",
+            )
+            .during(&half.iter().collect::<Vec<_>>()),
+        );
     }
-    targets.push(Target {
-        name: format!(
-            "introspection slowdown, {} vs 1,000 stored tokens",
-            args.stored_tokens
-        ),
-        measured: intro_small.rate / intro_large.rate,
-        bound: 1.3,
-        at_least: false,
-        unit: "x",
-    });
-    targets.push(Target {
-        name: "introspection RSS growth with the store".into(),
-        measured: intro_large.peak_rss_mb / intro_small.peak_rss_mb,
-        bound: 1.1,
-        at_least: false,
-        unit: "x",
-    });
+    targets.push(
+        Target::at_most(
+            format!(
+                "introspection slowdown, {} vs 1,000 stored tokens",
+                args.stored_tokens
+            ),
+            intro_small.rate / intro_large.rate,
+            1.3,
+            "x",
+        )
+        .during(&[&intro_small, &intro_large]),
+    );
+    targets.push(Target::at_most(
+        "introspection RSS growth with the store",
+        intro_large.peak_rss_mb / intro_small.peak_rss_mb,
+        1.1,
+        "x",
+    ));
     facts.push(("refresh_per_second".into(), json!(refresh_row.rate)));
     facts.push((
         "cpu_stolen_by_hypervisor_percent".into(),
@@ -524,13 +526,7 @@ fn run(args: &Args) -> Result<Report, String> {
 }
 
 fn ratio(name: &str, ours: f64, theirs: f64, bound: f64) -> Target {
-    Target {
-        name: name.into(),
-        measured: ours / theirs,
-        bound,
-        at_least: true,
-        unit: "x",
-    }
+    Target::at_least(name, ours / theirs, bound, "x")
 }
 
 /// Measures a row between two measurements of its reference; the reference's figure is the

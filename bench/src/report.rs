@@ -89,9 +89,54 @@ pub struct Target {
     /// `true` when the measured value must be at least the bound, `false` for at most.
     pub at_least: bool,
     pub unit: &'static str,
+    /// The largest share of CPU time the hypervisor stole during the rows it is read from.
+    pub stolen_percent: f64,
 }
 
+/// Above this share of stolen CPU during its rows, a target's verdict says more about the
+/// machine than about the servers.
+const NOISY_STOLEN_PERCENT: f64 = 5.0;
+
 impl Target {
+    /// A figure that must be at most `bound`.
+    pub fn at_most(name: impl Into<String>, measured: f64, bound: f64, unit: &'static str) -> Self {
+        Target {
+            name: name.into(),
+            measured,
+            bound,
+            at_least: false,
+            unit,
+            stolen_percent: f64::NAN,
+        }
+    }
+
+    /// A figure that must be at least `bound`.
+    pub fn at_least(
+        name: impl Into<String>,
+        measured: f64,
+        bound: f64,
+        unit: &'static str,
+    ) -> Self {
+        Target {
+            at_least: true,
+            ..Target::at_most(name, measured, bound, unit)
+        }
+    }
+
+    /// Notes the rows the target is read from (for the stolen CPU during them).
+    pub fn during(mut self, rows: &[&Row]) -> Target {
+        self.stolen_percent = rows
+            .iter()
+            .map(|r| r.stolen_percent)
+            .filter(|p| p.is_finite())
+            .fold(f64::NAN, f64::max);
+        self
+    }
+
+    pub fn noisy(&self) -> bool {
+        self.stolen_percent > NOISY_STOLEN_PERCENT
+    }
+
     pub fn met(&self) -> bool {
         if self.at_least {
             self.measured >= self.bound
@@ -154,14 +199,22 @@ impl Report {
         println!("\ntargets:");
         for t in &self.targets {
             println!(
-                "  [{}] {}: {:.2}{} ({} {:.2}{})",
+                "  [{}] {}: {:.2}{} ({} {:.2}{}){}",
                 if t.met() { "met" } else { "MISSED" },
                 t.name,
                 t.measured,
                 t.unit,
                 if t.at_least { "≥" } else { "≤" },
                 t.bound,
-                t.unit
+                t.unit,
+                if t.noisy() {
+                    format!(
+                        " — noisy: {:.1}% of the CPU stolen during its rows; run again",
+                        t.stolen_percent
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -172,6 +225,8 @@ impl Report {
             "targets": self.targets.iter().map(|t| json!({
                 "name": t.name, "measured": round(t.measured, 3), "bound": t.bound,
                 "at_least": t.at_least, "unit": t.unit, "met": t.met(),
+                "cpu_stolen_during_rows_percent": round(t.stolen_percent, 2),
+                "noisy": t.noisy(),
             })).collect::<Vec<_>>(),
             "facts": self.facts.iter().cloned().collect::<serde_json::Map<_, _>>(),
         })
