@@ -60,16 +60,20 @@ fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 /// is not a form (JSON, XML, too large, unreadable) contributes nothing, which makes the
 /// request fail as Salesforce's does: `unsupported_grant_type` at the token endpoint.
 pub async fn read(req: Request) -> OAuthRequest {
-    let method = req.method().clone();
-    let headers = req.headers().clone();
-    let query = req
-        .uri()
+    let (parts, body) = req.into_parts();
+    let (method, headers) = (parts.method, parts.headers);
+    let query = parts
+        .uri
         .query()
         .map(|q| form_pairs(q.as_bytes()))
         .unwrap_or_default();
     let mut params = Params::default();
     match media_type(&headers).as_deref() {
         Some("multipart/form-data") => {
+            // The multipart reader takes its boundary from the headers: only this rare body
+            // pays for a copy of them.
+            let mut req = Request::new(body);
+            *req.headers_mut() = headers.clone();
             if let Ok(mut mp) = Multipart::from_request(req, &()).await {
                 let mut pairs = Vec::new();
                 while let Ok(Some(field)) = mp.next_field().await {
@@ -83,11 +87,11 @@ pub async fn read(req: Request) -> OAuthRequest {
             }
         }
         Some("application/x-www-form-urlencoded") | None => {
-            if let Ok(bytes) = axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+            if let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await {
                 params.extend(form_pairs(&bytes));
             }
         }
-        Some(_) => drain(req.into_body()).await,
+        Some(_) => drain(body).await,
     }
     params.extend(query);
     OAuthRequest {
