@@ -67,7 +67,7 @@ fn machine_steal_seconds() -> f64 {
 pub fn wakeup_overshoot_ms(samples: usize) -> [f64; 3] {
     let mut late: Vec<f64> = (0..samples.max(1))
         .map(|_| {
-            let start = std::time::Instant::now();
+            let start = Instant::now();
             std::thread::sleep(Duration::from_millis(1));
             (start.elapsed().as_secs_f64() - 0.001).max(0.0) * 1000.0
         })

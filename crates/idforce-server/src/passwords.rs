@@ -39,42 +39,39 @@ pub fn verify(phc: &str, password: &str) -> bool {
 pub struct Memory(Vec<Block>);
 
 impl Memory {
+    /// Verifies `password` against `phc` in this memory (grown first if it is too small).
     pub fn verify(&mut self, phc: &str, password: &str) -> bool {
-        verify_with(&mut self.0, phc, password)
+        let memory = &mut self.0;
+        let Ok(hash) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&hash) else {
+            return false;
+        };
+        let (Ok(algorithm), Ok(version)) = (
+            Algorithm::try_from(hash.algorithm.as_str()),
+            Version::try_from(hash.version.unwrap_or(0x13)),
+        ) else {
+            return false;
+        };
+        if memory.len() < params.block_count() {
+            memory.resize(params.block_count(), Block::default());
+        }
+        let mut out = vec![0u8; expected.len()];
+        let blocks = &mut memory[..params.block_count()];
+        let argon2 = Argon2::new(algorithm, version, params);
+        if argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), &mut out, blocks)
+            .is_err()
+        {
+            return false;
+        }
+        // Output's equality is constant-time.
+        Output::new(&out).is_ok_and(|computed| &computed == expected)
     }
-}
-
-/// Verifies `password` against `phc` using (and, if it is too small, growing) `memory`.
-fn verify_with(memory: &mut Vec<Block>, phc: &str, password: &str) -> bool {
-    let Ok(hash) = PasswordHash::new(phc) else {
-        return false;
-    };
-    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
-        return false;
-    };
-    let Ok(params) = Params::try_from(&hash) else {
-        return false;
-    };
-    let (Ok(algorithm), Ok(version)) = (
-        Algorithm::try_from(hash.algorithm.as_str()),
-        Version::try_from(hash.version.unwrap_or(0x13)),
-    ) else {
-        return false;
-    };
-    if memory.len() < params.block_count() {
-        memory.resize(params.block_count(), Block::default());
-    }
-    let mut out = vec![0u8; expected.len()];
-    let blocks = &mut memory[..params.block_count()];
-    let argon2 = Argon2::new(algorithm, version, params);
-    if argon2
-        .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), &mut out, blocks)
-        .is_err()
-    {
-        return false;
-    }
-    // Output's equality is constant-time.
-    Output::new(&out).is_ok_and(|computed| &computed == expected)
 }
 
 struct Job {
@@ -183,10 +180,10 @@ mod tests {
     #[test]
     fn the_pool_agrees_with_the_reference_verification() {
         let h = super::hash("Winter2026!");
-        let mut memory = Vec::new();
-        assert!(super::verify_with(&mut memory, &h, "Winter2026!"));
-        assert!(!super::verify_with(&mut memory, &h, "winter2026!"));
-        assert!(!super::verify_with(&mut memory, "not a hash", "x"));
+        let mut memory = super::Memory::default();
+        assert!(memory.verify(&h, "Winter2026!"));
+        assert!(!memory.verify(&h, "winter2026!"));
+        assert!(!memory.verify("not a hash", "x"));
         // A hash made with other parameters (less memory, one pass) verifies too.
         use argon2::password_hash::PasswordHasher;
         let params = argon2::Params::new(8, 1, 1, None).expect("params");
@@ -196,8 +193,8 @@ mod tests {
                 .expect("hash")
                 .to_string();
         assert!(other.contains("m=8,t=1,p=1"));
-        assert!(super::verify_with(&mut memory, &other, "password"));
-        assert!(!super::verify_with(&mut memory, &other, "Password"));
+        assert!(memory.verify(&other, "password"));
+        assert!(!memory.verify(&other, "Password"));
     }
 
     #[tokio::test]
