@@ -42,8 +42,11 @@ impl Direct {
         // Checkpoints run on a thread of their own (below), never in the middle of a commit:
         // a checkpoint syncs the database file, and the writer must not wait for that. A WAL
         // that was once large is cut back when it starts over.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")
-            .map_err(error)?;
+        // Its temporary tables (the ledger's recent spends, ledger.rs) live in memory.
+        conn.execute_batch(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(error)?;
         let caught_up = Arc::new(AtomicBool::new(false));
         let (writer, queue) = mpsc::channel::<Box<dyn Job>>();
         // The writer wakes the checkpointer after its commits; when the store is dropped the

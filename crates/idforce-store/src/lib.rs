@@ -4,6 +4,7 @@
 mod cache;
 pub use cache::DEFAULT_TTL as DEFAULT_DIRECTORY_CACHE_TTL;
 mod direct;
+mod ledger;
 mod postgres;
 mod sql;
 mod sqlite;

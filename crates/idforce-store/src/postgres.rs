@@ -76,7 +76,7 @@ impl PgStore {
             deleted += sqlx::query(PgStore::sql(crate::sql::PURGE_SLICE_SESSIONS))
                 .bind(&after)
                 .bind(before)
-                .bind(crate::sql::purge_bound(&last))
+                .bind(crate::sql::slice_bound(&last))
                 .execute(&self.pool)
                 .await
                 .map_err(unavailable)?

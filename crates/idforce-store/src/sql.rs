@@ -133,7 +133,7 @@ pub(crate) const PURGE_SLICE_END: &str =
 pub(crate) const PURGE_SLICE_SESSIONS: &str = "DELETE FROM sessions WHERE digest > ?1 AND digest <= ?3 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)";
 
 /// Past the last slice, the bound is above every key (keys are 32 bytes).
-pub(crate) fn purge_bound(last: &Option<Vec<u8>>) -> Vec<u8> {
+pub(crate) fn slice_bound(last: &Option<Vec<u8>>) -> Vec<u8> {
     last.clone().unwrap_or_else(|| vec![0xFF; 33])
 }
 

@@ -1,6 +1,7 @@
 //! The embedded SQLite store (WAL mode), migrated at open.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 };
 
 use crate::direct::{self, Direct};
+use crate::ledger::Ledger;
 use crate::sql::{
     corrupt, digest_of, family_of, json_list, parse_id, retrying, session_filter_sql, sql_store,
     to_json, unavailable,
@@ -41,13 +43,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/sqlite/0006_session_family_index.sql"),
     ),
     (7, include_str!("migrations/sqlite/0007_device_codes.sql")),
+    (8, include_str!("migrations/sqlite/0008_assertion_log.sql")),
 ];
 
 pub struct SqliteStore {
     /// Everything but the token hot path.
     pool: SqlitePool,
     /// Sessions, assertions and refresh tokens (see `direct.rs`).
-    direct: Direct,
+    direct: Arc<Direct>,
+    /// Spent assertions (see `ledger.rs`).
+    ledger: Arc<Ledger>,
     cache: crate::cache::DirectoryCache,
 }
 
@@ -83,7 +88,7 @@ impl SqliteStore {
                     let n = change(
                         c,
                         crate::sql::PURGE_SLICE_SESSIONS,
-                        rusqlite::params![&after, before, crate::sql::purge_bound(&last)],
+                        rusqlite::params![&after, before, crate::sql::slice_bound(&last)],
                     )?;
                     // Best effort: a cache left full costs memory, not correctness.
                     let _ = c.execute_batch("PRAGMA shrink_memory");
@@ -114,10 +119,12 @@ impl SqliteStore {
             .await
             .map_err(unavailable)?;
         migrate(&pool).await?;
-        let direct = Direct::open(options.get_filename())?;
+        let direct = Arc::new(Direct::open(options.get_filename())?);
+        let ledger = Ledger::open(direct.clone()).await?;
         Ok(SqliteStore {
             pool,
             direct,
+            ledger,
             cache: crate::cache::DirectoryCache::new(
                 settings
                     .directory_cache_ttl
@@ -388,16 +395,14 @@ impl AssertionLedger for SqliteStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let digest = *digest;
-        self.direct
-            .write_statement(move |c| {
-                change(
-                    c,
-                    crate::sql::ASSERTION_FIRST_USE,
-                    rusqlite::params![&digest[..], expires_at, now],
-                )
-                .map(|n| n == 1)
-            })
-            .await
+        let fresh = self
+            .direct
+            .write(move |c| Ledger::spend(c, &digest, expires_at, now))
+            .await?;
+        if fresh {
+            self.ledger.spent();
+        }
+        Ok(fresh)
     }
 
     async fn spend_assertion(
@@ -409,19 +414,20 @@ impl AssertionLedger for SqliteStore {
     ) -> StoreResult<bool> {
         let digest = *digest;
         let session = session.clone();
-        self.direct
+        let fresh = self
+            .direct
             .write(move |c| {
-                let fresh = change(
-                    c,
-                    crate::sql::ASSERTION_FIRST_USE,
-                    rusqlite::params![&digest[..], expires_at, now],
-                )? == 1;
+                let fresh = Ledger::spend(c, &digest, expires_at, now)?;
                 if fresh {
                     insert_session_direct(c, &session)?;
                 }
                 Ok(fresh)
             })
-            .await
+            .await?;
+        if fresh {
+            self.ledger.spent();
+        }
+        Ok(fresh)
     }
 }
 

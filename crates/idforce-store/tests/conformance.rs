@@ -550,6 +550,110 @@ async fn spent_assertions_stay_spent_across_the_key_migration() {
     }
 }
 
+/// SQLite appends spends to a log and merges them into the ledger in bulk, a slice per group
+/// commit (ledger.rs): an assertion stays spent before, during and after a merge, and across
+/// a restart at any of those points.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spent_assertions_stay_spent_through_merges_and_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("store.db").display()
+    );
+    // Keys as ledger_key makes them: a few expiry seconds, then a hash.
+    let key = |i: u32| -> [u8; 32] {
+        let mut k = [0u8; 32];
+        k[..8].copy_from_slice(&(1_000_000 + i64::from(i % 3)).to_be_bytes());
+        let h = u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        k[8..16].copy_from_slice(&h.to_be_bytes());
+        k[16..20].copy_from_slice(&i.to_be_bytes());
+        k
+    };
+    let expires_at = |i: u32| 1_000_000 + i64::from(i % 3);
+    // Spends `range` from 16 tasks at once (so they share group commits); how many were fresh.
+    let spend_all = |s: Store, range: std::ops::Range<u32>, now: i64| async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..16 {
+            let s = s.clone();
+            let range = range.clone();
+            tasks.spawn(async move {
+                let mut fresh = 0u32;
+                for i in range.skip(t).step_by(16) {
+                    fresh += u32::from(
+                        s.first_use_of_assertion(&key(i), expires_at(i), now)
+                            .await
+                            .unwrap(),
+                    );
+                }
+                fresh
+            });
+        }
+        tasks.join_all().await.into_iter().sum::<u32>()
+    };
+    let raw = |sql: &'static str| {
+        let url = url.clone();
+        async move {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    };
+
+    // Fewer than a merge's worth, then a restart: the log alone keeps them spent.
+    let s = idforce_store::open(&url).await.unwrap();
+    assert_eq!(spend_all(s.clone(), 0..100, 10).await, 100);
+    assert_eq!(spend_all(s.clone(), 0..100, 20).await, 0, "replays");
+    drop(s);
+    let s = idforce_store::open(&url).await.unwrap();
+    assert_eq!(
+        spend_all(s.clone(), 0..100, 30).await,
+        0,
+        "replays after a restart"
+    );
+
+    // Several merges' worth, replayed while the merges run and after they are done.
+    const MANY: u32 = 30_000;
+    assert_eq!(spend_all(s.clone(), 100..MANY, 40).await, MANY - 100);
+    assert_eq!(
+        spend_all(s.clone(), 0..MANY, 50).await,
+        0,
+        "replays while merging"
+    );
+    let merged = async {
+        loop {
+            if raw("SELECT count(*) FROM assertions").await > 16_000 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), merged)
+        .await
+        .expect("the spends were merged into the ledger");
+    assert!(
+        raw("SELECT count(*) FROM assertion_log").await < i64::from(MANY - 16_000),
+        "merged spends leave the log"
+    );
+    assert_eq!(
+        spend_all(s.clone(), 0..MANY, 60).await,
+        0,
+        "replays after merges"
+    );
+    drop(s);
+    let s = idforce_store::open(&url).await.unwrap();
+    assert_eq!(
+        spend_all(s.clone(), 0..MANY, 70).await,
+        0,
+        "replays after a restart"
+    );
+
+    // An expired record makes way, merged or not; a new assertion is fresh.
+    let after_expiry = expires_at(0) + 10;
+    assert_eq!(spend_all(s.clone(), 0..300, after_expiry).await, 300);
+    assert_eq!(spend_all(s.clone(), MANY..MANY + 10, 80).await, 10);
+}
+
 /// Purging walks the sessions a slice at a time: every ended session goes, whichever slice it
 /// falls in, and no live one does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
