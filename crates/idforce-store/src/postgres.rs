@@ -88,6 +88,24 @@ impl PgStore {
         }
     }
 
+    /// One purge statement (`?1` the time, `?2` a key bound if the statement takes one).
+    async fn purge_rows(
+        &self,
+        sql: &'static str,
+        before: Millis,
+        key: Option<Vec<u8>>,
+    ) -> StoreResult<u64> {
+        let mut query = sqlx::query(PgStore::sql(sql)).bind(before);
+        if let Some(key) = key {
+            query = query.bind(key);
+        }
+        Ok(query
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .rows_affected())
+    }
+
     fn sql(s: &'static str) -> &'static str {
         let mut cache = TRANSLATED.lock().unwrap_or_else(|p| p.into_inner());
         cache

@@ -3,7 +3,7 @@
 //! lower() for case-insensitive names, ON CONFLICT, RETURNING), with SQLite's `?`/`?N`
 //! placeholders; each backend's `sql()` turns them into its own form.
 
-use idforce_core::model::Family;
+use idforce_core::model::{Family, Millis};
 use idforce_core::ports::{StoreError, StoreResult};
 use idforce_core::sfid::SfId;
 use idforce_core::token::Digest;
@@ -131,6 +131,17 @@ pub(crate) const PURGE_SLICE_END: &str =
     "SELECT digest FROM sessions WHERE digest > ?1 ORDER BY digest LIMIT 1 OFFSET ?2";
 /// Deletes the sessions of the slice (`?1`, `?3`] that ended before `?2`.
 pub(crate) const PURGE_SLICE_SESSIONS: &str = "DELETE FROM sessions WHERE digest > ?1 AND digest <= ?3 AND (last_used_at + timeout_secs * 1000 < ?2 OR revoked_at < ?2)";
+
+/// Spent assertions past their expiry. Their keys start with the expiry (`ledger_key`), so
+/// `?2` (the same time as 8 big-endian bytes, shorter than any key) bounds a range scan of
+/// the expired ones instead of a scan of the whole ledger.
+pub(crate) const EXPIRED_ASSERTIONS: &str =
+    "DELETE FROM assertions WHERE digest < ?2 AND expires_at < ?1";
+
+/// The bound `EXPIRED_ASSERTIONS` takes for `before`.
+pub(crate) fn expiry_key(before: Millis) -> Vec<u8> {
+    before.max(0).to_be_bytes().to_vec()
+}
 
 /// Past the last slice, the bound is above every key (keys are 32 bytes).
 pub(crate) fn slice_bound(last: &Option<Vec<u8>>) -> Vec<u8> {
@@ -1002,21 +1013,18 @@ impl Admin for $store {
     async fn purge_expired(&self, now: Millis) -> StoreResult<u64> {
         const HOUR: Millis = 3_600_000;
         let mut total = self.purge_sessions(now - HOUR).await?;
-        let statements: [(&'static str, Millis); 5] = [
+        let statements: [(&'static str, Millis); 4] = [
             ("DELETE FROM auth_codes WHERE expires_at < ?1", now - 24 * HOUR),
             ("DELETE FROM login_sessions WHERE expires_at < ?1", now),
             ("DELETE FROM device_codes WHERE expires_at < ?1", now - HOUR),
-            ("DELETE FROM assertions WHERE expires_at < ?1", now),
             ("DELETE FROM refresh_tokens WHERE revoked_at < ?1", now - 30 * 24 * HOUR),
         ];
         for (sql, before) in statements {
-            total += sqlx::query($store::sql(sql))
-                .bind(before)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?
-                .rows_affected();
+            total += self.purge_rows(sql, before, None).await?;
         }
+        total += self
+            .purge_rows(crate::sql::EXPIRED_ASSERTIONS, now, Some(crate::sql::expiry_key(now)))
+            .await?;
         Ok(total)
     }
 
@@ -1450,5 +1458,27 @@ mod tests {
             super::dollar_placeholders("x = ?2, y = ?1, z = ?1"),
             "x = $2, y = $1, z = $1"
         );
+    }
+
+    /// The ledger's purge reads only the expired range of the primary key.
+    #[test]
+    fn the_ledger_purge_searches_the_key_range() {
+        let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+        conn.execute_batch(
+            "CREATE TABLE assertions (digest BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID",
+        )
+        .expect("schema");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::EXPIRED_ASSERTIONS))
+            .and_then(|mut st| {
+                st.query_map(rusqlite::params![1000, super::expiry_key(1000)], |r| {
+                    r.get::<_, String>(3)
+                })?
+                .collect()
+            })
+            .expect("plan");
+        assert_eq!(plan, ["SEARCH assertions USING PRIMARY KEY (digest<?)"]);
+        assert_eq!(super::expiry_key(1000), 1000i64.to_be_bytes());
+        assert_eq!(super::expiry_key(-5), [0; 8]);
     }
 }

@@ -101,8 +101,29 @@ impl SqliteStore {
                 None => break,
             }
         }
-        self.direct.write_statement(direct::release_memory).await?;
         Ok(deleted)
+    }
+
+    /// One purge statement (`?1` the time, `?2` a key bound if the statement takes one), run
+    /// by the writer for the same reason as the sessions' slices: through the pool, a scan of
+    /// the refresh tokens or the ledger would leave a connection's page cache full for good
+    /// (measured: 2 MB more resident after a start on a store that had served JWT grants).
+    async fn purge_rows(
+        &self,
+        sql: &'static str,
+        before: Millis,
+        key: Option<Vec<u8>>,
+    ) -> StoreResult<u64> {
+        self.direct
+            .write_statement(move |c| {
+                let n = match &key {
+                    Some(key) => change(c, sql, rusqlite::params![before, key]),
+                    None => change(c, sql, rusqlite::params![before]),
+                }?;
+                direct::release_memory(c)?;
+                Ok(n as u64)
+            })
+            .await
     }
 
     pub async fn open(url: &str, settings: &crate::StoreSettings) -> StoreResult<SqliteStore> {

@@ -654,6 +654,68 @@ async fn spent_assertions_stay_spent_through_merges_and_restarts() {
     assert_eq!(spend_all(s.clone(), MANY..MANY + 10, 80).await, 10);
 }
 
+/// The purge finds expired assertions by the expiry their keys start with (a range, not a
+/// scan of the whole ledger): every expired one goes, none that is live.
+#[tokio::test]
+async fn purging_the_ledger_takes_exactly_the_expired_assertions() {
+    use idforce_core::assertion::ledger_key;
+    let spent: Vec<(Vec<u8>, i64)> = [5i64, 999, 1000, 1001, 70_000, 0]
+        .iter()
+        .enumerate()
+        .map(|(i, &exp)| (ledger_key(&format!("a{i}"), exp).to_vec(), exp))
+        .collect();
+    let live = |left: Vec<i64>| {
+        let mut left = left;
+        left.sort_unstable();
+        left
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("store.db").display()
+    );
+    let s = idforce_store::open(&url).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for (key, exp) in &spent {
+        sqlx::query("INSERT INTO assertions (digest, expires_at) VALUES (?, ?)")
+            .bind(key)
+            .bind(exp)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.purge_expired(1000).await.unwrap(), 3, "sqlite");
+    let left: Vec<i64> = sqlx::query_scalar("SELECT expires_at FROM assertions")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(live(left), vec![1000, 1001, 70_000], "sqlite");
+
+    match idforce_store::testing::fresh_postgres_schema().await {
+        Ok(url) => {
+            let s = idforce_store::open(&url).await.unwrap();
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            for (key, exp) in &spent {
+                sqlx::query("INSERT INTO assertions (digest, expires_at) VALUES ($1, $2)")
+                    .bind(key)
+                    .bind(exp)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(s.purge_expired(1000).await.unwrap(), 3, "postgres");
+            let left: Vec<i64> = sqlx::query_scalar("SELECT expires_at FROM assertions")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            assert_eq!(live(left), vec![1000, 1001, 70_000], "postgres");
+        }
+        Err(why) if idforce_store::testing::strict() => panic!("{why}"),
+        Err(why) => eprintln!("SKIPPED the PostgreSQL backend: {why}"),
+    }
+}
+
 /// Purging walks the sessions a slice at a time: every ended session goes, whichever slice it
 /// falls in, and no live one does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
