@@ -145,7 +145,7 @@ impl Bench<'_> {
         let mut row = Row::new(name, server.name, &out, cpu, peak.finish(), plan.rate);
         row.stolen_percent = stolen.percent();
         eprintln!(
-            "  {:<30} {:<14} {:>9.0} req/s  p99 {:>8.3} ms  stolen {:>4.1}%{}",
+            "  {:<42} {:<14} {:>9.0} req/s  p99 {:>8.3} ms  stolen {:>4.1}%{}",
             row.workload,
             row.server,
             row.rate,
@@ -163,12 +163,40 @@ impl Bench<'_> {
     /// The maximum rate, then the same workload at half of it for the latency target.
     fn max_and_half(&mut self, name: &str, server: &Server, w: &Workload) -> (Row, Row) {
         let max = self.measure(name, server, w, self.plan());
-        let half = Plan {
-            rate: Some((max.rate / 2.0).max(1.0)),
+        let at_half = self.measure(
+            &format!("{name} @ half rate"),
+            server,
+            w,
+            half_of(&max, self.plan()),
+        );
+        (max, at_half)
+    }
+
+    /// The floor under a half-rate row's latency: `GET /healthz`, which does no work past the
+    /// HTTP stack, at the same rate on the same connections. What it adds above the floor is
+    /// the workload's own; the floor is the load generator's, the kernel's and the machine's.
+    fn floor(&mut self, half: &Row, server: &Server) -> Row {
+        let mut healthz = Workload::form("/healthz", String::new());
+        healthz.method = hyper::Method::GET;
+        healthz.headers.clear();
+        let plan = Plan {
+            rate: half.offered_rate,
             ..self.plan()
         };
-        let at_half = self.measure(&format!("{name} @ half rate"), server, w, half);
-        (max, at_half)
+        self.measure(
+            &format!("floor under {}", half.workload),
+            server,
+            &healthz,
+            plan,
+        )
+    }
+}
+
+/// Half the rate `max` reached, as an open-loop plan.
+fn half_of(max: &Row, plan: Plan) -> Plan {
+    Plan {
+        rate: Some((max.rate / 2.0).max(1.0)),
+        ..plan
     }
 }
 
@@ -279,6 +307,7 @@ fn run(args: &Args) -> Result<Report, String> {
     let (intro_small, intro_half) = bench.max_and_half("introspection", &idf, &introspect);
     let token = Workload::form("/services/oauth2/token", cc_body.clone());
     let (cc_max, cc_half) = bench.max_and_half("client credentials", &idf, &token);
+    let floors = [bench.floor(&intro_half, &idf), bench.floor(&cc_half, &idf)];
     let mut jwt = Workload::form("/services/oauth2/token", String::new());
     jwt.bodies = Bodies::each_once(
         assertions
@@ -476,9 +505,9 @@ fn run(args: &Args) -> Result<Report, String> {
         )
         .during(&[&id_token_row]),
     );
-    for (name, half) in [
-        ("client credentials", &cc_half),
-        ("introspection", &intro_half),
+    for (name, half, floor) in [
+        ("client credentials", &cc_half, &floors[1]),
+        ("introspection", &intro_half, &floors[0]),
     ] {
         targets.push(
             Target::at_most(
@@ -487,7 +516,8 @@ fn run(args: &Args) -> Result<Report, String> {
                 2.0,
                 " ms",
             )
-            .during(&[half]),
+            .during(&[half])
+            .above(floor.p99_ms),
         );
     }
     targets.push(

@@ -91,6 +91,8 @@ pub struct Target {
     pub unit: &'static str,
     /// The largest share of CPU time the hypervisor stole during the rows it is read from.
     pub stolen_percent: f64,
+    /// For a latency: the same figure for a request that does no work, at the same rate.
+    pub floor: f64,
 }
 
 /// Above this share of stolen CPU during its rows, a target's verdict says more about the
@@ -107,6 +109,7 @@ impl Target {
             at_least: false,
             unit,
             stolen_percent: f64::NAN,
+            floor: f64::NAN,
         }
     }
 
@@ -130,6 +133,12 @@ impl Target {
             .map(|r| r.stolen_percent)
             .filter(|p| p.is_finite())
             .fold(f64::NAN, f64::max);
+        self
+    }
+
+    /// Notes the floor under a latency (see `Bench::floor`).
+    pub fn above(mut self, floor: f64) -> Target {
+        self.floor = floor;
         self
     }
 
@@ -161,7 +170,7 @@ impl Report {
 
     pub fn print(&self) {
         println!(
-            "\n{:<30} {:<14} {:>10} {:>9} {:>9} {:>13} {:>9} {:>8} {:>9}",
+            "\n{:<42} {:<14} {:>10} {:>9} {:>9} {:>13} {:>9} {:>8} {:>9}",
             "workload",
             "server",
             "req/s",
@@ -180,7 +189,7 @@ impl Report {
                 _ => String::new(),
             };
             println!(
-                "{:<30} {:<14} {:>10.0} {:>9.3} {:>9.3} {:>13.3} {:>9.1} {:>8} {:>9.1}",
+                "{:<42} {:<14} {:>10.0} {:>9.3} {:>9.3} {:>13.3} {:>9.1} {:>8} {:>9.1}",
                 r.workload,
                 r.server,
                 r.rate,
@@ -199,7 +208,7 @@ impl Report {
         println!("\ntargets:");
         for t in &self.targets {
             println!(
-                "  [{}] {}: {:.2}{} ({} {:.2}{}){}",
+                "  [{}] {}: {:.2}{} ({} {:.2}{}){}{}",
                 if t.met() { "met" } else { "MISSED" },
                 t.name,
                 t.measured,
@@ -207,6 +216,14 @@ impl Report {
                 if t.at_least { "≥" } else { "≤" },
                 t.bound,
                 t.unit,
+                if t.floor.is_finite() {
+                    format!(
+                        "; floor {:.2}{}: GET /healthz at the same rate",
+                        t.floor, t.unit
+                    )
+                } else {
+                    String::new()
+                },
                 if t.noisy() {
                     format!(
                         " — noisy: {:.1}% of the CPU stolen during its rows; run again",
@@ -226,7 +243,7 @@ impl Report {
                 "name": t.name, "measured": round(t.measured, 3), "bound": t.bound,
                 "at_least": t.at_least, "unit": t.unit, "met": t.met(),
                 "cpu_stolen_during_rows_percent": round(t.stolen_percent, 2),
-                "noisy": t.noisy(),
+                "noisy": t.noisy(), "floor": round(t.floor, 3),
             })).collect::<Vec<_>>(),
             "facts": self.facts.iter().cloned().collect::<serde_json::Map<_, _>>(),
         })
