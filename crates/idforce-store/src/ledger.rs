@@ -112,8 +112,8 @@ impl Ledger {
         if gathered >= MERGE_AT && !self.merging.swap(true, Ordering::AcqRel) {
             let ledger = self.clone();
             tokio::spawn(async move {
-                // A slice that fails is rolled back with its commit and nothing is lost: the
-                // spends stay in the log and the next spend starts the sweep again.
+                // A slice that fails is rolled back alone (its savepoint) and nothing is lost:
+                // its spends stay in the log and in memory, and the next spend starts a sweep.
                 let _ = ledger.merge().await;
                 ledger.merging.store(false, Ordering::Release);
             });
