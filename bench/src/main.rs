@@ -307,7 +307,8 @@ fn run(args: &Args) -> Result<Report, String> {
     let (intro_small, intro_half) = bench.max_and_half("introspection", &idf, &introspect);
     let token = Workload::form("/services/oauth2/token", cc_body.clone());
     let (cc_max, cc_half) = bench.max_and_half("client credentials", &idf, &token);
-    let floors = [bench.floor(&intro_half, &idf), bench.floor(&cc_half, &idf)];
+    let intro_floor = bench.floor(&intro_half, &idf);
+    let cc_floor = bench.floor(&cc_half, &idf);
     let mut jwt = Workload::form("/services/oauth2/token", String::new());
     jwt.bodies = Bodies::each_once(
         assertions
@@ -506,8 +507,8 @@ fn run(args: &Args) -> Result<Report, String> {
         .during(&[&id_token_row]),
     );
     for (name, half, floor) in [
-        ("client credentials", &cc_half, &floors[1]),
-        ("introspection", &intro_half, &floors[0]),
+        ("client credentials", &cc_half, &cc_floor),
+        ("introspection", &intro_half, &intro_floor),
     ] {
         targets.push(
             Target::at_most(

@@ -212,6 +212,17 @@ where
     }
 }
 
+/// Runs one statement; returns how many rows it changed.
+pub(crate) fn change(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<usize> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.execute(params))
+        .map_err(error)
+}
+
 fn exec(conn: &Connection, sql: &str) -> StoreResult<()> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute([]))

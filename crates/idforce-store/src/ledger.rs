@@ -26,7 +26,7 @@ use idforce_core::model::Millis;
 use idforce_core::ports::StoreResult;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::direct::{self, Direct};
+use crate::direct::{self, Direct, change};
 
 /// Spends gathered before a merge starts: the more, the more of them share each page they
 /// land on (a few hundred KB of memory).
@@ -93,16 +93,10 @@ impl Ledger {
         if spent {
             return Ok(false);
         }
-        let remembered = conn
-            .prepare_cached(REMEMBER)
-            .and_then(|mut st| st.execute(params![digest, expires_at, now]))
-            .map_err(direct::error)?;
-        if remembered == 0 {
+        if change(conn, REMEMBER, params![digest, expires_at, now])? == 0 {
             return Ok(false);
         }
-        conn.prepare_cached(APPEND)
-            .and_then(|mut st| st.execute(params![digest, expires_at]))
-            .map_err(direct::error)?;
+        change(conn, APPEND, params![digest, expires_at])?;
         Ok(true)
     }
 
@@ -165,18 +159,13 @@ enum Slice {
 }
 
 fn reload(conn: &Connection) -> StoreResult<usize> {
-    conn.execute(RECENT_TABLE, []).map_err(direct::error)?;
-    conn.execute(RELOAD, []).map_err(direct::error)
+    change(conn, RECENT_TABLE, [])?;
+    change(conn, RELOAD, [])
 }
 
 /// Moves the spends after `from` (one slice of them, or all when fewer remain) into
 /// `assertions`; the last slice also deletes the log up to `end`.
 fn move_slice(conn: &Connection, from: &[u8], end: i64) -> StoreResult<Slice> {
-    let exec = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
-        conn.prepare_cached(sql)
-            .and_then(|mut st| st.execute(params))
-            .map_err(direct::error)
-    };
     let last: Option<Vec<u8>> = conn
         .prepare_cached(SLICE_END)
         .and_then(|mut st| {
@@ -185,12 +174,12 @@ fn move_slice(conn: &Connection, from: &[u8], end: i64) -> StoreResult<Slice> {
         })
         .map_err(direct::error)?;
     let upto = crate::sql::slice_bound(&last);
-    exec(MOVE, &[&from, &upto])?;
-    let count = exec(FORGET, &[&from, &upto])?;
+    change(conn, MOVE, params![from, upto])?;
+    let count = change(conn, FORGET, params![from, upto])?;
     match last {
         Some(last) => Ok(Slice::Moved { last, count }),
         None => {
-            exec(TRUNCATE_LOG, &[&end])?;
+            change(conn, TRUNCATE_LOG, [end])?;
             let remaining: i64 = conn
                 .query_row(RECENT_COUNT, [], |r| r.get(0))
                 .map_err(direct::error)?;

@@ -22,7 +22,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use crate::direct::{self, Direct};
+use crate::direct::{self, Direct, change};
 use crate::ledger::Ledger;
 use crate::sql::{
     corrupt, digest_of, family_of, json_list, parse_id, retrying, session_filter_sql, sql_store,
@@ -329,17 +329,6 @@ fn insert_refresh_direct(c: &rusqlite::Connection, t: &RefreshToken) -> StoreRes
     Ok(())
 }
 
-/// Runs one statement; returns how many rows it changed.
-fn change(
-    c: &rusqlite::Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<usize> {
-    c.prepare_cached(sql)
-        .and_then(|mut st| st.execute(params))
-        .map_err(direct::error)
-}
-
 fn insert_session_direct(c: &rusqlite::Connection, s: &Session) -> StoreResult<()> {
     change(
         c,
@@ -415,15 +404,7 @@ impl AssertionLedger for SqliteStore {
         expires_at: Millis,
         now: Millis,
     ) -> StoreResult<bool> {
-        let digest = *digest;
-        let fresh = self
-            .direct
-            .write(move |c| Ledger::spend(c, &digest, expires_at, now))
-            .await?;
-        if fresh {
-            self.ledger.spent();
-        }
-        Ok(fresh)
+        self.spend(digest, expires_at, now, None).await
     }
 
     async fn spend_assertion(
@@ -433,14 +414,27 @@ impl AssertionLedger for SqliteStore {
         now: Millis,
         session: &Session,
     ) -> StoreResult<bool> {
+        self.spend(digest, expires_at, now, Some(session.clone()))
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// Spends an assertion and stores the session it pays for, if any, in one write.
+    async fn spend(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+        session: Option<Session>,
+    ) -> StoreResult<bool> {
         let digest = *digest;
-        let session = session.clone();
         let fresh = self
             .direct
             .write(move |c| {
                 let fresh = Ledger::spend(c, &digest, expires_at, now)?;
-                if fresh {
-                    insert_session_direct(c, &session)?;
+                if let (true, Some(session)) = (fresh, &session) {
+                    insert_session_direct(c, session)?;
                 }
                 Ok(fresh)
             })
