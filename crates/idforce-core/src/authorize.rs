@@ -2,6 +2,8 @@
 //! and which go back to the client, what the user must do (log in, approve), and what is
 //! sent back on success.
 
+use std::sync::Arc;
+
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{TokenContext, issue_grant};
 use crate::model::{AUTH_CODE_LIFETIME_MS, AuthCode, ConnectedApp, Org, PermittedUsers, User};
@@ -19,7 +21,7 @@ pub enum ResponseType {
 /// A validated authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthorizeRequest {
-    pub app: ConnectedApp,
+    pub app: Arc<ConnectedApp>,
     pub response_type: ResponseType,
     /// `response_type=token id_token`: an id_token joins the tokens in the fragment.
     pub id_token: bool,

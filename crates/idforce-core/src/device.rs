@@ -2,6 +2,8 @@
 //! the token endpoint for a pair of codes, shows the user code, and polls (`grant::device`)
 //! while the user enters that code on the verification page and approves or denies.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::error::OAuthError;
@@ -126,7 +128,7 @@ pub enum CodeProblem {
 #[derive(Debug, Clone)]
 pub struct PendingDevice {
     pub user_code_digest: Digest,
-    pub app: ConnectedApp,
+    pub app: Arc<ConnectedApp>,
     pub scopes: crate::scope::Scopes,
 }
 

@@ -1,6 +1,8 @@
 //! Token introspection (RFC 7662, spec §7): an authenticated app learns about its own tokens,
 //! or about every token of its org when it may introspect all tokens.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::error::OAuthError;
@@ -68,7 +70,7 @@ pub async fn introspect(
     Ok(Introspection::Active {
         active: true,
         scope: s.scopes.to_string(),
-        client_id: app.client_id,
+        client_id: app.client_id.clone(),
         username: user.username.clone(),
         sub: ctx.settings.identity_url(&org, &user),
         token_type: "access_token",
@@ -100,7 +102,7 @@ async fn introspect_refresh(
     Ok(Introspection::Refresh {
         active: true,
         scope: r.scopes.to_string(),
-        client_id: app.client_id,
+        client_id: app.client_id.clone(),
         username: user.username.clone(),
         sub: ctx.settings.identity_url(&org, &user),
         token_type: "refresh_token",
@@ -117,7 +119,7 @@ async fn visible_owner(
     app_id: &SfId,
     user_id: &SfId,
     org_id: &SfId,
-) -> Result<Option<(ConnectedApp, User, Org)>, OAuthError> {
+) -> Result<Option<(Arc<ConnectedApp>, Arc<User>, Arc<Org>)>, OAuthError> {
     let visible =
         *app_id == caller.id || (caller.introspect_all_tokens && *org_id == caller.org_id);
     if !visible {

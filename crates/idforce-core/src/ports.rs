@@ -1,6 +1,8 @@
 //! What the protocol needs from storage. Each trait is one capability; a backend implements
 //! them all and is used as `dyn Store`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::model::{
@@ -30,15 +32,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Orgs, users and connected apps, read side.
 #[async_trait]
 pub trait Directory: Send + Sync {
-    async fn org(&self, id: &SfId) -> StoreResult<Option<Org>>;
-    async fn user(&self, id: &SfId) -> StoreResult<Option<User>>;
+    async fn org(&self, id: &SfId) -> StoreResult<Option<Arc<Org>>>;
+    async fn user(&self, id: &SfId) -> StoreResult<Option<Arc<User>>>;
     /// Usernames are unique across orgs and compared without regard to case. May be up to a
     /// second old (a store may cache the directory).
-    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<Arc<User>>>;
     /// The same, read fresh: for password checks, whose lockout state must be current.
-    async fn login_user(&self, username: &str) -> StoreResult<Option<User>>;
-    async fn app(&self, id: &SfId) -> StoreResult<Option<ConnectedApp>>;
-    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<ConnectedApp>>;
+    async fn login_user(&self, username: &str) -> StoreResult<Option<Arc<User>>>;
+    async fn app(&self, id: &SfId) -> StoreResult<Option<Arc<ConnectedApp>>>;
+    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>>;
     /// Whether the user has approved the app (interactively, or recorded by an admin).
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool>;
 }

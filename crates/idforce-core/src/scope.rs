@@ -1,6 +1,7 @@
 //! OAuth scopes as Salesforce defines them (spec §3.1).
 
 use crate::error::OAuthError;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Every scope a connected app may be given.
@@ -40,8 +41,10 @@ pub fn is_known(scope: &str) -> bool {
 }
 
 /// An ordered set of scopes: order is kept as given so a response echoes what was asked.
+/// A known scope is held as the `KNOWN` table's own string, so that copying a set (every
+/// grant does) copies one list, not a string per scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scopes(Vec<String>);
+pub struct Scopes(Vec<Cow<'static, str>>);
 
 impl Scopes {
     /// Parses a space-separated list (`+` has already been decoded by the form parser).
@@ -73,7 +76,9 @@ impl Scopes {
 
     pub fn insert(&mut self, scope: &str) {
         if !self.contains(scope) {
-            self.0.push(scope.to_owned());
+            let known = KNOWN.iter().find(|k| **k == scope);
+            self.0
+                .push(known.map_or_else(|| Cow::Owned(scope.to_owned()), |k| Cow::Borrowed(*k)));
         }
     }
 
@@ -86,7 +91,7 @@ impl Scopes {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.0.iter().map(|s| s.as_ref())
     }
 
     /// Whether the app's scopes cover `scope`: `refresh_token` and `offline_access` are one
@@ -127,7 +132,7 @@ impl Scopes {
         Scopes(
             self.0
                 .iter()
-                .filter(|s| !drop.contains(&s.as_str()))
+                .filter(|s| !drop.contains(&s.as_ref()))
                 .cloned()
                 .collect(),
         )
@@ -140,7 +145,14 @@ impl Scopes {
 
 impl fmt::Display for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join(" "))
+        let mut scopes = self.iter();
+        if let Some(first) = scopes.next() {
+            f.write_str(first)?;
+        }
+        scopes.try_for_each(|s| {
+            f.write_str(" ")?;
+            f.write_str(s)
+        })
     }
 }
 

@@ -125,7 +125,7 @@ async fn upsert_user(
     }
     let is_existing = existing.is_some();
     let mut user = match existing {
-        Some(u) => u,
+        Some(u) => User::clone(&u),
         None => {
             let password = match &spec.password {
                 Some(p) => p.clone(),
@@ -214,8 +214,11 @@ async fn settle_password(store: std::sync::Arc<dyn Backend>, id: SfId, password:
             return Ok(());
         }
         // Read again: only the hash is this function's to change.
-        if let Some(mut user) = store.login_user(&user.username).await? {
-            user.password_hash = new_hash;
+        if let Some(user) = store.login_user(&user.username).await? {
+            let user = User {
+                password_hash: new_hash,
+                ..User::clone(&user)
+            };
             store.save_user(&user).await?;
         }
         Ok::<_, StoreError>(())

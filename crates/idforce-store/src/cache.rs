@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use idforce_core::model::{ConnectedApp, Org, User};
@@ -27,11 +27,11 @@ pub(crate) struct DirectoryCache {
     /// Bumped by every invalidation, so that a read that started before a write cannot put
     /// what it read (possibly older than the write) back into the cache.
     epoch: AtomicU64,
-    pub orgs: Map<SfId, Org>,
-    pub users: Map<SfId, User>,
-    pub usernames: Map<String, User>,
-    pub apps: Map<SfId, ConnectedApp>,
-    pub clients: Map<String, ConnectedApp>,
+    pub orgs: Map<SfId, Arc<Org>>,
+    pub users: Map<SfId, Arc<User>>,
+    pub usernames: Map<String, Arc<User>>,
+    pub apps: Map<SfId, Arc<ConnectedApp>>,
+    pub clients: Map<String, Arc<ConnectedApp>>,
     pub approvals: Map<(SfId, SfId), bool>,
 }
 

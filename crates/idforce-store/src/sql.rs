@@ -165,6 +165,16 @@ async fn optional<'q, T>(
         .transpose()
 }
 
+/// The same, shared: directory entries are read by every token request and cached, so they
+/// are handed out behind an `Arc` rather than copied (a user or an app is a dozen strings).
+async fn shared<'q, T>(
+    query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+    pool: &sqlx::Pool<$db>,
+    map: fn(&$row) -> StoreResult<T>,
+) -> StoreResult<Option<std::sync::Arc<T>>> {
+    Ok(optional(query, pool, map).await?.map(std::sync::Arc::new))
+}
+
 
 
 
@@ -347,9 +357,9 @@ fn session_from(row: &$row) -> StoreResult<Session> {
 
 #[async_trait]
 impl Directory for $store {
-    async fn org(&self, id: &SfId) -> StoreResult<Option<Org>> {
+    async fn org(&self, id: &SfId) -> StoreResult<Option<std::sync::Arc<Org>>> {
         self.cache
-            .get_or_load(&self.cache.orgs, id, || optional(
+            .get_or_load(&self.cache.orgs, id, || shared(
             sqlx::query($store::sql("SELECT * FROM orgs WHERE id = ?")).bind(id.as15()),
             &self.pool,
             org_from,
@@ -357,9 +367,9 @@ impl Directory for $store {
             .await
     }
 
-    async fn user(&self, id: &SfId) -> StoreResult<Option<User>> {
+    async fn user(&self, id: &SfId) -> StoreResult<Option<std::sync::Arc<User>>> {
         self.cache
-            .get_or_load(&self.cache.users, id, || optional(
+            .get_or_load(&self.cache.users, id, || shared(
             sqlx::query($store::sql("SELECT * FROM users WHERE id = ?")).bind(id.as15()),
             &self.pool,
             user_from,
@@ -367,7 +377,7 @@ impl Directory for $store {
             .await
     }
 
-    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<std::sync::Arc<User>>> {
         self.cache
             .get_or_load(
                 &self.cache.usernames,
@@ -377,8 +387,8 @@ impl Directory for $store {
             .await
     }
 
-    async fn login_user(&self, username: &str) -> StoreResult<Option<User>> {
-        optional(
+    async fn login_user(&self, username: &str) -> StoreResult<Option<std::sync::Arc<User>>> {
+        shared(
             sqlx::query($store::sql("SELECT * FROM users WHERE lower(username) = lower(?)")).bind(username),
             &self.pool,
             user_from,
@@ -386,9 +396,9 @@ impl Directory for $store {
         .await
     }
 
-    async fn app(&self, id: &SfId) -> StoreResult<Option<ConnectedApp>> {
+    async fn app(&self, id: &SfId) -> StoreResult<Option<std::sync::Arc<ConnectedApp>>> {
         self.cache
-            .get_or_load(&self.cache.apps, id, || optional(
+            .get_or_load(&self.cache.apps, id, || shared(
             sqlx::query($store::sql("SELECT * FROM apps WHERE id = ?")).bind(id.as15()),
             &self.pool,
             app_from,
@@ -396,9 +406,9 @@ impl Directory for $store {
             .await
     }
 
-    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<ConnectedApp>> {
+    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<std::sync::Arc<ConnectedApp>>> {
         self.cache
-            .get_or_load(&self.cache.clients, client_id, || optional(
+            .get_or_load(&self.cache.clients, client_id, || shared(
             sqlx::query($store::sql("SELECT * FROM apps WHERE client_id = ?")).bind(client_id),
             &self.pool,
             app_from,

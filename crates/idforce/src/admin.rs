@@ -143,7 +143,7 @@ impl Admin {
             Err(_) => None,
         };
         if let Some(o) = by_id {
-            return Ok(o);
+            return Ok(Arc::unwrap_or_clone(o));
         }
         self.store
             .org_by_name(key)
@@ -157,6 +157,7 @@ impl Admin {
             .user_by_username(username)
             .await
             .map_err(|e| e.to_string())?
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| format!("no user {username:?}"))
     }
 
@@ -167,7 +168,7 @@ impl Admin {
             .await
             .map_err(|e| e.to_string())?
         {
-            return Ok(a);
+            return Ok(Arc::unwrap_or_clone(a));
         }
         let matches: Vec<ConnectedApp> = self
             .store

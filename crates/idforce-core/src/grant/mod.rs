@@ -1,6 +1,8 @@
 //! The token endpoint's grants. The client is identified (and, where the grant needs it,
 //! authenticated) before a grant's own rules run; each grant lives in its own module.
 
+use std::sync::Arc;
+
 mod authorization_code;
 mod client_credentials;
 mod device;
@@ -134,7 +136,7 @@ pub async fn exchange(
 async fn identify_client(
     ctx: &TokenContext<'_>,
     client: &ClientCredentials,
-) -> Result<ConnectedApp, OAuthError> {
+) -> Result<Arc<ConnectedApp>, OAuthError> {
     let id = client
         .client_id
         .as_deref()
@@ -151,7 +153,7 @@ pub async fn authenticate_client(
     ctx: &TokenContext<'_>,
     client: &ClientCredentials,
     secret_optional: bool,
-) -> Result<ConnectedApp, OAuthError> {
+) -> Result<Arc<ConnectedApp>, OAuthError> {
     let app = identify_client(ctx, client).await?;
     let ok = match (&app.secret_digest, client.client_secret.as_deref()) {
         (Some(stored), Some(given)) => ctx.hasher.matches(given, stored),
@@ -171,7 +173,7 @@ async fn active_user(
     ctx: &TokenContext<'_>,
     id: &crate::sfid::SfId,
     missing: fn() -> OAuthError,
-) -> Result<(User, Org), OAuthError> {
+) -> Result<(Arc<User>, Arc<Org>), OAuthError> {
     let user = ctx.store.user(id).await?.ok_or_else(missing)?;
     if !user.active {
         return Err(OAuthError::inactive_user());
@@ -180,7 +182,7 @@ async fn active_user(
     Ok((user, org))
 }
 
-async fn org_of(ctx: &TokenContext<'_>, user: &User) -> Result<Org, OAuthError> {
+async fn org_of(ctx: &TokenContext<'_>, user: &User) -> Result<Arc<Org>, OAuthError> {
     ctx.store
         .org(&user.org_id)
         .await?

@@ -1,6 +1,8 @@
 //! Username-password flow (spec §3.4): the password, followed by the user's security token
 //! when the user has one; failures count toward lockout.
 
+use std::sync::Arc;
+
 use super::{TokenContext, authenticate_client, granted_scopes, issue_session, org_of};
 use crate::error::OAuthError;
 use crate::model::{ConnectedApp, PermittedUsers, User};
@@ -44,7 +46,7 @@ pub async fn check_api_login(
     ctx: &TokenContext<'_>,
     username: &str,
     presented: &str,
-) -> Result<User, OAuthError> {
+) -> Result<Arc<User>, OAuthError> {
     ctx.passwords.settled().await;
     let user = match ctx.store.login_user(username).await? {
         Some(user) if !username.is_empty() => user,
@@ -77,7 +79,7 @@ pub async fn check_login(
     };
     let interactive = User {
         security_token: None,
-        ..user
+        ..User::clone(&user)
     };
     check_password(ctx, &interactive, password).await?;
     if !interactive.active {

@@ -74,7 +74,7 @@ pub(super) fn same(a: &str, b: &str) -> bool {
 pub(super) async fn logged_in(
     s: &AppState,
     headers: &HeaderMap,
-) -> Option<(String, LoginSession, User)> {
+) -> Option<(String, LoginSession, std::sync::Arc<User>)> {
     let sid = cookie(headers, SESSION_COOKIE)?;
     let session = s.store.login_session(&s.hasher.digest(&sid)).await.ok()??;
     if session.expires_at <= s.clock.now() {

@@ -4,6 +4,8 @@
 //! grant's (`grant::check_api_login`); the session is an access token like any other, owned by
 //! the org's built-in "SOAP API" app.
 
+use std::sync::Arc;
+
 use axum::body::to_bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -179,8 +181,8 @@ fn api_version(v: &str) -> Option<String> {
 struct LoginAnswer {
     session_id: String,
     instance_url: String,
-    org: Org,
-    user: User,
+    org: Arc<Org>,
+    user: Arc<User>,
     session_seconds: i64,
 }
 
@@ -226,7 +228,7 @@ fn login_fault(e: OAuthError) -> Fault {
 }
 
 /// The org's built-in app that owns SOAP sessions, made on first use.
-async fn soap_app(s: &AppState, org: &Org) -> Result<ConnectedApp, StoreError> {
+async fn soap_app(s: &AppState, org: &Org) -> Result<Arc<ConnectedApp>, StoreError> {
     let client_id = format!("idforce-soap-api-{}", org.id.as15());
     if let Some(app) = s.store.app_by_client_id(&client_id).await? {
         return Ok(app);
@@ -241,7 +243,7 @@ async fn soap_app(s: &AppState, org: &Org) -> Result<ConnectedApp, StoreError> {
         scopes,
     );
     match s.store.save_app(&app).await {
-        Ok(()) => Ok(app),
+        Ok(()) => Ok(Arc::new(app)),
         // Another request made it first.
         Err(StoreError::Conflict(_)) => s
             .store
