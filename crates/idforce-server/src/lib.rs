@@ -13,12 +13,18 @@ pub mod state;
 pub use app::{Application, ServeOptions};
 
 /// Installs the tracing subscriber: human-readable or JSON lines on stderr, filtered by
-/// `RUST_LOG` (default `info`).
+/// `RUST_LOG` (default `info`). Colours only on a terminal (and not under `NO_COLOR`): a pipe
+/// or a file gets plain text that a log collector can search, and no time is spent styling
+/// the field names of every request's span (3% of a token grant's instructions).
 pub fn init_logging(json: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()

@@ -126,6 +126,11 @@ fn logs_never_contain_credentials() {
         logs.contains("token request refused"),
         "debug logs were captured:\n{logs}"
     );
+    // A pipe is not a terminal: plain lines, no colour codes for a log collector to keep.
+    assert!(
+        !logs.contains('\u{1b}') && logs.contains("path=/services/oauth2/token"),
+        "plain-text logs:\n{logs}"
+    );
     for secret in &secrets {
         assert!(
             !logs.contains(secret.as_str()),
