@@ -40,6 +40,17 @@ pub fn is_known(scope: &str) -> bool {
     KNOWN.contains(&scope) || scope.starts_with("cdp_")
 }
 
+/// `scope` as a set holds it: the `KNOWN` table's own string, or a copy of a `cdp_` scope;
+/// `None` when it is not a scope at all.
+fn held(scope: &str) -> Option<Cow<'static, str>> {
+    match KNOWN.iter().find(|k| **k == scope) {
+        Some(k) => Some(Cow::Borrowed(*k)),
+        None => scope
+            .starts_with("cdp_")
+            .then(|| Cow::Owned(scope.to_owned())),
+    }
+}
+
 /// An ordered set of scopes: order is kept as given so a response echoes what was asked.
 /// A known scope is held as the `KNOWN` table's own string, so that copying a set (every
 /// grant does) copies one list, not a string per scope.
@@ -52,10 +63,8 @@ impl Scopes {
     pub fn parse(s: &str) -> Result<Scopes, OAuthError> {
         let mut out = Scopes::default();
         for scope in s.split([' ', ',']).filter(|s| !s.is_empty()) {
-            if !is_known(scope) {
-                return Err(OAuthError::unknown_scope(scope));
-            }
-            out.insert(scope);
+            let held = held(scope).ok_or_else(|| OAuthError::unknown_scope(scope))?;
+            out.push(held);
         }
         Ok(out)
     }
@@ -66,19 +75,19 @@ impl Scopes {
         let mut out = Scopes::default();
         for s in list {
             let s = s.as_ref();
-            if !is_known(s) {
-                return Err(OAuthError::unknown_scope(s));
-            }
-            out.insert(s);
+            let held = held(s).ok_or_else(|| OAuthError::unknown_scope(s))?;
+            out.push(held);
         }
         Ok(out)
     }
 
     pub fn insert(&mut self, scope: &str) {
-        if !self.contains(scope) {
-            let known = KNOWN.iter().find(|k| **k == scope);
-            self.0
-                .push(known.map_or_else(|| Cow::Owned(scope.to_owned()), |k| Cow::Borrowed(*k)));
+        self.push(held(scope).unwrap_or_else(|| Cow::Owned(scope.to_owned())));
+    }
+
+    fn push(&mut self, scope: Cow<'static, str>) {
+        if !self.contains(&scope) {
+            self.0.push(scope);
         }
     }
 

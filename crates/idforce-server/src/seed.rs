@@ -125,7 +125,7 @@ async fn upsert_user(
     }
     let is_existing = existing.is_some();
     let mut user = match existing {
-        Some(u) => User::clone(&u),
+        Some(u) => std::sync::Arc::unwrap_or_clone(u),
         None => {
             let password = match &spec.password {
                 Some(p) => p.clone(),
@@ -217,7 +217,7 @@ async fn settle_password(store: std::sync::Arc<dyn Backend>, id: SfId, password:
         if let Some(user) = store.login_user(&user.username).await? {
             let user = User {
                 password_hash: new_hash,
-                ..User::clone(&user)
+                ..std::sync::Arc::unwrap_or_clone(user)
             };
             store.save_user(&user).await?;
         }

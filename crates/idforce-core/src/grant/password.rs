@@ -79,7 +79,7 @@ pub async fn check_login(
     };
     let interactive = User {
         security_token: None,
-        ..User::clone(&user)
+        ..Arc::unwrap_or_clone(user)
     };
     check_password(ctx, &interactive, password).await?;
     if !interactive.active {
