@@ -31,9 +31,9 @@ const CHECKPOINT_AFTER: Duration = Duration::from_millis(20);
 
 /// Frames the WAL may hold (32 MiB of 4 KiB pages) before the writer finishes a checkpoint
 /// between two commits so that the WAL can start over. Each such catch-up holds up every write
-/// for at least three device flushes (0.9-1.3 ms measured); after every pass instead of at this
-/// size, they were 40-80 a second and set client credentials' p99 at half load (2.8-3.2 ms
-/// against 1.7-2.1 ms at this size, docs/performance.md).
+/// for three device flushes (0.8-1.7 ms measured); after every pass instead of at this size,
+/// they were 40-80 a second and set client credentials' p99 at half load (2.7-3.8 ms against
+/// 1.6-2.2 ms at this size, docs/performance.md).
 const CATCH_UP_AT: i64 = 8192;
 
 pub(crate) struct Direct {
