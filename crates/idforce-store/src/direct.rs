@@ -306,7 +306,9 @@ fn checkpoint_loop(
     while commits.recv().is_ok() {
         std::thread::sleep(CHECKPOINT_AFTER);
         while commits.try_recv().is_ok() {}
-        // A busy database is simply checkpointed after the next commit.
+        // A busy database is simply checkpointed after the next commit. A pass's answer
+        // cannot tell whether it reached the end of the WAL (it counts the frames as they
+        // were when it began), so every pass that left frames is flushed.
         if let Ok(frames) = checkpoint(conn)
             && frames > 0
         {
@@ -338,25 +340,33 @@ fn flush(conn: &Connection) -> rusqlite::Result<()> {
                 (&raw mut file).cast(),
             )
         };
-        if rc != ffi::SQLITE_OK {
-            return Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None));
-        }
+        check(rc)?;
         // SAFETY: an open `sqlite3_file` has its methods; it stays open while the connection
         // is, and xSync may be called on it outside a transaction (it takes no lock).
         let rc = unsafe {
-            match file.as_ref().and_then(|f| f.pMethods.as_ref()) {
-                Some(methods) => match methods.xSync {
-                    Some(sync) => sync(file, ffi::SQLITE_SYNC_NORMAL),
-                    None => ffi::SQLITE_OK,
-                },
+            match file
+                .as_ref()
+                .and_then(|f| f.pMethods.as_ref())
+                .and_then(|m| m.xSync)
+            {
+                Some(sync) => sync(file, ffi::SQLITE_SYNC_NORMAL),
                 None => ffi::SQLITE_OK,
             }
         };
-        if rc != ffi::SQLITE_OK {
-            return Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None));
-        }
+        check(rc)?;
     }
     Ok(())
+}
+
+fn check(rc: std::ffi::c_int) -> rusqlite::Result<()> {
+    if rc == rusqlite::ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            None,
+        ))
+    }
 }
 
 fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
