@@ -2,6 +2,11 @@
 //! thread (like `wrk -t1`), so that it takes at most one of the machine's cores from the
 //! server under test and takes the same from every server.
 //!
+//! Like wrk, it writes each request as bytes prepared once per connection and parses each
+//! answer where it was read (`httparse` for the head). A general client (hyper's, until the
+//! twelfth session) costs the generator two task hand-offs and a header map per request: CPU
+//! that the server under test lacks on a two-core machine, and time that every latency counts.
+//!
 //! Two modes: closed loop (every connection sends its next request as soon as the previous
 //! answer arrived: the maximum rate) and open loop at a fixed rate, where latency is counted
 //! from when a request was *due*, so a server that stalls is charged for the requests queued
@@ -13,9 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// What each request of a workload carries.
@@ -39,11 +42,16 @@ impl Bodies {
             Bodies::EachOnce(all, next) => all.get(next.fetch_add(1, Ordering::Relaxed)).cloned(),
         }
     }
+
+    fn same(&self) -> bool {
+        matches!(self, Bodies::Same(_))
+    }
 }
 
 #[derive(Clone)]
 pub struct Workload {
-    pub method: hyper::Method,
+    /// `GET` or `POST`.
+    pub method: &'static str,
     pub path: String,
     pub headers: Vec<(&'static str, String)>,
     pub bodies: Bodies,
@@ -51,9 +59,45 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// A GET of `path`.
+    pub fn get(path: &str) -> Workload {
+        Workload {
+            method: "GET",
+            path: path.to_owned(),
+            headers: Vec::new(),
+            bodies: Bodies::Same(Bytes::new()),
+            expect_status: 200,
+        }
+    }
+
+    /// The request's bytes, into `out`.
+    fn encode(&self, host: &str, body: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        for part in [
+            self.method,
+            " ",
+            &self.path,
+            " HTTP/1.1\r\nhost: ",
+            host,
+            "\r\n",
+        ] {
+            out.extend_from_slice(part.as_bytes());
+        }
+        for (name, value) in &self.headers {
+            for part in [name, ": ", value.as_str(), "\r\n"] {
+                out.extend_from_slice(part.as_bytes());
+            }
+        }
+        if self.method != "GET" {
+            out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+    }
+
     pub fn form(path: &str, body: String) -> Workload {
         Workload {
-            method: hyper::Method::POST,
+            method: "POST",
             path: path.to_owned(),
             headers: vec![(
                 "content-type",
@@ -161,14 +205,17 @@ async fn connection(
     schedule: Option<(Duration, Instant)>,
 ) -> Outcome {
     let mut out = Outcome::default();
-    let mut sender = match open(addr).await {
-        Ok(s) => s,
+    let mut conn = match Conn::open(addr).await {
+        Ok(c) => c,
         Err(e) => {
             out.failed += 1;
             out.first_failure = Some(e);
             return out;
         }
     };
+    // A workload that sends the same request every time has its bytes prepared once.
+    let mut request = Vec::with_capacity(1024);
+    let mut prepared = false;
     let mut due = schedule.map(|(_, first)| first);
     loop {
         let sent_at = match due {
@@ -187,42 +234,25 @@ async fn connection(
         if sent_at >= deadline || Instant::now() >= deadline {
             break;
         }
-        let Some(body) = workload.bodies.next() else {
-            break;
-        };
-        let mut req = Request::builder()
-            .method(workload.method.clone())
-            .uri(&workload.path)
-            .header("host", &host);
-        for (name, value) in &workload.headers {
-            req = req.header(*name, value);
+        if !prepared {
+            let Some(body) = workload.bodies.next() else {
+                break;
+            };
+            workload.encode(&host, &body, &mut request);
+            prepared = workload.bodies.same();
         }
-        let Ok(req) = req.body(Full::new(body)) else {
-            out.failed += 1;
-            break;
-        };
-        let answer = async {
-            let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok::<_, String>((status, body))
-        }
-        .await;
+        let answer = conn.exchange(&request).await;
         let latency = sent_at.elapsed();
         match answer {
-            Ok((status, _)) if status == workload.expect_status => {
+            Ok(status) if status == workload.expect_status => {
                 out.ok += 1;
                 out.latencies_us
                     .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
             }
-            Ok((status, body)) => {
+            Ok(status) => {
                 out.failed += 1;
                 if out.first_failure.is_none() {
+                    let body = conn.body();
                     out.first_failure = Some(format!(
                         "{status}: {}",
                         String::from_utf8_lossy(&body[..body.len().min(300)])
@@ -232,11 +262,13 @@ async fn connection(
             Err(e) => {
                 out.failed += 1;
                 out.first_failure.get_or_insert(e);
-                // The connection is gone; a new one continues the run.
-                match open(addr).await {
-                    Ok(s) => sender = s,
-                    Err(_) => break,
-                }
+            }
+        }
+        if conn.closed {
+            // The server ended the connection (or it broke); a new one continues the run.
+            match Conn::open(addr).await {
+                Ok(c) => conn = c,
+                Err(_) => break,
             }
         }
         if let (Some(at), Some((interval, _))) = (due.as_mut(), schedule) {
@@ -253,24 +285,12 @@ pub fn fetch(addr: SocketAddr, host: &str, workload: &Workload) -> Result<Bytes,
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let mut sender = open(addr).await?;
+        let mut conn = Conn::open(addr).await?;
         let body = workload.bodies.next().ok_or("no body")?;
-        let mut req = Request::builder()
-            .method(workload.method.clone())
-            .uri(&workload.path)
-            .header("host", host);
-        for (name, value) in &workload.headers {
-            req = req.header(*name, value);
-        }
-        let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
-        let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+        let mut request = Vec::new();
+        workload.encode(host, &body, &mut request);
+        let status = conn.exchange(&request).await?;
+        let body = Bytes::copy_from_slice(conn.body());
         if status == workload.expect_status {
             Ok(body)
         } else {
@@ -284,16 +304,207 @@ pub fn fetch(addr: SocketAddr, host: &str, workload: &Workload) -> Result<Bytes,
     })
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+/// Largest answer the generator reads (its buffer grows to hold one).
+const MAX_ANSWER: usize = 16 << 20;
 
-async fn open(addr: SocketAddr) -> Result<Sender, String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    Ok(sender)
+/// One keep-alive connection: what was read and not yet parsed, and the last answer's body.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    filled: usize,
+    body: Vec<u8>,
+    /// The server closed the connection, or it can no longer be trusted to frame answers.
+    closed: bool,
+}
+
+/// How an answer's body ends (RFC 9112 §6.3).
+#[derive(Debug, PartialEq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+    UntilClose,
+}
+
+/// What an answer's head says.
+#[derive(Debug, PartialEq)]
+struct Head {
+    status: u16,
+    len: usize,
+    framing: Framing,
+    close: bool,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Result<Conn, String> {
+        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        Ok(Conn {
+            stream,
+            buf: vec![0; 16 * 1024],
+            filled: 0,
+            body: Vec::new(),
+            closed: false,
+        })
+    }
+
+    /// Writes `request`, reads its answer whole; the status.
+    async fn exchange(&mut self, request: &[u8]) -> Result<u16, String> {
+        let answer = async {
+            self.stream
+                .write_all(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.read_answer().await
+        }
+        .await;
+        if answer.is_err() {
+            self.closed = true;
+        }
+        answer
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    async fn read_answer(&mut self) -> Result<u16, String> {
+        let head = loop {
+            if let Some(head) = parse_head(&self.buf[..self.filled])? {
+                break head;
+            }
+            self.fill().await?;
+        };
+        self.body.clear();
+        let end = match head.framing {
+            Framing::Length(n) => {
+                while self.filled < head.len + n {
+                    self.fill().await?;
+                }
+                self.body
+                    .extend_from_slice(&self.buf[head.len..head.len + n]);
+                head.len + n
+            }
+            Framing::Chunked => loop {
+                match unchunk(&self.buf[head.len..self.filled], &mut self.body)? {
+                    Some(n) => break head.len + n,
+                    None => {
+                        self.body.clear();
+                        self.fill().await?;
+                    }
+                }
+            },
+            Framing::UntilClose => {
+                while self.fill().await.is_ok() {}
+                self.body
+                    .extend_from_slice(&self.buf[head.len..self.filled]);
+                self.filled
+            }
+        };
+        self.buf.copy_within(end..self.filled, 0);
+        self.filled -= end;
+        self.closed |= head.close || head.framing == Framing::UntilClose;
+        Ok(head.status)
+    }
+
+    /// Reads more of the stream into the buffer; an error at its end.
+    async fn fill(&mut self) -> Result<(), String> {
+        if self.filled == self.buf.len() {
+            if self.buf.len() >= MAX_ANSWER {
+                return Err(format!("an answer larger than {MAX_ANSWER} bytes"));
+            }
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        match self.stream.read(&mut self.buf[self.filled..]).await {
+            Ok(0) => Err("connection closed by the server".into()),
+            Ok(n) => {
+                self.filled += n;
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The head at the start of `bytes`, once all of it is there.
+fn parse_head(bytes: &[u8]) -> Result<Option<Head>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("a malformed answer: {e}")),
+    };
+    let status = response.code.unwrap_or(0);
+    let mut close = response.version == Some(0);
+    let mut framing = None;
+    for h in response.headers.iter() {
+        let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+        if h.name.eq_ignore_ascii_case("transfer-encoding")
+            && value.to_ascii_lowercase().contains("chunked")
+        {
+            framing = Some(Framing::Chunked);
+        } else if h.name.eq_ignore_ascii_case("content-length") && framing.is_none() {
+            let n = value
+                .parse()
+                .map_err(|_| format!("a content-length of {value:?}"))?;
+            framing = Some(Framing::Length(n));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            close = value.eq_ignore_ascii_case("close");
+        }
+    }
+    let framing = match framing {
+        Some(f) => f,
+        None if (100..200).contains(&status) || status == 204 || status == 304 => {
+            Framing::Length(0)
+        }
+        None => Framing::UntilClose,
+    };
+    Ok(Some(Head {
+        status,
+        len,
+        framing,
+        close,
+    }))
+}
+
+/// Decodes a chunked body at the start of `bytes` into `body`: how many bytes it took once it
+/// is all there, `None` while more is to come.
+fn unchunk(bytes: &[u8], body: &mut Vec<u8>) -> Result<Option<usize>, String> {
+    let mut at = 0;
+    loop {
+        let Some(eol) = find_crlf(&bytes[at..]) else {
+            return Ok(None);
+        };
+        let line = std::str::from_utf8(&bytes[at..at + eol]).unwrap_or("");
+        let size = line.split(';').next().unwrap_or("").trim();
+        let size =
+            usize::from_str_radix(size, 16).map_err(|_| format!("a chunk size of {size:?}"))?;
+        at += eol + 2;
+        if size == 0 {
+            // Trailer fields, if any, then the empty line that ends the body.
+            loop {
+                let Some(eol) = find_crlf(&bytes[at..]) else {
+                    return Ok(None);
+                };
+                at += eol + 2;
+                if eol == 0 {
+                    return Ok(Some(at));
+                }
+            }
+        }
+        if bytes.len() < at + size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&bytes[at..at + size]);
+        if &bytes[at + size..at + size + 2] != b"\r\n" {
+            return Err("a chunk without its CRLF".into());
+        }
+        at += size + 2;
+    }
+}
+
+fn find_crlf(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\r\n")
 }
 
 #[cfg(test)]
@@ -309,5 +520,145 @@ mod tests {
         assert_eq!(out.percentile_ms(50.0), 50.0);
         assert_eq!(out.percentile_ms(99.0), 99.0);
         assert_eq!(out.percentile_ms(100.0), 100.0);
+    }
+
+    #[test]
+    fn requests_are_written_whole() {
+        let mut out = Vec::new();
+        let mut w = Workload::form("/services/oauth2/token", "grant_type=x".into());
+        w.encode("127.0.0.1:1", b"grant_type=x", &mut out);
+        assert_eq!(
+            out,
+            b"POST /services/oauth2/token HTTP/1.1\r\nhost: 127.0.0.1:1\r\n\
+              content-type: application/x-www-form-urlencoded\r\ncontent-length: 12\r\n\r\n\
+              grant_type=x"
+        );
+        w = Workload::get("/healthz");
+        w.headers.push(("authorization", "Bearer t".into()));
+        w.encode("h", b"", &mut out);
+        assert_eq!(
+            out,
+            b"GET /healthz HTTP/1.1\r\nhost: h\r\nauthorization: Bearer t\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn heads_say_how_their_bodies_end() {
+        let head = |s: &str| parse_head(s.as_bytes());
+        assert_eq!(head("HTTP/1.1 200 OK\r\ncontent-le"), Ok(None));
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":1}"),
+            Ok(Some(Head {
+                status: 200,
+                len: 38,
+                framing: Framing::Length(7),
+                close: false
+            }))
+        );
+        assert_eq!(
+            head(
+                "HTTP/1.1 400 Bad\r\ntransfer-encoding: gzip, Chunked\r\nconnection: close\r\n\r\n"
+            ),
+            Ok(Some(Head {
+                status: 400,
+                len: 73,
+                framing: Framing::Chunked,
+                close: true
+            }))
+        );
+        // HTTP/1.0 closes unless it says otherwise; 204 has no body; without framing, the
+        // body runs to the end of the connection.
+        assert_eq!(
+            head("HTTP/1.0 204 No Content\r\n\r\n"),
+            Ok(Some(Head {
+                status: 204,
+                len: 27,
+                framing: Framing::Length(0),
+                close: true
+            }))
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\n\r\n"),
+            Ok(Some(Head {
+                status: 200,
+                len: 19,
+                framing: Framing::UntilClose,
+                close: false
+            }))
+        );
+        assert!(head("HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n").is_err());
+        assert!(head("SSH-2.0-OpenSSH\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_once_complete() {
+        let mut body = Vec::new();
+        let all = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\ntrailer: t\r\n\r\nNEXT";
+        assert_eq!(unchunk(all, &mut body), Ok(Some(all.len() - 4)));
+        assert_eq!(body, b"hello world");
+        for cut in 0..all.len() - 4 {
+            body.clear();
+            assert_eq!(unchunk(&all[..cut], &mut body), Ok(None), "cut at {cut}");
+        }
+        assert!(unchunk(b"zz\r\n", &mut body).is_err());
+        assert!(unchunk(b"2\r\nabXY", &mut body).is_err());
+    }
+
+    /// A server that answers in pieces, in each framing, then closes: the generator reads
+    /// every answer whole and opens a new connection after the close.
+    #[test]
+    fn answers_are_read_across_reads_and_connections() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let pieces: [&[&[u8]]; 3] = [
+                &[
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n",
+                    b"\r\nhe",
+                    b"llo",
+                ],
+                &[
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r",
+                    b"\n0\r\n\r\n",
+                ],
+                &[b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"],
+            ];
+            let mut accepted = 0;
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.expect("accept");
+                accepted += 1;
+                let mut buf = [0u8; 1024];
+                for answer in &pieces {
+                    if stream.read(&mut buf).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    for piece in answer.iter() {
+                        stream.write_all(piece).expect("write");
+                        stream.flush().expect("flush");
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+            accepted
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let out = runtime.block_on(async {
+            let plan = Plan {
+                connections: 1,
+                duration: Duration::from_secs(5),
+                rate: None,
+            };
+            let w = Workload {
+                bodies: Bodies::each_once(vec![Bytes::new(); 4]),
+                ..Workload::get("/")
+            };
+            drive(addr, "h", &w, plan).await
+        });
+        assert_eq!((out.ok, out.failed), (4, 0), "{:?}", out.first_failure);
+        assert_eq!(server.join().expect("server"), 2);
     }
 }

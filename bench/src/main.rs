@@ -176,9 +176,7 @@ impl Bench<'_> {
     /// HTTP stack, at the same rate on the same connections. What it adds above the floor is
     /// the workload's own; the floor is the load generator's, the kernel's and the machine's.
     fn floor(&mut self, half: &Row, server: &Server) -> Row {
-        let mut healthz = Workload::form("/healthz", String::new());
-        healthz.method = hyper::Method::GET;
-        healthz.headers.clear();
+        let healthz = Workload::get("/healthz");
         let plan = Plan {
             rate: half.offered_rate,
             ..self.plan()
@@ -379,8 +377,7 @@ fn run(args: &Args) -> Result<Report, String> {
             )
         },
     );
-    let mut identity = Workload::form(&identity_path, String::new());
-    identity.method = hyper::Method::GET;
+    let mut identity = Workload::get(&identity_path);
     identity.headers = vec![("authorization", format!("Bearer {access_token}"))];
     bench.measure("identity URL", &idf, &identity, bench.plan());
 
