@@ -329,8 +329,10 @@ enum Framing {
 #[derive(Debug, PartialEq)]
 struct Head {
     status: u16,
+    /// Bytes the head takes, its closing blank line included: where the body starts.
     len: usize,
     framing: Framing,
+    /// The server will close the connection after this answer.
     close: bool,
 }
 
@@ -377,12 +379,16 @@ impl Conn {
         self.body.clear();
         let end = match head.framing {
             Framing::Length(n) => {
-                while self.filled < head.len + n {
+                let end = head
+                    .len
+                    .checked_add(n)
+                    .filter(|end| *end <= MAX_ANSWER)
+                    .ok_or_else(|| format!("an answer larger than {MAX_ANSWER} bytes"))?;
+                while self.filled < end {
                     self.fill().await?;
                 }
-                self.body
-                    .extend_from_slice(&self.buf[head.len..head.len + n]);
-                head.len + n
+                self.body.extend_from_slice(&self.buf[head.len..end]);
+                end
             }
             Framing::Chunked => loop {
                 match unchunk(&self.buf[head.len..self.filled], &mut self.body)? {
