@@ -143,7 +143,26 @@ impl Target {
     }
 
     pub fn noisy(&self) -> bool {
-        self.stolen_percent > NOISY_STOLEN_PERCENT
+        self.noise().is_some()
+    }
+
+    /// Why the verdict says more about the machine than about the servers, if it does: much
+    /// CPU stolen during its rows, or a latency whose floor alone is over the bound (a request
+    /// that does no work could not have met it; slow spells do that with no steal at all).
+    pub fn noise(&self) -> Option<String> {
+        if self.stolen_percent > NOISY_STOLEN_PERCENT {
+            Some(format!(
+                "{:.1}% of the CPU stolen during its rows",
+                self.stolen_percent
+            ))
+        } else if !self.at_least && self.floor > self.bound {
+            Some(format!(
+                "the floor alone is over the bound ({:.2}{})",
+                self.floor, self.unit
+            ))
+        } else {
+            None
+        }
     }
 
     pub fn met(&self) -> bool {
@@ -224,13 +243,9 @@ impl Report {
                 } else {
                     String::new()
                 },
-                if t.noisy() {
-                    format!(
-                        " — noisy: {:.1}% of the CPU stolen during its rows; run again",
-                        t.stolen_percent
-                    )
-                } else {
-                    String::new()
+                match t.noise() {
+                    Some(why) => format!(" — noisy: {why}; run again"),
+                    None => String::new(),
                 }
             );
         }
@@ -256,5 +271,33 @@ fn round(v: f64, digits: i32) -> Value {
         json!((v * f).round() / f)
     } else {
         Value::Null
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_is_noisy_when_cpu_was_stolen_or_the_floor_alone_misses() {
+        let latency = || Target::at_most("p99", 3.0, 2.0, " ms");
+        assert_eq!(latency().noise(), None);
+        assert_eq!(latency().above(1.9).noise(), None);
+        assert_eq!(
+            latency().above(2.5).noise().as_deref(),
+            Some("the floor alone is over the bound (2.50 ms)")
+        );
+        let mut stolen = latency().above(0.5);
+        stolen.stolen_percent = 7.31;
+        assert_eq!(
+            stolen.noise().as_deref(),
+            Some("7.3% of the CPU stolen during its rows")
+        );
+        assert!(stolen.noisy());
+        // A floor means nothing to a target that must be reached from below.
+        assert_eq!(
+            Target::at_least("x", 1.0, 2.0, "x").above(3.0).noise(),
+            None
+        );
     }
 }
