@@ -72,6 +72,7 @@ impl Workload {
 
     /// The request's bytes, into `out`.
     fn encode(&self, host: &str, body: &[u8], out: &mut Vec<u8>) {
+        use std::io::Write;
         out.clear();
         for part in [
             self.method,
@@ -89,7 +90,8 @@ impl Workload {
             }
         }
         if self.method != "GET" {
-            out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "content-length: {}\r\n", body.len());
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(body);
@@ -215,7 +217,6 @@ async fn connection(
     };
     // A workload that sends the same request every time has its bytes prepared once.
     let mut request = Vec::with_capacity(1024);
-    let mut prepared = false;
     let mut due = schedule.map(|(_, first)| first);
     loop {
         let sent_at = match due {
@@ -234,12 +235,11 @@ async fn connection(
         if sent_at >= deadline || Instant::now() >= deadline {
             break;
         }
-        if !prepared {
+        if request.is_empty() || !workload.bodies.same() {
             let Some(body) = workload.bodies.next() else {
                 break;
             };
             workload.encode(&host, &body, &mut request);
-            prepared = workload.bodies.same();
         }
         let answer = conn.exchange(&request).await;
         let latency = sent_at.elapsed();
@@ -351,17 +351,11 @@ impl Conn {
 
     /// Writes `request`, reads its answer whole; the status.
     async fn exchange(&mut self, request: &[u8]) -> Result<u16, String> {
-        let answer = async {
-            self.stream
-                .write_all(request)
-                .await
-                .map_err(|e| e.to_string())?;
-            self.read_answer().await
-        }
-        .await;
-        if answer.is_err() {
-            self.closed = true;
-        }
+        let answer = match self.stream.write_all(request).await {
+            Ok(()) => self.read_answer().await,
+            Err(e) => Err(e.to_string()),
+        };
+        self.closed |= answer.is_err();
         answer
     }
 
