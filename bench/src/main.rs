@@ -246,6 +246,11 @@ fn run(args: &Args) -> Result<Report, String> {
         "idle_wakeup_overshoot_ms".into(),
         json!({ "p50": w50, "p99": w99, "p99.9": w999 }),
     ));
+    let [h50, h99] = proc::handoff_round_trip_us(if args.smoke { 100 } else { 5000 });
+    facts.push((
+        "thread_handoff_round_trip_us".into(),
+        json!({ "p50": h50, "p99": h99 }),
+    ));
 
     eprintln!("assertions…");
     let assertions = fixtures::assertions(&repo, &args.cache, args.assertions)?;

@@ -76,6 +76,39 @@ pub fn wakeup_overshoot_ms(samples: usize) -> [f64; 3] {
     [50.0, 99.0, 99.9].map(|p| crate::load::nearest_rank(&late, p).unwrap_or(f64::NAN))
 }
 
+/// What one hand-off between two threads costs on this machine: the 50th and 99th percentiles,
+/// in microseconds, of a round trip (a message to a thread asleep in a channel, and its answer
+/// back) over `samples` round trips, each after a 200 µs pause so that the other thread has
+/// gone to sleep, as a server's threads do between requests at half load. A grant is four such
+/// hand-offs (load generator, worker, writer, worker, load generator); on a VM whose idle vCPUs
+/// halt, each can cost tens of microseconds (docs/performance.md, thirteenth session).
+pub fn handoff_round_trip_us(samples: usize) -> [f64; 2] {
+    let (to_echo, echo_in) = std::sync::mpsc::channel::<Instant>();
+    let (echo_out, back) = std::sync::mpsc::channel::<Instant>();
+    let echo = std::thread::spawn(move || {
+        while let Ok(sent) = echo_in.recv() {
+            if echo_out.send(sent).is_err() {
+                break;
+            }
+        }
+    });
+    let mut trips: Vec<f64> = Vec::with_capacity(samples.max(1));
+    for _ in 0..samples.max(1) {
+        std::thread::sleep(Duration::from_micros(200));
+        if to_echo.send(Instant::now()).is_err() {
+            break;
+        }
+        match back.recv() {
+            Ok(sent) => trips.push(sent.elapsed().as_secs_f64() * 1e6),
+            Err(_) => break,
+        }
+    }
+    drop(to_echo);
+    let _ = echo.join();
+    trips.sort_by(f64::total_cmp);
+    [50.0, 99.0].map(|p| crate::load::nearest_rank(&trips, p).unwrap_or(f64::NAN))
+}
+
 /// Resident set size now, in bytes.
 pub fn rss_bytes(pid: u32) -> u64 {
     status_kb(pid, "VmRSS:") * 1024
@@ -139,5 +172,11 @@ mod tests {
         assert!(super::machine_steal_seconds() >= 0.0);
         let [p50, p99, p999] = super::wakeup_overshoot_ms(20);
         assert!(0.0 <= p50 && p50 <= p99 && p99 <= p999);
+    }
+
+    #[test]
+    fn times_a_hand_off() {
+        let [p50, p99] = super::handoff_round_trip_us(50);
+        assert!(0.0 < p50 && p50 <= p99, "{p50} {p99}");
     }
 }
