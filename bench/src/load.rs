@@ -70,6 +70,20 @@ impl Workload {
         }
     }
 
+    /// A POST of a form to `path`.
+    pub fn form(path: &str, body: String) -> Workload {
+        Workload {
+            method: "POST",
+            path: path.to_owned(),
+            headers: vec![(
+                "content-type",
+                "application/x-www-form-urlencoded".to_owned(),
+            )],
+            bodies: Bodies::Same(Bytes::from(body)),
+            expect_status: 200,
+        }
+    }
+
     /// The request's bytes, into `out`.
     fn encode(&self, host: &str, body: &[u8], out: &mut Vec<u8>) {
         use std::io::Write;
@@ -95,19 +109,6 @@ impl Workload {
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(body);
-    }
-
-    pub fn form(path: &str, body: String) -> Workload {
-        Workload {
-            method: "POST",
-            path: path.to_owned(),
-            headers: vec![(
-                "content-type",
-                "application/x-www-form-urlencoded".to_owned(),
-            )],
-            bodies: Bodies::Same(Bytes::from(body)),
-            expect_status: 200,
-        }
     }
 }
 

@@ -92,8 +92,9 @@ pub fn handoff_round_trip_us(samples: usize) -> [f64; 2] {
             }
         }
     });
-    let mut trips: Vec<f64> = Vec::with_capacity(samples.max(1));
-    for _ in 0..samples.max(1) {
+    let samples = samples.max(1);
+    let mut trips: Vec<f64> = Vec::with_capacity(samples);
+    for _ in 0..samples {
         std::thread::sleep(Duration::from_micros(200));
         if to_echo.send(Instant::now()).is_err() {
             break;
