@@ -51,7 +51,7 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Measures only the workloads whose names contain this text (for reproducing one row;
-    /// targets whose rows are missing read as missed).
+    /// targets whose rows are missing are listed as not measured).
     #[arg(long)]
     only: Option<String>,
     /// Measure idforce on PostgreSQL instead of SQLite: the URL of any database on the server

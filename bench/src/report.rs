@@ -165,6 +165,12 @@ impl Target {
         }
     }
 
+    /// Whether this run has the rows the target is read from (`--only` leaves some out); one
+    /// that has not is neither met nor missed by it.
+    pub fn was_measured(&self) -> bool {
+        self.measured.is_finite()
+    }
+
     pub fn met(&self) -> bool {
         if self.at_least {
             self.measured >= self.bound
@@ -226,6 +232,10 @@ impl Report {
         }
         println!("\ntargets:");
         for t in &self.targets {
+            if !t.was_measured() {
+                println!("  [not measured] {}", t.name);
+                continue;
+            }
             println!(
                 "  [{}] {}: {:.2}{} ({} {:.2}{}){}{}",
                 if t.met() { "met" } else { "MISSED" },
@@ -294,6 +304,9 @@ mod tests {
             Some("7.3% of the CPU stolen during its rows")
         );
         assert!(stolen.noisy());
+        let missing = Target::at_least("x", f64::NAN, 2.0, "x");
+        assert!(!missing.was_measured() && !missing.met());
+        assert!(latency().was_measured());
         // A floor means nothing to a target that must be reached from below.
         assert_eq!(
             Target::at_least("x", 1.0, 2.0, "x").above(3.0).noise(),
