@@ -85,8 +85,25 @@ fn id_checksum(c: &mut Criterion) {
     c.bench_function("id to 18 characters", |b| b.iter(|| black_box(&id).to18()));
 }
 
+/// The repeated-name check every token request runs, per name: a normal request's eight names
+/// and a 64 KiB body's eight thousand should cost about the same each.
+fn duplicate_names(c: &mut Criterion) {
+    let mut group = c.benchmark_group("duplicate parameter check");
+    for n in [8usize, 8000] {
+        let params = idforce_core::wire::Params::new(
+            (0..n).map(|i| (format!("p{i}"), "v".to_owned())).collect(),
+        );
+        group.throughput(criterion::Throughput::Elements(n as u64));
+        group.bench_function(format!("{n} names"), |b| {
+            b.iter(|| black_box(&params).duplicate().is_some())
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     hot_paths,
+    duplicate_names,
     mint_access_token,
     verify_client_secret,
     verify_assertion,

@@ -9,7 +9,7 @@ use crate::grant::{TokenContext, issue_grant};
 use crate::model::{AUTH_CODE_LIFETIME_MS, AuthCode, ConnectedApp, Org, PermittedUsers, User};
 use crate::pkce;
 use crate::scope::Scopes;
-use crate::token::{self, random_bytes};
+use crate::token;
 use crate::wire::Params;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,16 +234,7 @@ pub async fn issue(
             if !refresh_allowed_in_fragment(&req.redirect_uri, &ctx.settings.public_url) {
                 scopes = scopes.without(&["refresh_token", "offline_access"]);
             }
-            let mut t = issue_grant(
-                ctx,
-                org,
-                user,
-                &req.app,
-                scopes.clone(),
-                None,
-                random_bytes::<16>(),
-            )
-            .await?;
+            let mut t = issue_grant(ctx, org, user, &req.app, scopes.clone()).await?;
             if req.id_token {
                 crate::grant::attach_id_token(
                     ctx,

@@ -59,10 +59,22 @@ pub trait LoginAttempts: Send + Sync {
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()>;
 }
 
+/// What a grant that succeeds stores: the session of its access token and, when it issues
+/// one, a refresh token. A store writes them in the transaction that spends what paid for them
+/// (a code, a refresh token, a device authorization), so that a grant has all of its writes or
+/// none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tokens {
+    pub session: Session,
+    pub refresh: Option<RefreshToken>,
+}
+
 /// Access tokens (sessions), stored under their keyed digest.
 #[async_trait]
 pub trait Sessions: Send + Sync {
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    /// Stores a session and its refresh token, if any, in one transaction.
+    async fn insert_tokens(&self, tokens: &Tokens) -> StoreResult<()>;
     async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>>;
     /// Pushes the idle clock to `now`.
     async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()>;
@@ -92,13 +104,13 @@ pub trait AssertionLedger: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// What redeeming an authorization code found.
-#[derive(Debug, Clone, PartialEq)]
+/// What redeeming an authorization code did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Redemption {
-    /// First redemption: the code, now spent, bound to `family`.
-    Redeemed(AuthCode),
-    /// Already redeemed: the family its first redemption started, to be revoked.
-    Reused(Option<Family>),
+    /// This call spent the code and stored its tokens.
+    Redeemed,
+    /// The code had been spent already: every token its first redemption issued is revoked.
+    Reused,
     Unknown,
 }
 
@@ -106,12 +118,18 @@ pub enum Redemption {
 #[async_trait]
 pub trait Codes: Send + Sync {
     async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
-    /// Spends a code atomically: of concurrent redemptions exactly one sees `Redeemed`.
+    /// The code as issued, and whether it has been spent.
+    async fn code(&self, digest: &Digest) -> StoreResult<Option<(AuthCode, bool)>>;
+    /// Spends a code and stores `tokens` (of a family the code then records) in one
+    /// transaction: of concurrent redemptions exactly one sees `Redeemed`. A code spent before
+    /// has the family of its first redemption revoked, in the same transaction, and `tokens`
+    /// are not written. Without `tokens` (a request refused after the code was found) the
+    /// code is spent with nothing to show for it.
     async fn redeem_code(
         &self,
         digest: &Digest,
-        family: &Family,
         now: Millis,
+        tokens: Option<&Tokens>,
     ) -> StoreResult<Redemption>;
 }
 
@@ -146,14 +164,18 @@ pub trait DeviceCodes: Send + Sync {
         decision: DeviceDecision,
         now: Millis,
     ) -> StoreResult<bool>;
-    /// A poll by the device (for `app`) at `now`: checks and records its timing, and spends an
-    /// approved authorization (exactly one of concurrent polls redeems it). A code of another
+    /// The authorization as it stands, if it is `app`'s.
+    async fn device_code(&self, digest: &Digest, app: &SfId) -> StoreResult<Option<DeviceCode>>;
+    /// A poll by the device (for `app`) at `now`: checks and records its timing and, given
+    /// `tokens` for the user who approved it, spends an approved authorization and stores them
+    /// in the same transaction (exactly one of concurrent polls redeems it). A code of another
     /// app is `Unknown`.
     async fn poll_device_code(
         &self,
         digest: &Digest,
         app: &SfId,
         now: Millis,
+        tokens: Option<&Tokens>,
     ) -> StoreResult<DevicePoll>;
 }
 
@@ -162,15 +184,16 @@ pub trait DeviceCodes: Send + Sync {
 pub trait RefreshTokens: Send + Sync {
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>>;
-    /// Marks `old` used at `now` (idle policies count from it).
-    async fn touch_refresh_token(&self, old: &Digest, now: Millis) -> StoreResult<()>;
-    /// Replaces `old` with `new` if `old` has not been rotated or revoked yet; returns whether
-    /// this call did it (a `false` means reuse).
-    async fn rotate_refresh_token(
+    /// Uses `old` at `now` to start `tokens.session`, in one transaction. With
+    /// `tokens.refresh`, `old` is rotated to it if it has been neither rotated nor revoked
+    /// (else its whole family is revoked: it was copied); without, `old` is marked used (idle
+    /// policies count from it) if it is not revoked. Returns whether the session was started;
+    /// on `false` nothing else was written.
+    async fn use_refresh_token(
         &self,
         old: &Digest,
-        new: &RefreshToken,
         now: Millis,
+        tokens: &Tokens,
     ) -> StoreResult<bool>;
     /// Revokes every refresh token and session of a family; returns how many sessions ended.
     async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64>;

@@ -19,14 +19,25 @@ impl Params {
         self.0.extend(pairs);
     }
 
-    /// The first parameter name that occurs more than once, if any.
+    /// The first parameter name that occurs more than once, if any: the one whose second
+    /// occurrence comes first.
     pub fn duplicate(&self) -> Option<&str> {
-        self.0.iter().enumerate().find_map(|(i, (k, _))| {
-            self.0[..i]
-                .iter()
-                .any(|(k2, _)| k2 == k)
-                .then_some(k.as_str())
-        })
+        // A request has a handful of names, where comparing each with the earlier ones is
+        // cheapest; past that, a set keeps a request of thousands of names as cheap per name.
+        const SCAN_UP_TO: usize = 16;
+        if self.0.len() <= SCAN_UP_TO {
+            return self.0.iter().enumerate().find_map(|(i, (k, _))| {
+                self.0[..i]
+                    .iter()
+                    .any(|(k2, _)| k2 == k)
+                    .then_some(k.as_str())
+            });
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.0.len());
+        self.0
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| !seen.insert(*k))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -158,6 +169,19 @@ mod tests {
         assert_eq!(p.duplicate(), Some("a"));
         assert_eq!(params(&[("a", "")]).get("a"), None);
         assert_eq!(params(&[("a", "1"), ("b", "1")]).duplicate(), None);
+    }
+
+    #[test]
+    fn the_first_repeated_name_is_found_in_long_requests_too() {
+        let names: Vec<String> = (0..8000).map(|i| format!("p{i}")).collect();
+        let mut pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+        assert_eq!(params(&pairs).duplicate(), None);
+        // p7 repeats later than p5 first repeats: the earliest second occurrence wins.
+        pairs.insert(100, ("p5", "x"));
+        pairs.push(("p7", "y"));
+        assert_eq!(params(&pairs).duplicate(), Some("p5"));
+        let short = [("a", "1"), ("b", "1"), ("c", "1"), ("b", "2"), ("a", "2")];
+        assert_eq!(params(&short).duplicate(), Some("b"));
     }
 
     #[test]

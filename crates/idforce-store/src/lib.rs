@@ -1,19 +1,21 @@
-//! Storage for idforce: the protocol's ports (`idforce_core::ports`) plus the administrative
-//! operations the CLI and config seeding need, implemented for SQLite.
+//! Storage for idforce: the protocol's ports (`idforce_core::ports`) and the operations of
+//! administration, seeding, export and purging, for two backends: embedded SQLite (one
+//! writer thread that group-commits, readers on the caller's thread) and PostgreSQL (several
+//! nodes on one database). Each backend keeps one file per thing it stores; `rows.rs` decodes
+//! rows for both.
 
 mod cache;
 pub use cache::DEFAULT_TTL as DEFAULT_DIRECTORY_CACHE_TTL;
-mod direct;
-mod ledger;
 mod postgres;
-mod sql;
+mod rows;
 mod sqlite;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use idforce_core::model::{ConnectedApp, Millis, Org, Session, User};
+use idforce_core::model::{ConnectedApp, Millis, Org, RefreshToken, Session, User};
 use idforce_core::ports::{Store, StoreError, StoreResult};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
@@ -28,59 +30,48 @@ pub enum SessionFilter {
     App(SfId),
 }
 
-/// Writes and listings for administration and seeding; not used by the protocol.
+/// A recorded approval: (user, app, scopes, when).
+pub type ApprovalRecord = (SfId, SfId, Scopes, Millis);
+
+/// Server-wide values and id counters.
 #[async_trait]
-pub trait Admin: Send + Sync {
+pub trait Meta: Send + Sync {
     /// Succeeds when the store answers a query.
     async fn ping(&self) -> StoreResult<()>;
     /// The value stored under `key`, inserting `value` first if there is none (atomic, so
     /// several nodes starting together agree on one value).
     async fn meta_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
-    /// The next unused id of a key prefix.
-    async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId>;
-    async fn is_empty(&self) -> StoreResult<bool>;
-
-    async fn save_org(&self, org: &Org) -> StoreResult<()>;
-    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
-    async fn orgs(&self) -> StoreResult<Vec<Org>>;
-
-    async fn save_user(&self, user: &User) -> StoreResult<()>;
-    async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>>;
-
-    async fn save_app(&self, app: &ConnectedApp) -> StoreResult<()>;
-    async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>>;
-    async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>>;
-
-    async fn record_approval(
-        &self,
-        user: &SfId,
-        app: &SfId,
-        scopes: &Scopes,
-        now: Millis,
-    ) -> StoreResult<()>;
-
-    /// Sessions not revoked and not idle past their timeout.
-    async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>>;
-    /// Deletes what can no longer be used or matter: sessions an hour past their expiry or
-    /// revocation, codes a day past theirs (reuse detection needs them until then), ended
-    /// login sessions, expired assertion records, refresh tokens revoked 30 days ago.
-    /// Returns how many rows went.
-    async fn purge_expired(&self, now: Millis) -> StoreResult<u64>;
     /// Replaces a server-wide value (import moves the hashing key with the digests it made).
     async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    /// The next unused id of a key prefix.
+    async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId>;
     /// Every id counter, as (key prefix, next serial).
     async fn serials(&self) -> StoreResult<Vec<(String, i64)>>;
     /// Raises a counter to at least `next` (never lowers it).
     async fn raise_serial(&self, key_prefix: &str, next: i64) -> StoreResult<()>;
-    /// Every recorded approval: (user, app, scopes, when).
-    async fn approvals(&self) -> StoreResult<Vec<(SfId, SfId, Scopes, Millis)>>;
-    /// Every refresh token neither revoked nor rotated away.
-    async fn all_live_refresh_tokens(&self) -> StoreResult<Vec<idforce_core::model::RefreshToken>>;
+}
+
+/// Writes and listings of orgs, users and apps, for administration and seeding.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    async fn is_empty(&self) -> StoreResult<bool>;
+    async fn save_org(&self, org: &Org) -> StoreResult<()>;
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
+    async fn orgs(&self) -> StoreResult<Vec<Org>>;
+    async fn save_user(&self, user: &User) -> StoreResult<()>;
+    async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>>;
+    async fn save_app(&self, app: &ConnectedApp) -> StoreResult<()>;
+    async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>>;
+    async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>>;
+}
+
+/// Listing and ending the tokens of a user or an app.
+#[async_trait]
+pub trait SessionAdmin: Send + Sync {
+    /// Sessions not revoked and not idle past their timeout.
+    async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>>;
     /// Refresh tokens neither revoked nor rotated away.
-    async fn live_refresh_tokens(
-        &self,
-        filter: SessionFilter,
-    ) -> StoreResult<Vec<idforce_core::model::RefreshToken>>;
+    async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>>;
     /// Revokes every live session matching and, with `refresh_too`, every refresh token;
     /// returns how many of each.
     async fn revoke_sessions(
@@ -90,6 +81,28 @@ pub trait Admin: Send + Sync {
         now: Millis,
     ) -> StoreResult<(u64, u64)>;
 }
+
+/// What export reads beyond the directory.
+#[async_trait]
+pub trait Transfer: Send + Sync {
+    /// Every recorded approval.
+    async fn approvals(&self) -> StoreResult<Vec<ApprovalRecord>>;
+    /// Every refresh token neither revoked nor rotated away.
+    async fn all_live_refresh_tokens(&self) -> StoreResult<Vec<RefreshToken>>;
+}
+
+/// Deletes what can no longer be used or matter.
+#[async_trait]
+pub trait Purge: Send + Sync {
+    /// Sessions an hour past their expiry or revocation, codes a day past theirs (reuse
+    /// detection needs them until then), ended login sessions, expired assertion records,
+    /// refresh tokens revoked 30 days ago. Returns how many rows went.
+    async fn purge_expired(&self, now: Millis) -> StoreResult<u64>;
+}
+
+/// Everything administration needs; not used by the protocol.
+pub trait Admin: Meta + Accounts + SessionAdmin + Transfer + Purge {}
+impl<T: Meta + Accounts + SessionAdmin + Transfer + Purge> Admin for T {}
 
 /// An RS256 signing key as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,11 +122,11 @@ pub struct StoredKey {
 #[async_trait]
 pub trait SigningKeys: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Stores a key exactly as given (import), unless its kid exists.
+    async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
     /// Adds a key unless its kid exists (returns whether it was added); with
     /// `retire_others_until`, every key not yet retired is retired now and stays published
     /// until that instant.
-    /// Stores a key exactly as given (import), unless its kid exists.
-    async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
     async fn add_signing_key(
         &self,
         key: &StoredKey,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use idforce_core::model::*;
-use idforce_core::ports::{DevicePoll, Redemption, StoreError};
+use idforce_core::ports::{DevicePoll, Redemption, StoreError, Tokens};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
 use idforce_store::{Backend, SessionFilter, StoredKey};
@@ -205,6 +205,26 @@ async fn lockout_counts_every_failure() {
     }
 }
 
+/// A grant's tokens: a session and a refresh token of `family`, digests starting at `d`.
+fn grant_tokens(o: &Org, u: &User, a: &ConnectedApp, d: u8, family: Family) -> Tokens {
+    Tokens {
+        session: session(o, u, a, d, Some(family)),
+        refresh: Some(RefreshToken {
+            digest: [d; 32].map(|b| b ^ 0x80),
+            family,
+            org_id: o.id,
+            user_id: u.id,
+            app_id: a.id,
+            scopes: Scopes::parse("api refresh_token").unwrap(),
+            family_started_at: 100,
+            issued_at: 100,
+            last_used_at: 100,
+            rotated: false,
+            revoked: false,
+        }),
+    }
+}
+
 fn session(o: &Org, u: &User, a: &ConnectedApp, d: u8, family: Option<Family>) -> Session {
     Session {
         digest: [d; 32],
@@ -272,30 +292,55 @@ async fn sessions_codes_and_refresh_families() {
             expires_at: 12,
         };
         s.insert_code(&code).await.unwrap();
+        assert_eq!(
+            s.code(&[2; 32]).await.unwrap(),
+            Some((code.clone(), false)),
+            "{name}"
+        );
         let mut tasks = Vec::new();
         for i in 0..20u8 {
             let s = s.clone();
+            let tokens = grant_tokens(&o, &u, &a, 100 + i, [i; 16]);
             tasks.push(tokio::spawn(async move {
-                s.redeem_code(&[2; 32], &[i; 16], 100).await.unwrap()
+                let r = s.redeem_code(&[2; 32], 100, Some(&tokens)).await.unwrap();
+                (r, tokens)
             }));
         }
         let mut winners = Vec::new();
         let mut reused = Vec::new();
         for t in tasks {
             match t.await.unwrap() {
-                Redemption::Redeemed(c) => winners.push(c),
-                Redemption::Reused(f) => reused.push(f),
-                Redemption::Unknown => panic!("{name}: the code exists"),
+                (Redemption::Redeemed, tokens) => winners.push(tokens),
+                (Redemption::Reused, tokens) => reused.push(tokens),
+                (Redemption::Unknown, _) => panic!("{name}: the code exists"),
             }
         }
         assert_eq!(winners.len(), 1, "{name}");
-        assert_eq!(winners[0], code);
+        assert_eq!(s.code(&[2; 32]).await.unwrap().map(|c| c.1), Some(true));
+        // Every loser revoked the winner's family: its tokens are stored, and revoked.
+        let won = &winners[0];
+        let won_session = s.session(&won.session.digest).await.unwrap().unwrap();
         assert!(
-            reused.iter().all(|f| f.is_some() && *f == reused[0]),
-            "{name}: every loser sees the winner's family"
+            won_session.revoked,
+            "{name}: the replays ended the winner's session"
         );
+        let refresh = won.refresh.as_ref().unwrap();
+        assert!(
+            s.refresh_token(&refresh.digest)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        );
+        for lost in &reused {
+            assert_eq!(
+                s.session(&lost.session.digest).await.unwrap(),
+                None,
+                "{name}: a losing redemption writes no tokens"
+            );
+        }
         assert_eq!(
-            s.redeem_code(&[3; 32], &[0; 16], 100).await.unwrap(),
+            s.redeem_code(&[3; 32], 100, None).await.unwrap(),
             Redemption::Unknown
         );
 
@@ -320,16 +365,24 @@ async fn sessions_codes_and_refresh_families() {
             last_used_at: 2,
             ..rt.clone()
         };
-        assert!(
-            s.rotate_refresh_token(&[4; 32], &next, 2).await.unwrap(),
-            "{name}"
-        );
-        let again = RefreshToken {
-            digest: [6; 32],
-            ..next.clone()
+        let rotation = Tokens {
+            session: session(&o, &u, &a, 20, Some(fam)),
+            refresh: Some(next.clone()),
         };
         assert!(
-            !s.rotate_refresh_token(&[4; 32], &again, 3).await.unwrap(),
+            s.use_refresh_token(&[4; 32], 2, &rotation).await.unwrap(),
+            "{name}"
+        );
+        assert!(s.session(&[20; 32]).await.unwrap().is_some(), "{name}");
+        let again = Tokens {
+            session: session(&o, &u, &a, 21, Some(fam)),
+            refresh: Some(RefreshToken {
+                digest: [6; 32],
+                ..next.clone()
+            }),
+        };
+        assert!(
+            !s.use_refresh_token(&[4; 32], 3, &again).await.unwrap(),
             "{name}: reuse"
         );
         assert!(s.refresh_token(&[4; 32]).await.unwrap().unwrap().rotated);
@@ -338,15 +391,33 @@ async fn sessions_codes_and_refresh_families() {
             None,
             "{name}: nothing half-written"
         );
-        s.touch_refresh_token(&[5; 32], 50).await.unwrap();
+        assert_eq!(s.session(&[21; 32]).await.unwrap(), None, "{name}");
+        assert!(
+            s.refresh_token(&[5; 32]).await.unwrap().unwrap().revoked,
+            "{name}: a lost rotation revokes the family"
+        );
+        // Without rotation, a use marks the token used and starts a session.
+        let fam2: Family = [10; 16];
+        let kept = RefreshToken {
+            digest: [22; 32],
+            family: fam2,
+            ..rt.clone()
+        };
+        s.insert_refresh_token(&kept).await.unwrap();
+        let plain = Tokens {
+            session: session(&o, &u, &a, 23, Some(fam2)),
+            refresh: None,
+        };
+        assert!(s.use_refresh_token(&[22; 32], 50, &plain).await.unwrap());
         assert_eq!(
-            s.refresh_token(&[5; 32])
+            s.refresh_token(&[22; 32])
                 .await
                 .unwrap()
                 .unwrap()
                 .last_used_at,
             50
         );
+        assert!(s.session(&[23; 32]).await.unwrap().is_some(), "{name}");
 
         // Revoking the family ends its refresh tokens and sessions.
         s.insert_session(&session(&o, &u, &a, 7, Some(fam)))
@@ -356,15 +427,15 @@ async fn sessions_codes_and_refresh_families() {
             .await
             .unwrap();
         assert_eq!(s.revoke_family(&fam, 60).await.unwrap(), 1, "{name}");
-        assert!(s.refresh_token(&[5; 32]).await.unwrap().unwrap().revoked);
+        assert!(s.refresh_token(&[4; 32]).await.unwrap().unwrap().revoked);
         assert!(s.session(&[7; 32]).await.unwrap().unwrap().revoked);
         assert!(!s.session(&[8; 32]).await.unwrap().unwrap().revoked);
         assert_eq!(
             s.revoke_sessions(SessionFilter::App(a.id), true, 61)
                 .await
                 .unwrap(),
-            (1, 0),
-            "{name}"
+            (2, 1),
+            "{name}: sessions 8 and 23, refresh token 22"
         );
         // Purging removes what expired long ago and keeps what may still matter.
         s.insert_session(&session(&o, &u, &a, 9, None))
@@ -471,6 +542,11 @@ async fn assertions_logins_approvals_and_keys() {
     }
 }
 
+/// A connection of its own to the SQLite store in `dir`, as a second process would open it.
+fn sqlite_file(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.path().join("store.db")).unwrap()
+}
+
 /// Migration 5 rewrites the keys of recorded assertions as `ledger_key` now computes them:
 /// an assertion spent before an upgrade stays spent after it.
 #[tokio::test]
@@ -502,18 +578,11 @@ async fn spent_assertions_stay_spent_across_the_key_migration() {
         dir.path().join("store.db").display()
     );
     let (url, [delete, insert]) = downgrade(sqlite_url, "?N").await;
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(delete))
-        .execute(&pool)
-        .await
+    let conn = sqlite_file(&dir);
+    conn.execute(&delete, []).unwrap();
+    conn.execute(&insert, rusqlite::params![&legacy[..], expires_at])
         .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(insert))
-        .bind(&legacy[..])
-        .bind(expires_at)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    drop(conn);
     let mut upgraded = vec![("sqlite", idforce_store::open(&url).await.unwrap())];
 
     match idforce_store::testing::fresh_postgres_schema().await {
@@ -597,13 +666,8 @@ async fn spent_assertions_stay_spent_through_merges_and_restarts() {
         tasks.join_all().await.into_iter().sum::<u32>()
     };
     let raw = |sql: &'static str| {
-        let url = url.clone();
-        async move {
-            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
-        }
+        let n: i64 = sqlite_file(&dir).query_row(sql, [], |r| r.get(0)).unwrap();
+        async move { n }
     };
 
     // Fewer than a merge's worth, then a restart: the log alone keeps them spent.
@@ -682,20 +746,22 @@ async fn purging_the_ledger_takes_exactly_the_expired_assertions() {
         dir.path().join("store.db").display()
     );
     let s = idforce_store::open(&url).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let conn = sqlite_file(&dir);
     for (key, exp) in &spent {
-        sqlx::query("INSERT INTO assertions (digest, expires_at) VALUES (?, ?)")
-            .bind(key)
-            .bind(exp)
-            .execute(&pool)
-            .await
-            .unwrap();
+        conn.execute(
+            "INSERT INTO assertions (digest, expires_at) VALUES (?1, ?2)",
+            rusqlite::params![key, exp],
+        )
+        .unwrap();
     }
     assert_eq!(s.purge_expired(1000).await.unwrap(), 3, "sqlite");
-    let left: Vec<i64> = sqlx::query_scalar("SELECT expires_at FROM assertions")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let left: Vec<i64> = conn
+        .prepare("SELECT expires_at FROM assertions")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(live(left), vec![1000, 1001, 70_000], "sqlite");
 
     match idforce_store::testing::fresh_postgres_schema().await {
@@ -803,26 +869,40 @@ async fn device_codes_poll_decide_and_redeem_once() {
         assert_eq!(found, Some(device_code(&a, 1, 1_000)), "{name}");
 
         // Polls: on time, too soon (the interval grows by 5 s), on time again.
-        let poll = s.poll_device_code(&[1; 32], &a.id, 2_000).await.unwrap();
+        let poll = s
+            .poll_device_code(&[1; 32], &a.id, 2_000, None)
+            .await
+            .unwrap();
         assert!(
             matches!(&poll, DevicePoll::OnTime { redeemed: false, code } if code.last_polled_at == Some(2_000)),
             "{name}: {poll:?}"
         );
-        let poll = s.poll_device_code(&[1; 32], &a.id, 3_000).await.unwrap();
+        let poll = s
+            .poll_device_code(&[1; 32], &a.id, 3_000, None)
+            .await
+            .unwrap();
         assert!(
             matches!(&poll, DevicePoll::TooSoon(code) if code.interval_secs == 10),
             "{name}: {poll:?}"
         );
-        let poll = s.poll_device_code(&[1; 32], &a.id, 13_000).await.unwrap();
+        let poll = s
+            .poll_device_code(&[1; 32], &a.id, 13_000, None)
+            .await
+            .unwrap();
         assert!(
             matches!(poll, DevicePoll::OnTime { .. }),
             "{name}: {poll:?}"
         );
         // Another app's poll finds nothing, and changes nothing.
-        let poll = s.poll_device_code(&[1; 32], &other, 50_000).await.unwrap();
+        let poll = s
+            .poll_device_code(&[1; 32], &other, 50_000, None)
+            .await
+            .unwrap();
         assert_eq!(poll, DevicePoll::Unknown, "{name}");
         assert_eq!(
-            s.poll_device_code(&[9; 32], &a.id, 50_000).await.unwrap(),
+            s.poll_device_code(&[9; 32], &a.id, 50_000, None)
+                .await
+                .unwrap(),
             DevicePoll::Unknown,
             "{name}"
         );
@@ -854,25 +934,54 @@ async fn device_codes_poll_decide_and_redeem_once() {
             "{name}: expired"
         );
 
-        // Concurrent polls of an approved code: exactly one redeems it.
+        // Approved, but polled without tokens: recorded, not spent.
+        let poll = s
+            .poll_device_code(&[1; 32], &a.id, 60_000, None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&poll, DevicePoll::OnTime { redeemed: false, code } if !code.redeemed),
+            "{name}: {poll:?}"
+        );
+        assert_eq!(
+            s.device_code(&[1; 32], &a.id)
+                .await
+                .unwrap()
+                .map(|d| d.decision),
+            Some(approved),
+            "{name}"
+        );
+        assert_eq!(s.device_code(&[1; 32], &other).await.unwrap(), None);
+
+        // Concurrent polls of an approved code: exactly one redeems it and stores its tokens.
         let mut tasks = Vec::new();
-        for _ in 0..6 {
+        for i in 0..6u8 {
             let (s, app) = (s.clone(), a.id);
+            let tokens = grant_tokens(&o, &u, &a, 40 + i, [40 + i; 16]);
             tasks.push(tokio::spawn(async move {
-                s.poll_device_code(&[1; 32], &app, 100_000).await.unwrap()
+                let poll = s
+                    .poll_device_code(&[1; 32], &app, 100_000, Some(&tokens))
+                    .await
+                    .unwrap();
+                (poll, tokens)
             }));
         }
         let mut redeemed = 0;
         for t in tasks {
-            match t.await.unwrap() {
+            let (poll, tokens) = t.await.unwrap();
+            let stored = s.session(&tokens.session.digest).await.unwrap().is_some();
+            match poll {
                 DevicePoll::OnTime {
                     redeemed: true,
                     code,
                 } => {
                     assert_eq!(code.decision, approved, "{name}");
+                    assert!(stored, "{name}: the redeeming poll stored its tokens");
                     redeemed += 1;
                 }
-                DevicePoll::OnTime { .. } | DevicePoll::TooSoon(_) => {}
+                DevicePoll::OnTime { .. } | DevicePoll::TooSoon(_) => {
+                    assert!(!stored, "{name}: a poll that did not redeem stored nothing");
+                }
                 DevicePoll::Unknown => panic!("{name}: the code vanished"),
             }
         }

@@ -468,7 +468,7 @@ impl Admin {
                     }
                     PermittedUsers::AllUsers => {
                         self.store
-                            .record_approval(&user.id, &app.id, &app.scopes, now())
+                            .approve(&user.id, &app.id, &app.scopes, now())
                             .await
                             .map_err(|e| e.to_string())?;
                     }

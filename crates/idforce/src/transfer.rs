@@ -329,7 +329,7 @@ pub async fn import(store: &dyn Backend, doc: &Value) -> R<Value> {
     for a in items("approvals") {
         let scopes = Scopes::parse(&text(&a, "scopes")?).map_err(|e| e.to_string())?;
         store
-            .record_approval(
+            .approve(
                 &id(&a, "user_id")?,
                 &id(&a, "app_id")?,
                 &scopes,

@@ -1,11 +1,14 @@
 //! Device flow, the device's side (spec §3.8, RFC 8628 §3.4-3.5): `grant_type=device` polls
 //! with the device code until the user has decided, the code has expired, or it is spent.
+//!
+//! The authorization is read first, so that the tokens of an approved one can be minted; the
+//! poll then records its timing, spends the authorization and stores those tokens in one
+//! transaction.
 
-use super::{TokenContext, authenticate_client, issue_grant};
+use super::{TokenContext, authenticate_client, mint_grant};
 use crate::error::OAuthError;
 use crate::model::{DeviceCode, DeviceDecision};
-use crate::ports::DevicePoll;
-use crate::token::random_bytes;
+use crate::ports::{DevicePoll, Tokens};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
 
 pub(super) async fn exchange(
@@ -19,9 +22,47 @@ pub(super) async fn exchange(
         .get("code")
         .or_else(|| params.get("device_code"))
         .ok_or_else(OAuthError::invalid_device_code)?;
+    let digest = ctx.hasher.digest(code);
+    let before = ctx.store.device_code(&digest, &app.id).await?;
+    // Tokens for the user who approved it, when it is approved and could still be redeemed;
+    // or why the user cannot have them.
+    let mut issued: Option<Result<(Tokens, TokenResponse), OAuthError>> = None;
+    if let Some(device) = before
+        .as_ref()
+        .filter(|d| !d.redeemed && ctx.now < d.expires_at)
+        && let DeviceDecision::Approved { user_id, auth_time } = device.decision
+    {
+        issued = Some(
+            async {
+                let (user, org) =
+                    super::active_user(ctx, &user_id, OAuthError::invalid_device_code).await?;
+                // Like the web server flow (spec §3.8): a refresh token when the scopes
+                // allow, an id_token with `openid`.
+                let secret = client.client_secret.as_deref();
+                let (tokens, mut response) =
+                    mint_grant(ctx, &org, &user, &app, device.scopes.clone(), secret)?;
+                super::attach_id_token(
+                    ctx,
+                    &org,
+                    &user,
+                    &app,
+                    &device.scopes,
+                    &mut response,
+                    None,
+                    auth_time,
+                )?;
+                Ok((tokens, response))
+            }
+            .await,
+        );
+    }
+    let tokens = issued
+        .as_ref()
+        .and_then(|i| i.as_ref().ok())
+        .map(|(t, _)| t);
     let poll = ctx
         .store
-        .poll_device_code(&ctx.hasher.digest(code), &app.id, ctx.now)
+        .poll_device_code(&digest, &app.id, ctx.now, tokens)
         .await?;
     let (device, redeemed) = match poll {
         DevicePoll::Unknown => return Err(OAuthError::invalid_device_code()),
@@ -33,37 +74,19 @@ pub(super) async fn exchange(
     if let Some(e) = refusal(&device, ctx.now) {
         return Err(e);
     }
-    let DeviceDecision::Approved { user_id, auth_time } = device.decision else {
+    if !matches!(device.decision, DeviceDecision::Approved { .. }) {
         return Err(OAuthError::authorization_pending());
-    };
-    if !redeemed {
-        // Another poll already received the tokens.
-        return Err(OAuthError::expired_code());
     }
-    let (user, org) = super::active_user(ctx, &user_id, OAuthError::invalid_device_code).await?;
-    // Like the web server flow (spec §3.8): a refresh token when the scopes allow, an
-    // id_token with `openid`.
-    let mut response = issue_grant(
-        ctx,
-        &org,
-        &user,
-        &app,
-        device.scopes.clone(),
-        client.client_secret.as_deref(),
-        random_bytes::<16>(),
-    )
-    .await?;
-    super::attach_id_token(
-        ctx,
-        &org,
-        &user,
-        &app,
-        &device.scopes,
-        &mut response,
-        None,
-        auth_time,
-    )?;
-    Ok(response)
+    match issued {
+        Some(Ok((_, response))) if redeemed => Ok(response),
+        // The user cannot have tokens (deactivated, or gone).
+        Some(Err(e)) => Err(e),
+        // Another poll already received the tokens.
+        Some(Ok(_)) => Err(OAuthError::expired_code()),
+        None if device.redeemed => Err(OAuthError::expired_code()),
+        // Approved between this poll's read and its write: the next poll gets the tokens.
+        None => Err(OAuthError::authorization_pending()),
+    }
 }
 
 /// An answer that holds however often the device polls: expiry first, then denial.

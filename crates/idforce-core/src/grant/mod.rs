@@ -16,7 +16,7 @@ use ring::digest;
 
 use crate::error::OAuthError;
 use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};
-use crate::ports::{JwtSigner, PasswordVerifier, Store, StoreError};
+use crate::ports::{JwtSigner, PasswordVerifier, Store, StoreError, Tokens};
 use crate::scope::Scopes;
 use crate::token::{self, CredentialHasher};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
@@ -317,26 +317,42 @@ fn mint_refresh(
     (secret, record)
 }
 
-/// The tokens of a user's grant to an app (authorization code, user-agent flow): a session
-/// and, when the scopes allow it, a refresh token, both of a new family.
-pub(crate) async fn issue_grant(
+/// The tokens of a user's grant to an app (authorization code, device and user-agent flows):
+/// a session and, when the scopes allow it, a refresh token, both of a new family. Minted, not
+/// stored: the caller stores the `Tokens` (in the transaction that spends what paid for them)
+/// before it answers with the response.
+pub(crate) fn mint_grant(
     ctx: &TokenContext<'_>,
     org: &Org,
     user: &User,
     app: &ConnectedApp,
     scopes: Scopes,
     secret: Option<&str>,
-    family: Family,
-) -> Result<TokenResponse, OAuthError> {
-    let refresh = if scopes.grants_refresh_token() {
-        let (secret, record) = mint_refresh(ctx, &family, ctx.now, org, user, app, scopes.clone());
-        ctx.store.insert_refresh_token(&record).await?;
-        Some(secret)
-    } else {
-        None
+) -> Result<(Tokens, TokenResponse), OAuthError> {
+    let family = token::random_bytes::<16>();
+    let refresh = scopes
+        .grants_refresh_token()
+        .then(|| mint_refresh(ctx, &family, ctx.now, org, user, app, scopes.clone()));
+    let opened = open_session(ctx, org, user, app, scopes, Some(family))?;
+    let tokens = Tokens {
+        session: opened.record.clone(),
+        refresh: refresh.as_ref().map(|(_, record)| record.clone()),
     };
-    let mut response = issue_session(ctx, org, user, app, scopes, secret, Some(family)).await?;
-    response.refresh_token = refresh;
+    let mut response = opened.response(ctx, org, user, secret);
+    response.refresh_token = refresh.map(|(secret, _)| secret);
+    Ok((tokens, response))
+}
+
+/// The same, stored at once (the user-agent flow, which spends nothing).
+pub(crate) async fn issue_grant(
+    ctx: &TokenContext<'_>,
+    org: &Org,
+    user: &User,
+    app: &ConnectedApp,
+    scopes: Scopes,
+) -> Result<TokenResponse, OAuthError> {
+    let (tokens, response) = mint_grant(ctx, org, user, app, scopes, None)?;
+    ctx.store.insert_tokens(&tokens).await?;
     Ok(response)
 }
 

@@ -1,8 +1,9 @@
 //! Refresh token flow (spec §3.5, §10): the app's refresh policy, optional rotation with
 //! reuse detection that revokes the whole family, and the originally granted scopes.
 
-use super::{TokenContext, authenticate_client, issue_session, mint_refresh};
+use super::{TokenContext, authenticate_client, mint_refresh, open_session};
 use crate::error::OAuthError;
+use crate::ports::Tokens;
 use crate::wire::{ClientCredentials, Params, TokenResponse};
 
 pub(super) async fn exchange(
@@ -35,8 +36,8 @@ pub(super) async fn exchange(
     }
     let (user, org) = super::active_user(ctx, &token.user_id, OAuthError::expired_token).await?;
 
-    let rotated = if app.rotate_refresh_tokens {
-        let (secret, next) = mint_refresh(
+    let successor = app.rotate_refresh_tokens.then(|| {
+        mint_refresh(
             ctx,
             &token.family,
             token.family_started_at,
@@ -44,32 +45,23 @@ pub(super) async fn exchange(
             &user,
             &app,
             token.scopes.clone(),
-        );
-        if !ctx
-            .store
-            .rotate_refresh_token(&digest, &next, ctx.now)
-            .await?
-        {
-            ctx.store.revoke_family(&token.family, ctx.now).await?;
-            return Err(OAuthError::expired_token());
-        }
-        Some(secret)
-    } else {
-        ctx.store.touch_refresh_token(&digest, ctx.now).await?;
-        None
-    };
-    let mut response = issue_session(
+        )
+    });
+    let opened = open_session(
         ctx,
         &org,
         &user,
         &app,
         token.scopes.clone(),
-        client.client_secret.as_deref(),
         Some(token.family),
-    )
-    .await?;
+    )?;
+    let tokens = Tokens {
+        session: opened.record.clone(),
+        refresh: successor.as_ref().map(|(_, record)| record.clone()),
+    };
+    let mut response = opened.response(ctx, &org, &user, client.client_secret.as_deref());
     // The scope echoed is the originally granted set (spec §12.8).
-    response.refresh_token = rotated;
+    response.refresh_token = successor.map(|(secret, _)| secret);
     super::attach_id_token(
         ctx,
         &org,
@@ -80,5 +72,14 @@ pub(super) async fn exchange(
         None,
         token.family_started_at,
     )?;
+    // The token's use, its successor and the session commit together; a rotation that lost
+    // to a concurrent one has revoked the family instead.
+    if !ctx
+        .store
+        .use_refresh_token(&digest, ctx.now, &tokens)
+        .await?
+    {
+        return Err(OAuthError::expired_token());
+    }
     Ok(response)
 }

@@ -21,6 +21,7 @@ mod oidc;
 mod password;
 mod process;
 mod refresh_tokens;
+mod replay_races;
 mod seeds;
 mod sessions;
 mod soap_login;

@@ -1,7 +1,8 @@
-//! Direct SQLite access for the token hot path.
+//! The SQLite database: every write goes through one writer thread, every read through a
+//! reader connection on the caller's thread.
 //!
-//! sqlx runs every SQLite statement on a worker thread of its connection, so each query costs
-//! two thread hand-offs — most of the time of a token request. Here reads run on the caller's
+//! A driver that runs each statement on a worker thread of its connection costs two thread
+//! hand-offs per query — most of the time of a token request. Here reads run on the caller's
 //! thread over a small pool of connections with cached prepared statements (a read of cached
 //! pages takes microseconds, and in WAL mode readers never wait for the writer), and writes are
 //! group-committed: one writer thread takes every write queued while its previous transaction
@@ -36,19 +37,19 @@ const CHECKPOINT_AFTER: Duration = Duration::from_millis(20);
 /// 1.6-2.2 ms at this size, docs/performance.md).
 const CATCH_UP_AT: i64 = 8192;
 
-pub(crate) struct Direct {
+pub(crate) struct Database {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writer: mpsc::Sender<Box<dyn Job>>,
 }
 
-impl Direct {
+impl Database {
     /// Opens the writer (on its own thread) and one reader of an existing, migrated database.
-    pub(crate) fn open(path: &Path) -> StoreResult<Direct> {
-        Direct::open_with(path, CATCH_UP_AT)
+    pub(crate) fn open(path: &Path) -> StoreResult<Database> {
+        Database::open_with(path, CATCH_UP_AT)
     }
 
-    fn open_with(path: &Path, catch_up_at: i64) -> StoreResult<Direct> {
+    fn open_with(path: &Path, catch_up_at: i64) -> StoreResult<Database> {
         let conn = connect(path)?;
         // Checkpoints run on a thread of their own (below), never in the middle of a commit:
         // a checkpoint syncs the database file, and the writer must not wait for that. A WAL
@@ -75,7 +76,7 @@ impl Direct {
             .spawn(move || checkpoint_loop(&checkpoints, &commits, &caught_up, catch_up_at))
             .map_err(unavailable)?;
         let reader = connect(path)?;
-        Ok(Direct {
+        Ok(Database {
             path: path.to_owned(),
             readers: Mutex::new(vec![reader]),
             writer,
@@ -85,14 +86,14 @@ impl Direct {
     /// Runs `work` on a reader connection, on this thread.
     pub(crate) fn read<T>(
         &self,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        work: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let idle = self.lock_readers().pop();
         let conn = match idle {
             Some(conn) => conn,
             None => connect(&self.path)?,
         };
-        let result = work(&conn).map_err(error);
+        let result = work(&conn);
         let mut idle = self.lock_readers();
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
@@ -148,10 +149,19 @@ fn stopped() -> StoreError {
 }
 
 fn connect(path: &Path) -> StoreResult<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    open_connection(path, OpenFlags::empty())
+}
+
+/// A connection that creates the file if it is missing (migrations, at open).
+pub(crate) fn connect_creating(path: &Path) -> StoreResult<Connection> {
+    open_connection(path, OpenFlags::SQLITE_OPEN_CREATE)
+}
+
+fn open_connection(path: &Path, extra: OpenFlags) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra;
     let conn = Connection::open_with_flags(path, flags).map_err(error)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(error)?;
-    // The same settings as the sqlx connections (see sqlite.rs).
+    // In WAL mode NORMAL survives a crash of the process (not of the machine).
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         .map_err(error)?;
     conn.set_prepared_statement_cache_capacity(32);
@@ -390,9 +400,9 @@ fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn database() -> (tempfile::TempDir, Direct) {
+    fn database() -> (tempfile::TempDir, Database) {
         let (dir, path) = schema();
-        let direct = Direct::open(&path).expect("direct");
+        let direct = Database::open(&path).expect("direct");
         (dir, direct)
     }
 
@@ -410,7 +420,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_over_under_commits_that_never_pause() {
         let (_dir, path) = schema();
-        let direct = Arc::new(Direct::open_with(&path, 64).expect("direct"));
+        let direct = Arc::new(Database::open_with(&path, 64).expect("direct"));
         let row = "x".repeat(3000);
         let (writers, rows_each) = (8i64, 1500i64);
         let mut tasks = Vec::new();
@@ -489,7 +499,10 @@ mod tests {
         }
         assert_eq!(failed, 20);
         let n: i64 = direct
-            .read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)))
+            .read(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .map_err(error)
+            })
             .expect("count");
         assert_eq!(
             n, 180,
@@ -497,9 +510,12 @@ mod tests {
         );
     }
 
-    fn count(direct: &Direct, k: i64) -> i64 {
+    fn count(direct: &Database, k: i64) -> i64 {
         direct
-            .read(|c| c.query_row("SELECT count(*) FROM t WHERE k = ?1", [k], |r| r.get(0)))
+            .read(|c| {
+                c.query_row("SELECT count(*) FROM t WHERE k = ?1", [k], |r| r.get(0))
+                    .map_err(error)
+            })
             .expect("count")
     }
 

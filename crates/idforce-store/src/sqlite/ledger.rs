@@ -26,7 +26,7 @@ use idforce_core::model::Millis;
 use idforce_core::ports::StoreResult;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::direct::{self, Direct, change};
+use super::writer::{self, Database, change};
 
 /// Spends gathered before a merge starts: the more, the more of them share each page they
 /// land on (a few hundred KB of memory).
@@ -42,7 +42,7 @@ const RELOAD: &str = "INSERT INTO temp.recent_assertions (digest, expires_at)
      SELECT digest, max(expires_at) FROM assertion_log GROUP BY digest";
 const SPENT: &str = "SELECT 1 FROM assertions WHERE digest = ?1 AND expires_at >= ?2";
 /// Changes nothing if the assertion was spent recently and has not expired; an expired entry
-/// makes way (as in `sql::ASSERTION_FIRST_USE`).
+/// makes way (as in the PostgreSQL store's `ASSERTION_FIRST_USE`).
 const REMEMBER: &str = "INSERT INTO temp.recent_assertions (digest, expires_at) VALUES (?1, ?2)
      ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at
      WHERE recent_assertions.expires_at < ?3";
@@ -61,7 +61,7 @@ const TRUNCATE_LOG: &str = "DELETE FROM assertion_log WHERE seq <= ?1";
 const RECENT_COUNT: &str = "SELECT count(*) FROM temp.recent_assertions";
 
 pub(crate) struct Ledger {
-    direct: Arc<Direct>,
+    direct: Arc<Database>,
     /// Spends in `recent_assertions`, as far as this side knows (corrected after each sweep).
     unmerged: AtomicUsize,
     merging: AtomicBool,
@@ -69,7 +69,7 @@ pub(crate) struct Ledger {
 
 impl Ledger {
     /// Reloads what the log holds into the writer's `recent_assertions`.
-    pub(crate) async fn open(direct: Arc<Direct>) -> StoreResult<Arc<Ledger>> {
+    pub(crate) async fn open(direct: Arc<Database>) -> StoreResult<Arc<Ledger>> {
         let reloaded = direct.write(reload).await?;
         Ok(Arc::new(Ledger {
             direct,
@@ -89,7 +89,7 @@ impl Ledger {
         let spent = conn
             .prepare_cached(SPENT)
             .and_then(|mut st| st.exists(params![digest, now]))
-            .map_err(direct::error)?;
+            .map_err(writer::error)?;
         if spent {
             return Ok(false);
         }
@@ -122,7 +122,7 @@ impl Ledger {
             .direct
             .write_statement(|c| {
                 c.query_row(LOG_END, [], |r| r.get::<_, Option<i64>>(0))
-                    .map_err(direct::error)
+                    .map_err(writer::error)
             })
             .await?
             .unwrap_or(0);
@@ -172,8 +172,8 @@ fn move_slice(conn: &Connection, from: &[u8], end: i64) -> StoreResult<Slice> {
             st.query_row(params![from, SLICE - 1], |r| r.get(0))
                 .optional()
         })
-        .map_err(direct::error)?;
-    let upto = crate::sql::slice_bound(&last);
+        .map_err(writer::error)?;
+    let upto = super::purge::slice_bound(&last);
     change(conn, MOVE, params![from, upto])?;
     let count = change(conn, FORGET, params![from, upto])?;
     match last {
@@ -182,7 +182,7 @@ fn move_slice(conn: &Connection, from: &[u8], end: i64) -> StoreResult<Slice> {
             change(conn, TRUNCATE_LOG, [end])?;
             let remaining: i64 = conn
                 .query_row(RECENT_COUNT, [], |r| r.get(0))
-                .map_err(direct::error)?;
+                .map_err(writer::error)?;
             Ok(Slice::Last {
                 remaining: usize::try_from(remaining).unwrap_or(0),
             })

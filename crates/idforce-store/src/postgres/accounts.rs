@@ -1,0 +1,274 @@
+//! Orgs, users and connected apps: the directory every request reads (cached) and its writes.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use idforce_core::model::{ConnectedApp, Org, User};
+use idforce_core::ports::{Directory, StoreResult};
+use idforce_core::sfid::SfId;
+
+use super::{PgStore, all, change, one, unavailable};
+use crate::Accounts;
+use crate::rows;
+
+const ORG_BY_ID: &str = "SELECT id, name, instance_url, created_at FROM orgs WHERE id = $1";
+const ORG_BY_NAME: &str = "SELECT id, name, instance_url, created_at FROM orgs WHERE name = $1";
+const ORGS: &str = "SELECT id, name, instance_url, created_at FROM orgs ORDER BY id";
+const SAVE_ORG: &str =
+    "INSERT INTO orgs (id, name, instance_url, created_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url";
+
+const USER_BY_ID: &str =
+    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     FROM users WHERE id = $1";
+/// Through the unique index on `lower(username)`.
+const USER_BY_USERNAME: &str =
+    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     FROM users WHERE lower(username) = lower($1)";
+/// `$1` an org, or NULL for every org.
+const USERS: &str =
+    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     FROM users WHERE $1::text IS NULL OR org_id = $1 ORDER BY id";
+const SAVE_USER: &str = "INSERT INTO users (id, org_id, username, email, first_name, last_name, profile, active,
+         password_hash, security_token_digest, security_token_len, failed_logins, locked_until,
+         created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, username = excluded.username,
+         email = excluded.email, first_name = excluded.first_name, last_name = excluded.last_name,
+         profile = excluded.profile, active = excluded.active, password_hash = excluded.password_hash,
+         security_token_digest = excluded.security_token_digest,
+         security_token_len = excluded.security_token_len, failed_logins = excluded.failed_logins,
+         locked_until = excluded.locked_until, updated_at = excluded.updated_at";
+
+const APP_BY_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     FROM apps WHERE id = $1";
+const APP_BY_CLIENT_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     FROM apps WHERE client_id = $1";
+const APP_BY_NAME: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     FROM apps WHERE org_id = $1 AND name = $2";
+/// `$1` an org, or NULL for every org.
+const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     FROM apps WHERE $1::text IS NULL OR org_id = $1 ORDER BY id";
+const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
+         certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
+         require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
+         refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
+         id_token_lifetime_secs, jwt_access_tokens)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
+         secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
+         scopes = excluded.scopes, certificate_der = excluded.certificate_der,
+         permitted_users = excluded.permitted_users, profiles = excluded.profiles,
+         pre_authorized_users = excluded.pre_authorized_users, run_as = excluded.run_as,
+         require_secret_for_web_server_flow = excluded.require_secret_for_web_server_flow,
+         require_secret_for_refresh_token_flow = excluded.require_secret_for_refresh_token_flow,
+         require_pkce = excluded.require_pkce, refresh_token_policy = excluded.refresh_token_policy,
+         rotate_refresh_tokens = excluded.rotate_refresh_tokens,
+         session_timeout_secs = excluded.session_timeout_secs,
+         introspect_all_tokens = excluded.introspect_all_tokens,
+         id_token_lifetime_secs = excluded.id_token_lifetime_secs,
+         jwt_access_tokens = excluded.jwt_access_tokens";
+
+const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = $1 AND app_id = $2";
+
+impl PgStore {
+    async fn read_user(&self, sql: &'static str, key: &str) -> StoreResult<Option<Arc<User>>> {
+        let found = one(sqlx::query(sql).bind(key), &self.pool, rows::user).await?;
+        Ok(found.map(Arc::new))
+    }
+
+    async fn read_app(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> StoreResult<Option<Arc<ConnectedApp>>> {
+        let found = one(sqlx::query(sql).bind(key), &self.pool, rows::app).await?;
+        Ok(found.map(Arc::new))
+    }
+
+    /// Runs a directory write, then empties the cache (after it, so that no read begun
+    /// before the write is cached).
+    async fn write_directory(&self, query: super::Query<'_>) -> StoreResult<()> {
+        let result = change(query, &self.pool).await;
+        self.cache.invalidate();
+        result.map(drop)
+    }
+}
+
+#[async_trait]
+impl Directory for PgStore {
+    async fn org(&self, id: &SfId) -> StoreResult<Option<Arc<Org>>> {
+        self.cache
+            .get_or_load(&self.cache.orgs, id, || async {
+                let query = sqlx::query(ORG_BY_ID).bind(id.as15());
+                Ok(one(query, &self.pool, rows::org).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    async fn user(&self, id: &SfId) -> StoreResult<Option<Arc<User>>> {
+        self.cache
+            .get_or_load(&self.cache.users, id, || {
+                self.read_user(USER_BY_ID, id.as15())
+            })
+            .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
+        self.cache
+            .get_or_load(
+                &self.cache.usernames,
+                username.to_lowercase().as_str(),
+                || self.login_user(username),
+            )
+            .await
+    }
+
+    async fn login_user(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
+        self.read_user(USER_BY_USERNAME, username).await
+    }
+
+    async fn app(&self, id: &SfId) -> StoreResult<Option<Arc<ConnectedApp>>> {
+        self.cache
+            .get_or_load(&self.cache.apps, id, || self.read_app(APP_BY_ID, id.as15()))
+            .await
+    }
+
+    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
+        self.cache
+            .get_or_load(&self.cache.clients, client_id, || {
+                self.read_app(APP_BY_CLIENT_ID, client_id)
+            })
+            .await
+    }
+
+    async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
+        if let Some(approved) = self.cache.get(&self.cache.approvals, &(*user, *app)) {
+            return Ok(approved);
+        }
+        let ticket = self.cache.ticket();
+        let n: i64 = sqlx::query_scalar(HAS_APPROVED)
+            .bind(user.as15())
+            .bind(app.as15())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        self.cache
+            .put(&self.cache.approvals, ticket, (*user, *app), n > 0);
+        Ok(n > 0)
+    }
+}
+
+#[async_trait]
+impl Accounts for PgStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(n == 0)
+    }
+
+    async fn save_org(&self, org: &Org) -> StoreResult<()> {
+        self.write_directory(
+            sqlx::query(SAVE_ORG)
+                .bind(org.id.as15())
+                .bind(&org.name)
+                .bind(&org.instance_url)
+                .bind(org.created_at),
+        )
+        .await
+    }
+
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
+        one(sqlx::query(ORG_BY_NAME).bind(name), &self.pool, |r| {
+            rows::org(r)
+        })
+        .await
+    }
+
+    async fn orgs(&self) -> StoreResult<Vec<Org>> {
+        all(sqlx::query(ORGS), &self.pool, rows::org).await
+    }
+
+    async fn save_user(&self, u: &User) -> StoreResult<()> {
+        self.write_directory(
+            sqlx::query(SAVE_USER)
+                .bind(u.id.as15())
+                .bind(u.org_id.as15())
+                .bind(&u.username)
+                .bind(&u.email)
+                .bind(&u.first_name)
+                .bind(&u.last_name)
+                .bind(&u.profile)
+                .bind(u.active)
+                .bind(&u.password_hash)
+                .bind(u.security_token.as_ref().map(|(d, _)| d.to_vec()))
+                .bind(u.security_token.as_ref().map(|(_, n)| *n as i64))
+                .bind(i64::from(u.failed_logins))
+                .bind(u.locked_until)
+                .bind(u.created_at)
+                .bind(u.updated_at),
+        )
+        .await
+    }
+
+    async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>> {
+        let query = sqlx::query(USERS).bind(org.map(|o| o.as15()));
+        all(query, &self.pool, rows::user).await
+    }
+
+    async fn save_app(&self, a: &ConnectedApp) -> StoreResult<()> {
+        let (callbacks, profiles, pre) = rows::app_lists(a);
+        self.write_directory(
+            sqlx::query(SAVE_APP)
+                .bind(a.id.as15())
+                .bind(a.org_id.as15())
+                .bind(&a.name)
+                .bind(&a.client_id)
+                .bind(a.secret_digest.map(|d| d.to_vec()))
+                .bind(callbacks)
+                .bind(a.scopes.to_string())
+                .bind(&a.certificate_der)
+                .bind(a.permitted_users.as_str())
+                .bind(profiles)
+                .bind(pre)
+                .bind(a.run_as.map(|id| id.as15().to_owned()))
+                .bind(a.require_secret_for_web_server_flow)
+                .bind(a.require_secret_for_refresh_token_flow)
+                .bind(a.require_pkce)
+                .bind(a.refresh_token_policy.to_string())
+                .bind(a.rotate_refresh_tokens)
+                .bind(a.session_timeout_secs)
+                .bind(a.introspect_all_tokens)
+                .bind(a.id_token_lifetime_secs)
+                .bind(a.jwt_access_tokens),
+        )
+        .await
+    }
+
+    async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>> {
+        let query = sqlx::query(APP_BY_NAME).bind(org.as15()).bind(name);
+        one(query, &self.pool, rows::app).await
+    }
+
+    async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>> {
+        let query = sqlx::query(APPS).bind(org.map(|o| o.as15()));
+        all(query, &self.pool, rows::app).await
+    }
+}

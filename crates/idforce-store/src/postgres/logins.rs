@@ -1,0 +1,80 @@
+//! Failed-login counting and lockout, and browser login sessions.
+
+use async_trait::async_trait;
+use idforce_core::model::{LockoutPolicy, LoginSession, Millis};
+use idforce_core::ports::{LoginAttempts, LoginSessions, StoreResult};
+use idforce_core::sfid::SfId;
+use idforce_core::token::Digest;
+
+use super::{PgStore, change, one, retrying, unavailable};
+use crate::rows;
+
+/// One statement: concurrent failures each count, and the one that reaches the limit sets
+/// the lock and restarts the count.
+const RECORD_FAILURE: &str = "UPDATE users SET
+         locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END,
+         failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END
+     WHERE id = $1 RETURNING locked_until";
+const CLEAR_FAILURES: &str = "UPDATE users SET failed_logins = 0 WHERE id = $1";
+
+const DELETE_ENDED: &str = "DELETE FROM login_sessions WHERE expires_at < $1";
+const INSERT_LOGIN: &str =
+    "INSERT INTO login_sessions (digest, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)";
+const LOGIN_BY_DIGEST: &str =
+    "SELECT digest, user_id, auth_time, expires_at FROM login_sessions WHERE digest = $1";
+const DELETE_LOGIN: &str = "DELETE FROM login_sessions WHERE digest = $1";
+
+#[async_trait]
+impl LoginAttempts for PgStore {
+    async fn record_login_failure(
+        &self,
+        user: &SfId,
+        now: Millis,
+        policy: LockoutPolicy,
+    ) -> StoreResult<bool> {
+        let locked = retrying(|| async move {
+            let locked: Option<Option<i64>> = sqlx::query_scalar(RECORD_FAILURE)
+                .bind(user.as15())
+                .bind(i64::from(policy.attempts))
+                .bind(now + policy.duration_secs * 1000)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            Ok(locked.flatten().is_some_and(|t| t > now))
+        })
+        .await;
+        // After the write, so that no read begun before it is cached.
+        self.cache.invalidate();
+        locked
+    }
+
+    async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
+        let query = sqlx::query(CLEAR_FAILURES).bind(user.as15());
+        let cleared = change(query, &self.pool).await.map(drop);
+        self.cache.invalidate();
+        cleared
+    }
+}
+
+#[async_trait]
+impl LoginSessions for PgStore {
+    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()> {
+        change(sqlx::query(DELETE_ENDED).bind(s.auth_time), &self.pool).await?;
+        let query = sqlx::query(INSERT_LOGIN)
+            .bind(&s.digest[..])
+            .bind(s.user_id.as15())
+            .bind(s.auth_time)
+            .bind(s.expires_at);
+        change(query, &self.pool).await.map(drop)
+    }
+
+    async fn login_session(&self, digest: &Digest) -> StoreResult<Option<LoginSession>> {
+        let query = sqlx::query(LOGIN_BY_DIGEST).bind(&digest[..]);
+        one(query, &self.pool, rows::login_session).await
+    }
+
+    async fn delete_login_session(&self, digest: &Digest) -> StoreResult<()> {
+        let query = sqlx::query(DELETE_LOGIN).bind(&digest[..]);
+        change(query, &self.pool).await.map(drop)
+    }
+}

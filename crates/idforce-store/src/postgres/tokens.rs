@@ -1,0 +1,295 @@
+//! Sessions (access tokens), refresh tokens and their families, and spent JWT assertions.
+//! A grant's writes are one transaction.
+
+use async_trait::async_trait;
+use idforce_core::model::{Family, Millis, RefreshToken, Session};
+use idforce_core::ports::{AssertionLedger, RefreshTokens, Sessions, StoreResult, Tokens};
+use idforce_core::token::Digest;
+use sqlx::PgConnection;
+
+use super::{PgStore, all, change, one, retrying, unavailable};
+use crate::rows;
+use crate::{SessionAdmin, SessionFilter};
+
+const SESSION_BY_DIGEST: &str =
+    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
+     revoked_at, family FROM sessions WHERE digest = $1";
+const INSERT_SESSION: &str =
+    "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
+     timeout_secs, revoked_at, family) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)";
+const TOUCH_SESSION: &str =
+    "UPDATE sessions SET last_used_at = $1 WHERE digest = $2 AND last_used_at < $1";
+const REVOKE_SESSION: &str =
+    "UPDATE sessions SET revoked_at = $1 WHERE digest = $2 AND revoked_at IS NULL";
+/// `$1` a user, `$2` an app (one of them NULL), `$3` now.
+const LIVE_SESSIONS: &str = "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
+     revoked_at, family FROM sessions
+     WHERE (user_id = $1 OR app_id = $2) AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > $3
+     ORDER BY issued_at";
+const REVOKE_LIVE_SESSIONS: &str = "UPDATE sessions SET revoked_at = $3
+     WHERE (user_id = $1 OR app_id = $2) AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > $3";
+
+/// Records an assertion, or takes over the record of an expired one with the same digest;
+/// changes exactly one row when this is the assertion's first use.
+const ASSERTION_FIRST_USE: &str = "INSERT INTO assertions (digest, expires_at) VALUES ($1, $2)
+     ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE assertions.expires_at < $3";
+
+const REFRESH_BY_DIGEST: &str =
+    "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,
+     last_used_at, rotated_at, revoked_at FROM refresh_tokens WHERE digest = $1";
+const INSERT_REFRESH: &str =
+    "INSERT INTO refresh_tokens (digest, family, org_id, user_id, app_id, scopes,
+     family_started_at, issued_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const ROTATE_REFRESH: &str = "UPDATE refresh_tokens SET rotated_at = $1
+     WHERE digest = $2 AND rotated_at IS NULL AND revoked_at IS NULL";
+const TOUCH_REFRESH: &str = "UPDATE refresh_tokens SET last_used_at = GREATEST(last_used_at, $1)
+     WHERE digest = $2 AND revoked_at IS NULL";
+const FAMILY_OF: &str = "SELECT family FROM refresh_tokens WHERE digest = $1";
+const REVOKE_FAMILY_TOKENS: &str =
+    "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL";
+const REVOKE_FAMILY_SESSIONS: &str =
+    "UPDATE sessions SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL";
+/// `$1` a user, `$2` an app (one of them NULL).
+const LIVE_REFRESH: &str = "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,
+     last_used_at, rotated_at, revoked_at FROM refresh_tokens
+     WHERE (user_id = $1 OR app_id = $2) AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at";
+const REVOKE_LIVE_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $3
+     WHERE (user_id = $1 OR app_id = $2) AND revoked_at IS NULL AND rotated_at IS NULL";
+
+pub(super) async fn insert_session(c: &mut PgConnection, s: &Session) -> StoreResult<()> {
+    let query = sqlx::query(INSERT_SESSION)
+        .bind(&s.digest[..])
+        .bind(s.org_id.as15())
+        .bind(s.user_id.as15())
+        .bind(s.app_id.as15())
+        .bind(s.scopes.to_string())
+        .bind(s.issued_at)
+        .bind(s.last_used_at)
+        .bind(s.timeout_secs)
+        .bind(s.family.as_ref().map(|f| &f[..]));
+    change(query, c).await.map(drop)
+}
+
+pub(super) async fn insert_refresh(c: &mut PgConnection, t: &RefreshToken) -> StoreResult<()> {
+    let query = sqlx::query(INSERT_REFRESH)
+        .bind(&t.digest[..])
+        .bind(&t.family[..])
+        .bind(t.org_id.as15())
+        .bind(t.user_id.as15())
+        .bind(t.app_id.as15())
+        .bind(t.scopes.to_string())
+        .bind(t.family_started_at)
+        .bind(t.issued_at)
+        .bind(t.last_used_at);
+    change(query, c).await.map(drop)
+}
+
+/// Stores a grant's session and refresh token, inside the caller's transaction.
+pub(super) async fn insert_tokens(c: &mut PgConnection, tokens: &Tokens) -> StoreResult<()> {
+    if let Some(refresh) = &tokens.refresh {
+        insert_refresh(&mut *c, refresh).await?;
+    }
+    insert_session(c, &tokens.session).await
+}
+
+/// Revokes every refresh token and session of a family; how many sessions ended.
+pub(super) async fn revoke_family(
+    c: &mut PgConnection,
+    family: &Family,
+    now: Millis,
+) -> StoreResult<u64> {
+    let tokens = sqlx::query(REVOKE_FAMILY_TOKENS)
+        .bind(now)
+        .bind(&family[..]);
+    change(tokens, &mut *c).await?;
+    let sessions = sqlx::query(REVOKE_FAMILY_SESSIONS)
+        .bind(now)
+        .bind(&family[..]);
+    change(sessions, c).await
+}
+
+/// The (user, app) pair of a filter, one of them NULL.
+fn filter_params(filter: SessionFilter) -> (Option<String>, Option<String>) {
+    match filter {
+        SessionFilter::User(id) => (Some(id.as15().to_owned()), None),
+        SessionFilter::App(id) => (None, Some(id.as15().to_owned())),
+    }
+}
+
+#[async_trait]
+impl Sessions for PgStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        let mut c = self.pool.acquire().await.map_err(unavailable)?;
+        insert_session(&mut c, s).await
+    }
+
+    async fn insert_tokens(&self, tokens: &Tokens) -> StoreResult<()> {
+        retrying(|| async move {
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            insert_tokens(&mut tx, tokens).await?;
+            tx.commit().await.map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
+        let query = sqlx::query(SESSION_BY_DIGEST).bind(&digest[..]);
+        one(query, &self.pool, rows::session).await
+    }
+
+    async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()> {
+        let query = sqlx::query(TOUCH_SESSION).bind(now).bind(&digest[..]);
+        change(query, &self.pool).await.map(drop)
+    }
+
+    async fn revoke_session(&self, digest: &Digest, now: Millis) -> StoreResult<bool> {
+        let query = sqlx::query(REVOKE_SESSION).bind(now).bind(&digest[..]);
+        Ok(change(query, &self.pool).await? > 0)
+    }
+}
+
+#[async_trait]
+impl AssertionLedger for PgStore {
+    async fn first_use_of_assertion(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+            let query = sqlx::query(ASSERTION_FIRST_USE)
+                .bind(&digest[..])
+                .bind(expires_at)
+                .bind(now);
+            Ok(change(query, &self.pool).await? == 1)
+        })
+        .await
+    }
+
+    async fn spend_assertion(
+        &self,
+        digest: &Digest,
+        expires_at: Millis,
+        now: Millis,
+        session: &Session,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            let query = sqlx::query(ASSERTION_FIRST_USE)
+                .bind(&digest[..])
+                .bind(expires_at)
+                .bind(now);
+            if change(query, &mut *tx).await? != 1 {
+                return Ok(false);
+            }
+            insert_session(&mut tx, session).await?;
+            tx.commit().await.map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RefreshTokens for PgStore {
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        let mut c = self.pool.acquire().await.map_err(unavailable)?;
+        insert_refresh(&mut c, t).await
+    }
+
+    async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
+        let query = sqlx::query(REFRESH_BY_DIGEST).bind(&digest[..]);
+        one(query, &self.pool, rows::refresh_token).await
+    }
+
+    async fn use_refresh_token(
+        &self,
+        old: &Digest,
+        now: Millis,
+        tokens: &Tokens,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            let sql = match tokens.refresh {
+                Some(_) => ROTATE_REFRESH,
+                None => TOUCH_REFRESH,
+            };
+            if change(sqlx::query(sql).bind(now).bind(&old[..]), &mut *tx).await? == 1 {
+                insert_tokens(&mut tx, tokens).await?;
+                tx.commit().await.map_err(unavailable)?;
+                return Ok(true);
+            }
+            if tokens.refresh.is_some() {
+                // Rotated or revoked since it was read: a copy raced the original.
+                let family: Option<Vec<u8>> = sqlx::query_scalar(FAMILY_OF)
+                    .bind(&old[..])
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                if let Some(family) = family.and_then(|f| Family::try_from(f.as_slice()).ok()) {
+                    revoke_family(&mut tx, &family, now).await?;
+                }
+                tx.commit().await.map_err(unavailable)?;
+            }
+            Ok(false)
+        })
+        .await
+    }
+
+    async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
+        retrying(|| async move {
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            let n = revoke_family(&mut tx, family, now).await?;
+            tx.commit().await.map_err(unavailable)?;
+            Ok(n)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SessionAdmin for PgStore {
+    async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>> {
+        let (user, app) = filter_params(filter);
+        let query = sqlx::query(LIVE_SESSIONS).bind(user).bind(app).bind(now);
+        all(query, &self.pool, rows::session).await
+    }
+
+    async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
+        let (user, app) = filter_params(filter);
+        let query = sqlx::query(LIVE_REFRESH).bind(user).bind(app);
+        all(query, &self.pool, rows::refresh_token).await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        filter: SessionFilter,
+        refresh_too: bool,
+        now: Millis,
+    ) -> StoreResult<(u64, u64)> {
+        let (user, app) = filter_params(filter);
+        retrying(|| {
+            let (user, app) = (user.clone(), app.clone());
+            async move {
+                let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                let sessions = sqlx::query(REVOKE_LIVE_SESSIONS)
+                    .bind(&user)
+                    .bind(&app)
+                    .bind(now);
+                let sessions = change(sessions, &mut *tx).await?;
+                let refresh = if refresh_too {
+                    let refresh = sqlx::query(REVOKE_LIVE_REFRESH)
+                        .bind(&user)
+                        .bind(&app)
+                        .bind(now);
+                    change(refresh, &mut *tx).await?
+                } else {
+                    0
+                };
+                tx.commit().await.map_err(unavailable)?;
+                Ok((sessions, refresh))
+            }
+        })
+        .await
+    }
+}

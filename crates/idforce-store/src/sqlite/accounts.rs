@@ -1,0 +1,288 @@
+//! Orgs, users and connected apps: the directory every request reads (cached) and its writes.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use idforce_core::model::{ConnectedApp, Org, User};
+use idforce_core::ports::{Directory, StoreResult};
+use idforce_core::sfid::SfId;
+use rusqlite::params;
+
+use super::{SqliteStore, all, change, one, scalar};
+use crate::Accounts;
+use crate::rows;
+
+const ORG_BY_ID: &str = "SELECT id, name, instance_url, created_at FROM orgs WHERE id = ?1";
+const ORG_BY_NAME: &str = "SELECT id, name, instance_url, created_at FROM orgs WHERE name = ?1";
+const ORGS: &str = "SELECT id, name, instance_url, created_at FROM orgs ORDER BY id";
+const SAVE_ORG: &str =
+    "INSERT INTO orgs (id, name, instance_url, created_at) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url";
+
+const USER_BY_ID: &str =
+    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     FROM users WHERE id = ?1";
+/// `username` is `COLLATE NOCASE`: this is an index lookup.
+const USER_BY_USERNAME: &str =
+    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     FROM users WHERE username = ?1";
+/// `?1` an org, or NULL for every org.
+const USERS: &str =
+    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     FROM users WHERE ?1 IS NULL OR org_id = ?1 ORDER BY id";
+const SAVE_USER: &str = "INSERT INTO users (id, org_id, username, email, first_name, last_name, profile, active,
+         password_hash, security_token_digest, security_token_len, failed_logins, locked_until,
+         created_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+     ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, username = excluded.username,
+         email = excluded.email, first_name = excluded.first_name, last_name = excluded.last_name,
+         profile = excluded.profile, active = excluded.active, password_hash = excluded.password_hash,
+         security_token_digest = excluded.security_token_digest,
+         security_token_len = excluded.security_token_len, failed_logins = excluded.failed_logins,
+         locked_until = excluded.locked_until, updated_at = excluded.updated_at";
+
+const APP_BY_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     FROM apps WHERE id = ?1";
+const APP_BY_CLIENT_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     FROM apps WHERE client_id = ?1";
+const APP_BY_NAME: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     FROM apps WHERE org_id = ?1 AND name = ?2";
+/// `?1` an org, or NULL for every org.
+const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     FROM apps WHERE ?1 IS NULL OR org_id = ?1 ORDER BY id";
+const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
+         certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
+         require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
+         refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
+         id_token_lifetime_secs, jwt_access_tokens)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
+         secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
+         scopes = excluded.scopes, certificate_der = excluded.certificate_der,
+         permitted_users = excluded.permitted_users, profiles = excluded.profiles,
+         pre_authorized_users = excluded.pre_authorized_users, run_as = excluded.run_as,
+         require_secret_for_web_server_flow = excluded.require_secret_for_web_server_flow,
+         require_secret_for_refresh_token_flow = excluded.require_secret_for_refresh_token_flow,
+         require_pkce = excluded.require_pkce, refresh_token_policy = excluded.refresh_token_policy,
+         rotate_refresh_tokens = excluded.rotate_refresh_tokens,
+         session_timeout_secs = excluded.session_timeout_secs,
+         introspect_all_tokens = excluded.introspect_all_tokens,
+         id_token_lifetime_secs = excluded.id_token_lifetime_secs,
+         jwt_access_tokens = excluded.jwt_access_tokens";
+
+const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = ?1 AND app_id = ?2";
+
+impl SqliteStore {
+    fn read_user(&self, sql: &'static str, key: &str) -> StoreResult<Option<Arc<User>>> {
+        self.db
+            .read(|c| one(c, sql, [key], |r| rows::user(r)))
+            .map(|u| u.map(Arc::new))
+    }
+
+    fn read_app(&self, sql: &'static str, key: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
+        self.db
+            .read(|c| one(c, sql, [key], |r| rows::app(r)))
+            .map(|a| a.map(Arc::new))
+    }
+
+    /// Runs a directory write, then empties the cache (after it, so that no read begun
+    /// before the write is cached).
+    async fn write_directory<F>(&self, work: F) -> StoreResult<()>
+    where
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<usize> + Send + 'static,
+    {
+        let result = self.db.write_statement(work).await;
+        self.cache.invalidate();
+        result.map(drop)
+    }
+}
+
+#[async_trait]
+impl Directory for SqliteStore {
+    async fn org(&self, id: &SfId) -> StoreResult<Option<Arc<Org>>> {
+        self.cache
+            .get_or_load(&self.cache.orgs, id, || async {
+                self.db
+                    .read(|c| one(c, ORG_BY_ID, [id.as15()], |r| rows::org(r)))
+                    .map(|o| o.map(Arc::new))
+            })
+            .await
+    }
+
+    async fn user(&self, id: &SfId) -> StoreResult<Option<Arc<User>>> {
+        self.cache
+            .get_or_load(&self.cache.users, id, || async {
+                self.read_user(USER_BY_ID, id.as15())
+            })
+            .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
+        self.cache
+            .get_or_load(
+                &self.cache.usernames,
+                username.to_lowercase().as_str(),
+                || self.login_user(username),
+            )
+            .await
+    }
+
+    async fn login_user(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
+        self.read_user(USER_BY_USERNAME, username)
+    }
+
+    async fn app(&self, id: &SfId) -> StoreResult<Option<Arc<ConnectedApp>>> {
+        self.cache
+            .get_or_load(&self.cache.apps, id, || async {
+                self.read_app(APP_BY_ID, id.as15())
+            })
+            .await
+    }
+
+    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
+        self.cache
+            .get_or_load(&self.cache.clients, client_id, || async {
+                self.read_app(APP_BY_CLIENT_ID, client_id)
+            })
+            .await
+    }
+
+    async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
+        if let Some(approved) = self.cache.get(&self.cache.approvals, &(*user, *app)) {
+            return Ok(approved);
+        }
+        let ticket = self.cache.ticket();
+        let n: i64 = self
+            .db
+            .read(|c| scalar(c, HAS_APPROVED, [user.as15(), app.as15()]))?
+            .unwrap_or(0);
+        self.cache
+            .put(&self.cache.approvals, ticket, (*user, *app), n > 0);
+        Ok(n > 0)
+    }
+}
+
+#[async_trait]
+impl Accounts for SqliteStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let n: i64 = self
+            .db
+            .read(|c| scalar(c, "SELECT count(*) FROM orgs", []))?
+            .unwrap_or(0);
+        Ok(n == 0)
+    }
+
+    async fn save_org(&self, org: &Org) -> StoreResult<()> {
+        let org = org.clone();
+        self.write_directory(move |c| {
+            change(
+                c,
+                SAVE_ORG,
+                params![org.id.as15(), org.name, org.instance_url, org.created_at],
+            )
+        })
+        .await
+    }
+
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
+        self.db
+            .read(|c| one(c, ORG_BY_NAME, [name], |r| rows::org(r)))
+    }
+
+    async fn orgs(&self) -> StoreResult<Vec<Org>> {
+        self.db.read(|c| all(c, ORGS, [], |r| rows::org(r)))
+    }
+
+    async fn save_user(&self, u: &User) -> StoreResult<()> {
+        let u = u.clone();
+        self.write_directory(move |c| {
+            change(
+                c,
+                SAVE_USER,
+                params![
+                    u.id.as15(),
+                    u.org_id.as15(),
+                    u.username,
+                    u.email,
+                    u.first_name,
+                    u.last_name,
+                    u.profile,
+                    u.active,
+                    u.password_hash,
+                    u.security_token.as_ref().map(|(d, _)| &d[..]),
+                    u.security_token.as_ref().map(|(_, n)| *n as i64),
+                    i64::from(u.failed_logins),
+                    u.locked_until,
+                    u.created_at,
+                    u.updated_at,
+                ],
+            )
+        })
+        .await
+    }
+
+    async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>> {
+        let org = org.map(|o| o.as15());
+        self.db.read(|c| all(c, USERS, [org], |r| rows::user(r)))
+    }
+
+    async fn save_app(&self, a: &ConnectedApp) -> StoreResult<()> {
+        let a = a.clone();
+        self.write_directory(move |c| {
+            let (callbacks, profiles, pre) = rows::app_lists(&a);
+            change(
+                c,
+                SAVE_APP,
+                params![
+                    a.id.as15(),
+                    a.org_id.as15(),
+                    a.name,
+                    a.client_id,
+                    a.secret_digest.as_ref().map(|d| &d[..]),
+                    callbacks,
+                    a.scopes.to_string(),
+                    a.certificate_der,
+                    a.permitted_users.as_str(),
+                    profiles,
+                    pre,
+                    a.run_as.map(|id| id.as15().to_owned()),
+                    a.require_secret_for_web_server_flow,
+                    a.require_secret_for_refresh_token_flow,
+                    a.require_pkce,
+                    a.refresh_token_policy.to_string(),
+                    a.rotate_refresh_tokens,
+                    a.session_timeout_secs,
+                    a.introspect_all_tokens,
+                    a.id_token_lifetime_secs,
+                    a.jwt_access_tokens,
+                ],
+            )
+        })
+        .await
+    }
+
+    async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>> {
+        self.db
+            .read(|c| one(c, APP_BY_NAME, [org.as15(), name], |r| rows::app(r)))
+    }
+
+    async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>> {
+        let org = org.map(|o| o.as15());
+        self.db.read(|c| all(c, APPS, [org], |r| rows::app(r)))
+    }
+}

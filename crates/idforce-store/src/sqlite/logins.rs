@@ -1,0 +1,99 @@
+//! Failed-login counting and lockout, and browser login sessions.
+
+use async_trait::async_trait;
+use idforce_core::model::{LockoutPolicy, LoginSession, Millis};
+use idforce_core::ports::{LoginAttempts, LoginSessions, StoreResult};
+use idforce_core::sfid::SfId;
+use idforce_core::token::Digest;
+use rusqlite::params;
+
+use super::{SqliteStore, change, one, scalar};
+use crate::rows;
+
+/// One statement: concurrent failures each count, and the one that reaches the limit sets
+/// the lock and restarts the count.
+const RECORD_FAILURE: &str = "UPDATE users SET
+         locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END,
+         failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END
+     WHERE id = ?1 RETURNING locked_until";
+const CLEAR_FAILURES: &str = "UPDATE users SET failed_logins = 0 WHERE id = ?1";
+
+const DELETE_ENDED: &str = "DELETE FROM login_sessions WHERE expires_at < ?1";
+const INSERT_LOGIN: &str =
+    "INSERT INTO login_sessions (digest, user_id, auth_time, expires_at) VALUES (?1, ?2, ?3, ?4)";
+const LOGIN_BY_DIGEST: &str =
+    "SELECT digest, user_id, auth_time, expires_at FROM login_sessions WHERE digest = ?1";
+const DELETE_LOGIN: &str = "DELETE FROM login_sessions WHERE digest = ?1";
+
+#[async_trait]
+impl LoginAttempts for SqliteStore {
+    async fn record_login_failure(
+        &self,
+        user: &SfId,
+        now: Millis,
+        policy: LockoutPolicy,
+    ) -> StoreResult<bool> {
+        let user = *user;
+        let locked = self
+            .db
+            .write_statement(move |c| {
+                let locked_until: Option<Option<i64>> = scalar(
+                    c,
+                    RECORD_FAILURE,
+                    params![
+                        user.as15(),
+                        i64::from(policy.attempts),
+                        now + policy.duration_secs * 1000
+                    ],
+                )?;
+                Ok(locked_until.flatten().is_some_and(|t| t > now))
+            })
+            .await;
+        // After the write, so that no read begun before it is cached.
+        self.cache.invalidate();
+        locked
+    }
+
+    async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
+        let user = *user;
+        let cleared = self
+            .db
+            .write_statement(move |c| change(c, CLEAR_FAILURES, [user.as15()]).map(drop))
+            .await;
+        self.cache.invalidate();
+        cleared
+    }
+}
+
+#[async_trait]
+impl LoginSessions for SqliteStore {
+    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()> {
+        let s = s.clone();
+        self.db
+            .write(move |c| {
+                change(c, DELETE_ENDED, [s.auth_time])?;
+                change(
+                    c,
+                    INSERT_LOGIN,
+                    params![&s.digest[..], s.user_id.as15(), s.auth_time, s.expires_at],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn login_session(&self, digest: &Digest) -> StoreResult<Option<LoginSession>> {
+        self.db.read(|c| {
+            one(c, LOGIN_BY_DIGEST, [&digest[..]], |r| {
+                rows::login_session(r)
+            })
+        })
+    }
+
+    async fn delete_login_session(&self, digest: &Digest) -> StoreResult<()> {
+        let digest = *digest;
+        self.db
+            .write_statement(move |c| change(c, DELETE_LOGIN, [&digest[..]]).map(drop))
+            .await
+    }
+}
