@@ -6,6 +6,8 @@
 
 mod cache;
 pub use cache::DEFAULT_TTL as DEFAULT_DIRECTORY_CACHE_TTL;
+#[cfg(feature = "testing")]
+mod memory;
 mod postgres;
 mod rows;
 mod sqlite;

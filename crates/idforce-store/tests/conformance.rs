@@ -12,38 +12,93 @@ use idforce_store::{Backend, SessionFilter, StoredKey};
 
 type Store = Arc<dyn Backend>;
 
-/// A fresh store per check, on every backend this machine has.
-async fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
+/// The checks every backend must pass, each run on each backend as a test of its own:
+/// `memory::records_round_trip`, `sqlite::…`, `postgres::…`, `postgres_serializable::…`.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::$check("memory", super::memory()).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let (s, _dir) = super::sqlite().await;
+                    super::$check("sqlite", s).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    if let Some(s) = super::postgres(false).await {
+                        super::$check("postgres", s).await;
+                    }
+                }
+            )*
+        }
+        mod postgres_serializable {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    if let Some(s) = super::postgres(true).await {
+                        super::$check("postgres-serializable", s).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    records_round_trip,
+    ids_are_unique_under_concurrency,
+    lockout_counts_every_failure,
+    sessions_codes_and_refresh_families,
+    assertions_logins_approvals_and_keys,
+    purging_many_sessions_spares_the_live_ones,
+    device_codes_poll_decide_and_redeem_once,
+    grants_write_all_or_nothing,
+);
+
+fn memory() -> Store {
+    Arc::new(idforce_store::testing::MemoryStore::new())
+}
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("store.db").display()
     );
-    let mut out = vec![(
-        "sqlite",
-        idforce_store::open(&url).await.expect("sqlite opens"),
-        Some(dir),
-    )];
-    // PostgreSQL at SERIALIZABLE behaves as CockroachDB does: racing transactions abort with
-    // serialization failures that the store must retry.
-    if let Ok(url) = idforce_store::testing::fresh_postgres_schema().await {
-        let url = format!("{url}&options[default_transaction_isolation]=serializable");
-        out.push((
-            "postgres-serializable",
-            idforce_store::open(&url).await.expect("postgres opens"),
-            None,
-        ));
-    }
+    (idforce_store::open(&url).await.expect("sqlite opens"), dir)
+}
+
+/// A store in a fresh schema of the test server; `None` (said loudly) when there is none and
+/// CI does not require one. At SERIALIZABLE, PostgreSQL behaves as CockroachDB does: racing
+/// transactions abort with serialization failures that the store must retry.
+async fn postgres(serializable: bool) -> Option<Store> {
     match idforce_store::testing::fresh_postgres_schema().await {
-        Ok(url) => out.push((
-            "postgres",
-            idforce_store::open(&url).await.expect("postgres opens"),
-            None,
-        )),
+        Ok(url) => {
+            let url = if serializable {
+                format!("{url}&options[default_transaction_isolation]=serializable")
+            } else {
+                url
+            };
+            Some(idforce_store::open(&url).await.expect("postgres opens"))
+        }
         Err(why) if idforce_store::testing::strict() => panic!("{why}"),
-        Err(why) => eprintln!("SKIPPED the PostgreSQL backend: {why}"),
+        Err(why) => {
+            eprintln!("SKIPPED the PostgreSQL backend: {why}");
+            None
+        }
     }
-    out
 }
 
 async fn org(s: &Store) -> Org {
@@ -106,103 +161,94 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
     a
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_round_trip() {
-    for (name, s, _dir) in backends().await {
-        assert!(s.is_empty().await.unwrap(), "{name}");
-        let o = org(&s).await;
-        let u = user(&s, &o, "Mixed.Case@Acme.test").await;
-        let a = app(&s, &o).await;
-        assert_eq!(s.org(&o.id).await.unwrap().as_deref(), Some(&o), "{name}");
-        assert_eq!(
-            s.org_by_name("Acme").await.unwrap(),
-            Some(o.clone()),
-            "{name}"
-        );
-        assert_eq!(s.user(&u.id).await.unwrap().as_deref(), Some(&u), "{name}");
-        assert_eq!(
-            s.user_by_username("mixed.case@acme.TEST")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some(&u),
-            "{name}: usernames ignore case"
-        );
-        assert_eq!(s.app(&a.id).await.unwrap().as_deref(), Some(&a), "{name}");
-        assert_eq!(
-            s.app_by_client_id("3MVG9conformance")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some(&a),
-            "{name}"
-        );
-        assert_eq!(
-            s.app_by_name(&o.id, "App").await.unwrap(),
-            Some(a.clone()),
-            "{name}"
-        );
-        assert_eq!(s.apps(Some(&o.id)).await.unwrap().len(), 1);
-        assert_eq!(s.users(None).await.unwrap().len(), 1);
-        assert!(!s.is_empty().await.unwrap());
-        // A second user with the same name in another case is a conflict.
-        let mut dup = u.clone();
-        dup.id = s.next_id(prefix::USER).await.unwrap();
-        dup.username = "MIXED.CASE@ACME.TEST".into();
-        assert!(s.save_user(&dup).await.is_err(), "{name}");
-        // meta_or_insert keeps the first value.
-        assert_eq!(s.meta_or_insert("k", b"one").await.unwrap(), b"one");
-        assert_eq!(s.meta_or_insert("k", b"two").await.unwrap(), b"one");
-    }
+async fn records_round_trip(name: &str, s: Store) {
+    assert!(s.is_empty().await.unwrap(), "{name}");
+    let o = org(&s).await;
+    let u = user(&s, &o, "Mixed.Case@Acme.test").await;
+    let a = app(&s, &o).await;
+    assert_eq!(s.org(&o.id).await.unwrap().as_deref(), Some(&o), "{name}");
+    assert_eq!(
+        s.org_by_name("Acme").await.unwrap(),
+        Some(o.clone()),
+        "{name}"
+    );
+    assert_eq!(s.user(&u.id).await.unwrap().as_deref(), Some(&u), "{name}");
+    assert_eq!(
+        s.user_by_username("mixed.case@acme.TEST")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&u),
+        "{name}: usernames ignore case"
+    );
+    assert_eq!(s.app(&a.id).await.unwrap().as_deref(), Some(&a), "{name}");
+    assert_eq!(
+        s.app_by_client_id("3MVG9conformance")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&a),
+        "{name}"
+    );
+    assert_eq!(
+        s.app_by_name(&o.id, "App").await.unwrap(),
+        Some(a.clone()),
+        "{name}"
+    );
+    assert_eq!(s.apps(Some(&o.id)).await.unwrap().len(), 1);
+    assert_eq!(s.users(None).await.unwrap().len(), 1);
+    assert!(!s.is_empty().await.unwrap());
+    // A second user with the same name in another case is a conflict.
+    let mut dup = u.clone();
+    dup.id = s.next_id(prefix::USER).await.unwrap();
+    dup.username = "MIXED.CASE@ACME.TEST".into();
+    assert!(s.save_user(&dup).await.is_err(), "{name}");
+    // meta_or_insert keeps the first value.
+    assert_eq!(s.meta_or_insert("k", b"one").await.unwrap(), b"one");
+    assert_eq!(s.meta_or_insert("k", b"two").await.unwrap(), b"one");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ids_are_unique_under_concurrency() {
-    for (name, s, _dir) in backends().await {
-        let mut tasks = Vec::new();
-        for _ in 0..40 {
-            let s = s.clone();
-            tasks.push(tokio::spawn(async move {
-                s.next_id(prefix::USER).await.unwrap()
-            }));
-        }
-        let mut ids: Vec<SfId> = Vec::new();
-        for t in tasks {
-            ids.push(t.await.unwrap());
-        }
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), 40, "{name}");
+async fn ids_are_unique_under_concurrency(name: &str, s: Store) {
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.next_id(prefix::USER).await.unwrap()
+        }));
     }
+    let mut ids: Vec<SfId> = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "{name}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lockout_counts_every_failure() {
-    for (name, s, _dir) in backends().await {
-        let o = org(&s).await;
-        let u = user(&s, &o, "a@x").await;
-        let policy = LockoutPolicy {
-            attempts: 5,
-            duration_secs: 60,
-        };
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            let (s, id) = (s.clone(), u.id);
-            tasks.push(tokio::spawn(async move {
-                s.record_login_failure(&id, 1000, policy).await.unwrap()
-            }));
-        }
-        for t in tasks {
-            assert!(!t.await.unwrap(), "{name}: not locked before the fifth");
-        }
-        assert!(
-            s.record_login_failure(&u.id, 1000, policy).await.unwrap(),
-            "{name}: the fifth locks"
-        );
-        let locked = s.user(&u.id).await.unwrap().unwrap();
-        assert_eq!(locked.locked_until, Some(1000 + 60_000));
-        assert_eq!(locked.failed_logins, 0, "the count restarts");
+async fn lockout_counts_every_failure(name: &str, s: Store) {
+    let o = org(&s).await;
+    let u = user(&s, &o, "a@x").await;
+    let policy = LockoutPolicy {
+        attempts: 5,
+        duration_secs: 60,
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (s, id) = (s.clone(), u.id);
+        tasks.push(tokio::spawn(async move {
+            s.record_login_failure(&id, 1000, policy).await.unwrap()
+        }));
     }
+    for t in tasks {
+        assert!(!t.await.unwrap(), "{name}: not locked before the fifth");
+    }
+    assert!(
+        s.record_login_failure(&u.id, 1000, policy).await.unwrap(),
+        "{name}: the fifth locks"
+    );
+    let locked = s.user(&u.id).await.unwrap().unwrap();
+    assert_eq!(locked.locked_until, Some(1000 + 60_000));
+    assert_eq!(locked.failed_logins, 0, "the count restarts");
 }
 
 /// A grant's tokens: a session and a refresh token of `family`, digests starting at `d`.
@@ -240,306 +286,300 @@ fn session(o: &Org, u: &User, a: &ConnectedApp, d: u8, family: Option<Family>) -
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_codes_and_refresh_families() {
-    for (name, s, _dir) in backends().await {
-        let (o, a) = {
-            let o = org(&s).await;
-            let a = app(&s, &o).await;
-            (o, a)
-        };
-        let u = user(&s, &o, "a@x").await;
-        let fam: Family = [9; 16];
-        let sess = session(&o, &u, &a, 1, Some(fam));
-        s.insert_session(&sess).await.unwrap();
-        assert_eq!(
-            s.session(&[1; 32]).await.unwrap(),
-            Some(sess.clone()),
-            "{name}"
-        );
-        s.touch_session(&[1; 32], 5000).await.unwrap();
-        s.touch_session(&[1; 32], 3000).await.unwrap();
-        assert_eq!(
-            s.session(&[1; 32]).await.unwrap().unwrap().last_used_at,
-            5000,
-            "{name}: never moves back"
-        );
-        assert_eq!(
-            s.live_sessions(SessionFilter::User(u.id), 6000)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(s.revoke_session(&[1; 32], 6000).await.unwrap());
-        assert!(
-            !s.revoke_session(&[1; 32], 6000).await.unwrap(),
-            "{name}: already revoked"
-        );
+async fn sessions_codes_and_refresh_families(name: &str, s: Store) {
+    let (o, a) = {
+        let o = org(&s).await;
+        let a = app(&s, &o).await;
+        (o, a)
+    };
+    let u = user(&s, &o, "a@x").await;
+    let fam: Family = [9; 16];
+    let sess = session(&o, &u, &a, 1, Some(fam));
+    s.insert_session(&sess).await.unwrap();
+    assert_eq!(
+        s.session(&[1; 32]).await.unwrap(),
+        Some(sess.clone()),
+        "{name}"
+    );
+    s.touch_session(&[1; 32], 5000).await.unwrap();
+    s.touch_session(&[1; 32], 3000).await.unwrap();
+    assert_eq!(
+        s.session(&[1; 32]).await.unwrap().unwrap().last_used_at,
+        5000,
+        "{name}: never moves back"
+    );
+    assert_eq!(
+        s.live_sessions(SessionFilter::User(u.id), 6000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(s.revoke_session(&[1; 32], 6000).await.unwrap());
+    assert!(
+        !s.revoke_session(&[1; 32], 6000).await.unwrap(),
+        "{name}: already revoked"
+    );
 
-        // Codes: exactly one of many concurrent redemptions wins; the others see the family.
-        let code = AuthCode {
-            digest: [2; 32],
-            org_id: o.id,
-            user_id: u.id,
-            app_id: a.id,
-            redirect_uri: "https://x/cb".into(),
-            scopes: Scopes::parse("api refresh_token").unwrap(),
-            code_challenge: Some("c".into()),
-            nonce: Some("n".into()),
-            auth_time: 10,
-            issued_at: 11,
-            expires_at: 12,
-        };
-        s.insert_code(&code).await.unwrap();
-        assert_eq!(
-            s.code(&[2; 32]).await.unwrap(),
-            Some((code.clone(), false)),
-            "{name}"
-        );
-        let mut tasks = Vec::new();
-        for i in 0..20u8 {
-            let s = s.clone();
-            let tokens = grant_tokens(&o, &u, &a, 100 + i, [i; 16]);
-            tasks.push(tokio::spawn(async move {
-                let r = s.redeem_code(&[2; 32], 100, Some(&tokens)).await.unwrap();
-                (r, tokens)
-            }));
+    // Codes: exactly one of many concurrent redemptions wins; the others see the family.
+    let code = AuthCode {
+        digest: [2; 32],
+        org_id: o.id,
+        user_id: u.id,
+        app_id: a.id,
+        redirect_uri: "https://x/cb".into(),
+        scopes: Scopes::parse("api refresh_token").unwrap(),
+        code_challenge: Some("c".into()),
+        nonce: Some("n".into()),
+        auth_time: 10,
+        issued_at: 11,
+        expires_at: 12,
+    };
+    s.insert_code(&code).await.unwrap();
+    assert_eq!(
+        s.code(&[2; 32]).await.unwrap(),
+        Some((code.clone(), false)),
+        "{name}"
+    );
+    let mut tasks = Vec::new();
+    for i in 0..20u8 {
+        let s = s.clone();
+        let tokens = grant_tokens(&o, &u, &a, 100 + i, [i; 16]);
+        tasks.push(tokio::spawn(async move {
+            let r = s.redeem_code(&[2; 32], 100, Some(&tokens)).await.unwrap();
+            (r, tokens)
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut reused = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (Redemption::Redeemed, tokens) => winners.push(tokens),
+            (Redemption::Reused, tokens) => reused.push(tokens),
+            (Redemption::Unknown, _) => panic!("{name}: the code exists"),
         }
-        let mut winners = Vec::new();
-        let mut reused = Vec::new();
-        for t in tasks {
-            match t.await.unwrap() {
-                (Redemption::Redeemed, tokens) => winners.push(tokens),
-                (Redemption::Reused, tokens) => reused.push(tokens),
-                (Redemption::Unknown, _) => panic!("{name}: the code exists"),
-            }
-        }
-        assert_eq!(winners.len(), 1, "{name}");
-        assert_eq!(s.code(&[2; 32]).await.unwrap().map(|c| c.1), Some(true));
-        // Every loser revoked the winner's family: its tokens are stored, and revoked.
-        let won = &winners[0];
-        let won_session = s.session(&won.session.digest).await.unwrap().unwrap();
-        assert!(
-            won_session.revoked,
-            "{name}: the replays ended the winner's session"
-        );
-        let refresh = won.refresh.as_ref().unwrap();
-        assert!(
-            s.refresh_token(&refresh.digest)
-                .await
-                .unwrap()
-                .unwrap()
-                .revoked
-        );
-        for lost in &reused {
-            assert_eq!(
-                s.session(&lost.session.digest).await.unwrap(),
-                None,
-                "{name}: a losing redemption writes no tokens"
-            );
-        }
+    }
+    assert_eq!(winners.len(), 1, "{name}");
+    assert_eq!(s.code(&[2; 32]).await.unwrap().map(|c| c.1), Some(true));
+    // Every loser revoked the winner's family: its tokens are stored, and revoked.
+    let won = &winners[0];
+    let won_session = s.session(&won.session.digest).await.unwrap().unwrap();
+    assert!(
+        won_session.revoked,
+        "{name}: the replays ended the winner's session"
+    );
+    let refresh = won.refresh.as_ref().unwrap();
+    assert!(
+        s.refresh_token(&refresh.digest)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    for lost in &reused {
         assert_eq!(
-            s.redeem_code(&[3; 32], 100, None).await.unwrap(),
-            Redemption::Unknown
-        );
-
-        // Refresh tokens: rotate once, then a second rotation of the same token fails.
-        let rt = RefreshToken {
-            digest: [4; 32],
-            family: fam,
-            org_id: o.id,
-            user_id: u.id,
-            app_id: a.id,
-            scopes: Scopes::parse("api").unwrap(),
-            family_started_at: 1,
-            issued_at: 1,
-            last_used_at: 1,
-            rotated: false,
-            revoked: false,
-        };
-        s.insert_refresh_token(&rt).await.unwrap();
-        let next = RefreshToken {
-            digest: [5; 32],
-            issued_at: 2,
-            last_used_at: 2,
-            ..rt.clone()
-        };
-        let rotation = Tokens {
-            session: session(&o, &u, &a, 20, Some(fam)),
-            refresh: Some(next.clone()),
-        };
-        assert!(
-            s.use_refresh_token(&[4; 32], 2, &rotation).await.unwrap(),
-            "{name}"
-        );
-        assert!(s.session(&[20; 32]).await.unwrap().is_some(), "{name}");
-        let again = Tokens {
-            session: session(&o, &u, &a, 21, Some(fam)),
-            refresh: Some(RefreshToken {
-                digest: [6; 32],
-                ..next.clone()
-            }),
-        };
-        assert!(
-            !s.use_refresh_token(&[4; 32], 3, &again).await.unwrap(),
-            "{name}: reuse"
-        );
-        assert!(s.refresh_token(&[4; 32]).await.unwrap().unwrap().rotated);
-        assert_eq!(
-            s.refresh_token(&[6; 32]).await.unwrap(),
+            s.session(&lost.session.digest).await.unwrap(),
             None,
-            "{name}: nothing half-written"
-        );
-        assert_eq!(s.session(&[21; 32]).await.unwrap(), None, "{name}");
-        assert!(
-            s.refresh_token(&[5; 32]).await.unwrap().unwrap().revoked,
-            "{name}: a lost rotation revokes the family"
-        );
-        // Without rotation, a use marks the token used and starts a session.
-        let fam2: Family = [10; 16];
-        let kept = RefreshToken {
-            digest: [22; 32],
-            family: fam2,
-            ..rt.clone()
-        };
-        s.insert_refresh_token(&kept).await.unwrap();
-        let plain = Tokens {
-            session: session(&o, &u, &a, 23, Some(fam2)),
-            refresh: None,
-        };
-        assert!(s.use_refresh_token(&[22; 32], 50, &plain).await.unwrap());
-        assert_eq!(
-            s.refresh_token(&[22; 32])
-                .await
-                .unwrap()
-                .unwrap()
-                .last_used_at,
-            50
-        );
-        assert!(s.session(&[23; 32]).await.unwrap().is_some(), "{name}");
-
-        // Revoking the family ends its refresh tokens and sessions.
-        s.insert_session(&session(&o, &u, &a, 7, Some(fam)))
-            .await
-            .unwrap();
-        s.insert_session(&session(&o, &u, &a, 8, None))
-            .await
-            .unwrap();
-        assert_eq!(s.revoke_family(&fam, 60).await.unwrap(), 1, "{name}");
-        assert!(s.refresh_token(&[4; 32]).await.unwrap().unwrap().revoked);
-        assert!(s.session(&[7; 32]).await.unwrap().unwrap().revoked);
-        assert!(!s.session(&[8; 32]).await.unwrap().unwrap().revoked);
-        assert_eq!(
-            s.revoke_sessions(SessionFilter::App(a.id), true, 61)
-                .await
-                .unwrap(),
-            (2, 1),
-            "{name}: sessions 8 and 23, refresh token 22"
-        );
-        // Purging removes what expired long ago and keeps what may still matter.
-        s.insert_session(&session(&o, &u, &a, 9, None))
-            .await
-            .unwrap();
-        let long_after = 1000 + 60_000 + 3_600_000 + 1;
-        assert!(s.purge_expired(long_after).await.unwrap() >= 3, "{name}");
-        assert_eq!(s.session(&[9; 32]).await.unwrap(), None, "{name}");
-        assert!(
-            s.refresh_token(&[5; 32]).await.unwrap().is_some(),
-            "{name}: revoked refresh tokens stay 30 days"
+            "{name}: a losing redemption writes no tokens"
         );
     }
+    assert_eq!(
+        s.redeem_code(&[3; 32], 100, None).await.unwrap(),
+        Redemption::Unknown
+    );
+
+    // Refresh tokens: rotate once, then a second rotation of the same token fails.
+    let rt = RefreshToken {
+        digest: [4; 32],
+        family: fam,
+        org_id: o.id,
+        user_id: u.id,
+        app_id: a.id,
+        scopes: Scopes::parse("api").unwrap(),
+        family_started_at: 1,
+        issued_at: 1,
+        last_used_at: 1,
+        rotated: false,
+        revoked: false,
+    };
+    s.insert_refresh_token(&rt).await.unwrap();
+    let next = RefreshToken {
+        digest: [5; 32],
+        issued_at: 2,
+        last_used_at: 2,
+        ..rt.clone()
+    };
+    let rotation = Tokens {
+        session: session(&o, &u, &a, 20, Some(fam)),
+        refresh: Some(next.clone()),
+    };
+    assert!(
+        s.use_refresh_token(&[4; 32], 2, &rotation).await.unwrap(),
+        "{name}"
+    );
+    assert!(s.session(&[20; 32]).await.unwrap().is_some(), "{name}");
+    let again = Tokens {
+        session: session(&o, &u, &a, 21, Some(fam)),
+        refresh: Some(RefreshToken {
+            digest: [6; 32],
+            ..next.clone()
+        }),
+    };
+    assert!(
+        !s.use_refresh_token(&[4; 32], 3, &again).await.unwrap(),
+        "{name}: reuse"
+    );
+    assert!(s.refresh_token(&[4; 32]).await.unwrap().unwrap().rotated);
+    assert_eq!(
+        s.refresh_token(&[6; 32]).await.unwrap(),
+        None,
+        "{name}: nothing half-written"
+    );
+    assert_eq!(s.session(&[21; 32]).await.unwrap(), None, "{name}");
+    assert!(
+        s.refresh_token(&[5; 32]).await.unwrap().unwrap().revoked,
+        "{name}: a lost rotation revokes the family"
+    );
+    // Without rotation, a use marks the token used and starts a session.
+    let fam2: Family = [10; 16];
+    let kept = RefreshToken {
+        digest: [22; 32],
+        family: fam2,
+        ..rt.clone()
+    };
+    s.insert_refresh_token(&kept).await.unwrap();
+    let plain = Tokens {
+        session: session(&o, &u, &a, 23, Some(fam2)),
+        refresh: None,
+    };
+    assert!(s.use_refresh_token(&[22; 32], 50, &plain).await.unwrap());
+    assert_eq!(
+        s.refresh_token(&[22; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        50
+    );
+    assert!(s.session(&[23; 32]).await.unwrap().is_some(), "{name}");
+
+    // Revoking the family ends its refresh tokens and sessions.
+    s.insert_session(&session(&o, &u, &a, 7, Some(fam)))
+        .await
+        .unwrap();
+    s.insert_session(&session(&o, &u, &a, 8, None))
+        .await
+        .unwrap();
+    assert_eq!(s.revoke_family(&fam, 60).await.unwrap(), 1, "{name}");
+    assert!(s.refresh_token(&[4; 32]).await.unwrap().unwrap().revoked);
+    assert!(s.session(&[7; 32]).await.unwrap().unwrap().revoked);
+    assert!(!s.session(&[8; 32]).await.unwrap().unwrap().revoked);
+    assert_eq!(
+        s.revoke_sessions(SessionFilter::App(a.id), true, 61)
+            .await
+            .unwrap(),
+        (2, 1),
+        "{name}: sessions 8 and 23, refresh token 22"
+    );
+    // Purging removes what expired long ago and keeps what may still matter.
+    s.insert_session(&session(&o, &u, &a, 9, None))
+        .await
+        .unwrap();
+    let long_after = 1000 + 60_000 + 3_600_000 + 1;
+    assert!(s.purge_expired(long_after).await.unwrap() >= 3, "{name}");
+    assert_eq!(s.session(&[9; 32]).await.unwrap(), None, "{name}");
+    assert!(
+        s.refresh_token(&[5; 32]).await.unwrap().is_some(),
+        "{name}: revoked refresh tokens stay 30 days"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn assertions_logins_approvals_and_keys() {
-    for (name, s, _dir) in backends().await {
-        assert!(
-            s.first_use_of_assertion(&[1; 32], 100, 10).await.unwrap(),
-            "{name}"
-        );
-        assert!(
-            !s.first_use_of_assertion(&[1; 32], 100, 20).await.unwrap(),
-            "{name}: replay"
-        );
-        // Expired entries are forgotten.
-        assert!(
-            s.first_use_of_assertion(&[1; 32], 300, 200).await.unwrap(),
-            "{name}"
-        );
+async fn assertions_logins_approvals_and_keys(name: &str, s: Store) {
+    assert!(
+        s.first_use_of_assertion(&[1; 32], 100, 10).await.unwrap(),
+        "{name}"
+    );
+    assert!(
+        !s.first_use_of_assertion(&[1; 32], 100, 20).await.unwrap(),
+        "{name}: replay"
+    );
+    // Expired entries are forgotten.
+    assert!(
+        s.first_use_of_assertion(&[1; 32], 300, 200).await.unwrap(),
+        "{name}"
+    );
 
-        let o = org(&s).await;
-        let u = user(&s, &o, "a@x").await;
-        let a = app(&s, &o).await;
-        // A JWT bearer grant spends its assertion and starts its session together; a replay
-        // writes neither.
-        assert!(
-            s.spend_assertion(&[2; 32], 100, 10, &session(&o, &u, &a, 21, None))
-                .await
-                .unwrap(),
-            "{name}"
-        );
-        assert!(s.session(&[21; 32]).await.unwrap().is_some(), "{name}");
-        assert!(
-            !s.spend_assertion(&[2; 32], 100, 20, &session(&o, &u, &a, 22, None))
-                .await
-                .unwrap(),
-            "{name}: replay"
-        );
-        assert_eq!(s.session(&[22; 32]).await.unwrap(), None, "{name}: replay");
-        // A session that cannot be stored leaves the assertion unspent.
-        assert!(
-            s.spend_assertion(&[4; 32], 100, 10, &session(&o, &u, &a, 21, None))
-                .await
-                .is_err(),
-            "{name}: duplicate session"
-        );
-        assert!(
-            s.first_use_of_assertion(&[4; 32], 100, 10).await.unwrap(),
-            "{name}: the failed grant did not spend its assertion"
-        );
-        let login = LoginSession {
-            digest: [3; 32],
-            user_id: u.id,
-            auth_time: 5,
-            expires_at: 50,
-        };
-        s.insert_login_session(&login).await.unwrap();
-        assert_eq!(s.login_session(&[3; 32]).await.unwrap(), Some(login));
-        s.delete_login_session(&[3; 32]).await.unwrap();
-        assert_eq!(s.login_session(&[3; 32]).await.unwrap(), None, "{name}");
+    let o = org(&s).await;
+    let u = user(&s, &o, "a@x").await;
+    let a = app(&s, &o).await;
+    // A JWT bearer grant spends its assertion and starts its session together; a replay
+    // writes neither.
+    assert!(
+        s.spend_assertion(&[2; 32], 100, 10, &session(&o, &u, &a, 21, None))
+            .await
+            .unwrap(),
+        "{name}"
+    );
+    assert!(s.session(&[21; 32]).await.unwrap().is_some(), "{name}");
+    assert!(
+        !s.spend_assertion(&[2; 32], 100, 20, &session(&o, &u, &a, 22, None))
+            .await
+            .unwrap(),
+        "{name}: replay"
+    );
+    assert_eq!(s.session(&[22; 32]).await.unwrap(), None, "{name}: replay");
+    // A session that cannot be stored leaves the assertion unspent.
+    assert!(
+        s.spend_assertion(&[4; 32], 100, 10, &session(&o, &u, &a, 21, None))
+            .await
+            .is_err(),
+        "{name}: duplicate session"
+    );
+    assert!(
+        s.first_use_of_assertion(&[4; 32], 100, 10).await.unwrap(),
+        "{name}: the failed grant did not spend its assertion"
+    );
+    let login = LoginSession {
+        digest: [3; 32],
+        user_id: u.id,
+        auth_time: 5,
+        expires_at: 50,
+    };
+    s.insert_login_session(&login).await.unwrap();
+    assert_eq!(s.login_session(&[3; 32]).await.unwrap(), Some(login));
+    s.delete_login_session(&[3; 32]).await.unwrap();
+    assert_eq!(s.login_session(&[3; 32]).await.unwrap(), None, "{name}");
 
-        assert_eq!(s.approval(&u.id, &a.id).await.unwrap(), None);
-        let scopes = Scopes::parse("api web").unwrap();
-        s.approve(&u.id, &a.id, &scopes, 1).await.unwrap();
-        assert_eq!(s.approval(&u.id, &a.id).await.unwrap(), Some(scopes));
-        assert!(s.has_approved(&u.id, &a.id).await.unwrap());
+    assert_eq!(s.approval(&u.id, &a.id).await.unwrap(), None);
+    let scopes = Scopes::parse("api web").unwrap();
+    s.approve(&u.id, &a.id, &scopes, 1).await.unwrap();
+    assert_eq!(s.approval(&u.id, &a.id).await.unwrap(), Some(scopes));
+    assert!(s.has_approved(&u.id, &a.id).await.unwrap());
 
-        let key = |kid: &str, at| StoredKey {
-            kid: kid.into(),
-            created_at: at,
-            retired_at: None,
-            publish_until: None,
-            private_key: vec![1],
-            encrypted: false,
-            modulus: vec![2],
-            exponent: vec![1, 0, 1],
-        };
-        s.add_signing_key(&key("1", 10), None).await.unwrap();
-        assert!(s.add_signing_key(&key("2", 20), Some(500)).await.unwrap());
-        // The same kid again (another node's first key) changes nothing.
-        assert!(
-            !s.add_signing_key(&key("2", 30), Some(900)).await.unwrap(),
-            "{name}"
-        );
-        let keys = s.signing_keys().await.unwrap();
-        assert_eq!(keys.len(), 2, "{name}");
-        assert_eq!(
-            (keys[0].retired_at, keys[0].publish_until),
-            (Some(20), Some(500))
-        );
-        assert_eq!(keys[1], key("2", 20));
-    }
+    let key = |kid: &str, at| StoredKey {
+        kid: kid.into(),
+        created_at: at,
+        retired_at: None,
+        publish_until: None,
+        private_key: vec![1],
+        encrypted: false,
+        modulus: vec![2],
+        exponent: vec![1, 0, 1],
+    };
+    s.add_signing_key(&key("1", 10), None).await.unwrap();
+    assert!(s.add_signing_key(&key("2", 20), Some(500)).await.unwrap());
+    // The same kid again (another node's first key) changes nothing.
+    assert!(
+        !s.add_signing_key(&key("2", 30), Some(900)).await.unwrap(),
+        "{name}"
+    );
+    let keys = s.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2, "{name}");
+    assert_eq!(
+        (keys[0].retired_at, keys[0].publish_until),
+        (Some(20), Some(500))
+    );
+    assert_eq!(keys[1], key("2", 20));
 }
 
 /// A connection of its own to the SQLite store in `dir`, as a second process would open it.
@@ -790,42 +830,39 @@ async fn purging_the_ledger_takes_exactly_the_expired_assertions() {
 
 /// Purging walks the sessions a slice at a time: every ended session goes, whichever slice it
 /// falls in, and no live one does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purging_many_sessions_spares_the_live_ones() {
-    for (name, s, _dir) in backends().await {
-        let o = org(&s).await;
-        let u = user(&s, &o, "a@x").await;
-        let a = app(&s, &o).await;
-        // More than two slices' worth; every third session is still in use.
-        let mut inserts = tokio::task::JoinSet::new();
-        for i in 0..4_500u32 {
-            let mut sess = session(&o, &u, &a, 0, None);
-            sess.digest[..4].copy_from_slice(&i.to_be_bytes());
-            sess.digest[4] = 1;
-            if i % 3 == 0 {
-                sess.last_used_at = 10_000_000;
-            }
-            let s = s.clone();
-            inserts.spawn(async move { s.insert_session(&sess).await });
+async fn purging_many_sessions_spares_the_live_ones(name: &str, s: Store) {
+    let o = org(&s).await;
+    let u = user(&s, &o, "a@x").await;
+    let a = app(&s, &o).await;
+    // More than two slices' worth; every third session is still in use.
+    let mut inserts = tokio::task::JoinSet::new();
+    for i in 0..4_500u32 {
+        let mut sess = session(&o, &u, &a, 0, None);
+        sess.digest[..4].copy_from_slice(&i.to_be_bytes());
+        sess.digest[4] = 1;
+        if i % 3 == 0 {
+            sess.last_used_at = 10_000_000;
         }
-        while let Some(done) = inserts.join_next().await {
-            done.unwrap().unwrap();
-        }
-        let purged = s
-            .purge_expired(1000 + 60_000 + 3_600_000 + 1)
-            .await
-            .unwrap();
-        assert_eq!(purged, 3_000, "{name}");
-        for i in [0u32, 1, 2_001, 2_997, 2_998, 4_499] {
-            let mut digest = [0u8; 32];
-            digest[..4].copy_from_slice(&i.to_be_bytes());
-            digest[4] = 1;
-            assert_eq!(
-                s.session(&digest).await.unwrap().is_some(),
-                i % 3 == 0,
-                "{name}: session {i}"
-            );
-        }
+        let s = s.clone();
+        inserts.spawn(async move { s.insert_session(&sess).await });
+    }
+    while let Some(done) = inserts.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let purged = s
+        .purge_expired(1000 + 60_000 + 3_600_000 + 1)
+        .await
+        .unwrap();
+    assert_eq!(purged, 3_000, "{name}");
+    for i in [0u32, 1, 2_001, 2_997, 2_998, 4_499] {
+        let mut digest = [0u8; 32];
+        digest[..4].copy_from_slice(&i.to_be_bytes());
+        digest[4] = 1;
+        assert_eq!(
+            s.session(&digest).await.unwrap().is_some(),
+            i % 3 == 0,
+            "{name}: session {i}"
+        );
     }
 }
 
@@ -844,172 +881,351 @@ fn device_code(a: &ConnectedApp, d: u8, issued_at: i64) -> DeviceCode {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn device_codes_poll_decide_and_redeem_once() {
-    for (name, s, _dir) in backends().await {
-        let o = org(&s).await;
-        let u = user(&s, &o, "a@x").await;
-        let a = app(&s, &o).await;
-        let other = s.next_id(prefix::CONNECTED_APP).await.unwrap();
-        s.insert_device_code(&device_code(&a, 1, 1_000))
-            .await
-            .unwrap();
-        assert!(
-            matches!(
-                s.insert_device_code(&DeviceCode {
-                    digest: [2; 32],
-                    ..device_code(&a, 1, 1_000)
-                })
-                .await,
-                Err(StoreError::Conflict(_))
-            ),
-            "{name}: a user code is unique"
-        );
-        let found = s.device_code_by_user_code(&[101; 32]).await.unwrap();
-        assert_eq!(found, Some(device_code(&a, 1, 1_000)), "{name}");
+async fn device_codes_poll_decide_and_redeem_once(name: &str, s: Store) {
+    let o = org(&s).await;
+    let u = user(&s, &o, "a@x").await;
+    let a = app(&s, &o).await;
+    let other = s.next_id(prefix::CONNECTED_APP).await.unwrap();
+    s.insert_device_code(&device_code(&a, 1, 1_000))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            s.insert_device_code(&DeviceCode {
+                digest: [2; 32],
+                ..device_code(&a, 1, 1_000)
+            })
+            .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{name}: a user code is unique"
+    );
+    let found = s.device_code_by_user_code(&[101; 32]).await.unwrap();
+    assert_eq!(found, Some(device_code(&a, 1, 1_000)), "{name}");
 
-        // Polls: on time, too soon (the interval grows by 5 s), on time again.
-        let poll = s
-            .poll_device_code(&[1; 32], &a.id, 2_000, None)
+    // Polls: on time, too soon (the interval grows by 5 s), on time again.
+    let poll = s
+        .poll_device_code(&[1; 32], &a.id, 2_000, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&poll, DevicePoll::OnTime { redeemed: false, code } if code.last_polled_at == Some(2_000)),
+        "{name}: {poll:?}"
+    );
+    let poll = s
+        .poll_device_code(&[1; 32], &a.id, 3_000, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&poll, DevicePoll::TooSoon(code) if code.interval_secs == 10),
+        "{name}: {poll:?}"
+    );
+    let poll = s
+        .poll_device_code(&[1; 32], &a.id, 13_000, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(poll, DevicePoll::OnTime { .. }),
+        "{name}: {poll:?}"
+    );
+    // Another app's poll finds nothing, and changes nothing.
+    let poll = s
+        .poll_device_code(&[1; 32], &other, 50_000, None)
+        .await
+        .unwrap();
+    assert_eq!(poll, DevicePoll::Unknown, "{name}");
+    assert_eq!(
+        s.poll_device_code(&[9; 32], &a.id, 50_000, None)
             .await
-            .unwrap();
-        assert!(
-            matches!(&poll, DevicePoll::OnTime { redeemed: false, code } if code.last_polled_at == Some(2_000)),
-            "{name}: {poll:?}"
-        );
-        let poll = s
-            .poll_device_code(&[1; 32], &a.id, 3_000, None)
-            .await
-            .unwrap();
-        assert!(
-            matches!(&poll, DevicePoll::TooSoon(code) if code.interval_secs == 10),
-            "{name}: {poll:?}"
-        );
-        let poll = s
-            .poll_device_code(&[1; 32], &a.id, 13_000, None)
-            .await
-            .unwrap();
-        assert!(
-            matches!(poll, DevicePoll::OnTime { .. }),
-            "{name}: {poll:?}"
-        );
-        // Another app's poll finds nothing, and changes nothing.
-        let poll = s
-            .poll_device_code(&[1; 32], &other, 50_000, None)
-            .await
-            .unwrap();
-        assert_eq!(poll, DevicePoll::Unknown, "{name}");
-        assert_eq!(
-            s.poll_device_code(&[9; 32], &a.id, 50_000, None)
-                .await
-                .unwrap(),
-            DevicePoll::Unknown,
-            "{name}"
-        );
+            .unwrap(),
+        DevicePoll::Unknown,
+        "{name}"
+    );
 
-        // The user approves once; a second decision, or one after expiry, is not recorded.
-        let approved = DeviceDecision::Approved {
-            user_id: u.id,
-            auth_time: 4_000,
-        };
-        assert!(
-            s.decide_device_code(&[101; 32], approved, 5_000)
-                .await
-                .unwrap(),
-            "{name}"
-        );
-        assert!(
-            !s.decide_device_code(&[101; 32], DeviceDecision::Denied, 5_000)
-                .await
-                .unwrap(),
-            "{name}: decided already"
-        );
-        s.insert_device_code(&device_code(&a, 3, 1_000))
+    // The user approves once; a second decision, or one after expiry, is not recorded.
+    let approved = DeviceDecision::Approved {
+        user_id: u.id,
+        auth_time: 4_000,
+    };
+    assert!(
+        s.decide_device_code(&[101; 32], approved, 5_000)
             .await
-            .unwrap();
-        assert!(
-            !s.decide_device_code(&[103; 32], approved, 601_000)
-                .await
-                .unwrap(),
-            "{name}: expired"
-        );
-
-        // Approved, but polled without tokens: recorded, not spent.
-        let poll = s
-            .poll_device_code(&[1; 32], &a.id, 60_000, None)
+            .unwrap(),
+        "{name}"
+    );
+    assert!(
+        !s.decide_device_code(&[101; 32], DeviceDecision::Denied, 5_000)
             .await
-            .unwrap();
-        assert!(
-            matches!(&poll, DevicePoll::OnTime { redeemed: false, code } if !code.redeemed),
-            "{name}: {poll:?}"
-        );
-        assert_eq!(
-            s.device_code(&[1; 32], &a.id)
-                .await
-                .unwrap()
-                .map(|d| d.decision),
-            Some(approved),
-            "{name}"
-        );
-        assert_eq!(s.device_code(&[1; 32], &other).await.unwrap(), None);
-
-        // Concurrent polls of an approved code: exactly one redeems it and stores its tokens.
-        let mut tasks = Vec::new();
-        for i in 0..6u8 {
-            let (s, app) = (s.clone(), a.id);
-            let tokens = grant_tokens(&o, &u, &a, 40 + i, [40 + i; 16]);
-            tasks.push(tokio::spawn(async move {
-                let poll = s
-                    .poll_device_code(&[1; 32], &app, 100_000, Some(&tokens))
-                    .await
-                    .unwrap();
-                (poll, tokens)
-            }));
-        }
-        let mut redeemed = 0;
-        for t in tasks {
-            let (poll, tokens) = t.await.unwrap();
-            let stored = s.session(&tokens.session.digest).await.unwrap().is_some();
-            match poll {
-                DevicePoll::OnTime {
-                    redeemed: true,
-                    code,
-                } => {
-                    assert_eq!(code.decision, approved, "{name}");
-                    assert!(stored, "{name}: the redeeming poll stored its tokens");
-                    redeemed += 1;
-                }
-                DevicePoll::OnTime { .. } | DevicePoll::TooSoon(_) => {
-                    assert!(!stored, "{name}: a poll that did not redeem stored nothing");
-                }
-                DevicePoll::Unknown => panic!("{name}: the code vanished"),
-            }
-        }
-        assert_eq!(redeemed, 1, "{name}");
-
-        // Denied codes say so.
-        s.insert_device_code(&device_code(&a, 4, 1_000))
+            .unwrap(),
+        "{name}: decided already"
+    );
+    s.insert_device_code(&device_code(&a, 3, 1_000))
+        .await
+        .unwrap();
+    assert!(
+        !s.decide_device_code(&[103; 32], approved, 601_000)
             .await
-            .unwrap();
-        assert!(
-            s.decide_device_code(&[104; 32], DeviceDecision::Denied, 2_000)
-                .await
-                .unwrap(),
-            "{name}"
-        );
-        let denied = s
-            .device_code_by_user_code(&[104; 32])
+            .unwrap(),
+        "{name}: expired"
+    );
+
+    // Approved, but polled without tokens: recorded, not spent.
+    let poll = s
+        .poll_device_code(&[1; 32], &a.id, 60_000, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&poll, DevicePoll::OnTime { redeemed: false, code } if !code.redeemed),
+        "{name}: {poll:?}"
+    );
+    assert_eq!(
+        s.device_code(&[1; 32], &a.id)
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(denied.decision, DeviceDecision::Denied, "{name}");
+            .map(|d| d.decision),
+        Some(approved),
+        "{name}"
+    );
+    assert_eq!(s.device_code(&[1; 32], &other).await.unwrap(), None);
 
-        // Purged an hour after expiry.
-        s.purge_expired(1_000 + 600_000 + 3_600_001).await.unwrap();
-        assert_eq!(
-            s.device_code_by_user_code(&[104; 32]).await.unwrap(),
-            None,
-            "{name}"
-        );
+    // Concurrent polls of an approved code: exactly one redeems it and stores its tokens.
+    let mut tasks = Vec::new();
+    for i in 0..6u8 {
+        let (s, app) = (s.clone(), a.id);
+        let tokens = grant_tokens(&o, &u, &a, 40 + i, [40 + i; 16]);
+        tasks.push(tokio::spawn(async move {
+            let poll = s
+                .poll_device_code(&[1; 32], &app, 100_000, Some(&tokens))
+                .await
+                .unwrap();
+            (poll, tokens)
+        }));
     }
+    let mut redeemed = 0;
+    for t in tasks {
+        let (poll, tokens) = t.await.unwrap();
+        let stored = s.session(&tokens.session.digest).await.unwrap().is_some();
+        match poll {
+            DevicePoll::OnTime {
+                redeemed: true,
+                code,
+            } => {
+                assert_eq!(code.decision, approved, "{name}");
+                assert!(stored, "{name}: the redeeming poll stored its tokens");
+                redeemed += 1;
+            }
+            DevicePoll::OnTime { .. } | DevicePoll::TooSoon(_) => {
+                assert!(!stored, "{name}: a poll that did not redeem stored nothing");
+            }
+            DevicePoll::Unknown => panic!("{name}: the code vanished"),
+        }
+    }
+    assert_eq!(redeemed, 1, "{name}");
+
+    // Denied codes say so.
+    s.insert_device_code(&device_code(&a, 4, 1_000))
+        .await
+        .unwrap();
+    assert!(
+        s.decide_device_code(&[104; 32], DeviceDecision::Denied, 2_000)
+            .await
+            .unwrap(),
+        "{name}"
+    );
+    let denied = s
+        .device_code_by_user_code(&[104; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(denied.decision, DeviceDecision::Denied, "{name}");
+
+    // Purged an hour after expiry.
+    s.purge_expired(1_000 + 600_000 + 3_600_001).await.unwrap();
+    assert_eq!(
+        s.device_code_by_user_code(&[104; 32]).await.unwrap(),
+        None,
+        "{name}"
+    );
+}
+
+/// Writes the grant operations make before one fails, at most: past it, they succeed.
+const MOST_WRITES: i64 = 6;
+
+/// Whether a grant's tokens are stored: (session, refresh token).
+async fn stored(s: &Store, tokens: &Tokens) -> (bool, bool) {
+    let session = s.session(&tokens.session.digest).await.unwrap().is_some();
+    let refresh = match &tokens.refresh {
+        Some(r) => s.refresh_token(&r.digest).await.unwrap().is_some(),
+        None => false,
+    };
+    (session, refresh)
+}
+
+/// Every grant operation, with its N-th write failing for each N: after a failure nothing of
+/// it is stored (no spent code without its tokens, no rotated refresh token without its
+/// successor, no spent assertion or device approval without its session), and once enough
+/// writes succeed the whole of it is.
+async fn grants_write_all_or_nothing(name: &str, s: Store) {
+    use idforce_store::testing::failing_after;
+    let o = org(&s).await;
+    let u = user(&s, &o, "a@x").await;
+    let a = app(&s, &o).await;
+    let mut failures = 0;
+    for n in 0..=MOST_WRITES {
+        let at = |k: u8| k.wrapping_mul(16).wrapping_add(n as u8);
+        let ctx = format!("{name}, write {n} fails");
+
+        // A code, spent with its tokens.
+        let code = AuthCode {
+            digest: [at(1); 32],
+            org_id: o.id,
+            user_id: u.id,
+            app_id: a.id,
+            redirect_uri: "https://x/cb".into(),
+            scopes: Scopes::parse("api refresh_token").unwrap(),
+            code_challenge: None,
+            nonce: None,
+            auth_time: 1,
+            issued_at: 1,
+            expires_at: 10_000,
+        };
+        s.insert_code(&code).await.unwrap();
+        let tokens = grant_tokens(&o, &u, &a, at(2), [at(2); 16]);
+        let r = failing_after(n, s.redeem_code(&code.digest, 5, Some(&tokens))).await;
+        let spent = s.code(&code.digest).await.unwrap().unwrap().1;
+        match r {
+            Ok(Redemption::Redeemed) => {
+                assert!(spent, "{ctx}");
+                assert_eq!(stored(&s, &tokens).await, (true, true), "{ctx}");
+            }
+            Ok(other) => panic!("{ctx}: {other:?}"),
+            Err(StoreError::Unavailable(_)) => {
+                failures += 1;
+                assert!(!spent, "{ctx}: a code spent without its tokens");
+                assert_eq!(stored(&s, &tokens).await, (false, false), "{ctx}");
+            }
+            Err(e) => panic!("{ctx}: {e}"),
+        }
+
+        // A rotating refresh token: rotated with its successor and session, or untouched.
+        let old = RefreshToken {
+            digest: [at(3); 32],
+            family: [at(3); 16],
+            ..grant_tokens(&o, &u, &a, 0, [0; 16]).refresh.unwrap()
+        };
+        s.insert_refresh_token(&old).await.unwrap();
+        let next = grant_tokens(&o, &u, &a, at(4), old.family);
+        let r = failing_after(n, s.use_refresh_token(&old.digest, 6, &next)).await;
+        let rotated = s.refresh_token(&old.digest).await.unwrap().unwrap().rotated;
+        match r {
+            Ok(true) => {
+                assert!(rotated, "{ctx}");
+                assert_eq!(stored(&s, &next).await, (true, true), "{ctx}");
+            }
+            Ok(false) => panic!("{ctx}: a fresh token could not be used"),
+            Err(_) => {
+                failures += 1;
+                assert!(!rotated, "{ctx}: rotated without its successor");
+                assert_eq!(stored(&s, &next).await, (false, false), "{ctx}");
+            }
+        }
+
+        // An approved device authorization: spent with its tokens, or pending still.
+        s.insert_device_code(&device_code(&a, at(5), 1_000))
+            .await
+            .unwrap();
+        let approved = DeviceDecision::Approved {
+            user_id: u.id,
+            auth_time: 1_000,
+        };
+        let user_code = [at(5).wrapping_add(100); 32];
+        assert!(
+            s.decide_device_code(&user_code, approved, 1_500)
+                .await
+                .unwrap()
+        );
+        let device_tokens = grant_tokens(&o, &u, &a, at(6), [at(6); 16]);
+        let r = failing_after(
+            n,
+            s.poll_device_code(&[at(5); 32], &a.id, 2_000, Some(&device_tokens)),
+        )
+        .await;
+        let device = s.device_code(&[at(5); 32], &a.id).await.unwrap().unwrap();
+        match r {
+            Ok(DevicePoll::OnTime { redeemed: true, .. }) => {
+                assert!(device.redeemed, "{ctx}");
+                assert_eq!(stored(&s, &device_tokens).await, (true, true), "{ctx}");
+            }
+            Ok(other) => panic!("{ctx}: {other:?}"),
+            Err(_) => {
+                failures += 1;
+                assert!(!device.redeemed, "{ctx}: spent without its tokens");
+                assert_eq!(
+                    device.last_polled_at, None,
+                    "{ctx}: the poll is undone whole"
+                );
+                assert_eq!(stored(&s, &device_tokens).await, (false, false), "{ctx}");
+            }
+        }
+
+        // An assertion, spent with its session.
+        let sess = session(&o, &u, &a, at(7), None);
+        let r = failing_after(n, s.spend_assertion(&[at(8); 32], 9_000, 10, &sess)).await;
+        let present = s.session(&sess.digest).await.unwrap().is_some();
+        match r {
+            Ok(true) => assert!(present, "{ctx}"),
+            Ok(false) => panic!("{ctx}: a fresh assertion was refused"),
+            Err(_) => {
+                failures += 1;
+                assert!(!present, "{ctx}");
+                assert!(
+                    s.first_use_of_assertion(&[at(8); 32], 9_000, 11)
+                        .await
+                        .unwrap(),
+                    "{ctx}: spent without its session"
+                );
+            }
+        }
+
+        // A replayed code revokes the first redemption's family whole, or not at all.
+        let first = grant_tokens(&o, &u, &a, at(9), [at(9); 16]);
+        let replayed = AuthCode {
+            digest: [at(10); 32],
+            ..code.clone()
+        };
+        s.insert_code(&replayed).await.unwrap();
+        assert_eq!(
+            s.redeem_code(&replayed.digest, 5, Some(&first))
+                .await
+                .unwrap(),
+            Redemption::Redeemed
+        );
+        let r = failing_after(n, s.redeem_code(&replayed.digest, 7, None)).await;
+        let session_revoked = s
+            .session(&first.session.digest)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked;
+        let refresh = first.refresh.as_ref().unwrap();
+        let refresh_revoked = s
+            .refresh_token(&refresh.digest)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked;
+        assert_eq!(
+            session_revoked, refresh_revoked,
+            "{ctx}: a family half revoked"
+        );
+        match r {
+            Ok(Redemption::Reused) => assert!(session_revoked, "{ctx}"),
+            Ok(other) => panic!("{ctx}: {other:?}"),
+            Err(_) => failures += 1,
+        }
+    }
+    assert!(
+        failures >= 5,
+        "{name}: every operation failed at least once"
+    );
 }

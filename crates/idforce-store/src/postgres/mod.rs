@@ -135,6 +135,10 @@ async fn change<'e, E>(query: Query<'_>, executor: E) -> StoreResult<u64>
 where
     E: sqlx::Executor<'e, Database = sqlx::Postgres>,
 {
+    #[cfg(feature = "testing")]
+    if let Some(point) = crate::testing::fail_point() {
+        crate::testing::count_write(&point)?;
+    }
     Ok(query
         .execute(executor)
         .await

@@ -133,6 +133,8 @@ impl Database {
             savepoint,
             outcome: None,
             reply,
+            #[cfg(feature = "testing")]
+            fail_point: crate::testing::fail_point(),
         });
         self.writer.send(job).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -192,6 +194,16 @@ struct Pending<T, F> {
     savepoint: bool,
     outcome: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
+    /// The queuing task's injected write failure (`testing::failing_after`).
+    #[cfg(feature = "testing")]
+    fail_point: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
+}
+
+#[cfg(feature = "testing")]
+thread_local! {
+    /// The fail point of the job the writer is running.
+    static FAIL_POINT: std::cell::RefCell<Option<std::sync::Arc<std::sync::atomic::AtomicI64>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl<T, F> Job for Pending<T, F>
@@ -203,6 +215,8 @@ where
         let Some(work) = self.work.take() else {
             return;
         };
+        #[cfg(feature = "testing")]
+        FAIL_POINT.with(|f| f.replace(self.fail_point.clone()));
         if !self.savepoint {
             self.outcome = Some(work(conn));
             return;
@@ -239,6 +253,11 @@ pub(crate) fn change(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<usize> {
+    #[cfg(feature = "testing")]
+    FAIL_POINT.with(|f| match &*f.borrow() {
+        Some(point) => crate::testing::count_write(point),
+        None => Ok(()),
+    })?;
     c.prepare_cached(sql)
         .and_then(|mut st| st.execute(params))
         .map_err(error)
