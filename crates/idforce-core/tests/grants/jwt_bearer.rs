@@ -1,0 +1,224 @@
+//! JWT bearer flow (spec §3.6, §12.5): an RS256 assertion signed with the key of the app's
+//! certificate, naming the app, the user and this server; each assertion spent once.
+
+use idforce_core::model::PermittedUsers;
+use idforce_core::ports::Approvals;
+use serde_json::{Value, json};
+
+use crate::world::*;
+
+fn claims(w: &World) -> Value {
+    json!({
+        "iss": "3MVG9grants",
+        "sub": "alice@acme.test",
+        "aud": PUBLIC_URL,
+        "exp": w.now / 1000 + 180,
+    })
+}
+
+async fn login(
+    w: &World,
+    assertion: &str,
+) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
+    w.token(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", assertion),
+    ])
+    .await
+}
+
+async fn approve(w: &World) {
+    w.store
+        .approve(&w.alice.id, &w.app.id, &w.app.scopes, w.now)
+        .await
+        .unwrap();
+}
+
+fn with(w: &World, change: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {
+    let mut c = claims(w);
+    change(c.as_object_mut().unwrap());
+    sign_assertion("jwt.key", &c)
+}
+
+#[tokio::test]
+async fn an_approved_users_assertion_starts_a_session_once() {
+    let w = World::new().await;
+    approve(&w).await;
+    let assertion = sign_assertion("jwt.key", &claims(&w));
+    let r = login(&w, &assertion).await.unwrap();
+    assert!(w.live(&r.access_token).await);
+    assert_eq!(
+        (r.issued_at, r.signature, r.refresh_token),
+        (None, None, None)
+    );
+    // The same assertion again is a replay.
+    refused(
+        login(&w, &assertion).await,
+        400,
+        "invalid_grant",
+        "expired authorization code",
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_wrongly_signed_assertions_are_invalid() {
+    let mut w = World::new().await;
+    approve(&w).await;
+    for assertion in ["", "not-a-jwt", "a.b.c"] {
+        refused(
+            login(&w, assertion).await,
+            400,
+            "invalid_grant",
+            "invalid assertion",
+        );
+    }
+    refused(
+        login(&w, &sign_assertion("other.key", &claims(&w))).await,
+        400,
+        "invalid_grant",
+        "invalid assertion",
+    );
+    w.change_app(|a| a.certificate_der = None).await;
+    refused(
+        login(&w, &sign_assertion("jwt.key", &claims(&w))).await,
+        400,
+        "invalid_grant",
+        "invalid assertion",
+    );
+}
+
+#[tokio::test]
+async fn the_issuer_must_be_an_app_and_the_audience_this_server() {
+    let w = World::new().await;
+    approve(&w).await;
+    refused(
+        login(
+            &w,
+            &with(&w, |c| drop(c.insert("iss".into(), json!("3MVG9nobody")))),
+        )
+        .await,
+        400,
+        "invalid_client_id",
+        "client identifier invalid",
+    );
+    refused(
+        login(
+            &w,
+            &with(&w, |c| {
+                drop(c.insert("aud".into(), json!("https://elsewhere.test")))
+            }),
+        )
+        .await,
+        400,
+        "invalid_grant",
+        "audience is invalid",
+    );
+    for aud in [
+        "https://login.salesforce.com",
+        "https://idforce.test/services/oauth2/token",
+    ] {
+        let r = login(&w, &with(&w, |c| drop(c.insert("aud".into(), json!(aud))))).await;
+        assert!(r.is_ok(), "{aud}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_assertion_is_refused_after_the_clock_skew() {
+    let mut w = World::new().await;
+    approve(&w).await;
+    let assertion = sign_assertion("jwt.key", &claims(&w));
+    w.advance_secs(180 + 61);
+    refused(
+        login(&w, &assertion).await,
+        400,
+        "invalid_grant",
+        "expired authorization code",
+    );
+    w.now -= 2_000;
+    assert!(
+        login(&w, &assertion).await.is_ok(),
+        "within the minute of skew"
+    );
+}
+
+#[tokio::test]
+async fn the_subject_must_be_an_approved_active_unlocked_user() {
+    let mut w = World::new().await;
+    refused(
+        login(&w, &sign_assertion("jwt.key", &claims(&w))).await,
+        400,
+        "invalid_grant",
+        "user hasn't approved this consumer",
+    );
+    approve(&w).await;
+    refused(
+        login(
+            &w,
+            &with(&w, |c| {
+                drop(c.insert("sub".into(), json!("nobody@acme.test")))
+            }),
+        )
+        .await,
+        400,
+        "invalid_grant",
+        "user hasn't approved this consumer",
+    );
+    let now = w.now;
+    w.change_alice(|u| u.locked_until = Some(now + 60_000))
+        .await;
+    refused(
+        login(&w, &with(&w, |c| drop(c.insert("jti".into(), json!("1"))))).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    w.change_alice(|u| {
+        u.locked_until = None;
+        u.active = false;
+    })
+    .await;
+    refused(
+        login(&w, &with(&w, |c| drop(c.insert("jti".into(), json!("2"))))).await,
+        400,
+        "invalid_grant",
+        "inactive user",
+    );
+}
+
+#[tokio::test]
+async fn admin_approved_apps_need_no_approval_but_a_pre_authorization() {
+    let mut w = World::new().await;
+    w.change_app(|a| a.permitted_users = PermittedUsers::AdminApproved)
+        .await;
+    refused(
+        login(&w, &sign_assertion("jwt.key", &claims(&w))).await,
+        400,
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    );
+    let alice = w.alice.id;
+    w.change_app(|a| a.pre_authorized_users = vec![alice]).await;
+    assert!(
+        login(&w, &with(&w, |c| drop(c.insert("jti".into(), json!("3")))))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_assertion_is_not_spent() {
+    let mut w = World::new().await;
+    let assertion = sign_assertion("jwt.key", &claims(&w));
+    refused(
+        login(&w, &assertion).await,
+        400,
+        "invalid_grant",
+        "user hasn't approved this consumer",
+    );
+    approve(&w).await;
+    w.advance_secs(1);
+    assert!(
+        login(&w, &assertion).await.is_ok(),
+        "spent only by the grant that succeeds"
+    );
+}

@@ -1,0 +1,14 @@
+//! The token endpoint's grants without HTTP: each grant's rules and every error of spec §6.1
+//! it can answer, on the in-memory store with a fixed clock. The HTTP suite (crates/idforce)
+//! proves the wiring; these prove the rules.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod world;
+
+mod authorization_code;
+mod client_credentials;
+mod device;
+mod exchange;
+mod jwt_bearer;
+mod password;
+mod refresh_token;

@@ -1,0 +1,199 @@
+//! Username-password flow (spec §3.4).
+
+use idforce_core::model::PermittedUsers;
+
+use crate::world::*;
+
+fn form<'a>(password: &'a str, secret: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("grant_type", "password"),
+        ("client_id", "3MVG9grants"),
+        ("client_secret", secret),
+        ("username", "alice@acme.test"),
+        ("password", password),
+    ]
+}
+
+/// The password followed by the security token, as API logins send it.
+const WITH_TOKEN: &str = "correct horseTOKEN123";
+
+#[tokio::test]
+async fn the_password_and_security_token_start_a_session() {
+    assert_eq!(WITH_TOKEN, format!("{PASSWORD}{SECURITY_TOKEN}"));
+    let w = World::new().await;
+    let r = w.token(&form(WITH_TOKEN, SECRET)).await.unwrap();
+    assert!(w.live(&r.access_token).await);
+    assert_eq!(
+        r.refresh_token, None,
+        "the password flow issues no refresh token"
+    );
+    assert_eq!(
+        r.scope, None,
+        "Salesforce's password response carries no scope"
+    );
+    assert_eq!(r.issued_at, Some(NOW.to_string()));
+    assert!(r.signature.is_some());
+    assert_eq!(r.instance_url, PUBLIC_URL);
+}
+
+#[tokio::test]
+async fn a_wrong_client_is_refused_before_the_password_is_checked() {
+    let w = World::new().await;
+    let mut f = form(WITH_TOKEN, SECRET);
+    f[1].1 = "3MVG9nobody";
+    refused(
+        w.token(&f).await,
+        400,
+        "invalid_client_id",
+        "client identifier invalid",
+    );
+    refused(
+        w.token(&form(WITH_TOKEN, "wrong")).await,
+        400,
+        "invalid_client",
+        "invalid client credentials",
+    );
+    let no_secret: Vec<_> = form(WITH_TOKEN, SECRET)
+        .into_iter()
+        .filter(|(k, _)| *k != "client_secret")
+        .collect();
+    refused(
+        w.token(&no_secret).await,
+        400,
+        "invalid_client",
+        "invalid client credentials",
+    );
+    // None of them counted against Alice.
+    let r = w.token(&form(WITH_TOKEN, SECRET)).await;
+    assert!(r.is_ok(), "{r:?}");
+}
+
+#[tokio::test]
+async fn bad_passwords_tokens_and_users_are_one_vague_failure() {
+    let w = World::new().await;
+    for password in [
+        PASSWORD.to_owned(),
+        "wrong".into(),
+        format!("{PASSWORD}WRONG123"),
+        String::new(),
+    ] {
+        refused(
+            w.token(&form(&password, SECRET)).await,
+            400,
+            "invalid_grant",
+            "authentication failure",
+        );
+    }
+    let mut unknown = form(WITH_TOKEN, SECRET);
+    unknown[3].1 = "nobody@acme.test";
+    refused(
+        w.token(&unknown).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    // The control: the right password and token still work (4 failures < 10).
+    assert!(w.token(&form(WITH_TOKEN, SECRET)).await.is_ok());
+}
+
+#[tokio::test]
+async fn ten_failures_lock_the_user_for_fifteen_minutes() {
+    let mut w = World::new().await;
+    for _ in 0..10 {
+        refused(
+            w.token(&form("wrong", SECRET)).await,
+            400,
+            "invalid_grant",
+            "authentication failure",
+        );
+    }
+    // Locked: even the right password fails, and says nothing more.
+    refused(
+        w.token(&form(WITH_TOKEN, SECRET)).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    w.advance_secs(15 * 60 - 1);
+    refused(
+        w.token(&form(WITH_TOKEN, SECRET)).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    w.advance_secs(1);
+    assert!(w.token(&form(WITH_TOKEN, SECRET)).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_success_clears_the_failures_so_far() {
+    let w = World::new().await;
+    for _ in 0..9 {
+        assert!(w.token(&form("wrong", SECRET)).await.is_err());
+    }
+    assert!(w.token(&form(WITH_TOKEN, SECRET)).await.is_ok());
+    for _ in 0..9 {
+        assert!(w.token(&form("wrong", SECRET)).await.is_err());
+    }
+    assert!(
+        w.token(&form(WITH_TOKEN, SECRET)).await.is_ok(),
+        "nine more failures do not lock: the count started over"
+    );
+}
+
+#[tokio::test]
+async fn an_inactive_user_is_told_so_only_with_the_right_password() {
+    let mut w = World::new().await;
+    w.change_alice(|u| u.active = false).await;
+    refused(
+        w.token(&form(WITH_TOKEN, SECRET)).await,
+        400,
+        "invalid_grant",
+        "inactive user",
+    );
+    refused(
+        w.token(&form("wrong", SECRET)).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+}
+
+#[tokio::test]
+async fn admin_approved_apps_admit_their_profiles_and_pre_authorized_users() {
+    let mut w = World::new().await;
+    w.change_app(|a| a.permitted_users = PermittedUsers::AdminApproved)
+        .await;
+    refused(
+        w.token(&form(WITH_TOKEN, SECRET)).await,
+        400,
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    );
+    w.change_app(|a| a.profiles = vec!["system administrator".into()])
+        .await;
+    assert!(w.token(&form(WITH_TOKEN, SECRET)).await.is_ok());
+    let alice = w.alice.id;
+    w.change_app(|a| {
+        a.profiles.clear();
+        a.pre_authorized_users = vec![alice];
+    })
+    .await;
+    assert!(w.token(&form(WITH_TOKEN, SECRET)).await.is_ok());
+}
+
+#[tokio::test]
+async fn scopes_are_granted_from_the_apps_and_unknown_ones_refused() {
+    let w = World::new().await;
+    let mut f = form(WITH_TOKEN, SECRET);
+    f.push(("scope", "api"));
+    assert!(w.token(&f).await.is_ok());
+    let mut f = form(WITH_TOKEN, SECRET);
+    f.push(("scope", "api chatter_api"));
+    refused(
+        w.token(&f).await,
+        400,
+        "invalid_scope",
+        "the requested scope is not allowed: chatter_api",
+    );
+}

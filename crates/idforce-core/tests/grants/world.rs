@@ -1,0 +1,238 @@
+//! A small org on the in-memory store, a fixed clock, and the grant entry point.
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use idforce_core::error::OAuthError;
+use idforce_core::grant::{self, GrantType, IssuerSettings, TokenContext};
+use idforce_core::model::*;
+use idforce_core::ports::{JwtSigner, PasswordVerifier};
+use idforce_core::scope::Scopes;
+use idforce_core::sfid::{SfId, prefix};
+use idforce_core::token::CredentialHasher;
+use idforce_core::wire::{ClientCredentials, Params, TokenResponse};
+use idforce_store::testing::MemoryStore;
+use idforce_store::{Accounts, Meta};
+
+/// 2027-01-15T08:00:00Z: every test starts here and moves the clock itself.
+pub const NOW: Millis = 1_800_000_000_000;
+pub const PUBLIC_URL: &str = "https://idforce.test";
+pub const PASSWORD: &str = "correct horse";
+pub const SECURITY_TOKEN: &str = "TOKEN123";
+pub const SECRET: &str = "app-secret";
+
+/// Passwords stored as `plain:<password>`: the grants' rules without Argon2's cost.
+pub struct PlainPasswords;
+
+#[async_trait]
+impl PasswordVerifier for PlainPasswords {
+    async fn verify(&self, stored: &str, password: &str) -> bool {
+        stored.strip_prefix("plain:") == Some(password)
+    }
+}
+
+/// A signer whose JWTs show their claims in the clear: enough to see what was signed.
+pub struct VisibleSigner;
+
+impl JwtSigner for VisibleSigner {
+    fn sign(&self, typ: &str, claims: &serde_json::Value) -> Option<String> {
+        Some(format!("{typ}.{claims}"))
+    }
+}
+
+pub struct World {
+    pub store: MemoryStore,
+    pub hasher: CredentialHasher,
+    pub settings: IssuerSettings,
+    pub now: Millis,
+    /// The host a request was sent to.
+    pub host: Option<&'static str>,
+    pub org: Org,
+    /// Has a security token; its profile is System Administrator.
+    pub alice: User,
+    /// All users may use it; it has a secret, a certificate and a run-as user (Alice).
+    pub app: ConnectedApp,
+}
+
+impl World {
+    pub async fn new() -> World {
+        let store = MemoryStore::new();
+        let hasher = CredentialHasher::new(&[7; 32]);
+        let org = Org {
+            id: store.next_id(prefix::ORG).await.unwrap(),
+            name: "Acme".into(),
+            instance_url: None,
+            created_at: NOW,
+        };
+        store.save_org(&org).await.unwrap();
+        let alice = User {
+            id: store.next_id(prefix::USER).await.unwrap(),
+            org_id: org.id,
+            username: "alice@acme.test".into(),
+            email: "alice@acme.test".into(),
+            first_name: "Alice".into(),
+            last_name: "Example".into(),
+            profile: "System Administrator".into(),
+            active: true,
+            password_hash: format!("plain:{PASSWORD}"),
+            security_token: Some((hasher.digest(SECURITY_TOKEN), SECURITY_TOKEN.len())),
+            failed_logins: 0,
+            locked_until: None,
+            created_at: NOW,
+            updated_at: NOW,
+        };
+        store.save_user(&alice).await.unwrap();
+        let app = ConnectedApp {
+            id: store.next_id(prefix::CONNECTED_APP).await.unwrap(),
+            org_id: org.id,
+            name: "Integration".into(),
+            client_id: "3MVG9grants".into(),
+            secret_digest: Some(hasher.digest(SECRET)),
+            callback_urls: vec!["https://app.test/cb".into()],
+            scopes: Scopes::parse("api refresh_token openid").unwrap(),
+            certificate_der: Some(pem_der("jwt.crt")),
+            permitted_users: PermittedUsers::AllUsers,
+            profiles: vec![],
+            pre_authorized_users: vec![],
+            run_as: Some(alice.id),
+            require_secret_for_web_server_flow: true,
+            require_secret_for_refresh_token_flow: true,
+            require_pkce: false,
+            refresh_token_policy: RefreshTokenPolicy::UntilRevoked,
+            rotate_refresh_tokens: false,
+            session_timeout_secs: 7200,
+            introspect_all_tokens: false,
+            id_token_lifetime_secs: 120,
+            jwt_access_tokens: false,
+        };
+        store.save_app(&app).await.unwrap();
+        World {
+            store,
+            hasher,
+            settings: IssuerSettings {
+                public_url: PUBLIC_URL.into(),
+                accept_salesforce_audiences: true,
+                lockout: LockoutPolicy::default(),
+            },
+            now: NOW,
+            host: None,
+            org,
+            alice,
+            app,
+        }
+    }
+
+    /// Changes the app and stores it.
+    pub async fn change_app(&mut self, change: impl FnOnce(&mut ConnectedApp)) {
+        change(&mut self.app);
+        self.store.save_app(&self.app).await.unwrap();
+    }
+
+    /// Changes Alice and stores her.
+    pub async fn change_alice(&mut self, change: impl FnOnce(&mut User)) {
+        change(&mut self.alice);
+        self.store.save_user(&self.alice).await.unwrap();
+    }
+
+    pub fn advance_secs(&mut self, secs: i64) {
+        self.now += secs * 1000;
+    }
+
+    /// A request to the token endpoint with these form fields (no Basic header).
+    pub async fn token(&self, form: &[(&str, &str)]) -> Result<TokenResponse, OAuthError> {
+        self.token_with_grant(form).await.map(|(_, r)| r)
+    }
+
+    pub async fn token_with_grant(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<(GrantType, TokenResponse), OAuthError> {
+        let params = Params::new(
+            form.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let client = ClientCredentials::from_request(&params, None)?;
+        let ctx = TokenContext {
+            store: &self.store,
+            hasher: &self.hasher,
+            passwords: &PlainPasswords,
+            settings: &self.settings,
+            signer: &VisibleSigner,
+            now: self.now,
+            host: self.host,
+        };
+        grant::exchange(&ctx, &params, &client).await
+    }
+
+    /// Whether an access token is a live session.
+    pub async fn live(&self, access_token: &str) -> bool {
+        use idforce_core::ports::Sessions;
+        let digest = self.hasher.session_key(access_token);
+        self.store
+            .session(&digest)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.is_live(self.now))
+    }
+
+    /// Whether a refresh token is stored neither revoked nor rotated away.
+    pub async fn refresh_live(&self, refresh_token: &str) -> bool {
+        use idforce_core::ports::RefreshTokens;
+        let digest = self.hasher.digest(refresh_token);
+        self.store
+            .refresh_token(&digest)
+            .await
+            .unwrap()
+            .is_some_and(|t| !t.revoked && !t.rotated)
+    }
+
+    pub async fn next_id(&self, key_prefix: &str) -> SfId {
+        self.store.next_id(key_prefix).await.unwrap()
+    }
+}
+
+/// The error a request must get: Salesforce's status, code and description.
+#[track_caller]
+pub fn refused<T: std::fmt::Debug>(
+    result: Result<T, OAuthError>,
+    status: u16,
+    error: &str,
+    description: &str,
+) {
+    match result {
+        Err(e) => assert_eq!(
+            (e.code.status(), e.code.as_str(), e.description.as_ref()),
+            (status, error, description),
+        ),
+        Ok(v) => panic!("expected {error} ({description}), got {v:?}"),
+    }
+}
+
+pub fn pem_der(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../idforce/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    STANDARD.decode(body).unwrap()
+}
+
+/// An RS256 JWT of `claims` signed with the fixture key `key` (`jwt.key` or `other.key`).
+pub fn sign_assertion(key: &str, claims: &serde_json::Value) -> String {
+    use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    let key = RsaKeyPair::from_pkcs8(&pem_der(key)).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#);
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let input = format!("{header}.{body}");
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
