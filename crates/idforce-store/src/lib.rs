@@ -4,8 +4,8 @@
 //! nodes on one database). Each backend keeps one file per thing it stores; `rows.rs` decodes
 //! rows for both.
 
-mod cache;
-pub use cache::DEFAULT_TTL as DEFAULT_DIRECTORY_CACHE_TTL;
+mod cached;
+pub use cached::{Cached, DEFAULT_TTL as DEFAULT_DIRECTORY_CACHE_TTL};
 #[cfg(feature = "testing")]
 mod memory;
 mod postgres;
@@ -158,10 +158,16 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Backend>> {
 }
 
 pub async fn open_with(url: &str, settings: &StoreSettings) -> StoreResult<Arc<dyn Backend>> {
+    let ttl = settings
+        .directory_cache_ttl
+        .unwrap_or(DEFAULT_DIRECTORY_CACHE_TTL);
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, settings).await?))
+        Ok(Arc::new(Cached::new(SqliteStore::open(url).await?, ttl)))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::open(url, settings).await?))
+        Ok(Arc::new(Cached::new(
+            PgStore::open(url, settings).await?,
+            ttl,
+        )))
     } else {
         Err(StoreError::Invalid(format!(
             "unsupported database URL (expected sqlite:… or postgres://…): {}",

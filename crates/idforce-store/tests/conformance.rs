@@ -1229,3 +1229,61 @@ async fn grants_write_all_or_nothing(name: &str, s: Store) {
         "{name}: every operation failed at least once"
     );
 }
+
+/// The directory cache is a decorator that forgets only what a write changed: a thousand
+/// failed logins of one user (password spraying) leave the app, the org and the other users
+/// cached, so token requests keep their cached path.
+#[tokio::test]
+async fn failed_logins_leave_the_rest_of_the_directory_cached() {
+    use idforce_store::Cached;
+    use idforce_store::testing::MemoryStore;
+    let memory = MemoryStore::new();
+    let s: Store = Arc::new(Cached::new(
+        memory.clone(),
+        std::time::Duration::from_secs(600),
+    ));
+    let o = org(&s).await;
+    let victim = user(&s, &o, "victim@x").await;
+    let bystander = user(&s, &o, "bystander@x").await;
+    let a = app(&s, &o).await;
+
+    // What every token request reads, once to fill the cache.
+    let token_request_reads = || async {
+        s.app_by_client_id(&a.client_id).await.unwrap().unwrap();
+        s.org(&o.id).await.unwrap().unwrap();
+        s.user(&bystander.id).await.unwrap().unwrap();
+        s.user_by_username("BYSTANDER@x").await.unwrap().unwrap();
+        s.has_approved(&bystander.id, &a.id).await.unwrap();
+    };
+    token_request_reads().await;
+    let filled = memory.directory_reads();
+    for i in 0..1_000 {
+        s.record_login_failure(&victim.id, i, LockoutPolicy::default())
+            .await
+            .unwrap();
+        token_request_reads().await;
+    }
+    assert_eq!(
+        memory.directory_reads() - filled,
+        0,
+        "store reads across 1,000 failed logins of another user"
+    );
+    // The victim's own entry was dropped: the next read of it goes to the store and sees
+    // the failures.
+    let before = memory.directory_reads();
+    let fresh = s.user(&victim.id).await.unwrap().unwrap();
+    assert_eq!(memory.directory_reads() - before, 1);
+    assert!(fresh.locked_until.is_some() || fresh.failed_logins > 0);
+    // The control: a change to the app drops the app, by id and by client id.
+    let renamed = ConnectedApp {
+        name: "Renamed".into(),
+        ..a.clone()
+    };
+    s.save_app(&renamed).await.unwrap();
+    let before = memory.directory_reads();
+    let seen = s.app_by_client_id(&a.client_id).await.unwrap().unwrap();
+    assert_eq!(
+        (seen.name.as_str(), memory.directory_reads() - before),
+        ("Renamed", 1)
+    );
+}

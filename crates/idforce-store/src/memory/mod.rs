@@ -5,6 +5,7 @@
 mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -55,11 +56,23 @@ struct Stored<T> {
 #[derive(Default, Clone)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    directory_reads: Arc<AtomicU64>,
 }
 
 impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// How many orgs, users, apps and approvals were read through `Directory`: what a cache
+    /// in front of this store did not answer.
+    pub fn directory_reads(&self) -> u64 {
+        self.directory_reads.load(Ordering::Relaxed)
+    }
+
+    fn directory(&self) -> MutexGuard<'_, State> {
+        self.directory_reads.fetch_add(1, Ordering::Relaxed);
+        self.read()
     }
 
     fn read(&self) -> MutexGuard<'_, State> {
@@ -83,11 +96,11 @@ fn conflict(what: &str) -> StoreError {
 #[async_trait]
 impl Directory for MemoryStore {
     async fn org(&self, id: &SfId) -> StoreResult<Option<Arc<Org>>> {
-        Ok(self.read().orgs.get(id).cloned().map(Arc::new))
+        Ok(self.directory().orgs.get(id).cloned().map(Arc::new))
     }
 
     async fn user(&self, id: &SfId) -> StoreResult<Option<Arc<User>>> {
-        Ok(self.read().users.get(id).cloned().map(Arc::new))
+        Ok(self.directory().users.get(id).cloned().map(Arc::new))
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
@@ -95,7 +108,7 @@ impl Directory for MemoryStore {
     }
 
     async fn login_user(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
-        let state = self.read();
+        let state = self.directory();
         let user = state
             .users
             .values()
@@ -104,17 +117,17 @@ impl Directory for MemoryStore {
     }
 
     async fn app(&self, id: &SfId) -> StoreResult<Option<Arc<ConnectedApp>>> {
-        Ok(self.read().apps.get(id).cloned().map(Arc::new))
+        Ok(self.directory().apps.get(id).cloned().map(Arc::new))
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
-        let state = self.read();
+        let state = self.directory();
         let app = state.apps.values().find(|a| a.client_id == client_id);
         Ok(app.cloned().map(Arc::new))
     }
 
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
-        Ok(self.read().approvals.contains_key(&(*user, *app)))
+        Ok(self.directory().approvals.contains_key(&(*user, *app)))
     }
 }
 

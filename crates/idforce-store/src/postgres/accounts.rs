@@ -101,42 +101,24 @@ impl PgStore {
         Ok(found.map(Arc::new))
     }
 
-    /// Runs a directory write, then empties the cache (after it, so that no read begun
-    /// before the write is cached).
     async fn write_directory(&self, query: super::Query<'_>) -> StoreResult<()> {
-        let result = change(query, &self.pool).await;
-        self.cache.invalidate();
-        result.map(drop)
+        change(query, &self.pool).await.map(drop)
     }
 }
 
 #[async_trait]
 impl Directory for PgStore {
     async fn org(&self, id: &SfId) -> StoreResult<Option<Arc<Org>>> {
-        self.cache
-            .get_or_load(&self.cache.orgs, id, || async {
-                let query = sqlx::query(ORG_BY_ID).bind(id.as15());
-                Ok(one(query, &self.pool, rows::org).await?.map(Arc::new))
-            })
-            .await
+        let query = sqlx::query(ORG_BY_ID).bind(id.as15());
+        Ok(one(query, &self.pool, rows::org).await?.map(Arc::new))
     }
 
     async fn user(&self, id: &SfId) -> StoreResult<Option<Arc<User>>> {
-        self.cache
-            .get_or_load(&self.cache.users, id, || {
-                self.read_user(USER_BY_ID, id.as15())
-            })
-            .await
+        self.read_user(USER_BY_ID, id.as15()).await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
-        self.cache
-            .get_or_load(
-                &self.cache.usernames,
-                username.to_lowercase().as_str(),
-                || self.login_user(username),
-            )
-            .await
+        self.login_user(username).await
     }
 
     async fn login_user(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
@@ -144,32 +126,20 @@ impl Directory for PgStore {
     }
 
     async fn app(&self, id: &SfId) -> StoreResult<Option<Arc<ConnectedApp>>> {
-        self.cache
-            .get_or_load(&self.cache.apps, id, || self.read_app(APP_BY_ID, id.as15()))
-            .await
+        self.read_app(APP_BY_ID, id.as15()).await
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
-        self.cache
-            .get_or_load(&self.cache.clients, client_id, || {
-                self.read_app(APP_BY_CLIENT_ID, client_id)
-            })
-            .await
+        self.read_app(APP_BY_CLIENT_ID, client_id).await
     }
 
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
-        if let Some(approved) = self.cache.get(&self.cache.approvals, &(*user, *app)) {
-            return Ok(approved);
-        }
-        let ticket = self.cache.ticket();
         let n: i64 = sqlx::query_scalar(HAS_APPROVED)
             .bind(user.as15())
             .bind(app.as15())
             .fetch_one(&self.pool)
             .await
             .map_err(unavailable)?;
-        self.cache
-            .put(&self.cache.approvals, ticket, (*user, *app), n > 0);
         Ok(n > 0)
     }
 }

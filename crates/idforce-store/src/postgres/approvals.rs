@@ -42,9 +42,6 @@ impl Approvals for PgStore {
             .bind(app.as15())
             .bind(scopes.to_string())
             .bind(now);
-        let approved = change(query, &self.pool).await.map(drop);
-        // After the write, so that no read begun before it is cached.
-        self.cache.invalidate();
-        approved
+        change(query, &self.pool).await.map(drop)
     }
 }

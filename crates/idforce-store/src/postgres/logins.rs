@@ -32,7 +32,7 @@ impl LoginAttempts for PgStore {
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool> {
-        let locked = retrying(|| async move {
+        retrying(|| async move {
             let locked: Option<Option<i64>> = sqlx::query_scalar(RECORD_FAILURE)
                 .bind(user.as15())
                 .bind(i64::from(policy.attempts))
@@ -42,17 +42,12 @@ impl LoginAttempts for PgStore {
                 .map_err(unavailable)?;
             Ok(locked.flatten().is_some_and(|t| t > now))
         })
-        .await;
-        // After the write, so that no read begun before it is cached.
-        self.cache.invalidate();
-        locked
+        .await
     }
 
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
         let query = sqlx::query(CLEAR_FAILURES).bind(user.as15());
-        let cleared = change(query, &self.pool).await.map(drop);
-        self.cache.invalidate();
-        cleared
+        change(query, &self.pool).await.map(drop)
     }
 }
 

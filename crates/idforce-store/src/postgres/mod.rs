@@ -22,12 +22,10 @@ use sqlx::Row;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use crate::StoreSettings;
-use crate::cache::DirectoryCache;
 use crate::rows::Columns;
 
 pub struct PgStore {
     pool: PgPool,
-    cache: DirectoryCache,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
@@ -46,14 +44,7 @@ impl PgStore {
             .await
             .map_err(unavailable)?;
         migrations::apply(&pool).await?;
-        Ok(PgStore {
-            pool,
-            cache: DirectoryCache::new(
-                settings
-                    .directory_cache_ttl
-                    .unwrap_or(crate::cache::DEFAULT_TTL),
-            ),
-        })
+        Ok(PgStore { pool })
     }
 }
 

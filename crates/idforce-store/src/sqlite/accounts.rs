@@ -100,46 +100,28 @@ impl SqliteStore {
             .map(|a| a.map(Arc::new))
     }
 
-    /// Runs a directory write, then empties the cache (after it, so that no read begun
-    /// before the write is cached).
     async fn write_directory<F>(&self, work: F) -> StoreResult<()>
     where
         F: FnOnce(&rusqlite::Connection) -> StoreResult<usize> + Send + 'static,
     {
-        let result = self.db.write_statement(work).await;
-        self.cache.invalidate();
-        result.map(drop)
+        self.db.write_statement(work).await.map(drop)
     }
 }
 
 #[async_trait]
 impl Directory for SqliteStore {
     async fn org(&self, id: &SfId) -> StoreResult<Option<Arc<Org>>> {
-        self.cache
-            .get_or_load(&self.cache.orgs, id, || async {
-                self.db
-                    .read(|c| one(c, ORG_BY_ID, [id.as15()], |r| rows::org(r)))
-                    .map(|o| o.map(Arc::new))
-            })
-            .await
+        self.db
+            .read(|c| one(c, ORG_BY_ID, [id.as15()], |r| rows::org(r)))
+            .map(|o| o.map(Arc::new))
     }
 
     async fn user(&self, id: &SfId) -> StoreResult<Option<Arc<User>>> {
-        self.cache
-            .get_or_load(&self.cache.users, id, || async {
-                self.read_user(USER_BY_ID, id.as15())
-            })
-            .await
+        self.read_user(USER_BY_ID, id.as15())
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
-        self.cache
-            .get_or_load(
-                &self.cache.usernames,
-                username.to_lowercase().as_str(),
-                || self.login_user(username),
-            )
-            .await
+        self.login_user(username).await
     }
 
     async fn login_user(&self, username: &str) -> StoreResult<Option<Arc<User>>> {
@@ -147,32 +129,18 @@ impl Directory for SqliteStore {
     }
 
     async fn app(&self, id: &SfId) -> StoreResult<Option<Arc<ConnectedApp>>> {
-        self.cache
-            .get_or_load(&self.cache.apps, id, || async {
-                self.read_app(APP_BY_ID, id.as15())
-            })
-            .await
+        self.read_app(APP_BY_ID, id.as15())
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
-        self.cache
-            .get_or_load(&self.cache.clients, client_id, || async {
-                self.read_app(APP_BY_CLIENT_ID, client_id)
-            })
-            .await
+        self.read_app(APP_BY_CLIENT_ID, client_id)
     }
 
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
-        if let Some(approved) = self.cache.get(&self.cache.approvals, &(*user, *app)) {
-            return Ok(approved);
-        }
-        let ticket = self.cache.ticket();
         let n: i64 = self
             .db
             .read(|c| scalar(c, HAS_APPROVED, [user.as15(), app.as15()]))?
             .unwrap_or(0);
-        self.cache
-            .put(&self.cache.approvals, ticket, (*user, *app), n > 0);
         Ok(n > 0)
     }
 }

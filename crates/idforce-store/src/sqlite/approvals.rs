@@ -36,14 +36,10 @@ impl Approvals for SqliteStore {
         now: Millis,
     ) -> StoreResult<()> {
         let (user, app, scopes) = (*user, *app, scopes.to_string());
-        let approved = self
-            .db
+        self.db
             .write_statement(move |c| {
                 change(c, APPROVE, params![user.as15(), app.as15(), scopes, now]).map(drop)
             })
-            .await;
-        // After the write, so that no read begun before it is cached.
-        self.cache.invalidate();
-        approved
+            .await
     }
 }

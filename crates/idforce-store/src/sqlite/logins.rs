@@ -34,8 +34,7 @@ impl LoginAttempts for SqliteStore {
         policy: LockoutPolicy,
     ) -> StoreResult<bool> {
         let user = *user;
-        let locked = self
-            .db
+        self.db
             .write_statement(move |c| {
                 let locked_until: Option<Option<i64>> = scalar(
                     c,
@@ -48,20 +47,14 @@ impl LoginAttempts for SqliteStore {
                 )?;
                 Ok(locked_until.flatten().is_some_and(|t| t > now))
             })
-            .await;
-        // After the write, so that no read begun before it is cached.
-        self.cache.invalidate();
-        locked
+            .await
     }
 
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
         let user = *user;
-        let cleared = self
-            .db
+        self.db
             .write_statement(move |c| change(c, CLEAR_FAILURES, [user.as15()]).map(drop))
-            .await;
-        self.cache.invalidate();
-        cleared
+            .await
     }
 }
 

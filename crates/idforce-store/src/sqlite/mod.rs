@@ -20,7 +20,6 @@ use std::sync::Arc;
 use idforce_core::ports::{StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::cache::DirectoryCache;
 use crate::rows::Columns;
 use ledger::Ledger;
 use writer::Database;
@@ -30,7 +29,6 @@ pub struct SqliteStore {
     db: Arc<Database>,
     /// Spent assertions (see `ledger.rs`).
     ledger: Arc<Ledger>,
-    cache: DirectoryCache,
 }
 
 /// How a database URL asks for its file to be opened.
@@ -71,7 +69,7 @@ fn parse_url(url: &str) -> StoreResult<(PathBuf, Mode)> {
 }
 
 impl SqliteStore {
-    pub async fn open(url: &str, settings: &crate::StoreSettings) -> StoreResult<SqliteStore> {
+    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
         let (path, mode) = parse_url(url)?;
         if mode == Mode::ReadWrite && !path.exists() {
             return Err(StoreError::Invalid(format!(
@@ -85,15 +83,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("migration task: {e}")))??;
         let db = Arc::new(Database::open(&path)?);
         let ledger = Ledger::open(db.clone()).await?;
-        Ok(SqliteStore {
-            db,
-            ledger,
-            cache: DirectoryCache::new(
-                settings
-                    .directory_cache_ttl
-                    .unwrap_or(crate::cache::DEFAULT_TTL),
-            ),
-        })
+        Ok(SqliteStore { db, ledger })
     }
 }
 
