@@ -23,7 +23,7 @@ pub struct ServerSection {
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub database: Option<String>,
-    /// Most open connections to the database.
+    /// PostgreSQL: most open connections to the database.
     pub database_pool_size: Option<u32>,
     /// PostgreSQL: cancel statements running longer than this ("5s").
     pub database_statement_timeout: Option<String>,

@@ -143,13 +143,17 @@ impl<T: Store + Admin + SigningKeys> Backend for T {}
 /// Connection settings of a store.
 #[derive(Debug, Clone, Default)]
 pub struct StoreSettings {
-    /// Most connections held open (default 8 for SQLite, 16 for PostgreSQL).
+    /// PostgreSQL: most connections held open (default 16). SQLite has one writer and keeps
+    /// up to eight idle readers.
     pub pool_size: Option<u32>,
     /// PostgreSQL: statements running longer are cancelled.
     pub statement_timeout: Option<std::time::Duration>,
     /// How long orgs, users, apps and approvals are cached (default one second): how late a
     /// change made by another node or the CLI may be seen. Zero turns the cache off.
     pub directory_cache_ttl: Option<std::time::Duration>,
+    /// SQLite: this process serves the database, and no other may (`serve`); admin commands
+    /// leave it false and work beside a server.
+    pub serve: bool,
 }
 
 /// Opens (creating and migrating as needed) the store named by a database URL.
@@ -162,7 +166,8 @@ pub async fn open_with(url: &str, settings: &StoreSettings) -> StoreResult<Arc<d
         .directory_cache_ttl
         .unwrap_or(DEFAULT_DIRECTORY_CACHE_TTL);
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(Cached::new(SqliteStore::open(url).await?, ttl)))
+        let store = SqliteStore::open(url, settings.serve).await?;
+        Ok(Arc::new(Cached::new(store, ttl)))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Arc::new(Cached::new(
             PgStore::open(url, settings).await?,

@@ -17,6 +17,8 @@ use idforce_server::{Application, ServeOptions};
 use cli::{Cli, Command, ServeArgs};
 
 const DEFAULT_DATABASE: &str = "sqlite://idforce.db?mode=rwc";
+/// The file of the default database, for the commands that must not create it.
+const DEFAULT_DATABASE_FILE: &str = "idforce.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 fn main() -> ExitCode {
@@ -49,14 +51,20 @@ async fn run(cli: Cli) -> Result<(), String> {
         Some(path) => Some(ConfigFile::load(path).map_err(|e| e.to_string())?),
         None => None,
     };
-    let database = cli
+    let named = cli
         .database
         .clone()
-        .or_else(|| config.as_ref().and_then(|c| c.server.database.clone()))
-        .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        .or_else(|| config.as_ref().and_then(|c| c.server.database.clone()));
+    let implicit = named.is_none();
+    let database = named.unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
     match cli.command {
         Command::Serve(args) => serve(args, config, database).await,
         command => {
+            // Only `serve` and `import` create the default store: an admin command run from
+            // the wrong directory would otherwise make an empty one there and report nothing.
+            if implicit && !matches!(command, Command::Import { .. }) {
+                default_store_exists()?;
+            }
             let settings = store_settings(config.as_ref())?;
             let (store, hasher) = idforce_server::app::open_store(&database, &settings)
                 .await
@@ -116,6 +124,20 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// The default store must already exist in the working directory.
+fn default_store_exists() -> Result<(), String> {
+    let path = std::path::Path::new(DEFAULT_DATABASE_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    let here = std::env::current_dir()
+        .map(|d| d.join(DEFAULT_DATABASE_FILE).display().to_string())
+        .unwrap_or_else(|_| DEFAULT_DATABASE_FILE.to_owned());
+    Err(format!(
+        "no store at {here} (the default database); run this where `idforce serve` keeps          its store, or name one with --database (e.g. sqlite://path/idforce.db)"
+    ))
+}
+
 fn store_settings(config: Option<&ConfigFile>) -> Result<idforce_store::StoreSettings, String> {
     let server = config.map(|c| &c.server);
     Ok(idforce_store::StoreSettings {
@@ -132,6 +154,7 @@ fn store_settings(config: Option<&ConfigFile>) -> Result<idforce_store::StoreSet
             )),
             None => None,
         },
+        serve: false,
     })
 }
 
@@ -172,7 +195,10 @@ async fn serve(
         lockout,
         tls,
         database,
-        store: store_settings(config.as_ref())?,
+        store: idforce_store::StoreSettings {
+            serve: true,
+            ..store_settings(config.as_ref())?
+        },
         config,
     };
     let app = Application::build(opts, Arc::new(SystemClock))

@@ -10,6 +10,7 @@ mod ledger;
 mod logins;
 mod migrations;
 mod purge;
+mod serve_lock;
 mod tokens;
 mod transfer;
 mod writer;
@@ -29,6 +30,8 @@ pub struct SqliteStore {
     db: Arc<Database>,
     /// Spent assertions (see `ledger.rs`).
     ledger: Arc<Ledger>,
+    /// Held by a serving process (`StoreSettings::serve`).
+    _serving: Option<serve_lock::ServeLock>,
 }
 
 /// How a database URL asks for its file to be opened.
@@ -69,7 +72,8 @@ fn parse_url(url: &str) -> StoreResult<(PathBuf, Mode)> {
 }
 
 impl SqliteStore {
-    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
+    /// Opens the database of `url`; with `serve`, as the one process serving it.
+    pub async fn open(url: &str, serve: bool) -> StoreResult<SqliteStore> {
         let (path, mode) = parse_url(url)?;
         if mode == Mode::ReadWrite && !path.exists() {
             return Err(StoreError::Invalid(format!(
@@ -77,13 +81,21 @@ impl SqliteStore {
                 path.display()
             )));
         }
+        // Before anything is written: a second server must not even migrate.
+        let serving = serve
+            .then(|| serve_lock::ServeLock::take(&path))
+            .transpose()?;
         let opened = path.clone();
         tokio::task::spawn_blocking(move || migrations::apply(&opened))
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration task: {e}")))??;
         let db = Arc::new(Database::open(&path)?);
         let ledger = Ledger::open(db.clone()).await?;
-        Ok(SqliteStore { db, ledger })
+        Ok(SqliteStore {
+            db,
+            ledger,
+            _serving: serving,
+        })
     }
 }
 

@@ -361,3 +361,123 @@ fn sigterm_right_after_start_still_exits_cleanly() {
         assert!(status.success(), "{status}");
     }
 }
+
+/// Waits up to ten seconds for a child to exit; kills it and fails if it does not.
+fn exits_soon(mut child: std::process::Child, what: &str) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// One server per SQLite file: a second `serve` refuses to start and says why, admin
+/// commands still work beside the first, and a SIGKILL leaves no stale lock behind.
+#[test]
+fn one_server_per_sqlite_file() {
+    let dir = workdir(CONFIG);
+    let mut first = spawn_process(dir.path(), &[], &[]);
+    let second = idforce()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = exits_soon(second, "a second server on the same file");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("another idforce server is serving") && said.contains("idforce.db"),
+        "{said}"
+    );
+    // Admin commands work beside the server, by URL and by the default in its directory.
+    let db = format!("sqlite://{}", dir.path().join("idforce.db").display());
+    assert!(!admin(&db, &["org", "list"]).as_array().unwrap().is_empty());
+    let out = idforce()
+        .current_dir(dir.path())
+        .args(["--json", "org", "list"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Killed outright, the first server leaves nothing that stops the next one.
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("wait");
+    let mut third = spawn_process(dir.path(), &[], &[]);
+    let health = blocking_client()
+        .get(format!("{}/healthz", third.url))
+        .send()
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    third.child.kill().expect("kill");
+    third.child.wait().expect("wait");
+}
+
+/// Only `serve` and `import` create the default store: an admin command run where there is
+/// none says where it looked and leaves no empty store behind. A URL that asks for creation
+/// (`?mode=rwc`) still gets it.
+#[test]
+fn admin_commands_do_not_create_the_default_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = idforce()
+        .current_dir(dir.path())
+        .args(["org", "list"])
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let looked = dir.path().join("idforce.db").display().to_string();
+    assert!(
+        said.contains("no store at") && said.contains(&looked),
+        "{said}"
+    );
+    assert!(
+        !dir.path().join("idforce.db").exists(),
+        "an empty store was created"
+    );
+
+    // The control: an explicit URL that asks for creation creates its store.
+    let made = format!("sqlite://{}?mode=rwc", dir.path().join("made.db").display());
+    let out = idforce()
+        .args(["--database", &made, "org", "create", "--name", "Acme"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let export = dir.path().join("export.json");
+    let out = idforce()
+        .args(["--database", &made, "export", "--output"])
+        .arg(&export)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And `import` creates the default store where it runs.
+    let out = idforce()
+        .current_dir(dir.path())
+        .arg("import")
+        .arg(&export)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("idforce.db").exists());
+}
