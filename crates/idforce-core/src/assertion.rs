@@ -38,7 +38,11 @@ fn decode_part(part: &str) -> Result<Vec<u8>, OAuthError> {
     // Some clients pad; base64url without padding is the rule, so strip it.
     URL_SAFE_NO_PAD
         .decode(part.trim_end_matches('='))
-        .map_err(|_| OAuthError::invalid_assertion())
+        .map_err(|_| malformed("a part that is not base64url"))
+}
+
+fn malformed(why: &'static str) -> OAuthError {
+    OAuthError::invalid_assertion().because(why)
 }
 
 /// Parses and checks the header (`alg` must be RS256); claims are read but not yet checked.
@@ -47,16 +51,20 @@ pub fn parse(compact: &str) -> Result<Assertion<'_>, OAuthError> {
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(OAuthError::invalid_assertion());
+        return Err(malformed("not a compact JWS of three parts"));
     };
-    let header: Value =
-        serde_json::from_slice(&decode_part(h)?).map_err(|_| OAuthError::invalid_assertion())?;
-    if header.get("alg").and_then(Value::as_str) != Some("RS256") || header.get("crit").is_some() {
-        return Err(OAuthError::invalid_assertion());
+    let header: Value = serde_json::from_slice(&decode_part(h)?)
+        .map_err(|_| malformed("a header that is not JSON"))?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err(malformed("an alg other than RS256"));
     }
-    let payload: Value =
-        serde_json::from_slice(&decode_part(p)?).map_err(|_| OAuthError::invalid_assertion())?;
-    let claims = claims_of(&payload).ok_or_else(OAuthError::invalid_assertion)?;
+    if header.get("crit").is_some() {
+        return Err(malformed("a crit header"));
+    }
+    let payload: Value = serde_json::from_slice(&decode_part(p)?)
+        .map_err(|_| malformed("claims that are not JSON"))?;
+    let claims = claims_of(&payload)
+        .ok_or_else(|| malformed("claims without a string iss, sub and aud and a numeric exp"))?;
     let signing_input = &compact.trim()[..h.len() + 1 + p.len()];
     Ok(Assertion {
         signing_input,
@@ -120,7 +128,11 @@ impl Assertion<'_> {
     pub fn verify_signature(&self, certificate_der: &[u8]) -> Result<(), OAuthError> {
         public_key(certificate_der)?
             .verify_sig(self.signing_input.as_bytes(), &self.signature)
-            .map_err(|_| OAuthError::invalid_assertion())
+            .map_err(|_| {
+                malformed(
+                    "an assertion signed with a key that does not match the app's certificate",
+                )
+            })
     }
 }
 
@@ -166,7 +178,8 @@ impl Claims {
     /// bound `exp` from above, and clients rely on that.
     pub fn check_expiry(&self, now_secs: i64) -> Result<(), OAuthError> {
         if self.exp + CLOCK_SKEW_SECS < now_secs {
-            return Err(OAuthError::expired_code());
+            let why = format!("an assertion that expired {} s ago", now_secs - self.exp);
+            return Err(OAuthError::expired_code().because(why));
         }
         Ok(())
     }
@@ -182,7 +195,8 @@ impl Claims {
         if ok {
             Ok(())
         } else {
-            Err(OAuthError::audience_invalid())
+            let why = format!("an assertion for {:?}, not this server", self.aud);
+            Err(OAuthError::audience_invalid().because(why))
         }
     }
 }

@@ -72,12 +72,36 @@ impl ErrorCode {
     }
 }
 
-/// An error a client receives: `{"error": code, "error_description": description}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An error a client receives: `{"error": code, "error_description": description}`, and,
+/// for the log line of its request only, why it happened. The wire answer is Salesforce's,
+/// deliberately vague ("authentication failure"); the cause says what was wrong.
+#[derive(Debug, Clone)]
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
+    cause: Option<Box<Cause>>,
 }
+
+/// Why a request failed. Never sent to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// The request was refused: what was wrong with it.
+    Refused(Cow<'static, str>),
+    /// The store failed (which store is the server's to add).
+    Store(String),
+    /// A fault of this server: a bug, a key it could not use.
+    Fault(Cow<'static, str>),
+}
+
+/// Two errors are the same answer when the client sees the same thing; the cause is not part
+/// of the answer.
+impl PartialEq for OAuthError {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.description == other.description
+    }
+}
+
+impl Eq for OAuthError {}
 
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -91,6 +115,7 @@ const fn e(code: ErrorCode, description: &'static str) -> OAuthError {
     OAuthError {
         code,
         description: Cow::Borrowed(description),
+        cause: None,
     }
 }
 
@@ -99,6 +124,36 @@ impl OAuthError {
         OAuthError {
             code,
             description: description.into(),
+            cause: None,
+        }
+    }
+
+    /// The same answer, refused for this reason (kept for the log, never sent).
+    pub fn because(mut self, why: impl Into<Cow<'static, str>>) -> Self {
+        self.cause = Some(Box::new(Cause::Refused(why.into())));
+        self
+    }
+
+    /// `server_error`, for a fault of this server.
+    pub fn fault(why: impl Into<Cow<'static, str>>) -> Self {
+        let mut e = OAuthError::server_error();
+        e.cause = Some(Box::new(Cause::Fault(why.into())));
+        e
+    }
+
+    /// `server_error`, for a store that failed.
+    pub fn store_failure(why: impl fmt::Display) -> Self {
+        let mut e = OAuthError::server_error();
+        e.cause = Some(Box::new(Cause::Store(why.to_string())));
+        e
+    }
+
+    /// Why it happened: the recorded cause, or, for a refusal nobody explained, its answer.
+    pub fn cause(&self) -> Cause {
+        match &self.cause {
+            Some(cause) => (**cause).clone(),
+            None if self.code == ErrorCode::ServerError => Cause::Fault(self.description.clone()),
+            None => Cause::Refused(self.description.clone()),
         }
     }
 

@@ -24,14 +24,17 @@ pub fn challenge_of(verifier: &str) -> String {
 
 /// Verifies the token request's `code_verifier` against the stored challenge.
 pub fn verify(challenge: &str, verifier: Option<&str>) -> Result<(), OAuthError> {
-    let verifier = verifier.ok_or_else(OAuthError::invalid_code_verifier)?;
+    let verifier = verifier.ok_or_else(|| {
+        OAuthError::invalid_code_verifier().because("no code_verifier for a PKCE code")
+    })?;
     let computed = challenge_of(verifier);
     // Some clients pad the challenge; compare without padding.
     let expected = challenge.trim_end_matches('=');
     if computed.as_bytes().ct_eq(expected.as_bytes()).into() {
         Ok(())
     } else {
-        Err(OAuthError::invalid_code_verifier())
+        Err(OAuthError::invalid_code_verifier()
+            .because("a code_verifier that does not hash to the code's challenge"))
     }
 }
 

@@ -163,6 +163,18 @@ impl CredentialHasher {
         key
     }
 
+    /// A short keyed digest of what a client sent where a name belongs (an unknown
+    /// username), fit for a log line: the same name gives the same tag on this server, and
+    /// a password pasted into the username field is not written down.
+    pub fn log_tag(&self, sent: &str) -> String {
+        let tag = hmac::sign(&self.key, format!("log-tag\0{sent}").as_bytes());
+        let hex: String = tag.as_ref()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("#{hex}")
+    }
+
     /// Constant-time check of a presented credential against a stored digest.
     pub fn matches(&self, presented: &str, stored: &[u8]) -> bool {
         self.digest(presented).ct_eq(stored).into()

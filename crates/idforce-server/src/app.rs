@@ -179,6 +179,7 @@ impl Application {
             },
             clock,
             metrics: Metrics::default(),
+            database: idforce_store::redact_url(&opts.database),
         }));
         let (store, clock) = (state.store.clone(), state.clock.clone());
         Ok(Application {

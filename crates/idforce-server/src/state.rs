@@ -21,6 +21,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub keys: crate::keys::Keys,
+    /// The store's URL without its password: which store a failure was.
+    pub database: String,
 }
 
 impl AppState {

@@ -21,23 +21,26 @@ pub(super) async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let app = super::identify_client(ctx, client).await?;
     let app = authenticate_client(ctx, client, !app.require_secret_for_web_server_flow).await?;
-    let code = params.get("code").ok_or_else(OAuthError::invalid_code)?;
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_code().because("no code"))?;
     let digest = ctx.hasher.digest(code);
     let Some((stored, spent)) = ctx.store.code(&digest).await? else {
-        return Err(OAuthError::invalid_code());
+        return Err(OAuthError::invalid_code().because("an unknown code"));
     };
     if spent {
         // Someone holds a copy of the code: redeeming it again ends what the first
         // redemption issued.
         ctx.store.redeem_code(&digest, ctx.now, None).await?;
-        return Err(OAuthError::expired_code());
+        let why = "a code used before; what its first redemption issued is revoked";
+        return Err(OAuthError::expired_code().because(why));
     }
     let (user, org) = match check(ctx, params, &app, &stored).await {
         Ok(found) => found,
         Err(refused) => {
             // Spent all the same; if a concurrent request spent it first, this is a replay.
             return Err(match ctx.store.redeem_code(&digest, ctx.now, None).await? {
-                Redemption::Reused => OAuthError::expired_code(),
+                Redemption::Reused => replayed(),
                 Redemption::Redeemed | Redemption::Unknown => refused,
             });
         }
@@ -60,10 +63,15 @@ pub(super) async fn exchange(
         .await?
     {
         Redemption::Redeemed => Ok(response),
-        Redemption::Reused => Err(OAuthError::expired_code()),
+        Redemption::Reused => Err(replayed()),
         // Purged between the read and the redemption: it had expired a day before.
-        Redemption::Unknown => Err(OAuthError::invalid_code()),
+        Redemption::Unknown => Err(OAuthError::invalid_code().because("a code purged meanwhile")),
     }
+}
+
+/// A concurrent request redeemed the code first: this one is the copy.
+fn replayed() -> OAuthError {
+    OAuthError::expired_code().because("a code redeemed concurrently by another request")
 }
 
 /// What the code must satisfy, in Salesforce's order; the user and org it was issued for.
@@ -74,13 +82,19 @@ async fn check(
     code: &AuthCode,
 ) -> Result<(Arc<User>, Arc<Org>), OAuthError> {
     if code.app_id != app.id {
-        return Err(OAuthError::invalid_code());
+        let why = format!("a code issued to app {}, not {}", code.app_id, app.id);
+        return Err(OAuthError::invalid_code().because(why));
     }
     if ctx.now >= code.expires_at {
-        return Err(OAuthError::expired_code());
+        let why = format!(
+            "a code that expired {} s ago",
+            (ctx.now - code.expires_at) / 1000
+        );
+        return Err(OAuthError::expired_code().because(why));
     }
     if params.get("redirect_uri") != Some(code.redirect_uri.as_str()) {
-        return Err(OAuthError::redirect_uri_mismatch());
+        let why = "a redirect_uri other than the authorize request's";
+        return Err(OAuthError::redirect_uri_mismatch().because(why));
     }
     if let Some(challenge) = &code.code_challenge {
         pkce::verify(challenge, params.get("code_verifier"))?;

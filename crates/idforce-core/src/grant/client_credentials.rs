@@ -18,7 +18,8 @@ pub(super) async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let app = authenticate_client(ctx, client, false).await?;
     if app.secret_digest.is_none() {
-        return Err(OAuthError::bad_client_secret());
+        let why = "a public app (no secret) cannot use client credentials";
+        return Err(OAuthError::bad_client_secret().because(why));
     }
     if ctx
         .host
@@ -26,10 +27,13 @@ pub(super) async fn exchange(
     {
         return Err(OAuthError::wrong_domain());
     }
-    let run_as = app.run_as.ok_or_else(OAuthError::no_run_as_user)?;
+    let run_as = app
+        .run_as
+        .ok_or_else(|| OAuthError::no_run_as_user().because("the app has no run-as user"))?;
     let (user, org) = super::active_user(ctx, &run_as, OAuthError::no_run_as_user).await?;
     if app.permitted_users == PermittedUsers::AdminApproved && !app.pre_authorizes(&user) {
-        return Err(OAuthError::not_admin_approved());
+        let why = format!("run-as user {} is not admitted to the app", user.id);
+        return Err(OAuthError::not_admin_approved().because(why));
     }
     let scopes = granted_scopes(params, &app.scopes.without(EXCLUDED))?;
     issue_session(

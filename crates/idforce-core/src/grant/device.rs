@@ -21,7 +21,7 @@ pub(super) async fn exchange(
     let code = params
         .get("code")
         .or_else(|| params.get("device_code"))
-        .ok_or_else(OAuthError::invalid_device_code)?;
+        .ok_or_else(|| OAuthError::invalid_device_code().because("no device code"))?;
     let digest = ctx.hasher.digest(code);
     let before = ctx.store.device_code(&digest, &app.id).await?;
     // Tokens for the user who approved it, when it is approved and could still be redeemed;
@@ -65,7 +65,10 @@ pub(super) async fn exchange(
         .poll_device_code(&digest, &app.id, ctx.now, tokens)
         .await?;
     let (device, redeemed) = match poll {
-        DevicePoll::Unknown => return Err(OAuthError::invalid_device_code()),
+        DevicePoll::Unknown => {
+            let why = "an unknown device code, or another app's";
+            return Err(OAuthError::invalid_device_code().because(why));
+        }
         DevicePoll::TooSoon(device) => {
             return Err(refusal(&device, ctx.now).unwrap_or_else(OAuthError::slow_down));
         }
@@ -82,11 +85,15 @@ pub(super) async fn exchange(
         // The user cannot have tokens (deactivated, or gone).
         Some(Err(e)) => Err(e),
         // Another poll already received the tokens.
-        Some(Ok(_)) => Err(OAuthError::expired_code()),
-        None if device.redeemed => Err(OAuthError::expired_code()),
+        Some(Ok(_)) => Err(spent()),
+        None if device.redeemed => Err(spent()),
         // Approved between this poll's read and its write: the next poll gets the tokens.
         None => Err(OAuthError::authorization_pending()),
     }
+}
+
+fn spent() -> OAuthError {
+    OAuthError::expired_code().because("a device code whose tokens were issued to a poll before")
 }
 
 /// An answer that holds however often the device polls: expiry first, then denial.

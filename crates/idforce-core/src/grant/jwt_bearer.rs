@@ -18,40 +18,49 @@ pub(super) async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let compact = params
         .get("assertion")
-        .ok_or_else(OAuthError::invalid_assertion)?;
+        .ok_or_else(|| OAuthError::invalid_assertion().because("no assertion"))?;
     let parsed = assertion::parse(compact)?;
     let claims = &parsed.claims;
     let app = ctx
         .store
         .app_by_client_id(&claims.iss)
         .await?
-        .ok_or_else(OAuthError::unknown_client)?;
-    let certificate = app
-        .certificate_der
-        .as_deref()
-        .ok_or_else(OAuthError::invalid_assertion)?;
+        .ok_or_else(|| OAuthError::unknown_client().because(format!("no app `{}`", claims.iss)))?;
+    let certificate = app.certificate_der.as_deref().ok_or_else(|| {
+        OAuthError::invalid_assertion().because("the app has no certificate to verify it")
+    })?;
     parsed.verify_signature(certificate)?;
 
     let user = ctx
         .store
         .user_by_username(&claims.sub)
         .await?
-        .ok_or_else(OAuthError::not_approved)?;
+        .ok_or_else(|| {
+            let why = format!("no user {}", ctx.hasher.log_tag(&claims.sub));
+            OAuthError::not_approved().because(why)
+        })?;
     let org = org_of(ctx, &user).await?;
     claims.check_audience(&accepted_audiences(ctx, &org))?;
     claims.check_expiry(ctx.now / 1000)?;
     if !user.active {
-        return Err(OAuthError::inactive_user());
+        let why = format!("user {} is deactivated", user.id);
+        return Err(OAuthError::inactive_user().because(why));
     }
     if user.is_locked(ctx.now) {
-        return Err(OAuthError::authentication_failure());
+        let why = format!("user {} is locked out", user.id);
+        return Err(OAuthError::authentication_failure().because(why));
     }
     match app.permitted_users {
         PermittedUsers::AdminApproved if !app.pre_authorizes(&user) => {
-            return Err(OAuthError::not_admin_approved());
+            let why = format!(
+                "user {} is neither of the app's profiles nor pre-authorized",
+                user.id
+            );
+            return Err(OAuthError::not_admin_approved().because(why));
         }
         PermittedUsers::AllUsers if !ctx.store.has_approved(&user.id, &app.id).await? => {
-            return Err(OAuthError::not_approved());
+            let why = format!("user {} has not approved app {}", user.id, app.id);
+            return Err(OAuthError::not_approved().because(why));
         }
         _ => {}
     }
@@ -71,7 +80,7 @@ pub(super) async fn exchange(
         )
         .await?;
     if !fresh {
-        return Err(OAuthError::expired_code());
+        return Err(OAuthError::expired_code().because("an assertion used before (replay)"));
     }
     let mut response = opened.response(ctx, &org, &user, None);
     // Salesforce's JWT-bearer response has neither signature nor issued_at (spec §4).

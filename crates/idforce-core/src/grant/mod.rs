@@ -103,8 +103,8 @@ pub struct TokenContext<'a> {
 }
 
 impl From<StoreError> for OAuthError {
-    fn from(_: StoreError) -> Self {
-        OAuthError::server_error()
+    fn from(e: StoreError) -> Self {
+        OAuthError::store_failure(e)
     }
 }
 
@@ -117,7 +117,16 @@ pub async fn exchange(
     let grant = params
         .get("grant_type")
         .and_then(GrantType::parse)
-        .ok_or_else(OAuthError::unsupported_grant_type)?;
+        .ok_or_else(|| {
+            let why = match params.get("grant_type") {
+                Some(g) => {
+                    let shown: String = g.chars().take(64).collect();
+                    format!("an unknown grant_type `{}`", shown.escape_debug())
+                }
+                None => "no grant_type".to_owned(),
+            };
+            OAuthError::unsupported_grant_type().because(why)
+        })?;
     if let Some(name) = params.duplicate() {
         return Err(OAuthError::duplicated(name));
     }
@@ -140,11 +149,11 @@ async fn identify_client(
     let id = client
         .client_id
         .as_deref()
-        .ok_or_else(OAuthError::unknown_client)?;
+        .ok_or_else(|| OAuthError::unknown_client().because("no client_id"))?;
     ctx.store
         .app_by_client_id(id)
         .await?
-        .ok_or_else(OAuthError::unknown_client)
+        .ok_or_else(|| OAuthError::unknown_client().because(format!("no app `{id}`")))
 }
 
 /// Identifies the app and checks its secret. A public app (no secret) passes only when
@@ -155,16 +164,17 @@ pub async fn authenticate_client(
     secret_optional: bool,
 ) -> Result<Arc<ConnectedApp>, OAuthError> {
     let app = identify_client(ctx, client).await?;
-    let ok = match (&app.secret_digest, client.client_secret.as_deref()) {
-        (Some(stored), Some(given)) => ctx.hasher.matches(given, stored),
-        (Some(_), None) => secret_optional,
-        (None, None) => true,
-        (None, Some(_)) => false,
+    let refused = match (&app.secret_digest, client.client_secret.as_deref()) {
+        (Some(stored), Some(given)) if !ctx.hasher.matches(given, stored) => {
+            Some("a client secret that is not the app's")
+        }
+        (Some(_), None) if !secret_optional => Some("no client secret"),
+        (None, Some(_)) => Some("a client secret for a public app (it has none)"),
+        _ => None,
     };
-    if ok {
-        Ok(app)
-    } else {
-        Err(OAuthError::bad_client_secret())
+    match refused {
+        None => Ok(app),
+        Some(why) => Err(OAuthError::bad_client_secret().because(why)),
     }
 }
 
@@ -174,9 +184,13 @@ async fn active_user(
     id: &crate::sfid::SfId,
     missing: fn() -> OAuthError,
 ) -> Result<(Arc<User>, Arc<Org>), OAuthError> {
-    let user = ctx.store.user(id).await?.ok_or_else(missing)?;
+    let user = ctx
+        .store
+        .user(id)
+        .await?
+        .ok_or_else(|| missing().because(format!("user {id} no longer exists")))?;
     if !user.active {
-        return Err(OAuthError::inactive_user());
+        return Err(OAuthError::inactive_user().because(format!("user {id} is deactivated")));
     }
     let org = org_of(ctx, &user).await?;
     Ok((user, org))
@@ -186,7 +200,7 @@ async fn org_of(ctx: &TokenContext<'_>, user: &User) -> Result<Arc<Org>, OAuthEr
     ctx.store
         .org(&user.org_id)
         .await?
-        .ok_or_else(OAuthError::server_error)
+        .ok_or_else(|| OAuthError::fault(format!("user {} belongs to no stored org", user.id)))
 }
 
 /// The requested `scope`, if any, granted against the app's scopes.
@@ -380,7 +394,7 @@ fn jwt_access_token(
     });
     ctx.signer
         .sign("at+jwt", &claims)
-        .ok_or_else(OAuthError::server_error)
+        .ok_or_else(|| OAuthError::fault("no signing key for a JWT access token"))
 }
 
 /// Adds an `id_token` to the response when the grant includes `openid` (spec §4).
@@ -409,7 +423,7 @@ pub fn attach_id_token(
     response.id_token = Some(
         ctx.signer
             .sign("JWT", &claims)
-            .ok_or_else(OAuthError::server_error)?,
+            .ok_or_else(|| OAuthError::fault("no signing key for an id_token"))?,
     );
     Ok(())
 }

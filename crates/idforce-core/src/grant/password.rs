@@ -48,16 +48,12 @@ pub async fn check_api_login(
     presented: &str,
 ) -> Result<Arc<User>, OAuthError> {
     ctx.passwords.settled().await;
-    let user = match ctx.store.login_user(username).await? {
-        Some(user) if !username.is_empty() => user,
-        _ => {
-            ctx.passwords.verify(DECOY_HASH, presented).await;
-            return Err(OAuthError::authentication_failure());
-        }
+    let Some(user) = known_user(ctx, username, presented).await? else {
+        return Err(unknown_user(ctx, username));
     };
     check_password(ctx, &user, presented).await?;
     if !user.active {
-        return Err(OAuthError::inactive_user());
+        return Err(OAuthError::inactive_user().because(format!("user {} is deactivated", user.id)));
     }
     Ok(user)
 }
@@ -70,12 +66,8 @@ pub async fn check_login(
     password: &str,
 ) -> Result<User, OAuthError> {
     ctx.passwords.settled().await;
-    let user = match ctx.store.login_user(username).await? {
-        Some(user) if !username.is_empty() => user,
-        _ => {
-            ctx.passwords.verify(DECOY_HASH, password).await;
-            return Err(OAuthError::authentication_failure());
-        }
+    let Some(user) = known_user(ctx, username, password).await? else {
+        return Err(unknown_user(ctx, username));
     };
     let interactive = User {
         security_token: None,
@@ -83,9 +75,33 @@ pub async fn check_login(
     };
     check_password(ctx, &interactive, password).await?;
     if !interactive.active {
-        return Err(OAuthError::inactive_user());
+        let why = format!("user {} is deactivated", interactive.id);
+        return Err(OAuthError::inactive_user().because(why));
     }
     Ok(interactive)
+}
+
+/// The user a login names; for an unknown name, the decoy check's time is spent first, so
+/// that a missing user costs what a wrong password costs.
+async fn known_user(
+    ctx: &TokenContext<'_>,
+    username: &str,
+    password: &str,
+) -> Result<Option<Arc<User>>, OAuthError> {
+    match ctx.store.login_user(username).await? {
+        Some(user) if !username.is_empty() => Ok(Some(user)),
+        _ => {
+            ctx.passwords.verify(DECOY_HASH, password).await;
+            Ok(None)
+        }
+    }
+}
+
+/// The refusal of an unknown username, which is logged by a keyed digest only: people paste
+/// passwords into the username field.
+fn unknown_user(ctx: &TokenContext<'_>, username: &str) -> OAuthError {
+    let why = format!("no user {}", ctx.hasher.log_tag(username));
+    OAuthError::authentication_failure().because(why)
 }
 
 /// Verifies `password` or `password+security token`, counting failures and honouring lockout.
@@ -95,7 +111,8 @@ pub(crate) async fn check_password(
     presented: &str,
 ) -> Result<(), OAuthError> {
     if user.is_locked(ctx.now) {
-        return Err(OAuthError::authentication_failure());
+        let why = format!("user {} is locked out", user.id);
+        return Err(OAuthError::authentication_failure().because(why));
     }
     let (password, token_ok) = match &user.security_token {
         None => (presented, true),
@@ -120,17 +137,28 @@ pub(crate) async fn check_password(
         }
         Ok(())
     } else {
-        ctx.store
+        let locked = ctx
+            .store
             .record_login_failure(&user.id, ctx.now, ctx.settings.lockout)
             .await?;
-        Err(OAuthError::authentication_failure())
+        let what = match (password_ok, user.security_token.is_some()) {
+            (true, _) => "a wrong or missing security token",
+            (false, true) => "a wrong password (or security token)",
+            (false, false) => "a wrong password",
+        };
+        let then = if locked { "; now locked out" } else { "" };
+        Err(OAuthError::authentication_failure().because(format!("user {}: {what}{then}", user.id)))
     }
 }
 
 /// Admin-approved apps admit only pre-authorized users; others need no approval here.
 fn check_access(app: &ConnectedApp, user: &User) -> Result<(), OAuthError> {
     if app.permitted_users == PermittedUsers::AdminApproved && !app.pre_authorizes(user) {
-        return Err(OAuthError::not_admin_approved());
+        let why = format!(
+            "user {} is neither of the app's profiles nor pre-authorized",
+            user.id
+        );
+        return Err(OAuthError::not_admin_approved().because(why));
     }
     Ok(())
 }

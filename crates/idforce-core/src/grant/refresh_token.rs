@@ -15,24 +15,30 @@ pub(super) async fn exchange(
     let app = authenticate_client(ctx, client, !app.require_secret_for_refresh_token_flow).await?;
     let presented = params
         .get("refresh_token")
-        .ok_or_else(OAuthError::expired_token)?;
+        .ok_or_else(|| OAuthError::expired_token().because("no refresh_token"))?;
     let digest = ctx.hasher.digest(presented);
     let token = ctx
         .store
         .refresh_token(&digest)
         .await?
-        .filter(|t| t.app_id == app.id)
-        .ok_or_else(OAuthError::expired_token)?;
+        .ok_or_else(|| OAuthError::expired_token().because("an unknown refresh token"))?;
+    if token.app_id != app.id {
+        let why = format!("a refresh token of app {}, not {}", token.app_id, app.id);
+        return Err(OAuthError::expired_token().because(why));
+    }
     if token.revoked {
-        return Err(OAuthError::expired_token());
+        return Err(OAuthError::expired_token().because("a revoked refresh token"));
     }
     if token.rotated {
         // A rotated-away token came back: it was copied. End the whole family.
         ctx.store.revoke_family(&token.family, ctx.now).await?;
-        return Err(OAuthError::expired_token());
+        let why = "a refresh token rotated away came back; its family is revoked";
+        return Err(OAuthError::expired_token().because(why));
     }
     if !app.refresh_token_policy.allows(&token, ctx.now) {
-        return Err(OAuthError::expired_token());
+        let policy = app.refresh_token_policy;
+        let why = format!("the app's refresh token policy ({policy}) ended it");
+        return Err(OAuthError::expired_token().because(why));
     }
     let (user, org) = super::active_user(ctx, &token.user_id, OAuthError::expired_token).await?;
 
@@ -79,7 +85,9 @@ pub(super) async fn exchange(
         .use_refresh_token(&digest, ctx.now, &tokens)
         .await?
     {
-        return Err(OAuthError::expired_token());
+        let why = "a refresh token revoked or rotated by a concurrent request (a rotation \
+                   that lost revoked the family)";
+        return Err(OAuthError::expired_token().because(why));
     }
     Ok(response)
 }

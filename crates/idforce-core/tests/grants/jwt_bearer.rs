@@ -222,3 +222,27 @@ async fn a_refused_assertion_is_not_spent() {
         "spent only by the grant that succeeds"
     );
 }
+
+#[tokio::test]
+async fn the_log_names_the_reason_behind_invalid_assertion() {
+    let w = World::new().await;
+    approve(&w).await;
+    let why = cause_of(login(&w, &sign_assertion("other.key", &claims(&w))).await);
+    assert_eq!(
+        why,
+        "an assertion signed with a key that does not match the app's certificate"
+    );
+    let why = cause_of(
+        login(
+            &w,
+            &with(&w, |c| {
+                drop(c.insert("sub".into(), json!("ghost@acme.test")))
+            }),
+        )
+        .await,
+    );
+    assert!(
+        why.starts_with("no user #") && !why.contains("ghost"),
+        "{why}"
+    );
+}

@@ -197,3 +197,32 @@ async fn scopes_are_granted_from_the_apps_and_unknown_ones_refused() {
         "the requested scope is not allowed: chatter_api",
     );
 }
+
+#[tokio::test]
+async fn the_log_says_what_the_answer_does_not() {
+    let w = World::new().await;
+    let why = cause_of(w.token(&form("wrong", SECRET)).await);
+    assert_eq!(
+        why,
+        format!("user {}: a wrong password (or security token)", w.alice.id)
+    );
+    let wrong_token = format!("{PASSWORD}WRONGTOK");
+    let why = cause_of(w.token(&form(&wrong_token, SECRET)).await);
+    assert_eq!(
+        why,
+        format!("user {}: a wrong or missing security token", w.alice.id)
+    );
+    // A password pasted into the username field is not written down, only a keyed digest.
+    let mut pasted = form(WITH_TOKEN, SECRET);
+    pasted[3].1 = "correct horse battery";
+    let why = cause_of(w.token(&pasted).await);
+    assert!(
+        why.starts_with("no user #") && !why.contains("horse"),
+        "{why}"
+    );
+    assert_eq!(
+        why,
+        cause_of(w.token(&pasted).await),
+        "the same name, the same tag"
+    );
+}

@@ -236,3 +236,12 @@ pub fn sign_assertion(key: &str, claims: &serde_json::Value) -> String {
     .unwrap();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
+
+/// What the log line of a refused request says was wrong.
+#[track_caller]
+pub fn cause_of<T: std::fmt::Debug>(result: Result<T, OAuthError>) -> String {
+    match result.map_err(|e| e.cause()) {
+        Err(idforce_core::error::Cause::Refused(why)) => why.into_owned(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

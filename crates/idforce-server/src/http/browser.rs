@@ -323,7 +323,10 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     let password = req.params.get("pw").unwrap_or_default();
     let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
         Ok(u) => u,
-        Err(_) => return login_page(&s, &start, &username, Some(LOGIN_FAILED), StatusCode::OK),
+        Err(e) => {
+            super::report::failure("login page", &e, &s.database);
+            return login_page(&s, &start, &username, Some(LOGIN_FAILED), StatusCode::OK);
+        }
     };
     let sid = random_token();
     let now = s.clock.now();

@@ -6,6 +6,7 @@ mod identity;
 mod oauth;
 mod oidc;
 mod pages;
+mod report;
 pub mod request;
 mod respond;
 mod rest;
@@ -86,6 +87,13 @@ impl Outcome {
         r.extensions_mut().insert(self);
         r
     }
+
+    /// The same, for a failure whose line `report::failure` wrote.
+    pub fn attach_reported(self, r: Response, _: report::Reported) -> Response {
+        let mut r = self.attach(r);
+        r.extensions_mut().insert(report::Reported);
+        r
+    }
 }
 
 /// The whole HTTP service: the routes, wrapped once in the layers every request passes.
@@ -130,8 +138,10 @@ where
                     // Refusals at info; successes at debug: a line per token at tens of
                     // thousands of tokens a second costs more than the token (see
                     // docs/performance.md), and /metrics already counts them.
+                    // A failure reported with its cause has had its info line (report.rs).
                     let (status, ms) = (r.status().as_u16(), latency.as_secs_f64() * 1000.0);
-                    if status >= 400 {
+                    let reported = r.extensions().get::<report::Reported>().is_some();
+                    if status >= 400 && !reported {
                         tracing::info!(status, latency_ms = ms, "answered");
                     } else {
                         tracing::debug!(status, latency_ms = ms, "answered");

@@ -8,9 +8,9 @@ use idforce_core::grant::{self, GrantType};
 use idforce_core::wire::ClientCredentials;
 use idforce_core::{OAuthError, device, introspect, revoke};
 
-use super::Outcome;
 use super::request;
 use super::respond::{self, Format};
+use super::{Outcome, report};
 use crate::state::AppState;
 
 pub async fn token(State(s): State<AppState>, req: Request) -> Response {
@@ -49,8 +49,9 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     match result {
         Ok((grant, body)) => Outcome::ok(grant.label()).attach(respond::ok(format, &body)),
         Err(e) => {
-            tracing::info!(grant = grant_label, error = e.code.as_str(), reason = %e.description, "token request refused");
-            Outcome::err(grant_label, &e).attach(respond::error(format, &e, basic))
+            let reported = report::failure("token", &e, &s.database);
+            Outcome::err(grant_label, &e)
+                .attach_reported(respond::error(format, &e, basic), reported)
         }
     }
 }
@@ -86,7 +87,11 @@ pub async fn introspect(State(s): State<AppState>, req: Request) -> Response {
     };
     match result {
         Ok(body) => Outcome::ok("-").attach(respond::ok(format, &body)),
-        Err(e) => Outcome::err("-", &e).attach(respond::error(format, &e, req.basic().is_some())),
+        Err(e) => {
+            let reported = report::failure("introspection", &e, &s.database);
+            let response = respond::error(format, &e, req.basic().is_some());
+            Outcome::err("-", &e).attach_reported(response, reported)
+        }
     }
 }
 
@@ -110,9 +115,12 @@ pub async fn revoke(State(s): State<AppState>, req: Request) -> Response {
         None => Err(OAuthError::missing("token")),
         Some(token) => revoke::revoke(s.store.as_ref(), &s.hasher, token, s.clock.now()).await,
     };
-    let outcome = match &result {
-        Ok(()) => Outcome::ok("-"),
-        Err(e) => Outcome::err("-", e),
+    let (outcome, reported) = match &result {
+        Ok(()) => (Outcome::ok("-"), None),
+        Err(e) => (
+            Outcome::err("-", e),
+            Some(report::failure("revocation", e, &s.database)),
+        ),
     };
     let response = match (callback, result) {
         (Some(cb), r) => {
@@ -132,5 +140,9 @@ pub async fn revoke(State(s): State<AppState>, req: Request) -> Response {
         (None, Ok(())) => StatusCode::OK.into_response(),
         (None, Err(e)) => respond::error(Format::UrlEncoded, &e, false),
     };
-    outcome.attach(respond::no_store(response))
+    let response = respond::no_store(response);
+    match reported {
+        Some(reported) => outcome.attach_reported(response, reported),
+        None => outcome.attach(response),
+    }
 }

@@ -196,7 +196,10 @@ async fn login(
     let ctx = s.token_context(headers, &ring);
     let user = grant::check_api_login(&ctx, username, password)
         .await
-        .map_err(login_fault)?;
+        .map_err(|e| {
+            super::report::failure("SOAP login", &e, &s.database);
+            login_fault(e)
+        })?;
     let unavailable = || Fault::server("The service is unavailable; try again shortly.");
     let org = s
         .store

@@ -67,6 +67,8 @@ fn logs_never_contain_credentials() {
     let ok = login(ALICE, ALICE_PASSWORD);
     let token = ok["access_token"].as_str().unwrap().to_owned();
     login(ALICE, "WrongPassword123");
+    // A password typed into the username field: logged as a keyed digest only.
+    login("WrongPassword123", "x");
     login(BOB, &format!("{BOB_PASSWORD}{BOB_TOKEN}"));
     let assertion = sign_jwt(
         &json!({ "iss": INTEGRATION_ID, "sub": ALICE, "aud": p.url, "exp": now_secs() + 60 }),
@@ -123,7 +125,7 @@ fn logs_never_contain_credentials() {
     let (status, logs) = p.finish();
     assert!(status.success(), "exit status {status}");
     assert!(
-        logs.contains("token request refused"),
+        logs.contains("refused") && logs.contains("cause=no user #"),
         "debug logs were captured:\n{logs}"
     );
     // A pipe is not a terminal: plain lines, no colour codes for a log collector to keep.
@@ -194,12 +196,14 @@ fn health_readiness_metrics_and_json_logs() {
     sigterm(p.child.id());
     let (status, logs) = p.finish();
     assert!(status.success());
+    // The refused token request's one line: JSON, in its request's span, with its cause.
     let line = logs
         .lines()
-        .find(|l| l.contains("answered"))
+        .find(|l| l.contains("refused"))
         .expect("a request log line");
     let v: serde_json::Value = serde_json::from_str(line).expect("JSON log lines");
     assert!(v["span"]["request_id"].is_string(), "{line}");
+    assert_eq!(v["fields"]["cause"], "no app `x`", "{line}");
 }
 
 #[test]
@@ -480,4 +484,78 @@ fn admin_commands_do_not_create_the_default_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.path().join("idforce.db").exists());
+}
+
+/// A refused request writes one info line, with what was wrong; a flood of them is cut to a
+/// budget a second and summarised.
+#[test]
+fn refusals_say_why_once_and_floods_are_summarised() {
+    let dir = workdir(CONFIG);
+    let p = spawn_process(
+        dir.path(),
+        &["--config", "idforce.toml"],
+        &[("RUST_LOG", "info")],
+    );
+    let http = blocking_client();
+    let token_url = format!("{}/services/oauth2/token", p.url);
+    let wrong_key = sign_jwt_with(
+        "other.key",
+        &json!({"alg": "RS256"}),
+        &json!({ "iss": INTEGRATION_ID, "sub": ALICE, "aud": p.url, "exp": now_secs() + 60 }),
+    );
+    let r = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", &wrong_key),
+        ])
+        .send()
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(r.status(), 400);
+    // The control: a good request writes no info line at all.
+    let ok = http
+        .post(&token_url)
+        .basic_auth(INTEGRATION_ID, Some(INTEGRATION_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    let ok_id = ok.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(ok.status(), 200);
+    // A flood of refusals in well under a second, then one more a second later.
+    let bad = [("grant_type", "password"), ("client_id", "3MVG9nobody")];
+    for _ in 0..300 {
+        http.post(&token_url).form(&bad).send().unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    http.post(&token_url).form(&bad).send().unwrap();
+
+    sigterm(p.child.id());
+    let (_, logs) = p.finish();
+    let of = |id: &str| -> Vec<&str> {
+        logs.lines()
+            .filter(|l| l.contains(&format!("request_id={id}")))
+            .collect()
+    };
+    let lines = of(&id);
+    assert_eq!(lines.len(), 1, "one line for the refused request:\n{logs}");
+    assert!(
+        lines[0].contains("does not match the app's certificate")
+            && lines[0].contains("error=\"invalid_grant\""),
+        "{}",
+        lines[0]
+    );
+    assert!(of(&ok_id).is_empty(), "a success is logged at debug only");
+    let refused = logs
+        .lines()
+        .filter(|l| l.contains("no app `3MVG9nobody`"))
+        .count();
+    assert!(
+        (50..=150).contains(&refused),
+        "{refused} refusal lines for 301 refusals (50 a second at most)"
+    );
+    assert!(
+        logs.contains("refusal lines left out") && logs.contains("suppressed="),
+        "the flood is summarised:\n{logs}"
+    );
 }
