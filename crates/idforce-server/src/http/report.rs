@@ -118,7 +118,9 @@ mod tests {
     #[test]
     fn store_failures_warn_with_the_store_and_faults_are_errors() {
         let store = OAuthError::store_failure("store unavailable: disk I/O error");
-        let lines = logged(|| drop(failure("token", &store, "sqlite:///var/lib/idforce.db")));
+        let lines = logged(|| {
+            failure("token", &store, "sqlite:///var/lib/idforce.db");
+        });
         assert!(
             lines.contains("WARN")
                 && lines.contains("store failed")
@@ -127,14 +129,18 @@ mod tests {
             "{lines}"
         );
         let fault = OAuthError::fault("no signing key for an id_token");
-        let lines = logged(|| drop(failure("token", &fault, "-")));
+        let lines = logged(|| {
+            failure("token", &fault, "-");
+        });
         assert!(
             lines.contains("ERROR") && lines.contains("no signing key"),
             "{lines}"
         );
         // The control: a refusal is an info line with its cause.
         let refused = OAuthError::invalid_code().because("an unknown code");
-        let lines = logged(|| drop(failure("token", &refused, "-")));
+        let lines = logged(|| {
+            failure("token", &refused, "-");
+        });
         assert!(
             lines.contains("INFO") && lines.contains("cause=an unknown code"),
             "{lines}"
