@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::model::RefreshToken;
 use idforce_core::scope::Scopes;
 use idforce_core::token;
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -167,7 +167,7 @@ pub fn assertions(repo: &Path, cache: &Path, n: usize) -> Result<Vec<String>, St
                             });
                             let input =
                                 format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
-                            let mut sig = vec![0u8; pair.public().modulus_len()];
+                            let mut sig = vec![0u8; pair.public_modulus_len()];
                             pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
                                 .map(|()| format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig)))
                                 .map_err(|_| "signing failed".to_owned())

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -41,10 +41,10 @@ pub fn assertion(
     });
     let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
     let input = format!("{header}.{claims}");
-    let mut signature = vec![0u8; key.public().modulus_len()];
+    let mut signature = vec![0u8; key.public_modulus_len()];
     key.sign(
         &RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
+        &aws_lc_rs::rand::SystemRandom::new(),
         input.as_bytes(),
         &mut signature,
     )

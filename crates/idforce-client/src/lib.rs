@@ -72,7 +72,7 @@ pub struct LoginClient {
 impl LoginClient {
     pub fn new(login_url: &str) -> Result<LoginClient, Error> {
         // reqwest is built without a default TLS provider: ring, as everywhere in idforce.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())

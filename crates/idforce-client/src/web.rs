@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SecureRandom;
+use aws_lc_rs::rand::SecureRandom;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -16,7 +16,7 @@ pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:1717/OauthRedirect";
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
     // The OS random source failing leaves nothing sensible to do but stop.
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -30,8 +30,8 @@ pub struct Pkce {
 impl Pkce {
     pub fn new() -> Pkce {
         let verifier = random_token();
-        let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-            &ring::digest::SHA256,
+        let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
             verifier.as_bytes(),
         ));
         Pkce {

@@ -10,7 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use idforce_core::assertion;
 use idforce_core::sfid::{self, SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../idforce/tests/fixtures");
 
@@ -56,10 +56,10 @@ fn verify_assertion(c: &mut Criterion) {
         br#"{"iss":"3MVG9bench","sub":"bench@bench.test","aud":"https://login.salesforce.com","exp":4102444800}"#,
     );
     let input = format!("{header}.{claims}");
-    let mut signature = vec![0; key.public().modulus_len()];
+    let mut signature = vec![0; key.public_modulus_len()];
     key.sign(
         &RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
+        &aws_lc_rs::rand::SystemRandom::new(),
         input.as_bytes(),
         &mut signature,
     )

@@ -116,7 +116,7 @@ fn normalise_exp(v: &Value) -> Option<i64> {
 /// are not part of it. Its other characters are signed or are the strictly decoded signature.
 pub fn ledger_key(compact: &str, expires_at: Millis) -> Digest {
     let canonical = compact.trim().trim_end_matches('=');
-    let hash = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&expires_at.max(0).to_be_bytes());
     key[8..].copy_from_slice(&hash.as_ref()[..24]);
@@ -267,11 +267,11 @@ mod tests {
     }
 
     fn signed(claims: &str) -> String {
-        use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+        use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
         let key = RsaKeyPair::from_pkcs8(&fixture_der("jwt.key")).expect("PKCS#8 key");
         let input = format!("{}.{}", b64(r#"{"alg":"RS256"}"#), b64(claims));
-        let mut sig = vec![0; key.public().modulus_len()];
-        let rng = ring::rand::SystemRandom::new();
+        let mut sig = vec![0; key.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
         key.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
             .expect("signs");
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))

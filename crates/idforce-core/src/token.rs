@@ -2,8 +2,8 @@
 //! which each is stored: the store never holds a usable token, code or client secret.
 
 use base64::Engine;
-use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
 use crate::model::Millis;

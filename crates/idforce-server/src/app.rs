@@ -145,7 +145,7 @@ impl Application {
         let tls = match &opts.tls {
             None => None,
             Some((cert, key)) => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
                 Some(
                     axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                         .await

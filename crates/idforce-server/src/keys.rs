@@ -16,15 +16,16 @@ use idforce_core::model::Millis;
 use idforce_core::ports::{JwtSigner, StoreError, StoreResult};
 use idforce_core::token::random_bytes;
 use idforce_store::{Backend, StoredKey};
-use ring::aead;
+use aws_lc_rs::aead;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 pub const RELOAD: Duration = Duration::from_secs(10);
 
-/// The key-encryption key, derived from the configured secret.
+/// The key-encryption key, derived from the configured secret (shared: aws-lc-rs keys are
+/// not `Clone`).
 #[derive(Clone)]
-pub struct Kek(aead::LessSafeKey);
+pub struct Kek(Arc<aead::LessSafeKey>);
 
 impl Kek {
     pub fn from_secret(secret: &str) -> Kek {
@@ -32,7 +33,7 @@ impl Kek {
             idforce_core::grant::sha256(format!("idforce key encryption\0{secret}").as_bytes());
         #[allow(clippy::expect_used)]
         let key = aead::UnboundKey::new(&aead::AES_256_GCM, &digest).expect("a 32-byte key");
-        Kek(aead::LessSafeKey::new(key))
+        Kek(Arc::new(aead::LessSafeKey::new(key)))
     }
 
     /// From `IDFORCE_KEY_ENCRYPTION_KEY`, or the file named by `IDFORCE_KEY_ENCRYPTION_KEY_FILE`.

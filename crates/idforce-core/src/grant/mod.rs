@@ -12,7 +12,7 @@ mod password;
 pub use password::{check_api_login, check_login};
 mod refresh_token;
 
-use ring::digest;
+use aws_lc_rs::digest;
 
 use crate::error::OAuthError;
 use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};

@@ -221,15 +221,15 @@ pub fn pem_der(name: &str) -> Vec<u8> {
 
 /// An RS256 JWT of `claims` signed with the fixture key `key` (`jwt.key` or `other.key`).
 pub fn sign_assertion(key: &str, claims: &serde_json::Value) -> String {
-    use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
     let key = RsaKeyPair::from_pkcs8(&pem_der(key)).unwrap();
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#);
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
     let input = format!("{header}.{body}");
-    let mut signature = vec![0; key.public().modulus_len()];
+    let mut signature = vec![0; key.public_modulus_len()];
     key.sign(
         &RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
+        &aws_lc_rs::rand::SystemRandom::new(),
         input.as_bytes(),
         &mut signature,
     )

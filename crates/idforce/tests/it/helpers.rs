@@ -13,8 +13,8 @@ use idforce_core::model::LockoutPolicy;
 use idforce_server::clock::ShiftedClock;
 use idforce_server::config::ConfigFile;
 use idforce_server::{Application, ServeOptions};
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -191,7 +191,7 @@ pub struct AppInfo {
 
 /// reqwest is built without a bundled TLS provider; the tests use ring, like the server.
 pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 pub fn client() -> reqwest::Client {
@@ -350,7 +350,7 @@ pub fn sign_jwt_with(key_file: &str, header: &Value, claims: &Value) -> String {
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let mut sig = vec![0u8; pair.public().modulus_len()];
+    let mut sig = vec![0u8; pair.public_modulus_len()];
     pair.sign(
         &RSA_PKCS1_SHA256,
         &SystemRandom::new(),

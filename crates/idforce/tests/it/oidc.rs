@@ -10,7 +10,7 @@ use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
-use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, authorize_url};
@@ -210,8 +210,8 @@ async fn id_token_from_the_code_flow() {
         "two minutes by default"
     );
     assert!(c["auth_time"].as_i64().unwrap() <= c["iat"].as_i64().unwrap());
-    let digest = ring::digest::digest(
-        &ring::digest::SHA256,
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
         t["access_token"].as_str().unwrap().as_bytes(),
     );
     assert_eq!(c["at_hash"], URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
@@ -271,7 +271,7 @@ async fn token_id_token_in_the_fragment() {
     assert!(p.contains_key("id_token"), "{:?}", page.location);
     let (_, c) = verify_jwt(&s, &p["id_token"]).await.unwrap();
     assert_eq!(c["nonce"], "awesome");
-    let digest = ring::digest::digest(&ring::digest::SHA256, p["access_token"].as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, p["access_token"].as_bytes());
     assert_eq!(c["at_hash"], URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
     // The Postman item sends nonce; without it the request is refused.
     let page = b

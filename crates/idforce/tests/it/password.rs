@@ -1,7 +1,7 @@
 //! Username-password flow (spec §3.4) and its errors (spec §6.1), including lockout.
 
 use base64::Engine;
-use ring::hmac;
+use aws_lc_rs::hmac;
 
 use crate::helpers::*;
 
