@@ -2,9 +2,9 @@
 //! listener on the redirect URI (Salesforce tools use `http://localhost:1717/OauthRedirect`),
 //! and the code exchange.
 
+use aws_lc_rs::rand::SecureRandom;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use aws_lc_rs::rand::SecureRandom;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

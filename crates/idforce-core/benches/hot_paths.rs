@@ -4,13 +4,13 @@
 
 use std::hint::black_box;
 
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use criterion::{Criterion, criterion_group, criterion_main};
 use idforce_core::assertion;
 use idforce_core::sfid::{self, SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../idforce/tests/fixtures");
 

@@ -1,9 +1,9 @@
 //! Credentials idforce mints, in Salesforce's shapes (spec §5), and the keyed hash under
 //! which each is stored: the store never holds a usable token, code or client secret.
 
-use base64::Engine;
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use crate::model::Millis;

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lc_rs::aead;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
@@ -16,7 +17,6 @@ use idforce_core::model::Millis;
 use idforce_core::ports::{JwtSigner, StoreError, StoreResult};
 use idforce_core::token::random_bytes;
 use idforce_store::{Backend, StoredKey};
-use aws_lc_rs::aead;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 

@@ -188,9 +188,10 @@ pub(crate) fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// A database URL without its password, fit for messages and logs.
+/// A database URL without its password (in its user part or a `password=` option), fit for
+/// messages and logs.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
             match creds.split_once(':') {
@@ -199,7 +200,18 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
-    }
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 #[cfg(test)]
@@ -213,6 +225,10 @@ mod tests {
         assert_eq!(
             super::redact_url("sqlite://x.db?mode=rwc"),
             "sqlite://x.db?mode=rwc"
+        );
+        assert_eq!(
+            super::redact_url("postgres://h/db?user=u&password=secret&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
         );
     }
 }

@@ -134,7 +134,8 @@ fn default_store_exists() -> Result<(), String> {
         .map(|d| d.join(DEFAULT_DATABASE_FILE).display().to_string())
         .unwrap_or_else(|_| DEFAULT_DATABASE_FILE.to_owned());
     Err(format!(
-        "no store at {here} (the default database); run this where `idforce serve` keeps          its store, or name one with --database (e.g. sqlite://path/idforce.db)"
+        "no store at {here} (the default database); run this where `idforce serve` keeps \
+         its store, or name one with --database (e.g. sqlite://path/idforce.db)"
     ))
 }
 

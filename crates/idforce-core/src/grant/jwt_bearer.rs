@@ -25,7 +25,7 @@ pub(super) async fn exchange(
         .store
         .app_by_client_id(&claims.iss)
         .await?
-        .ok_or_else(|| OAuthError::unknown_client().because(format!("no app `{}`", claims.iss)))?;
+        .ok_or_else(|| super::unknown_client(ctx, &claims.iss))?;
     let certificate = app.certificate_der.as_deref().ok_or_else(|| {
         OAuthError::invalid_assertion().because("the app has no certificate to verify it")
     })?;

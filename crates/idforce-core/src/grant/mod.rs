@@ -153,7 +153,14 @@ async fn identify_client(
     ctx.store
         .app_by_client_id(id)
         .await?
-        .ok_or_else(|| OAuthError::unknown_client().because(format!("no app `{id}`")))
+        .ok_or_else(|| unknown_client(ctx, id))
+}
+
+/// The refusal of a client id no app has. It is logged as a keyed digest, as unknown
+/// usernames are: a client that mixes up its fields sends its secret there.
+pub(crate) fn unknown_client(ctx: &TokenContext<'_>, client_id: &str) -> OAuthError {
+    let why = format!("no app {}", ctx.hasher.log_tag(client_id));
+    OAuthError::unknown_client().because(why)
 }
 
 /// Identifies the app and checks its secret. A public app (no secret) passes only when

@@ -171,7 +171,7 @@ impl Accounts for MemoryStore {
     async fn save_user(&self, user: &User) -> StoreResult<()> {
         let mut state = self.write()?;
         if !state.orgs.contains_key(&user.org_id) {
-            return Err(conflict("user's org"));
+            return Err(StoreError::Invalid("user's org does not exist".into()));
         }
         if state
             .users
@@ -206,7 +206,7 @@ impl Accounts for MemoryStore {
     async fn save_app(&self, app: &ConnectedApp) -> StoreResult<()> {
         let mut state = self.write()?;
         if !state.orgs.contains_key(&app.org_id) {
-            return Err(conflict("app's org"));
+            return Err(StoreError::Invalid("app's org does not exist".into()));
         }
         let taken = state.apps.values().any(|a| {
             a.id != app.id
@@ -264,7 +264,9 @@ impl Approvals for MemoryStore {
     ) -> StoreResult<()> {
         let mut state = self.write()?;
         if !state.users.contains_key(user) || !state.apps.contains_key(app) {
-            return Err(conflict("approval's user or app"));
+            return Err(StoreError::Invalid(
+                "approval's user or app does not exist".into(),
+            ));
         }
         let entry = state
             .approvals

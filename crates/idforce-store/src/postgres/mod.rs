@@ -53,6 +53,9 @@ pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             StoreError::Conflict(d.message().to_owned())
         }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() || d.is_check_violation() => {
+            StoreError::Invalid(d.message().to_owned())
+        }
         // serialization_failure, deadlock_detected (PostgreSQL, CockroachDB).
         sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40001" | "40P01")) => {
             StoreError::Retryable(d.message().to_owned())

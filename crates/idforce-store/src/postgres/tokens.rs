@@ -45,6 +45,13 @@ const ROTATE_REFRESH: &str = "UPDATE refresh_tokens SET rotated_at = $1
 const TOUCH_REFRESH: &str = "UPDATE refresh_tokens SET last_used_at = GREATEST(last_used_at, $1)
      WHERE digest = $2 AND revoked_at IS NULL";
 const FAMILY_OF: &str = "SELECT family FROM refresh_tokens WHERE digest = $1";
+/// Revocations of one family lock its rows in key order first. Every replay of a raced token
+/// revokes the family at once; updated in scan order instead, two revocations could each hold
+/// a row the other waits for (a row's newest version may sit on either side of its sibling).
+const LOCK_FAMILY_TOKENS: &str =
+    "SELECT digest FROM refresh_tokens WHERE family = $1 ORDER BY digest FOR UPDATE";
+const LOCK_FAMILY_SESSIONS: &str =
+    "SELECT digest FROM sessions WHERE family = $1 ORDER BY digest FOR UPDATE";
 const REVOKE_FAMILY_TOKENS: &str =
     "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL";
 const REVOKE_FAMILY_SESSIONS: &str =
@@ -98,6 +105,13 @@ pub(super) async fn revoke_family(
     family: &Family,
     now: Millis,
 ) -> StoreResult<u64> {
+    for lock in [LOCK_FAMILY_TOKENS, LOCK_FAMILY_SESSIONS] {
+        sqlx::query(lock)
+            .bind(&family[..])
+            .execute(&mut *c)
+            .await
+            .map_err(unavailable)?;
+    }
     let tokens = sqlx::query(REVOKE_FAMILY_TOKENS)
         .bind(now)
         .bind(&family[..]);
@@ -219,17 +233,20 @@ impl RefreshTokens for PgStore {
                 tx.commit().await.map_err(unavailable)?;
                 return Ok(true);
             }
+            // Nothing was written; ending the transaction lets go of the row lock the failed
+            // update took (READ COMMITTED keeps it), so that the family's revocation below
+            // takes its locks in key order like every other one.
+            tx.rollback().await.map_err(unavailable)?;
             if tokens.refresh.is_some() {
                 // Rotated or revoked since it was read: a copy raced the original.
                 let family: Option<Vec<u8>> = sqlx::query_scalar(FAMILY_OF)
                     .bind(&old[..])
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&self.pool)
                     .await
                     .map_err(unavailable)?;
                 if let Some(family) = family.and_then(|f| Family::try_from(f.as_slice()).ok()) {
-                    revoke_family(&mut tx, &family, now).await?;
+                    RefreshTokens::revoke_family(self, &family, now).await?;
                 }
-                tx.commit().await.map_err(unavailable)?;
             }
             Ok(false)
         })

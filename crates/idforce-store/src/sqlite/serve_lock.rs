@@ -18,8 +18,20 @@ pub(crate) struct ServeLock {
     _file: File,
 }
 
+/// The lock of a database, named after its real path: a symlink or a relative path to the
+/// same file must find the same lock.
 pub(crate) fn lock_path(database: &Path) -> PathBuf {
-    let mut path = database.as_os_str().to_owned();
+    let real = database.canonicalize().unwrap_or_else(|_| {
+        // Not created yet: its folder's real path and its name.
+        let folder = database.parent().filter(|p| !p.as_os_str().is_empty());
+        let folder = folder.unwrap_or(Path::new("."));
+        let name = database.file_name().unwrap_or(database.as_os_str());
+        folder
+            .canonicalize()
+            .unwrap_or_else(|_| folder.to_owned())
+            .join(name)
+    });
+    let mut path = real.into_os_string();
     path.push(".lock");
     PathBuf::from(path)
 }
@@ -71,5 +83,22 @@ mod tests {
         );
         drop(first);
         ServeLock::take(&db).expect("free again");
+    }
+
+    #[test]
+    fn a_symlink_to_the_database_finds_the_same_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("real.db");
+        std::fs::write(&db, b"").expect("file");
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&db, &link).expect("symlink");
+        let _first = ServeLock::take(&db).expect("first");
+        assert!(
+            ServeLock::take(&link).is_err(),
+            "the link is the same database"
+        );
+        // The control: another database has a lock of its own.
+        let other = dir.path().join("other.db");
+        ServeLock::take(&other).expect("another database");
     }
 }

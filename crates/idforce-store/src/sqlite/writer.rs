@@ -172,8 +172,17 @@ fn open_connection(path: &Path, extra: OpenFlags) -> StoreResult<Connection> {
 
 pub(crate) fn error(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
+    let extended = e.sqlite_error().map(|f| f.extended_code);
+    let unique = [
+        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE,
+        rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY,
+    ];
     match e.sqlite_error_code() {
-        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        Some(ErrorCode::ConstraintViolation) if extended.is_some_and(|c| unique.contains(&c)) => {
+            StoreError::Conflict(e.to_string())
+        }
+        // A reference to nothing, a missing value: the caller's mistake, not a taken name.
+        Some(ErrorCode::ConstraintViolation) => StoreError::Invalid(e.to_string()),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             StoreError::Retryable(e.to_string())
         }
@@ -408,6 +417,12 @@ fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
             let _ = exec(conn, "ROLLBACK");
             return Err("a write panicked; its batch was rolled back".into());
         }
+        // Some errors (a full disk, an I/O error, no memory) make SQLite roll back the whole
+        // transaction itself. The jobs before are undone, and the ones after must not run
+        // outside it, each committing on its own: the batch fails whole.
+        if conn.is_autocommit() {
+            return Err("SQLite rolled the batch back after a failed write".into());
+        }
     }
     exec(conn, "COMMIT").map_err(|e| {
         let _ = exec(conn, "ROLLBACK");
@@ -536,6 +551,62 @@ mod tests {
                     .map_err(error)
             })
             .expect("count")
+    }
+
+    /// A job of the batch, run by `commit` directly; its answer arrives on the receiver.
+    fn job(
+        work: impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
+    ) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<()>>) {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            work: Some(work),
+            savepoint: true,
+            outcome: None,
+            reply,
+            #[cfg(feature = "testing")]
+            fail_point: None,
+        });
+        (job, answer)
+    }
+
+    #[test]
+    fn when_sqlite_rolls_a_batch_back_itself_the_rest_of_it_does_not_run_alone() {
+        let (_dir, path) = schema();
+        let conn = connect(&path).expect("connect");
+        let insert = |k: i64| {
+            move |c: &Connection| {
+                c.execute("INSERT INTO t (k, v) VALUES (?1, 'x')", [k])
+                    .map(drop)
+                    .map_err(error)
+            }
+        };
+        let (first, first_answer) = job(insert(1));
+        // What a full disk or an I/O error does: SQLite ends the transaction itself.
+        let (second, _) = job(move |c| {
+            insert(2)(c)?;
+            c.execute_batch("ROLLBACK").map_err(error)
+        });
+        let (third, third_answer) = job(insert(3));
+        let mut batch = vec![first, second, third];
+        let outcome = commit(&conn, &mut batch);
+        assert!(outcome.is_err(), "the batch fails whole");
+        for job in batch {
+            job.finish(&outcome);
+        }
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(count, 0, "no job committed on its own after the rollback");
+        assert!(first_answer.blocking_recv().expect("answer").is_err());
+        assert!(third_answer.blocking_recv().expect("answer").is_err());
+        // The control: a batch without the rollback commits.
+        let (ok, ok_answer) = job(insert(4));
+        let mut batch = vec![ok];
+        let outcome = commit(&conn, &mut batch);
+        for job in batch {
+            job.finish(&outcome);
+        }
+        assert!(ok_answer.blocking_recv().expect("answer").is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! OpenID Connect (issue: OIDC; spec §8): discovery, JWKS, id_tokens in every flow that
 //! carries one, userinfo, key rotation; and the `openidconnect` crate as a relying party.
 
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
@@ -10,7 +11,6 @@ use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
-use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, authorize_url};
@@ -271,7 +271,8 @@ async fn token_id_token_in_the_fragment() {
     assert!(p.contains_key("id_token"), "{:?}", page.location);
     let (_, c) = verify_jwt(&s, &p["id_token"]).await.unwrap();
     assert_eq!(c["nonce"], "awesome");
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, p["access_token"].as_bytes());
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, p["access_token"].as_bytes());
     assert_eq!(c["at_hash"], URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
     // The Postman item sends nonce; without it the request is refused.
     let page = b

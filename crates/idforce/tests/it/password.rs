@@ -1,7 +1,7 @@
 //! Username-password flow (spec §3.4) and its errors (spec §6.1), including lockout.
 
-use base64::Engine;
 use aws_lc_rs::hmac;
+use base64::Engine;
 
 use crate::helpers::*;
 

@@ -84,14 +84,10 @@ fn winners(answers: &[(u16, Value)], refused: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_replay_races_leave_no_token_alive() {
-    // On PostgreSQL the replays' revocations of one family deadlock with each other about once
-    // a round; each deadlock is detected after a second and retried, so a round takes ~0.4 s
-    // there (next: issue 26's PostgreSQL write path). Fifty rounds still prove the outcome.
-    let postgres = std::env::var("IDFORCE_TEST_BACKEND").as_deref() == Ok("postgres");
     let rounds: usize = std::env::var("IDFORCE_REPLAY_ROUNDS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(if postgres { 50 } else { 1000 });
+        .unwrap_or(1000);
     let s = Arc::new(TestServer::start().await);
     let mut browser = Browser::new(&s);
     let url = authorize_url(ROTATING_ID, CALLBACK, &[("code_challenge", CHALLENGE)]);
