@@ -2,7 +2,6 @@
 //! which each is stored: the store never holds a usable token, code or client secret.
 
 use aws_lc_rs::hmac;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
@@ -17,9 +16,7 @@ fn random_chars(out: &mut String, n: usize) {
     let mut buf = vec![0u8; n];
     // The OS random source failing is not something a request can recover from.
     #[allow(clippy::expect_used)]
-    SystemRandom::new()
-        .fill(&mut buf)
-        .expect("operating system random source");
+    getrandom::fill(&mut buf).expect("operating system random source");
     out.extend(buf.iter().map(|b| ALPHABET[(b & 63) as usize] as char));
 }
 
@@ -37,9 +34,7 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     #[allow(clippy::expect_used)]
-    SystemRandom::new()
-        .fill(&mut buf)
-        .expect("operating system random source");
+    getrandom::fill(&mut buf).expect("operating system random source");
     buf
 }
 
