@@ -3,6 +3,7 @@
 
 mod accounts;
 mod approvals;
+mod checkpoint;
 mod codes;
 mod device_codes;
 mod keys;
