@@ -5,6 +5,7 @@
 
 mod accounts;
 mod approvals;
+mod batch;
 mod codes;
 mod device_codes;
 mod keys;
@@ -26,6 +27,8 @@ use crate::rows::Columns;
 
 pub struct PgStore {
     pool: PgPool,
+    /// New sessions, group-committed (`batch.rs`).
+    sessions: batch::SessionBatcher,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
@@ -44,7 +47,10 @@ impl PgStore {
             .await
             .map_err(unavailable)?;
         migrations::apply(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            sessions: batch::SessionBatcher::start(pool.clone()),
+            pool,
+        })
     }
 }
 

@@ -133,8 +133,7 @@ fn filter_params(filter: SessionFilter) -> (Option<String>, Option<String>) {
 #[async_trait]
 impl Sessions for PgStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        let mut c = self.pool.acquire().await.map_err(unavailable)?;
-        insert_session(&mut c, s).await
+        self.sessions.insert(s).await
     }
 
     async fn insert_tokens(&self, tokens: &Tokens) -> StoreResult<()> {

@@ -1,0 +1,125 @@
+//! Group commit for the commonest PostgreSQL write: a new session (every password, client
+//! credentials and SOAP login). Sessions queued while a batch is being written are written
+//! together by the next, as one statement — one transaction, one WAL flush — and each caller
+//! is answered once that statement has committed, so every answered token is durable.
+//!
+//! Several batches may be in flight (one per connection the batcher may use), so a slow
+//! commit does not hold up the ones behind it. A batch that fails (a digest already taken)
+//! is written again row by row, so that only the row at fault fails.
+
+use std::sync::Arc;
+
+use idforce_core::model::Session;
+use idforce_core::ports::{StoreError, StoreResult};
+use sqlx::PgPool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::unavailable;
+
+/// Sessions written by one statement at most.
+const MAX_BATCH: usize = 256;
+/// Batches in flight at once.
+const IN_FLIGHT: usize = 4;
+
+const INSERT_MANY: &str = "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
+     timeout_secs, revoked_at, family)
+     SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, NULL, family
+     FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
+                 $8::int8[], $9::bytea[])
+          AS s (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, family)";
+
+type Waiting = (Session, oneshot::Sender<StoreResult<()>>);
+
+pub(super) struct SessionBatcher {
+    queue: mpsc::UnboundedSender<Waiting>,
+}
+
+impl SessionBatcher {
+    pub(super) fn start(pool: PgPool) -> SessionBatcher {
+        let (queue, arrivals) = mpsc::unbounded_channel();
+        tokio::spawn(gather(pool, arrivals));
+        SessionBatcher { queue }
+    }
+
+    /// Stores `session` in the next batch; answers once that batch has committed.
+    pub(super) async fn insert(&self, session: &Session) -> StoreResult<()> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((session.clone(), reply))
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the session batcher has stopped".into())
+}
+
+/// Takes what has queued up, as a batch, whenever a batch may go; ends with the store.
+async fn gather(pool: PgPool, mut arrivals: mpsc::UnboundedReceiver<Waiting>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = arrivals.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        // Taken after a slot is free: whatever arrived while the batches ahead were written.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match arrivals.try_recv() {
+                Ok(waiting) => batch.push(waiting),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            write(&pool, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn write(pool: &PgPool, batch: Vec<Waiting>) {
+    if batch.len() == 1 || insert_many(pool, &batch).await.is_err() {
+        // Alone, or again one by one so that only a row at fault fails.
+        for (session, reply) in batch {
+            let _ = reply.send(insert_one(pool, &session).await);
+        }
+        return;
+    }
+    for (_, reply) in batch {
+        let _ = reply.send(Ok(()));
+    }
+}
+
+async fn insert_many(pool: &PgPool, batch: &[Waiting]) -> StoreResult<()> {
+    let column = |f: &dyn Fn(&Session) -> String| batch.iter().map(|(s, _)| f(s)).collect();
+    let digests: Vec<Vec<u8>> = batch.iter().map(|(s, _)| s.digest.to_vec()).collect();
+    let orgs: Vec<String> = column(&|s| s.org_id.as15().to_owned());
+    let users: Vec<String> = column(&|s| s.user_id.as15().to_owned());
+    let apps: Vec<String> = column(&|s| s.app_id.as15().to_owned());
+    let scopes: Vec<String> = column(&|s| s.scopes.to_string());
+    let issued: Vec<i64> = batch.iter().map(|(s, _)| s.issued_at).collect();
+    let used: Vec<i64> = batch.iter().map(|(s, _)| s.last_used_at).collect();
+    let timeouts: Vec<i64> = batch.iter().map(|(s, _)| s.timeout_secs).collect();
+    let families: Vec<Option<Vec<u8>>> = batch
+        .iter()
+        .map(|(s, _)| s.family.map(|f| f.to_vec()))
+        .collect();
+    let query = sqlx::query(INSERT_MANY)
+        .bind(digests)
+        .bind(orgs)
+        .bind(users)
+        .bind(apps)
+        .bind(scopes)
+        .bind(issued)
+        .bind(used)
+        .bind(timeouts)
+        .bind(families);
+    query.execute(pool).await.map_err(unavailable)?;
+    Ok(())
+}
+
+async fn insert_one(pool: &PgPool, session: &Session) -> StoreResult<()> {
+    let mut c = pool.acquire().await.map_err(unavailable)?;
+    super::tokens::insert_session(&mut c, session).await
+}
