@@ -1,16 +1,24 @@
-//! Group commit for the commonest PostgreSQL write: a new session (every password, client
-//! credentials and SOAP login). Sessions queued while a batch is being written are written
-//! together by the next, as one statement — one transaction, one WAL flush — and each caller
-//! is answered once that statement has committed, so every answered token is durable.
+//! Batches for the commonest PostgreSQL statements. On a database that shares the machine's
+//! cores, what a token request costs there is mostly the per-statement work of the server
+//! (parse, plan, a round trip, a transaction), so concurrent requests share statements:
 //!
-//! Several batches may be in flight (one per connection the batcher may use), so a slow
-//! commit does not hold up the ones behind it. A batch that fails (a digest already taken)
-//! is written again row by row, so that only the row at fault fails.
+//! - a new session (every password, client credentials and SOAP login): sessions queued while
+//!   a batch is written go together in the next, as one statement — one transaction, one WAL
+//!   flush — and each caller is answered once it has committed, so every answered token is
+//!   durable. A batch that fails (a digest already taken) is written again row by row, so that
+//!   only the row at fault fails;
+//! - a session read (every introspection, identity URL and REST call): digests looked up
+//!   together by one `= ANY` query.
+//!
+//! Several batches may be in flight, so a slow one does not hold up the ones behind it.
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use idforce_core::model::Session;
 use idforce_core::ports::{StoreError, StoreResult};
+use idforce_core::token::Digest;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -122,4 +130,71 @@ async fn insert_many(pool: &PgPool, batch: &[Waiting]) -> StoreResult<()> {
 async fn insert_one(pool: &PgPool, session: &Session) -> StoreResult<()> {
     let mut c = pool.acquire().await.map_err(unavailable)?;
     super::tokens::insert_session(&mut c, session).await
+}
+
+const SESSIONS_BY_DIGEST: &str =
+    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
+     timeout_secs, revoked_at, family FROM sessions WHERE digest = ANY($1)";
+
+type Lookup = (Digest, oneshot::Sender<StoreResult<Option<Session>>>);
+
+pub(super) struct SessionReader {
+    queue: mpsc::UnboundedSender<Lookup>,
+}
+
+impl SessionReader {
+    pub(super) fn start(pool: PgPool) -> SessionReader {
+        let (queue, arrivals) = mpsc::unbounded_channel();
+        tokio::spawn(gather_lookups(pool, arrivals));
+        SessionReader { queue }
+    }
+
+    /// The session stored under `digest`, read with the lookups queued beside it.
+    pub(super) async fn get(&self, digest: &Digest) -> StoreResult<Option<Session>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send((*digest, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn gather_lookups(pool: PgPool, mut arrivals: mpsc::UnboundedReceiver<Lookup>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = arrivals.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match arrivals.try_recv() {
+                Ok(lookup) => batch.push(lookup),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            look_up(&pool, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn look_up(pool: &PgPool, batch: Vec<Lookup>) {
+    let digests: Vec<Vec<u8>> = batch.iter().map(|(d, _)| d.to_vec()).collect();
+    let query = sqlx::query(SESSIONS_BY_DIGEST).bind(digests);
+    let found = super::all(query, pool, crate::rows::session).await;
+    match found {
+        Ok(sessions) => {
+            let by_digest: HashMap<Digest, Session> =
+                sessions.into_iter().map(|s| (s.digest, s)).collect();
+            for (digest, reply) in batch {
+                // A digest asked twice in one batch gets its session twice.
+                let _ = reply.send(Ok(by_digest.get(&digest).cloned()));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in batch {
+                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+        }
+    }
 }

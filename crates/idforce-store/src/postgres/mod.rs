@@ -29,6 +29,8 @@ pub struct PgStore {
     pool: PgPool,
     /// New sessions, group-committed (`batch.rs`).
     sessions: batch::SessionBatcher,
+    /// Session reads, several to a query (`batch.rs`).
+    session_reads: batch::SessionReader,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
@@ -49,6 +51,7 @@ impl PgStore {
         migrations::apply(&pool).await?;
         Ok(PgStore {
             sessions: batch::SessionBatcher::start(pool.clone()),
+            session_reads: batch::SessionReader::start(pool.clone()),
             pool,
         })
     }

@@ -11,9 +11,6 @@ use super::{PgStore, all, change, one, retrying, unavailable};
 use crate::rows;
 use crate::{SessionAdmin, SessionFilter};
 
-const SESSION_BY_DIGEST: &str =
-    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
-     revoked_at, family FROM sessions WHERE digest = $1";
 const INSERT_SESSION: &str =
     "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
      timeout_secs, revoked_at, family) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)";
@@ -146,8 +143,7 @@ impl Sessions for PgStore {
     }
 
     async fn session(&self, digest: &Digest) -> StoreResult<Option<Session>> {
-        let query = sqlx::query(SESSION_BY_DIGEST).bind(&digest[..]);
-        one(query, &self.pool, rows::session).await
+        self.session_reads.get(digest).await
     }
 
     async fn touch_session(&self, digest: &Digest, now: Millis) -> StoreResult<()> {
