@@ -187,7 +187,8 @@ pub trait RefreshTokens: Send + Sync {
     /// Uses `old` at `now` to start `tokens.session`, in one transaction. With
     /// `tokens.refresh`, `old` is rotated to it if it has been neither rotated nor revoked
     /// (else its whole family is revoked: it was copied); without, `old` is marked used (idle
-    /// policies count from it) if it is not revoked. Returns whether the session was started;
+    /// policies count from it; a store may record uses of one token at most once a second) if
+    /// it is not revoked. Returns whether the session was started;
     /// on `false` nothing else was written.
     async fn use_refresh_token(
         &self,

@@ -452,14 +452,14 @@ async fn sessions_codes_and_refresh_families(name: &str, s: Store) {
         session: session(&o, &u, &a, 23, Some(fam2)),
         refresh: None,
     };
-    assert!(s.use_refresh_token(&[22; 32], 50, &plain).await.unwrap());
+    assert!(s.use_refresh_token(&[22; 32], 5_000, &plain).await.unwrap());
     assert_eq!(
         s.refresh_token(&[22; 32])
             .await
             .unwrap()
             .unwrap()
             .last_used_at,
-        50
+        5_000
     );
     assert!(s.session(&[23; 32]).await.unwrap().is_some(), "{name}");
 

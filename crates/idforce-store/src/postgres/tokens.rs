@@ -39,8 +39,13 @@ const INSERT_REFRESH: &str =
      family_started_at, issued_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const ROTATE_REFRESH: &str = "UPDATE refresh_tokens SET rotated_at = $1
      WHERE digest = $2 AND rotated_at IS NULL AND revoked_at IS NULL";
-const TOUCH_REFRESH: &str = "UPDATE refresh_tokens SET last_used_at = GREATEST(last_used_at, $1)
-     WHERE digest = $2 AND revoked_at IS NULL";
+/// Holds a token that is not revoked while a use of it stores its session: uses of one token
+/// share the lock; a revocation waits for them, and they for it.
+const HOLD_REFRESH: &str = "SELECT last_used_at FROM refresh_tokens
+     WHERE digest = $1 AND revoked_at IS NULL FOR SHARE";
+/// A use's record, once its grant has committed: at most once a second per token.
+const TOUCH_REFRESH: &str = "UPDATE refresh_tokens SET last_used_at = $1
+     WHERE digest = $2 AND last_used_at < $1 - 1000";
 const FAMILY_OF: &str = "SELECT family FROM refresh_tokens WHERE digest = $1";
 /// Revocations of one family lock its rows in key order first. Every replay of a raced token
 /// revokes the family at once; updated in scan order instead, two revocations could each hold
@@ -199,6 +204,45 @@ impl AssertionLedger for PgStore {
     }
 }
 
+impl PgStore {
+    /// A use that does not rotate. An integration presents one token with every request:
+    /// recording each use in the token's row would queue them all behind that row's lock, a
+    /// commit each. So the token is held with a shared lock while the session is stored, and
+    /// its last use is recorded after the commit, at most once a second (idle policies count
+    /// in minutes).
+    async fn use_without_rotation(
+        &self,
+        old: &Digest,
+        now: Millis,
+        tokens: &Tokens,
+    ) -> StoreResult<bool> {
+        let last_used: Option<Millis> = retrying(|| async move {
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            let held: Option<Millis> = sqlx::query_scalar(HOLD_REFRESH)
+                .bind(&old[..])
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            if held.is_some() {
+                insert_tokens(&mut tx, tokens).await?;
+                tx.commit().await.map_err(unavailable)?;
+            }
+            Ok(held)
+        })
+        .await?;
+        let Some(last_used) = last_used else {
+            return Ok(false);
+        };
+        if last_used < now - 1000 {
+            // The grant stands either way; a use not recorded only leaves the idle clock
+            // where the previous use set it.
+            let touch = sqlx::query(TOUCH_REFRESH).bind(now).bind(&old[..]);
+            let _ = change(touch, &self.pool).await;
+        }
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl RefreshTokens for PgStore {
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
@@ -217,13 +261,13 @@ impl RefreshTokens for PgStore {
         now: Millis,
         tokens: &Tokens,
     ) -> StoreResult<bool> {
+        if tokens.refresh.is_none() {
+            return self.use_without_rotation(old, now, tokens).await;
+        }
         retrying(|| async move {
             let mut tx = self.pool.begin().await.map_err(unavailable)?;
-            let sql = match tokens.refresh {
-                Some(_) => ROTATE_REFRESH,
-                None => TOUCH_REFRESH,
-            };
-            if change(sqlx::query(sql).bind(now).bind(&old[..]), &mut *tx).await? == 1 {
+            let rotate = sqlx::query(ROTATE_REFRESH).bind(now).bind(&old[..]);
+            if change(rotate, &mut *tx).await? == 1 {
                 insert_tokens(&mut tx, tokens).await?;
                 tx.commit().await.map_err(unavailable)?;
                 return Ok(true);
@@ -232,16 +276,14 @@ impl RefreshTokens for PgStore {
             // update took (READ COMMITTED keeps it), so that the family's revocation below
             // takes its locks in key order like every other one.
             tx.rollback().await.map_err(unavailable)?;
-            if tokens.refresh.is_some() {
-                // Rotated or revoked since it was read: a copy raced the original.
-                let family: Option<Vec<u8>> = sqlx::query_scalar(FAMILY_OF)
-                    .bind(&old[..])
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                if let Some(family) = family.and_then(|f| Family::try_from(f.as_slice()).ok()) {
-                    RefreshTokens::revoke_family(self, &family, now).await?;
-                }
+            // Rotated or revoked since it was read: a copy raced the original.
+            let family: Option<Vec<u8>> = sqlx::query_scalar(FAMILY_OF)
+                .bind(&old[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            if let Some(family) = family.and_then(|f| Family::try_from(f.as_slice()).ok()) {
+                RefreshTokens::revoke_family(self, &family, now).await?;
             }
             Ok(false)
         })
