@@ -7,8 +7,11 @@
 //!   flush — and each caller is answered once it has committed, so every answered token is
 //!   durable. A batch that fails (a digest already taken) is written again row by row, so that
 //!   only the row at fault fails;
-//! - a session read (every introspection, identity URL and REST call): digests looked up
-//!   together by one `= ANY` query.
+//! - a session read (every introspection, identity URL and REST call) and a refresh token
+//!   read: digests looked up together by one `= ANY` query;
+//! - a refresh that does not rotate: one transaction holds the batch's tokens with a shared
+//!   lock (so that no revocation slips between the check and the sessions) and stores their
+//!   sessions by one statement.
 //!
 //! Several batches may be in flight, so a slow one does not hold up the ones behind it.
 
@@ -16,8 +19,8 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use idforce_core::model::Session;
-use idforce_core::ports::{StoreError, StoreResult};
+use idforce_core::model::{Millis, RefreshToken, Session};
+use idforce_core::ports::{StoreError, StoreResult, Tokens};
 use idforce_core::token::Digest;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -44,8 +47,7 @@ pub(super) struct SessionBatcher {
 
 impl SessionBatcher {
     pub(super) fn start(pool: PgPool) -> SessionBatcher {
-        let (queue, arrivals) = mpsc::unbounded_channel();
-        tokio::spawn(gather(pool, arrivals));
+        let queue = batches(pool, |pool, batch| async move { write(&pool, batch).await });
         SessionBatcher { queue }
     }
 
@@ -63,27 +65,37 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the session batcher has stopped".into())
 }
 
-/// Takes what has queued up, as a batch, whenever a batch may go; ends with the store.
-async fn gather(pool: PgPool, mut arrivals: mpsc::UnboundedReceiver<Waiting>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = arrivals.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        // Taken after a slot is free: whatever arrived while the batches ahead were written.
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match arrivals.try_recv() {
-                Ok(waiting) => batch.push(waiting),
-                Err(_) => break,
+/// A queue whose items `process` takes in batches: whatever has queued up whenever one of
+/// `IN_FLIGHT` batches may go. Ends when the queue's sender (the store) is dropped.
+fn batches<T, F, Fut>(pool: PgPool, process: F) -> mpsc::UnboundedSender<T>
+where
+    T: Send + 'static,
+    F: Fn(PgPool, Vec<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (queue, mut arrivals) = mpsc::unbounded_channel::<T>();
+    tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        while let Some(first) = arrivals.recv().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            // Taken once a slot is free: whatever arrived while the batches ahead ran.
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match arrivals.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
             }
+            let work = process(pool.clone(), batch);
+            tokio::spawn(async move {
+                work.await;
+                drop(slot);
+            });
         }
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            write(&pool, batch).await;
-            drop(slot);
-        });
-    }
+    });
+    queue
 }
 
 async fn write(pool: &PgPool, batch: Vec<Waiting>) {
@@ -100,19 +112,24 @@ async fn write(pool: &PgPool, batch: Vec<Waiting>) {
 }
 
 async fn insert_many(pool: &PgPool, batch: &[Waiting]) -> StoreResult<()> {
-    let column = |f: &dyn Fn(&Session) -> String| batch.iter().map(|(s, _)| f(s)).collect();
-    let digests: Vec<Vec<u8>> = batch.iter().map(|(s, _)| s.digest.to_vec()).collect();
+    let sessions: Vec<Session> = batch.iter().map(|(s, _)| s.clone()).collect();
+    let mut c = pool.acquire().await.map_err(unavailable)?;
+    insert_sessions(&mut c, &sessions).await
+}
+
+/// Stores sessions by one statement.
+async fn insert_sessions(c: &mut sqlx::PgConnection, batch: &[Session]) -> StoreResult<()> {
+    let column = |f: &dyn Fn(&Session) -> String| batch.iter().map(f).collect();
+    let digests: Vec<Vec<u8>> = batch.iter().map(|s| s.digest.to_vec()).collect();
     let orgs: Vec<String> = column(&|s| s.org_id.as15().to_owned());
     let users: Vec<String> = column(&|s| s.user_id.as15().to_owned());
     let apps: Vec<String> = column(&|s| s.app_id.as15().to_owned());
     let scopes: Vec<String> = column(&|s| s.scopes.to_string());
-    let issued: Vec<i64> = batch.iter().map(|(s, _)| s.issued_at).collect();
-    let used: Vec<i64> = batch.iter().map(|(s, _)| s.last_used_at).collect();
-    let timeouts: Vec<i64> = batch.iter().map(|(s, _)| s.timeout_secs).collect();
-    let families: Vec<Option<Vec<u8>>> = batch
-        .iter()
-        .map(|(s, _)| s.family.map(|f| f.to_vec()))
-        .collect();
+    let issued: Vec<i64> = batch.iter().map(|s| s.issued_at).collect();
+    let used: Vec<i64> = batch.iter().map(|s| s.last_used_at).collect();
+    let timeouts: Vec<i64> = batch.iter().map(|s| s.timeout_secs).collect();
+    let families: Vec<Option<Vec<u8>>> =
+        batch.iter().map(|s| s.family.map(|f| f.to_vec())).collect();
     let query = sqlx::query(INSERT_MANY)
         .bind(digests)
         .bind(orgs)
@@ -123,7 +140,7 @@ async fn insert_many(pool: &PgPool, batch: &[Waiting]) -> StoreResult<()> {
         .bind(used)
         .bind(timeouts)
         .bind(families);
-    query.execute(pool).await.map_err(unavailable)?;
+    query.execute(&mut *c).await.map_err(unavailable)?;
     Ok(())
 }
 
@@ -144,8 +161,10 @@ pub(super) struct SessionReader {
 
 impl SessionReader {
     pub(super) fn start(pool: PgPool) -> SessionReader {
-        let (queue, arrivals) = mpsc::unbounded_channel();
-        tokio::spawn(gather_lookups(pool, arrivals));
+        let queue = batches(
+            pool,
+            |pool, batch| async move { look_up(&pool, batch).await },
+        );
         SessionReader { queue }
     }
 
@@ -154,27 +173,6 @@ impl SessionReader {
         let (reply, answer) = oneshot::channel();
         self.queue.send((*digest, reply)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
-    }
-}
-
-async fn gather_lookups(pool: PgPool, mut arrivals: mpsc::UnboundedReceiver<Lookup>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = arrivals.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match arrivals.try_recv() {
-                Ok(lookup) => batch.push(lookup),
-                Err(_) => break,
-            }
-        }
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            look_up(&pool, batch).await;
-            drop(slot);
-        });
     }
 }
 
@@ -188,6 +186,140 @@ async fn look_up(pool: &PgPool, batch: Vec<Lookup>) {
                 sessions.into_iter().map(|s| (s.digest, s)).collect();
             for (digest, reply) in batch {
                 // A digest asked twice in one batch gets its session twice.
+                let _ = reply.send(Ok(by_digest.get(&digest).cloned()));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in batch {
+                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+        }
+    }
+}
+
+/// The tokens of a batch that are not revoked, held until its transaction ends; with their
+/// last recorded use.
+const HOLD_MANY: &str = "SELECT digest, last_used_at FROM refresh_tokens
+     WHERE digest = ANY($1) AND revoked_at IS NULL FOR SHARE";
+
+/// A refresh without rotation: the token used and the session it starts.
+pub(super) type Use = (
+    Digest,
+    Session,
+    oneshot::Sender<StoreResult<Option<Millis>>>,
+);
+
+pub(super) struct RefreshUses {
+    queue: mpsc::UnboundedSender<Use>,
+}
+
+impl RefreshUses {
+    pub(super) fn start(pool: PgPool) -> RefreshUses {
+        let queue = batches(
+            pool,
+            |pool, batch| async move { use_many(&pool, batch).await },
+        );
+        RefreshUses { queue }
+    }
+
+    /// Stores `tokens`' session if `old` is not revoked, in the next batch; the token's last
+    /// recorded use when it did (`None`: revoked or unknown, nothing written).
+    pub(super) async fn use_token(
+        &self,
+        old: &Digest,
+        tokens: &Tokens,
+    ) -> StoreResult<Option<Millis>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((*old, tokens.session.clone(), reply))
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn use_many(pool: &PgPool, batch: Vec<Use>) {
+    match super::retrying(|| hold_and_insert(pool, &batch)).await {
+        Ok(held) => {
+            for (old, _, reply) in batch {
+                let _ = reply.send(Ok(held.get(&old).copied()));
+            }
+        }
+        // Again one by one, so that only a use at fault fails.
+        Err(_) if batch.len() > 1 => {
+            for one in batch {
+                let single = std::slice::from_ref(&one);
+                let result = super::retrying(|| hold_and_insert(pool, single)).await;
+                let (old, _, reply) = one;
+                let _ = reply.send(result.map(|held| held.get(&old).copied()));
+            }
+        }
+        Err(e) => {
+            for (_, _, reply) in batch {
+                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+        }
+    }
+}
+
+/// One transaction: the batch's usable tokens held, the sessions of their uses stored.
+async fn hold_and_insert(pool: &PgPool, batch: &[Use]) -> StoreResult<HashMap<Digest, Millis>> {
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    let digests: Vec<Vec<u8>> = batch.iter().map(|(d, ..)| d.to_vec()).collect();
+    let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(HOLD_MANY)
+        .bind(digests)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+    let held: HashMap<Digest, Millis> = rows
+        .into_iter()
+        .filter_map(|(d, at)| Digest::try_from(d.as_slice()).ok().map(|d| (d, at)))
+        .collect();
+    let sessions: Vec<Session> = batch
+        .iter()
+        .filter(|(old, ..)| held.contains_key(old))
+        .map(|(_, session, _)| session.clone())
+        .collect();
+    if !sessions.is_empty() {
+        insert_sessions(&mut tx, &sessions).await?;
+    }
+    tx.commit().await.map_err(unavailable)?;
+    Ok(held)
+}
+
+const REFRESH_BY_DIGESTS: &str =
+    "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at,
+     issued_at, last_used_at, rotated_at, revoked_at FROM refresh_tokens WHERE digest = ANY($1)";
+
+type RefreshLookup = (Digest, oneshot::Sender<StoreResult<Option<RefreshToken>>>);
+
+pub(super) struct RefreshReader {
+    queue: mpsc::UnboundedSender<RefreshLookup>,
+}
+
+impl RefreshReader {
+    pub(super) fn start(pool: PgPool) -> RefreshReader {
+        let queue = batches(pool, |pool, batch| async move {
+            look_up_refresh(&pool, batch).await
+        });
+        RefreshReader { queue }
+    }
+
+    /// The refresh token stored under `digest`, read with the lookups queued beside it.
+    pub(super) async fn get(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send((*digest, reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn look_up_refresh(pool: &PgPool, batch: Vec<RefreshLookup>) {
+    let digests: Vec<Vec<u8>> = batch.iter().map(|(d, _)| d.to_vec()).collect();
+    let query = sqlx::query(REFRESH_BY_DIGESTS).bind(digests);
+    match super::all(query, pool, crate::rows::refresh_token).await {
+        Ok(tokens) => {
+            let by_digest: HashMap<Digest, RefreshToken> =
+                tokens.into_iter().map(|t| (t.digest, t)).collect();
+            for (digest, reply) in batch {
                 let _ = reply.send(Ok(by_digest.get(&digest).cloned()));
             }
         }

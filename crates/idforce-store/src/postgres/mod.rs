@@ -31,6 +31,10 @@ pub struct PgStore {
     sessions: batch::SessionBatcher,
     /// Session reads, several to a query (`batch.rs`).
     session_reads: batch::SessionReader,
+    /// Refreshes without rotation, several to a transaction (`batch.rs`).
+    refresh_uses: batch::RefreshUses,
+    /// Refresh token reads, several to a query (`batch.rs`).
+    refresh_reads: batch::RefreshReader,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
@@ -52,6 +56,8 @@ impl PgStore {
         Ok(PgStore {
             sessions: batch::SessionBatcher::start(pool.clone()),
             session_reads: batch::SessionReader::start(pool.clone()),
+            refresh_uses: batch::RefreshUses::start(pool.clone()),
+            refresh_reads: batch::RefreshReader::start(pool.clone()),
             pool,
         })
     }

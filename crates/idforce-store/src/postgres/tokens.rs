@@ -7,7 +7,7 @@ use idforce_core::ports::{AssertionLedger, RefreshTokens, Sessions, StoreResult,
 use idforce_core::token::Digest;
 use sqlx::PgConnection;
 
-use super::{PgStore, all, change, one, retrying, unavailable};
+use super::{PgStore, all, change, retrying, unavailable};
 use crate::rows;
 use crate::{SessionAdmin, SessionFilter};
 
@@ -31,18 +31,11 @@ const REVOKE_LIVE_SESSIONS: &str = "UPDATE sessions SET revoked_at = $3
 const ASSERTION_FIRST_USE: &str = "INSERT INTO assertions (digest, expires_at) VALUES ($1, $2)
      ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE assertions.expires_at < $3";
 
-const REFRESH_BY_DIGEST: &str =
-    "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,
-     last_used_at, rotated_at, revoked_at FROM refresh_tokens WHERE digest = $1";
 const INSERT_REFRESH: &str =
     "INSERT INTO refresh_tokens (digest, family, org_id, user_id, app_id, scopes,
      family_started_at, issued_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const ROTATE_REFRESH: &str = "UPDATE refresh_tokens SET rotated_at = $1
      WHERE digest = $2 AND rotated_at IS NULL AND revoked_at IS NULL";
-/// Holds a token that is not revoked while a use of it stores its session: uses of one token
-/// share the lock; a revocation waits for them, and they for it.
-const HOLD_REFRESH: &str = "SELECT last_used_at FROM refresh_tokens
-     WHERE digest = $1 AND revoked_at IS NULL FOR SHARE";
 /// A use's record, once its grant has committed: at most once a second per token.
 const TOUCH_REFRESH: &str = "UPDATE refresh_tokens SET last_used_at = $1
      WHERE digest = $2 AND last_used_at < $1 - 1000";
@@ -216,20 +209,7 @@ impl PgStore {
         now: Millis,
         tokens: &Tokens,
     ) -> StoreResult<bool> {
-        let last_used: Option<Millis> = retrying(|| async move {
-            let mut tx = self.pool.begin().await.map_err(unavailable)?;
-            let held: Option<Millis> = sqlx::query_scalar(HOLD_REFRESH)
-                .bind(&old[..])
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-            if held.is_some() {
-                insert_tokens(&mut tx, tokens).await?;
-                tx.commit().await.map_err(unavailable)?;
-            }
-            Ok(held)
-        })
-        .await?;
+        let last_used = self.refresh_uses.use_token(old, tokens).await?;
         let Some(last_used) = last_used else {
             return Ok(false);
         };
@@ -251,8 +231,7 @@ impl RefreshTokens for PgStore {
     }
 
     async fn refresh_token(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
-        let query = sqlx::query(REFRESH_BY_DIGEST).bind(&digest[..]);
-        one(query, &self.pool, rows::refresh_token).await
+        self.refresh_reads.get(digest).await
     }
 
     async fn use_refresh_token(
