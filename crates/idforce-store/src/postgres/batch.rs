@@ -102,7 +102,7 @@ where
 }
 
 async fn write(pool: &PgPool, batch: Vec<Waiting>) {
-    if batch.len() == 1 || insert_many(pool, &batch).await.is_err() {
+    if batch.len() == 1 || super::retrying(|| insert_many(pool, &batch)).await.is_err() {
         // Alone, or again one by one so that only a row at fault fails.
         for (session, reply) in batch {
             let _ = reply.send(insert_one(pool, &session).await);
@@ -148,8 +148,11 @@ async fn insert_sessions(c: &mut sqlx::PgConnection, batch: &[Session]) -> Store
 }
 
 async fn insert_one(pool: &PgPool, session: &Session) -> StoreResult<()> {
-    let mut c = pool.acquire().await.map_err(unavailable)?;
-    super::tokens::insert_session(&mut c, session).await
+    super::retrying(|| async {
+        let mut c = pool.acquire().await.map_err(unavailable)?;
+        super::tokens::insert_session(&mut c, session).await
+    })
+    .await
 }
 
 const SESSIONS_BY_DIGEST: &str =
@@ -181,8 +184,11 @@ impl SessionReader {
 
 async fn look_up(pool: &PgPool, batch: Vec<Lookup>) {
     let digests: Vec<Vec<u8>> = batch.iter().map(|(d, _)| d.to_vec()).collect();
-    let query = sqlx::query(SESSIONS_BY_DIGEST).bind(digests);
-    let found = super::all(query, pool, crate::rows::session).await;
+    let found = super::retrying(|| {
+        let query = sqlx::query(SESSIONS_BY_DIGEST).bind(digests.clone());
+        super::all(query, pool, crate::rows::session)
+    })
+    .await;
     match found {
         Ok(sessions) => {
             let by_digest: HashMap<Digest, Session> =
@@ -317,8 +323,12 @@ impl RefreshReader {
 
 async fn look_up_refresh(pool: &PgPool, batch: Vec<RefreshLookup>) {
     let digests: Vec<Vec<u8>> = batch.iter().map(|(d, _)| d.to_vec()).collect();
-    let query = sqlx::query(REFRESH_BY_DIGESTS).bind(digests);
-    match super::all(query, pool, crate::rows::refresh_token).await {
+    let found = super::retrying(|| {
+        let query = sqlx::query(REFRESH_BY_DIGESTS).bind(digests.clone());
+        super::all(query, pool, crate::rows::refresh_token)
+    })
+    .await;
+    match found {
         Ok(tokens) => {
             let by_digest: HashMap<Digest, RefreshToken> =
                 tokens.into_iter().map(|t| (t.digest, t)).collect();
