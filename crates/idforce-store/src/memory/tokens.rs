@@ -127,6 +127,20 @@ impl Sessions for MemoryStore {
 }
 
 impl MemoryStore {
+    /// Refresh tokens neither revoked nor rotated away that `pick` takes, oldest first.
+    fn live_refresh(&self, pick: impl Fn(&RefreshToken) -> bool) -> Vec<RefreshToken> {
+        let state = self.read();
+        let mut live: Vec<RefreshToken> = state
+            .refresh
+            .values()
+            .map(|t| &t.record)
+            .filter(|t| !t.revoked && !t.rotated && pick(t))
+            .cloned()
+            .collect();
+        live.sort_by_key(|t| t.issued_at);
+        live
+    }
+
     fn spend(
         &self,
         digest: &Digest,
@@ -379,16 +393,7 @@ impl SessionAdmin for MemoryStore {
     }
 
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
-        let state = self.read();
-        let mut live: Vec<RefreshToken> = state
-            .refresh
-            .values()
-            .map(|t| &t.record)
-            .filter(|t| matches(filter, &t.user_id, &t.app_id) && !t.revoked && !t.rotated)
-            .cloned()
-            .collect();
-        live.sort_by_key(|t| t.issued_at);
-        Ok(live)
+        Ok(self.live_refresh(|t| matches(filter, &t.user_id, &t.app_id)))
     }
 
     async fn revoke_sessions(
@@ -433,16 +438,7 @@ impl Transfer for MemoryStore {
     }
 
     async fn all_live_refresh_tokens(&self) -> StoreResult<Vec<RefreshToken>> {
-        let state = self.read();
-        let mut live: Vec<RefreshToken> = state
-            .refresh
-            .values()
-            .map(|t| &t.record)
-            .filter(|t| !t.revoked && !t.rotated)
-            .cloned()
-            .collect();
-        live.sort_by_key(|t| t.issued_at);
-        Ok(live)
+        Ok(self.live_refresh(|_| true))
     }
 }
 

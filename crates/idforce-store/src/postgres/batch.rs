@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use idforce_core::model::{Millis, RefreshToken, Session};
+use idforce_core::model::{Millis, Session};
 use idforce_core::ports::{StoreError, StoreResult, Tokens};
 use idforce_core::token::Digest;
 use sqlx::PgPool;
@@ -115,14 +115,14 @@ async fn write(pool: &PgPool, batch: Vec<Waiting>) {
 }
 
 async fn insert_many(pool: &PgPool, batch: &[Waiting]) -> StoreResult<()> {
-    let sessions: Vec<Session> = batch.iter().map(|(s, _)| s.clone()).collect();
+    let sessions: Vec<&Session> = batch.iter().map(|(s, _)| s).collect();
     let mut c = pool.acquire().await.map_err(unavailable)?;
     insert_sessions(&mut c, &sessions).await
 }
 
 /// Stores sessions by one statement.
-async fn insert_sessions(c: &mut sqlx::PgConnection, batch: &[Session]) -> StoreResult<()> {
-    let column = |f: &dyn Fn(&Session) -> String| batch.iter().map(f).collect();
+async fn insert_sessions(c: &mut sqlx::PgConnection, batch: &[&Session]) -> StoreResult<()> {
+    let column = |f: &dyn Fn(&Session) -> String| batch.iter().map(|s| f(s)).collect();
     let digests: Vec<Vec<u8>> = batch.iter().map(|s| s.digest.to_vec()).collect();
     let orgs: Vec<String> = column(&|s| s.org_id.as15().to_owned());
     let users: Vec<String> = column(&|s| s.user_id.as15().to_owned());
@@ -155,47 +155,61 @@ async fn insert_one(pool: &PgPool, session: &Session) -> StoreResult<()> {
     .await
 }
 
-const SESSIONS_BY_DIGEST: &str =
-    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
-     timeout_secs, revoked_at, family FROM sessions WHERE digest = ANY($1)";
-
-type Lookup = (Digest, oneshot::Sender<StoreResult<Option<Session>>>);
-
-pub(super) struct SessionReader {
-    queue: mpsc::UnboundedSender<Lookup>,
+/// Rows read several to a query (`WHERE digest = ANY($1)`): sessions for every
+/// introspection, identity URL and REST call, refresh tokens for every refresh.
+pub(super) struct Reader<T> {
+    queue: mpsc::UnboundedSender<(Digest, oneshot::Sender<StoreResult<Option<T>>>)>,
 }
 
-impl SessionReader {
-    pub(super) fn start(pool: PgPool) -> SessionReader {
-        let queue = batches(
-            pool,
-            |pool, batch| async move { look_up(&pool, batch).await },
-        );
-        SessionReader { queue }
+pub(super) const SESSIONS_BY_DIGEST: &str =
+    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
+     timeout_secs, revoked_at, family FROM sessions WHERE digest = ANY($1)";
+pub(super) const REFRESH_BY_DIGEST: &str =
+    "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at,
+     issued_at, last_used_at, rotated_at, revoked_at FROM refresh_tokens WHERE digest = ANY($1)";
+
+impl<T: Clone + Send + 'static> Reader<T> {
+    /// A reader of `sql` (its first column the digest), whose rows `decode` reads and
+    /// `digest` keys.
+    pub(super) fn start(
+        pool: PgPool,
+        sql: &'static str,
+        decode: fn(&sqlx::postgres::PgRow) -> StoreResult<T>,
+        digest: fn(&T) -> Digest,
+    ) -> Reader<T> {
+        let queue = batches(pool, move |pool, batch| async move {
+            look_up(&pool, sql, decode, digest, batch).await
+        });
+        Reader { queue }
     }
 
-    /// The session stored under `digest`, read with the lookups queued beside it.
-    pub(super) async fn get(&self, digest: &Digest) -> StoreResult<Option<Session>> {
+    /// The row stored under `digest`, read with the lookups queued beside it.
+    pub(super) async fn get(&self, digest: &Digest) -> StoreResult<Option<T>> {
         let (reply, answer) = oneshot::channel();
         self.queue.send((*digest, reply)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
-async fn look_up(pool: &PgPool, batch: Vec<Lookup>) {
+async fn look_up<T: Clone>(
+    pool: &PgPool,
+    sql: &'static str,
+    decode: fn(&sqlx::postgres::PgRow) -> StoreResult<T>,
+    digest: fn(&T) -> Digest,
+    batch: Vec<(Digest, oneshot::Sender<StoreResult<Option<T>>>)>,
+) {
     let digests: Vec<Vec<u8>> = batch.iter().map(|(d, _)| d.to_vec()).collect();
     let found = super::retrying(|| {
-        let query = sqlx::query(SESSIONS_BY_DIGEST).bind(digests.clone());
-        super::all(query, pool, crate::rows::session)
+        let query = sqlx::query(sql).bind(digests.clone());
+        super::all(query, pool, decode)
     })
     .await;
     match found {
-        Ok(sessions) => {
-            let by_digest: HashMap<Digest, Session> =
-                sessions.into_iter().map(|s| (s.digest, s)).collect();
-            for (digest, reply) in batch {
-                // A digest asked twice in one batch gets its session twice.
-                let _ = reply.send(Ok(by_digest.get(&digest).cloned()));
+        Ok(rows) => {
+            let by_digest: HashMap<Digest, T> = rows.into_iter().map(|r| (digest(&r), r)).collect();
+            for (d, reply) in batch {
+                // A digest asked twice in one batch gets its row twice.
+                let _ = reply.send(Ok(by_digest.get(&d).cloned()));
             }
         }
         Err(e) => {
@@ -283,63 +297,14 @@ async fn hold_and_insert(pool: &PgPool, batch: &[Use]) -> StoreResult<HashMap<Di
         .into_iter()
         .filter_map(|(d, at)| Digest::try_from(d.as_slice()).ok().map(|d| (d, at)))
         .collect();
-    let sessions: Vec<Session> = batch
+    let sessions: Vec<&Session> = batch
         .iter()
         .filter(|(old, ..)| held.contains_key(old))
-        .map(|(_, session, _)| session.clone())
+        .map(|(_, session, _)| session)
         .collect();
     if !sessions.is_empty() {
         insert_sessions(&mut tx, &sessions).await?;
     }
     tx.commit().await.map_err(unavailable)?;
     Ok(held)
-}
-
-const REFRESH_BY_DIGESTS: &str =
-    "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at,
-     issued_at, last_used_at, rotated_at, revoked_at FROM refresh_tokens WHERE digest = ANY($1)";
-
-type RefreshLookup = (Digest, oneshot::Sender<StoreResult<Option<RefreshToken>>>);
-
-pub(super) struct RefreshReader {
-    queue: mpsc::UnboundedSender<RefreshLookup>,
-}
-
-impl RefreshReader {
-    pub(super) fn start(pool: PgPool) -> RefreshReader {
-        let queue = batches(pool, |pool, batch| async move {
-            look_up_refresh(&pool, batch).await
-        });
-        RefreshReader { queue }
-    }
-
-    /// The refresh token stored under `digest`, read with the lookups queued beside it.
-    pub(super) async fn get(&self, digest: &Digest) -> StoreResult<Option<RefreshToken>> {
-        let (reply, answer) = oneshot::channel();
-        self.queue.send((*digest, reply)).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-async fn look_up_refresh(pool: &PgPool, batch: Vec<RefreshLookup>) {
-    let digests: Vec<Vec<u8>> = batch.iter().map(|(d, _)| d.to_vec()).collect();
-    let found = super::retrying(|| {
-        let query = sqlx::query(REFRESH_BY_DIGESTS).bind(digests.clone());
-        super::all(query, pool, crate::rows::refresh_token)
-    })
-    .await;
-    match found {
-        Ok(tokens) => {
-            let by_digest: HashMap<Digest, RefreshToken> =
-                tokens.into_iter().map(|t| (t.digest, t)).collect();
-            for (digest, reply) in batch {
-                let _ = reply.send(Ok(by_digest.get(&digest).cloned()));
-            }
-        }
-        Err(e) => {
-            for (_, reply) in batch {
-                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
-            }
-        }
-    }
 }

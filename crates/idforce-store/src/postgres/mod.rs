@@ -30,11 +30,11 @@ pub struct PgStore {
     /// New sessions, group-committed (`batch.rs`).
     sessions: batch::SessionBatcher,
     /// Session reads, several to a query (`batch.rs`).
-    session_reads: batch::SessionReader,
+    session_reads: batch::Reader<idforce_core::model::Session>,
     /// Refreshes without rotation, several to a transaction (`batch.rs`).
     refresh_uses: batch::RefreshUses,
     /// Refresh token reads, several to a query (`batch.rs`).
-    refresh_reads: batch::RefreshReader,
+    refresh_reads: batch::Reader<idforce_core::model::RefreshToken>,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
@@ -55,9 +55,19 @@ impl PgStore {
         migrations::apply(&pool).await?;
         Ok(PgStore {
             sessions: batch::SessionBatcher::start(pool.clone()),
-            session_reads: batch::SessionReader::start(pool.clone()),
+            session_reads: batch::Reader::start(
+                pool.clone(),
+                batch::SESSIONS_BY_DIGEST,
+                crate::rows::session,
+                |s| s.digest,
+            ),
             refresh_uses: batch::RefreshUses::start(pool.clone()),
-            refresh_reads: batch::RefreshReader::start(pool.clone()),
+            refresh_reads: batch::Reader::start(
+                pool.clone(),
+                batch::REFRESH_BY_DIGEST,
+                crate::rows::refresh_token,
+                |t| t.digest,
+            ),
             pool,
         })
     }
