@@ -147,8 +147,9 @@ pub fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
-/// Drives `workload` at `addr` as planned, on a runtime of its own with one thread.
-pub fn run(addr: SocketAddr, host: &str, workload: &Workload, plan: Plan) -> Outcome {
+/// Drives `workload` at `addrs` as planned (connection i to `addrs[i % addrs.len()]`, each
+/// naming its own address as the host), on a runtime of its own with one thread.
+pub fn run(addrs: &[SocketAddr], workload: &Workload, plan: Plan) -> Outcome {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -161,16 +162,17 @@ pub fn run(addr: SocketAddr, host: &str, workload: &Workload, plan: Plan) -> Out
             };
         }
     };
-    runtime.block_on(drive(addr, host, workload, plan))
+    runtime.block_on(drive(addrs, workload, plan))
 }
 
-async fn drive(addr: SocketAddr, host: &str, workload: &Workload, plan: Plan) -> Outcome {
+async fn drive(addrs: &[SocketAddr], workload: &Workload, plan: Plan) -> Outcome {
     let start = Instant::now();
     let deadline = start + plan.duration;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..plan.connections {
         let workload = workload.clone();
-        let host = host.to_owned();
+        let addr = addrs[i % addrs.len()];
+        let host = addr.to_string();
         // Open loop: each connection sends every `interval`, the connections staggered.
         let schedule = plan.rate.map(|rate| {
             let interval = Duration::from_secs_f64(plan.connections as f64 / rate);
@@ -657,7 +659,7 @@ mod tests {
                 bodies: Bodies::each_once(vec![Bytes::new(); 4]),
                 ..Workload::get("/")
             };
-            drive(addr, "h", &w, plan).await
+            drive(&[addr], &w, plan).await
         });
         assert_eq!((out.ok, out.failed), (4, 0), "{:?}", out.first_failure);
         assert_eq!(server.join().expect("server"), 2);

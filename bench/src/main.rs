@@ -59,6 +59,11 @@ struct Args {
     /// there and drops it after.
     #[arg(long)]
     postgres: Option<String>,
+    /// idforce processes serving the one PostgreSQL database, driven round robin (connection
+    /// by connection); more than one needs --postgres (a second `serve` on one SQLite file
+    /// refuses to start). All share this machine's cores with the database and the load.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    nodes: u16,
     /// The results as JSON.
     #[arg(long, default_value = "bench/results/latest.json")]
     out: PathBuf,
@@ -134,14 +139,14 @@ impl Bench<'_> {
                 duration: plan.duration.mul_f64(0.2).max(Duration::from_millis(100)),
                 ..plan
             };
-            load::run(server.addr, &server.host(), w, warm);
+            load::run(&server.addrs(), w, warm);
         }
-        let pid = server.pid();
-        let cpu_before = proc::cpu_seconds(pid);
-        let peak = proc::PeakRss::start(pid);
+        let pids = server.pids();
+        let cpu_before = proc::cpu_seconds_of(&pids);
+        let peak = proc::PeakRss::start(pids.clone());
         let stolen = proc::Stolen::start();
-        let out = load::run(server.addr, &server.host(), w, plan);
-        let cpu = proc::cpu_seconds(pid) - cpu_before;
+        let out = load::run(&server.addrs(), w, plan);
+        let cpu = proc::cpu_seconds_of(&pids) - cpu_before;
         let mut row = Row::new(name, server.name, &out, cpu, peak.finish(), plan.rate);
         row.stolen_percent = stolen.percent();
         eprintln!(
@@ -225,12 +230,20 @@ fn percent(v: &str) -> String {
 /// One form POST on a connection of its own: the setup requests.
 fn post(server: &Server, path: &str, body: &str) -> Result<Value, String> {
     let w = Workload::form(path, body.to_owned());
-    let got = load::fetch(server.addr, &server.host(), &w)?;
+    let addr = server.addr();
+    let got = load::fetch(addr, &addr.to_string(), &w)?;
     serde_json::from_slice(&got).map_err(|e| format!("{path}: not JSON: {e}"))
 }
 
 fn run(args: &Args) -> Result<Report, String> {
     let repo = args.repo.canonicalize().map_err(|e| e.to_string())?;
+    if args.nodes > 1 && args.postgres.is_none() {
+        return Err(
+            "--nodes above 1 needs --postgres: a second `idforce serve` on one SQLite \
+                    file refuses to start"
+                .into(),
+        );
+    }
     let mut facts: Vec<(String, Value)> = vec![
         ("machine".into(), json!(machine())),
         ("seconds_per_workload".into(), json!(args.seconds)),
@@ -267,12 +280,15 @@ fn run(args: &Args) -> Result<Report, String> {
         None => fixtures::Db::sqlite(dir.path()),
     };
     let database = db.url();
+    let nodes = usize::from(args.nodes);
     facts.push(("idforce_store".into(), json!(db.backend())));
-    let (first, _) = servers::start_idforce(&args.idforce, dir.path(), &database)?;
+    facts.push(("idforce_nodes".into(), json!(nodes)));
+    let (first, _) = servers::start_idforce(&args.idforce, dir.path(), &database, 1)?;
     first.stop();
-    let (idf, ready) = servers::start_idforce(&args.idforce, dir.path(), &database)?;
+    let (idf, ready) = servers::start_idforce(&args.idforce, dir.path(), &database, nodes)?;
     std::thread::sleep(Duration::from_millis(300));
-    let idle_rss = proc::rss_bytes(idf.pid()) as f64 / 1048576.0;
+    // One node's: the target is per process.
+    let idle_rss = proc::rss_bytes(idf.pids()[0]) as f64 / 1048576.0;
     facts.push(("idforce_idle_rss_mb".into(), json!(idle_rss)));
     facts.push((
         "idforce_start_to_ready_ms".into(),
@@ -427,7 +443,8 @@ fn run(args: &Args) -> Result<Report, String> {
             "fill_seconds".into(),
             json!(started.elapsed().as_secs_f64()),
         ));
-        let (idf, ready_large) = servers::start_idforce(&args.idforce, dir.path(), &database)?;
+        let (idf, ready_large) =
+            servers::start_idforce(&args.idforce, dir.path(), &database, nodes)?;
         facts.push((
             "idforce_start_to_ready_ms_large_store".into(),
             json!(ready_large.as_secs_f64() * 1000.0),

@@ -127,7 +127,12 @@ fn status_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Samples a process's RSS every 20 ms until stopped; keeps the highest.
+/// CPU seconds used so far by all of `pids` together.
+pub fn cpu_seconds_of(pids: &[u32]) -> f64 {
+    pids.iter().map(|&p| cpu_seconds(p)).sum()
+}
+
+/// Samples the summed RSS of some processes every 20 ms until stopped; keeps the highest.
 pub struct PeakRss {
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
@@ -135,14 +140,15 @@ pub struct PeakRss {
 }
 
 impl PeakRss {
-    pub fn start(pid: u32) -> PeakRss {
+    pub fn start(pids: Vec<u32>) -> PeakRss {
+        let rss = move || pids.iter().map(|&p| rss_bytes(p)).sum::<u64>();
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(rss_bytes(pid)));
+        let peak = Arc::new(AtomicU64::new(rss()));
         let thread = {
             let (stop, peak) = (stop.clone(), peak.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_bytes(pid), Ordering::Relaxed);
+                    peak.fetch_max(rss(), Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(20));
                 }
             })

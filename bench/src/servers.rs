@@ -6,58 +6,97 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A server under test: one process, or several serving one database (idforce on PostgreSQL),
+/// which the load generator drives round robin, connection by connection, as a load balancer
+/// spreading keep-alive connections would.
 pub struct Server {
     pub name: &'static str,
-    pub addr: SocketAddr,
+    nodes: Vec<Node>,
+}
+
+struct Node {
+    addr: SocketAddr,
     child: Child,
 }
 
 impl Server {
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.child.id()).collect()
     }
 
-    pub fn host(&self) -> String {
-        self.addr.to_string()
+    /// Every node's address, in the order connections are given to them.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|n| n.addr).collect()
     }
 
-    /// SIGKILL: nothing is flushed or finished, as in a crash.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The first node's address: where setup requests go.
+    pub fn addr(&self) -> SocketAddr {
+        self.nodes[0].addr
     }
 
-    /// SIGTERM, then waits for the process to end.
-    pub fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+    /// SIGKILL to every node: nothing is flushed or finished, as in a crash.
+    pub fn kill(self) {
+        for mut node in self.nodes {
+            let _ = node.child.kill();
+            let _ = node.child.wait();
         }
-        self.kill();
+    }
+
+    /// SIGTERM to every node, then waits for them to end.
+    pub fn stop(self) {
+        for node in &self.nodes {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(node.child.id().to_string())
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for mut node in self.nodes {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = node.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // Past the deadline, Drop kills what is left.
+        }
     }
 }
 
-impl Drop for Server {
+impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// An idforce serving `database` with the config in `dir`; returns once /readyz answers 200,
-/// with the time that took from the spawn.
+/// `nodes` idforce processes serving `database` with the config in `dir`, started one after
+/// the other; returns once each /readyz answers 200, with the time the first took from its
+/// spawn.
 pub fn start_idforce(
     binary: &Path,
     dir: &Path,
     database: &str,
+    nodes: usize,
 ) -> Result<(Server, Duration), String> {
+    let mut server = Server {
+        name: "idforce",
+        nodes: Vec::with_capacity(nodes),
+    };
+    let mut first_ready = None;
+    for _ in 0..nodes.max(1) {
+        let (node, ready) = start_idforce_node(binary, dir, database)?;
+        server.nodes.push(node);
+        first_ready.get_or_insert(ready);
+    }
+    Ok((server, first_ready.unwrap_or_default()))
+}
+
+fn start_idforce_node(
+    binary: &Path,
+    dir: &Path,
+    database: &str,
+) -> Result<(Node, Duration), String> {
     let started = Instant::now();
     let mut child = Command::new(binary)
         .current_dir(dir)
@@ -89,13 +128,9 @@ pub fn start_idforce(
     };
     // Keep reading stdout so that the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    let server = Server {
-        name: "idforce",
-        addr,
-        child,
-    };
+    let node = Node { addr, child };
     wait_ready(addr, "/readyz", Duration::from_secs(30))?;
-    Ok((server, started.elapsed()))
+    Ok((node, started.elapsed()))
 }
 
 /// node-oidc-provider, installed in `peer_dir` by `bench/run`, with bench/peer/server.mjs.
@@ -117,8 +152,7 @@ pub fn start_peer(peer_dir: &Path, script: &Path, client_secret: &str) -> Result
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let server = Server {
         name: "oidc-provider",
-        addr,
-        child,
+        nodes: vec![Node { addr, child }],
     };
     wait_ready(
         addr,
