@@ -29,6 +29,12 @@ pub async fn failing_after<F: Future>(writes: i64, work: F) -> F::Output {
         .await
 }
 
+/// Runs `work` under a failure point taken from another task: a batch runs apart from the
+/// tasks that queued it.
+pub(crate) async fn with_fail_point<F: Future>(point: Arc<AtomicI64>, work: F) -> F::Output {
+    WRITES_LEFT.scope(point, work).await
+}
+
 /// The failure point of the calling task, if it runs inside `failing_after`.
 pub(crate) fn fail_point() -> Option<Arc<AtomicI64>> {
     WRITES_LEFT.try_with(Arc::clone).ok()

@@ -539,6 +539,30 @@ async fn assertions_logins_approvals_and_keys(name: &str, s: Store) {
         s.first_use_of_assertion(&[4; 32], 100, 10).await.unwrap(),
         "{name}: the failed grant did not spend its assertion"
     );
+    // Concurrent grants (sharing batches where the backend batches them): eight assertions,
+    // each presented three times at once, have exactly one grant each, and only the winners'
+    // sessions exist.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..24u8 {
+        let (s, sess) = (s.clone(), session(&o, &u, &a, 40 + i, None));
+        tasks.spawn(async move {
+            let won = s
+                .spend_assertion(&[50 + i % 8; 32], 100, 10, &sess)
+                .await
+                .unwrap();
+            (i % 8, won, sess.digest)
+        });
+    }
+    let mut winners = [0u32; 8];
+    for (assertion, won, digest) in tasks.join_all().await {
+        winners[usize::from(assertion)] += u32::from(won);
+        let stored = s.session(&digest).await.unwrap().is_some();
+        assert_eq!(
+            stored, won,
+            "{name}: a session without its grant, or a lost one"
+        );
+    }
+    assert_eq!(winners, [1; 8], "{name}: one grant per assertion");
     let login = LoginSession {
         digest: [3; 32],
         user_id: u.id,

@@ -64,13 +64,13 @@ impl SessionBatcher {
     }
 }
 
-fn stopped() -> StoreError {
+pub(super) fn stopped() -> StoreError {
     StoreError::Unavailable("the session batcher has stopped".into())
 }
 
 /// A queue whose items `process` takes in batches: whatever has queued up whenever one of
 /// `IN_FLIGHT` batches may go. Ends when the queue's sender (the store) is dropped.
-fn batches<T, F, Fut>(pool: PgPool, process: F) -> mpsc::UnboundedSender<T>
+pub(super) fn batches<T, F, Fut>(pool: PgPool, process: F) -> mpsc::UnboundedSender<T>
 where
     T: Send + 'static,
     F: Fn(PgPool, Vec<T>) -> Fut + Send + 'static,
@@ -121,7 +121,10 @@ async fn insert_many(pool: &PgPool, batch: &[Waiting]) -> StoreResult<()> {
 }
 
 /// Stores sessions by one statement.
-async fn insert_sessions(c: &mut sqlx::PgConnection, batch: &[&Session]) -> StoreResult<()> {
+pub(super) async fn insert_sessions(
+    c: &mut sqlx::PgConnection,
+    batch: &[&Session],
+) -> StoreResult<()> {
     let column = |f: &dyn Fn(&Session) -> String| batch.iter().map(|s| f(s)).collect();
     let digests: Vec<Vec<u8>> = batch.iter().map(|s| s.digest.to_vec()).collect();
     let orgs: Vec<String> = column(&|s| s.org_id.as15().to_owned());
@@ -143,6 +146,7 @@ async fn insert_sessions(c: &mut sqlx::PgConnection, batch: &[&Session]) -> Stor
         .bind(used)
         .bind(timeouts)
         .bind(families);
+    super::injected_failure()?;
     query.execute(&mut *c).await.map_err(unavailable)?;
     Ok(())
 }

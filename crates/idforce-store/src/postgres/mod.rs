@@ -12,6 +12,7 @@ mod keys;
 mod logins;
 mod migrations;
 mod purge;
+mod spends;
 mod tokens;
 mod transfer;
 
@@ -35,6 +36,8 @@ pub struct PgStore {
     refresh_uses: batch::RefreshUses,
     /// Refresh token reads, several to a query (`batch.rs`).
     refresh_reads: batch::Reader<idforce_core::model::RefreshToken>,
+    /// JWT bearer grants' assertions and sessions, several to a transaction (`spends.rs`).
+    assertion_spends: spends::AssertionSpends,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
@@ -68,6 +71,7 @@ impl PgStore {
                 crate::rows::refresh_token,
                 |t| t.digest,
             ),
+            assertion_spends: spends::AssertionSpends::start(pool.clone()),
             pool,
         })
     }
@@ -154,15 +158,22 @@ async fn change<'e, E>(query: Query<'_>, executor: E) -> StoreResult<u64>
 where
     E: sqlx::Executor<'e, Database = sqlx::Postgres>,
 {
-    #[cfg(feature = "testing")]
-    if let Some(point) = crate::testing::fail_point() {
-        crate::testing::count_write(&point)?;
-    }
+    injected_failure()?;
     Ok(query
         .execute(executor)
         .await
         .map_err(unavailable)?
         .rows_affected())
+}
+
+/// The failure `testing::failing_after` injects into this write, if any: every statement
+/// that writes asks first.
+fn injected_failure() -> StoreResult<()> {
+    #[cfg(feature = "testing")]
+    if let Some(point) = crate::testing::fail_point() {
+        crate::testing::count_write(&point)?;
+    }
+    Ok(())
 }
 
 /// Runs `op` again (up to ten more times, with a short growing pause) when it fails with a

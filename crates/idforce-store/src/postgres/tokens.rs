@@ -180,20 +180,9 @@ impl AssertionLedger for PgStore {
         now: Millis,
         session: &Session,
     ) -> StoreResult<bool> {
-        retrying(|| async move {
-            let mut tx = self.pool.begin().await.map_err(unavailable)?;
-            let query = sqlx::query(ASSERTION_FIRST_USE)
-                .bind(&digest[..])
-                .bind(expires_at)
-                .bind(now);
-            if change(query, &mut *tx).await? != 1 {
-                return Ok(false);
-            }
-            insert_session(&mut tx, session).await?;
-            tx.commit().await.map_err(unavailable)?;
-            Ok(true)
-        })
-        .await
+        self.assertion_spends
+            .spend(digest, expires_at, now, session)
+            .await
     }
 }
 
