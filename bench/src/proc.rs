@@ -81,7 +81,7 @@ pub fn wakeup_overshoot_ms(samples: usize) -> [f64; 3] {
 /// back) over `samples` round trips, each after a 200 µs pause so that the other thread has
 /// gone to sleep, as a server's threads do between requests at half load. A grant is four such
 /// hand-offs (load generator, worker, writer, worker, load generator); on a VM whose idle vCPUs
-/// halt, each can cost tens of microseconds (docs/performance.md, thirteenth session).
+/// halt, each can cost tens of microseconds (measured in 2026-12; docs/performance.md's history).
 pub fn handoff_round_trip_us(samples: usize) -> [f64; 2] {
     let (to_echo, echo_in) = std::sync::mpsc::channel::<Instant>();
     let (echo_out, back) = std::sync::mpsc::channel::<Instant>();
