@@ -210,6 +210,40 @@ async fn two_nodes_on_one_database() {
         .unwrap();
     assert_eq!(i["active"], true);
 
+    // A JWT bearer assertion spent on A is a replay on B, with no pause between; a fresh
+    // one is taken by B (the control).
+    let jwt = |n: u32| {
+        sign_jwt(&serde_json::json!({
+            "iss": INTEGRATION_ID, "sub": ALICE, "aud": "https://login.salesforce.com",
+            "exp": now_secs() + 180, "jti": format!("multinode-{n}"),
+        }))
+    };
+    let grant = |assertion: String| {
+        [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+            ),
+            ("assertion", assertion),
+        ]
+    };
+    let form = grant(jwt(1));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (st, body) = token(&a.url, &form).await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = token(&b.url, &form).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_grant",
+        "expired authorization code",
+    );
+    let fresh = grant(jwt(2));
+    let fresh: Vec<(&str, &str)> = fresh.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (st, body) = token(&b.url, &fresh).await;
+    assert_eq!(st, 200, "{body}");
+
     // Failed logins on both nodes count toward one lockout (3 attempts in this config).
     let wrong = [
         ("grant_type", "password"),
