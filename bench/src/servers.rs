@@ -117,13 +117,18 @@ fn start_idforce_node(
     let addr = loop {
         let Some(Ok(line)) = lines.next() else {
             let _ = child.kill();
+            let _ = child.wait();
             return Err("idforce exited before listening".into());
         };
         if let Some(bound) = line.split("(bound to ").nth(1) {
-            break bound
-                .trim_end_matches(')')
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("bad address in {line:?}: {e}"))?;
+            match bound.trim_end_matches(')').parse::<SocketAddr>() {
+                Ok(addr) => break addr,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("bad address in {line:?}: {e}"));
+                }
+            }
         }
     };
     // Keep reading stdout so that the server never blocks on a full pipe.

@@ -87,37 +87,76 @@ async fn spend_many(pool: &PgPool, batch: Vec<Spend>) {
 }
 
 async fn settle(pool: &PgPool, batch: Vec<Spend>) {
-    // The first grant of each assertion takes part; the others are its replays.
+    // The first grant of each assertion takes part; the others are its replays, answered
+    // once it is settled.
     let mut seen = HashSet::with_capacity(batch.len());
     let (firsts, replays): (Vec<Spend>, Vec<Spend>) =
         batch.into_iter().partition(|s| seen.insert(s.digest));
+    let failed = spend_firsts(pool, firsts).await;
     for replay in replays {
-        let _ = replay.reply.send(Ok(false));
+        // If the first failed, the assertion may still be unspent: not a replay, an error.
+        let answer = if failed.contains(&replay.digest) {
+            Err(StoreError::Unavailable(
+                "the batch's first grant of this assertion failed".into(),
+            ))
+        } else {
+            Ok(false)
+        };
+        let _ = replay.reply.send(answer);
     }
+}
+
+/// Spends each grant's assertion (all different), answers them, and returns the digests of
+/// those that failed.
+async fn spend_firsts(pool: &PgPool, firsts: Vec<Spend>) -> HashSet<Digest> {
+    let mut failed = HashSet::new();
+    let mut answer = |s: Spend, reply: StoreResult<bool>| {
+        if reply.is_err() {
+            failed.insert(s.digest);
+        }
+        let _ = s.reply.send(reply);
+    };
     match super::retrying(|| record_and_insert(pool, &firsts)).await {
-        Ok(spent) => {
+        Ok(Ok(spent)) => {
             for s in firsts {
-                let _ = s.reply.send(Ok(spent.contains(&s.digest)));
+                let won = spent.contains(&s.digest);
+                answer(s, Ok(won));
             }
         }
-        // Again one by one, so that only a grant at fault fails.
+        // The commit's outcome is unknown: each grant fails (run again, it would find its own
+        // assertion spent and call itself a replay).
+        Ok(Err(e)) => {
+            for s in firsts {
+                answer(s, Err(StoreError::Unavailable(e.to_string())));
+            }
+        }
+        // Rolled back before the commit: again one by one, so that only a grant at fault fails.
         Err(_) if firsts.len() > 1 => {
             for s in firsts {
                 let one = std::slice::from_ref(&s);
-                let result = super::retrying(|| record_and_insert(pool, one)).await;
-                let _ = s.reply.send(result.map(|spent| spent.contains(&s.digest)));
+                let reply = match super::retrying(|| record_and_insert(pool, one)).await {
+                    Ok(Ok(spent)) => Ok(spent.contains(&s.digest)),
+                    Ok(Err(e)) | Err(e) => Err(e),
+                };
+                answer(s, reply);
             }
         }
         Err(e) => {
             for s in firsts {
-                let _ = s.reply.send(Err(StoreError::Unavailable(e.to_string())));
+                answer(s, Err(StoreError::Unavailable(e.to_string())));
             }
         }
     }
+    failed
 }
 
+/// What a batch's commit left: the digests it recorded, or an error whose outcome is unknown.
+type Settled = Result<HashSet<Digest>, StoreError>;
+
 /// One transaction: the batch's assertions recorded, the sessions of those recorded stored.
-async fn record_and_insert(pool: &PgPool, batch: &[Spend]) -> StoreResult<HashSet<Digest>> {
+/// `Err`: nothing was committed (a serialization failure at the commit included), so the
+/// batch may run again; `Ok(Err(…))`: the commit itself failed otherwise, and may have stood.
+async fn record_and_insert(pool: &PgPool, batch: &[Spend]) -> StoreResult<Settled> {
     let mut tx = pool.begin().await.map_err(unavailable)?;
     let digests: Vec<Vec<u8>> = batch.iter().map(|s| s.digest.to_vec()).collect();
     let expiries: Vec<i64> = batch.iter().map(|s| s.expires_at).collect();
@@ -144,6 +183,9 @@ async fn record_and_insert(pool: &PgPool, batch: &[Spend]) -> StoreResult<HashSe
     if !sessions.is_empty() {
         insert_sessions(&mut tx, &sessions).await?;
     }
-    tx.commit().await.map_err(unavailable)?;
-    Ok(spent)
+    match tx.commit().await.map_err(unavailable) {
+        Ok(()) => Ok(Ok(spent)),
+        Err(e @ StoreError::Retryable(_)) => Err(e),
+        Err(e) => Ok(Err(e)),
+    }
 }
