@@ -113,14 +113,7 @@ mod tests {
 
     #[test]
     fn flush_syncs_the_files_a_connection_has_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("t.db");
-        let conn = Connection::open(&path).expect("open");
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL);",
-        )
-        .expect("schema");
-        drop(conn);
+        let (_dir, path) = crate::sqlite::writer::tests::schema();
         let conn = Connection::open(&path).expect("connect");
         // Before its first read the connection has no WAL open: nothing to sync there.
         flush(&conn).expect("flush before a read");

@@ -333,7 +333,7 @@ fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn database() -> (tempfile::TempDir, Database) {
@@ -342,7 +342,8 @@ mod tests {
         (dir, direct)
     }
 
-    fn schema() -> (tempfile::TempDir, PathBuf) {
+    /// A WAL database with one table `t (k, v)`: the writer's and the checkpointer's tests.
+    pub(in crate::sqlite) fn schema() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
         let conn = Connection::open(&path).expect("open");

@@ -218,20 +218,16 @@ async fn two_nodes_on_one_database() {
             "exp": now_secs() + 180, "jti": format!("multinode-{n}"),
         }))
     };
-    let grant = |assertion: String| {
+    fn jwt_bearer(assertion: &str) -> [(&str, &str); 2] {
         [
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
-            ),
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", assertion),
         ]
-    };
-    let form = grant(jwt(1));
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (st, body) = token(&a.url, &form).await;
+    }
+    let (spent, fresh) = (jwt(1), jwt(2));
+    let (st, body) = token(&a.url, &jwt_bearer(&spent)).await;
     assert_eq!(st, 200, "{body}");
-    let (st, body) = token(&b.url, &form).await;
+    let (st, body) = token(&b.url, &jwt_bearer(&spent)).await;
     assert_error(
         st,
         &body,
@@ -239,9 +235,7 @@ async fn two_nodes_on_one_database() {
         "invalid_grant",
         "expired authorization code",
     );
-    let fresh = grant(jwt(2));
-    let fresh: Vec<(&str, &str)> = fresh.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (st, body) = token(&b.url, &fresh).await;
+    let (st, body) = token(&b.url, &jwt_bearer(&fresh)).await;
     assert_eq!(st, 200, "{body}");
 
     // Failed logins on both nodes count toward one lockout (3 attempts in this config).
