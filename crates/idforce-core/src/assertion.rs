@@ -14,7 +14,7 @@ use crate::error::OAuthError;
 use crate::model::Millis;
 use crate::token::Digest;
 
-/// Past-side clock skew tolerated on `exp`.
+/// Clock skew tolerated on `exp` (past) and `nbf` (future).
 pub const CLOCK_SKEW_SECS: i64 = 60;
 
 /// A compact JWS split into its parts, not yet trusted.
@@ -32,6 +32,8 @@ pub struct Claims {
     pub aud: Vec<String>,
     /// Expiry in seconds since the epoch, normalised from whatever unit the client used.
     pub exp: i64,
+    /// Not before, in seconds, when the assertion says.
+    pub nbf: Option<i64>,
 }
 
 fn decode_part(part: &str) -> Result<Vec<u8>, OAuthError> {
@@ -88,10 +90,21 @@ fn claims_of(payload: &Value) -> Option<Claims> {
         _ => return None,
     };
     let exp = normalise_exp(payload.get("exp")?)?;
-    Some(Claims { iss, sub, aud, exp })
+    // A present `nbf` must be readable: an assertion whose start cannot be known is refused.
+    let nbf = match payload.get("nbf") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(normalise_exp(v)?),
+    };
+    Some(Claims {
+        iss,
+        sub,
+        aud,
+        exp,
+        nbf,
+    })
 }
 
-/// `exp` as seconds. Above 10^11 (year 5138 in seconds) it can only be milliseconds, which
+/// `exp` (or `nbf`) as seconds. Above 10^11 (year 5138 in seconds) it can only be milliseconds, which
 /// is what the sf CLI sends.
 fn normalise_exp(v: &Value) -> Option<i64> {
     let n = match v {
@@ -174,12 +187,20 @@ fn public_key(certificate_der: &[u8]) -> Result<Arc<ParsedPublicKey>, OAuthError
 }
 
 impl Claims {
-    /// Refuses an assertion whose `exp` has passed (with a little skew). Salesforce does not
-    /// bound `exp` from above, and clients rely on that.
+    /// Refuses an assertion whose `exp` has passed, or whose `nbf` has not come, each with
+    /// the same little skew. Salesforce does not bound `exp` from above, and clients rely on
+    /// that.
     pub fn check_expiry(&self, now_secs: i64) -> Result<(), OAuthError> {
         if self.exp + CLOCK_SKEW_SECS < now_secs {
             let why = format!("an assertion that expired {} s ago", now_secs - self.exp);
             return Err(OAuthError::expired_code().because(why));
+        }
+        if let Some(nbf) = self.nbf.filter(|nbf| nbf - CLOCK_SKEW_SECS > now_secs) {
+            let why = format!(
+                "an assertion not valid for another {} s (nbf)",
+                nbf - now_secs
+            );
+            return Err(OAuthError::invalid_assertion().because(why));
         }
         Ok(())
     }
@@ -332,6 +353,7 @@ mod tests {
             sub: "u".into(),
             aud: vec!["https://login.salesforce.com/".into()],
             exp: 10,
+            nbf: None,
         };
         assert!(
             c.check_audience(&["https://LOGIN.salesforce.com".into()])
@@ -346,5 +368,44 @@ mod tests {
             c.check_expiry(11 + CLOCK_SKEW_SECS),
             Err(OAuthError::expired_code())
         );
+    }
+
+    #[test]
+    fn not_before_is_honoured_with_the_same_skew() {
+        let c = |nbf: Option<i64>| Claims {
+            iss: "c".into(),
+            sub: "u".into(),
+            aud: vec!["a".into()],
+            exp: 100_000,
+            nbf,
+        };
+        let now = 1_000;
+        assert!(c(None).check_expiry(now).is_ok(), "no nbf");
+        assert!(c(Some(now)).check_expiry(now).is_ok(), "valid from now");
+        assert!(
+            c(Some(now + CLOCK_SKEW_SECS)).check_expiry(now).is_ok(),
+            "within the skew"
+        );
+        assert_eq!(
+            c(Some(now + CLOCK_SKEW_SECS + 1)).check_expiry(now),
+            Err(OAuthError::invalid_assertion()),
+            "beyond the skew"
+        );
+        assert_eq!(
+            c(Some(now + 86_400)).check_expiry(now),
+            Err(OAuthError::invalid_assertion()),
+            "a day ahead"
+        );
+        // In milliseconds, as for exp.
+        let ms = compact(
+            r#"{"alg":"RS256"}"#,
+            r#"{"iss":"c","sub":"u","aud":"a","exp":1700000000,"nbf":1700000000000}"#,
+        );
+        assert_eq!(parse(&ms).expect("parses").claims.nbf, Some(1_700_000_000));
+        let unreadable = compact(
+            r#"{"alg":"RS256"}"#,
+            r#"{"iss":"c","sub":"u","aud":"a","exp":1700000000,"nbf":"soon"}"#,
+        );
+        assert!(parse(&unreadable).is_err());
     }
 }

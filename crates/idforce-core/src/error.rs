@@ -36,6 +36,8 @@ pub enum ErrorCode {
     ExpiredToken,
     /// Storage or another dependency failed; nothing about the request is wrong.
     ServerError,
+    /// Too much work queued (password checks): retry shortly.
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -59,6 +61,7 @@ impl ErrorCode {
             ErrorCode::ImmediateUnsuccessful => "immediate_unsuccessful",
             ErrorCode::OAuthAppAccessDenied => "OAUTH_APP_ACCESS_DENIED",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 
@@ -66,7 +69,7 @@ impl ErrorCode {
     /// the server itself is a 5xx.
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::ServerError => 503,
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => 503,
             _ => 400,
         }
     }
@@ -266,6 +269,15 @@ impl OAuthError {
     }
     pub fn invalid_token() -> Self {
         e(ErrorCode::InvalidToken, "invalid token")
+    }
+    /// Too many logins are waiting for a password check (idforce's own answer: Salesforce
+    /// documents none for this).
+    pub fn overloaded() -> Self {
+        e(
+            ErrorCode::TemporarilyUnavailable,
+            "too many logins in progress; retry shortly",
+        )
+        .because("the password-check queue is full")
     }
     pub fn server_error() -> Self {
         e(

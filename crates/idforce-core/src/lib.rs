@@ -3,6 +3,7 @@
 
 pub mod assertion;
 pub mod authorize;
+pub mod certificate;
 pub mod device;
 pub mod error;
 pub mod grant;

@@ -140,6 +140,13 @@ pub struct ConnectedApp {
     pub id_token_lifetime_secs: i64,
     /// Issue RFC 9068 JWT access tokens instead of opaque session ids.
     pub jwt_access_tokens: bool,
+    /// Refuse JWT bearer assertions while the certificate is expired or not yet valid
+    /// (Salesforce does not: off by default).
+    pub enforce_certificate_validity: bool,
+    /// The consumer secret, sealed under the system secret (see `Sealer`): what `signature`
+    /// is computed with when a request does not carry the secret, and what an admin can be
+    /// shown again. `None` for a public client, or a secret set before secrets were sealed.
+    pub secret_sealed: Option<Vec<u8>>,
 }
 
 pub const DEFAULT_ID_TOKEN_LIFETIME_SECS: i64 = 120;
@@ -173,6 +180,8 @@ impl ConnectedApp {
             introspect_all_tokens: false,
             id_token_lifetime_secs: DEFAULT_ID_TOKEN_LIFETIME_SECS,
             jwt_access_tokens: false,
+            enforce_certificate_validity: false,
+            secret_sealed: None,
         }
     }
 

@@ -46,16 +46,31 @@ pub trait Directory: Send + Sync {
 }
 
 /// Failed-login counting and lockout, shared by every flow that checks a password.
+///
+/// A check is reserved before the password is hashed and counts as a failure until it
+/// succeeds: reserved and failed checks together never exceed the policy's limit, so at most
+/// `policy.attempts` passwords are verified for a user per lockout period however many
+/// arrive at once, on however many nodes.
 #[async_trait]
 pub trait LoginAttempts: Send + Sync {
-    /// Counts a failure; locks the user when the count reaches the policy's limit.
-    /// Returns whether the user is now locked.
-    async fn record_login_failure(
+    /// Reserves one password check, in one atomic step: refused (`false`) while the user is
+    /// locked out or `policy.attempts` checks are already counted.
+    async fn reserve_login_attempt(
         &self,
         user: &SfId,
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool>;
+    /// A reserved check failed: when the count has reached the limit, locks the user until
+    /// `now` plus the policy's duration and restarts the count. Returns whether the user is
+    /// now locked.
+    async fn login_attempt_failed(
+        &self,
+        user: &SfId,
+        now: Millis,
+        policy: LockoutPolicy,
+    ) -> StoreResult<bool>;
+    /// A reserved check succeeded: the count restarts.
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()>;
 }
 
@@ -247,16 +262,25 @@ impl<T> Store for T where
 {
 }
 
+/// Too many password checks are waiting: this one is answered at once instead of queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overloaded;
+
 /// Checks a password against its stored hash. Kept behind a trait so the caller decides
 /// where the (deliberately slow) work runs.
 #[async_trait]
 pub trait PasswordVerifier: Send + Sync {
-    async fn verify(&self, phc_hash: &str, password: &str) -> bool;
+    async fn verify(&self, phc_hash: &str, password: &str) -> Result<bool, Overloaded>;
 
     /// Resolves once the stored password hashes are the ones in force: at start the server
     /// may still be applying the config file's passwords, and a login must not read a hash
     /// that is about to be replaced.
     async fn settled(&self) {}
+
+    /// Waits about as long as a check takes now, without doing one: what a login refused
+    /// before its password is checked (unknown or locked user) costs, so that the time of
+    /// the answer does not tell which it was.
+    async fn pause(&self) {}
 }
 
 /// Signs JWTs (id_tokens, JWT access tokens) with the current RS256 key.

@@ -32,6 +32,15 @@ pub struct ServerSection {
     pub accept_salesforce_audiences: Option<bool>,
     pub lockout_attempts: Option<u32>,
     pub lockout_duration: Option<String>,
+    /// Connections (src/listener.rs): a request head must arrive within `header_timeout`
+    /// ("10s"), each part of a body within `body_timeout` ("10s"), a TLS handshake within
+    /// `tls_handshake_timeout` ("10s"); a connection with nothing in flight is closed after
+    /// `idle_timeout` ("60s"). `max_connections` defaults to what the open-files limit allows.
+    pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub tls_handshake_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<usize>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub log_format: Option<String>,
@@ -86,6 +95,7 @@ pub struct AppSpec {
     pub id_token_lifetime: Option<String>,
     /// Issue JWT access tokens (RFC 9068) instead of opaque session ids.
     pub jwt_access_tokens: Option<bool>,
+    pub enforce_certificate_validity: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +134,55 @@ pub fn parse_duration_secs(s: &str) -> Result<i64, ConfigError> {
     humantime::parse_duration(s.trim())
         .map(|d| d.as_secs() as i64)
         .map_err(|e| ConfigError::Invalid(format!("bad duration {s:?}: {e}")))
+}
+
+/// A duration of at least a millisecond ("10s", "1500ms").
+pub fn parse_timeout(key: &str, s: &str) -> Result<std::time::Duration, ConfigError> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d >= std::time::Duration::from_millis(1) => Ok(d),
+        Ok(_) => Err(ConfigError::Invalid(format!(
+            "[server] {key} = {s:?}: must be at least 1ms"
+        ))),
+        Err(e) => Err(ConfigError::Invalid(format!(
+            "[server] {key} = {s:?}: bad duration: {e}"
+        ))),
+    }
+}
+
+/// The `[server]` connection settings, defaults where absent.
+pub fn connection_limits(
+    server: Option<&ServerSection>,
+) -> Result<crate::listener::ConnectionLimits, ConfigError> {
+    let mut limits = crate::listener::ConnectionLimits::default();
+    let Some(server) = server else {
+        return Ok(limits);
+    };
+    let settings = [
+        (
+            "header_timeout",
+            &server.header_timeout,
+            &mut limits.request_head,
+        ),
+        ("body_timeout", &server.body_timeout, &mut limits.body_stall),
+        (
+            "tls_handshake_timeout",
+            &server.tls_handshake_timeout,
+            &mut limits.tls_handshake,
+        ),
+        ("idle_timeout", &server.idle_timeout, &mut limits.idle),
+    ];
+    for (key, value, slot) in settings {
+        if let Some(v) = value {
+            *slot = parse_timeout(key, v)?;
+        }
+    }
+    if server.max_connections == Some(0) {
+        return Err(ConfigError::Invalid(
+            "[server] max_connections = 0: must be at least 1".into(),
+        ));
+    }
+    limits.max_connections = server.max_connections;
+    Ok(limits)
 }
 
 /// Reads a certificate given inline as PEM or as a path to a PEM or DER file, and returns

@@ -5,10 +5,12 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod listener;
 pub mod metrics;
 pub mod passwords;
 pub mod seed;
 pub mod state;
+pub mod throttle;
 
 pub use app::{Application, ServeOptions};
 

@@ -57,6 +57,27 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Exports the password pool's counters too.
+    pub fn with_password_checks(counters: &crate::passwords::CheckCounters) -> Metrics {
+        let mut m = Metrics::default();
+        m.registry.register(
+            "password_checks",
+            "Passwords checked (Argon2id verifications made)",
+            counters.checked.clone(),
+        );
+        m.registry.register(
+            "password_checks_abandoned",
+            "Password checks skipped because their client had gone",
+            counters.abandoned.clone(),
+        );
+        m.registry.register(
+            "password_checks_overloaded",
+            "Logins answered at once because the password-check queue was full",
+            counters.overloaded.clone(),
+        );
+        m
+    }
+
     pub fn observe(
         &self,
         endpoint: &'static str,

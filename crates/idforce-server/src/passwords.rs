@@ -5,14 +5,23 @@
 //! inside the kernel's scheduler), and the 19 MiB each needs is allocated once per thread
 //! instead of per login — allocations of that size, freed and made again under load, leave
 //! the allocator holding hundreds of megabytes.
+//!
+//! The queue is bounded ([`QUEUE_PER_THREAD`] jobs per thread): past it a login is answered
+//! at once as overloaded instead of waiting behind work it cannot outrun. A job whose caller
+//! has gone (its client disconnected) is skipped, not computed. The time checks take is
+//! tracked, so that a login refused without one can take as long ([`Argon2Verifier::pause`]).
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, PasswordHash};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
+use idforce_core::ports::Overloaded;
 use idforce_core::token::random_bytes;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{oneshot, watch};
 
 fn argon2() -> Argon2<'static> {
@@ -77,14 +86,66 @@ impl Memory {
 struct Job {
     phc: String,
     password: String,
-    answer: oneshot::Sender<bool>,
+    queued_at: Instant,
+    /// `None` for the calibration check, which nobody waits for.
+    answer: Option<oneshot::Sender<bool>>,
 }
+
+/// A valid Argon2id hash (of a random password, with the parameters of [`hash`]): what the
+/// calibration check verifies.
+const CALIBRATION_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Yq9Jw0cMbd9XbpmC4oYGN3ETHPbt2Ti0GGSRZVr9iP8";
+
+/// Most jobs waiting per thread of the pool. At tens of milliseconds a check, a full queue
+/// is about a second of work.
+pub const QUEUE_PER_THREAD: usize = 32;
 
 /// Verifies on its own pool of threads (see the module's comment).
 pub struct Argon2Verifier {
     queue: mpsc::Sender<Job>,
+    pool: Arc<Pool>,
     /// `true` once the stored hashes are the ones in force (see [`Settling`]).
     settled: watch::Receiver<bool>,
+}
+
+/// How many checks were made, skipped because their caller had gone, and refused because the
+/// queue was full (exported by `/metrics`).
+#[derive(Clone, Default)]
+pub struct CheckCounters {
+    pub checked: Counter,
+    pub abandoned: Counter,
+    pub overloaded: Counter,
+}
+
+/// What the pool's threads and its callers share.
+struct Pool {
+    counters: CheckCounters,
+    /// Jobs queued or running.
+    pending: AtomicUsize,
+    capacity: usize,
+    /// How long a check has taken lately, from queueing to answer (a moving average, in
+    /// microseconds).
+    typical_micros: AtomicU64,
+}
+
+impl Pool {
+    fn observe(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        // An exponential moving average weighting the newest check by 1/8; the first
+        // observation replaces the zero it starts from.
+        let _ = self
+            .typical_micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    took
+                } else {
+                    old - old / 8 + took / 8
+                })
+            });
+    }
+
+    fn typical(&self) -> Duration {
+        Duration::from_micros(self.typical_micros.load(Ordering::Relaxed))
+    }
 }
 
 /// Held while the config file's passwords are being applied to the store; logins wait until
@@ -123,8 +184,14 @@ impl Argon2Verifier {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = Arc::new(Pool {
+            counters: CheckCounters::default(),
+            pending: AtomicUsize::new(0),
+            capacity: threads * QUEUE_PER_THREAD,
+            typical_micros: AtomicU64::new(0),
+        });
         for i in 0..threads {
-            let jobs = jobs.clone();
+            let (jobs, pool) = (jobs.clone(), pool.clone());
             // A thread that cannot start leaves the others to do the work.
             let _ = std::thread::Builder::new()
                 .name(format!("idforce-argon2-{i}"))
@@ -136,33 +203,86 @@ impl Argon2Verifier {
                             Ok(job) => job,
                             Err(_) => return,
                         };
-                        let ok = memory.verify(&job.phc, &job.password);
-                        let _ = job.answer.send(ok);
+                        // Nobody is waiting for the answer: the client has gone.
+                        let abandoned = job.answer.as_ref().is_some_and(|a| a.is_closed());
+                        if abandoned {
+                            pool.counters.abandoned.inc();
+                        } else {
+                            let ok = memory.verify(&job.phc, &job.password);
+                            pool.observe(job.queued_at.elapsed());
+                            if let Some(answer) = job.answer {
+                                pool.counters.checked.inc();
+                                let _ = answer.send(ok);
+                            }
+                        }
+                        pool.pending.fetch_sub(1, Ordering::Relaxed);
                     }
                 });
         }
-        Argon2Verifier { queue, settled }
+        let verifier = Argon2Verifier {
+            queue,
+            pool,
+            settled,
+        };
+        verifier.calibrate();
+        verifier
+    }
+
+    /// The counters of this pool's checks, to export.
+    pub fn counters(&self) -> CheckCounters {
+        self.pool.counters.clone()
+    }
+
+    /// One check nobody waits for, so that [`Argon2Verifier::pause`] knows how long a check
+    /// takes before the first login has made one.
+    fn calibrate(&self) {
+        self.pool.pending.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            phc: CALIBRATION_HASH.to_owned(),
+            password: String::new(),
+            queued_at: Instant::now(),
+            answer: None,
+        };
+        if self.queue.send(job).is_err() {
+            self.pool.pending.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
 #[async_trait]
 impl idforce_core::ports::PasswordVerifier for Argon2Verifier {
-    async fn verify(&self, phc: &str, password: &str) -> bool {
+    async fn verify(&self, phc: &str, password: &str) -> Result<bool, Overloaded> {
+        let pool = &self.pool;
+        let admitted = pool
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < pool.capacity).then_some(n + 1)
+            });
+        if admitted.is_err() {
+            pool.counters.overloaded.inc();
+            return Err(Overloaded);
+        }
         let (answer, answered) = oneshot::channel();
         let job = Job {
             phc: phc.to_owned(),
             password: password.to_owned(),
-            answer,
+            queued_at: Instant::now(),
+            answer: Some(answer),
         };
         if self.queue.send(job).is_err() {
-            return false;
+            pool.pending.fetch_sub(1, Ordering::Relaxed);
+            return Ok(false);
         }
-        answered.await.unwrap_or(false)
+        Ok(answered.await.unwrap_or(false))
     }
 
     async fn settled(&self) {
         // An error means the Settling was dropped: nothing more will change.
         let _ = self.settled.clone().wait_for(|settled| *settled).await;
+    }
+
+    async fn pause(&self) {
+        tokio::time::sleep(self.pool.typical()).await;
     }
 }
 
@@ -202,8 +322,89 @@ mod tests {
         use idforce_core::ports::PasswordVerifier;
         let h = super::hash("Winter2026!");
         let pool = super::Argon2Verifier::new();
-        assert!(pool.verify(&h, "Winter2026!").await);
-        assert!(!pool.verify(&h, "Winter2026").await);
+        assert_eq!(pool.verify(&h, "Winter2026!").await, Ok(true));
+        assert_eq!(pool.verify(&h, "Winter2026").await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_at_once_and_abandoned_checks_are_skipped() {
+        use idforce_core::ports::{Overloaded, PasswordVerifier};
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+        let h = super::hash("Winter2026!");
+        let pool = Arc::new(super::Argon2Verifier::new());
+        let capacity = pool.pool.capacity;
+        // Twice as many checks as the queue holds, whose callers then go away.
+        let mut abandoned = Vec::new();
+        for _ in 0..2 * capacity {
+            let (pool, h) = (pool.clone(), h.clone());
+            abandoned.push(tokio::spawn(async move { pool.verify(&h, "wrong").await }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Past the bound: refused at once (those tasks have already finished).
+        let refused = abandoned.iter().filter(|t| t.is_finished()).count();
+        assert!(
+            refused >= capacity - 8,
+            "{refused} of {} refused at once with a queue of {capacity}",
+            2 * capacity
+        );
+        for task in &abandoned {
+            task.abort();
+        }
+        // The abandoned checks are skipped: a real one is answered within a few checks'
+        // time, not behind the whole queue.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match pool.verify(&h, "Winter2026!").await {
+                    Err(Overloaded) => tokio::time::sleep(Duration::from_millis(5)).await,
+                    answer => return answer,
+                }
+            }
+        })
+        .await
+        .expect("answered");
+        assert_eq!(answer, Ok(true));
+        let typical = pool.pool.typical();
+        assert!(
+            started.elapsed() < typical * 8,
+            "{:?} behind {capacity} abandoned checks (a check takes {typical:?})",
+            started.elapsed()
+        );
+        // Control: a pool that did not skip them would need capacity / threads checks.
+        assert!(capacity >= 16);
+    }
+
+    #[tokio::test]
+    async fn a_pause_lasts_about_as_long_as_a_check() {
+        use idforce_core::ports::PasswordVerifier;
+        use std::time::{Duration, Instant};
+        let h = super::hash("Winter2026!");
+        let pool = super::Argon2Verifier::new();
+        let mut checks = Vec::new();
+        for _ in 0..4 {
+            let started = Instant::now();
+            assert_eq!(pool.verify(&h, "wrong").await, Ok(false));
+            checks.push(started.elapsed());
+        }
+        // The typical time is an average of what the checks took from queueing to answer.
+        let typical = pool.pool.typical();
+        let (fastest, slowest) = (
+            checks.iter().min().copied().unwrap_or_default(),
+            checks.iter().max().copied().unwrap_or_default(),
+        );
+        assert!(
+            typical >= fastest / 2 && typical <= slowest * 2,
+            "typical {typical:?} for checks of {checks:?}"
+        );
+        let started = Instant::now();
+        pool.pause().await;
+        assert!(
+            started.elapsed() >= typical,
+            "a pause lasts the typical time"
+        );
+        assert!(typical > Duration::ZERO);
     }
 
     #[tokio::test]

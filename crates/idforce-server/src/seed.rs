@@ -344,6 +344,9 @@ async fn upsert_app(
     if let Some(v) = spec.jwt_access_tokens {
         app.jwt_access_tokens = v;
     }
+    if let Some(v) = spec.enforce_certificate_validity {
+        app.enforce_certificate_validity = v;
+    }
     store.save_app(&app).await?;
     Ok(app)
 }

@@ -9,6 +9,7 @@ use idforce_store::Backend;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::passwords::Argon2Verifier;
+use crate::throttle::{Rate, Throttle};
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
@@ -23,6 +24,37 @@ pub struct Inner {
     pub keys: crate::keys::Keys,
     /// The store's URL without its password: which store a failure was.
     pub database: String,
+    pub throttles: Throttles,
+}
+
+/// What each node throttles in memory (see `throttle.rs`).
+pub struct Throttles {
+    /// Device authorization requests, per client id: generous, because a public client
+    /// (PlatformCLI, the `sf` CLI's) is shared by everyone who uses it.
+    pub device_per_client: Throttle,
+    /// The same, per source address.
+    pub device_per_address: Throttle,
+    /// User codes typed on the verification page, per browser login session.
+    pub user_codes_per_session: Throttle,
+}
+
+impl Default for Throttles {
+    fn default() -> Self {
+        Throttles {
+            device_per_client: Throttle::new(Rate {
+                burst: 100,
+                every_ms: 100,
+            }),
+            device_per_address: Throttle::new(Rate {
+                burst: 10,
+                every_ms: 6_000,
+            }),
+            user_codes_per_session: Throttle::new(Rate {
+                burst: 10,
+                every_ms: 6_000,
+            }),
+        }
+    }
 }
 
 impl AppState {

@@ -96,7 +96,7 @@ pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
 /// permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
 /// require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy,
 /// rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs,
-/// jwt_access_tokens`
+/// jwt_access_tokens, enforce_certificate_validity, secret_sealed`
 pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
     let secret = r
         .opt_blob(4)?
@@ -129,6 +129,8 @@ pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
         introspect_all_tokens: r.flag(18)?,
         id_token_lifetime_secs: r.int(19)?,
         jwt_access_tokens: r.flag(20)?,
+        enforce_certificate_validity: r.flag(21)?,
+        secret_sealed: r.opt_blob(22)?,
     })
 }
 

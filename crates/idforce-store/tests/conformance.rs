@@ -156,6 +156,8 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
         introspect_all_tokens: true,
         id_token_lifetime_secs: 300,
         jwt_access_tokens: true,
+        enforce_certificate_validity: true,
+        secret_sealed: Some(vec![1, 2, 3]),
     };
     s.save_app(&a).await.unwrap();
     a
@@ -232,23 +234,70 @@ async fn lockout_counts_every_failure(name: &str, s: Store) {
         attempts: 5,
         duration_secs: 60,
     };
+    // Twenty checks at once: exactly the policy's five are reserved.
     let mut tasks = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..20 {
         let (s, id) = (s.clone(), u.id);
         tasks.push(tokio::spawn(async move {
-            s.record_login_failure(&id, 1000, policy).await.unwrap()
+            s.reserve_login_attempt(&id, 1000, policy).await.unwrap()
         }));
     }
+    let mut reserved = 0;
     for t in tasks {
-        assert!(!t.await.unwrap(), "{name}: not locked before the fifth");
+        reserved += usize::from(t.await.unwrap());
     }
+    assert_eq!(reserved, 5, "{name}: checks reserved at once");
+    // The first of them to fail finds the limit reached and locks; the rest find the lock.
     assert!(
-        s.record_login_failure(&u.id, 1000, policy).await.unwrap(),
-        "{name}: the fifth locks"
+        s.login_attempt_failed(&u.id, 1000, policy).await.unwrap(),
+        "{name}: the failure that completes the count locks"
     );
     let locked = s.user(&u.id).await.unwrap().unwrap();
-    assert_eq!(locked.locked_until, Some(1000 + 60_000));
-    assert_eq!(locked.failed_logins, 0, "the count restarts");
+    assert_eq!(locked.locked_until, Some(1000 + 60_000), "{name}");
+    assert_eq!(locked.failed_logins, 0, "{name}: the count restarts");
+    for _ in 0..4 {
+        assert!(s.login_attempt_failed(&u.id, 1000, policy).await.unwrap());
+    }
+    assert_eq!(s.user(&u.id).await.unwrap().unwrap().failed_logins, 0);
+    // Locked: nothing is reserved until the lock ends.
+    assert!(
+        !s.reserve_login_attempt(&u.id, 60_999, policy)
+            .await
+            .unwrap(),
+        "{name}"
+    );
+    assert!(
+        s.reserve_login_attempt(&u.id, 61_000, policy)
+            .await
+            .unwrap(),
+        "{name}"
+    );
+
+    // Control: failures one at a time lock at the fifth, not before.
+    let v = user(&s, &o, "b@x").await;
+    for i in 1..=5 {
+        assert!(s.reserve_login_attempt(&v.id, 1000, policy).await.unwrap());
+        let locked = s.login_attempt_failed(&v.id, 1000, policy).await.unwrap();
+        assert_eq!(locked, i == 5, "{name}: failure {i}");
+    }
+    // A success clears the count: four failures, a success, then five more checks fit.
+    let w = user(&s, &o, "c@x").await;
+    for _ in 0..4 {
+        assert!(s.reserve_login_attempt(&w.id, 1000, policy).await.unwrap());
+        assert!(!s.login_attempt_failed(&w.id, 1000, policy).await.unwrap());
+    }
+    assert!(s.reserve_login_attempt(&w.id, 1000, policy).await.unwrap());
+    s.clear_login_failures(&w.id).await.unwrap();
+    for _ in 0..5 {
+        assert!(
+            s.reserve_login_attempt(&w.id, 1000, policy).await.unwrap(),
+            "{name}"
+        );
+    }
+    assert!(
+        !s.reserve_login_attempt(&w.id, 1000, policy).await.unwrap(),
+        "{name}"
+    );
 }
 
 /// A grant's tokens: a session and a refresh token of `family`, digests starting at `d`.
@@ -1282,7 +1331,10 @@ async fn failed_logins_leave_the_rest_of_the_directory_cached() {
     token_request_reads().await;
     let filled = memory.directory_reads();
     for i in 0..1_000 {
-        s.record_login_failure(&victim.id, i, LockoutPolicy::default())
+        s.reserve_login_attempt(&victim.id, i, LockoutPolicy::default())
+            .await
+            .unwrap();
+        s.login_attempt_failed(&victim.id, i, LockoutPolicy::default())
             .await
             .unwrap();
         token_request_reads().await;

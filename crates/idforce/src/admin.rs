@@ -57,6 +57,7 @@ fn app_view(a: &ConnectedApp) -> Value {
         "introspect_all_tokens": a.introspect_all_tokens,
         "id_token_lifetime_secs": a.id_token_lifetime_secs,
         "jwt_access_tokens": a.jwt_access_tokens,
+        "enforce_certificate_validity": a.enforce_certificate_validity,
     })
 }
 

@@ -194,6 +194,7 @@ async fn serve(
             .and_then(|s| s.accept_salesforce_audiences)
             .unwrap_or(true),
         lockout,
+        limits: idforce_server::config::connection_limits(server).map_err(|e| e.to_string())?,
         tls,
         database,
         store: idforce_store::StoreSettings {

@@ -137,6 +137,8 @@ fn app_json(a: &ConnectedApp) -> Value {
         "rotate_refresh_tokens": a.rotate_refresh_tokens, "session_timeout_secs": a.session_timeout_secs,
         "introspect_all_tokens": a.introspect_all_tokens, "id_token_lifetime_secs": a.id_token_lifetime_secs,
         "jwt_access_tokens": a.jwt_access_tokens,
+        "enforce_certificate_validity": a.enforce_certificate_validity,
+        "secret_sealed": opt_b64(a.secret_sealed.as_deref()),
     })
 }
 
@@ -173,6 +175,12 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
         introspect_all_tokens: flag(v, "introspect_all_tokens")?,
         id_token_lifetime_secs: int(v, "id_token_lifetime_secs")?,
         jwt_access_tokens: flag(v, "jwt_access_tokens")?,
+        // Both absent from exports made before they existed.
+        enforce_certificate_validity: v
+            .get("enforce_certificate_validity")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        secret_sealed: opt_bytes(v, "secret_sealed")?,
     })
 }
 

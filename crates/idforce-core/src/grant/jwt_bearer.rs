@@ -30,6 +30,7 @@ pub(super) async fn exchange(
         OAuthError::invalid_assertion().because("the app has no certificate to verify it")
     })?;
     parsed.verify_signature(certificate)?;
+    check_certificate_validity(ctx, &app, certificate)?;
 
     let user = ctx
         .store
@@ -86,6 +87,34 @@ pub(super) async fn exchange(
     // Salesforce's JWT-bearer response has neither signature nor issued_at (spec §4).
     response.issued_at = None;
     Ok(response)
+}
+
+/// Salesforce accepts assertions verified by a certificate outside its validity period (its
+/// product management calls this tolerance of lapses in certificate management;
+/// docs/salesforce-compatibility.md), and so does idforce unless the app asks otherwise. An
+/// accepted one is logged, so the lapse is seen.
+fn check_certificate_validity(
+    ctx: &TokenContext<'_>,
+    app: &crate::model::ConnectedApp,
+    certificate: &[u8],
+) -> Result<(), OAuthError> {
+    let Some(validity) = crate::certificate::validity(certificate) else {
+        return Ok(());
+    };
+    if validity.contains(ctx.now) {
+        return Ok(());
+    }
+    let state = if ctx.now.div_euclid(1000) < validity.not_before {
+        "not yet valid"
+    } else {
+        "expired"
+    };
+    if app.enforce_certificate_validity {
+        let why = format!("the app's certificate is {state} (enforce_certificate_validity)");
+        return Err(OAuthError::invalid_assertion().because(why));
+    }
+    tracing::warn!(app = %app.id, "JWT bearer assertion accepted with a certificate that is {state}, as Salesforce accepts it");
+    Ok(())
 }
 
 /// This server (with or without the token path), the org's My Domain, and — when enabled —

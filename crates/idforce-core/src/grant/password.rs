@@ -8,10 +8,6 @@ use crate::error::OAuthError;
 use crate::model::{ConnectedApp, PermittedUsers, User};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
 
-/// A valid Argon2id hash of a random password, checked when the username is unknown so that
-/// a missing user costs the same time as a wrong password.
-const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Yq9Jw0cMbd9XbpmC4oYGN3ETHPbt2Ti0GGSRZVr9iP8";
-
 pub(super) async fn exchange(
     ctx: &TokenContext<'_>,
     params: &Params,
@@ -41,14 +37,14 @@ pub(super) async fn exchange(
 
 /// A login through the API with `password` followed by the user's security token (when the
 /// user has one): the password grant's check, and SOAP login's (spec §12.17). Failures count
-/// toward lockout; an unknown user costs the same time as a wrong password.
+/// toward lockout; an unknown or locked user costs the same time as a wrong password.
 pub async fn check_api_login(
     ctx: &TokenContext<'_>,
     username: &str,
     presented: &str,
 ) -> Result<Arc<User>, OAuthError> {
     ctx.passwords.settled().await;
-    let Some(user) = known_user(ctx, username, presented).await? else {
+    let Some(user) = known_user(ctx, username).await? else {
         return Err(unknown_user(ctx, username));
     };
     check_password(ctx, &user, presented).await?;
@@ -66,7 +62,7 @@ pub async fn check_login(
     password: &str,
 ) -> Result<User, OAuthError> {
     ctx.passwords.settled().await;
-    let Some(user) = known_user(ctx, username, password).await? else {
+    let Some(user) = known_user(ctx, username).await? else {
         return Err(unknown_user(ctx, username));
     };
     let interactive = User {
@@ -81,17 +77,16 @@ pub async fn check_login(
     Ok(interactive)
 }
 
-/// The user a login names; for an unknown name, the decoy check's time is spent first, so
-/// that a missing user costs what a wrong password costs.
+/// The user a login names; for an unknown name, a check's time is spent first (without its
+/// work), so that a missing user costs what a wrong password costs.
 async fn known_user(
     ctx: &TokenContext<'_>,
     username: &str,
-    password: &str,
 ) -> Result<Option<Arc<User>>, OAuthError> {
     match ctx.store.login_user(username).await? {
         Some(user) if !username.is_empty() => Ok(Some(user)),
         _ => {
-            ctx.passwords.verify(DECOY_HASH, password).await;
+            ctx.passwords.pause().await;
             Ok(None)
         }
     }
@@ -105,13 +100,25 @@ fn unknown_user(ctx: &TokenContext<'_>, username: &str) -> OAuthError {
 }
 
 /// Verifies `password` or `password+security token`, counting failures and honouring lockout.
+/// The check is reserved in the store before the password is hashed (see `LoginAttempts`):
+/// a user locked out, or with as many checks counted as the policy allows, is refused
+/// without one.
 pub(crate) async fn check_password(
     ctx: &TokenContext<'_>,
     user: &User,
     presented: &str,
 ) -> Result<(), OAuthError> {
-    if user.is_locked(ctx.now) {
-        let why = format!("user {} is locked out", user.id);
+    let policy = ctx.settings.lockout;
+    if !ctx
+        .store
+        .reserve_login_attempt(&user.id, ctx.now, policy)
+        .await?
+    {
+        ctx.passwords.pause().await;
+        let why = format!(
+            "user {} is locked out (or has every allowed check in flight)",
+            user.id
+        );
         return Err(OAuthError::authentication_failure().because(why));
     }
     let (password, token_ok) = match &user.security_token {
@@ -130,16 +137,20 @@ pub(crate) async fn check_password(
             }
         }
     };
-    let password_ok = ctx.passwords.verify(&user.password_hash, password).await;
+    // Overloaded: the reservation stays counted as a failure (a success clears it), which
+    // errs toward lockout rather than toward an extra guess.
+    let password_ok = ctx
+        .passwords
+        .verify(&user.password_hash, password)
+        .await
+        .map_err(|_| OAuthError::overloaded())?;
     if password_ok && token_ok {
-        if user.failed_logins > 0 {
-            ctx.store.clear_login_failures(&user.id).await?;
-        }
+        ctx.store.clear_login_failures(&user.id).await?;
         Ok(())
     } else {
         let locked = ctx
             .store
-            .record_login_failure(&user.id, ctx.now, ctx.settings.lockout)
+            .login_attempt_failed(&user.id, ctx.now, policy)
             .await?;
         let what = match (password_ok, user.security_token.is_some()) {
             (true, _) => "a wrong or missing security token",

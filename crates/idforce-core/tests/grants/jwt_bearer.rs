@@ -246,3 +246,67 @@ async fn the_log_names_the_reason_behind_invalid_assertion() {
         "{why}"
     );
 }
+
+#[tokio::test]
+async fn an_assertion_valid_only_in_the_future_is_refused_beyond_the_clock_skew() {
+    let w = World::new().await;
+    approve(&w).await;
+    let now = w.now / 1000;
+    let a_day_ahead = with(&w, |c| drop(c.insert("nbf".into(), json!(now + 86_400))));
+    refused(
+        login(&w, &a_day_ahead).await,
+        400,
+        "invalid_grant",
+        "invalid assertion",
+    );
+    let just_beyond = with(&w, |c| drop(c.insert("nbf".into(), json!(now + 61))));
+    refused(
+        login(&w, &just_beyond).await,
+        400,
+        "invalid_grant",
+        "invalid assertion",
+    );
+    // Controls: within the skew, and valid from now.
+    let within = with(&w, |c| drop(c.insert("nbf".into(), json!(now + 60))));
+    assert!(login(&w, &within).await.is_ok());
+    let from_now = with(&w, |c| drop(c.insert("nbf".into(), json!(now))));
+    assert!(login(&w, &from_now).await.is_ok());
+}
+
+/// The fixture's certificate is valid from 2026-11-23T13:54:52Z to 2126-10-30T13:54:52Z.
+const CERT_NOT_BEFORE: i64 = 1_795_442_092_000;
+const CERT_NOT_AFTER: i64 = 4_949_042_092_000;
+
+#[tokio::test]
+async fn a_certificate_outside_its_validity_is_accepted_unless_the_app_enforces_it() {
+    let v = idforce_core::certificate::validity(&pem_der("jwt.crt")).expect("readable");
+    assert_eq!(
+        (v.not_before * 1000, v.not_after * 1000),
+        (CERT_NOT_BEFORE, CERT_NOT_AFTER),
+        "the dates openssl shows"
+    );
+    for (when, state) in [
+        (CERT_NOT_BEFORE - 86_400_000, "not yet valid"),
+        (CERT_NOT_AFTER + 86_400_000, "expired"),
+    ] {
+        let mut w = World::new().await;
+        w.now = when;
+        approve(&w).await;
+        // As Salesforce: accepted.
+        assert!(login(&w, &with(&w, |_| {})).await.is_ok(), "{state}");
+        w.change_app(|a| a.enforce_certificate_validity = true)
+            .await;
+        refused(
+            login(&w, &with(&w, |_| {})).await,
+            400,
+            "invalid_grant",
+            "invalid assertion",
+        );
+    }
+    // Control: within its validity, an enforcing app accepts it.
+    let mut w = World::new().await;
+    approve(&w).await;
+    w.change_app(|a| a.enforce_certificate_validity = true)
+        .await;
+    assert!(login(&w, &with(&w, |_| {})).await.is_ok());
+}

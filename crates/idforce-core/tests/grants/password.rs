@@ -1,8 +1,55 @@
 //! Username-password flow (spec §3.4).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
 use idforce_core::model::PermittedUsers;
+use idforce_core::ports::{Overloaded, PasswordVerifier};
+use tokio::sync::watch;
 
 use crate::world::*;
+
+/// Plain passwords whose checks wait until the gate opens, counted as they start: guesses
+/// held in flight at once.
+struct Gated {
+    checks: AtomicUsize,
+    open: watch::Sender<bool>,
+}
+
+impl Gated {
+    fn new() -> Arc<Gated> {
+        Arc::new(Gated {
+            checks: AtomicUsize::new(0),
+            open: watch::channel(false).0,
+        })
+    }
+
+    async fn until_checking(&self, n: usize) {
+        while self.checks.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[async_trait]
+impl PasswordVerifier for Gated {
+    async fn verify(&self, stored: &str, password: &str) -> Result<bool, Overloaded> {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        let _ = self.open.subscribe().wait_for(|open| *open).await;
+        PlainPasswords.verify(stored, password).await
+    }
+}
+
+/// Starts `n` logins with `password` at once, on tasks of their own.
+fn guesses(w: &Arc<World>, n: usize, password: &'static str) -> Vec<tokio::task::JoinHandle<bool>> {
+    (0..n)
+        .map(|_| {
+            let w = w.clone();
+            tokio::spawn(async move { w.token(&form(password, SECRET)).await.is_ok() })
+        })
+        .collect()
+}
 
 fn form<'a>(password: &'a str, secret: &'a str) -> Vec<(&'static str, &'a str)> {
     vec![
@@ -123,6 +170,81 @@ async fn ten_failures_lock_the_user_for_fifteen_minutes() {
     );
     w.advance_secs(1);
     assert!(w.token(&form(WITH_TOKEN, SECRET)).await.is_ok());
+}
+
+#[tokio::test]
+async fn ten_guesses_in_flight_leave_no_check_for_the_right_password() {
+    let gate = Gated::new();
+    let mut w = World::new().await;
+    w.passwords = gate.clone();
+    let w = Arc::new(w);
+    let wrong = guesses(&w, 10, "wrong");
+    gate.until_checking(10).await;
+    // The right password, while ten guesses are being checked: refused without a check.
+    refused(
+        w.token(&form(WITH_TOKEN, SECRET)).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    assert_eq!(gate.checks.load(Ordering::SeqCst), 10, "checks made");
+    let _ = gate.open.send(true);
+    for g in wrong {
+        assert!(!g.await.unwrap());
+    }
+    // The ten failures locked the user.
+    refused(
+        w.token(&form(WITH_TOKEN, SECRET)).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    assert_eq!(
+        gate.checks.load(Ordering::SeqCst),
+        10,
+        "no check while locked"
+    );
+}
+
+#[tokio::test]
+async fn the_right_password_among_nine_guesses_in_flight_is_accepted() {
+    // The control of the test above: nine guesses leave the tenth check for the user.
+    let gate = Gated::new();
+    let mut w = World::new().await;
+    w.passwords = gate.clone();
+    let w = Arc::new(w);
+    let wrong = guesses(&w, 9, "wrong");
+    gate.until_checking(9).await;
+    let right = guesses(&w, 1, WITH_TOKEN);
+    gate.until_checking(10).await;
+    let _ = gate.open.send(true);
+    for g in wrong {
+        assert!(!g.await.unwrap());
+    }
+    for r in right {
+        assert!(r.await.unwrap(), "the right password, the tenth check");
+    }
+}
+
+#[tokio::test]
+async fn a_hundred_guesses_at_once_get_ten_checks() {
+    let gate = Gated::new();
+    let mut w = World::new().await;
+    w.passwords = gate.clone();
+    let w = Arc::new(w);
+    let mut all = guesses(&w, 99, "wrong");
+    all.extend(guesses(&w, 1, WITH_TOKEN));
+    gate.until_checking(10).await;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    let _ = gate.open.send(true);
+    let mut accepted = 0;
+    for g in all {
+        accepted += usize::from(g.await.unwrap());
+    }
+    assert_eq!(gate.checks.load(Ordering::SeqCst), 10, "passwords checked");
+    assert!(accepted <= 1);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use idforce_core::error::OAuthError;
 use idforce_core::grant::{self, GrantType, IssuerSettings, TokenContext};
 use idforce_core::model::*;
-use idforce_core::ports::{JwtSigner, PasswordVerifier};
+use idforce_core::ports::{JwtSigner, Overloaded, PasswordVerifier};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::CredentialHasher;
@@ -26,8 +26,8 @@ pub struct PlainPasswords;
 
 #[async_trait]
 impl PasswordVerifier for PlainPasswords {
-    async fn verify(&self, stored: &str, password: &str) -> bool {
-        stored.strip_prefix("plain:") == Some(password)
+    async fn verify(&self, stored: &str, password: &str) -> Result<bool, Overloaded> {
+        Ok(stored.strip_prefix("plain:") == Some(password))
     }
 }
 
@@ -42,6 +42,8 @@ impl JwtSigner for VisibleSigner {
 
 pub struct World {
     pub store: MemoryStore,
+    /// How passwords are checked: [`PlainPasswords`] unless a test holds checks in flight.
+    pub passwords: std::sync::Arc<dyn PasswordVerifier>,
     pub hasher: CredentialHasher,
     pub settings: IssuerSettings,
     pub now: Millis,
@@ -104,10 +106,13 @@ impl World {
             introspect_all_tokens: false,
             id_token_lifetime_secs: 120,
             jwt_access_tokens: false,
+            enforce_certificate_validity: false,
+            secret_sealed: None,
         };
         store.save_app(&app).await.unwrap();
         World {
             store,
+            passwords: std::sync::Arc::new(PlainPasswords),
             hasher,
             settings: IssuerSettings {
                 public_url: PUBLIC_URL.into(),
@@ -156,7 +161,7 @@ impl World {
         let ctx = TokenContext {
             store: &self.store,
             hasher: &self.hasher,
-            passwords: &PlainPasswords,
+            passwords: self.passwords.as_ref(),
             settings: &self.settings,
             signer: &VisibleSigner,
             now: self.now,

@@ -323,6 +323,19 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     let password = req.params.get("pw").unwrap_or_default();
     let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
         Ok(u) => u,
+        Err(e) if e.code == idforce_core::ErrorCode::TemporarilyUnavailable => {
+            super::report::failure("login page", &e, &s.database);
+            let mut page = login_page(
+                &s,
+                &start,
+                &username,
+                Some("Too many logins are in progress. Wait a moment, then try again."),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return page;
+        }
         Err(e) => {
             super::report::failure("login page", &e, &s.database);
             return login_page(&s, &start, &username, Some(LOGIN_FAILED), StatusCode::OK);

@@ -14,6 +14,7 @@ use super::{Outcome, report};
 use crate::state::AppState;
 
 pub async fn token(State(s): State<AppState>, req: Request) -> Response {
+    let peer = request::peer(&req);
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
     let format = Format::of(&req.params, &req.headers);
@@ -33,6 +34,18 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
             Ok(client) => {
                 let ctx = s.token_context(&req.headers, &ring);
                 if is_device_authorization(&req.params) {
+                    let client_id = client.client_id.as_deref().unwrap_or_default();
+                    if let Err(wait_ms) = device_throttle(&s, peer, client_id) {
+                        let secs = crate::throttle::retry_after_secs(wait_ms);
+                        tracing::info!(
+                            client_id,
+                            ?peer,
+                            retry_after = secs,
+                            "device authorization throttled"
+                        );
+                        return Outcome::with("device", "throttled")
+                            .attach(respond::throttled(format, secs));
+                    }
                     device::authorize(&ctx, &req.params, &client)
                         .await
                         .map(|d| (GrantType::Device, Issued::DeviceCodes(d)))
@@ -54,6 +67,22 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
                 .attach_reported(respond::error(format, &e, basic), reported)
         }
     }
+}
+
+/// A device authorization request takes a token from its source address's bucket and its
+/// client's; either empty refuses it.
+fn device_throttle(
+    s: &AppState,
+    peer: Option<std::net::SocketAddr>,
+    client_id: &str,
+) -> Result<(), i64> {
+    let now = s.clock.now();
+    if let Some(peer) = peer {
+        s.throttles
+            .device_per_address
+            .take(&peer.ip().to_string(), now)?;
+    }
+    s.throttles.device_per_client.take(client_id, now)
 }
 
 /// What a successful token-endpoint request answers: either shape, as it is.

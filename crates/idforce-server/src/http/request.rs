@@ -30,6 +30,13 @@ impl OAuthRequest {
     }
 }
 
+/// The address the request came from (the TCP peer: idforce trusts no forwarding header).
+pub fn peer(req: &Request) -> Option<std::net::SocketAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+}
+
 /// The `Host` a request was addressed to, without a port.
 pub fn host(headers: &HeaderMap) -> Option<&str> {
     let h = headers.get(header::HOST)?.to_str().ok()?;

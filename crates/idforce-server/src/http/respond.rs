@@ -124,6 +124,24 @@ pub fn ok<T: Serialize>(format: Format, body: &T) -> Response {
     }
 }
 
+/// Too many requests from one client or address (idforce's own answer; Salesforce documents
+/// none for the device flow): 429, `slow_down` (RFC 8628's word for "too fast"), and how many
+/// seconds to wait in `Retry-After`.
+pub fn throttled(format: Format, retry_after_secs: i64) -> Response {
+    let mut body = Map::new();
+    body.insert("error".into(), Value::from("slow_down"));
+    body.insert(
+        "error_description".into(),
+        Value::from(format!(
+            "too many requests; retry in {retry_after_secs} seconds"
+        )),
+    );
+    let mut r = render(format, StatusCode::TOO_MANY_REQUESTS, &body);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    r
+}
+
 /// An OAuth error. A client that authenticated with HTTP Basic and failed gets 401 and a
 /// `WWW-Authenticate` challenge (RFC 6749 §5.2); everything else Salesforce answers with 400.
 pub fn error(format: Format, e: &OAuthError, basic: bool) -> Response {
@@ -140,6 +158,10 @@ pub fn error(format: Format, e: &OAuthError, basic: bool) -> Response {
         StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST)
     };
     let mut r = render(format, status, &body);
+    if e.code == ErrorCode::TemporarilyUnavailable {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     if basic_failure {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -225,6 +225,11 @@ async fn login(
 fn login_fault(e: OAuthError) -> Fault {
     match e.code {
         ErrorCode::ServerError => Fault::server("The service is unavailable; try again shortly."),
+        ErrorCode::TemporarilyUnavailable => Fault {
+            code: "sf:SERVER_UNAVAILABLE".into(),
+            message: "SERVER_UNAVAILABLE: too many logins in progress; retry shortly".into(),
+            login_fault: None,
+        },
         // Wrong password or token, unknown or inactive user, locked out: one answer.
         _ => Fault::invalid_login(),
     }

@@ -147,13 +147,24 @@ impl<S: Backend> Directory for Cached<S> {
 
 #[async_trait]
 impl<S: Backend> LoginAttempts for Cached<S> {
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         user: &SfId,
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool> {
-        let locked = self.inner.record_login_failure(user, now, policy).await;
+        let reserved = self.inner.reserve_login_attempt(user, now, policy).await;
+        self.forget_user(user);
+        reserved
+    }
+
+    async fn login_attempt_failed(
+        &self,
+        user: &SfId,
+        now: Millis,
+        policy: LockoutPolicy,
+    ) -> StoreResult<bool> {
+        let locked = self.inner.login_attempt_failed(user, now, policy).await;
         self.forget_user(user);
         locked
     }

@@ -279,7 +279,7 @@ impl Approvals for MemoryStore {
 
 #[async_trait]
 impl LoginAttempts for MemoryStore {
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         user: &SfId,
         now: Millis,
@@ -289,11 +289,26 @@ impl LoginAttempts for MemoryStore {
         let Some(u) = state.users.get_mut(user) else {
             return Ok(false);
         };
-        if u.failed_logins + 1 >= policy.attempts {
+        if u.is_locked(now) || u.failed_logins >= policy.attempts {
+            return Ok(false);
+        }
+        u.failed_logins += 1;
+        Ok(true)
+    }
+
+    async fn login_attempt_failed(
+        &self,
+        user: &SfId,
+        now: Millis,
+        policy: LockoutPolicy,
+    ) -> StoreResult<bool> {
+        let mut state = self.write()?;
+        let Some(u) = state.users.get_mut(user) else {
+            return Ok(false);
+        };
+        if u.failed_logins >= policy.attempts {
             u.failed_logins = 0;
             u.locked_until = Some(now + policy.duration_secs * 1000);
-        } else {
-            u.failed_logins += 1;
         }
         Ok(u.locked_until.is_some_and(|t| t > now))
     }

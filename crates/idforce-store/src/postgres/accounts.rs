@@ -46,30 +46,34 @@ const SAVE_USER: &str = "INSERT INTO users (id, org_id, username, email, first_n
 const APP_BY_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
-     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
+     enforce_certificate_validity, secret_sealed
      FROM apps WHERE id = $1";
 const APP_BY_CLIENT_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
-     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
+     enforce_certificate_validity, secret_sealed
      FROM apps WHERE client_id = $1";
 const APP_BY_NAME: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
-     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
+     enforce_certificate_validity, secret_sealed
      FROM apps WHERE org_id = $1 AND name = $2";
 /// `$1` an org, or NULL for every org.
 const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
-     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
+     enforce_certificate_validity, secret_sealed
      FROM apps WHERE $1::text IS NULL OR org_id = $1 ORDER BY id";
 const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
          certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
          require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
          refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
-         id_token_lifetime_secs, jwt_access_tokens)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
          secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
          scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -82,7 +86,9 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          session_timeout_secs = excluded.session_timeout_secs,
          introspect_all_tokens = excluded.introspect_all_tokens,
          id_token_lifetime_secs = excluded.id_token_lifetime_secs,
-         jwt_access_tokens = excluded.jwt_access_tokens";
+         jwt_access_tokens = excluded.jwt_access_tokens,
+         enforce_certificate_validity = excluded.enforce_certificate_validity,
+         secret_sealed = excluded.secret_sealed";
 
 const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = $1 AND app_id = $2";
 
@@ -227,7 +233,9 @@ impl Accounts for PgStore {
                 .bind(a.session_timeout_secs)
                 .bind(a.introspect_all_tokens)
                 .bind(a.id_token_lifetime_secs)
-                .bind(a.jwt_access_tokens),
+                .bind(a.jwt_access_tokens)
+                .bind(a.enforce_certificate_validity)
+                .bind(&a.secret_sealed),
         )
         .await
     }

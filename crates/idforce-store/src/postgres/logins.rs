@@ -9,11 +9,14 @@ use idforce_core::token::Digest;
 use super::{PgStore, change, one, retrying, unavailable};
 use crate::rows;
 
-/// One statement: concurrent failures each count, and the one that reaches the limit sets
-/// the lock and restarts the count.
-const RECORD_FAILURE: &str = "UPDATE users SET
-         locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END,
-         failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END
+/// One statement each (see sqlite/logins.rs); the row lock orders concurrent checks, on
+/// every node.
+const RESERVE_ATTEMPT: &str = "UPDATE users SET failed_logins = failed_logins + 1
+     WHERE id = $1 AND failed_logins < $2 AND (locked_until IS NULL OR locked_until <= $3)
+     RETURNING failed_logins";
+const ATTEMPT_FAILED: &str = "UPDATE users SET
+         locked_until = CASE WHEN failed_logins >= $2 THEN $3 ELSE locked_until END,
+         failed_logins = CASE WHEN failed_logins >= $2 THEN 0 ELSE failed_logins END
      WHERE id = $1 RETURNING locked_until";
 const CLEAR_FAILURES: &str = "UPDATE users SET failed_logins = 0 WHERE id = $1";
 
@@ -26,14 +29,33 @@ const DELETE_LOGIN: &str = "DELETE FROM login_sessions WHERE digest = $1";
 
 #[async_trait]
 impl LoginAttempts for PgStore {
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         user: &SfId,
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool> {
         retrying(|| async move {
-            let locked: Option<Option<i64>> = sqlx::query_scalar(RECORD_FAILURE)
+            let count: Option<i64> = sqlx::query_scalar(RESERVE_ATTEMPT)
+                .bind(user.as15())
+                .bind(i64::from(policy.attempts))
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            Ok(count.is_some())
+        })
+        .await
+    }
+
+    async fn login_attempt_failed(
+        &self,
+        user: &SfId,
+        now: Millis,
+        policy: LockoutPolicy,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+            let locked: Option<Option<i64>> = sqlx::query_scalar(ATTEMPT_FAILED)
                 .bind(user.as15())
                 .bind(i64::from(policy.attempts))
                 .bind(now + policy.duration_secs * 1000)

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_assertion_keys.sql")),
     (6, include_str!("migrations/0006_session_family_index.sql")),
     (7, include_str!("migrations/0007_device_codes.sql")),
+    (8, include_str!("migrations/0008_app_secrets.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

@@ -10,11 +10,15 @@ use rusqlite::params;
 use super::{SqliteStore, change, one, scalar};
 use crate::rows;
 
-/// One statement: concurrent failures each count, and the one that reaches the limit sets
-/// the lock and restarts the count.
-const RECORD_FAILURE: &str = "UPDATE users SET
-         locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END,
-         failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END
+/// One statement each, so that concurrent checks are counted one by one: a reservation
+/// counts unless the user is locked or the limit is reached; a failure that finds the limit
+/// reached sets the lock and restarts the count.
+const RESERVE_ATTEMPT: &str = "UPDATE users SET failed_logins = failed_logins + 1
+     WHERE id = ?1 AND failed_logins < ?2 AND (locked_until IS NULL OR locked_until <= ?3)
+     RETURNING failed_logins";
+const ATTEMPT_FAILED: &str = "UPDATE users SET
+         locked_until = CASE WHEN failed_logins >= ?2 THEN ?3 ELSE locked_until END,
+         failed_logins = CASE WHEN failed_logins >= ?2 THEN 0 ELSE failed_logins END
      WHERE id = ?1 RETURNING locked_until";
 const CLEAR_FAILURES: &str = "UPDATE users SET failed_logins = 0 WHERE id = ?1";
 
@@ -27,7 +31,26 @@ const DELETE_LOGIN: &str = "DELETE FROM login_sessions WHERE digest = ?1";
 
 #[async_trait]
 impl LoginAttempts for SqliteStore {
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
+        &self,
+        user: &SfId,
+        now: Millis,
+        policy: LockoutPolicy,
+    ) -> StoreResult<bool> {
+        let user = *user;
+        self.db
+            .write_statement(move |c| {
+                let count: Option<i64> = scalar(
+                    c,
+                    RESERVE_ATTEMPT,
+                    params![user.as15(), i64::from(policy.attempts), now],
+                )?;
+                Ok(count.is_some())
+            })
+            .await
+    }
+
+    async fn login_attempt_failed(
         &self,
         user: &SfId,
         now: Millis,
@@ -38,7 +61,7 @@ impl LoginAttempts for SqliteStore {
             .write_statement(move |c| {
                 let locked_until: Option<Option<i64>> = scalar(
                     c,
-                    RECORD_FAILURE,
+                    ATTEMPT_FAILED,
                     params![
                         user.as15(),
                         i64::from(policy.attempts),

@@ -234,6 +234,7 @@ impl TestServer {
             tls: None,
             accept_salesforce_audiences: true,
             lockout,
+            limits: Default::default(),
         };
         tweak(&mut opts);
         let clock = ShiftedClock::default();
@@ -404,7 +405,16 @@ pub fn idforce() -> Command {
 }
 
 pub fn spawn_process(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
-    let mut cmd = idforce();
+    spawn_command(idforce(), dir, extra, envs)
+}
+
+/// `spawn_process` with a command of the caller's (e.g. the binary behind `sh -c 'ulimit …'`).
+pub fn spawn_command(
+    mut cmd: Command,
+    dir: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> ServerProcess {
     cmd.current_dir(dir)
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])

@@ -1,0 +1,4 @@
+-- The consumer secret sealed under the system secret (beside its keyed digest), and whether
+-- JWT bearer assertions need the app's certificate to be within its validity period.
+ALTER TABLE apps ADD COLUMN enforce_certificate_validity BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE apps ADD COLUMN secret_sealed BYTEA;
