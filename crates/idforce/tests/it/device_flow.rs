@@ -374,3 +374,106 @@ async fn the_verification_page_refuses_bad_codes_users_and_forms() {
     assert_eq!(page.status, 401);
     assert!(page.is_login());
 }
+
+/// A client whose connections come from `addr` (any 127.0.0.0/8 address reaches loopback).
+fn client_from(addr: &str) -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .local_address(addr.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn device_request(http: &reqwest::Client, s: &TestServer) -> (u16, Option<String>, Value) {
+    let r = http
+        .post(s.at("/services/oauth2/token"))
+        .form(&[
+            ("response_type", "device_code"),
+            ("client_id", INTEGRATION_ID),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn device_authorization_is_throttled_per_address_and_per_client() {
+    let s = TestServer::start().await;
+    let here = client_from("127.0.0.2");
+    for i in 0..10 {
+        let (st, _, body) = device_request(&here, &s).await;
+        assert_eq!(st, 200, "request {i}: {body}");
+    }
+    let (st, retry, body) = device_request(&here, &s).await;
+    assert_eq!(st, 429, "{body}");
+    assert_eq!(body["error"], "slow_down");
+    assert_eq!(
+        body["error_description"],
+        "too many requests; retry in 6 seconds"
+    );
+    assert_eq!(retry.as_deref(), Some("6"));
+    // Another address is not held back by this one.
+    let (st, _, _) = device_request(&client_from("127.0.0.3"), &s).await;
+    assert_eq!(st, 200);
+    // Six seconds later, one more from the first.
+    s.clock.advance_secs(6);
+    assert_eq!(device_request(&here, &s).await.0, 200);
+    assert_eq!(device_request(&here, &s).await.0, 429);
+
+    // Per client: a hundred at once from anywhere, then ten a second.
+    let s = TestServer::start().await;
+    let mut accepted = 0;
+    let mut refused = None;
+    'addresses: for a in 10..30 {
+        let http = client_from(&format!("127.0.0.{a}"));
+        for _ in 0..10 {
+            let (st, retry, body) = device_request(&http, &s).await;
+            if st == 200 {
+                accepted += 1;
+            } else {
+                refused = Some((st, retry, body));
+                break 'addresses;
+            }
+        }
+    }
+    assert_eq!(accepted, 100, "requests before the client's limit");
+    let (st, retry, body) = refused.expect("the client's limit");
+    assert_eq!((st, body["error"].as_str()), (429, Some("slow_down")));
+    assert_eq!(retry.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn user_codes_are_throttled_per_browser_session() {
+    let s = TestServer::start().await;
+    let (_, codes) = device_codes(&s, INTEGRATION_ID, &[]).await;
+    let user_code = codes["user_code"].as_str().unwrap();
+    let mut b = Browser::new(&s);
+    for i in 0..10 {
+        let page = enter_code(&mut b, ALICE, ALICE_PASSWORD, "BCDF-GHJK").await;
+        assert_eq!(page.status, 200, "guess {i}");
+        assert!(page.body.contains("not valid or has expired"));
+    }
+    // The right code, now: refused until the session may try again.
+    let page = enter_code(&mut b, ALICE, ALICE_PASSWORD, user_code).await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    assert!(
+        page.body
+            .contains("Too many codes tried. Wait 6 seconds, then try again."),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.headers["retry-after"], "6");
+    // Another person's session is not held back.
+    let mut other = Browser::new(&s);
+    let page = enter_code(&mut other, ALICE, ALICE_PASSWORD, user_code).await;
+    assert!(page.is_consent(), "{}", page.body);
+    s.clock.advance_secs(6);
+    let page = enter_code(&mut b, ALICE, ALICE_PASSWORD, user_code).await;
+    assert!(page.is_consent(), "{}", page.body);
+}

@@ -272,3 +272,17 @@ async fn approve_profile_admits_a_profile() {
     let (st, body) = s.jwt_login(&sign_jwt(&c)).await;
     assert_eq!(st, 200, "{body}");
 }
+
+#[tokio::test]
+async fn an_assertion_whose_nbf_is_a_day_ahead_is_refused() {
+    let s = TestServer::start().await;
+    let now = now_secs();
+    let mut c = claims(&s, ALICE);
+    c["nbf"] = json!(now + 86_400);
+    let (st, body) = s.jwt_login(&sign_jwt(&c)).await;
+    assert_error(st, &body, 400, "invalid_grant", "invalid assertion");
+    // Control: valid from now.
+    c["nbf"] = json!(now);
+    let (st, body) = s.jwt_login(&sign_jwt(&c)).await;
+    assert_eq!(st, 200, "{body}");
+}
