@@ -197,6 +197,9 @@ fn still_valid(assertion: &str) -> bool {
     exp.is_some_and(|e| e > now_secs() + 24 * 3600)
 }
 
+/// The system secret of the servers a run starts.
+pub const SYSTEM_SECRET: &str = "idforce-bench-system-secret";
+
 pub fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -206,10 +209,11 @@ pub fn now_secs() -> i64 {
 /// A refresh token of the bench user for the bench app with `scopes`, written straight into
 /// the store (obtaining one over HTTP needs the browser flow). Returns its secret.
 pub async fn refresh_token(database: &str, scopes: &str) -> Result<String, String> {
-    let (store, hasher) =
-        idforce_server::app::open_store(database, &idforce_store::StoreSettings::default())
-            .await
-            .map_err(|e| e.to_string())?;
+    let secrets = idforce_server::secrets::SystemSecret::new(&[SYSTEM_SECRET])?;
+    let settings = idforce_store::StoreSettings::default();
+    let (store, hasher) = idforce_server::app::open_store(database, &settings, &secrets)
+        .await
+        .map_err(|e| e.to_string())?;
     let user = store
         .user_by_username(USERNAME)
         .await

@@ -108,6 +108,8 @@ fn start_idforce_node(
             "127.0.0.1:0",
         ])
         .args(["--database", database])
+        // Every node of a run shares the system secret (PostgreSQL needs one given).
+        .env("IDFORCE_SECRET", crate::fixtures::SYSTEM_SECRET)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

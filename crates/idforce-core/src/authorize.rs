@@ -256,6 +256,9 @@ pub async fn issue(
             if let Some(i) = t.issued_at {
                 out.push(("issued_at".to_owned(), i));
             }
+            if let Some(sig) = t.signature {
+                out.push(("signature".to_owned(), sig));
+            }
             if let Some(s) = t.scope {
                 out.push(("scope".to_owned(), s));
             }

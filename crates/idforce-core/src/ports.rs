@@ -283,6 +283,20 @@ pub trait PasswordVerifier: Send + Sync {
     async fn pause(&self) {}
 }
 
+/// Seals and opens secrets under the system secret, which is kept outside the store: what a
+/// copy of the database must not reveal (consumer secrets, which key the token response's
+/// `signature`). `purpose` binds a sealed value to its place, so it cannot be moved to another.
+pub trait SecretBox: Send + Sync {
+    fn seal(&self, purpose: &str, plain: &[u8]) -> Vec<u8>;
+    /// `None` when `sealed` was not sealed for `purpose` by a secret given.
+    fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The purpose of an app's sealed consumer secret.
+pub fn client_secret_purpose(app: &SfId) -> String {
+    format!("client_secret:{}", app.as15())
+}
+
 /// Signs JWTs (id_tokens, JWT access tokens) with the current RS256 key.
 pub trait JwtSigner: Send + Sync {
     /// A compact JWS of `claims` with header `{"alg":"RS256","typ":typ,"kid":…}`.

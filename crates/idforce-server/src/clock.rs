@@ -21,20 +21,32 @@ impl Clock for SystemClock {
     }
 }
 
-/// The system clock plus an offset that a test may advance.
+/// The system clock plus an offset that a test may advance; or, once frozen, a fixed instant
+/// that moves only when the test advances it (for rules measured in real time, like rates).
 #[derive(Clone, Default)]
 pub struct ShiftedClock {
     offset_ms: Arc<AtomicI64>,
+    /// The instant it was frozen at; 0 while it runs.
+    frozen_at: Arc<AtomicI64>,
 }
 
 impl ShiftedClock {
     pub fn advance_secs(&self, secs: i64) {
         self.offset_ms.fetch_add(secs * 1000, Ordering::SeqCst);
     }
+
+    /// Stops the clock where it is.
+    pub fn freeze(&self) {
+        self.frozen_at.store(SystemClock.now(), Ordering::SeqCst);
+    }
 }
 
 impl Clock for ShiftedClock {
     fn now(&self) -> Millis {
-        SystemClock.now() + self.offset_ms.load(Ordering::SeqCst)
+        let base = match self.frozen_at.load(Ordering::SeqCst) {
+            0 => SystemClock.now(),
+            frozen => frozen,
+        };
+        base + self.offset_ms.load(Ordering::SeqCst)
     }
 }

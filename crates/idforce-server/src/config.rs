@@ -41,6 +41,8 @@ pub struct ServerSection {
     pub tls_handshake_timeout: Option<String>,
     pub idle_timeout: Option<String>,
     pub max_connections: Option<usize>,
+    /// File of the system secret (`secrets.rs`), relative to this file.
+    pub secret_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub log_format: Option<String>,

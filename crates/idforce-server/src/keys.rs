@@ -1,104 +1,104 @@
-//! RS256 signing keys: generated on first start, kept in the store (the private key
-//! AES-256-GCM-encrypted when a key-encryption secret is configured), rotated by
-//! `idforce keys rotate`, and published in the JWKS until every token they signed has expired.
+//! RS256 signing keys: generated on first start, kept in the store (the private key sealed
+//! under the system secret, `secrets.rs`), rotated by `idforce keys rotate`, and published in
+//! the JWKS until every token they signed has expired.
 //! Each node reloads the key set from the store at most every `RELOAD`, so a rotation made
 //! on one node (or by the CLI) is used everywhere within that bound.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::aead;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::model::Millis;
-use idforce_core::ports::{JwtSigner, StoreError, StoreResult};
-use idforce_core::token::random_bytes;
+use idforce_core::ports::{JwtSigner, SecretBox, StoreError, StoreResult};
 use idforce_store::{Backend, StoredKey};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
+use crate::secrets::SystemSecret;
+
 pub const RELOAD: Duration = Duration::from_secs(10);
 
-/// The key-encryption key, derived from the configured secret (shared: aws-lc-rs keys are
-/// not `Clone`).
-#[derive(Clone)]
-pub struct Kek(Arc<aead::LessSafeKey>);
-
-impl Kek {
-    pub fn from_secret(secret: &str) -> Kek {
-        let digest =
-            idforce_core::grant::sha256(format!("idforce key encryption\0{secret}").as_bytes());
-        #[allow(clippy::expect_used)]
-        let key = aead::UnboundKey::new(&aead::AES_256_GCM, &digest).expect("a 32-byte key");
-        Kek(Arc::new(aead::LessSafeKey::new(key)))
-    }
-
-    /// From `IDFORCE_KEY_ENCRYPTION_KEY`, or the file named by `IDFORCE_KEY_ENCRYPTION_KEY_FILE`.
-    pub fn from_env() -> Result<Option<Kek>, String> {
-        if let Ok(v) = std::env::var("IDFORCE_KEY_ENCRYPTION_KEY") {
-            return Ok(Some(Kek::from_secret(v.trim())));
-        }
-        if let Ok(path) = std::env::var("IDFORCE_KEY_ENCRYPTION_KEY_FILE") {
-            let v =
-                std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-            return Ok(Some(Kek::from_secret(v.trim())));
-        }
-        Ok(None)
-    }
-
-    fn seal(&self, kid: &str, plain: &[u8]) -> Vec<u8> {
-        let nonce = random_bytes::<12>();
-        let mut buf = plain.to_vec();
-        let _ = self.0.seal_in_place_append_tag(
-            aead::Nonce::assume_unique_for_key(nonce),
-            aead::Aad::from(kid.as_bytes()),
-            &mut buf,
-        );
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        out
-    }
-
-    fn open(&self, kid: &str, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 12 {
-            return None;
-        }
-        let (nonce, rest) = sealed.split_at(12);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut buf = rest.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, aead::Aad::from(kid.as_bytes()), &mut buf)
-            .ok()?;
-        Some(plain.to_vec())
-    }
-}
-
 /// A new 2048-bit key as it is stored, with `kid`.
-pub fn generate(kid: String, now: Millis, kek: Option<&Kek>) -> StoreResult<StoredKey> {
+pub fn generate(kid: String, now: Millis, secrets: &SystemSecret) -> StoreResult<StoredKey> {
     let invalid = |e: aws_lc_rs::error::Unspecified| StoreError::Invalid(e.to_string());
     let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(invalid)?;
     let der = pair.as_der().map_err(invalid)?;
     let public = pair.public_key();
     let modulus = public.modulus().big_endian_without_leading_zero().to_vec();
     let exponent = public.exponent().big_endian_without_leading_zero().to_vec();
-    let (private_key, encrypted) = match kek {
-        Some(k) => (k.seal(&kid, der.as_ref()), true),
-        None => (der.as_ref().to_vec(), false),
-    };
+    let private_key = secrets.seal(&purpose(&kid), der.as_ref());
     Ok(StoredKey {
         kid,
         created_at: now,
         retired_at: None,
         publish_until: None,
         private_key,
-        encrypted,
+        encrypted: true,
         modulus,
         exponent,
     })
+}
+
+/// The purpose a signing key is sealed for.
+fn purpose(kid: &str) -> String {
+    format!("signing_key:{kid}")
+}
+
+/// The PKCS#8 of a stored key, opened with the system secret.
+fn open(k: &StoredKey, secrets: &SystemSecret) -> StoreResult<Vec<u8>> {
+    secrets
+        .open(&purpose(&k.kid), &k.private_key)
+        .ok_or_else(|| {
+            StoreError::Invalid(crate::secrets::cannot_open(
+                secrets,
+                &k.private_key,
+                &format!("signing key {}", k.kid),
+            ))
+        })
+}
+
+/// Seals what an older store kept otherwise: a plain key, or one encrypted by
+/// `IDFORCE_KEY_ENCRYPTION_KEY`. Returns whether anything changed.
+pub async fn migrate(store: &dyn Backend, secrets: &SystemSecret) -> StoreResult<bool> {
+    let mut changed = false;
+    for k in store.signing_keys().await? {
+        let plain = if !k.encrypted {
+            k.private_key.clone()
+        } else if secrets.open(&purpose(&k.kid), &k.private_key).is_some() {
+            continue;
+        } else if let Some(plain) = secrets.open_legacy(&k.kid, &k.private_key) {
+            plain
+        } else {
+            // Neither: the secret given is not the one that sealed it (said by `open`).
+            open(&k, secrets)?;
+            continue;
+        };
+        store
+            .reseal_signing_key(&k.kid, &secrets.seal(&purpose(&k.kid), &plain))
+            .await?;
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// Reseals every key under the newest secret; returns how many were resealed.
+pub async fn reseal(store: &dyn Backend, secrets: &SystemSecret) -> StoreResult<usize> {
+    migrate(store, secrets).await?;
+    let mut n = 0;
+    for k in store.signing_keys().await? {
+        if !secrets.is_current(&k.private_key) {
+            let plain = open(&k, secrets)?;
+            store
+                .reseal_signing_key(&k.kid, &secrets.seal(&purpose(&k.kid), &plain))
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The keys in force at one moment: the one that signs, and the public keys to publish.
@@ -108,7 +108,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    fn build(keys: Vec<StoredKey>, kek: Option<&Kek>, now: Millis) -> StoreResult<KeyRing> {
+    fn build(keys: Vec<StoredKey>, secrets: &SystemSecret, now: Millis) -> StoreResult<KeyRing> {
         let published: Vec<StoredKey> = keys
             .into_iter()
             .filter(|k| k.retired_at.is_none() || k.publish_until.is_some_and(|t| t > now))
@@ -120,16 +120,7 @@ impl KeyRing {
         {
             None => None,
             Some(k) => {
-                let der = if k.encrypted {
-                    let kek = kek.ok_or_else(|| StoreError::Invalid(format!(
-                        "signing key {} is encrypted: set IDFORCE_KEY_ENCRYPTION_KEY (or _FILE)", k.kid
-                    )))?;
-                    kek.open(&k.kid, &k.private_key).ok_or_else(|| StoreError::Invalid(format!(
-                        "signing key {} does not decrypt with the configured key-encryption key", k.kid
-                    )))?
-                } else {
-                    k.private_key.clone()
-                };
+                let der = open(k, secrets)?;
                 let pair =
                     RsaKeyPair::from_pkcs8(&der).map_err(|e| StoreError::Invalid(e.to_string()))?;
                 Some((k.kid.clone(), pair))
@@ -188,30 +179,36 @@ impl JwtSigner for KeyRing {
 /// The key set of a running node, reloaded from the store when older than `RELOAD`.
 pub struct Keys {
     store: Arc<dyn Backend>,
-    kek: Option<Kek>,
+    secrets: SystemSecret,
     /// When the ring was loaded (server clock), and the ring.
     ring: RwLock<(Millis, Arc<KeyRing>)>,
 }
 
 impl Keys {
-    /// Loads the keys, generating the first one if the store has none.
-    pub async fn load(store: Arc<dyn Backend>, kek: Option<Kek>, now: Millis) -> StoreResult<Keys> {
+    /// Loads the keys, sealing those an older store kept otherwise and generating the first
+    /// one if the store has none.
+    pub async fn load(
+        store: Arc<dyn Backend>,
+        secrets: SystemSecret,
+        now: Millis,
+    ) -> StoreResult<Keys> {
+        migrate(store.as_ref(), &secrets).await?;
         let mut stored = store.signing_keys().await?;
         if !stored.iter().any(|k| k.retired_at.is_none()) {
             let kid = next_kid(store.as_ref()).await?;
             let key = tokio::task::spawn_blocking({
-                let kek = kek.clone();
-                move || generate(kid, now, kek.as_ref())
+                let secrets = secrets.clone();
+                move || generate(kid, now, &secrets)
             })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))??;
             store.add_signing_key(&key, None).await?;
             stored = store.signing_keys().await?;
         }
-        let ring = KeyRing::build(stored, kek.as_ref(), now)?;
+        let ring = KeyRing::build(stored, &secrets, now)?;
         Ok(Keys {
             store,
-            kek,
+            secrets,
             ring: RwLock::new((now, Arc::new(ring))),
         })
     }
@@ -232,7 +229,7 @@ impl Keys {
                 .store
                 .signing_keys()
                 .await
-                .map(|k| KeyRing::build(k, self.kek.as_ref(), now))
+                .map(|k| KeyRing::build(k, &self.secrets, now))
             {
                 guard.1 = Arc::new(ring);
             }
@@ -259,7 +256,11 @@ async fn next_kid(store: &dyn Backend) -> StoreResult<String> {
 /// Rotates: a new key signs from now on; the previous ones stay published until every token
 /// they may have signed (the longest id_token or JWT access-token lifetime of any app, plus
 /// clock skew) has expired.
-pub async fn rotate(store: &dyn Backend, kek: Option<&Kek>, now: Millis) -> StoreResult<StoredKey> {
+pub async fn rotate(
+    store: &dyn Backend,
+    secrets: &SystemSecret,
+    now: Millis,
+) -> StoreResult<StoredKey> {
     let apps = store.apps(None).await?;
     let longest = apps
         .iter()
@@ -274,8 +275,8 @@ pub async fn rotate(store: &dyn Backend, kek: Option<&Kek>, now: Millis) -> Stor
         .unwrap_or(idforce_core::model::DEFAULT_ID_TOKEN_LIFETIME_SECS);
     let publish_until = now + (longest + 300) * 1000;
     let kid = next_kid(store).await?;
-    let kek = kek.cloned();
-    let key = tokio::task::spawn_blocking(move || generate(kid, now, kek.as_ref()))
+    let secrets = secrets.clone();
+    let key = tokio::task::spawn_blocking(move || generate(kid, now, &secrets))
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))??;
     if !store.add_signing_key(&key, Some(publish_until)).await? {
@@ -291,12 +292,64 @@ pub async fn rotate(store: &dyn Backend, kek: Option<&Kek>, now: Millis) -> Stor
 mod tests {
     use super::*;
 
-    #[test]
-    fn sealed_keys_open_only_with_their_kek_and_kid() {
-        let kek = Kek::from_secret("correct horse");
-        let sealed = kek.seal("12", b"private");
-        assert_eq!(kek.open("12", &sealed).as_deref(), Some(&b"private"[..]));
-        assert_eq!(kek.open("13", &sealed), None);
-        assert_eq!(Kek::from_secret("wrong").open("12", &sealed), None);
+    #[tokio::test]
+    async fn keys_of_older_stores_are_sealed_on_load() {
+        use idforce_store::testing::MemoryStore;
+        let store: Arc<dyn Backend> = Arc::new(MemoryStore::new());
+        let secrets = SystemSecret::new(&["correct horse"]).expect("secret");
+        // A plain key (no secret was configured), and one sealed the old way.
+        let plain = generate("1".into(), 0, &secrets).expect("key");
+        let der = open(&plain, &secrets).expect("opens");
+        store
+            .put_signing_key(&StoredKey {
+                private_key: der.clone(),
+                encrypted: false,
+                retired_at: Some(1),
+                publish_until: Some(i64::MAX),
+                ..plain.clone()
+            })
+            .await
+            .expect("put");
+        let legacy_key = {
+            let digest = idforce_core::grant::sha256(b"idforce key encryption\0correct horse");
+            let unbound = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &digest)
+                .expect("key");
+            aws_lc_rs::aead::LessSafeKey::new(unbound)
+        };
+        let nonce = [7u8; 12];
+        let mut sealed = der.clone();
+        legacy_key
+            .seal_in_place_append_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from(b"2"),
+                &mut sealed,
+            )
+            .expect("seal");
+        let legacy = [nonce.to_vec(), sealed].concat();
+        store
+            .put_signing_key(&StoredKey {
+                kid: "2".into(),
+                created_at: 1,
+                private_key: legacy,
+                encrypted: true,
+                ..plain.clone()
+            })
+            .await
+            .expect("put");
+        let keys = Keys::load(store.clone(), secrets.clone(), 10)
+            .await
+            .expect("loads");
+        assert_eq!(keys.current(10).await.kid(), Some("2"));
+        for k in store.signing_keys().await.expect("keys") {
+            assert!(k.encrypted);
+            assert!(secrets.is_current(&k.private_key), "key {} sealed", k.kid);
+            assert_eq!(open(&k, &secrets).expect("opens"), der);
+        }
+        // Another secret cannot open them, and says which one sealed them.
+        let wrong = SystemSecret::new(&["wrong"]).expect("secret");
+        let Err(e) = Keys::load(store, wrong, 10).await else {
+            panic!("loaded with the wrong secret");
+        };
+        assert!(e.to_string().contains(&secrets.fingerprint()), "{e}");
     }
 }

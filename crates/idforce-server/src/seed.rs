@@ -3,7 +3,7 @@
 //! keeps ids and secrets it generated on an earlier start.
 
 use idforce_core::model::{ConnectedApp, Millis, Org, PermittedUsers, RefreshTokenPolicy, User};
-use idforce_core::ports::StoreError;
+use idforce_core::ports::{SecretBox, StoreError, client_secret_purpose};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
@@ -13,6 +13,7 @@ use crate::config::{
     AppSpec, ConfigError, ConfigFile, OrgSpec, UserSpec, load_certificate, parse_duration_secs,
 };
 use crate::passwords;
+use crate::secrets::SystemSecret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -36,6 +37,7 @@ const DEFAULT_SCOPES: &[&str] = &["api", "web", "refresh_token", "openid"];
 pub async fn apply(
     store: &dyn Backend,
     hasher: &CredentialHasher,
+    secrets: &SystemSecret,
     cfg: &ConfigFile,
     now: Millis,
 ) -> Result<Generated, SeedError> {
@@ -46,7 +48,16 @@ pub async fn apply(
             upsert_user(store, hasher, &org, u, now, &mut generated).await?;
         }
         for a in &org_spec.app {
-            upsert_app(store, hasher, &org, a, &cfg.base_dir, &mut generated).await?;
+            upsert_app(
+                store,
+                hasher,
+                secrets,
+                &org,
+                a,
+                &cfg.base_dir,
+                &mut generated,
+            )
+            .await?;
         }
     }
     Ok(generated)
@@ -237,9 +248,11 @@ async fn user_id(store: &dyn Backend, username: &str) -> Result<SfId, SeedError>
         .ok_or_else(|| ConfigError::Invalid(format!("unknown user {username:?}")).into())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn upsert_app(
     store: &dyn Backend,
     hasher: &CredentialHasher,
+    secrets: &SystemSecret,
     org: &Org,
     spec: &AppSpec,
     base_dir: &std::path::Path,
@@ -262,23 +275,22 @@ async fn upsert_app(
                     s
                 }
             };
-            ConnectedApp {
-                secret_digest: Some(hasher.digest(&secret)),
-                ..ConnectedApp::new(
-                    store.next_id(prefix::CONNECTED_APP).await?,
-                    org.id,
-                    spec.name.clone(),
-                    client_id,
-                    Scopes::from_list(DEFAULT_SCOPES).map_err(|e| invalid(e.to_string()))?,
-                )
-            }
+            let mut app = ConnectedApp::new(
+                store.next_id(prefix::CONNECTED_APP).await?,
+                org.id,
+                spec.name.clone(),
+                client_id,
+                Scopes::from_list(DEFAULT_SCOPES).map_err(|e| invalid(e.to_string()))?,
+            );
+            set_client_secret(&mut app, &secret, hasher, secrets);
+            app
         }
     };
     if let Some(v) = &spec.client_id {
         app.client_id = v.clone();
     }
     if let Some(v) = &spec.client_secret {
-        app.secret_digest = Some(hasher.digest(v));
+        set_client_secret(&mut app, v, hasher, secrets);
     }
     if let Some(v) = &spec.callback_urls {
         app.callback_urls = v.clone();
@@ -359,6 +371,26 @@ pub struct Demo {
     pub client_secret: String,
 }
 
+/// Gives an app its consumer secret: the keyed digest requests are checked against, and the
+/// sealed copy that signs responses and can be shown again. An unchanged secret already
+/// sealed under the newest system secret is left as it is (no write at every start).
+pub fn set_client_secret(
+    app: &mut ConnectedApp,
+    secret: &str,
+    hasher: &CredentialHasher,
+    secrets: &SystemSecret,
+) {
+    app.secret_digest = Some(hasher.digest(secret));
+    let purpose = client_secret_purpose(&app.id);
+    let kept = app.secret_sealed.as_deref().is_some_and(|sealed| {
+        secrets.is_current(sealed)
+            && secrets.open(&purpose, sealed).as_deref() == Some(secret.as_bytes())
+    });
+    if !kept {
+        app.secret_sealed = Some(secrets.seal(&purpose, secret.as_bytes()));
+    }
+}
+
 pub const DEMO_USERNAME: &str = "admin@demo.idforce.test";
 
 /// Seeds an empty store: org "Demo", an administrator, an integration app (password,
@@ -366,6 +398,7 @@ pub const DEMO_USERNAME: &str = "admin@demo.idforce.test";
 pub async fn demo(
     store: &dyn Backend,
     hasher: &CredentialHasher,
+    secrets: &SystemSecret,
     now: Millis,
 ) -> Result<Demo, SeedError> {
     let password = random_password();
@@ -420,7 +453,7 @@ pub async fn demo(
         }],
         ..ConfigFile::default()
     };
-    apply(store, hasher, &cfg, now).await?;
+    apply(store, hasher, secrets, &cfg, now).await?;
     Ok(Demo {
         username: DEMO_USERNAME.to_owned(),
         password,

@@ -25,6 +25,8 @@ pub struct Inner {
     /// The store's URL without its password: which store a failure was.
     pub database: String,
     pub throttles: Throttles,
+    /// Seals and opens what the store keeps sealed (see `secrets.rs`).
+    pub secrets: crate::secrets::SystemSecret,
 }
 
 /// What each node throttles in memory (see `throttle.rs`).
@@ -71,6 +73,7 @@ impl AppState {
             passwords: &self.passwords,
             settings: &self.settings,
             signer: ring,
+            secrets: &self.secrets,
             now: self.clock.now(),
             host: crate::http::request::host(headers),
         }

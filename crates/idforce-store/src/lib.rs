@@ -45,6 +45,10 @@ pub trait Meta: Send + Sync {
     async fn meta_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
     /// Replaces a server-wide value (import moves the hashing key with the digests it made).
     async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    /// The value stored under `key`, if any.
+    async fn meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Removes a server-wide value (a plain key once its sealed copy is stored).
+    async fn delete_meta(&self, key: &str) -> StoreResult<()>;
     /// The next unused id of a key prefix.
     async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId>;
     /// Every id counter, as (key prefix, next serial).
@@ -126,6 +130,8 @@ pub trait SigningKeys: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
     /// Stores a key exactly as given (import), unless its kid exists.
     async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Replaces a key's private part with its sealed form (migration, resealing).
+    async fn reseal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()>;
     /// Adds a key unless its kid exists (returns whether it was added); with
     /// `retire_others_until`, every key not yet retired is retired now and stays published
     /// until that instant.
@@ -179,6 +185,11 @@ pub async fn open_with(url: &str, settings: &StoreSettings) -> StoreResult<Arc<d
             redact_url(url)
         )))
     }
+}
+
+/// The file of a SQLite database URL; `None` for any other store.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    sqlite::file_of(url)
 }
 
 pub(crate) fn now_secs() -> i64 {

@@ -15,13 +15,18 @@ use idforce_server::passwords;
 use idforce_store::{Backend, SessionFilter};
 use serde_json::{Value, json};
 
-use crate::cli::{AppCommand, KeysCommand, OrgCommand, TokenCommand, UserCommand};
+use idforce_core::ports::{SecretBox, client_secret_purpose};
+use idforce_server::secrets::SystemSecret;
+use idforce_server::seed::set_client_secret;
+
+use crate::cli::{AppCommand, KeysCommand, OrgCommand, SecretsCommand, TokenCommand, UserCommand};
 
 pub type Result<T> = std::result::Result<T, String>;
 
 pub struct Admin {
     pub store: Arc<dyn Backend>,
     pub hasher: CredentialHasher,
+    pub secrets: SystemSecret,
     pub json: bool,
 }
 
@@ -83,10 +88,66 @@ fn session_view(s: &Session) -> Value {
 }
 
 impl Admin {
+    /// An app's consumer secret, opened from its sealed copy.
+    fn reveal(&self, app: &ConnectedApp) -> Result<String> {
+        if app.secret_digest.is_none() {
+            return Err(format!("app {:?} has no consumer secret", app.name));
+        }
+        let Some(sealed) = &app.secret_sealed else {
+            return Err(format!(
+                "app {:?}: its secret was set before idforce kept secrets sealed, so only its \
+                 hash is stored; `idforce app rotate-secret` makes one that can be shown",
+                app.name
+            ));
+        };
+        let plain = self
+            .secrets
+            .open(&client_secret_purpose(&app.id), sealed)
+            .ok_or_else(|| {
+                idforce_server::secrets::cannot_open(
+                    &self.secrets,
+                    sealed,
+                    &format!("the secret of app {:?}", app.name),
+                )
+            })?;
+        String::from_utf8(plain)
+            .map_err(|_| format!("app {:?}: a secret that is not text", app.name))
+    }
+
+    pub async fn run_secrets(&self, cmd: SecretsCommand) -> Result<()> {
+        let SecretsCommand::Reseal = cmd;
+        let store = self.store.as_ref();
+        let hash_key = idforce_server::app::reseal_hash_key(store, &self.secrets)
+            .await
+            .map_err(|e| e.to_string())?;
+        let keys = idforce_server::keys::reseal(store, &self.secrets)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut apps = 0;
+        for mut app in store.apps(None).await.map_err(|e| e.to_string())? {
+            let Some(sealed) = app.secret_sealed.clone() else {
+                continue;
+            };
+            if self.secrets.is_current(&sealed) {
+                continue;
+            }
+            let secret = self.reveal(&app)?;
+            set_client_secret(&mut app, &secret, &self.hasher, &self.secrets);
+            store.save_app(&app).await.map_err(|e| e.to_string())?;
+            apps += 1;
+        }
+        self.print(&json!({
+            "sealed_with": self.secrets.fingerprint(),
+            "credential_hash_key_resealed": hash_key,
+            "signing_keys_resealed": keys,
+            "client_secrets_resealed": apps,
+        }));
+        Ok(())
+    }
+
     pub async fn run_keys(&self, cmd: KeysCommand) -> Result<()> {
-        let kek = idforce_server::keys::Kek::from_env()?;
         if let KeysCommand::Rotate = cmd {
-            let key = idforce_server::keys::rotate(self.store.as_ref(), kek.as_ref(), now())
+            let key = idforce_server::keys::rotate(self.store.as_ref(), &self.secrets, now())
                 .await
                 .map_err(|e| e.to_string())?;
             self.print(&json!({ "rotated": true, "kid": key.kid }));
@@ -400,8 +461,7 @@ impl Admin {
                     None => None,
                 };
                 let secret = token::mint_client_secret();
-                let app = ConnectedApp {
-                    secret_digest: Some(self.hasher.digest(&secret)),
+                let mut app = ConnectedApp {
                     callback_urls,
                     certificate_der,
                     permitted_users: PermittedUsers::parse(&permitted_users)
@@ -423,6 +483,7 @@ impl Admin {
                         Scopes::parse(&scopes).map_err(|e| e.description.into_owned())?,
                     )
                 };
+                set_client_secret(&mut app, &secret, &self.hasher, &self.secrets);
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 let mut v = app_view(&app);
                 v["client_secret"] = Value::from(secret);
@@ -440,11 +501,18 @@ impl Admin {
                     .map_err(|e| e.to_string())?;
                 self.print(&Value::Array(apps.iter().map(app_view).collect()));
             }
-            AppCommand::Show { app } => self.print(&app_view(&self.app(&app).await?)),
+            AppCommand::Show { app, reveal_secret } => {
+                let app = self.app(&app).await?;
+                let mut v = app_view(&app);
+                if reveal_secret {
+                    v["client_secret"] = Value::from(self.reveal(&app)?);
+                }
+                self.print(&v);
+            }
             AppCommand::RotateSecret { app } => {
                 let mut app = self.app(&app).await?;
                 let secret = token::mint_client_secret();
-                app.secret_digest = Some(self.hasher.digest(&secret));
+                set_client_secret(&mut app, &secret, &self.hasher, &self.secrets);
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 self.print(&json!({ "client_id": app.client_id, "client_secret": secret }));
             }

@@ -18,6 +18,11 @@ pub struct Cli {
     /// Database URL [default: sqlite://idforce.db?mode=rwc].
     #[arg(long, global = true, env = "IDFORCE_DATABASE_URL")]
     pub database: Option<String>,
+    /// File of the system secret that seals the store's keys and secrets (one per line, newest
+    /// first). Also IDFORCE_SECRET (comma-separated). Without either, a SQLite store keeps a
+    /// generated one beside it (idforce.db → idforce.secret); PostgreSQL needs one.
+    #[arg(long, global = true, env = "IDFORCE_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long, global = true, env = "IDFORCE_JSON")]
     pub json: bool,
@@ -44,6 +49,9 @@ pub enum Command {
     /// Signing keys of id_tokens and JWT access tokens.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The system secret that seals the store's keys and secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Write the store's orgs, users, apps, approvals and signing keys as JSON (it includes the
     /// credential-hashing key: keep it as safe as the database).
     Export {
@@ -219,6 +227,13 @@ pub enum KeysCommand {
     Rotate,
 }
 
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every key and secret of the store under the first (newest) secret given, so that
+    /// older secrets can be retired.
+    Reseal,
+}
+
 #[derive(Args)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -330,7 +345,12 @@ pub enum AppCommand {
         org: Option<String>,
     },
     /// Show one app (by name or consumer key).
-    Show { app: String },
+    Show {
+        app: String,
+        /// Also print the consumer secret (Salesforce's "Manage Consumer Details").
+        #[arg(long)]
+        reveal_secret: bool,
+    },
     /// Replace the consumer secret; prints the new one.
     RotateSecret { app: String },
     /// Upload the X.509 certificate that verifies JWT bearer assertions.

@@ -12,6 +12,7 @@ use clap::Parser;
 use idforce_core::model::LockoutPolicy;
 use idforce_server::clock::SystemClock;
 use idforce_server::config::{ConfigFile, parse_duration_secs};
+use idforce_server::secrets::{Origin, SecretSources, SystemSecret};
 use idforce_server::{Application, ServeOptions};
 
 use cli::{Cli, Command, ServeArgs};
@@ -57,8 +58,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         .or_else(|| config.as_ref().and_then(|c| c.server.database.clone()));
     let implicit = named.is_none();
     let database = named.unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+    let secret = SecretSources {
+        flag_file: cli.secret_file.clone(),
+        config_file: config
+            .as_ref()
+            .and_then(|c| c.server.secret_file.as_ref().map(|f| c.base_dir.join(f))),
+    };
     match cli.command {
-        Command::Serve(args) => serve(args, config, database).await,
+        Command::Serve(args) => serve(args, config, database, secret).await,
         command => {
             // Only `serve` and `import` create the default store: an admin command run from
             // the wrong directory would otherwise make an empty one there and report nothing.
@@ -66,12 +73,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 default_store_exists()?;
             }
             let settings = store_settings(config.as_ref())?;
-            let (store, hasher) = idforce_server::app::open_store(&database, &settings)
+            let (secrets, _) = SystemSecret::resolve(&secret, &database)
+                .map_err(|e| format!("system secret: {e}"))?;
+            let (store, hasher) = idforce_server::app::open_store(&database, &settings, &secrets)
                 .await
                 .map_err(|e| e.to_string())?;
             let admin = admin::Admin {
                 store,
                 hasher,
+                secrets,
                 json: cli.json,
             };
             match command {
@@ -80,11 +90,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::App(c) => admin.run_app(c).await,
                 Command::Token(c) => admin.run_token(c).await,
                 Command::Keys(c) => admin.run_keys(c).await,
+                Command::Secrets(c) => admin.run_secrets(c).await,
                 Command::Export {
                     refresh_tokens,
                     output,
                 } => {
-                    let doc = transfer::export(admin.store.as_ref(), refresh_tokens).await?;
+                    let doc =
+                        transfer::export(admin.store.as_ref(), &admin.secrets, refresh_tokens)
+                            .await?;
                     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
                     match output {
                         Some(path) => std::fs::write(&path, text)
@@ -105,7 +118,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     };
                     let doc: serde_json::Value =
                         serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-                    let written = transfer::import(admin.store.as_ref(), &doc).await?;
+                    let written =
+                        transfer::import(admin.store.as_ref(), &admin.secrets, &doc).await?;
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&written).unwrap_or_default()
@@ -163,6 +177,7 @@ async fn serve(
     args: ServeArgs,
     config: Option<ConfigFile>,
     database: String,
+    secret: SecretSources,
 ) -> Result<(), String> {
     let server = config.as_ref().map(|c| &c.server);
     let log_json = args
@@ -195,6 +210,7 @@ async fn serve(
             .unwrap_or(true),
         lockout,
         limits: idforce_server::config::connection_limits(server).map_err(|e| e.to_string())?,
+        secret,
         tls,
         database,
         store: idforce_store::StoreSettings {
@@ -210,13 +226,24 @@ async fn serve(
     let shutdown = idforce_server::app::shutdown_signal();
     let url = app.public_url().to_owned();
     println!("idforce listening on {url} (bound to {})", app.local_addr());
+    if let Origin::Beside {
+        path,
+        generated: true,
+    } = &app.secret_origin
+    {
+        println!(
+            "generated the system secret into {} (it seals this store's keys and secrets: keep \
+             it, and keep it apart from backups of the store)",
+            path.display()
+        );
+    }
     for line in &app.generated.lines {
-        println!("generated {line} (shown once; only its hash is stored)");
+        println!("generated {line} (`idforce app show NAME --reveal-secret` shows it again)");
     }
     if let Some(demo) = &app.demo {
         println!(
             "\nEmpty store: seeded org \"Demo\", user {user} (password {pw}) and app \"Demo Integration\".\n\
-             Consumer key:    {id}\nConsumer secret: {secret}\n(Shown once; `idforce app rotate-secret \"Demo Integration\"` makes a new one.)\n\n\
+             Consumer key:    {id}\nConsumer secret: {secret}\n(`idforce app show \"Demo Integration\" --reveal-secret` shows it again.)\n\n\
              Try it:\n  curl -s {url}/services/oauth2/token -d grant_type=password \\\n    \
              -d client_id={id} \\\n    -d client_secret={secret} \\\n    \
              --data-urlencode username={user} --data-urlencode 'password={pw}'\n",

@@ -2,22 +2,27 @@
 //! (optionally) live refresh tokens between any two stores, e.g. SQLite → PostgreSQL.
 //!
 //! The document carries the credential-hashing key, because the stored digests (client
-//! secrets, security tokens, refresh tokens) are only valid under it: treat an export like
-//! the database itself. Signing keys stay sealed if they were (same key-encryption secret
-//! needed on the other side). Import is idempotent: records are written by id.
+//! secrets, security tokens, refresh tokens) are only valid under it. It, the signing keys and
+//! the client secrets stay sealed under the system secret, which the document names by
+//! fingerprint (`sealed_with`): the importing side needs that secret. Import is idempotent:
+//! records are written by id.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use idforce_core::model::{
     ConnectedApp, Org, PermittedUsers, RefreshToken, RefreshTokenPolicy, User,
 };
+use idforce_core::ports::SecretBox;
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
+use idforce_server::app;
+use idforce_server::secrets::SystemSecret;
 use idforce_store::{Backend, StoredKey};
 use serde_json::{Value, json};
 
-const FORMAT: &str = "idforce-export-1";
-const HASH_KEY: &str = "credential_hash_key";
+const FORMAT: &str = "idforce-export-2";
+/// Exports made before the system secret: the hashing key in the clear.
+const FORMAT_1: &str = "idforce-export-1";
 
 type R<T> = Result<T, String>;
 
@@ -229,9 +234,13 @@ fn refresh_from(v: &Value) -> R<RefreshToken> {
     })
 }
 
-pub async fn export(store: &dyn Backend, refresh_tokens: bool) -> R<Value> {
+pub async fn export(store: &dyn Backend, secrets: &SystemSecret, refresh_tokens: bool) -> R<Value> {
     let e = |e: idforce_core::ports::StoreError| e.to_string();
-    let hash_key = store.meta_or_insert(HASH_KEY, &[]).await.map_err(e)?;
+    let sealed_hash_key = store
+        .meta(app::HASH_KEY)
+        .await
+        .map_err(e)?
+        .ok_or("the store has no credential-hashing key")?;
     let orgs: Vec<Value> = store.orgs().await.map_err(e)?.iter().map(|o: &Org| json!({
         "id": o.id.as15(), "name": o.name, "instance_url": o.instance_url, "created_at": o.created_at,
     })).collect();
@@ -286,24 +295,36 @@ pub async fn export(store: &dyn Backend, refresh_tokens: bool) -> R<Value> {
         Vec::new()
     };
     Ok(json!({
-        "format": FORMAT, "credential_hash_key": b64(&hash_key), "serials": serials, "orgs": orgs,
+        "format": FORMAT, "sealed_with": secrets.fingerprint(),
+        "credential_hash_key_sealed": b64(&sealed_hash_key), "serials": serials, "orgs": orgs,
         "users": users, "apps": apps, "approvals": approvals, "signing_keys": keys, "refresh_tokens": refresh,
     }))
 }
 
 /// What an import wrote.
-pub async fn import(store: &dyn Backend, doc: &Value) -> R<Value> {
+pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) -> R<Value> {
     let e = |e: idforce_core::ports::StoreError| e.to_string();
-    if doc.get("format").and_then(Value::as_str) != Some(FORMAT) {
-        return Err(format!("not an idforce export (expected format {FORMAT})"));
-    }
-    let hash_key = bytes(doc, "credential_hash_key")?;
-    let current = store.meta_or_insert(HASH_KEY, &hash_key).await.map_err(e)?;
+    let hash_key = match doc.get("format").and_then(Value::as_str) {
+        Some(FORMAT) => {
+            let sealed = bytes(doc, "credential_hash_key_sealed")?;
+            secrets
+                .open(app::HASH_KEY_PURPOSE, &sealed)
+                .ok_or_else(|| {
+                    idforce_server::secrets::cannot_open(secrets, &sealed, "this export's keys")
+                })?
+        }
+        Some(FORMAT_1) => bytes(doc, "credential_hash_key")?,
+        _ => return Err(format!("not an idforce export (expected format {FORMAT})")),
+    };
+    let current = app::hash_key(store, secrets)
+        .await
+        .map_err(|e| e.to_string())?;
     if current != hash_key {
         if !store.is_empty().await.map_err(e)? {
             return Err("the target store already holds data under another hashing key; import into an empty store".into());
         }
-        store.set_meta(HASH_KEY, &hash_key).await.map_err(e)?;
+        let sealed = secrets.seal(app::HASH_KEY_PURPOSE, &hash_key);
+        store.set_meta(app::HASH_KEY, &sealed).await.map_err(e)?;
     }
     let items = |k: &str| {
         doc.get(k)
@@ -349,6 +370,11 @@ pub async fn import(store: &dyn Backend, doc: &Value) -> R<Value> {
     for k in items("signing_keys") {
         store.put_signing_key(&key_from(&k)?).await.map_err(e)?;
     }
+    // Keys of an older export (plain, or sealed the old way) are sealed now; keys this secret
+    // cannot open stop the import here, saying which secret they need.
+    idforce_server::keys::migrate(store, secrets)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut refresh = 0;
     for r in items("refresh_tokens") {
         match store.insert_refresh_token(&refresh_from(&r)?).await {

@@ -16,7 +16,7 @@ use aws_lc_rs::digest;
 
 use crate::error::OAuthError;
 use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};
-use crate::ports::{JwtSigner, PasswordVerifier, Store, StoreError, Tokens};
+use crate::ports::{JwtSigner, PasswordVerifier, SecretBox, Store, StoreError, Tokens};
 use crate::scope::Scopes;
 use crate::token::{self, CredentialHasher};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
@@ -97,6 +97,8 @@ pub struct TokenContext<'a> {
     pub passwords: &'a dyn PasswordVerifier,
     pub settings: &'a IssuerSettings,
     pub signer: &'a dyn JwtSigner,
+    /// Opens apps' sealed consumer secrets, which key `signature` when a request carries none.
+    pub secrets: &'a dyn SecretBox,
     pub now: Millis,
     /// The host name the request was sent to (without port), for host-bound rules.
     pub host: Option<&'a str>,
@@ -229,7 +231,26 @@ pub(crate) async fn issue_session(
 ) -> Result<TokenResponse, OAuthError> {
     let opened = open_session(ctx, org, user, app, scopes, family)?;
     ctx.store.insert_session(&opened.record).await?;
-    Ok(opened.response(ctx, org, user, secret))
+    let key = signing_secret(ctx, app, secret);
+    Ok(opened.response(ctx, org, user, key.as_deref()))
+}
+
+/// The consumer secret that keys a response's `signature`: the one the client presented (it
+/// was checked), else the app's own, opened from its sealed copy — so that responses to
+/// requests without the secret (the user-agent flow, a refresh by a public-client setting) are
+/// signed as Salesforce signs them. `None` for an app without a secret, or whose secret was set
+/// before secrets were kept sealed.
+pub(crate) fn signing_secret(
+    ctx: &TokenContext<'_>,
+    app: &ConnectedApp,
+    presented: Option<&str>,
+) -> Option<String> {
+    if let Some(secret) = presented {
+        return Some(secret.to_owned());
+    }
+    let sealed = app.secret_sealed.as_deref()?;
+    let purpose = crate::ports::client_secret_purpose(&app.id);
+    String::from_utf8(ctx.secrets.open(&purpose, sealed)?).ok()
 }
 
 /// A session started outside the token endpoint (SOAP login): its access token (the
@@ -359,7 +380,8 @@ pub(crate) fn mint_grant(
         session: opened.record.clone(),
         refresh: refresh.as_ref().map(|(_, record)| record.clone()),
     };
-    let mut response = opened.response(ctx, org, user, secret);
+    let key = signing_secret(ctx, app, secret);
+    let mut response = opened.response(ctx, org, user, key.as_deref());
     response.refresh_token = refresh.map(|(secret, _)| secret);
     Ok((tokens, response))
 }

@@ -65,7 +65,8 @@ pub(super) async fn exchange(
         session: opened.record.clone(),
         refresh: successor.as_ref().map(|(_, record)| record.clone()),
     };
-    let mut response = opened.response(ctx, &org, &user, client.client_secret.as_deref());
+    let key = super::signing_secret(ctx, &app, client.client_secret.as_deref());
+    let mut response = opened.response(ctx, &org, &user, key.as_deref());
     // The scope echoed is the originally granted set (spec §12.8).
     response.refresh_token = successor.map(|(secret, _)| secret);
     super::attach_id_token(

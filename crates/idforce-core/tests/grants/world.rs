@@ -6,7 +6,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use idforce_core::error::OAuthError;
 use idforce_core::grant::{self, GrantType, IssuerSettings, TokenContext};
 use idforce_core::model::*;
-use idforce_core::ports::{JwtSigner, Overloaded, PasswordVerifier};
+use idforce_core::ports::{JwtSigner, Overloaded, PasswordVerifier, SecretBox};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::CredentialHasher;
@@ -28,6 +28,21 @@ pub struct PlainPasswords;
 impl PasswordVerifier for PlainPasswords {
     async fn verify(&self, stored: &str, password: &str) -> Result<bool, Overloaded> {
         Ok(stored.strip_prefix("plain:") == Some(password))
+    }
+}
+
+/// Seals by prefixing the purpose: enough to see that a value opens only for its purpose.
+pub struct VisibleBox;
+
+impl SecretBox for VisibleBox {
+    fn seal(&self, purpose: &str, plain: &[u8]) -> Vec<u8> {
+        [purpose.as_bytes(), b"|", plain].concat()
+    }
+    fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        sealed
+            .strip_prefix(purpose.as_bytes())?
+            .strip_prefix(b"|")
+            .map(<[u8]>::to_vec)
     }
 }
 
@@ -84,8 +99,9 @@ impl World {
             updated_at: NOW,
         };
         store.save_user(&alice).await.unwrap();
+        let app_id = store.next_id(prefix::CONNECTED_APP).await.unwrap();
         let app = ConnectedApp {
-            id: store.next_id(prefix::CONNECTED_APP).await.unwrap(),
+            id: app_id,
             org_id: org.id,
             name: "Integration".into(),
             client_id: "3MVG9grants".into(),
@@ -107,7 +123,10 @@ impl World {
             id_token_lifetime_secs: 120,
             jwt_access_tokens: false,
             enforce_certificate_validity: false,
-            secret_sealed: None,
+            secret_sealed: Some(VisibleBox.seal(
+                &idforce_core::ports::client_secret_purpose(&app_id),
+                SECRET.as_bytes(),
+            )),
         };
         store.save_app(&app).await.unwrap();
         World {
@@ -164,6 +183,7 @@ impl World {
             passwords: self.passwords.as_ref(),
             settings: &self.settings,
             signer: &VisibleSigner,
+            secrets: &VisibleBox,
             now: self.now,
             host: self.host,
         };

@@ -159,6 +159,12 @@ impl<S: Backend> Meta for Cached<S> {
     async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()> {
         self.inner.set_meta(key, value).await
     }
+    async fn meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.meta(key).await
+    }
+    async fn delete_meta(&self, key: &str) -> StoreResult<()> {
+        self.inner.delete_meta(key).await
+    }
     async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId> {
         self.inner.next_id(key_prefix).await
     }
@@ -212,6 +218,9 @@ impl<S: Backend> SigningKeys for Cached<S> {
     }
     async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()> {
         self.inner.put_signing_key(key).await
+    }
+    async fn reseal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()> {
+        self.inner.reseal_signing_key(kid, sealed).await
     }
     async fn add_signing_key(
         &self,

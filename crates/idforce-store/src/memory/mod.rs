@@ -363,6 +363,15 @@ impl Meta for MemoryStore {
         Ok(())
     }
 
+    async fn meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.read().meta.get(key).cloned())
+    }
+
+    async fn delete_meta(&self, key: &str) -> StoreResult<()> {
+        self.write()?.meta.remove(key);
+        Ok(())
+    }
+
     async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId> {
         let mut state = self.write()?;
         let next = state.serials.entry(key_prefix.to_owned()).or_insert(1);
@@ -394,6 +403,15 @@ impl SigningKeys for MemoryStore {
         let mut keys = self.read().keys.clone();
         keys.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
         Ok(keys)
+    }
+
+    async fn reseal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()> {
+        let mut state = self.write()?;
+        if let Some(k) = state.keys.iter_mut().find(|k| k.kid == kid) {
+            k.private_key = sealed.to_vec();
+            k.encrypted = true;
+        }
+        Ok(())
     }
 
     async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()> {

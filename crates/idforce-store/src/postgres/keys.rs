@@ -14,6 +14,7 @@ const KEYS: &str =
 const PUT: &str =
     "INSERT INTO signing_keys (kid, created_at, retired_at, publish_until, private_key, encrypted,
      modulus, exponent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kid) DO NOTHING";
+const RESEAL: &str = "UPDATE signing_keys SET private_key = $1, encrypted = TRUE WHERE kid = $2";
 const RETIRE_OTHERS: &str = "UPDATE signing_keys SET retired_at = $1, publish_until = $2
      WHERE retired_at IS NULL AND kid <> $3";
 
@@ -34,6 +35,11 @@ async fn put(c: &mut PgConnection, key: &StoredKey) -> StoreResult<u64> {
 impl SigningKeys for PgStore {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
         all(sqlx::query(KEYS), &self.pool, rows::signing_key).await
+    }
+
+    async fn reseal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()> {
+        let query = sqlx::query(RESEAL).bind(sealed).bind(kid);
+        change(query, &self.pool).await.map(drop)
     }
 
     async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()> {

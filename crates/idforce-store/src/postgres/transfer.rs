@@ -12,6 +12,7 @@ use crate::{ApprovalRecord, Meta, Transfer, rows};
 const META_INSERT: &str =
     "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 const META_GET: &str = "SELECT value FROM meta WHERE key = $1";
+const META_DELETE: &str = "DELETE FROM meta WHERE key = $1";
 const META_SET: &str = "INSERT INTO meta (key, value) VALUES ($1, $2)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 const NEXT_ID: &str = "INSERT INTO id_serials (prefix, next) VALUES ($1, 2)
@@ -46,6 +47,20 @@ impl Meta for PgStore {
     async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()> {
         let query = sqlx::query(META_SET).bind(key).bind(value);
         change(query, &self.pool).await.map(drop)
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar(META_GET)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn delete_meta(&self, key: &str) -> StoreResult<()> {
+        change(sqlx::query(META_DELETE).bind(key), &self.pool)
+            .await
+            .map(drop)
     }
 
     async fn next_id(&self, key_prefix: &str) -> StoreResult<SfId> {

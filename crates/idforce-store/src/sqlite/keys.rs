@@ -14,6 +14,7 @@ const KEYS: &str =
 const PUT: &str =
     "INSERT INTO signing_keys (kid, created_at, retired_at, publish_until, private_key, encrypted,
      modulus, exponent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (kid) DO NOTHING";
+const RESEAL: &str = "UPDATE signing_keys SET private_key = ?1, encrypted = TRUE WHERE kid = ?2";
 const RETIRE_OTHERS: &str = "UPDATE signing_keys SET retired_at = ?1, publish_until = ?2
      WHERE retired_at IS NULL AND kid <> ?3";
 
@@ -21,6 +22,13 @@ const RETIRE_OTHERS: &str = "UPDATE signing_keys SET retired_at = ?1, publish_un
 impl SigningKeys for SqliteStore {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
         self.db.read(|c| all(c, KEYS, [], |r| rows::signing_key(r)))
+    }
+
+    async fn reseal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()> {
+        let (kid, sealed) = (kid.to_owned(), sealed.to_vec());
+        self.db
+            .write_statement(move |c| change(c, RESEAL, params![sealed, kid]).map(drop))
+            .await
     }
 
     async fn put_signing_key(&self, key: &StoredKey) -> StoreResult<()> {

@@ -72,6 +72,28 @@ fn parse_url(url: &str) -> StoreResult<(PathBuf, Mode)> {
     Ok((PathBuf::from(path.as_ref()), mode))
 }
 
+/// The file of a SQLite URL, if it is one.
+pub(crate) fn file_of(url: &str) -> Option<PathBuf> {
+    parse_url(url).ok().map(|(path, _)| path)
+}
+
+/// Creates an empty database file readable by its owner only. SQLite gives the files it makes
+/// beside it (`-wal`, `-shm`) the database file's permissions.
+fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 impl SqliteStore {
     /// Opens the database of `url`; with `serve`, as the one process serving it.
     pub async fn open(url: &str, serve: bool) -> StoreResult<SqliteStore> {
@@ -81,6 +103,9 @@ impl SqliteStore {
                 "no SQLite database at {} (a URL ending in ?mode=rwc creates one)",
                 path.display()
             )));
+        }
+        if !path.exists() {
+            create_private(&path)?;
         }
         // Before anything is written: a second server must not even migrate.
         let serving = serve

@@ -12,6 +12,7 @@ use crate::{ApprovalRecord, Meta, Transfer, rows};
 const META_INSERT: &str =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING";
 const META_GET: &str = "SELECT value FROM meta WHERE key = ?1";
+const META_DELETE: &str = "DELETE FROM meta WHERE key = ?1";
 const META_SET: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 const NEXT_ID: &str = "INSERT INTO id_serials (prefix, next) VALUES (?1, 2)
@@ -45,6 +46,17 @@ impl Meta for SqliteStore {
         let (key, value) = (key.to_owned(), value.to_vec());
         self.db
             .write_statement(move |c| change(c, META_SET, params![key, value]).map(drop))
+            .await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.db.read(|c| scalar(c, META_GET, [key]))
+    }
+
+    async fn delete_meta(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.db
+            .write_statement(move |c| change(c, META_DELETE, [key]).map(drop))
             .await
     }
 

@@ -592,6 +592,16 @@ async fn user_agent_flow_puts_tokens_in_the_fragment() {
         !p.contains_key("refresh_token"),
         "no refresh token through an https callback"
     );
+    // Signed with the app's secret, as Salesforce signs the fragment, though no secret was sent.
+    let fragment = serde_json::json!({ "id": p["id"], "issued_at": p["issued_at"] });
+    assert_eq!(
+        p["signature"],
+        signature_for(SELF_SERVICE_SECRET, &fragment)
+    );
+    assert!(
+        loc.contains("&issued_at=") && loc.find("&signature=") > loc.find("&issued_at="),
+        "in Salesforce's order: {loc}"
+    );
     let r = s
         .http
         .get(&p["id"])
@@ -813,8 +823,10 @@ async fn web_server_flow_without_a_secret_when_the_app_allows_it() {
     )
     .await;
     assert_eq!(st, 200, "{t}");
-    assert!(
-        t.get("signature").is_none(),
-        "no secret presented, so nothing to sign with"
+    // Signed all the same, with the app's own secret (kept sealed), as Salesforce signs it.
+    assert_eq!(
+        t["signature"].as_str(),
+        Some(signature_for(SELF_SERVICE_SECRET, &t).as_str()),
+        "{t}"
     );
 }

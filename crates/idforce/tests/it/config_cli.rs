@@ -280,8 +280,30 @@ async fn export_and_import_move_a_whole_store() {
         }
     };
     std::fs::write(target_dir.path().join(".database_url"), &target).unwrap();
+    // The export is sealed under the source's system secret: the target is given the same
+    // (and the server that starts on it finds it there).
+    let source_secret = secret_file(_source_dir.path())
+        .unwrap_or_else(|| _source_dir.path().join("idforce.secret"));
+    let secret = target_dir.path().join("system.secret");
+    std::fs::copy(&source_secret, &secret).unwrap();
+    let with_secret = |db: &str, args: &[&str]| {
+        let out = idforce()
+            .args(["--database", db, "--json", "--secret-file"])
+            .arg(&secret)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
     let file = target_dir.path().join("export.json");
     let out = idforce()
+        .arg("--secret-file")
+        .arg(&source_secret)
         .args([
             "--database",
             &source,
@@ -297,7 +319,28 @@ async fn export_and_import_move_a_whole_store() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let written = admin(&target, &["import", file.to_str().unwrap()]);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains(SELF_SERVICE_SECRET),
+        "a client secret in the clear"
+    );
+    // Without the secret that sealed it, the import is refused and names that secret.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = idforce()
+        .args(["--database", &database_url(elsewhere.path()), "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let needed = doc["sealed_with"].as_str().unwrap();
+    assert!(
+        said.contains(&format!("fingerprint {needed} sealed")),
+        "{said}"
+    );
+
+    let written = with_secret(&target, &["import", file.to_str().unwrap()]);
     assert_eq!(
         (
             written["users"].as_u64(),
@@ -308,7 +351,10 @@ async fn export_and_import_move_a_whole_store() {
         "{written}"
     );
     // Idempotent.
-    admin(&target, &["import", file.to_str().unwrap()]);
+    with_secret(&target, &["import", file.to_str().unwrap()]);
+    // The secrets moved sealed, and open on the other side.
+    let shown = with_secret(&target, &["app", "show", "Self Service", "--reveal-secret"]);
+    assert_eq!(shown["client_secret"], SELF_SERVICE_SECRET);
 
     let moved = TestServer::start_in(std::sync::Arc::new(target_dir), None, |_| {}).await;
     assert!(
@@ -336,7 +382,7 @@ async fn export_and_import_move_a_whole_store() {
         .unwrap();
     assert_eq!(moved_jwks, jwks);
     // New ids do not collide with imported ones.
-    let created = admin(
+    let created = with_secret(
         &target,
         &[
             "user",
@@ -354,9 +400,11 @@ async fn export_and_import_move_a_whole_store() {
     // Into a store that already holds other data under another key: refused.
     let other = tempfile::tempdir().unwrap();
     let other_db = database_url(other.path());
-    admin(&other_db, &["org", "create", "--name", "Elsewhere"]);
+    with_secret(&other_db, &["org", "create", "--name", "Elsewhere"]);
     let out = idforce()
-        .args(["--database", &other_db, "import", file.to_str().unwrap()])
+        .args(["--database", &other_db, "--secret-file"])
+        .arg(&secret)
+        .args(["import", file.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -405,6 +405,9 @@ async fn device_request(http: &reqwest::Client, s: &TestServer) -> (u16, Option<
 #[tokio::test]
 async fn device_authorization_is_throttled_per_address_and_per_client() {
     let s = TestServer::start().await;
+    // Rates are measured on the server's clock: stopped, the counts do not depend on how fast
+    // this machine sends.
+    s.clock.freeze();
     let here = client_from("127.0.0.2");
     for i in 0..10 {
         let (st, _, body) = device_request(&here, &s).await;
@@ -428,6 +431,7 @@ async fn device_authorization_is_throttled_per_address_and_per_client() {
 
     // Per client: a hundred at once from anywhere, then ten a second.
     let s = TestServer::start().await;
+    s.clock.freeze();
     let mut accepted = 0;
     let mut refused = None;
     'addresses: for a in 10..30 {
@@ -451,6 +455,7 @@ async fn device_authorization_is_throttled_per_address_and_per_client() {
 #[tokio::test]
 async fn user_codes_are_throttled_per_browser_session() {
     let s = TestServer::start().await;
+    s.clock.freeze();
     let (_, codes) = device_codes(&s, INTEGRATION_ID, &[]).await;
     let user_code = codes["user_code"].as_str().unwrap();
     let mut b = Browser::new(&s);

@@ -161,7 +161,8 @@ pub fn database_url(dir: &Path) -> String {
     }
 }
 
-/// Under `IDFORCE_TEST_BACKEND=postgres`, gives the directory a fresh PostgreSQL schema.
+/// Under `IDFORCE_TEST_BACKEND=postgres`, gives the directory a fresh PostgreSQL schema and
+/// a system secret (which PostgreSQL needs given; SQLite generates its own beside the file).
 async fn choose_backend(dir: &Path) {
     if std::env::var("IDFORCE_TEST_BACKEND").as_deref() != Ok("postgres")
         || dir.join(".database_url").exists()
@@ -172,6 +173,16 @@ async fn choose_backend(dir: &Path) {
         Ok(url) => std::fs::write(dir.join(".database_url"), url).expect("write"),
         Err(why) => panic!("IDFORCE_TEST_BACKEND=postgres but {why}"),
     }
+    std::fs::write(dir.join(PG_SECRET_FILE), format!("{POSTGRES_SECRET}\n")).expect("write");
+}
+
+/// The system secret of PostgreSQL test stores, and where a test directory keeps it.
+pub const POSTGRES_SECRET: &str = "idforce-test-postgres-secret";
+const PG_SECRET_FILE: &str = "system.secret";
+
+/// The secret file a server of this directory is given, if any (PostgreSQL stores).
+pub fn secret_file(dir: &Path) -> Option<PathBuf> {
+    Some(dir.join(PG_SECRET_FILE)).filter(|p| p.exists())
 }
 
 pub struct TestServer {
@@ -235,6 +246,10 @@ impl TestServer {
             accept_salesforce_audiences: true,
             lockout,
             limits: Default::default(),
+            secret: idforce_server::secrets::SecretSources {
+                flag_file: secret_file(dir.path()),
+                config_file: None,
+            },
         };
         tweak(&mut opts);
         let clock = ShiftedClock::default();
@@ -448,7 +463,11 @@ pub fn spawn_command(
 
 /// Runs an admin command against a store and returns its JSON output.
 pub fn admin(database: &str, args: &[&str]) -> Value {
-    let out = idforce()
+    let mut cmd = idforce();
+    if database.starts_with("postgres") {
+        cmd.env("IDFORCE_SECRET", POSTGRES_SECRET);
+    }
+    let out = cmd
         .args(["--database", database, "--json"])
         .args(args)
         .output()
@@ -576,4 +595,15 @@ impl RunningClient {
             rest.join().unwrap(),
         )
     }
+}
+
+/// Salesforce's `signature` of a token response: base64(HMAC-SHA256(secret, id + issued_at)).
+pub fn signature_for(secret: &str, response: &Value) -> String {
+    use aws_lc_rs::hmac;
+    use base64::Engine;
+    let id = response["id"].as_str().expect("an id");
+    let issued_at = response["issued_at"].as_str().expect("an issued_at");
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    base64::engine::general_purpose::STANDARD
+        .encode(hmac::sign(&key, format!("{id}{issued_at}").as_bytes()))
 }

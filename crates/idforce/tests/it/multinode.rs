@@ -33,7 +33,11 @@ async fn two_nodes_on_one_database() {
     // Both start at once with the same config file.
     let start = |dir: std::path::PathBuf, db: String| {
         std::thread::spawn(move || {
-            spawn_process(&dir, &["--config", "idforce.toml", "--database", &db], &[])
+            spawn_process(
+                &dir,
+                &["--config", "idforce.toml", "--database", &db],
+                &[("IDFORCE_SECRET", POSTGRES_SECRET)],
+            )
         })
     };
     let (ta, tb) = (

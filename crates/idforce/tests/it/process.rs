@@ -282,29 +282,42 @@ fn sigterm_lets_in_flight_requests_finish() {
     assert!(p.child.wait().unwrap().success());
 }
 
-/// With a key-encryption key configured, signing keys are stored sealed; without it (or with
-/// another one) the server refuses to start rather than sign with nothing.
+/// The system secret, as a user meets it: generated beside a new SQLite store (both files
+/// private), needed to open the store again, rotated with `secrets reseal`, and given by the
+/// old `IDFORCE_KEY_ENCRYPTION_KEY` for one more release.
 #[test]
-fn signing_keys_are_encrypted_at_rest_when_asked() {
+fn the_store_is_sealed_by_a_secret_kept_outside_it() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = workdir(CONFIG);
     let db = database_url(dir.path());
-    let kek = [("IDFORCE_KEY_ENCRYPTION_KEY", "correct horse battery staple")];
-    let p = spawn_process(
-        dir.path(),
-        &["--config", "idforce.toml", "--database", &db],
-        &kek,
-    );
+    // The command before `serve` (which `spawn_command` adds).
+    let base = |envs: &[(&str, &str)], extra: &[&str]| {
+        let mut cmd = idforce();
+        cmd.current_dir(dir.path())
+            .args(["--config", "idforce.toml", "--database", &db])
+            .args(extra)
+            .env_remove("IDFORCE_SECRET")
+            .env_remove("IDFORCE_SECRET_FILE")
+            .env_remove("IDFORCE_KEY_ENCRYPTION_KEY");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+    let serve = |envs: &[(&str, &str)], extra: &[&str]| {
+        let mut cmd = base(envs, extra);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        cmd
+    };
+    let p = spawn_command(base(&[], &[]), dir.path(), &[], &[]);
     sigterm(p.child.id());
     let (status, _) = p.finish();
     assert!(status.success());
-
-    let out = idforce()
-        .args(["--database", &db, "--json", "keys", "list"])
-        .env(kek[0].0, kek[0].1)
-        .output()
-        .unwrap();
-    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(keys[0]["encrypted"], true);
+    let secret = dir.path().join("idforce.secret");
+    for file in [&secret, &dir.path().join("idforce.db")] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
     let raw = std::fs::read(dir.path().join("idforce.db")).unwrap();
     // PKCS#8's version and rsaEncryption algorithm identifier, present in any plain RSA key.
     let pkcs8_header = b"\x02\x01\x00\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01";
@@ -312,32 +325,125 @@ fn signing_keys_are_encrypted_at_rest_when_asked() {
         !raw.windows(pkcs8_header.len()).any(|w| w == pkcs8_header),
         "no plain PKCS#8 in the file"
     );
+    for secret in [INTEGRATION_SECRET, SELF_SERVICE_SECRET] {
+        assert!(
+            !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a client secret in the clear"
+        );
+    }
 
-    for env in [vec![], vec![("IDFORCE_KEY_ENCRYPTION_KEY", "wrong")]] {
-        let mut cmd = idforce();
-        cmd.current_dir(dir.path())
-            .args([
-                "--config",
-                "idforce.toml",
-                "--database",
-                &db,
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env_remove("IDFORCE_KEY_ENCRYPTION_KEY");
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
+    // Without its secret (moved away: a new one is generated) or with a wrong one, the store
+    // does not open, and the refusal says which secret it needs.
+    let kept = dir.path().join("kept.secret");
+    std::fs::rename(&secret, &kept).unwrap();
+    let wrong: [&[(&str, &str)]; 2] = [&[], &[("IDFORCE_SECRET", "wrong")]];
+    for envs in wrong {
+        let out = serve(envs, &[]).output().unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("signing key"), "{err}");
+        assert!(
+            err.contains("system secret") && err.contains("sealed"),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(&secret);
     }
-    // Rotating through the CLI seals the new key with the same secret.
+    // The control: the right one, as a file.
+    let kept_path = kept.to_str().unwrap();
+    let p = spawn_command(
+        base(&[], &["--secret-file", kept_path]),
+        dir.path(),
+        &[],
+        &[],
+    );
+    sigterm(p.child.id());
+    assert!(p.finish().0.success());
+
+    // Rotation: the new secret first, the old one after; reseal; then the new one alone.
+    let old = std::fs::read_to_string(&kept).unwrap();
+    let old = old
+        .lines()
+        .rfind(|l| !l.starts_with('#'))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let both = format!("new-secret-2026,{old}");
+    let cli = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = idforce();
+        cmd.args(["--database", &db, "--json"]).args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = cli(&[("IDFORCE_SECRET", &both)], &["secrets", "reseal"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resealed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(resealed["credential_hash_key_resealed"], true, "{resealed}");
+    assert!(
+        resealed["client_secrets_resealed"].as_u64().unwrap() >= 5,
+        "{resealed}"
+    );
+    let out = cli(
+        &[("IDFORCE_SECRET", "new-secret-2026")],
+        &["app", "show", "Integration", "--reveal-secret"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["client_secret"], INTEGRATION_SECRET);
+    let p = spawn_command(
+        base(&[("IDFORCE_SECRET", "new-secret-2026")], &[]),
+        dir.path(),
+        &[],
+        &[],
+    );
+    let r = blocking_client()
+        .post(format!("{}/services/oauth2/token", p.url))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    sigterm(p.child.id());
+    assert!(p.finish().0.success());
+    // The old secret alone no longer opens it.
+    let out = serve(&[("IDFORCE_SECRET", &old)], &[]).output().unwrap();
+    assert!(!out.status.success());
+
+    // The old variable still works, for one release, and says so.
+    let legacy = workdir(CONFIG);
+    let legacy_db = database_url(legacy.path());
+    let p = spawn_process(
+        legacy.path(),
+        &["--config", "idforce.toml", "--database", &legacy_db],
+        &[("IDFORCE_KEY_ENCRYPTION_KEY", "correct horse battery staple")],
+    );
+    sigterm(p.child.id());
+    let (status, logs) = p.finish();
+    assert!(status.success());
+    assert!(
+        logs.contains("IDFORCE_KEY_ENCRYPTION_KEY is an alias"),
+        "{logs}"
+    );
+    assert!(
+        !legacy.path().join("idforce.secret").exists(),
+        "none generated"
+    );
     let out = idforce()
-        .args(["--database", &db, "--json", "keys", "rotate"])
-        .env(kek[0].0, kek[0].1)
+        .args(["--database", &legacy_db, "--json", "keys", "list"])
+        .env("IDFORCE_SECRET", "correct horse battery staple")
         .output()
         .unwrap();
     assert!(
@@ -345,18 +451,6 @@ fn signing_keys_are_encrypted_at_rest_when_asked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let p = spawn_process(
-        dir.path(),
-        &["--config", "idforce.toml", "--database", &db],
-        &kek,
-    );
-    let jwks: serde_json::Value = blocking_client()
-        .get(format!("{}/id/keys", p.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -475,10 +569,11 @@ fn admin_commands_do_not_create_the_default_store() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // And `import` creates the default store where it runs.
+    // And `import` creates the default store where it runs (given the secret the export was
+    // sealed with: that of made.db, beside it).
     let out = idforce()
         .current_dir(dir.path())
-        .arg("import")
+        .args(["--secret-file", "made.secret", "import"])
         .arg(&export)
         .output()
         .expect("run");

@@ -181,7 +181,12 @@ async fn rotation_and_reuse_detection() {
         .expect("a new refresh token with rotation")
         .to_owned();
     assert_ne!(first, second);
-    assert!(r1.get("signature").is_none(), "no secret, no signature");
+    // No secret sent, but signed with the app's own (kept sealed), as Salesforce signs it.
+    assert_eq!(
+        r1["signature"].as_str(),
+        Some(signature_for(ROTATING_SECRET, &r1).as_str()),
+        "{r1}"
+    );
     // A sent secret is still checked.
     let (st, e) = refresh(&s, ROTATING_ID, Some("wrong"), &second).await;
     assert_error(st, &e, 400, "invalid_client", "invalid client credentials");
