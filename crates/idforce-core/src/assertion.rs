@@ -191,11 +191,14 @@ impl Claims {
     /// the same little skew. Salesforce does not bound `exp` from above, and clients rely on
     /// that.
     pub fn check_expiry(&self, now_secs: i64) -> Result<(), OAuthError> {
-        if self.exp + CLOCK_SKEW_SECS < now_secs {
+        if self.exp.saturating_add(CLOCK_SKEW_SECS) < now_secs {
             let why = format!("an assertion that expired {} s ago", now_secs - self.exp);
             return Err(OAuthError::expired_code().because(why));
         }
-        if let Some(nbf) = self.nbf.filter(|nbf| nbf - CLOCK_SKEW_SECS > now_secs) {
+        if let Some(nbf) = self
+            .nbf
+            .filter(|nbf| nbf.saturating_sub(CLOCK_SKEW_SECS) > now_secs)
+        {
             let why = format!(
                 "an assertion not valid for another {} s (nbf)",
                 nbf - now_secs

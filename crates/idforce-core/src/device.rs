@@ -71,6 +71,15 @@ pub fn user_code_digest(ctx: &TokenContext<'_>, normalized: &str) -> Digest {
 
 /// `POST /services/oauth2/token` with `response_type=device_code`: a public client names
 /// itself; a client that sends a secret must send the right one.
+/// The client of a device authorization request, authenticated (a secret is optional: the
+/// device flow is for public clients too).
+pub async fn authenticate(
+    ctx: &TokenContext<'_>,
+    client: &ClientCredentials,
+) -> Result<std::sync::Arc<crate::model::ConnectedApp>, OAuthError> {
+    authenticate_client(ctx, client, true).await
+}
+
 pub async fn authorize(
     ctx: &TokenContext<'_>,
     params: &Params,

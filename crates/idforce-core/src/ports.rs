@@ -54,7 +54,9 @@ pub trait Directory: Send + Sync {
 #[async_trait]
 pub trait LoginAttempts: Send + Sync {
     /// Reserves one password check, in one atomic step: refused (`false`) while the user is
-    /// locked out or `policy.attempts` checks are already counted.
+    /// locked out, and when `policy.attempts` checks are already counted — which locks the
+    /// user for the policy's duration (so that reservations never settled, their requests
+    /// abandoned, cannot hold the count at the limit for ever).
     async fn reserve_login_attempt(
         &self,
         user: &SfId,
@@ -70,7 +72,8 @@ pub trait LoginAttempts: Send + Sync {
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool>;
-    /// A reserved check succeeded: the count restarts.
+    /// A reserved check succeeded (or an administrator unlocks the user): the count restarts
+    /// and any lock ends.
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()>;
 }
 
@@ -271,6 +274,13 @@ pub struct Overloaded;
 #[async_trait]
 pub trait PasswordVerifier: Send + Sync {
     async fn verify(&self, phc_hash: &str, password: &str) -> Result<bool, Overloaded>;
+
+    /// Whether a login may go ahead at all: refused while the checks' queue is full, for every
+    /// login alike — known or unknown user — so that an overloaded answer says nothing about
+    /// who exists.
+    fn admit(&self) -> Result<(), Overloaded> {
+        Ok(())
+    }
 
     /// Resolves once the stored password hashes are the ones in force: at start the server
     /// may still be applying the config file's passwords, and a login must not read a hash

@@ -210,3 +210,53 @@ pub fn load_certificate(value: &str, base_dir: &Path) -> Result<Vec<u8>, ConfigE
         .map_err(|e| ConfigError::Invalid(format!("certificate is not usable: {e}")))?;
     Ok(der)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits(toml_text: &str) -> Result<crate::listener::ConnectionLimits, String> {
+        let section: ServerSection = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        connection_limits(Some(&section)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn connection_settings_are_read_with_their_defaults() {
+        let d = limits("").expect("defaults");
+        assert_eq!(d, crate::listener::ConnectionLimits::default());
+        assert_eq!(d.request_head, Duration::from_secs(10));
+        assert_eq!(d.idle, Duration::from_secs(60));
+        let l = limits(
+            "header_timeout = \"1500ms\"\nbody_timeout = \"2s\"\ntls_handshake_timeout = \"3s\"\n\
+             idle_timeout = \"2m\"\nmax_connections = 50",
+        )
+        .expect("parses");
+        assert_eq!(l.request_head, Duration::from_millis(1500));
+        assert_eq!(l.body_stall, Duration::from_secs(2));
+        assert_eq!(l.tls_handshake, Duration::from_secs(3));
+        assert_eq!(l.idle, Duration::from_secs(120));
+        assert_eq!(l.max_connections, Some(50));
+    }
+
+    #[test]
+    fn bad_connection_settings_say_which_key() {
+        for (text, said) in [
+            (
+                "header_timeout = \"soon\"",
+                "[server] header_timeout = \"soon\": bad duration",
+            ),
+            (
+                "idle_timeout = \"0s\"",
+                "[server] idle_timeout = \"0s\": must be at least 1ms",
+            ),
+            (
+                "max_connections = 0",
+                "[server] max_connections = 0: must be at least 1",
+            ),
+        ] {
+            let err = limits(text).expect_err(text);
+            assert!(err.contains(said), "{text}: {err}");
+        }
+    }
+}

@@ -34,7 +34,8 @@ use tower::ServiceExt;
 pub struct ConnectionLimits {
     /// From the first byte of a request to the end of its head.
     pub request_head: Duration,
-    /// Longest wait for the next part of a request body.
+    /// Longest wait for the next part of a request body (the whole body must arrive within
+    /// `idle`).
     pub body_stall: Duration,
     pub tls_handshake: Duration,
     /// A keep-alive connection with no request in flight, and a response the client does
@@ -180,12 +181,14 @@ where
                 activity: activity.clone(),
                 peer,
                 body_stall: limits.body_stall,
+                body_whole: limits.idle,
                 https,
             };
             let hyper_service = hyper::service::service_fn(move |req| per_request.call(req));
             let served = match tls {
                 None => {
-                    let io = TokioIo::new(Watched::new(stream, activity, limits));
+                    let io =
+                        TokioIo::new(Watched::new(stream, activity, limits, Protocol::Unknown));
                     let conn = builder.serve_connection(io, hyper_service);
                     watcher.watch(conn.into_owned()).await
                 }
@@ -203,7 +206,11 @@ where
                             return;
                         }
                     };
-                    let io = TokioIo::new(Watched::new(stream, activity, limits));
+                    let protocol = match stream.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Protocol::Http2,
+                        _ => Protocol::Unknown,
+                    };
+                    let io = TokioIo::new(Watched::new(stream, activity, limits, protocol));
                     let conn = builder.serve_connection(io, hyper_service);
                     watcher.watch(conn.into_owned()).await
                 }
@@ -230,6 +237,7 @@ struct PerRequest<S> {
     activity: Arc<Activity>,
     peer: SocketAddr,
     body_stall: Duration,
+    body_whole: Duration,
     https: bool,
 }
 
@@ -250,7 +258,8 @@ where
     ) -> impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + use<S>
     {
         let in_flight = InFlight::begin(self.activity.clone());
-        let mut req = req.map(|body| TimedBody::new(body, self.body_stall));
+        let (stall, whole) = (self.body_stall, self.body_whole);
+        let mut req = req.map(|body| TimedBody::new(body, stall, whole));
         req.extensions_mut().insert(ConnectInfo(self.peer));
         let https = self.https;
         let answer = self.service.clone().oneshot(req);
@@ -272,12 +281,33 @@ where
     }
 }
 
-/// What a connection's service tells its I/O: how many requests are in flight, and how many
-/// have arrived so far (so a request head that was being timed is known to be complete).
-#[derive(Default)]
+/// What a connection's service tells its I/O: how many requests are in flight, how many have
+/// arrived so far (so a request head that was being timed is known to be complete), and when
+/// the last one finished (the idle time counts from there: an HTTP/2 response is written after
+/// its request's task has finished).
 struct Activity {
     in_flight: AtomicUsize,
     arrived: AtomicU64,
+    opened: Instant,
+    /// Milliseconds from `opened` to the end of the last request.
+    finished_ms: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            arrived: AtomicU64::new(0),
+            opened: Instant::now(),
+            finished_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Activity {
+    fn last_finished(&self) -> Instant {
+        self.opened + Duration::from_millis(self.finished_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// A request in flight, from its head's arrival until its response or its cancellation.
@@ -293,19 +323,24 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        let since = self.0.opened.elapsed().as_millis();
+        self.0
+            .finished_ms
+            .fetch_max(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// A connection's I/O with deadlines: a read waiting past its deadline fails, which ends the
-/// connection. The deadline is 10 s after the first byte of a request until its head has
-/// arrived, none while a request is in flight (its body is timed by [`TimedBody`]), and 60 s
-/// after the last byte either way when idle. A write that cannot progress for the idle
-/// timeout (a client that does not read) fails too.
+/// connection. The deadline is 10 s after the first byte of an HTTP/1 request until its head
+/// has arrived, none while a request is in flight (its body is timed by [`TimedBody`]), and
+/// 60 s after the last byte or the last finished request when idle. A write, flush or close
+/// that cannot progress for the idle timeout (a client that does not read) fails too.
 struct Watched<IO> {
     io: IO,
     activity: Arc<Activity>,
     limits: ConnectionLimits,
+    protocol: Protocol,
     /// When the current request head began, and how many requests had arrived then.
     head: Option<(Instant, u64)>,
     last_progress: Instant,
@@ -313,13 +348,27 @@ struct Watched<IO> {
     write_timer: Pin<Box<Sleep>>,
 }
 
+/// What the connection speaks: told by TLS's ALPN, else by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Unknown,
+    Http1,
+    Http2,
+}
+
 impl<IO> Watched<IO> {
-    fn new(io: IO, activity: Arc<Activity>, limits: ConnectionLimits) -> Watched<IO> {
+    fn new(
+        io: IO,
+        activity: Arc<Activity>,
+        limits: ConnectionLimits,
+        protocol: Protocol,
+    ) -> Watched<IO> {
         let now = Instant::now();
         Watched {
             io,
             activity,
             limits,
+            protocol,
             head: None,
             last_progress: now,
             read_timer: Box::pin(tokio::time::sleep_until(now + limits.idle)),
@@ -335,7 +384,7 @@ impl<IO> Watched<IO> {
             Some((began, arrived)) if arrived == self.activity.arrived.load(Ordering::Relaxed) => {
                 Some(began + self.limits.request_head)
             }
-            _ => Some(self.last_progress + self.limits.idle),
+            _ => Some(self.last_progress.max(self.activity.last_finished()) + self.limits.idle),
         }
     }
 
@@ -349,10 +398,21 @@ impl<IO> Watched<IO> {
         }
     }
 
-    fn read_progress(&mut self) {
+    fn read_progress(&mut self, read: &[u8]) {
         let now = Instant::now();
         self.last_progress = now;
-        if self.activity.in_flight.load(Ordering::Relaxed) == 0 {
+        if self.protocol == Protocol::Unknown {
+            // HTTP/2 with prior knowledge starts with its preface; anything else is HTTP/1.
+            self.protocol = if read.starts_with(b"PRI * HTTP/2.0") {
+                Protocol::Http2
+            } else {
+                Protocol::Http1
+            };
+        }
+        // HTTP/2 frames come and go between requests (SETTINGS, WINDOW_UPDATE, PING): only
+        // HTTP/1 has a request head to time, and HTTP/2 connections are timed by idleness.
+        if self.protocol == Protocol::Http1 && self.activity.in_flight.load(Ordering::Relaxed) == 0
+        {
             let arrived = self.activity.arrived.load(Ordering::Relaxed);
             // Bytes while nothing is in flight begin a request, unless they continue the head
             // already being timed.
@@ -360,6 +420,18 @@ impl<IO> Watched<IO> {
                 self.head = Some((now, arrived));
             }
         }
+    }
+}
+
+impl<IO> Watched<IO> {
+    /// A write, flush or close the client is not letting through: pending until the idle
+    /// timeout has passed since the last progress, then an error.
+    fn write_stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let deadline = self.last_progress + self.limits.idle;
+        if expired(&mut self.write_timer, deadline, cx) {
+            return Poll::Ready(Err(timed_out("response not read in time")));
+        }
+        Poll::Pending
     }
 }
 
@@ -385,7 +457,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
-                    this.read_progress();
+                    this.read_progress(&buf.filled()[before..]);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -424,13 +496,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                let deadline = this.last_progress + this.limits.idle;
-                if expired(&mut this.write_timer, deadline, cx) {
-                    return Poll::Ready(Err(timed_out("response not read in time")));
-                }
-                Poll::Pending
-            }
+            Poll::Pending => this.write_stalled(cx),
         }
     }
 
@@ -446,13 +512,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                let deadline = this.last_progress + this.limits.idle;
-                if expired(&mut this.write_timer, deadline, cx) {
-                    return Poll::Ready(Err(timed_out("response not read in time")));
-                }
-                Poll::Pending
-            }
+            Poll::Pending => this.write_stalled(cx),
         }
     }
 
@@ -460,27 +520,39 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         self.io.is_write_vectored()
     }
 
+    // A flush or a TLS close_notify waits on the client as a write does: the same deadline.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_flush(cx) {
+            Poll::Pending => this.write_stalled(cx),
+            done => done,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_shutdown(cx) {
+            Poll::Pending => this.write_stalled(cx),
+            done => done,
+        }
     }
 }
 
-/// A request body whose next part must arrive within the stall timeout.
+/// A request body whose next part must arrive within the stall timeout, and the whole within
+/// the idle timeout: a client dribbling a byte every few seconds cannot hold a connection.
 pub struct TimedBody {
     body: Incoming,
     stall: Duration,
+    ends_by: Instant,
     timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl TimedBody {
-    fn new(body: Incoming, stall: Duration) -> TimedBody {
+    fn new(body: Incoming, stall: Duration, whole: Duration) -> TimedBody {
         TimedBody {
             body,
             stall,
+            ends_by: Instant::now() + whole,
             timer: None,
         }
     }
@@ -506,10 +578,15 @@ impl Body for TimedBody {
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
-                let stall = this.stall;
+                let deadline = (Instant::now() + this.stall).min(this.ends_by);
+                let ends_by = this.ends_by;
                 let timer = this
                     .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                // A timer armed at the last frame keeps its deadline, capped by the whole's.
+                if timer.deadline() > ends_by {
+                    timer.as_mut().reset(ends_by);
+                }
                 ready!(timer.as_mut().poll(cx));
                 Poll::Ready(Some(Err(BodyStalled.into())))
             }

@@ -42,6 +42,9 @@ pub fn verify(phc: &str, password: &str) -> bool {
     argon2().verify_password(password.as_bytes(), phc).is_ok()
 }
 
+/// The most memory a stored hash may ask for, in KiB (OWASP's default is 19 MiB).
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+
 /// One thread's Argon2 working memory, kept from one verification to the next (as each
 /// thread of the pool keeps its own): 19 MiB allocated once, not faulted in per login.
 #[derive(Default)]
@@ -60,6 +63,11 @@ impl Memory {
         let Ok(params) = Params::try_from(&hash) else {
             return false;
         };
+        // A stored hash claiming more than 256 MiB (an imported one, say) would take that
+        // from every thread for good, or end the process if the allocation failed.
+        if params.m_cost() > MAX_MEMORY_KIB {
+            return false;
+        }
         let (Ok(algorithm), Ok(version)) = (
             Algorithm::try_from(hash.algorithm.as_str()),
             Version::try_from(hash.version.unwrap_or(0x13)),
@@ -143,8 +151,13 @@ impl Pool {
             });
     }
 
+    /// Until the first check is timed (the calibration, a few tens of milliseconds after
+    /// start), a typical check on a server core.
     fn typical(&self) -> Duration {
-        Duration::from_micros(self.typical_micros.load(Ordering::Relaxed))
+        match self.typical_micros.load(Ordering::Relaxed) {
+            0 => Duration::from_millis(40),
+            micros => Duration::from_micros(micros),
+        }
     }
 }
 
@@ -274,6 +287,14 @@ impl idforce_core::ports::PasswordVerifier for Argon2Verifier {
             return Ok(false);
         }
         Ok(answered.await.unwrap_or(false))
+    }
+
+    fn admit(&self) -> Result<(), Overloaded> {
+        if self.pool.pending.load(Ordering::Relaxed) >= self.pool.capacity {
+            self.pool.counters.overloaded.inc();
+            return Err(Overloaded);
+        }
+        Ok(())
     }
 
     async fn settled(&self) {

@@ -105,6 +105,25 @@ pub struct SecretSources {
     pub config_file: Option<PathBuf>,
 }
 
+/// The shortest secret accepted from a user: sealed values name their secret by a fingerprint,
+/// and a short one could be found from it by trying guesses.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Refuses a secret too short to resist guessing.
+fn long_enough<S: AsRef<str>>(secrets: &[S], origin: &str) -> Result<(), String> {
+    match secrets
+        .iter()
+        .map(|s| s.as_ref().trim())
+        .find(|s| !s.is_empty() && s.chars().count() < MIN_SECRET_CHARS)
+    {
+        Some(_) => Err(format!(
+            "{origin}: a secret shorter than {MIN_SECRET_CHARS} characters; use a long random one \
+             (e.g. `openssl rand -base64 32`)"
+        )),
+        None => Ok(()),
+    }
+}
+
 impl SystemSecret {
     /// From secrets given newest first. Empty ones are ignored; none at all is an error.
     pub fn new<S: AsRef<str>>(secrets: &[S]) -> Result<SystemSecret, String> {
@@ -132,6 +151,7 @@ impl SystemSecret {
         }
         if let Some(v) = env("IDFORCE_SECRET") {
             let secrets: Vec<&str> = v.split(',').collect();
+            long_enough(&secrets, "IDFORCE_SECRET")?;
             return Ok((SystemSecret::new(&secrets)?, Origin::Env));
         }
         if let Some(path) = env("IDFORCE_SECRET_FILE").map(PathBuf::from) {
@@ -148,12 +168,18 @@ impl SystemSecret {
             return Ok((SystemSecret::new(&[v])?, Origin::LegacyEnv));
         }
         let Some(db_file) = idforce_store::sqlite_file(database) else {
-            return Err(
-                "PostgreSQL needs the system secret, the same on every node: set IDFORCE_SECRET, \
-                 IDFORCE_SECRET_FILE, --secret-file or [server] secret_file (e.g. the output of \
-                 `openssl rand -base64 32`)"
-                    .into(),
-            );
+            if database.starts_with("postgres") {
+                return Err(
+                    "PostgreSQL needs the system secret, the same on every node: set \
+                     IDFORCE_SECRET, IDFORCE_SECRET_FILE, --secret-file or [server] secret_file \
+                     (e.g. the output of `openssl rand -base64 32`)"
+                        .into(),
+                );
+            }
+            return Err(format!(
+                "no secret given, and {} is not a SQLite store to keep one beside",
+                idforce_store::redact_url(database)
+            ));
         };
         let path = beside(&db_file);
         if path.exists() {
@@ -285,6 +311,7 @@ fn read_file(path: &Path) -> Result<SystemSecret, String> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
+    long_enough(&lines, &path.display().to_string())?;
     SystemSecret::new(&lines).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -293,32 +320,56 @@ pub fn beside(db_file: &Path) -> PathBuf {
     db_file.with_extension("secret")
 }
 
-/// Generates a secret (32 random bytes) into a new 0600 file. If another process made the
-/// file first, its secret is the one used.
+/// Generates a secret (32 random bytes) into a new 0600 file: written whole to a temporary
+/// file, made durable, then linked into place — which fails if another process made the file
+/// first, whose secret is then the one used — and the directory made durable, so the secret
+/// cannot vanish after a crash while the store it sealed survives.
 fn generate_file(path: &Path) -> Result<SystemSecret, String> {
     use std::io::Write;
     let secret = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}", hex(&random_bytes::<6>())));
+    let cannot = |e: std::io::Error| {
+        format!(
+            "cannot create the system secret file {}: {e}",
+            path.display()
+        )
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            let text = format!(
-                "# idforce's system secret: it seals the signing keys and secrets of the store \
-                 beside it.\n# Keep it apart from backups of the store; without it the store \
-                 cannot be opened.\n{secret}\n"
-            );
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let text = format!(
+        "# idforce's system secret: it seals the signing keys and secrets of the store beside \
+         it.\n# Keep it apart from backups of the store; without it the store cannot be \
+         opened.\n{secret}\n"
+    );
+    let written = options.open(&temp).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(cannot(e));
+    }
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
             SystemSecret::new(&[secret])
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_file(path),
-        Err(e) => Err(format!(
-            "cannot create the system secret file {}: {e}",
-            path.display()
-        )),
+        Err(e) => Err(cannot(e)),
     }
 }
 
@@ -369,6 +420,63 @@ mod tests {
         );
         assert_eq!(rotated.fingerprints().len(), 2);
         assert!(SystemSecret::new(&["", "  "]).is_err());
+    }
+
+    #[test]
+    fn postgresql_without_a_secret_refuses_to_start() {
+        let given = [
+            "IDFORCE_SECRET",
+            "IDFORCE_SECRET_FILE",
+            "IDFORCE_KEY_ENCRYPTION_KEY",
+        ]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some());
+        if given {
+            eprintln!("SKIPPED: a system secret is set in this environment");
+            return;
+        }
+        let Err(why) = SystemSecret::resolve(
+            &SecretSources::default(),
+            "postgres://postgres@127.0.0.1:5432/idforce",
+        ) else {
+            panic!("started without a secret");
+        };
+        assert!(why.contains("PostgreSQL needs the system secret"), "{why}");
+        // The control: given one, it resolves.
+        let dir = std::env::temp_dir().join(format!("idforce-pg-{}", hex(&random_bytes::<6>())));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("s");
+        std::fs::write(
+            &file,
+            "# comment\nnewest-secret-0123456789\n\nolder-secret-0123456789\n",
+        )
+        .expect("write");
+        let sources = SecretSources {
+            flag_file: Some(file.clone()),
+            config_file: None,
+        };
+        let (secret, origin) =
+            SystemSecret::resolve(&sources, "postgres://postgres@127.0.0.1:5432/idforce")
+                .expect("resolves");
+        assert_eq!(origin, Origin::Flag(file.clone()));
+        assert_eq!(
+            secret.fingerprints().len(),
+            2,
+            "one per line, comments skipped"
+        );
+        assert_eq!(
+            secret.fingerprint(),
+            SystemSecret::new(&["newest-secret-0123456789"])
+                .expect("secret")
+                .fingerprint()
+        );
+        // Too short to resist guessing: refused, saying why.
+        std::fs::write(&file, "short\n").expect("write");
+        let Err(why) = SystemSecret::resolve(&sources, "postgres://x/y") else {
+            panic!("a short secret accepted");
+        };
+        assert!(why.contains("shorter than 16 characters"), "{why}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub struct Throttles {
     pub device_per_client: Throttle,
     /// The same, per source address.
     pub device_per_address: Throttle,
-    /// User codes typed on the verification page, per browser login session.
-    pub user_codes_per_session: Throttle,
+    /// User codes typed on the verification page, per user.
+    pub user_codes_per_user: Throttle,
 }
 
 impl Default for Throttles {
@@ -51,7 +51,7 @@ impl Default for Throttles {
                 burst: 10,
                 every_ms: 6_000,
             }),
-            user_codes_per_session: Throttle::new(Rate {
+            user_codes_per_user: Throttle::new(Rate {
                 burst: 10,
                 every_ms: 6_000,
             }),

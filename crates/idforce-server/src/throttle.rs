@@ -64,6 +64,21 @@ fn prune(map: &mut HashMap<String, Millis>, now: Millis) {
     }
 }
 
+/// The key of a source address: an IPv4 address, or an IPv6 /64 (one host is commonly given a
+/// whole /64, so per-address keys would let it take thousands of buckets).
+pub fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Seconds to tell a client to wait (`Retry-After`), rounded up, at least one.
 pub fn retry_after_secs(wait_ms: i64) -> i64 {
     ((wait_ms + 999) / 1000).max(1)
@@ -92,6 +107,20 @@ mod tests {
             assert_eq!(t.take("a", 10_000), Ok(()));
         }
         assert!(t.take("a", 10_000).is_err());
+    }
+
+    #[test]
+    fn ipv6_addresses_share_their_64() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().expect("ip"));
+        let b = address_key("2001:db8:1:2:bbbb::2".parse().expect("ip"));
+        let c = address_key("2001:db8:1:3::1".parse().expect("ip"));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(
+            address_key("::ffff:10.1.2.3".parse().expect("ip")),
+            "10.1.2.3"
+        );
+        assert_eq!(address_key("10.1.2.3".parse().expect("ip")), "10.1.2.3");
     }
 
     #[test]

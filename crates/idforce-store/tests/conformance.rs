@@ -247,10 +247,10 @@ async fn lockout_counts_every_failure(name: &str, s: Store) {
         reserved += usize::from(t.await.unwrap());
     }
     assert_eq!(reserved, 5, "{name}: checks reserved at once");
-    // The first of them to fail finds the limit reached and locks; the rest find the lock.
+    // The sixth locked the user; the five failing find the lock.
     assert!(
         s.login_attempt_failed(&u.id, 1000, policy).await.unwrap(),
-        "{name}: the failure that completes the count locks"
+        "{name}: locked"
     );
     let locked = s.user(&u.id).await.unwrap().unwrap();
     assert_eq!(locked.locked_until, Some(1000 + 60_000), "{name}");

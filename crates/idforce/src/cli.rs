@@ -19,9 +19,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "IDFORCE_DATABASE_URL")]
     pub database: Option<String>,
     /// File of the system secret that seals the store's keys and secrets (one per line, newest
-    /// first). Also IDFORCE_SECRET (comma-separated). Without either, a SQLite store keeps a
-    /// generated one beside it (idforce.db → idforce.secret); PostgreSQL needs one.
-    #[arg(long, global = true, env = "IDFORCE_SECRET_FILE")]
+    /// first). Else IDFORCE_SECRET (comma-separated), then IDFORCE_SECRET_FILE, then the config's
+    /// secret_file. Without any, a SQLite store keeps a generated one beside it (idforce.db →
+    /// idforce.secret); PostgreSQL needs one.
+    #[arg(long, global = true)]
     pub secret_file: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long, global = true, env = "IDFORCE_JSON")]

@@ -69,7 +69,10 @@ pub(super) async fn exchange(
 
     // Last, so that only an assertion that would succeed is spent; in the same transaction
     // as the session it pays for.
-    let expires_at = claims.exp.saturating_mul(1000) + assertion::CLOCK_SKEW_SECS * 1000;
+    let expires_at = claims
+        .exp
+        .saturating_mul(1000)
+        .saturating_add(assertion::CLOCK_SKEW_SECS * 1000);
     let opened = open_session(ctx, &org, &user, &app, scopes, None)?;
     let fresh = ctx
         .store
@@ -99,6 +102,11 @@ fn check_certificate_validity(
     certificate: &[u8],
 ) -> Result<(), OAuthError> {
     let Some(validity) = crate::certificate::validity(certificate) else {
+        // Unreadable dates: nothing to enforce by, and so nothing accepted when asked to.
+        if app.enforce_certificate_validity {
+            let why = "the app's certificate has no validity period idforce can read";
+            return Err(OAuthError::invalid_assertion().because(why));
+        }
         return Ok(());
     };
     if validity.contains(ctx.now) {

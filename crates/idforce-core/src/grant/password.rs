@@ -44,6 +44,9 @@ pub async fn check_api_login(
     presented: &str,
 ) -> Result<Arc<User>, OAuthError> {
     ctx.passwords.settled().await;
+    ctx.passwords
+        .admit()
+        .map_err(|_| OAuthError::overloaded())?;
     let Some(user) = known_user(ctx, username).await? else {
         return Err(unknown_user(ctx, username));
     };
@@ -62,6 +65,9 @@ pub async fn check_login(
     password: &str,
 ) -> Result<User, OAuthError> {
     ctx.passwords.settled().await;
+    ctx.passwords
+        .admit()
+        .map_err(|_| OAuthError::overloaded())?;
     let Some(user) = known_user(ctx, username).await? else {
         return Err(unknown_user(ctx, username));
     };

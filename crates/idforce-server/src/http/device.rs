@@ -79,11 +79,10 @@ pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Res
     if !req.params.get("csrf").is_some_and(|c| same(c, &csrf)) {
         return form("This form has expired. Try again.", StatusCode::FORBIDDEN);
     }
-    // Codes sent from this browser session (typed, or with a decision): a person sends a
-    // few; a guesser, thousands.
-    let session_key = URL_SAFE_NO_PAD.encode(s.hasher.digest(&sid));
-    let throttle = &s.throttles.user_codes_per_session;
-    if let Err(wait_ms) = throttle.take(&session_key, s.clock.now()) {
+    // Codes sent by this user (typed, or with a decision), in any browser session — logging
+    // in again does not start a new count: a person sends a few; a guesser, thousands.
+    let throttle = &s.throttles.user_codes_per_user;
+    if let Err(wait_ms) = throttle.take(user.id.as15(), s.clock.now()) {
         let secs = crate::throttle::retry_after_secs(wait_ms);
         tracing::info!(user = %user.id, retry_after = secs, "user codes throttled");
         let mut page = form(

@@ -34,17 +34,8 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
             Ok(client) => {
                 let ctx = s.token_context(&req.headers, &ring);
                 if is_device_authorization(&req.params) {
-                    let client_id = client.client_id.as_deref().unwrap_or_default();
-                    if let Err(wait_ms) = device_throttle(&s, peer, client_id) {
-                        let secs = crate::throttle::retry_after_secs(wait_ms);
-                        tracing::info!(
-                            client_id,
-                            ?peer,
-                            retry_after = secs,
-                            "device authorization throttled"
-                        );
-                        return Outcome::with("device", "throttled")
-                            .attach(respond::throttled(format, secs));
+                    if let Err(response) = device_throttle(&s, &ctx, peer, &client, format).await {
+                        return response;
                     }
                     device::authorize(&ctx, &req.params, &client)
                         .await
@@ -69,20 +60,42 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     }
 }
 
-/// A device authorization request takes a token from its source address's bucket and its
-/// client's; either empty refuses it.
-fn device_throttle(
+/// A device authorization request takes a token from its source address's bucket, then — once
+/// the client has authenticated, so that nobody can empty another app's bucket with its
+/// client id alone — from its client's. Either empty: 429.
+async fn device_throttle(
     s: &AppState,
+    ctx: &idforce_core::grant::TokenContext<'_>,
     peer: Option<std::net::SocketAddr>,
-    client_id: &str,
-) -> Result<(), i64> {
+    client: &ClientCredentials,
+    format: Format,
+) -> Result<(), Response> {
+    let refuse = |wait_ms: i64, by: &str| {
+        let secs = crate::throttle::retry_after_secs(wait_ms);
+        tracing::info!(
+            ?peer,
+            by,
+            retry_after = secs,
+            "device authorization throttled"
+        );
+        Outcome::with("device", "throttled").attach(respond::throttled(format, secs))
+    };
     let now = s.clock.now();
     if let Some(peer) = peer {
+        let address = crate::throttle::address_key(peer.ip());
         s.throttles
             .device_per_address
-            .take(&peer.ip().to_string(), now)?;
+            .take(&address, now)
+            .map_err(|wait| refuse(wait, "address"))?;
     }
-    s.throttles.device_per_client.take(client_id, now)
+    // A client that fails to authenticate is answered by `device::authorize` as usual.
+    if let Ok(app) = device::authenticate(ctx, client).await {
+        s.throttles
+            .device_per_client
+            .take(&app.client_id, now)
+            .map_err(|wait| refuse(wait, "client"))?;
+    }
+    Ok(())
 }
 
 /// What a successful token-endpoint request answers: either shape, as it is.

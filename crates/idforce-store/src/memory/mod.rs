@@ -289,7 +289,12 @@ impl LoginAttempts for MemoryStore {
         let Some(u) = state.users.get_mut(user) else {
             return Ok(false);
         };
-        if u.is_locked(now) || u.failed_logins >= policy.attempts {
+        if u.is_locked(now) {
+            return Ok(false);
+        }
+        if u.failed_logins >= policy.attempts {
+            u.failed_logins = 0;
+            u.locked_until = Some(now + policy.duration_secs * 1000);
             return Ok(false);
         }
         u.failed_logins += 1;
@@ -316,6 +321,7 @@ impl LoginAttempts for MemoryStore {
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
         if let Some(u) = self.write()?.users.get_mut(user) {
             u.failed_logins = 0;
+            u.locked_until = None;
         }
         Ok(())
     }

@@ -11,14 +11,17 @@ use crate::rows;
 
 /// One statement each (see sqlite/logins.rs); the row lock orders concurrent checks, on
 /// every node.
-const RESERVE_ATTEMPT: &str = "UPDATE users SET failed_logins = failed_logins + 1
-     WHERE id = $1 AND failed_logins < $2 AND (locked_until IS NULL OR locked_until <= $3)
+const RESERVE_ATTEMPT: &str = "UPDATE users SET
+         failed_logins = CASE WHEN failed_logins >= $2 THEN 0 ELSE failed_logins + 1 END,
+         locked_until = CASE WHEN failed_logins >= $2 THEN $4 ELSE locked_until END
+     WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $3)
      RETURNING failed_logins";
 const ATTEMPT_FAILED: &str = "UPDATE users SET
          locked_until = CASE WHEN failed_logins >= $2 THEN $3 ELSE locked_until END,
          failed_logins = CASE WHEN failed_logins >= $2 THEN 0 ELSE failed_logins END
      WHERE id = $1 RETURNING locked_until";
-const CLEAR_FAILURES: &str = "UPDATE users SET failed_logins = 0 WHERE id = $1";
+const CLEAR_FAILURES: &str =
+    "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1";
 
 const DELETE_ENDED: &str = "DELETE FROM login_sessions WHERE expires_at < $1";
 const INSERT_LOGIN: &str =
@@ -40,10 +43,12 @@ impl LoginAttempts for PgStore {
                 .bind(user.as15())
                 .bind(i64::from(policy.attempts))
                 .bind(now)
+                .bind(now + policy.duration_secs * 1000)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(unavailable)?;
-            Ok(count.is_some())
+            // 0: the reservation found the limit reached and locked the user instead.
+            Ok(count.is_some_and(|n| n > 0))
         })
         .await
     }

@@ -10,17 +10,22 @@ use rusqlite::params;
 use super::{SqliteStore, change, one, scalar};
 use crate::rows;
 
-/// One statement each, so that concurrent checks are counted one by one: a reservation
-/// counts unless the user is locked or the limit is reached; a failure that finds the limit
-/// reached sets the lock and restarts the count.
-const RESERVE_ATTEMPT: &str = "UPDATE users SET failed_logins = failed_logins + 1
-     WHERE id = ?1 AND failed_logins < ?2 AND (locked_until IS NULL OR locked_until <= ?3)
+/// One statement each, so that concurrent checks are counted one by one. A reservation counts
+/// unless the user is locked; one that finds the limit already reached (by checks still in
+/// flight, or by reservations whose requests were abandoned and never settled) locks the user
+/// instead, so a count can never stay stuck at the limit without a lock that ends. A failure
+/// that finds the limit reached sets the lock and restarts the count; a success clears both.
+const RESERVE_ATTEMPT: &str = "UPDATE users SET
+         failed_logins = CASE WHEN failed_logins >= ?2 THEN 0 ELSE failed_logins + 1 END,
+         locked_until = CASE WHEN failed_logins >= ?2 THEN ?4 ELSE locked_until END
+     WHERE id = ?1 AND (locked_until IS NULL OR locked_until <= ?3)
      RETURNING failed_logins";
 const ATTEMPT_FAILED: &str = "UPDATE users SET
          locked_until = CASE WHEN failed_logins >= ?2 THEN ?3 ELSE locked_until END,
          failed_logins = CASE WHEN failed_logins >= ?2 THEN 0 ELSE failed_logins END
      WHERE id = ?1 RETURNING locked_until";
-const CLEAR_FAILURES: &str = "UPDATE users SET failed_logins = 0 WHERE id = ?1";
+const CLEAR_FAILURES: &str =
+    "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1";
 
 const DELETE_ENDED: &str = "DELETE FROM login_sessions WHERE expires_at < ?1";
 const INSERT_LOGIN: &str =
@@ -43,9 +48,15 @@ impl LoginAttempts for SqliteStore {
                 let count: Option<i64> = scalar(
                     c,
                     RESERVE_ATTEMPT,
-                    params![user.as15(), i64::from(policy.attempts), now],
+                    params![
+                        user.as15(),
+                        i64::from(policy.attempts),
+                        now,
+                        now + policy.duration_secs * 1000
+                    ],
                 )?;
-                Ok(count.is_some())
+                // 0: the reservation found the limit reached and locked the user instead.
+                Ok(count.is_some_and(|n| n > 0))
             })
             .await
     }

@@ -453,7 +453,7 @@ async fn device_authorization_is_throttled_per_address_and_per_client() {
 }
 
 #[tokio::test]
-async fn user_codes_are_throttled_per_browser_session() {
+async fn user_codes_are_throttled_per_user() {
     let s = TestServer::start().await;
     s.clock.freeze();
     let (_, codes) = device_codes(&s, INTEGRATION_ID, &[]).await;
@@ -474,9 +474,19 @@ async fn user_codes_are_throttled_per_browser_session() {
         page.body
     );
     assert_eq!(page.headers["retry-after"], "6");
-    // Another person's session is not held back.
+    // Logging in again does not start a new count…
+    let mut again = Browser::new(&s);
+    let page = enter_code(&mut again, ALICE, ALICE_PASSWORD, user_code).await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    // …and another person is not held back.
     let mut other = Browser::new(&s);
-    let page = enter_code(&mut other, ALICE, ALICE_PASSWORD, user_code).await;
+    let page = enter_code(
+        &mut other,
+        "integration@acme.test",
+        "Integration2026!",
+        user_code,
+    )
+    .await;
     assert!(page.is_consent(), "{}", page.body);
     s.clock.advance_secs(6);
     let page = enter_code(&mut b, ALICE, ALICE_PASSWORD, user_code).await;

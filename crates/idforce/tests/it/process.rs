@@ -336,7 +336,7 @@ fn the_store_is_sealed_by_a_secret_kept_outside_it() {
     // does not open, and the refusal says which secret it needs.
     let kept = dir.path().join("kept.secret");
     std::fs::rename(&secret, &kept).unwrap();
-    let wrong: [&[(&str, &str)]; 2] = [&[], &[("IDFORCE_SECRET", "wrong")]];
+    let wrong: [&[(&str, &str)]; 2] = [&[], &[("IDFORCE_SECRET", "a-wrong-but-long-secret")]];
     for envs in wrong {
         let out = serve(envs, &[]).output().unwrap();
         assert!(!out.status.success());
@@ -366,7 +366,7 @@ fn the_store_is_sealed_by_a_secret_kept_outside_it() {
         .unwrap()
         .trim()
         .to_owned();
-    let both = format!("new-secret-2026,{old}");
+    let both = format!("new-system-secret-2026,{old}");
     let cli = |envs: &[(&str, &str)], args: &[&str]| {
         let mut cmd = idforce();
         cmd.args(["--database", &db, "--json"]).args(args);
@@ -388,7 +388,7 @@ fn the_store_is_sealed_by_a_secret_kept_outside_it() {
         "{resealed}"
     );
     let out = cli(
-        &[("IDFORCE_SECRET", "new-secret-2026")],
+        &[("IDFORCE_SECRET", "new-system-secret-2026")],
         &["app", "show", "Integration", "--reveal-secret"],
     );
     assert!(
@@ -399,7 +399,7 @@ fn the_store_is_sealed_by_a_secret_kept_outside_it() {
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["client_secret"], INTEGRATION_SECRET);
     let p = spawn_command(
-        base(&[("IDFORCE_SECRET", "new-secret-2026")], &[]),
+        base(&[("IDFORCE_SECRET", "new-system-secret-2026")], &[]),
         dir.path(),
         &[],
         &[],
