@@ -1,5 +1,9 @@
 //! Failed-login counting and lockout, and browser login sessions.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use idforce_core::model::{LockoutPolicy, LoginSession, Millis};
 use idforce_core::ports::{LoginAttempts, LoginSessions, StoreResult};
@@ -8,24 +12,75 @@ use idforce_core::token::Digest;
 use rusqlite::params;
 
 use super::{SqliteStore, change, one, scalar};
-use crate::rows;
+use crate::rows::{self, Columns};
 
-/// One statement each, so that concurrent checks are counted one by one. A reservation counts
-/// unless the user is locked; one that finds the limit already reached (by checks still in
-/// flight, or by reservations whose requests were abandoned and never settled) locks the user
-/// instead, so a count can never stay stuck at the limit without a lock that ends. A failure
-/// that finds the limit reached sets the lock and restarts the count; a success clears both.
-const RESERVE_ATTEMPT: &str = "UPDATE users SET
-         failed_logins = CASE WHEN failed_logins >= ?2 THEN 0 ELSE failed_logins + 1 END,
-         locked_until = CASE WHEN failed_logins >= ?2 THEN ?4 ELSE locked_until END
-     WHERE id = ?1 AND (locked_until IS NULL OR locked_until <= ?3)
-     RETURNING failed_logins";
+/// A user's lockout state, read fresh.
+const LOCK_STATE: &str = "SELECT failed_logins, locked_until FROM users WHERE id = ?1";
+/// Locks the user (the count of checks reached the limit) and restarts the count.
+const LOCK: &str = "UPDATE users SET locked_until = ?2, failed_logins = 0 WHERE id = ?1";
+/// A failure counts unless the user is locked (a check reserved before the lock, settling
+/// after it); the one that reaches the limit locks the user and restarts the count.
 const ATTEMPT_FAILED: &str = "UPDATE users SET
-         locked_until = CASE WHEN failed_logins >= ?2 THEN ?3 ELSE locked_until END,
-         failed_logins = CASE WHEN failed_logins >= ?2 THEN 0 ELSE failed_logins END
+         locked_until = CASE
+             WHEN (locked_until IS NULL OR locked_until <= ?3) AND failed_logins + 1 >= ?2 THEN ?4
+             ELSE locked_until END,
+         failed_logins = CASE
+             WHEN locked_until IS NOT NULL AND locked_until > ?3 THEN failed_logins
+             WHEN failed_logins + 1 >= ?2 THEN 0
+             ELSE failed_logins + 1 END
      WHERE id = ?1 RETURNING locked_until";
 const CLEAR_FAILURES: &str =
     "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1";
+
+/// How long a reserved check counts before it is taken as abandoned (a check takes well under
+/// a second; its request was dropped before settling it).
+const ABANDONED_AFTER: Duration = Duration::from_secs(60);
+
+/// Password checks reserved and not yet settled, per user. Kept in memory, not in the file:
+/// one process serves a SQLite store (the serve lock), so this is every check in flight, and a
+/// successful login costs no write at all. With the failures stored in the file, reserved and
+/// failed checks never exceed the policy's limit.
+#[derive(Default)]
+pub(crate) struct ChecksInFlight(Mutex<HashMap<SfId, InFlight>>);
+
+#[derive(Default)]
+struct InFlight {
+    /// When each unsettled check was reserved.
+    reserved: Vec<Instant>,
+    /// A lock decided here and perhaps not yet written: it holds from the moment it is decided.
+    locked_until: Option<Millis>,
+}
+
+impl ChecksInFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SfId, InFlight>> {
+        // A panic while holding it leaves a map that is still usable.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One reserved check of `user` settled (the oldest: any one will do).
+    fn settle(&self, user: &SfId) {
+        let mut map = self.lock();
+        if let Some(entry) = map.get_mut(user) {
+            if !entry.reserved.is_empty() {
+                entry.reserved.remove(0);
+            }
+            if entry.reserved.is_empty() && entry.locked_until.is_none() {
+                map.remove(user);
+            }
+        }
+    }
+
+    /// A success or an unlock: no lock decided here holds any more.
+    fn unlock(&self, user: &SfId) {
+        let mut map = self.lock();
+        if let Some(entry) = map.get_mut(user) {
+            entry.locked_until = None;
+            if entry.reserved.is_empty() {
+                map.remove(user);
+            }
+        }
+    }
+}
 
 const DELETE_ENDED: &str = "DELETE FROM login_sessions WHERE expires_at < ?1";
 const INSERT_LOGIN: &str =
@@ -42,23 +97,46 @@ impl LoginAttempts for SqliteStore {
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool> {
-        let user = *user;
-        self.db
-            .write_statement(move |c| {
-                let count: Option<i64> = scalar(
-                    c,
-                    RESERVE_ATTEMPT,
-                    params![
-                        user.as15(),
-                        i64::from(policy.attempts),
-                        now,
-                        now + policy.duration_secs * 1000
-                    ],
-                )?;
-                // 0: the reservation found the limit reached and locked the user instead.
-                Ok(count.is_some_and(|n| n > 0))
-            })
-            .await
+        let lock_now = {
+            let mut checks = self.checks.lock();
+            // Read under the lock, so that concurrent reservations are decided one at a time.
+            let state = self.db.read(|c| {
+                one(c, LOCK_STATE, [user.as15()], |r| {
+                    Ok((r.int(0)?, r.opt_int(1)?))
+                })
+            })?;
+            let Some((failed, locked_until)) = state else {
+                return Ok(false);
+            };
+            let entry = checks.entry(*user).or_default();
+            if locked_until.or(entry.locked_until).is_some_and(|t| now < t) {
+                return Ok(false);
+            }
+            entry.reserved.retain(|at| at.elapsed() < ABANDONED_AFTER);
+            let counted = failed.max(0) as u64 + entry.reserved.len() as u64;
+            if counted < u64::from(policy.attempts) {
+                entry.reserved.push(Instant::now());
+                return Ok(true);
+            }
+            // Every allowed check is taken: lock, as the last failure would have, from this
+            // moment (the write follows), and forget the checks in flight: those that fail
+            // now find the lock and are not counted.
+            entry.reserved.clear();
+            entry.locked_until = Some(now + policy.duration_secs * 1000);
+            true
+        };
+        if lock_now {
+            let (id, until) = (*user, now + policy.duration_secs * 1000);
+            let written = self
+                .db
+                .write_statement(move |c| change(c, LOCK, params![id.as15(), until]).map(drop))
+                .await;
+            // Stored (or failed to be): the file holds the lock now, where an administrator's
+            // unlock from another process can end it.
+            self.checks.unlock(user);
+            written?;
+        }
+        Ok(false)
     }
 
     async fn login_attempt_failed(
@@ -67,28 +145,45 @@ impl LoginAttempts for SqliteStore {
         now: Millis,
         policy: LockoutPolicy,
     ) -> StoreResult<bool> {
-        let user = *user;
-        self.db
+        let id = *user;
+        // Stored before the reservation is released: a reservation decided in between counts
+        // this check twice, never not at all.
+        let locked = self
+            .db
             .write_statement(move |c| {
                 let locked_until: Option<Option<i64>> = scalar(
                     c,
                     ATTEMPT_FAILED,
                     params![
-                        user.as15(),
+                        id.as15(),
                         i64::from(policy.attempts),
+                        now,
                         now + policy.duration_secs * 1000
                     ],
                 )?;
                 Ok(locked_until.flatten().is_some_and(|t| t > now))
             })
-            .await
+            .await;
+        self.checks.settle(user);
+        locked
     }
 
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
-        let user = *user;
-        self.db
-            .write_statement(move |c| change(c, CLEAR_FAILURES, [user.as15()]).map(drop))
-            .await
+        self.checks.settle(user);
+        self.checks.unlock(user);
+        // The common case, a user with nothing counted, needs no write.
+        let state = self.db.read(|c| {
+            one(c, LOCK_STATE, [user.as15()], |r| {
+                Ok((r.int(0)?, r.opt_int(1)?))
+            })
+        })?;
+        if state.is_some_and(|(failed, locked)| failed > 0 || locked.is_some()) {
+            let user = *user;
+            self.db
+                .write_statement(move |c| change(c, CLEAR_FAILURES, [user.as15()]).map(drop))
+                .await?;
+        }
+        Ok(())
     }
 }
 

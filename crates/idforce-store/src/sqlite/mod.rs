@@ -33,6 +33,8 @@ pub struct SqliteStore {
     ledger: Arc<Ledger>,
     /// Held by a serving process (`StoreSettings::serve`).
     _serving: Option<serve_lock::ServeLock>,
+    /// Password checks in flight (`logins.rs`).
+    checks: logins::ChecksInFlight,
 }
 
 /// How a database URL asks for its file to be opened.
@@ -121,6 +123,7 @@ impl SqliteStore {
             db,
             ledger,
             _serving: serving,
+            checks: Default::default(),
         })
     }
 }

@@ -242,7 +242,8 @@ async fn two_nodes_on_one_database() {
     let (st, body) = token(&b.url, &jwt_bearer(&fresh)).await;
     assert_eq!(st, 200, "{body}");
 
-    // Failed logins on both nodes count toward one lockout (3 attempts in this config).
+    // Guesses on both nodes count toward one lockout (3 checks in this config), even in flight
+    // together: the checks are reserved in the database.
     let wrong = [
         ("grant_type", "password"),
         ("client_id", INTEGRATION_ID),
@@ -250,9 +251,15 @@ async fn two_nodes_on_one_database() {
         ("username", ALICE),
         ("password", "wrong"),
     ];
-    token(&a.url, &wrong).await;
-    token(&b.url, &wrong).await;
-    token(&a.url, &wrong).await;
+    // The three in flight at once, two on A and one on B; then the right password on B.
+    let guesses: Vec<_> = [&a.url, &b.url, &a.url]
+        .into_iter()
+        .map(|node| {
+            let node = node.clone();
+            tokio::spawn(async move { token(&node, &wrong).await.0 })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let right = [
         ("grant_type", "password"),
         ("client_id", INTEGRATION_ID),
@@ -260,6 +267,11 @@ async fn two_nodes_on_one_database() {
         ("username", ALICE),
         ("password", ALICE_PASSWORD),
     ];
+    let (st, e) = token(&b.url, &right).await;
+    assert_error(st, &e, 400, "invalid_grant", "authentication failure");
+    for g in guesses {
+        assert_eq!(g.await.unwrap(), 400);
+    }
     for node in [&a.url, &b.url] {
         let (st, e) = token(node, &right).await;
         assert_error(st, &e, 400, "invalid_grant", "authentication failure");
