@@ -259,7 +259,7 @@ async fn two_nodes_on_one_database() {
             tokio::spawn(async move { token(&node, &wrong).await.0 })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let right = [
         ("grant_type", "password"),
         ("client_id", INTEGRATION_ID),
