@@ -51,6 +51,34 @@ pub enum StartError {
     Tls(String),
     #[error("system secret: {0}")]
     Secret(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The public URL is what every token and discovery document names: an absolute http(s) URL
+/// of a host, with no query or fragment.
+fn check_public_url(url: &str) -> Result<(), StartError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|r| r.split('/').next().unwrap_or(""));
+    let fine = match (rest, host) {
+        (Some(rest), Some(host)) => {
+            !host.is_empty()
+                && !host.starts_with(':')
+                && !rest.contains(['?', '#'])
+                && !url.chars().any(char::is_whitespace)
+        }
+        _ => false,
+    };
+    if fine {
+        return Ok(());
+    }
+    Err(StartError::Invalid(format!(
+        "public URL {url:?} (--public-url, IDFORCE_PUBLIC_URL or [server] public_url): expected \
+         http:// or https:// and a host, with no query, e.g. http://127.0.0.1:8080 or \
+         https://login.example.com"
+    )))
 }
 
 pub struct Application {
@@ -174,6 +202,11 @@ impl Application {
         opts: ServeOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartError> {
+        // What can be refused without touching the store is refused first: a bad flag must not
+        // leave a new store behind.
+        if let Some(given) = &opts.public_url {
+            check_public_url(given)?;
+        }
         let (secrets, secret_origin) =
             SystemSecret::resolve(&opts.secret, &opts.database).map_err(StartError::Secret)?;
         if secret_origin == Origin::LegacyEnv {
@@ -332,6 +365,31 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 mod tests {
     use super::*;
     use idforce_store::Meta;
+
+    #[test]
+    fn public_urls_need_a_scheme_and_a_host() {
+        for good in [
+            "http://127.0.0.1:8080",
+            "https://login.example.com",
+            "https://example.com/idforce/",
+        ] {
+            assert!(check_public_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "127.0.0.1:18322",
+            "ftp://x",
+            "http://",
+            "http://:8080",
+            "https://x.com/?a=b",
+            "https://x.com/#f",
+            "https://x .com",
+        ] {
+            let Err(StartError::Invalid(why)) = check_public_url(bad) else {
+                panic!("{bad} accepted");
+            };
+            assert!(why.contains("--public-url") && why.contains(bad), "{why}");
+        }
+    }
     use idforce_store::testing::MemoryStore;
 
     #[tokio::test]

@@ -24,8 +24,14 @@ pub struct Cli {
     /// idforce.secret); PostgreSQL needs one.
     #[arg(long, global = true)]
     pub secret_file: Option<PathBuf>,
-    /// Print machine-readable JSON.
-    #[arg(long, global = true, env = "IDFORCE_JSON")]
+    /// Print machine-readable JSON (IDFORCE_JSON: 1/0, true/false, yes/no).
+    #[arg(
+        long,
+        global = true,
+        env = "IDFORCE_JSON",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,

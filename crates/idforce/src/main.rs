@@ -193,6 +193,12 @@ async fn serve(
             None => 15 * 60,
         },
     };
+    // How the admin commands name this store, for the start-up lines.
+    let database_flag = if database == DEFAULT_DATABASE {
+        String::new()
+    } else {
+        format!(" --database '{}'", idforce_store::redact_url(&database))
+    };
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(c), Some(k)) => Some((c, k)),
         _ => server.and_then(|s| s.tls_cert.clone().zip(s.tls_key.clone())),
@@ -251,6 +257,15 @@ async fn serve(
             pw = demo.password,
             id = demo.client_id,
             secret = demo.client_secret,
+        );
+    } else {
+        // Credentials are shown once; a restart says how to get them back.
+        let db = &database_flag;
+        println!(
+            "\nExisting store. Credentials again:\n  \
+             idforce{db} app list                              # the apps and their consumer keys\n  \
+             idforce{db} app show \"NAME\" --reveal-secret      # an app's consumer secret\n  \
+             idforce{db} user set-password USERNAME            # a new password, printed\n"
         );
     }
     tracing::info!(public_url = %url, "ready");

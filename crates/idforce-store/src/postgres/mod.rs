@@ -49,6 +49,7 @@ impl PgStore {
         if let Some(t) = settings.statement_timeout {
             options = options.options([("statement_timeout", format!("{}ms", t.as_millis()))]);
         }
+        reachable(&options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(settings.pool_size.unwrap_or(16))
             .acquire_timeout(Duration::from_secs(10))
@@ -76,6 +77,32 @@ impl PgStore {
         })
     }
 }
+
+/// One connection first, so that a server that is down, or refuses us, is reported at once and
+/// by name — not as the pool's timeout ten seconds later.
+async fn reachable(options: &PgConnectOptions) -> StoreResult<()> {
+    use sqlx::Connection;
+    let at = format!("{}:{}", options.get_host(), options.get_port());
+    let database = options.get_database().unwrap_or("(the user's)").to_owned();
+    match tokio::time::timeout(REACH_TIMEOUT, sqlx::PgConnection::connect_with(options)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL at {at}, database {database}: {e} (is it running and \
+             reachable there, and are the user, password and database right?)"
+        ))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "no answer from PostgreSQL at {at} within {} s (a firewall dropping packets, or a \
+             wrong host?)",
+            REACH_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// How long the first connection may take at start.
+const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
     match &e {

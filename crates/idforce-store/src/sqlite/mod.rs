@@ -89,6 +89,15 @@ fn create_private(path: &std::path::Path) -> StoreResult<()> {
     match options.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(StoreError::Unavailable(format!(
+                "cannot create {}: its directory {} does not exist",
+                path.display(),
+                path.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or(".".into(), |d| d.display().to_string())
+            )))
+        }
         Err(e) => Err(StoreError::Unavailable(format!(
             "cannot create {}: {e}",
             path.display()

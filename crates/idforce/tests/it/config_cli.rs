@@ -410,3 +410,94 @@ async fn export_and_import_move_a_whole_store() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("another hashing key"));
 }
+
+/// What a newcomer gets wrong at start is refused at once, saying what and what to do.
+#[test]
+fn start_up_mistakes_are_refused_saying_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let out = idforce()
+            .current_dir(dir.path())
+            .env("IDFORCE_SECRET", "0123456789abcdef0123456789")
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            started.elapsed(),
+        )
+    };
+    let (said, _) = serve(&["--public-url", "127.0.0.1:18322"]);
+    assert!(
+        said.contains("--public-url")
+            && said.contains("127.0.0.1:18322")
+            && said.contains("http://"),
+        "{said}"
+    );
+    let (said, _) = serve(&["--database", "sqlite://nodir/x.db?mode=rwc"]);
+    assert!(
+        said.contains("its directory nodir does not exist"),
+        "{said}"
+    );
+    let (said, _) = serve(&["--database", "sqlite://rel.db"]);
+    assert!(said.contains("?mode=rwc creates one"), "{said}");
+    // A PostgreSQL server that is not there: named, with the reason, at once.
+    let (said, took) = serve(&["--database", "postgres://postgres@127.0.0.1:1/idforce"]);
+    assert!(
+        said.contains("PostgreSQL at 127.0.0.1:1") && said.contains("Connection refused"),
+        "{said}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+
+    // The control: the same directory, a sound start.
+    let db = database_url(dir.path());
+    let p = spawn_process(dir.path(), &["--database", &db], &[]);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(p.finish().0.success());
+    // A restart says how to get the credentials back.
+    let mut restarted = idforce()
+        .current_dir(dir.path())
+        .args(["--database", &db, "serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = restarted.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut banner = String::new();
+    for line in lines.by_ref().take(6) {
+        banner.push_str(&line.unwrap());
+        banner.push('\n');
+    }
+    assert!(
+        banner.contains("Existing store. Credentials again")
+            && banner.contains("app show \"NAME\" --reveal-secret")
+            && banner.contains("user set-password USERNAME"),
+        "{banner}"
+    );
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+
+    // Booleans in the environment read as people write them.
+    for yes in ["1", "true", "yes"] {
+        let out = idforce()
+            .env("IDFORCE_JSON", yes)
+            .args(["--database", &db, "org", "list"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert!(listed.is_array());
+    }
+}
