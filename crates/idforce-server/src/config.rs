@@ -15,6 +15,9 @@ pub struct ConfigFile {
     /// Directory of the file, for relative certificate paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file and its text, to say where a bad value is written.
+    #[serde(skip)]
+    pub source: Option<(PathBuf, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,7 +130,35 @@ impl ConfigFile {
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
+        cfg.source = Some((path.to_owned(), text));
         Ok(cfg)
+    }
+
+    /// Where `key = "value"` is written: "idforce.toml line 12: ", or nothing when the values
+    /// did not come from a file (or the line cannot be told).
+    pub fn place(&self, key: &str, value: &str) -> String {
+        let Some((path, text)) = &self.source else {
+            return String::new();
+        };
+        let line = text.lines().position(|line| {
+            let line = line.trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('=') && rest.contains(value))
+        });
+        match line {
+            Some(n) => format!("{} line {}: ", path.display(), n + 1),
+            None => format!("{}: ", path.display()),
+        }
+    }
+
+    /// A duration value of `key`, or an error that says where it is and what is expected.
+    pub fn duration_secs(&self, key: &str, value: &str) -> Result<i64, ConfigError> {
+        parse_duration_secs(value).map_err(|_| {
+            ConfigError::Invalid(format!(
+                "{}{key} = {value:?}: not a duration (e.g. \"90s\", \"15m\", \"2h\", \"30d\")",
+                self.place(key, value)
+            ))
+        })
     }
 }
 
@@ -151,9 +182,10 @@ pub fn parse_timeout(key: &str, s: &str) -> Result<std::time::Duration, ConfigEr
     }
 }
 
-/// The `[server]` connection settings, defaults where absent.
+/// The `[server]` connection settings, defaults where absent (`config` says where a bad one is).
 pub fn connection_limits(
     server: Option<&ServerSection>,
+    config: Option<&ConfigFile>,
 ) -> Result<crate::listener::ConnectionLimits, ConfigError> {
     let mut limits = crate::listener::ConnectionLimits::default();
     let Some(server) = server else {
@@ -175,7 +207,10 @@ pub fn connection_limits(
     ];
     for (key, value, slot) in settings {
         if let Some(v) = value {
-            *slot = parse_timeout(key, v)?;
+            *slot = parse_timeout(key, v).map_err(|e| match config {
+                Some(cfg) => ConfigError::Invalid(format!("{}{e}", cfg.place(key, v))),
+                None => e,
+            })?;
         }
     }
     if server.max_connections == Some(0) {
@@ -218,7 +253,7 @@ mod tests {
 
     fn limits(toml_text: &str) -> Result<crate::listener::ConnectionLimits, String> {
         let section: ServerSection = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-        connection_limits(Some(&section)).map_err(|e| e.to_string())
+        connection_limits(Some(&section), None).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -237,6 +272,38 @@ mod tests {
         assert_eq!(l.tls_handshake, Duration::from_secs(3));
         assert_eq!(l.idle, Duration::from_secs(120));
         assert_eq!(l.max_connections, Some(50));
+    }
+
+    #[test]
+    fn bad_durations_say_which_key_file_and_line() {
+        let dir = std::env::temp_dir().join(format!(
+            "idforce-config-{}",
+            idforce_core::token::hex(&idforce_core::token::random_bytes::<6>())
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("idforce.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlockout_attempts = 5\nlockout_duration = \"15 mins pls\"\n",
+        )
+        .expect("write");
+        let cfg = ConfigFile::load(&path).expect("parses");
+        let err = cfg
+            .duration_secs("lockout_duration", "15 mins pls")
+            .expect_err("not a duration")
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "{} line 3: lockout_duration = \"15 mins pls\"",
+                path.display()
+            )) && err.contains("not a duration (e.g."),
+            "{err}"
+        );
+        assert_eq!(
+            cfg.duration_secs("lockout_duration", "15m").expect("fine"),
+            900
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -9,9 +9,7 @@ use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
 use idforce_store::Backend;
 
-use crate::config::{
-    AppSpec, ConfigError, ConfigFile, OrgSpec, UserSpec, load_certificate, parse_duration_secs,
-};
+use crate::config::{AppSpec, ConfigError, ConfigFile, OrgSpec, UserSpec, load_certificate};
 use crate::passwords;
 use crate::secrets::SystemSecret;
 
@@ -48,16 +46,7 @@ pub async fn apply(
             upsert_user(store, hasher, &org, u, now, &mut generated).await?;
         }
         for a in &org_spec.app {
-            upsert_app(
-                store,
-                hasher,
-                secrets,
-                &org,
-                a,
-                &cfg.base_dir,
-                &mut generated,
-            )
-            .await?;
+            upsert_app(store, hasher, secrets, &org, a, cfg, &mut generated).await?;
         }
     }
     Ok(generated)
@@ -255,7 +244,7 @@ async fn upsert_app(
     secrets: &SystemSecret,
     org: &Org,
     spec: &AppSpec,
-    base_dir: &std::path::Path,
+    cfg: &ConfigFile,
     generated: &mut Generated,
 ) -> Result<ConnectedApp, SeedError> {
     let invalid =
@@ -299,7 +288,7 @@ async fn upsert_app(
         app.scopes = Scopes::from_list(v).map_err(|e| invalid(e.description.into_owned()))?;
     }
     if let Some(v) = &spec.certificate {
-        app.certificate_der = Some(load_certificate(v, base_dir)?);
+        app.certificate_der = Some(load_certificate(v, &cfg.base_dir)?);
     }
     if let Some(v) = &spec.permitted_users {
         app.permitted_users = PermittedUsers::parse(v).ok_or_else(|| {
@@ -339,13 +328,13 @@ async fn upsert_app(
         app.rotate_refresh_tokens = v;
     }
     if let Some(v) = &spec.session_timeout {
-        app.session_timeout_secs = parse_duration_secs(v)?;
+        app.session_timeout_secs = cfg.duration_secs("session_timeout", v)?;
     }
     if let Some(v) = spec.introspect_all_tokens {
         app.introspect_all_tokens = v;
     }
     if let Some(v) = &spec.id_token_lifetime {
-        let secs = parse_duration_secs(v)?;
+        let secs = cfg.duration_secs("id_token_lifetime", v)?;
         if !(60..=720 * 60).contains(&secs) {
             return Err(invalid(format!(
                 "id_token_lifetime must be 1 to 720 minutes, not {v:?}"

@@ -181,18 +181,10 @@ impl Admin {
             return;
         }
         match v {
-            Value::Array(items) => {
-                for item in items {
-                    let line: Vec<String> = item
-                        .as_object()
-                        .map(|m| m.iter().take(4).map(|(_, v)| plain(v)).collect())
-                        .unwrap_or_default();
-                    println!("{}", line.join("\t"));
-                }
-            }
+            Value::Array(items) => print!("{}", table(items)),
             Value::Object(m) => {
                 for (k, v) in m {
-                    println!("{k}: {}", plain(v));
+                    println!("{k}: {}", readable(k, v));
                 }
             }
             other => println!("{}", plain(other)),
@@ -598,10 +590,78 @@ impl Admin {
     }
 }
 
+/// The first columns of a listing as a table: a header of their names, then a row per item,
+/// padded to line up; times readable (`--json` keeps every field and raw values).
+fn table(items: &[Value]) -> String {
+    const COLUMNS: usize = 4;
+    let Some(first) = items.first().and_then(Value::as_object) else {
+        return "(none)\n".to_owned();
+    };
+    let keys: Vec<&String> = first.keys().take(COLUMNS).collect();
+    let mut rows: Vec<Vec<String>> = vec![keys.iter().map(|k| k.to_uppercase()).collect()];
+    for item in items {
+        rows.push(
+            keys.iter()
+                .map(|k| readable(k, item.get(k.as_str()).unwrap_or(&Value::Null)))
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..keys.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A value for people: times (fields ending in `_at` or `_until`, in epoch milliseconds) as UTC
+/// dates, the rest as they are.
+fn readable(key: &str, v: &Value) -> String {
+    let is_time = key.ends_with("_at") || key.ends_with("_until");
+    match v.as_i64() {
+        Some(ms) if is_time && ms > 0 => {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64);
+            humantime::format_rfc3339_seconds(at).to_string()
+        }
+        _ => plain(v),
+    }
+}
+
 fn plain(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn listings_have_a_header_aligned_columns_and_readable_times() {
+        let items = vec![
+            json!({"kid": "1", "active": true, "created_at": 1_796_616_590_129_i64, "retired_at": null, "extra": 1}),
+            json!({"kid": "12", "active": false, "created_at": 0, "retired_at": 1_796_616_600_000_i64, "extra": 2}),
+        ];
+        let text = super::table(&items);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "KID  ACTIVE  CREATED_AT            RETIRED_AT");
+        assert_eq!(lines[1], "1    true    2026-12-07T04:09:50Z  -");
+        assert_eq!(
+            lines[2],
+            "12   false   0                     2026-12-07T04:10:00Z"
+        );
+        assert_eq!(lines.len(), 3, "four columns, a row each");
+        assert_eq!(super::table(&[]), "(none)\n");
     }
 }

@@ -95,8 +95,9 @@ pub enum Command {
         #[command(flatten)]
         target: TokenArgs,
     },
-    /// The identity of a token's user (the token response's `id` URL), refreshing a saved
-    /// profile's expired session first.
+    /// The identity of a token's user: the answer of its identity URL (the token response's
+    /// `id`), the same shape with --token or --profile; a saved profile's ended session is
+    /// refreshed first.
     Whoami {
         #[command(flatten)]
         target: TokenArgs,
@@ -140,7 +141,7 @@ pub struct TokenArgs {
     /// A saved login (`idforce login … --save NAME`).
     #[arg(long, conflicts_with = "token")]
     pub profile: Option<String>,
-    /// An access token (with --login-url).
+    /// An access token (with --login-url). One of --token and --profile is needed.
     #[arg(long, required_unless_present = "profile")]
     pub token: Option<String>,
     /// Login URL, for --token.
@@ -159,8 +160,10 @@ pub enum LoginCommand {
     Password {
         #[command(flatten)]
         app: AppArgs,
+        /// The user's username.
         #[arg(long, env = "IDFORCE_USERNAME")]
         username: String,
+        /// The password, followed by the security token when the user has one.
         #[arg(long, env = "IDFORCE_PASSWORD", hide_env_values = true)]
         password: String,
         #[command(flatten)]
@@ -170,6 +173,7 @@ pub enum LoginCommand {
     Jwt {
         #[command(flatten)]
         app: AppArgs,
+        /// The user the assertion names (its `sub`).
         #[arg(long, env = "IDFORCE_USERNAME")]
         username: String,
         /// PEM private key (PKCS#1 or PKCS#8).
@@ -185,6 +189,7 @@ pub enum LoginCommand {
     Refresh {
         #[command(flatten)]
         app: AppArgs,
+        /// The refresh token to spend.
         #[arg(long, env = "IDFORCE_REFRESH_TOKEN", hide_env_values = true)]
         refresh_token: String,
         #[command(flatten)]
@@ -264,18 +269,23 @@ pub struct ServeArgs {
 pub enum OrgCommand {
     /// Create an org.
     Create {
+        /// The org's name (unique in this store).
         #[arg(long)]
         name: String,
         /// 15- or 18-character org id (00D…); generated when omitted.
         #[arg(long)]
         id: Option<String>,
+        /// The `instance_url` its logins answer [default: the server's public URL].
         #[arg(long)]
         instance_url: Option<String>,
     },
     /// List orgs.
     List,
-    /// Show one org (by name or id).
-    Show { org: String },
+    /// Show one org.
+    Show {
+        /// The org's name or id.
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -285,49 +295,70 @@ pub enum UserCommand {
         /// Org name or id.
         #[arg(long)]
         org: String,
+        /// Login name, unique across orgs (e.g. alice@acme.test).
         #[arg(long)]
         username: String,
         /// Password; generated and printed when omitted.
         #[arg(long, env = "IDFORCE_USER_PASSWORD")]
         password: Option<String>,
+        /// Security token: API logins then send password + token.
         #[arg(long)]
         security_token: Option<String>,
+        /// Email address [default: the username].
         #[arg(long)]
         email: Option<String>,
+        /// First name.
         #[arg(long)]
         first_name: Option<String>,
+        /// Last name.
         #[arg(long)]
         last_name: Option<String>,
+        /// Profile (admin-approved apps pre-authorize by profile).
         #[arg(long, default_value = "Standard User")]
         profile: String,
     },
     /// List users.
     List {
+        /// Only this org's (name or id).
         #[arg(long)]
         org: Option<String>,
     },
     /// Show one user.
-    Show { username: String },
+    Show {
+        /// The user's username.
+        username: String,
+    },
     /// Set a user's password (generated and printed when omitted).
     SetPassword {
+        /// The user's username.
         username: String,
+        /// The new password.
         #[arg(long, env = "IDFORCE_USER_PASSWORD")]
         password: Option<String>,
     },
     /// Deactivate a user and revoke their sessions.
-    Deactivate { username: String },
+    Deactivate {
+        /// The user's username.
+        username: String,
+    },
     /// Clear a lockout.
-    Unlock { username: String },
+    Unlock {
+        /// The user's username.
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum AppCommand {
     /// Create a connected app; prints its consumer key and secret.
     Create {
+        /// Org name or id.
         #[arg(long)]
         org: String,
+        /// The app's name (unique in its org).
         #[arg(long)]
         name: String,
+        /// A redirect URI the app may use (repeat for several).
         #[arg(long = "callback-url")]
         callback_urls: Vec<String>,
         /// Space- or comma-separated scopes.
@@ -336,52 +367,110 @@ pub enum AppCommand {
         /// PEM certificate file for the JWT bearer flow.
         #[arg(long)]
         certificate: Option<PathBuf>,
+        /// Who may use it: every user after approving it, or only pre-authorized users.
         #[arg(long, default_value = "all_users", value_parser = ["all_users", "admin_approved"])]
         permitted_users: String,
         /// Username of the client-credentials run-as user.
         #[arg(long)]
         run_as: Option<String>,
+        /// Access-token idle timeout, e.g. "2h" [default: 2h].
         #[arg(long)]
         session_timeout: Option<String>,
+        /// Let it introspect every token of its org, not only its own.
         #[arg(long)]
         introspect_all_tokens: bool,
     },
     /// List apps.
     List {
+        /// Only this org's (name or id).
         #[arg(long)]
         org: Option<String>,
     },
-    /// Show one app (by name or consumer key).
+    /// Show one app.
     Show {
+        /// The app's name or consumer key.
         app: String,
         /// Also print the consumer secret (Salesforce's "Manage Consumer Details").
         #[arg(long)]
         reveal_secret: bool,
     },
     /// Replace the consumer secret; prints the new one.
-    RotateSecret { app: String },
+    RotateSecret {
+        /// The app's name or consumer key.
+        app: String,
+    },
     /// Upload the X.509 certificate that verifies JWT bearer assertions.
-    SetCertificate { app: String, certificate: PathBuf },
+    SetCertificate {
+        /// The app's name or consumer key.
+        app: String,
+        /// PEM or DER certificate file.
+        certificate: PathBuf,
+    },
     /// Approve the app for a user (pre-authorize for admin-approved apps).
-    ApproveUser { app: String, username: String },
+    ApproveUser {
+        /// The app's name or consumer key.
+        app: String,
+        /// The user's username.
+        username: String,
+    },
     /// Pre-authorize every user of a profile.
-    ApproveProfile { app: String, profile: String },
+    ApproveProfile {
+        /// The app's name or consumer key.
+        app: String,
+        /// The profile's name.
+        profile: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
-    /// List live access tokens (sessions).
+    /// List live access and refresh tokens of a user or an app.
     List {
+        /// The user's username.
         #[arg(long, conflicts_with = "app", required_unless_present = "app")]
         user: Option<String>,
+        /// The app's name or consumer key.
         #[arg(long)]
         app: Option<String>,
     },
-    /// Revoke every live access token of a user or an app.
+    /// Revoke every live access and refresh token of a user or an app.
     Revoke {
+        /// The user's username.
         #[arg(long, conflicts_with = "app", required_unless_present = "app")]
         user: Option<String>,
+        /// The app's name or consumer key.
         #[arg(long)]
         app: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and option says what it is in `--help`.
+    #[test]
+    fn every_command_and_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "idforce", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }

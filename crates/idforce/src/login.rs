@@ -162,11 +162,20 @@ pub async fn run(command: &Command) -> Option<Result<(), String>> {
         }
         Command::Whoami { target } => {
             async {
+                // Always the identity URL's answer: with only a token, its URL is the `sub`
+                // of the token's userinfo (as on Salesforce).
                 let answer = with_session(target, |client, token, id| async move {
-                    match id {
-                        Some(id) => client.identity(&id, &token).await,
-                        None => client.userinfo(&token).await,
-                    }
+                    let id = match id {
+                        Some(id) => id,
+                        None => {
+                            let info = client.userinfo(&token).await?;
+                            match info.get("sub").and_then(Value::as_str) {
+                                Some(sub) => sub.to_owned(),
+                                None => return Ok(info),
+                            }
+                        }
+                    };
+                    client.identity(&id, &token).await
                 })
                 .await?;
                 print_json(&answer)

@@ -157,17 +157,25 @@ fn store_settings(config: Option<&ConfigFile>) -> Result<idforce_store::StoreSet
     let server = config.map(|c| &c.server);
     Ok(idforce_store::StoreSettings {
         pool_size: server.and_then(|s| s.database_pool_size),
-        statement_timeout: match server.and_then(|s| s.database_statement_timeout.as_deref()) {
-            Some(d) => Some(std::time::Duration::from_secs(
-                parse_duration_secs(d).map_err(|e| e.to_string())? as u64,
+        statement_timeout: match (
+            config,
+            server.and_then(|s| s.database_statement_timeout.as_deref()),
+        ) {
+            (Some(cfg), Some(d)) => Some(std::time::Duration::from_secs(
+                cfg.duration_secs("database_statement_timeout", d)
+                    .map_err(|e| e.to_string())? as u64,
             )),
-            None => None,
+            _ => None,
         },
-        directory_cache_ttl: match server.and_then(|s| s.directory_cache_ttl.as_deref()) {
-            Some(d) => Some(std::time::Duration::from_secs(
-                parse_duration_secs(d).map_err(|e| e.to_string())? as u64,
+        directory_cache_ttl: match (
+            config,
+            server.and_then(|s| s.directory_cache_ttl.as_deref()),
+        ) {
+            (Some(cfg), Some(d)) => Some(std::time::Duration::from_secs(
+                cfg.duration_secs("directory_cache_ttl", d)
+                    .map_err(|e| e.to_string())? as u64,
             )),
-            None => None,
+            _ => None,
         },
         serve: false,
     })
@@ -189,7 +197,12 @@ async fn serve(
     let lockout = LockoutPolicy {
         attempts: server.and_then(|s| s.lockout_attempts).unwrap_or(10).max(1),
         duration_secs: match server.and_then(|s| s.lockout_duration.as_deref()) {
-            Some(d) => parse_duration_secs(d).map_err(|e| e.to_string())?,
+            Some(d) => match &config {
+                Some(cfg) => cfg
+                    .duration_secs("lockout_duration", d)
+                    .map_err(|e| e.to_string())?,
+                None => parse_duration_secs(d).map_err(|e| e.to_string())?,
+            },
             None => 15 * 60,
         },
     };
@@ -215,7 +228,8 @@ async fn serve(
             .and_then(|s| s.accept_salesforce_audiences)
             .unwrap_or(true),
         lockout,
-        limits: idforce_server::config::connection_limits(server).map_err(|e| e.to_string())?,
+        limits: idforce_server::config::connection_limits(server, config.as_ref())
+            .map_err(|e| e.to_string())?,
         secret,
         tls,
         database,

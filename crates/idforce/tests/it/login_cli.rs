@@ -76,7 +76,17 @@ async fn login_password_saves_a_profile_that_whoami_reads() {
     }
     let (ok, out, err) = cli(&tokens, &["whoami", "--profile", "alice"]).await;
     assert!(ok, "{err}");
-    assert_eq!(json(&out)["username"], ALICE);
+    let by_profile = json(&out);
+    assert_eq!(by_profile["username"], ALICE);
+    // With the token alone: the same answer, the identity URL's.
+    let token = t["access_token"].as_str().unwrap();
+    let (ok, out, err) = cli(
+        &tokens,
+        &["whoami", "--token", token, "--login-url", &s.url],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(json(&out), by_profile);
     let (ok, out, err) = cli(&tokens, &["userinfo", "--profile", "alice"]).await;
     assert!(ok, "{err}");
     assert_eq!(json(&out)["sub"], t["id"]);
