@@ -8,7 +8,6 @@ mod transfer;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use idforce_core::model::LockoutPolicy;
 use idforce_server::clock::SystemClock;
 use idforce_server::config::{ConfigFile, parse_duration_secs};
@@ -23,7 +22,16 @@ const DEFAULT_DATABASE_FILE: &str = "idforce.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = unused_flags(&cli, &matches) {
+        eprintln!("idforce: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,6 +143,49 @@ async fn run(cli: Cli) -> Result<(), String> {
                 | Command::Whoami { .. } => Ok(()),
             }
         }
+    }
+}
+
+/// Refuses a global flag given on the command line to a command that does not use it (a
+/// typo'd intent, silently ignored otherwise). Their environment twins are not refused: they
+/// are set once for every command.
+fn unused_flags(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), String> {
+    let typed = |id: &str| {
+        matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            || matches.subcommand().is_some_and(|(_, sub)| {
+                sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            })
+    };
+    let client = matches!(
+        cli.command,
+        Command::Login(_)
+            | Command::Introspect { .. }
+            | Command::Revoke { .. }
+            | Command::Userinfo { .. }
+            | Command::Whoami { .. }
+    );
+    let (name, unused): (&str, &[(&str, &str)]) = match &cli.command {
+        Command::Serve(_) => (
+            "serve does",
+            &[("json", "--json (its logs: --log-format json)")],
+        ),
+        _ if client => (
+            "the client commands do",
+            &[
+                (
+                    "database",
+                    "--database (they talk to a login server, not a store)",
+                ),
+                ("config", "--config"),
+                ("secret_file", "--secret-file"),
+                ("json", "--json (they print JSON already)"),
+            ],
+        ),
+        _ => return Ok(()),
+    };
+    match unused.iter().find(|(id, _)| typed(id)) {
+        Some((_, flag)) => Err(format!("{name} not use {flag}")),
+        None => Ok(()),
     }
 }
 

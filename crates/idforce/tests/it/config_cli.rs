@@ -501,3 +501,59 @@ fn start_up_mistakes_are_refused_saying_what_to_do() {
         assert!(listed.is_array());
     }
 }
+
+/// A global flag given to a command that does not use it is refused, not ignored; its
+/// environment twin (set once for every command) is not; the global form keeps working.
+#[test]
+fn commands_refuse_flags_they_do_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = idforce();
+        cmd.current_dir(dir.path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["serve", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("serve does not use --json"), "{said}");
+    let login = [
+        "login",
+        "password",
+        "--login-url",
+        "http://127.0.0.1:9",
+        "--client-id",
+        "x",
+        "--username",
+        "u",
+        "--password",
+        "p",
+    ];
+    let out = run(
+        &[&["--database", "sqlite://x.db"][..], &login[..]].concat(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("do not use --database"), "{said}");
+    // The environment twin is not refused: the login goes ahead (and fails to connect).
+    let out = run(&login, &[("IDFORCE_DATABASE_URL", "sqlite://x.db")]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("do not use"), "{said}");
+    // The global form, before or after the command, for a command that uses it.
+    let db = database_url(dir.path());
+    for args in [
+        vec!["--database", db.as_str(), "--json", "org", "list"],
+        vec!["org", "list", "--database", db.as_str(), "--json"],
+    ] {
+        let out = run(&args, &[]);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(serde_json::from_slice::<Value>(&out.stdout).is_ok());
+    }
+}
