@@ -424,6 +424,22 @@ impl<IO> Watched<IO> {
 }
 
 impl<IO> Watched<IO> {
+    /// A write's outcome: progress moves the deadline on; a write pending is timed.
+    fn wrote(
+        &mut self,
+        written: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                self.last_progress = Instant::now();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => self.write_stalled(cx),
+            done => done,
+        }
+    }
+
     /// A write, flush or close the client is not letting through: pending until the idle
     /// timeout has passed since the last progress, then an error.
     fn write_stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
@@ -490,14 +506,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_write(cx, data) {
-            Poll::Ready(Ok(n)) => {
-                this.last_progress = Instant::now();
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.write_stalled(cx),
-        }
+        let written = Pin::new(&mut this.io).poll_write(cx, data);
+        this.wrote(written, cx)
     }
 
     fn poll_write_vectored(
@@ -506,14 +516,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                this.last_progress = Instant::now();
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.write_stalled(cx),
-        }
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.wrote(written, cx)
     }
 
     fn is_write_vectored(&self) -> bool {

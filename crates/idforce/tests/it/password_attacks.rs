@@ -137,16 +137,9 @@ async fn ten_guesses_in_flight_then_the_right_password_is_refused() {
 #[tokio::test]
 async fn a_hundred_guesses_at_once_on_soap_get_no_more_than_ten_checks() {
     let s = ten_checks().await;
-    let envelope = |pw: &str| {
-        format!(
-            "<?xml version=\"1.0\"?><env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\">\
-             <env:Body><n1:login xmlns:n1=\"urn:partner.soap.sforce.com\"><n1:username>{ALICE}</n1:username>\
-             <n1:password>{pw}</n1:password></n1:login></env:Body></env:Envelope>"
-        )
-    };
     let mut all = Vec::new();
     for i in 0..100 {
-        let body = envelope(if i == 99 { ALICE_PASSWORD } else { "wrong" });
+        let body = soap_login(ALICE, if i == 99 { ALICE_PASSWORD } else { "wrong" });
         let (http, url) = (s.http.clone(), s.at("/services/Soap/u/62.0"));
         all.push(tokio::spawn(async move {
             let r = http
@@ -201,13 +194,27 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// A SOAP login envelope, as jsforce writes it.
+fn soap_login(username: &str, password: &str) -> String {
+    format!(
+        "<env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\"><env:Body>\
+         <login xmlns=\"urn:partner.soap.sforce.com\"><username>{username}</username>\
+         <password>{password}</password></login></env:Body></env:Envelope>"
+    )
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
-/// Medians within 20% of each other.
-fn assert_alike(what: &str, medians: &[(&str, Duration)]) {
+/// The medians of each kind's times within 20% of each other.
+fn assert_alike(what: &str, kinds: &[(&str, &str, &str)], times: Vec<Vec<Duration>>) {
+    let medians: Vec<(&str, Duration)> = kinds
+        .iter()
+        .zip(times)
+        .map(|((kind, _, _), t)| (*kind, median(t)))
+        .collect();
     let max = medians.iter().map(|(_, d)| *d).max().unwrap();
     let min = medians.iter().map(|(_, d)| *d).min().unwrap();
     assert!(
@@ -256,22 +263,13 @@ async fn refusals_take_as_long_as_a_wrong_password_on_every_entry_point() {
         }
         s.password_login(ALICE, ALICE_PASSWORD).await;
     }
-    let medians: Vec<_> = kinds
-        .iter()
-        .zip(times)
-        .map(|((k, _, _), t)| (*k, median(t)))
-        .collect();
-    assert_alike("password grant", &medians);
+    assert_alike("password grant", &kinds, times);
 
     // SOAP login.
     let mut times = vec![Vec::new(); kinds.len()];
     for _ in 0..TRIES {
         for (i, (_, user, pw)) in kinds.iter().enumerate() {
-            let envelope = format!(
-                "<env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\"><env:Body>\
-                 <login xmlns=\"urn:partner.soap.sforce.com\"><username>{user}</username>\
-                 <password>{pw}</password></login></env:Body></env:Envelope>"
-            );
+            let envelope = soap_login(user, pw);
             let started = Instant::now();
             let r = s
                 .http
@@ -288,12 +286,7 @@ async fn refusals_take_as_long_as_a_wrong_password_on_every_entry_point() {
         }
         s.password_login(ALICE, ALICE_PASSWORD).await;
     }
-    let medians: Vec<_> = kinds
-        .iter()
-        .zip(times)
-        .map(|((k, _, _), t)| (*k, median(t)))
-        .collect();
-    assert_alike("SOAP login", &medians);
+    assert_alike("SOAP login", &kinds, times);
 
     // The login page: the form is fetched first, only the post is timed.
     let mut times = vec![Vec::new(); kinds.len()];
@@ -308,12 +301,7 @@ async fn refusals_take_as_long_as_a_wrong_password_on_every_entry_point() {
         }
         s.password_login(ALICE, ALICE_PASSWORD).await;
     }
-    let medians: Vec<_> = kinds
-        .iter()
-        .zip(times)
-        .map(|((k, _, _), t)| (*k, median(t)))
-        .collect();
-    assert_alike("login page", &medians);
+    assert_alike("login page", &kinds, times);
 }
 
 /// The issue's flood: 1,000 SOAP logins sent and abandoned, then a real login.
@@ -322,11 +310,7 @@ async fn a_real_login_behind_a_thousand_abandoned_ones_is_answered_within_a_seco
     // No lockout in the way: every guess reaches the password checks.
     let s = TestServer::start_with(CONFIG, |o| o.lockout.attempts = 100_000).await;
     let addr = s.url.trim_start_matches("http://").to_owned();
-    let envelope = format!(
-        "<env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\"><env:Body>\
-         <login xmlns=\"urn:partner.soap.sforce.com\"><username>{ALICE}</username>\
-         <password>guess</password></login></env:Body></env:Envelope>"
-    );
+    let envelope = soap_login(ALICE, "guess");
     let request = format!(
         "POST /services/Soap/u/62.0 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n\
          SOAPAction: login\r\nContent-Length: {}\r\n\r\n{envelope}",
@@ -389,11 +373,7 @@ async fn a_full_queue_is_answered_at_once_in_each_entry_points_format() {
             }));
         } else {
             soap_answers.push(tokio::spawn(async move {
-                let envelope = format!(
-                    "<env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\"><env:Body>\
-                     <login xmlns=\"urn:partner.soap.sforce.com\"><username>{ALICE}</username>\
-                     <password>wrong</password></login></env:Body></env:Envelope>"
-                );
+                let envelope = soap_login(ALICE, "wrong");
                 let r = http
                     .post(format!("{base}/services/Soap/u/62.0"))
                     .header("Content-Type", "text/xml")
