@@ -16,6 +16,11 @@ pub enum Error {
     /// The request did not get an answer.
     #[error("request failed: {0}")]
     Http(reqwest::Error),
+    /// The login URL is not an `http(s)://host[:port]` address.
+    #[error(
+        "login URL {given:?}: {why}; expected https://host[:port], e.g. https://login.salesforce.com or http://127.0.0.1:8080"
+    )]
+    LoginUrl { given: String, why: String },
     /// The private key for a JWT assertion could not be read.
     #[error("private key: {0}")]
     Key(String),
@@ -46,7 +51,7 @@ impl Error {
                     "Check the password; append the user's security token to it, or log in from an allowed IP range.",
                 ),
                 "user hasn't approved this consumer" => Some(
-                    "Pre-authorize the user for the app (admin-approved apps), or approve it once through the web flow.",
+                    "Check the username first: the answer is the same for a user that does not exist on this login host (a sandbox user at login.salesforce.com, say). If it exists, approve the app once through the web flow, or have an admin pre-authorize the user's profile (admin-approved apps).",
                 ),
                 "audience is invalid" => Some(
                     "The assertion's aud must be the login host: login.salesforce.com for production, test.salesforce.com for sandboxes.",

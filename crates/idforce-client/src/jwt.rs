@@ -8,6 +8,18 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::Error;
 
+/// Says which file was given instead: the certificate (the half the connected app holds) is
+/// the usual mix-up.
+fn key_error(pem: &[u8], e: rustls_pki_types::pem::Error) -> Error {
+    use rustls_pki_types::CertificateDer;
+    let holds_certificate = CertificateDer::pem_slice_iter(pem).any(|c| c.is_ok());
+    Error::Key(match e {
+        rustls_pki_types::pem::Error::NoItemsFound if holds_certificate => "this PEM holds a certificate, not a private key: sign with the private key (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY); the certificate is what the connected app holds".into(),
+        rustls_pki_types::pem::Error::NoItemsFound => "no private key in it (expected BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)".into(),
+        e => format!("not a readable PEM private key: {e}"),
+    })
+}
+
 /// A signed assertion: `iss` the consumer key, `sub` the username, `aud` the login host,
 /// `exp` (seconds since the epoch).
 ///
@@ -25,7 +37,7 @@ pub fn assertion(
     expires_at: i64,
 ) -> Result<String, Error> {
     let key = match PrivateKeyDer::from_pem_slice(private_key_pem)
-        .map_err(|e| Error::Key(e.to_string()))?
+        .map_err(|e| key_error(private_key_pem, e))?
     {
         PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
         PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),

@@ -61,6 +61,32 @@ impl App {
     }
 }
 
+/// Refuses what reqwest would only answer with "builder error" at the first request: an
+/// address without a scheme (`127.0.0.1:8080`), another scheme, or one with a query.
+fn check_login_url(given: &str) -> Result<(), Error> {
+    let refuse = |why: &str| {
+        Err(Error::LoginUrl {
+            given: given.to_owned(),
+            why: why.to_owned(),
+        })
+    };
+    if !given.contains("://") {
+        // `localhost:8080` would parse as scheme "localhost".
+        return refuse("no scheme");
+    }
+    let url = match reqwest::Url::parse(given) {
+        Ok(url) => url,
+        Err(e) => return refuse(&e.to_string()),
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return refuse("not an http or https address");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return refuse("a login URL has no query or fragment");
+    }
+    Ok(())
+}
+
 /// The login server: `https://login.salesforce.com`, `https://test.salesforce.com`, a My
 /// Domain, or an idforce.
 #[derive(Debug, Clone)]
@@ -71,6 +97,7 @@ pub struct LoginClient {
 
 impl LoginClient {
     pub fn new(login_url: &str) -> Result<LoginClient, Error> {
+        check_login_url(login_url)?;
         // reqwest is built without a default TLS provider: ring, as everywhere in idforce.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()

@@ -21,6 +21,32 @@ pub async fn use_access_token(
     Ok(Some(session))
 }
 
+/// Why `find_live` found no session for a token, for `serve --explain`: one more store read,
+/// made only when a refusal is to be explained.
+pub async fn why_not_live(
+    store: &dyn Store,
+    hasher: &CredentialHasher,
+    access_token: &str,
+    now: Millis,
+) -> String {
+    if !token::looks_like_access_token(access_token) {
+        return "not an access token of this server (neither ORGID!… of 112 characters nor a JWT)"
+            .into();
+    }
+    match store.session(&hasher.session_key(access_token)).await {
+        Err(e) => format!("the store failed: {e}"),
+        Ok(None) => "no session has this access token: never issued here, or its session was \
+                     deleted"
+            .into(),
+        Ok(Some(s)) if s.revoked => "the session was revoked (logout or token revocation)".into(),
+        Ok(Some(s)) if now >= s.expires_at() => format!(
+            "the session timed out: unused for more than its app's session timeout ({} s)",
+            s.timeout_secs
+        ),
+        Ok(Some(_)) => "the session is live".into(),
+    }
+}
+
 /// The live session of an access token, without extending it (introspection must not keep
 /// a session alive).
 pub async fn find_live(

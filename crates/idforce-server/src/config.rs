@@ -46,6 +46,9 @@ pub struct ServerSection {
     pub max_connections: Option<usize>,
     /// File of the system secret (`secrets.rs`), relative to this file.
     pub secret_file: Option<PathBuf>,
+    /// An RSA private key (PEM) that signs id_tokens and JWT access tokens, instead of a key
+    /// generated into the store: the same key, and `kid`, on every run of a CI job.
+    pub signing_key_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub log_format: Option<String>,

@@ -26,6 +26,60 @@ pub const RELOAD: Duration = Duration::from_secs(10);
 pub fn generate(kid: String, now: Millis, secrets: &SystemSecret) -> StoreResult<StoredKey> {
     let invalid = |e: aws_lc_rs::error::Unspecified| StoreError::Invalid(e.to_string());
     let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(invalid)?;
+    stored(&pair, kid, now, secrets)
+}
+
+/// The signing key a config names (`[server] signing_key_file`): an RSA private key in PEM
+/// (PKCS#8 or PKCS#1), so that every run of a CI job signs with the same key.
+#[derive(Clone)]
+pub struct ConfiguredKey {
+    pair: Arc<RsaKeyPair>,
+}
+
+impl ConfiguredKey {
+    /// Reads the key; the error names the file and what it holds instead.
+    pub fn read(path: &std::path::Path) -> Result<ConfiguredKey, String> {
+        use rustls_pki_types::PrivateKeyDer;
+        use rustls_pki_types::pem::PemObject;
+        let name = path.display();
+        let pem = std::fs::read(path).map_err(|e| format!("signing_key_file {name}: {e}"))?;
+        let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+            format!("signing_key_file {name}: no PEM private key in it ({e}); expected BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY")
+        })?;
+        let pair = match key {
+            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            _ => {
+                return Err(format!(
+                    "signing_key_file {name}: not an RSA key (idforce signs with RS256)"
+                ));
+            }
+        }
+        .map_err(|e| {
+            format!("signing_key_file {name}: not a usable RSA key of 2048 to 8192 bits ({e})")
+        })?;
+        Ok(ConfiguredKey {
+            pair: Arc::new(pair),
+        })
+    }
+
+    fn modulus(&self) -> Vec<u8> {
+        self.pair
+            .public_key()
+            .modulus()
+            .big_endian_without_leading_zero()
+            .to_vec()
+    }
+}
+
+/// A key pair as it is stored: the private half sealed.
+fn stored(
+    pair: &RsaKeyPair,
+    kid: String,
+    now: Millis,
+    secrets: &SystemSecret,
+) -> StoreResult<StoredKey> {
+    let invalid = |e: aws_lc_rs::error::Unspecified| StoreError::Invalid(e.to_string());
     let der = pair.as_der().map_err(invalid)?;
     let public = pair.public_key();
     let modulus = public.modulus().big_endian_without_leading_zero().to_vec();
@@ -187,14 +241,33 @@ pub struct Keys {
 impl Keys {
     /// Loads the keys, sealing those an older store kept otherwise and generating the first
     /// one if the store has none.
+    /// A configured key signs: the first time it is seen it is added (the store's other keys
+    /// retired as by a rotation, and kept published while their tokens live).
     pub async fn load(
         store: Arc<dyn Backend>,
         secrets: SystemSecret,
         now: Millis,
+        configured: Option<&ConfiguredKey>,
     ) -> StoreResult<Keys> {
         migrate(store.as_ref(), &secrets).await?;
-        let mut stored = store.signing_keys().await?;
-        if !stored.iter().any(|k| k.retired_at.is_none()) {
+        let mut keys = store.signing_keys().await?;
+        if let Some(key) = configured {
+            let modulus = key.modulus();
+            let signing = keys
+                .iter()
+                .any(|k| k.retired_at.is_none() && k.modulus == modulus);
+            if !signing {
+                let kid = next_kid(store.as_ref()).await?;
+                let key = stored(&key.pair, kid, now, &secrets)?;
+                match rotate_to(store.as_ref(), &key, now).await {
+                    // Another node starting with the same config added it first.
+                    Ok(()) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                keys = store.signing_keys().await?;
+            }
+        }
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
             let kid = next_kid(store.as_ref()).await?;
             let key = tokio::task::spawn_blocking({
                 let secrets = secrets.clone();
@@ -203,9 +276,9 @@ impl Keys {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))??;
             store.add_signing_key(&key, None).await?;
-            stored = store.signing_keys().await?;
+            keys = store.signing_keys().await?;
         }
-        let ring = KeyRing::build(stored, &secrets, now)?;
+        let ring = KeyRing::build(keys, &secrets, now)?;
         Ok(Keys {
             store,
             secrets,
@@ -261,6 +334,17 @@ pub async fn rotate(
     secrets: &SystemSecret,
     now: Millis,
 ) -> StoreResult<StoredKey> {
+    let kid = next_kid(store).await?;
+    let secrets = secrets.clone();
+    let key = tokio::task::spawn_blocking(move || generate(kid, now, &secrets))
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+    rotate_to(store, &key, now).await?;
+    Ok(key)
+}
+
+/// `key` signs from now on; the others stay published until their tokens have expired.
+async fn rotate_to(store: &dyn Backend, key: &StoredKey, now: Millis) -> StoreResult<()> {
     let apps = store.apps(None).await?;
     let longest = apps
         .iter()
@@ -274,18 +358,13 @@ pub async fn rotate(
         .max()
         .unwrap_or(idforce_core::model::DEFAULT_ID_TOKEN_LIFETIME_SECS);
     let publish_until = now + (longest + 300) * 1000;
-    let kid = next_kid(store).await?;
-    let secrets = secrets.clone();
-    let key = tokio::task::spawn_blocking(move || generate(kid, now, &secrets))
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))??;
-    if !store.add_signing_key(&key, Some(publish_until)).await? {
+    if !store.add_signing_key(key, Some(publish_until)).await? {
         return Err(StoreError::Conflict(format!(
             "key {} was added concurrently; rotate again",
             key.kid
         )));
     }
-    Ok(key)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -336,7 +415,7 @@ mod tests {
             })
             .await
             .expect("put");
-        let keys = Keys::load(store.clone(), secrets.clone(), 10)
+        let keys = Keys::load(store.clone(), secrets.clone(), 10, None)
             .await
             .expect("loads");
         assert_eq!(keys.current(10).await.kid(), Some("2"));
@@ -347,9 +426,69 @@ mod tests {
         }
         // Another secret cannot open them, and says which one sealed them.
         let wrong = SystemSecret::new(&["wrong"]).expect("secret");
-        let Err(e) = Keys::load(store, wrong, 10).await else {
+        let Err(e) = Keys::load(store, wrong, 10, None).await else {
             panic!("loaded with the wrong secret");
         };
         assert!(e.to_string().contains(&secrets.fingerprint()), "{e}");
+    }
+
+    /// A configured key signs: added once (the generated key retired but still published),
+    /// not again on the next start; a different configured key rotates again.
+    #[tokio::test]
+    async fn a_configured_key_takes_over_once() {
+        use idforce_store::testing::MemoryStore;
+        let store: Arc<dyn Backend> = Arc::new(MemoryStore::new());
+        let secrets = SystemSecret::new(&["correct horse"]).expect("secret");
+        let dir = std::env::temp_dir().join(format!("idforce-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let write = |name: &str| {
+            let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("key");
+            let der = pair.as_der().expect("der");
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+            let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("write");
+            ConfiguredKey::read(&path).expect("reads")
+        };
+        let (first, second) = (write("first.pem"), write("second.pem"));
+
+        // Control: without one, a key is generated.
+        let keys = Keys::load(store.clone(), secrets.clone(), 10, None)
+            .await
+            .expect("loads");
+        assert_eq!(keys.current(10).await.kid(), Some("1"));
+
+        let keys = Keys::load(store.clone(), secrets.clone(), 20, Some(&first))
+            .await
+            .expect("loads");
+        assert_eq!(keys.current(20).await.kid(), Some("2"));
+        let stored = store.signing_keys().await.expect("keys");
+        let signing: Vec<_> = stored.iter().filter(|k| k.retired_at.is_none()).collect();
+        assert_eq!(signing.len(), 1);
+        assert_eq!(signing[0].modulus, first.modulus());
+        let old = stored.iter().find(|k| k.kid == "1").expect("kept");
+        assert!(old.retired_at.is_some() && old.publish_until.is_some_and(|t| t > 20));
+
+        let again = Keys::load(store.clone(), secrets.clone(), 30, Some(&first))
+            .await
+            .expect("loads");
+        assert_eq!(again.current(30).await.kid(), Some("2"), "not added twice");
+        assert_eq!(store.signing_keys().await.expect("keys").len(), 2);
+
+        let rotated = Keys::load(store.clone(), secrets, 40, Some(&second))
+            .await
+            .expect("loads");
+        assert_eq!(rotated.current(40).await.kid(), Some("3"));
+
+        // What is not a private key is refused, naming the file.
+        std::fs::write(dir.join("empty.pem"), "no key here").expect("write");
+        let Err(e) = ConfiguredKey::read(&dir.join("empty.pem")) else {
+            panic!("read a file without a key");
+        };
+        assert!(
+            e.contains("empty.pem") && e.contains("no PEM private key"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -13,7 +13,7 @@ pub mod seed;
 pub mod state;
 pub mod throttle;
 
-pub use app::{Application, ServeOptions};
+pub use app::{Application, Explain, ServeOptions};
 
 /// Installs the tracing subscriber: human-readable or JSON lines on stderr, filtered by
 /// `RUST_LOG` (default `info`). Colours only on a terminal (and not under `NO_COLOR`): a pipe

@@ -27,6 +27,8 @@ pub struct Inner {
     pub throttles: Throttles,
     /// Seals and opens what the store keeps sealed (see `secrets.rs`).
     pub secrets: crate::secrets::SystemSecret,
+    /// `serve --explain`: refusals carry idforce's reason on the wire (`http/explain.rs`).
+    pub explain: bool,
 }
 
 /// What each node throttles in memory (see `throttle.rs`).

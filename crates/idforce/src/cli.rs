@@ -263,6 +263,18 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "IDFORCE_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
+    /// Development only: every refusal also says why (an `idforce_reason` field in JSON
+    /// answers, an `X-Idforce-Reason` header on all). Refused unless listening on loopback.
+    #[arg(long)]
+    pub explain: bool,
+    /// A store of its own in a temporary directory, deleted on exit: with a config's fixed
+    /// ids and secrets (and `[server] signing_key_file`), every run starts the same.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// --explain on any listen address: anyone who reaches the server learns which usernames
+    /// exist and why each attempt failed.
+    #[arg(long)]
+    pub explain_anywhere: bool,
 }
 
 #[derive(Subcommand)]

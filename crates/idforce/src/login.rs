@@ -287,10 +287,14 @@ async fn run_login(login: &LoginCommand) -> Result<(), String> {
             audience,
             ..
         } => {
-            let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
-            client
+            let pem = std::fs::read(key).map_err(|e| format!("--key {}: {e}", key.display()))?;
+            match client
                 .jwt_bearer(&app.client_id, username, &pem, audience.as_deref())
                 .await
+            {
+                Err(Error::Key(why)) => return Err(format!("--key {}: {why}", key.display())),
+                other => other,
+            }
         }
         LoginCommand::Refresh { refresh_token, .. } => client.refresh(&app, refresh_token).await,
         LoginCommand::ClientCredentials { .. } => client.client_credentials(&app).await,

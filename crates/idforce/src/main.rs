@@ -73,7 +73,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             .and_then(|c| c.server.secret_file.as_ref().map(|f| c.base_dir.join(f))),
     };
     match cli.command {
-        Command::Serve(args) => serve(args, config, database, secret).await,
+        Command::Serve(args) if args.ephemeral => {
+            if cli.database.is_some() {
+                return Err("--ephemeral makes a store of its own: drop --database (or \
+                            IDFORCE_DATABASE)"
+                    .into());
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("idforce-ephemeral-")
+                .tempdir()
+                .map_err(|e| format!("--ephemeral: cannot make a temporary directory: {e}"))?;
+            let database = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("idforce.db").display()
+            );
+            let done = serve(args, config, database, secret, Some(dir.path())).await;
+            // Dropping `dir` deletes the store, its WAL and its generated secret.
+            drop(dir);
+            done
+        }
+        Command::Serve(args) => serve(args, config, database, secret, None).await,
         command => {
             // Only `serve` and `import` create the default store: an admin command run from
             // the wrong directory would otherwise make an empty one there and report nothing.
@@ -237,6 +256,7 @@ async fn serve(
     config: Option<ConfigFile>,
     database: String,
     secret: SecretSources,
+    ephemeral: Option<&std::path::Path>,
 ) -> Result<(), String> {
     let server = config.as_ref().map(|c| &c.server);
     let log_json = args
@@ -267,6 +287,7 @@ async fn serve(
         (Some(c), Some(k)) => Some((c, k)),
         _ => server.and_then(|s| s.tls_cert.clone().zip(s.tls_key.clone())),
     };
+    let args_explain = args.explain || args.explain_anywhere;
     let opts = ServeOptions {
         listen: args
             .listen
@@ -283,6 +304,17 @@ async fn serve(
             .map_err(|e| e.to_string())?,
         secret,
         tls,
+        signing_key: config.as_ref().and_then(|c| {
+            c.server
+                .signing_key_file
+                .as_ref()
+                .map(|f| c.base_dir.join(f))
+        }),
+        explain: match (args.explain, args.explain_anywhere) {
+            (_, true) => idforce_server::Explain::Anywhere,
+            (true, false) => idforce_server::Explain::Loopback,
+            (false, false) => idforce_server::Explain::Off,
+        },
         database,
         store: idforce_store::StoreSettings {
             serve: true,
@@ -323,6 +355,17 @@ async fn serve(
             id = demo.client_id,
             secret = demo.client_secret,
         );
+    } else if let Some(dir) = ephemeral {
+        println!(
+            "\nEphemeral store in {} (deleted on exit): the config's ids and secrets are the \
+             credentials.\n",
+            dir.display()
+        );
+    } else if app.fresh_store {
+        println!(
+            "\nNew store, from the config: its ids and secrets are the credentials \
+             (`idforce app list`, `idforce app show NAME --reveal-secret`).\n"
+        );
     } else {
         // Credentials are shown once; a restart says how to get them back.
         let db = &database_flag;
@@ -331,6 +374,12 @@ async fn serve(
              idforce{db} app list                              # the apps and their consumer keys\n  \
              idforce{db} app show \"NAME\" --reveal-secret      # an app's consumer secret\n  \
              idforce{db} user set-password USERNAME            # a new password, printed\n"
+        );
+    }
+    if args_explain {
+        tracing::warn!(
+            "--explain: every refusal says why on the wire (idforce_reason, X-Idforce-Reason); \
+             for development only"
         );
     }
     tracing::info!(public_url = %url, "ready");

@@ -16,6 +16,7 @@ use idforce_core::wire::Params;
 use subtle::ConstantTimeEq;
 
 use super::pages::{self, ConsentForm, LoginForm};
+use super::report::Reason;
 use super::request::{self, OAuthRequest};
 use crate::state::AppState;
 
@@ -86,18 +87,20 @@ pub(super) async fn logged_in(
 
 fn authorize_failure(e: AuthorizeError) -> Response {
     match e {
-        AuthorizeError::Page(e) => pages::authorize_error(e.code.as_str(), &e.description),
+        AuthorizeError::Page(e) => {
+            Reason::of(&e).attach(pages::authorize_error(e.code.as_str(), &e.description))
+        }
         AuthorizeError::Redirect {
             redirect_uri,
             response_type,
             state,
             error,
-        } => redirect(&authorize::error_location(
+        } => Reason::of(&error).attach(redirect(&authorize::error_location(
             &redirect_uri,
             response_type,
             state.as_deref(),
             &error,
-        )),
+        ))),
     }
 }
 
@@ -324,21 +327,22 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
         Ok(u) => u,
         Err(e) if e.code == idforce_core::ErrorCode::TemporarilyUnavailable => {
-            super::report::failure("login page", &e, &s.database);
-            let mut page = login_page(
+            let reported = super::report::failure("login page", &e, &s.database);
+            let mut page = reported.0.attach(login_page(
                 &s,
                 &start,
                 &username,
                 Some("Too many logins are in progress. Wait a moment, then try again."),
                 StatusCode::SERVICE_UNAVAILABLE,
-            );
+            ));
             page.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return page;
         }
         Err(e) => {
-            super::report::failure("login page", &e, &s.database);
-            return login_page(&s, &start, &username, Some(LOGIN_FAILED), StatusCode::OK);
+            let reported = super::report::failure("login page", &e, &s.database);
+            let page = login_page(&s, &start, &username, Some(LOGIN_FAILED), StatusCode::OK);
+            return reported.0.attach(page);
         }
     };
     let sid = random_token();

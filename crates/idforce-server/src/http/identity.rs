@@ -9,6 +9,7 @@ use idforce_core::sfid::SfId;
 use serde_json::Value;
 
 use super::Outcome;
+use super::report::{self, Reason};
 use super::request::{bearer, query_param};
 use crate::state::AppState;
 
@@ -34,7 +35,8 @@ pub async fn identity(
     let query = req.uri().query().map(str::to_owned);
     let q = query.as_deref();
     let Some(token) = bearer(req.headers(), q) else {
-        return plain(StatusCode::FORBIDDEN, "Bad_OAuth_Token");
+        return report::refused_bearer(&s, None, plain(StatusCode::FORBIDDEN, "Bad_OAuth_Token"))
+            .await;
     };
     let (Ok(org_id), Ok(user_id)) = (SfId::parse(&org), SfId::parse(&user)) else {
         return plain(StatusCode::NOT_FOUND, "Bad_Id");
@@ -42,14 +44,25 @@ pub async fn identity(
     let now = s.clock.now();
     let sess = match session::use_access_token(s.store.as_ref(), &s.hasher, &token, now).await {
         Ok(Some(sess)) => sess,
-        Ok(None) => return plain(StatusCode::FORBIDDEN, "Bad_OAuth_Token"),
+        Ok(None) => {
+            let refused = plain(StatusCode::FORBIDDEN, "Bad_OAuth_Token");
+            return report::refused_bearer(&s, Some(&token), refused).await;
+        }
         Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
     };
     if sess.org_id != org_id {
-        return plain(StatusCode::FORBIDDEN, "Wrong_Org");
+        let why = format!(
+            "the token is of org {}, the URL names {org_id}",
+            sess.org_id
+        );
+        return Reason::new(why).attach(plain(StatusCode::FORBIDDEN, "Wrong_Org"));
     }
     if sess.user_id != user_id {
-        return plain(StatusCode::FORBIDDEN, "No_Access");
+        let why = format!(
+            "the token is of user {}, the URL names {user_id}",
+            sess.user_id
+        );
+        return Reason::new(why).attach(plain(StatusCode::FORBIDDEN, "No_Access"));
     }
     let version = match query_param(q, "version").as_deref() {
         None => None,

@@ -2,6 +2,7 @@
 
 mod browser;
 mod device;
+mod explain;
 mod identity;
 mod oauth;
 mod oidc;
@@ -89,9 +90,9 @@ impl Outcome {
     }
 
     /// The same, for a failure whose line `report::failure` wrote.
-    pub fn attach_reported(self, r: Response, _: report::Reported) -> Response {
-        let mut r = self.attach(r);
-        r.extensions_mut().insert(report::Reported);
+    pub fn attach_reported(self, r: Response, reported: report::Reported) -> Response {
+        let mut r = reported.0.clone().attach(self.attach(r));
+        r.extensions_mut().insert(reported);
         r
     }
 }
@@ -154,7 +155,8 @@ where
             let body = r#"{"error":"server_error","error_description":"internal error"}"#;
             (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }))
-        .layer(middleware::from_fn_with_state(state, observe))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .option_layer(state.explain.then(|| middleware::from_fn(explain::explain)))
         .service(routes)
 }
 

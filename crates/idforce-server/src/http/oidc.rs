@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::Outcome;
 use super::paths;
+use super::report::{self, Reason};
 use super::request::{self, bearer};
 use crate::state::AppState;
 
@@ -149,21 +150,22 @@ pub async fn userinfo(State(s): State<AppState>, req: Request) -> Response {
     let token = bearer(&headers, query.as_deref())
         .or_else(|| form.params.get("access_token").map(str::to_owned));
     let Some(token) = token else {
-        return bad_token();
+        return report::refused_bearer(&s, None, bad_token()).await;
     };
     let now = s.clock.now();
     let Ok(Some(sess)) = session::use_access_token(s.store.as_ref(), &s.hasher, &token, now).await
     else {
-        return bad_token();
+        return report::refused_bearer(&s, Some(&token), bad_token()).await;
     };
     let (Ok(Some(org)), Ok(Some(user))) = (
         s.store.org(&sess.org_id).await,
         s.store.user(&sess.user_id).await,
     ) else {
-        return bad_token();
+        return Reason::new("the session's org or user is gone, or the store failed")
+            .attach(bad_token());
     };
     if !user.active {
-        return bad_token();
+        return Reason::new(format!("user {} is deactivated", user.id)).attach(bad_token());
     }
     let doc = oidc::userinfo(&s.settings, &org, &user, &sess.scopes);
     Outcome::ok("-").attach(super::rest::json(StatusCode::OK, &doc, &headers))

@@ -6,6 +6,7 @@
 //! second they are counted instead of written, and the first refusal of a later second writes
 //! one line saying how many were left out.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,8 +18,33 @@ pub const REFUSALS_PER_SECOND: u64 = 50;
 
 /// Marks a response whose failure has been reported: the access log then records it at
 /// `debug`, so a failed request writes one `info` line, not two.
-#[derive(Clone, Copy)]
-pub struct Reported;
+#[derive(Clone)]
+pub struct Reported(pub Reason);
+
+/// Why a request was refused, carried on its response. Only `serve --explain` sends it
+/// (`explain.rs`); otherwise it is dropped with the response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason(pub Arc<str>);
+
+impl Reason {
+    pub fn of(e: &OAuthError) -> Reason {
+        Reason(match e.cause() {
+            Cause::Refused(why) => Arc::from(why.as_ref()),
+            Cause::Store(why) => Arc::from(format!("the store failed: {why}")),
+            Cause::Fault(why) => Arc::from(format!("server fault: {why}")),
+        })
+    }
+
+    pub fn new(why: impl Into<Arc<str>>) -> Reason {
+        Reason(why.into())
+    }
+
+    /// `r`, carrying this reason.
+    pub fn attach(self, mut r: axum::response::Response) -> axum::response::Response {
+        r.extensions_mut().insert(self);
+        r
+    }
+}
 
 /// The refusals written and left out in the current second.
 struct Budget {
@@ -63,6 +89,25 @@ impl Budget {
     }
 }
 
+/// `refused`, carrying why its bearer token was refused: computed only under `--explain`
+/// (it costs a store read).
+pub async fn refused_bearer(
+    s: &crate::state::AppState,
+    token: Option<&str>,
+    refused: axum::response::Response,
+) -> axum::response::Response {
+    if !s.explain {
+        return refused;
+    }
+    let why = match token {
+        None => "no access token: expected an Authorization: Bearer header".to_owned(),
+        Some(t) => {
+            idforce_core::session::why_not_live(s.store.as_ref(), &s.hasher, t, s.clock.now()).await
+        }
+    };
+    Reason::new(why).attach(refused)
+}
+
 /// Writes the line of a failed request: `what` names the request ("token", "SOAP login").
 pub fn failure(what: &'static str, e: &OAuthError, database: &str) -> Reported {
     match e.cause() {
@@ -79,7 +124,7 @@ pub fn failure(what: &'static str, e: &OAuthError, database: &str) -> Reported {
         }
         Cause::Fault(why) => tracing::error!(request = what, cause = %why, "server fault"),
     }
-    Reported
+    Reported(Reason::of(e))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::Outcome;
 use super::identity::is_version;
+use super::report::{self, Reason};
 use super::request::bearer;
 use crate::state::AppState;
 
@@ -80,11 +81,13 @@ async fn api_session(s: &AppState, headers: &HeaderMap) -> Result<Session, Respo
             headers,
         )
     };
-    let token = bearer(headers, None).ok_or_else(expired)?;
+    let Some(token) = bearer(headers, None) else {
+        return Err(report::refused_bearer(s, None, expired()).await);
+    };
     let sess =
         match session::use_access_token(s.store.as_ref(), &s.hasher, &token, s.clock.now()).await {
             Ok(Some(sess)) => sess,
-            Ok(None) => return Err(expired()),
+            Ok(None) => return Err(report::refused_bearer(s, Some(&token), expired()).await),
             Err(_) => {
                 return Err(rest_error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -95,12 +98,13 @@ async fn api_session(s: &AppState, headers: &HeaderMap) -> Result<Session, Respo
             }
         };
     if !(sess.scopes.contains("api") || sess.scopes.contains("full")) {
-        return Err(rest_error(
+        let why = "the token's scopes include neither api nor full";
+        return Err(Reason::new(why).attach(rest_error(
             StatusCode::UNAUTHORIZED,
             "INVALID_SESSION_ID",
             "This session is not valid for use with the REST API",
             headers,
-        ));
+        )));
     }
     Ok(sess)
 }

@@ -44,6 +44,8 @@ pub struct Fault {
     code: String,
     message: String,
     login_fault: Option<&'static str>,
+    /// idforce's reason, for `serve --explain`.
+    reason: Option<super::report::Reason>,
 }
 
 impl Fault {
@@ -52,6 +54,7 @@ impl Fault {
             code: "soapenv:Client".into(),
             message: message.into(),
             login_fault: None,
+            reason: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl Fault {
             code: "sf:INVALID_LOGIN".into(),
             message: format!("INVALID_LOGIN: {INVALID_LOGIN}"),
             login_fault: Some("INVALID_LOGIN"),
+            reason: None,
         }
     }
 
@@ -68,6 +72,7 @@ impl Fault {
             code: "soapenv:Server".into(),
             message: message.into(),
             login_fault: None,
+            reason: None,
         }
     }
 }
@@ -197,8 +202,11 @@ async fn login(
     let user = grant::check_api_login(&ctx, username, password)
         .await
         .map_err(|e| {
-            super::report::failure("SOAP login", &e, &s.database);
-            login_fault(e)
+            let reported = super::report::failure("SOAP login", &e, &s.database);
+            Fault {
+                reason: Some(reported.0),
+                ..login_fault(e)
+            }
         })?;
     let unavailable = || Fault::server("The service is unavailable; try again shortly.");
     let org = s
@@ -229,6 +237,7 @@ fn login_fault(e: OAuthError) -> Fault {
             code: "sf:SERVER_UNAVAILABLE".into(),
             message: "SERVER_UNAVAILABLE: too many logins in progress; retry shortly".into(),
             login_fault: None,
+            reason: None,
         },
         // Wrong password or token, unknown or inactive user, locked out: one answer.
         _ => Fault::invalid_login(),
@@ -344,7 +353,7 @@ fn fault(f: &Fault) -> Response {
             esc(INVALID_LOGIN)
         )
     });
-    xml(
+    let r = xml(
         StatusCode::INTERNAL_SERVER_ERROR,
         &format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
@@ -353,7 +362,11 @@ fn fault(f: &Fault) -> Response {
             code = esc(&f.code),
             message = esc(&f.message),
         ),
-    )
+    );
+    match &f.reason {
+        Some(reason) => reason.clone().attach(r),
+        None => r,
+    }
 }
 
 #[cfg(test)]

@@ -229,6 +229,24 @@ impl TestServer {
         config: Option<&str>,
         tweak: impl FnOnce(&mut ServeOptions),
     ) -> TestServer {
+        Self::try_start_in(dir, config, tweak)
+            .await
+            .expect("server builds")
+    }
+
+    /// `start_with`, for a start that may be refused.
+    pub async fn try_start_with(
+        config: &str,
+        tweak: impl FnOnce(&mut ServeOptions),
+    ) -> Result<TestServer, idforce_server::app::StartError> {
+        Self::try_start_in(Arc::new(workdir(config)), Some(config), tweak).await
+    }
+
+    pub async fn try_start_in(
+        dir: Arc<TempDir>,
+        config: Option<&str>,
+        tweak: impl FnOnce(&mut ServeOptions),
+    ) -> Result<TestServer, idforce_server::app::StartError> {
         choose_backend(dir.path()).await;
         let cfg = config
             .map(|_| ConfigFile::load(&dir.path().join("idforce.toml")).expect("config parses"));
@@ -250,12 +268,12 @@ impl TestServer {
                 flag_file: secret_file(dir.path()),
                 config_file: None,
             },
+            explain: Default::default(),
+            signing_key: None,
         };
         tweak(&mut opts);
         let clock = ShiftedClock::default();
-        let app = Application::build(opts, Arc::new(clock.clone()))
-            .await
-            .expect("server builds");
+        let app = Application::build(opts, Arc::new(clock.clone())).await?;
         let url = app.public_url().to_owned();
         let info = AppInfo {
             generated: app.generated.lines.clone(),
@@ -272,7 +290,7 @@ impl TestServer {
         let task = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        TestServer {
+        Ok(TestServer {
             url,
             clock,
             http: client(),
@@ -280,7 +298,7 @@ impl TestServer {
             app: Some(info),
             shutdown: Some(tx),
             task: Some(task),
-        }
+        })
     }
 
     pub async fn stop(mut self) -> Arc<TempDir> {

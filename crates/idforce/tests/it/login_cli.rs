@@ -177,6 +177,75 @@ async fn login_errors_explain_themselves() {
     .await;
     assert!(!ok);
     assert!(err.contains("hint: "), "{err}");
+
+    // The certificate given where the private key goes; the control, the key, worked above.
+    let jwt = |key: &'static str, username: &'static str| {
+        let key = fixture(key).to_str().unwrap().to_owned();
+        let url = s.url.clone();
+        let tokens = &tokens;
+        async move {
+            let args = [
+                "login",
+                "jwt",
+                "--login-url",
+                &url,
+                "--client-id",
+                INTEGRATION_ID,
+                "--username",
+                username,
+                "--key",
+                &key,
+            ];
+            cli(tokens, &args).await
+        }
+    };
+    let (ok, _, err) = jwt("jwt.crt", "integration@acme.test").await;
+    assert!(!ok);
+    assert!(err.contains("--key ") && err.contains("jwt.crt"), "{err}");
+    assert!(
+        err.contains("holds a certificate, not a private key"),
+        "{err}"
+    );
+    let (ok, _, err) = jwt("jwt.key", "integration@acme.test").await;
+    assert!(ok, "{err}");
+
+    // A user that does not exist: Salesforce's answer, and a hint that starts with the username.
+    let (ok, _, err) = jwt("jwt.key", "nobody@acme.test").await;
+    assert!(!ok);
+    assert!(
+        err.contains("invalid_grant: user hasn't approved this consumer"),
+        "{err}"
+    );
+    assert!(err.contains("hint: Check the username first"), "{err}");
+
+    // A login URL without a scheme: said before any request, not reqwest's "builder error".
+    for (url, why) in [
+        ("127.0.0.1:18301", "no scheme"),
+        ("localhost:18301", "no scheme"),
+        ("ftp://127.0.0.1:18301", "not an http or https address"),
+    ] {
+        let (ok, _, err) = cli(
+            &tokens,
+            &[
+                "login",
+                "client-credentials",
+                "--login-url",
+                url,
+                "--client-id",
+                INTEGRATION_ID,
+                "--client-secret",
+                INTEGRATION_SECRET,
+            ],
+        )
+        .await;
+        assert!(!ok);
+        assert!(
+            err.contains(&format!("login URL \"{url}\": {why}")),
+            "{err}"
+        );
+        assert!(err.contains("expected https://host[:port]"), "{err}");
+        assert!(!err.contains("builder error"), "{err}");
+    }
 }
 
 #[tokio::test]

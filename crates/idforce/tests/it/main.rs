@@ -12,6 +12,7 @@ mod clients;
 mod config_cli;
 mod connections;
 mod device_flow;
+mod explain;
 mod fuzz;
 mod identity_rest;
 mod introspect_revoke;

@@ -658,3 +658,136 @@ fn refusals_say_why_once_and_floods_are_summarised() {
         "the flood is summarised:\n{logs}"
     );
 }
+
+/// `serve --ephemeral` with `[server] signing_key_file`: each run has a store of its own that
+/// is gone after exit, the config's fixed credentials work, and the JWKS is the configured
+/// key under the same kid every run, so a CI job can pin both.
+#[test]
+fn ephemeral_runs_start_the_same_and_leave_nothing_behind() {
+    use aws_lc_rs::signature::KeyPair;
+    use base64::Engine;
+    let config = CONFIG.replace(
+        "[server]\n",
+        "[server]\nsigning_key_file = \"signing.pem\"\n",
+    );
+    let dir = workdir(&config);
+    std::fs::copy(fixture("other.key"), dir.path().join("signing.pem")).expect("copy");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("tmp");
+    let pem = std::fs::read_to_string(fixture("other.key")).expect("key");
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .expect("base64");
+    let pair = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der).expect("pkcs8");
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        pair.public_key()
+            .modulus()
+            .big_endian_without_leading_zero(),
+    );
+    let http = blocking_client();
+    let mut jwks_seen = Vec::new();
+    for run in 0..2 {
+        let started = std::time::Instant::now();
+        let p = spawn_process(
+            dir.path(),
+            &["--config", "idforce.toml", "--ephemeral"],
+            &[("TMPDIR", tmp.to_str().unwrap())],
+        );
+        eprintln!("run {run}: listening after {:?}", started.elapsed());
+        let stores: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+        assert_eq!(stores.len(), 1, "one temporary store while it runs");
+        assert!(
+            stores[0]
+                .file_name()
+                .to_string_lossy()
+                .starts_with("idforce-ephemeral-"),
+            "{:?}",
+            stores[0].file_name()
+        );
+        assert!(
+            !dir.path().join("idforce.db").exists(),
+            "nothing in the working directory"
+        );
+        let login = http
+            .post(format!("{}/services/oauth2/token", p.url))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", INTEGRATION_ID),
+                ("client_secret", INTEGRATION_SECRET),
+                ("username", ALICE),
+                ("password", ALICE_PASSWORD),
+            ])
+            .send()
+            .expect("token");
+        assert_eq!(login.status(), 200, "the config's credentials");
+        let jwks: serde_json::Value = http
+            .get(format!("{}/id/keys", p.url))
+            .send()
+            .expect("jwks")
+            .json()
+            .expect("json");
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
+        assert_eq!(jwks["keys"][0]["kid"], "1", "{jwks}");
+        assert_eq!(jwks["keys"][0]["n"], n.as_str(), "the configured key");
+        jwks_seen.push(jwks);
+        sigterm(p.child.id());
+        let (status, logs) = p.finish();
+        assert!(status.success(), "{logs}");
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "the store is deleted on exit"
+        );
+    }
+    assert_eq!(jwks_seen[0], jwks_seen[1]);
+
+    // Mistakes, said before anything starts; the runs above are the control.
+    let out = idforce()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--config",
+            "idforce.toml",
+            "--ephemeral",
+            "--database",
+            "sqlite://x.db",
+        ])
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("--ephemeral makes a store of its own: drop --database"),
+        "{said}"
+    );
+    std::fs::copy(fixture("other.crt"), dir.path().join("signing.pem")).expect("copy");
+    let out = idforce()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--config",
+            "idforce.toml",
+            "--ephemeral",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("signing_key_file") && said.contains("signing.pem"),
+        "{said}"
+    );
+    assert!(said.contains("no PEM private key"), "{said}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "a refused start leaves nothing"
+    );
+}
