@@ -26,7 +26,8 @@ fn fixture(repo: &Path, name: &str) -> PathBuf {
     repo.join("crates/idforce/tests/fixtures").join(name)
 }
 
-/// A directory with idforce.toml and the app's certificate.
+/// A directory with idforce.toml, the app's certificate, and ephemeral.toml (the same org with
+/// `[server] signing_key_file`, for `serve --ephemeral`).
 pub fn idforce_dir(repo: &Path) -> Result<tempfile::TempDir, String> {
     let dir = tempfile::Builder::new()
         .prefix("idforce-bench-")
@@ -56,7 +57,12 @@ run_as = "{USERNAME}"
 introspect_all_tokens = true
 "#
     );
-    std::fs::write(dir.path().join("idforce.toml"), config).map_err(|e| e.to_string())?;
+    std::fs::write(dir.path().join("idforce.toml"), &config).map_err(|e| e.to_string())?;
+    // The CI start: the same org from a throwaway store, signed by a key the config names.
+    std::fs::copy(fixture(repo, "other.key"), dir.path().join("signing.pem"))
+        .map_err(|e| format!("other.key: {e}"))?;
+    let ephemeral = format!("[server]\nsigning_key_file = \"signing.pem\"\n\n{config}");
+    std::fs::write(dir.path().join("ephemeral.toml"), ephemeral).map_err(|e| e.to_string())?;
     Ok(dir)
 }
 

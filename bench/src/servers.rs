@@ -97,17 +97,32 @@ fn start_idforce_node(
     dir: &Path,
     database: &str,
 ) -> Result<(Node, Duration), String> {
+    start_node_with(
+        binary,
+        dir,
+        &["--config", "idforce.toml", "--database", database],
+    )
+}
+
+/// `serve --config ephemeral.toml --ephemeral`, as a CI job starts it: a throwaway store made
+/// from the config, the config's signing key. Returns once /readyz answers 200, with the time
+/// that took from the spawn.
+pub fn start_ephemeral(binary: &Path, dir: &Path) -> Result<(Server, Duration), String> {
+    let (node, ready) =
+        start_node_with(binary, dir, &["--config", "ephemeral.toml", "--ephemeral"])?;
+    let server = Server {
+        name: "idforce",
+        nodes: vec![node],
+    };
+    Ok((server, ready))
+}
+
+fn start_node_with(binary: &Path, dir: &Path, args: &[&str]) -> Result<(Node, Duration), String> {
     let started = Instant::now();
     let mut child = Command::new(binary)
         .current_dir(dir)
-        .args([
-            "serve",
-            "--config",
-            "idforce.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--database", database])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         // Every node of a run shares the system secret (PostgreSQL needs one given).
         .env("IDFORCE_SECRET", crate::fixtures::SYSTEM_SECRET)
         .stdout(Stdio::piped())

@@ -79,7 +79,10 @@ pub enum StartError {
     Store(#[from] idforce_core::ports::StoreError),
     #[error("seeding: {0}")]
     Seed(#[from] seed::SeedError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error(
+        "cannot listen on {addr} (--listen, [server] listen): {source}{}",
+        listen_hint(source)
+    )]
     Bind {
         addr: String,
         source: std::io::Error,
@@ -90,6 +93,20 @@ pub enum StartError {
     Secret(String),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What to do about an address that cannot be listened on.
+fn listen_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::InvalidInput => "; expected host:port, e.g. 127.0.0.1:8080",
+        std::io::ErrorKind::AddrInUse => {
+            "; another process listens there: stop it, or choose another port (port 0: any free one)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: use 8080 or 8443, or a proxy in front"
+        }
+        _ => "",
+    }
 }
 
 /// The public URL is what every token and discovery document names: an absolute http(s) URL
@@ -246,7 +263,19 @@ impl Application {
         if let Some(given) = &opts.public_url {
             check_public_url(given)?;
         }
+        if !crate::config::is_listen_address(&opts.listen) {
+            return Err(StartError::Invalid(format!(
+                "--listen {:?}: expected host:port, e.g. 127.0.0.1:8080 (port 0: any free one)",
+                opts.listen
+            )));
+        }
         check_explain(opts.explain, &opts.listen)?;
+        let tls = match &opts.tls {
+            None => None,
+            Some((cert, key)) => {
+                Some(crate::listener::tls_acceptor(cert, key).map_err(StartError::Tls)?)
+            }
+        };
         let configured_key = match &opts.signing_key {
             Some(path) => {
                 Some(crate::keys::ConfiguredKey::read(path).map_err(StartError::Invalid)?)
@@ -282,13 +311,6 @@ impl Application {
             .unwrap_or_else(|| format!("{scheme}://{local_addr}"))
             .trim_end_matches('/')
             .to_owned();
-
-        let tls = match &opts.tls {
-            None => None,
-            Some((cert, key)) => {
-                Some(crate::listener::tls_acceptor(cert, key).map_err(StartError::Tls)?)
-            }
-        };
 
         let keys =
             crate::keys::Keys::load(store.clone(), secrets.clone(), now, configured_key.as_ref())

@@ -134,7 +134,53 @@ impl ConfigFile {
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
         cfg.source = Some((path.to_owned(), text));
+        cfg.check_server()?;
         Ok(cfg)
+    }
+
+    /// The `[server]` values serde cannot check by type: each refusal says where, what was
+    /// given and what is expected.
+    fn check_server(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        let refuse = |key: &str, given: &str, expected: &str| {
+            Err(ConfigError::Invalid(format!(
+                "{}[server] {key} = {given}: {expected}",
+                self.place(key, given.trim_matches('"'))
+            )))
+        };
+        if let Some(f) = &s.log_format
+            && f != "text"
+            && f != "json"
+        {
+            return refuse(
+                "log_format",
+                &format!("{f:?}"),
+                "expected \"text\" or \"json\"",
+            );
+        }
+        if s.lockout_attempts == Some(0) {
+            return refuse("lockout_attempts", "0", "must be at least 1");
+        }
+        if let Some(l) = &s.listen
+            && !is_listen_address(l)
+        {
+            return refuse(
+                "listen",
+                &format!("{l:?}"),
+                "expected host:port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:443\"",
+            );
+        }
+        Ok(())
+    }
+
+    /// `e`, said at the line of the org, user or app whose `key = "value"` names it.
+    pub fn locate(&self, key: &str, value: &str, e: ConfigError) -> ConfigError {
+        match e {
+            ConfigError::Invalid(why) => {
+                ConfigError::Invalid(format!("{}{why}", self.place(key, value)))
+            }
+            other => other,
+        }
     }
 
     /// Where `key = "value"` is written: "idforce.toml line 12: ", or nothing when the values
@@ -163,6 +209,11 @@ impl ConfigFile {
             ))
         })
     }
+}
+
+/// `host:port` (a name, an IPv4 address or a bracketed IPv6 one, and a port number).
+pub fn is_listen_address(l: &str) -> bool {
+    matches!(l.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok())
 }
 
 /// Parses "15m", "2h", "30d", "90s".

@@ -647,6 +647,17 @@ impl AcceptErrors {
 
 /// A TLS acceptor from PEM files: the certificate chain and its private key, offering HTTP/2
 /// and HTTP/1.1 by ALPN.
+/// A PEM file's error in words: a missing file says so plainly.
+fn pem_error(e: rustls_pki_types::pem::Error, expected: &str) -> String {
+    use rustls_pki_types::pem::Error;
+    match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
+        Error::Io(io) => io.to_string(),
+        Error::NoItemsFound => format!("nothing in it is {expected}"),
+        other => format!("not {expected}: {other}"),
+    }
+}
+
 pub fn tls_acceptor(
     cert: &std::path::Path,
     key: &std::path::Path,
@@ -654,18 +665,26 @@ pub fn tls_acceptor(
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // The flag and the config key are both named: either may have given the path.
+    let cert_name = format!(
+        "TLS certificate (--tls-cert, [server] tls_cert) {}",
+        cert.display()
+    );
+    let key_name = format!("TLS key (--tls-key, [server] tls_key) {}", key.display());
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
+        .map_err(|e| format!("{cert_name}: {}", pem_error(e, "a PEM certificate chain")))?;
     if chain.is_empty() {
-        return Err(format!("{}: no certificate in the file", cert.display()));
+        return Err(format!(
+            "{cert_name}: no certificate in the file (expected BEGIN CERTIFICATE)"
+        ));
     }
-    let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("{key_name}: {}", pem_error(e, "a PEM private key")))?;
     let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, key_der)
-        .map_err(|e| format!("{} / {}: {e}", cert.display(), key.display()))?;
+        .map_err(|e| format!("{cert_name} and {key_name} do not go together: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

@@ -41,15 +41,31 @@ pub async fn apply(
 ) -> Result<Generated, SeedError> {
     let mut generated = Generated::default();
     for org_spec in &cfg.org {
-        let org = upsert_org(store, org_spec, now).await?;
+        let org = upsert_org(store, org_spec, now)
+            .await
+            .map_err(|e| e.located(cfg, "name", &org_spec.name))?;
         for u in &org_spec.user {
-            upsert_user(store, hasher, &org, u, now, &mut generated).await?;
+            upsert_user(store, hasher, &org, u, now, &mut generated)
+                .await
+                .map_err(|e| e.located(cfg, "username", &u.username))?;
         }
         for a in &org_spec.app {
-            upsert_app(store, hasher, secrets, &org, a, cfg, &mut generated).await?;
+            upsert_app(store, hasher, secrets, &org, a, cfg, &mut generated)
+                .await
+                .map_err(|e| e.located(cfg, "name", &a.name))?;
         }
     }
     Ok(generated)
+}
+
+impl SeedError {
+    /// A config mistake, said at the line of the org, user or app it is in.
+    fn located(self, cfg: &ConfigFile, key: &str, value: &str) -> SeedError {
+        match self {
+            SeedError::Config(e) => SeedError::Config(cfg.locate(key, value, e)),
+            other => other,
+        }
+    }
 }
 
 async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<Org, SeedError> {
@@ -97,6 +113,25 @@ async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<
     }
     store.save_org(&org).await?;
     Ok(org)
+}
+
+/// A callback URL is matched exactly, so it must be one a browser can be sent to: a scheme
+/// (`https`, `http`, or an app's own), something after it, no spaces and no fragment (RFC
+/// 6749 §3.1.2).
+fn is_callback_url(u: &str) -> bool {
+    let Some((scheme, rest)) = u.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let rest_ok = if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
+        rest.strip_prefix("//")
+            .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+    } else {
+        !rest.is_empty()
+    };
+    scheme_ok && rest_ok && !u.chars().any(|c| c.is_whitespace() || c == '#')
 }
 
 fn random_password() -> String {
@@ -282,6 +317,13 @@ async fn upsert_app(
         set_client_secret(&mut app, v, hasher, secrets);
     }
     if let Some(v) = &spec.callback_urls {
+        if let Some(bad) = v.iter().find(|u| !is_callback_url(u)) {
+            return Err(invalid(format!(
+                "callback_urls: {bad:?} is not an absolute URL without a fragment (e.g. \
+                 \"https://app.example/callback\", \"http://localhost:1717/OauthRedirect\", \
+                 \"myapp://callback\")"
+            )));
+        }
         app.callback_urls = v.clone();
     }
     if let Some(v) = &spec.scopes {
@@ -449,4 +491,33 @@ pub async fn demo(
         client_id,
         client_secret,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_urls_are_absolute_without_fragments() {
+        for good in [
+            "https://app.example/callback",
+            "http://localhost:1717/OauthRedirect",
+            "myapp://callback",
+            "com.example.app:/oauth2redirect",
+            "sfdc://success",
+        ] {
+            assert!(is_callback_url(good), "{good}");
+        }
+        for bad in [
+            "not a url",
+            "app.example/callback",
+            "https://",
+            "https:///path",
+            "https://app.example/cb#frag",
+            "127.0.0.1:1717/cb",
+            "://x",
+        ] {
+            assert!(!is_callback_url(bad), "{bad}");
+        }
+    }
 }

@@ -76,7 +76,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) if args.ephemeral => {
             if cli.database.is_some() {
                 return Err("--ephemeral makes a store of its own: drop --database (or \
-                            IDFORCE_DATABASE)"
+                            IDFORCE_DATABASE_URL)"
                     .into());
             }
             let dir = tempfile::Builder::new()

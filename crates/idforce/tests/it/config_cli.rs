@@ -451,6 +451,58 @@ fn start_up_mistakes_are_refused_saying_what_to_do() {
         "{said}"
     );
     assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let (said, _) = serve(&["--tls-cert", "nope.crt", "--tls-key", "nope.key"]);
+    assert!(
+        said.contains("TLS certificate (--tls-cert, [server] tls_cert) nope.crt: no such file"),
+        "{said}"
+    );
+    let out = idforce()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "nonsense"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("--listen \"nonsense\": expected host:port"),
+        "{said}"
+    );
+    // Refused flags leave no store behind: they are checked before it is opened.
+    assert!(
+        !dir.path().join("idforce.db").exists(),
+        "a refused start made a store"
+    );
+    // Config values: the file, the line, the value and what is expected.
+    for (config, expected) in [
+        (
+            "[server]\nlog_format = \"xml\"\n",
+            "bad.toml line 2: [server] log_format = \"xml\": expected \"text\" or \"json\"",
+        ),
+        (
+            "[server]\nlockout_attempts = 0\n",
+            "bad.toml line 2: [server] lockout_attempts = 0: must be at least 1",
+        ),
+        (
+            "[[org]]\nname = \"A\"\n\n[[org.app]]\nname = \"X\"\ncallback_urls = [\"not a url\"]\n",
+            "bad.toml line 5: app \"X\": callback_urls: \"not a url\" is not an absolute URL",
+        ),
+        (
+            "[[org]]\nname = \"A\"\n\n[[org.app]]\nname = \"X\"\npermitted_users = \"everyone\"\n",
+            "bad.toml line 5: app \"X\": permitted_users must be all_users or admin_approved, not \"everyone\"",
+        ),
+    ] {
+        // A directory of its own: a seeding mistake is found in a store already opened.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("bad.toml"), config).unwrap();
+        let out = idforce()
+            .current_dir(elsewhere.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--config", "bad.toml"])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(said.contains(expected), "{said}");
+    }
 
     // The control: the same directory, a sound start.
     let db = database_url(dir.path());
