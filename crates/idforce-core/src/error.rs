@@ -85,7 +85,7 @@ pub struct OAuthError {
     cause: Option<Box<Cause>>,
 }
 
-/// Why a request failed. Never sent to the client.
+/// Why a request failed: for the log line, and sent only by a server run with `--explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
     /// The request was refused: what was wrong with it.
@@ -131,7 +131,8 @@ impl OAuthError {
         }
     }
 
-    /// The same answer, refused for this reason (kept for the log, never sent).
+    /// The same answer, refused for this reason (for the log; on the wire only under
+    /// `serve --explain`).
     pub fn because(mut self, why: impl Into<Cow<'static, str>>) -> Self {
         self.cause = Some(Box::new(Cause::Refused(why.into())));
         self

@@ -16,6 +16,17 @@ pub struct Org {
     pub created_at: Millis,
 }
 
+/// A profile of an org: connected apps admit users by it (`ConnectedApp::profiles`, by name,
+/// as Salesforce's "Manage Profiles" does). Users name theirs in `User::profile`; a profile is
+/// made when first named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub id: SfId,
+    pub org_id: SfId,
+    pub name: String,
+    pub created_at: Millis,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub id: SfId,
@@ -187,11 +198,12 @@ impl ConnectedApp {
 
     /// Whether an admin has pre-authorized this user (by profile or by name).
     pub fn pre_authorizes(&self, user: &User) -> bool {
-        self.pre_authorized_users.contains(&user.id)
-            || self
-                .profiles
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(&user.profile))
+        self.pre_authorized_users.contains(&user.id) || self.admits_profile(&user.profile)
+    }
+
+    /// Whether users of the profile `name` are pre-authorized (names ignore ASCII case).
+    pub fn admits_profile(&self, name: &str) -> bool {
+        self.profiles.iter().any(|p| p.eq_ignore_ascii_case(name))
     }
 }
 

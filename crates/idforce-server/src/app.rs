@@ -53,9 +53,40 @@ pub enum Explain {
 
 /// `--explain` tells any caller which usernames exist and why a guess failed: a developer's
 /// loopback server only, unless asked for by its own flag.
-fn check_explain(explain: Explain, listen: &str) -> Result<(), StartError> {
+fn check_explain(
+    explain: Explain,
+    listen: &str,
+    public_url: Option<&str>,
+) -> Result<(), StartError> {
     if explain != Explain::Loopback {
         return Ok(());
+    }
+    // A loopback listener behind a proxy is reachable by whoever reaches the proxy: the
+    // public URL, when given, must be a loopback one too.
+    if let Some(url) = public_url {
+        let authority = url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host.to_ascii_lowercase().ends_with(".localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(StartError::Invalid(format!(
+                "--explain sends the reason of every refusal to whoever asks, and the public \
+                 URL {url} is not a loopback one (a proxy in front?). Drop --public-url, or use \
+                 --explain-anywhere on a network you trust"
+            )));
+        }
     }
     use std::net::ToSocketAddrs;
     let addrs: Vec<SocketAddr> = listen
@@ -269,7 +300,7 @@ impl Application {
                 opts.listen
             )));
         }
-        check_explain(opts.explain, &opts.listen)?;
+        check_explain(opts.explain, &opts.listen, opts.public_url.as_deref())?;
         let tls = match &opts.tls {
             None => None,
             Some((cert, key)) => {
@@ -295,6 +326,8 @@ impl Application {
         let fresh_store = store.is_empty().await?;
         let (mut generated, demo) =
             seed_at_start(store.as_ref(), &hasher, &secrets, opts.config.as_ref(), now).await?;
+        // A store from before profiles were things, started without a config.
+        crate::profiles::backfill(store.as_ref(), now).await?;
 
         let listener = crate::listener::bind(&opts.listen).map_err(|source| StartError::Bind {
             addr: opts.listen.clone(),

@@ -60,10 +60,19 @@ pub struct OrgSpec {
     pub name: String,
     pub id: Option<String>,
     pub instance_url: Option<String>,
+    /// Profiles made before any user names them (a user's or an app's naming makes one too).
+    #[serde(default)]
+    pub profile: Vec<ProfileSpec>,
     #[serde(default)]
     pub user: Vec<UserSpec>,
     #[serde(default)]
     pub app: Vec<AppSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSpec {
+    pub name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,10 +198,16 @@ impl ConfigFile {
         let Some((path, text)) = &self.source else {
             return String::new();
         };
+        // The value whole: `name = "Acme"` is not the line of `name = "Acme CLI"`.
+        let quoted = format!("{value:?}");
         let line = text.lines().position(|line| {
             let line = line.trim_start();
             line.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('=') && rest.contains(value))
+                .and_then(|rest| rest.trim_start().strip_prefix('='))
+                .is_some_and(|v| {
+                    let v = v.split(" #").next().unwrap_or(v).trim();
+                    v == quoted || v == value
+                })
         });
         match line {
             Some(n) => format!("{} line {}: ", path.display(), n + 1),
@@ -213,7 +228,16 @@ impl ConfigFile {
 
 /// `host:port` (a name, an IPv4 address or a bracketed IPv6 one, and a port number).
 pub fn is_listen_address(l: &str) -> bool {
-    matches!(l.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok())
+    let Some((host, port)) = l.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = match host.strip_prefix('[') {
+        Some(v6) => v6
+            .strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => !host.is_empty() && !host.contains(':'),
+    };
+    host_ok && port.parse::<u16>().is_ok()
 }
 
 /// Parses "15m", "2h", "30d", "90s".
@@ -304,6 +328,24 @@ pub fn load_certificate(value: &str, base_dir: &Path) -> Result<Vec<u8>, ConfigE
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn listen_addresses_are_host_and_port() {
+        for good in ["127.0.0.1:8080", "0.0.0.0:0", "localhost:443", "[::1]:8080"] {
+            assert!(is_listen_address(good), "{good}");
+        }
+        for bad in [
+            "nonsense",
+            "::1",
+            ":8080",
+            "127.0.0.1:99999",
+            "[::1]",
+            "a:b:8080",
+            "[nope]:80",
+        ] {
+            assert!(!is_listen_address(bad), "{bad}");
+        }
+    }
 
     fn limits(toml_text: &str) -> Result<crate::listener::ConnectionLimits, String> {
         let section: ServerSection = toml::from_str(toml_text).map_err(|e| e.to_string())?;

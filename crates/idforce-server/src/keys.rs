@@ -253,14 +253,23 @@ impl Keys {
         let mut keys = store.signing_keys().await?;
         if let Some(key) = configured {
             let modulus = key.modulus();
-            let signing = keys
-                .iter()
-                .any(|k| k.retired_at.is_none() && k.modulus == modulus);
-            if !signing {
+            let signing = |keys: &[StoredKey]| {
+                keys.iter()
+                    .any(|k| k.retired_at.is_none() && k.modulus == modulus)
+            };
+            // A kid taken meanwhile (another node adding this key, or a `keys rotate`) is a
+            // conflict: look again, and take the next kid if the key is still not signing.
+            let mut attempts = 0;
+            while !signing(&keys) {
+                attempts += 1;
+                if attempts > 3 {
+                    return Err(StoreError::Conflict(
+                        "the configured signing key could not be added: keys keep changing".into(),
+                    ));
+                }
                 let kid = next_kid(store.as_ref()).await?;
-                let key = stored(&key.pair, kid, now, &secrets)?;
-                match rotate_to(store.as_ref(), &key, now).await {
-                    // Another node starting with the same config added it first.
+                let new = stored(&key.pair, kid, now, &secrets)?;
+                match rotate_to(store.as_ref(), &new, now).await {
                     Ok(()) | Err(StoreError::Conflict(_)) => {}
                     Err(e) => return Err(e),
                 }

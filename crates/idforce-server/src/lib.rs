@@ -8,6 +8,7 @@ pub mod keys;
 pub mod listener;
 pub mod metrics;
 pub mod passwords;
+pub mod profiles;
 pub mod secrets;
 pub mod seed;
 pub mod state;

@@ -645,8 +645,6 @@ impl AcceptErrors {
     }
 }
 
-/// A TLS acceptor from PEM files: the certificate chain and its private key, offering HTTP/2
-/// and HTTP/1.1 by ALPN.
 /// A PEM file's error in words: a missing file says so plainly.
 fn pem_error(e: rustls_pki_types::pem::Error, expected: &str) -> String {
     use rustls_pki_types::pem::Error;
@@ -658,6 +656,8 @@ fn pem_error(e: rustls_pki_types::pem::Error, expected: &str) -> String {
     }
 }
 
+/// A TLS acceptor from PEM files: the certificate chain and its private key, offering HTTP/2
+/// and HTTP/1.1 by ALPN.
 pub fn tls_acceptor(
     cert: &std::path::Path,
     key: &std::path::Path,

@@ -44,6 +44,9 @@ pub async fn apply(
         let org = upsert_org(store, org_spec, now)
             .await
             .map_err(|e| e.located(cfg, "name", &org_spec.name))?;
+        for p in &org_spec.profile {
+            crate::profiles::ensure(store, &org.id, &p.name, now).await?;
+        }
         for u in &org_spec.user {
             upsert_user(store, hasher, &org, u, now, &mut generated)
                 .await
@@ -55,6 +58,8 @@ pub async fn apply(
                 .map_err(|e| e.located(cfg, "name", &a.name))?;
         }
     }
+    // The profiles its users and apps name.
+    crate::profiles::backfill(store, now).await?;
     Ok(generated)
 }
 
@@ -117,11 +122,19 @@ async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<
 
 /// A callback URL is matched exactly, so it must be one a browser can be sent to: a scheme
 /// (`https`, `http`, or an app's own), something after it, no spaces and no fragment (RFC
-/// 6749 §3.1.2).
-fn is_callback_url(u: &str) -> bool {
+/// 6749 §3.1.2). Schemes that run code in the browser are refused, and so is `host:port/…`
+/// without a scheme (it parses as the scheme `localhost`).
+pub fn is_callback_url(u: &str) -> bool {
     let Some((scheme, rest)) = u.split_once(':') else {
         return false;
     };
+    let scripted = ["javascript", "data", "vbscript", "file"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s));
+    let a_port = rest.starts_with(|c: char| c.is_ascii_digit());
+    if scripted || a_port || scheme.eq_ignore_ascii_case("localhost") {
+        return false;
+    }
     let mut chars = scheme.chars();
     let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
@@ -440,6 +453,7 @@ pub async fn demo(
             name: "Demo".to_owned(),
             id: None,
             instance_url: None,
+            profile: Vec::new(),
             user: vec![UserSpec {
                 username: DEMO_USERNAME.to_owned(),
                 password: Some(password.clone()),
@@ -515,6 +529,9 @@ mod tests {
             "https:///path",
             "https://app.example/cb#frag",
             "127.0.0.1:1717/cb",
+            "localhost:1717/OauthRedirect",
+            "javascript:alert(1)",
+            "data:text/html,x",
             "://x",
         ] {
             assert!(!is_callback_url(bad), "{bad}");

@@ -17,7 +17,7 @@ pub mod testing;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use idforce_core::model::{ConnectedApp, Millis, Org, RefreshToken, Session, User};
+use idforce_core::model::{ConnectedApp, Millis, Org, Profile, RefreshToken, Session, User};
 use idforce_core::ports::{Store, StoreError, StoreResult};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
@@ -64,6 +64,10 @@ pub trait Accounts: Send + Sync {
     async fn save_org(&self, org: &Org) -> StoreResult<()>;
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
     async fn orgs(&self) -> StoreResult<Vec<Org>>;
+    /// Adds a profile, or renames it (by id); a name its org already has is a conflict.
+    async fn save_profile(&self, profile: &Profile) -> StoreResult<()>;
+    /// An org's profiles, or every org's, by org and name.
+    async fn profiles(&self, org: Option<&SfId>) -> StoreResult<Vec<Profile>>;
     async fn save_user(&self, user: &User) -> StoreResult<()>;
     async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>>;
     async fn save_app(&self, app: &ConnectedApp) -> StoreResult<()>;

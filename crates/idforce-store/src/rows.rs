@@ -3,7 +3,7 @@
 
 use idforce_core::model::{
     AuthCode, ConnectedApp, DeviceCode, DeviceDecision, Family, LoginSession, Org, PermittedUsers,
-    RefreshToken, RefreshTokenPolicy, Session, User,
+    Profile, RefreshToken, RefreshTokenPolicy, Session, User,
 };
 use idforce_core::ports::{StoreError, StoreResult};
 use idforce_core::scope::Scopes;
@@ -61,6 +61,16 @@ pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
         id: r.id(0)?,
         name: r.text(1)?,
         instance_url: r.opt_text(2)?,
+        created_at: r.int(3)?,
+    })
+}
+
+/// `id, org_id, name, created_at`
+pub(crate) fn profile(r: &impl Columns) -> StoreResult<Profile> {
+    Ok(Profile {
+        id: r.id(0)?,
+        org_id: r.id(1)?,
+        name: r.text(2)?,
         created_at: r.int(3)?,
     })
 }

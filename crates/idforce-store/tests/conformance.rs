@@ -65,6 +65,7 @@ conformance!(
     purging_many_sessions_spares_the_live_ones,
     device_codes_poll_decide_and_redeem_once,
     grants_write_all_or_nothing,
+    profiles_are_unique_by_name_in_their_org,
 );
 
 fn memory() -> Store {
@@ -1362,4 +1363,78 @@ async fn failed_logins_leave_the_rest_of_the_directory_cached() {
         (seen.name.as_str(), memory.directory_reads() - before),
         ("Renamed", 1)
     );
+}
+
+/// Profiles: listed by org and name, renamed by id, a name unique in its org (another org
+/// may use it), and an org must exist.
+async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
+    let acme = org(&s).await;
+    let globex = Org {
+        id: s.next_id(prefix::ORG).await.unwrap(),
+        name: "Globex".into(),
+        instance_url: None,
+        created_at: 1,
+    };
+    s.save_org(&globex).await.unwrap();
+    let profile = |org: &Org, id: SfId, n: &str| Profile {
+        id,
+        org_id: org.id,
+        name: n.into(),
+        created_at: 5,
+    };
+    let admin = profile(
+        &acme,
+        s.next_id(prefix::PROFILE).await.unwrap(),
+        "System Administrator",
+    );
+    let standard = profile(
+        &acme,
+        s.next_id(prefix::PROFILE).await.unwrap(),
+        "Standard User",
+    );
+    s.save_profile(&admin).await.unwrap();
+    s.save_profile(&standard).await.unwrap();
+    let theirs = profile(
+        &globex,
+        s.next_id(prefix::PROFILE).await.unwrap(),
+        "System Administrator",
+    );
+    s.save_profile(&theirs).await.unwrap();
+    assert_eq!(
+        s.profiles(Some(&acme.id)).await.unwrap(),
+        vec![standard.clone(), admin.clone()],
+        "{name}: by name"
+    );
+    assert_eq!(s.profiles(None).await.unwrap().len(), 3, "{name}");
+    // The same name again in the same org: a conflict, and nothing changed.
+    let again = profile(
+        &acme,
+        s.next_id(prefix::PROFILE).await.unwrap(),
+        "Standard User",
+    );
+    assert!(
+        matches!(s.save_profile(&again).await, Err(StoreError::Conflict(_))),
+        "{name}"
+    );
+    assert_eq!(s.profiles(Some(&acme.id)).await.unwrap().len(), 2, "{name}");
+    // Renamed by id: keeps its org and creation time.
+    let renamed = Profile {
+        name: "Standard Platform User".into(),
+        created_at: 99,
+        ..standard.clone()
+    };
+    s.save_profile(&renamed).await.unwrap();
+    let listed = s.profiles(Some(&acme.id)).await.unwrap();
+    assert!(
+        listed.iter().any(|p| p.id == standard.id
+            && p.name == "Standard Platform User"
+            && p.created_at == 5),
+        "{name}: {listed:?}"
+    );
+    // An org that does not exist.
+    let orphan = Profile {
+        org_id: s.next_id(prefix::ORG).await.unwrap(),
+        ..profile(&acme, s.next_id(prefix::PROFILE).await.unwrap(), "Orphan")
+    };
+    assert!(s.save_profile(&orphan).await.is_err(), "{name}");
 }

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use idforce_core::model::{
-    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Org, PermittedUsers, RefreshToken, Session, User,
+    ConnectedApp, DEFAULT_SESSION_TIMEOUT_SECS, Org, PermittedUsers, Profile, RefreshToken,
+    Session, User,
 };
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
@@ -19,7 +20,9 @@ use idforce_core::ports::{SecretBox, client_secret_purpose};
 use idforce_server::secrets::SystemSecret;
 use idforce_server::seed::set_client_secret;
 
-use crate::cli::{AppCommand, KeysCommand, OrgCommand, SecretsCommand, TokenCommand, UserCommand};
+use crate::cli::{
+    AppCommand, KeysCommand, OrgCommand, ProfileCommand, SecretsCommand, TokenCommand, UserCommand,
+};
 
 pub type Result<T> = std::result::Result<T, String>;
 
@@ -30,12 +33,29 @@ pub struct Admin {
     pub json: bool,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemClock.now()
 }
 
 fn org_view(o: &Org) -> Value {
     json!({ "id": o.id.to18(), "id15": o.id.as15(), "name": o.name, "instance_url": o.instance_url })
+}
+
+/// A profile with how many users have it and which apps admit it.
+fn profile_view(p: &Profile, users: &[User], apps: &[ConnectedApp]) -> Value {
+    let users = users
+        .iter()
+        .filter(|u| u.org_id == p.org_id && u.profile.eq_ignore_ascii_case(&p.name))
+        .count();
+    let apps: Vec<&str> = apps
+        .iter()
+        .filter(|a| a.org_id == p.org_id && a.admits_profile(&p.name))
+        .map(|a| a.name.as_str())
+        .collect();
+    json!({
+        "id": p.id.to18(), "org_id": p.org_id.to18(), "name": p.name, "users": users,
+        "apps": apps, "created_at": p.created_at,
+    })
 }
 
 fn user_view(u: &User) -> Value {
@@ -286,6 +306,63 @@ impl Admin {
         Ok(())
     }
 
+    pub async fn run_profile(&self, cmd: ProfileCommand) -> Result<()> {
+        let e = |e: idforce_core::ports::StoreError| e.to_string();
+        match cmd {
+            ProfileCommand::List { org } => {
+                let org = match org {
+                    Some(o) => Some(self.org(&o).await?.id),
+                    None => None,
+                };
+                let profiles = self.store.profiles(org.as_ref()).await.map_err(e)?;
+                let users = self.store.users(org.as_ref()).await.map_err(e)?;
+                let apps = self.store.apps(org.as_ref()).await.map_err(e)?;
+                let rows = profiles
+                    .iter()
+                    .map(|p| profile_view(p, &users, &apps))
+                    .collect();
+                self.print(&Value::Array(rows));
+            }
+            ProfileCommand::Create { org, name, clone } => {
+                let org = self.org(&org).await?;
+                if idforce_server::profiles::find(self.store.as_ref(), &org.id, &name)
+                    .await
+                    .map_err(e)?
+                    .is_some()
+                {
+                    return Err(format!("org {:?} has a profile named {name:?}", org.name));
+                }
+                let source = match &clone {
+                    Some(c) => Some(
+                        idforce_server::profiles::find(self.store.as_ref(), &org.id, c)
+                            .await
+                            .map_err(e)?
+                            .ok_or_else(|| format!("org {:?} has no profile {c:?}", org.name))?,
+                    ),
+                    None => None,
+                };
+                let profile =
+                    idforce_server::profiles::ensure(self.store.as_ref(), &org.id, &name, now())
+                        .await
+                        .map_err(e)?;
+                // Cloning copies the connected-app access: every app admitting the source
+                // admits the new profile too.
+                if let Some(source) = source {
+                    for mut app in self.store.apps(Some(&org.id)).await.map_err(e)? {
+                        if app.admits_profile(&source.name) && !app.admits_profile(&name) {
+                            app.profiles.push(profile.name.clone());
+                            self.store.save_app(&app).await.map_err(e)?;
+                        }
+                    }
+                }
+                let users = self.store.users(Some(&org.id)).await.map_err(e)?;
+                let apps = self.store.apps(Some(&org.id)).await.map_err(e)?;
+                self.print(&profile_view(&profile, &users, &apps));
+            }
+        }
+        Ok(())
+    }
+
     pub async fn run_user(&self, cmd: UserCommand) -> Result<()> {
         match cmd {
             UserCommand::Create {
@@ -339,6 +416,9 @@ impl Admin {
                 };
                 self.store
                     .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                idforce_server::profiles::ensure(self.store.as_ref(), &org.id, &user.profile, t)
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut v = user_view(&user);
@@ -441,6 +521,16 @@ impl Admin {
                         org.name
                     ));
                 }
+                if let Some(bad) = callback_urls
+                    .iter()
+                    .find(|u| !idforce_server::seed::is_callback_url(u))
+                {
+                    return Err(format!(
+                        "--callback-url {bad:?}: not an absolute URL without a fragment (e.g. \
+                         https://app.example/callback, http://localhost:1717/OauthRedirect, \
+                         myapp://callback)"
+                    ));
+                }
                 let run_as = match run_as {
                     Some(u) => Some(self.user(&u).await?.id),
                     None => None,
@@ -456,8 +546,12 @@ impl Admin {
                 let mut app = ConnectedApp {
                     callback_urls,
                     certificate_der,
-                    permitted_users: PermittedUsers::parse(&permitted_users)
-                        .ok_or("bad permitted_users")?,
+                    permitted_users: PermittedUsers::parse(&permitted_users).ok_or_else(|| {
+                        format!(
+                            "--permitted-users {permitted_users:?}: expected all_users or \
+                                 admin_approved"
+                        )
+                    })?,
                     run_as,
                     session_timeout_secs: match session_timeout {
                         Some(d) => parse_duration_secs(&d).map_err(|e| e.to_string())?,
@@ -545,6 +639,14 @@ impl Admin {
                     .iter()
                     .any(|p| p.eq_ignore_ascii_case(&profile))
                 {
+                    idforce_server::profiles::ensure(
+                        self.store.as_ref(),
+                        &app.org_id,
+                        &profile,
+                        now(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
                     app.profiles.push(profile);
                     self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 }

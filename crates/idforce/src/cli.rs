@@ -47,6 +47,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage profiles (which connected apps admit a user).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Manage connected apps.
     #[command(subcommand)]
     App(AppCommand),
@@ -275,6 +278,28 @@ pub struct ServeArgs {
     /// exist and why each attempt failed.
     #[arg(long)]
     pub explain_anywhere: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ProfileCommand {
+    /// List profiles, with their users and the apps that admit them.
+    List {
+        /// Only this org's (name or id).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Create a profile; with --clone, it gets that profile's connected-app access.
+    Create {
+        /// The org (name or id).
+        #[arg(long)]
+        org: String,
+        /// The profile's name (unique in its org).
+        #[arg(long)]
+        name: String,
+        /// An existing profile of the org whose app access the new one copies.
+        #[arg(long)]
+        clone: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -74,6 +74,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     match cli.command {
         Command::Serve(args) if args.ephemeral => {
+            if config.as_ref().is_some_and(|c| c.server.database.is_some()) {
+                eprintln!("idforce: --ephemeral: the config's [server] database is not used");
+            }
             if cli.database.is_some() {
                 return Err("--ephemeral makes a store of its own: drop --database (or \
                             IDFORCE_DATABASE_URL)"
@@ -114,6 +117,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             match command {
                 Command::Org(c) => admin.run_org(c).await,
                 Command::User(c) => admin.run_user(c).await,
+                Command::Profile(c) => admin.run_profile(c).await,
                 Command::App(c) => admin.run_app(c).await,
                 Command::Token(c) => admin.run_token(c).await,
                 Command::Keys(c) => admin.run_keys(c).await,
@@ -322,17 +326,23 @@ async fn serve(
         },
         config,
     };
-    let app = Application::build(opts, Arc::new(SystemClock))
-        .await
-        .map_err(|e| e.to_string())?;
-    // Signals are caught from here on: a SIGTERM right after the banner still shuts down cleanly.
-    let shutdown = idforce_server::app::shutdown_signal();
+    // Signals are caught from here on: one during the start (seeding, a key generated) stops
+    // it cleanly, so that an --ephemeral store is still deleted; one right after the banner
+    // shuts down cleanly.
+    let mut shutdown = Box::pin(idforce_server::app::shutdown_signal());
+    let app = tokio::select! {
+        built = Application::build(opts, Arc::new(SystemClock)) => built.map_err(|e| e.to_string())?,
+        () = &mut shutdown => return Err("stopped by a signal while starting".into()),
+    };
     let url = app.public_url().to_owned();
     println!("idforce listening on {url} (bound to {})", app.local_addr());
-    if let Origin::Beside {
-        path,
-        generated: true,
-    } = &app.secret_origin
+    if let (
+        Origin::Beside {
+            path,
+            generated: true,
+        },
+        None,
+    ) = (&app.secret_origin, ephemeral)
     {
         println!(
             "generated the system secret into {} (it seals this store's keys and secrets: keep \
@@ -341,7 +351,13 @@ async fn serve(
         );
     }
     for line in &app.generated.lines {
-        println!("generated {line} (`idforce app show NAME --reveal-secret` shows it again)");
+        match ephemeral {
+            // Nothing to show again: the store goes with the process.
+            Some(_) => println!("generated {line}"),
+            None => println!(
+                "generated {line} (`idforce app show NAME --reveal-secret` shows it again)"
+            ),
+        }
     }
     if let Some(demo) = &app.demo {
         println!(
@@ -362,9 +378,10 @@ async fn serve(
             dir.display()
         );
     } else if app.fresh_store {
+        let db = &database_flag;
         println!(
             "\nNew store, from the config: its ids and secrets are the credentials \
-             (`idforce app list`, `idforce app show NAME --reveal-secret`).\n"
+             (`idforce{db} app list`, `idforce{db} app show NAME --reveal-secret`).\n"
         );
     } else {
         // Credentials are shown once; a restart says how to get them back.

@@ -244,6 +244,9 @@ pub async fn export(store: &dyn Backend, secrets: &SystemSecret, refresh_tokens:
     let orgs: Vec<Value> = store.orgs().await.map_err(e)?.iter().map(|o: &Org| json!({
         "id": o.id.as15(), "name": o.name, "instance_url": o.instance_url, "created_at": o.created_at,
     })).collect();
+    let profiles: Vec<Value> = store.profiles(None).await.map_err(e)?.iter().map(|p| json!({
+        "id": p.id.as15(), "org_id": p.org_id.as15(), "name": p.name, "created_at": p.created_at,
+    })).collect();
     let users: Vec<Value> = store
         .users(None)
         .await
@@ -297,7 +300,7 @@ pub async fn export(store: &dyn Backend, secrets: &SystemSecret, refresh_tokens:
     Ok(json!({
         "format": FORMAT, "sealed_with": secrets.fingerprint(),
         "credential_hash_key_sealed": b64(&sealed_hash_key), "serials": serials, "orgs": orgs,
-        "users": users, "apps": apps, "approvals": approvals, "signing_keys": keys, "refresh_tokens": refresh,
+        "profiles": profiles, "users": users, "apps": apps, "approvals": approvals, "signing_keys": keys, "refresh_tokens": refresh,
     }))
 }
 
@@ -349,6 +352,19 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
             .await
             .map_err(e)?;
     }
+    for p in items("profiles") {
+        let profile = idforce_core::model::Profile {
+            id: id(&p, "id")?,
+            org_id: id(&p, "org_id")?,
+            name: text(&p, "name")?,
+            created_at: int(&p, "created_at")?,
+        };
+        match store.save_profile(&profile).await {
+            // The target made its own of that name (at its start): keep it.
+            Ok(()) | Err(idforce_core::ports::StoreError::Conflict(_)) => {}
+            Err(other) => return Err(other.to_string()),
+        }
+    }
     for u in items("users") {
         store.save_user(&user_from(&u)?).await.map_err(e)?;
     }
@@ -375,6 +391,10 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
     idforce_server::keys::migrate(store, secrets)
         .await
         .map_err(|e| e.to_string())?;
+    // Exports from before profiles were things name them only on users and apps.
+    idforce_server::profiles::backfill(store, crate::admin::now())
+        .await
+        .map_err(e)?;
     let mut refresh = 0;
     for r in items("refresh_tokens") {
         match store.insert_refresh_token(&refresh_from(&r)?).await {
@@ -384,7 +404,7 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
         }
     }
     Ok(json!({
-        "orgs": items("orgs").len(), "users": items("users").len(), "apps": items("apps").len(),
+        "orgs": items("orgs").len(), "profiles": items("profiles").len(), "users": items("users").len(), "apps": items("apps").len(),
         "approvals": items("approvals").len(), "signing_keys": items("signing_keys").len(), "refresh_tokens": refresh,
     }))
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use idforce_core::model::{ConnectedApp, LockoutPolicy, Millis, Org, User};
+use idforce_core::model::{ConnectedApp, LockoutPolicy, Millis, Org, Profile, User};
 use idforce_core::ports::{Approvals, Directory, LoginAttempts, StoreResult};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
@@ -213,6 +213,14 @@ impl<S: Backend> Accounts for Cached<S> {
 
     async fn orgs(&self) -> StoreResult<Vec<Org>> {
         self.inner.orgs().await
+    }
+
+    async fn save_profile(&self, profile: &Profile) -> StoreResult<()> {
+        self.inner.save_profile(profile).await
+    }
+
+    async fn profiles(&self, org: Option<&SfId>) -> StoreResult<Vec<Profile>> {
+        self.inner.profiles(org).await
     }
 
     async fn save_user(&self, user: &User) -> StoreResult<()> {

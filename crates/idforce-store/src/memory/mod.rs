@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use idforce_core::model::{
-    AuthCode, ConnectedApp, DeviceCode, Family, LockoutPolicy, LoginSession, Millis, Org,
+    AuthCode, ConnectedApp, DeviceCode, Family, LockoutPolicy, LoginSession, Millis, Org, Profile,
     RefreshToken, Session, User,
 };
 use idforce_core::ports::{
@@ -27,6 +27,7 @@ struct State {
     meta: BTreeMap<String, Vec<u8>>,
     serials: BTreeMap<String, i64>,
     orgs: BTreeMap<SfId, Org>,
+    profiles: BTreeMap<SfId, Profile>,
     users: BTreeMap<SfId, User>,
     apps: BTreeMap<SfId, ConnectedApp>,
     approvals: BTreeMap<(SfId, SfId), (Scopes, Millis)>,
@@ -166,6 +167,42 @@ impl Accounts for MemoryStore {
 
     async fn orgs(&self) -> StoreResult<Vec<Org>> {
         Ok(self.read().orgs.values().cloned().collect())
+    }
+
+    async fn save_profile(&self, profile: &Profile) -> StoreResult<()> {
+        let mut state = self.write()?;
+        if !state.orgs.contains_key(&profile.org_id) {
+            return Err(StoreError::Invalid("profile's org does not exist".into()));
+        }
+        if state
+            .profiles
+            .values()
+            .any(|p| p.org_id == profile.org_id && p.name == profile.name && p.id != profile.id)
+        {
+            return Err(conflict("profile name"));
+        }
+        let saved = match state.profiles.get(&profile.id) {
+            // An existing profile keeps its org and creation time; only its name changes.
+            Some(old) => Profile {
+                name: profile.name.clone(),
+                ..old.clone()
+            },
+            None => profile.clone(),
+        };
+        state.profiles.insert(profile.id, saved);
+        Ok(())
+    }
+
+    async fn profiles(&self, org: Option<&SfId>) -> StoreResult<Vec<Profile>> {
+        let mut all: Vec<Profile> = self
+            .read()
+            .profiles
+            .values()
+            .filter(|p| org.is_none_or(|o| p.org_id == *o))
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (a.org_id, &a.name).cmp(&(b.org_id, &b.name)));
+        Ok(all)
     }
 
     async fn save_user(&self, user: &User) -> StoreResult<()> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use idforce_core::model::{ConnectedApp, Org, User};
+use idforce_core::model::{ConnectedApp, Org, Profile, User};
 use idforce_core::ports::{Directory, StoreResult};
 use idforce_core::sfid::SfId;
 
@@ -17,6 +17,13 @@ const ORGS: &str = "SELECT id, name, instance_url, created_at FROM orgs ORDER BY
 const SAVE_ORG: &str =
     "INSERT INTO orgs (id, name, instance_url, created_at) VALUES ($1, $2, $3, $4)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url";
+
+const PROFILES: &str = "SELECT id, org_id, name, created_at FROM profiles
+     WHERE $1::text IS NULL OR org_id = $1 ORDER BY org_id, name";
+/// Adds a profile or renames it; a name taken in its org is a conflict.
+const SAVE_PROFILE: &str =
+    "INSERT INTO profiles (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name";
 
 const USER_BY_ID: &str =
     "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
@@ -180,6 +187,22 @@ impl Accounts for PgStore {
 
     async fn orgs(&self) -> StoreResult<Vec<Org>> {
         all(sqlx::query(ORGS), &self.pool, rows::org).await
+    }
+
+    async fn save_profile(&self, p: &Profile) -> StoreResult<()> {
+        self.write_directory(
+            sqlx::query(SAVE_PROFILE)
+                .bind(p.id.as15())
+                .bind(p.org_id.as15())
+                .bind(&p.name)
+                .bind(p.created_at),
+        )
+        .await
+    }
+
+    async fn profiles(&self, org: Option<&SfId>) -> StoreResult<Vec<Profile>> {
+        let query = sqlx::query(PROFILES).bind(org.map(|o| o.as15()));
+        all(query, &self.pool, rows::profile).await
     }
 
     async fn save_user(&self, u: &User) -> StoreResult<()> {

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_session_family_index.sql")),
     (7, include_str!("migrations/0007_device_codes.sql")),
     (8, include_str!("migrations/0008_app_secrets.sql")),
+    (9, include_str!("migrations/0009_profiles.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

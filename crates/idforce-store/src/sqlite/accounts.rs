@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use idforce_core::model::{ConnectedApp, Org, User};
+use idforce_core::model::{ConnectedApp, Org, Profile, User};
 use idforce_core::ports::{Directory, StoreResult};
 use idforce_core::sfid::SfId;
 use rusqlite::params;
@@ -18,6 +18,13 @@ const ORGS: &str = "SELECT id, name, instance_url, created_at FROM orgs ORDER BY
 const SAVE_ORG: &str =
     "INSERT INTO orgs (id, name, instance_url, created_at) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url";
+
+const PROFILES: &str = "SELECT id, org_id, name, created_at FROM profiles
+     WHERE ?1 IS NULL OR org_id = ?1 ORDER BY org_id, name";
+/// Adds a profile or renames it; a name taken in its org is a conflict.
+const SAVE_PROFILE: &str =
+    "INSERT INTO profiles (id, org_id, name, created_at) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name";
 
 const USER_BY_ID: &str =
     "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
@@ -180,6 +187,24 @@ impl Accounts for SqliteStore {
 
     async fn orgs(&self) -> StoreResult<Vec<Org>> {
         self.db.read(|c| all(c, ORGS, [], |r| rows::org(r)))
+    }
+
+    async fn save_profile(&self, p: &Profile) -> StoreResult<()> {
+        let p = p.clone();
+        self.write_directory(move |c| {
+            change(
+                c,
+                SAVE_PROFILE,
+                params![p.id.as15(), p.org_id.as15(), p.name, p.created_at],
+            )
+        })
+        .await
+    }
+
+    async fn profiles(&self, org: Option<&SfId>) -> StoreResult<Vec<Profile>> {
+        let org = org.map(|o| o.as15());
+        self.db
+            .read(|c| all(c, PROFILES, [org], |r| rows::profile(r)))
     }
 
     async fn save_user(&self, u: &User) -> StoreResult<()> {

@@ -1,6 +1,6 @@
 //! Config seeding (idempotent, keeps generated values), demo data, and the admin commands.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -350,6 +350,19 @@ async fn export_and_import_move_a_whole_store() {
         (Some(5), Some(6), Some(1)),
         "{written}"
     );
+    // The profiles moved with their ids: Acme's three and Globex's one.
+    assert_eq!(written["profiles"].as_u64(), Some(4), "{written}");
+    let exported: Vec<&str> = doc["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    let imported = with_secret(&target, &["profile", "list"]);
+    for p in imported.as_array().unwrap() {
+        let id15 = &p["id"].as_str().unwrap()[..15];
+        assert!(exported.contains(&id15), "{p} kept its id");
+    }
     // Idempotent.
     with_secret(&target, &["import", file.to_str().unwrap()]);
     // The secrets moved sealed, and open on the other side.
@@ -608,4 +621,115 @@ fn commands_refuse_flags_they_do_not_use() {
         );
         assert!(serde_json::from_slice::<Value>(&out.stdout).is_ok());
     }
+}
+
+/// Profiles are things: made when a user or an app names them or when `[[org.profile]]` does,
+/// listed with their users and the apps that admit them; a clone gets the connected-app access
+/// of its source, and a user of the clone is then admitted by those apps on the wire.
+#[tokio::test]
+async fn profiles_are_made_when_named_and_cloned_with_their_app_access() {
+    let config = CONFIG.replace(
+        "[[org]]\nname = \"Acme\"\nid = \"00D000000000001\"\n",
+        "[[org]]\nname = \"Acme\"\nid = \"00D000000000001\"\n\n[[org.profile]]\nname = \"Read Only\"\n",
+    );
+    assert_ne!(config, CONFIG, "the config names a profile");
+    let s = TestServer::start_with(&config, |_| {}).await;
+    let db = database_url(s.dir.path());
+    let listed = admin(&db, &["profile", "list", "--org", "Acme"]);
+    let by_name = |list: &Value, name: &str| -> Value {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no profile {name} in {list}"))
+            .clone()
+    };
+    let admin_profile = by_name(&listed, "System Administrator");
+    assert!(
+        admin_profile["id"].as_str().unwrap().starts_with("00e"),
+        "{admin_profile}"
+    );
+    assert_eq!(
+        admin_profile["users"], 2,
+        "alice and carol (inactive): {admin_profile}"
+    );
+    assert_eq!(admin_profile["apps"], json!(["Integration"]));
+    assert_eq!(by_name(&listed, "Read Only")["users"], 0);
+    assert_eq!(by_name(&listed, "Standard User")["users"], 1);
+    assert_eq!(by_name(&listed, "Standard User")["apps"], json!([]));
+    // Another org's profile of the same name is its own.
+    let everywhere = admin(&db, &["profile", "list"]);
+    let admins = everywhere
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "System Administrator")
+        .count();
+    assert_eq!(admins, 2, "Acme's and Globex's");
+
+    // Control: a user of another profile is not admitted by the admin-approved app.
+    let claims = |sub: &str| json!({ "iss": INTEGRATION_ID, "sub": sub, "aud": s.url, "exp": now_secs() + 60 });
+    let (status, body) = s.jwt_login(&sign_jwt(&claims(BOB))).await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    );
+
+    // A clone of System Administrator, given to bob: the app admits him.
+    let cloned = admin(
+        &db,
+        &[
+            "profile",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "Custom Admin",
+            "--clone",
+            "System Administrator",
+        ],
+    );
+    assert_eq!(cloned["apps"], json!(["Integration"]));
+    assert_eq!(cloned["users"], 0);
+    let again = idforce()
+        .args([
+            "--database",
+            &db,
+            "profile",
+            "create",
+            "--org",
+            "Acme",
+            "--name",
+            "custom admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("has a profile named \"custom admin\""),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    admin_seen(
+        &db,
+        &[
+            "user",
+            "create",
+            "--org",
+            "Acme",
+            "--username",
+            "erin@acme.test",
+            "--password",
+            "Spring2026!",
+            "--profile",
+            "Custom Admin",
+        ],
+    );
+    let (status, body) = s.jwt_login(&sign_jwt(&claims("erin@acme.test"))).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = admin(&db, &["profile", "list", "--org", "Acme"]);
+    assert_eq!(by_name(&listed, "Custom Admin")["users"], 1);
 }

@@ -134,18 +134,21 @@ async fn refusals_say_why_only_when_asked() {
         "{body}"
     );
 
-    // The authorize endpoint's error page.
+    // The authorize endpoint's error page; the control has no reason.
+    let authorize = "/services/oauth2/authorize?response_type=code&client_id=unknown&redirect_uri=https://x.example/cb";
     let r = explained
         .http
-        .get(explained.at("/services/oauth2/authorize?response_type=code&client_id=unknown&redirect_uri=https://x.example/cb"))
+        .get(explained.at(authorize))
         .send()
         .await
         .unwrap();
+    let control = plain.http.get(plain.at(authorize)).send().await.unwrap();
+    assert_eq!(r.status(), control.status());
     assert!(
-        r.status().is_client_error() || r.status().is_success(),
+        reason(&r).is_some_and(|why| why.contains("client")),
         "{r:?}"
     );
-    assert!(reason(&r).is_some(), "{r:?}");
+    assert_eq!(reason(&control), None);
 }
 
 #[tokio::test]
@@ -168,4 +171,18 @@ async fn explain_is_for_loopback_unless_asked_for_anywhere() {
     // Controls: the same address with --explain-anywhere, and without --explain at all.
     assert!(open(Explain::Anywhere).await.is_ok());
     assert!(open(Explain::Off).await.is_ok());
+
+    // Loopback behind a proxy: the public URL says where callers are.
+    let proxied = |url: &'static str| {
+        TestServer::try_start_with(CONFIG, move |o| {
+            o.public_url = Some(url.into());
+            o.explain = Explain::Loopback;
+        })
+    };
+    let Err(e) = proxied("https://dev.example.com").await else {
+        panic!("--explain behind a public URL must be refused");
+    };
+    assert!(e.to_string().contains("not a loopback one"), "{e}");
+    assert!(proxied("http://localhost:8080").await.is_ok());
+    assert!(proxied("https://acme.my.localhost:8443").await.is_ok());
 }
