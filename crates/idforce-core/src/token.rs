@@ -115,6 +115,21 @@ pub fn mint_client_id() -> String {
     s
 }
 
+/// 24 letters and digits, the shape of a Salesforce security token (appended to passwords, so
+/// nothing else). Bytes past the alphabet's last multiple are drawn again: no letter is likelier.
+pub fn mint_security_token() -> String {
+    const LETTERS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(24);
+    while out.len() < 24 {
+        for b in random_bytes::<32>() {
+            if b < 248 && out.len() < 24 {
+                out.push(LETTERS[usize::from(b % 62)] as char);
+            }
+        }
+    }
+    out
+}
+
 /// 64 upper-case hex digits (256 bits), the shape of a Salesforce consumer secret.
 pub fn mint_client_secret() -> String {
     random_bytes::<32>()

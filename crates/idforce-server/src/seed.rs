@@ -323,11 +323,29 @@ async fn upsert_app(
             app
         }
     };
+    update_app(store, hasher, secrets, &mut app, spec, cfg).await?;
+    store.save_app(&app).await?;
+    Ok(app)
+}
+
+/// Applies what `spec` names to `app` (not saved): the config's `[[org.app]]` and `idforce app
+/// update` share it, so a value is checked the same way wherever it is given. What `spec`
+/// leaves out stays as it is: a change made elsewhere survives a config that does not name it.
+pub async fn update_app(
+    store: &dyn Backend,
+    hasher: &CredentialHasher,
+    secrets: &SystemSecret,
+    app: &mut ConnectedApp,
+    spec: &AppSpec,
+    cfg: &ConfigFile,
+) -> Result<(), SeedError> {
+    let name = app.name.clone();
+    let invalid = |m: String| SeedError::Config(ConfigError::Invalid(format!("app {name:?}: {m}")));
     if let Some(v) = &spec.client_id {
         app.client_id = v.clone();
     }
     if let Some(v) = &spec.client_secret {
-        set_client_secret(&mut app, v, hasher, secrets);
+        set_client_secret(app, v, hasher, secrets);
     }
     if let Some(v) = &spec.callback_urls {
         if let Some(bad) = v.iter().find(|u| !is_callback_url(u)) {
@@ -403,8 +421,7 @@ async fn upsert_app(
     if let Some(v) = spec.enforce_certificate_validity {
         app.enforce_certificate_validity = v;
     }
-    store.save_app(&app).await?;
-    Ok(app)
+    Ok(())
 }
 
 /// What the demo seeding created, for the start-up banner.

@@ -491,6 +491,76 @@ impl Admin {
                     .map_err(|e| e.to_string())?;
                 self.print(&json!({ "username": user.username, "locked": false }));
             }
+            UserCommand::Update {
+                username,
+                new_username,
+                email,
+                first_name,
+                last_name,
+                profile,
+            } => {
+                let mut user = self.user(&username).await?;
+                if let Some(n) = new_username {
+                    let taken = self
+                        .store
+                        .user_by_username(&n)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .is_some_and(|other| other.id != user.id);
+                    if taken {
+                        return Err(format!("--new-username {n:?}: username taken"));
+                    }
+                    user.username = n;
+                }
+                if let Some(v) = email {
+                    user.email = v;
+                }
+                if let Some(v) = first_name {
+                    user.first_name = v;
+                }
+                if let Some(v) = last_name {
+                    user.last_name = v;
+                }
+                if let Some(p) = profile {
+                    let made = idforce_server::profiles::ensure(
+                        self.store.as_ref(),
+                        &user.org_id,
+                        &p,
+                        now(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    // The org's spelling of the name, as apps compare it.
+                    user.profile = made.name;
+                }
+                user.updated_at = now();
+                self.store
+                    .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.print(&user_view(&user));
+            }
+            UserCommand::Reactivate { username } => {
+                let mut user = self.user(&username).await?;
+                user.active = true;
+                user.updated_at = now();
+                self.store
+                    .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.print(&json!({ "username": user.username, "active": true }));
+            }
+            UserCommand::ResetSecurityToken { username } => {
+                let mut user = self.user(&username).await?;
+                let fresh = token::mint_security_token();
+                user.security_token = Some((self.hasher.digest(&fresh), fresh.chars().count()));
+                user.updated_at = now();
+                self.store
+                    .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.print(&json!({ "username": user.username, "security_token": fresh }));
+            }
         }
         Ok(())
     }
@@ -631,6 +701,56 @@ impl Admin {
                 self.print(
                     &json!({ "app": app.name, "username": user.username, "approved": true }),
                 );
+            }
+            AppCommand::Update(u) => {
+                let mut app = self.app(&u.app).await?;
+                let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
+                let spec = idforce_server::config::AppSpec {
+                    name: app.name.clone(),
+                    callback_urls: some(u.callback_urls),
+                    scopes: u.scopes.map(|s| {
+                        s.split([' ', ','])
+                            .filter(|p| !p.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    }),
+                    certificate: u.certificate.map(|p| p.to_string_lossy().into_owned()),
+                    permitted_users: u.permitted_users,
+                    profiles: some(u.profiles),
+                    pre_authorized_users: some(u.pre_authorized_users),
+                    run_as: u.run_as,
+                    require_secret_for_web_server_flow: u.require_secret_for_web_server_flow,
+                    require_secret_for_refresh_token_flow: u.require_secret_for_refresh_token_flow,
+                    require_pkce: u.require_pkce,
+                    refresh_token_policy: u.refresh_token_policy,
+                    rotate_refresh_tokens: u.rotate_refresh_tokens,
+                    session_timeout: u.session_timeout,
+                    introspect_all_tokens: u.introspect_all_tokens,
+                    id_token_lifetime: u.id_token_lifetime,
+                    jwt_access_tokens: u.jwt_access_tokens,
+                    enforce_certificate_validity: u.enforce_certificate_validity,
+                    ..Default::default()
+                };
+                // Paths are the caller's: relative to where the command runs.
+                let here = idforce_server::config::ConfigFile {
+                    base_dir: ".".into(),
+                    ..Default::default()
+                };
+                idforce_server::seed::update_app(
+                    self.store.as_ref(),
+                    &self.hasher,
+                    &self.secrets,
+                    &mut app,
+                    &spec,
+                    &here,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                idforce_server::profiles::backfill(self.store.as_ref(), now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.print(&app_view(&app));
             }
             AppCommand::ApproveProfile { app, profile } => {
                 let mut app = self.app(&app).await?;

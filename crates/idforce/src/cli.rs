@@ -280,6 +280,64 @@ pub struct ServeArgs {
     pub explain_anywhere: bool,
 }
 
+/// `idforce app update`: every setting of a connected app, named as in the config file.
+#[derive(clap::Args)]
+pub struct AppUpdate {
+    /// The app's name or consumer key.
+    pub app: String,
+    /// Redirect URIs, replacing the list (repeat for several).
+    #[arg(long = "callback-url")]
+    pub callback_urls: Vec<String>,
+    /// Space- or comma-separated scopes, replacing them.
+    #[arg(long)]
+    pub scopes: Option<String>,
+    /// PEM or DER certificate file that verifies JWT bearer assertions.
+    #[arg(long)]
+    pub certificate: Option<PathBuf>,
+    /// Who may use it.
+    #[arg(long, value_parser = ["all_users", "admin_approved"])]
+    pub permitted_users: Option<String>,
+    /// Profiles it pre-authorizes, replacing the list (repeat for several).
+    #[arg(long = "profile")]
+    pub profiles: Vec<String>,
+    /// Users it pre-authorizes, replacing the list (repeat for several).
+    #[arg(long = "pre-authorized-user")]
+    pub pre_authorized_users: Vec<String>,
+    /// Username of the client-credentials run-as user.
+    #[arg(long)]
+    pub run_as: Option<String>,
+    /// Whether the web server flow needs the consumer secret.
+    #[arg(long)]
+    pub require_secret_for_web_server_flow: Option<bool>,
+    /// Whether the refresh token flow needs the consumer secret.
+    #[arg(long)]
+    pub require_secret_for_refresh_token_flow: Option<bool>,
+    /// Whether the authorization code flows need PKCE.
+    #[arg(long)]
+    pub require_pkce: Option<bool>,
+    /// until_revoked, immediately, expire_after:DURATION or expire_if_unused:DURATION.
+    #[arg(long)]
+    pub refresh_token_policy: Option<String>,
+    /// Whether each refresh returns a new refresh token (reuse revokes the family).
+    #[arg(long)]
+    pub rotate_refresh_tokens: Option<bool>,
+    /// Access-token idle timeout, e.g. "2h".
+    #[arg(long)]
+    pub session_timeout: Option<String>,
+    /// Whether it may introspect every token of its org.
+    #[arg(long)]
+    pub introspect_all_tokens: Option<bool>,
+    /// id_token lifetime, 1 minute to 12 hours, e.g. "10m".
+    #[arg(long)]
+    pub id_token_lifetime: Option<String>,
+    /// Whether its access tokens are RFC 9068 JWTs.
+    #[arg(long)]
+    pub jwt_access_tokens: Option<bool>,
+    /// Whether JWT bearer assertions need the certificate within its validity period.
+    #[arg(long)]
+    pub enforce_certificate_validity: Option<bool>,
+}
+
 #[derive(Subcommand)]
 pub enum ProfileCommand {
     /// List profiles, with their users and the apps that admit them.
@@ -383,6 +441,37 @@ pub enum UserCommand {
         /// The user's username.
         username: String,
     },
+    /// Change a user: each option given replaces that field; the others stay.
+    Update {
+        /// The user's username.
+        username: String,
+        /// A new username (unique across every org).
+        #[arg(long = "new-username")]
+        new_username: Option<String>,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// First name.
+        #[arg(long)]
+        first_name: Option<String>,
+        /// Last name.
+        #[arg(long)]
+        last_name: Option<String>,
+        /// Profile (made if the org has none of that name).
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Let a deactivated user log in again (their refresh tokens work again too).
+    Reactivate {
+        /// The user's username.
+        username: String,
+    },
+    /// Give a user a new security token, printed once (Salesforce emails it). Logins that
+    /// append the old one are refused from now on.
+    ResetSecurityToken {
+        /// The user's username.
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -431,6 +520,9 @@ pub enum AppCommand {
         #[arg(long)]
         reveal_secret: bool,
     },
+    /// Change an app: each option given replaces that setting (the config file's key of the
+    /// same name, `[[org.app]]`); the others stay.
+    Update(Box<AppUpdate>),
     /// Replace the consumer secret; prints the new one.
     RotateSecret {
         /// The app's name or consumer key.

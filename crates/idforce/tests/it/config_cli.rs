@@ -694,24 +694,20 @@ async fn profiles_are_made_when_named_and_cloned_with_their_app_access() {
     );
     assert_eq!(cloned["apps"], json!(["Integration"]));
     assert_eq!(cloned["users"], 0);
-    let again = idforce()
-        .args([
-            "--database",
-            &db,
+    let said = admin_refused(
+        &db,
+        &[
             "profile",
             "create",
             "--org",
             "Acme",
             "--name",
             "custom admin",
-        ])
-        .output()
-        .unwrap();
-    assert!(!again.status.success());
+        ],
+    );
     assert!(
-        String::from_utf8_lossy(&again.stderr).contains("has a profile named \"custom admin\""),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
+        said.contains("has a profile named \"custom admin\""),
+        "{said}"
     );
     admin_seen(
         &db,
@@ -732,4 +728,147 @@ async fn profiles_are_made_when_named_and_cloned_with_their_app_access() {
     assert_eq!(status, 200, "{body}");
     let listed = admin(&db, &["profile", "list", "--org", "Acme"]);
     assert_eq!(by_name(&listed, "Custom Admin")["users"], 1);
+}
+
+/// `app update` and the `user` commands change what the wire answers, check values as the
+/// config does, and a later start with a config keeps what the config does not name.
+#[tokio::test]
+async fn app_and_user_updates_take_effect_on_the_wire() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let fails = |args: &[&str]| admin_refused(&db, args);
+    let claims = |sub: &str| json!({ "iss": INTEGRATION_ID, "sub": sub, "aud": s.url, "exp": now_secs() + 60 });
+    // Control before: alice (System Administrator) is admitted, bob (Standard User) is not.
+    assert_eq!(s.jwt_login(&sign_jwt(&claims(ALICE))).await.0, 200);
+    assert_eq!(s.jwt_login(&sign_jwt(&claims(BOB))).await.0, 400);
+
+    let updated = admin_seen(
+        &db,
+        &[
+            "app",
+            "update",
+            "Integration",
+            "--profile",
+            "Standard User",
+            "--session-timeout",
+            "30m",
+            "--callback-url",
+            "https://new.example/cb",
+            "--require-pkce",
+            "true",
+        ],
+    );
+    assert_eq!(updated["profiles"], json!(["Standard User"]));
+    assert_eq!(updated["session_timeout_secs"], 1800);
+    assert_eq!(updated["callback_urls"], json!(["https://new.example/cb"]));
+    assert_eq!(updated["require_pkce"], true);
+    assert_eq!(
+        updated["permitted_users"], "admin_approved",
+        "not named: kept"
+    );
+    let (status, body) = s.jwt_login(&sign_jwt(&claims(BOB))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.jwt_login(&sign_jwt(&claims(ALICE))).await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    );
+
+    // Values are checked as the config checks them; a refused update changes nothing.
+    let said = fails(&[
+        "app",
+        "update",
+        "Integration",
+        "--refresh-token-policy",
+        "sometimes",
+    ]);
+    assert!(
+        said.contains("refresh_token_policy \"sometimes\" is not until_revoked"),
+        "{said}"
+    );
+    let said = fails(&[
+        "app",
+        "update",
+        "Integration",
+        "--callback-url",
+        "not a url",
+    ]);
+    assert!(
+        said.contains("\"not a url\" is not an absolute URL"),
+        "{said}"
+    );
+    let said = fails(&["app", "update", "Integration", "--id-token-lifetime", "13h"]);
+    assert!(
+        said.contains("id_token_lifetime must be 1 to 720 minutes"),
+        "{said}"
+    );
+    let said = fails(&["app", "update", "Integration", "--require-pkce", "maybe"]);
+    assert!(said.contains("--require-pkce"), "{said}");
+    let shown = admin(&db, &["app", "show", "Integration"]);
+    assert_eq!(shown["callback_urls"], json!(["https://new.example/cb"]));
+
+    // Users: a new profile, a new security token (the old one stops working), reactivation.
+    let bob = admin(
+        &db,
+        &[
+            "user",
+            "update",
+            BOB,
+            "--first-name",
+            "Robert",
+            "--profile",
+            "standard user",
+        ],
+    );
+    assert_eq!(bob["first_name"], "Robert");
+    assert_eq!(bob["profile"], "Standard User", "the org's spelling");
+    let old = format!("{BOB_PASSWORD}{BOB_TOKEN}");
+    assert_eq!(s.password_login(BOB, &old).await["token_type"], "Bearer");
+    let reset = admin_seen(&db, &["user", "reset-security-token", BOB]);
+    let fresh = reset["security_token"].as_str().unwrap();
+    assert_eq!(fresh.len(), 24);
+    assert!(fresh.bytes().all(|b| b.is_ascii_alphanumeric()), "{fresh}");
+    let (status, body) = password_grant(&s, BOB, &old).await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    let (status, body) = password_grant(&s, BOB, &format!("{BOB_PASSWORD}{fresh}")).await;
+    assert_eq!(status, 200, "{body}");
+    admin_seen(&db, &["user", "deactivate", BOB]);
+    let (status, body) = password_grant(&s, BOB, &format!("{BOB_PASSWORD}{fresh}")).await;
+    assert_error(status, &body, 400, "invalid_grant", "inactive user");
+    admin_seen(&db, &["user", "reactivate", BOB]);
+    let (status, body) = password_grant(&s, BOB, &format!("{BOB_PASSWORD}{fresh}")).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A restart with the config: what it names (profiles, callback URLs) is its again; what
+    // it does not name (the session timeout, PKCE) stays as updated.
+    let dir = s.stop().await;
+    let again = TestServer::start_in(dir, Some(CONFIG), |_| {}).await;
+    let shown = admin(
+        &database_url(again.dir.path()),
+        &["app", "show", "Integration"],
+    );
+    assert_eq!(shown["profiles"], json!(["System Administrator"]));
+    assert_eq!(shown["session_timeout_secs"], 1800);
+    assert_eq!(shown["require_pkce"], true);
+}
+
+/// The password grant of the Integration app, answered as it is.
+async fn password_grant(s: &TestServer, username: &str, password: &str) -> (u16, Value) {
+    s.token(&[
+        ("grant_type", "password"),
+        ("client_id", INTEGRATION_ID),
+        ("client_secret", INTEGRATION_SECRET),
+        ("username", username),
+        ("password", password),
+    ])
+    .await
 }

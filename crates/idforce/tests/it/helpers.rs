@@ -499,6 +499,21 @@ pub fn admin(database: &str, args: &[&str]) -> Value {
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Runs an admin command that must be refused; returns what it said.
+pub fn admin_refused(database: &str, args: &[&str]) -> String {
+    let mut cmd = idforce();
+    if database.starts_with("postgres") {
+        cmd.env("IDFORCE_SECRET", POSTGRES_SECRET);
+    }
+    let out = cmd
+        .args(["--database", database])
+        .args(args)
+        .output()
+        .expect("run idforce");
+    assert!(!out.status.success(), "idforce {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// `admin`, for a change a running server must act on: it sees changes made by another process
 /// once its directory cache expires (`directory_cache_ttl`, one second by default).
 pub fn admin_seen(database: &str, args: &[&str]) -> Value {
