@@ -143,6 +143,10 @@ pub async fn validate(
         login_hint: params.get("login_hint").map(str::to_owned),
         app,
     };
+    if req.app.blocked {
+        let why = format!("app {} is blocked", req.app.id);
+        return Err(req.fail(OAuthError::app_blocked().because(why)));
+    }
     let requested = params
         .get("scope")
         .map(Scopes::parse)
@@ -181,8 +185,8 @@ pub enum Next {
 /// Admin-approved apps admit pre-authorized users only and never ask; all-users apps ask
 /// unless an earlier approval covers the scopes (and `prompt=consent` was not sent).
 pub fn next_step(req: &AuthorizeRequest, user: &User, approved: Option<&Scopes>) -> Next {
-    if !user.active {
-        return Next::Refuse(OAuthError::inactive_user());
+    if let Some(refused) = user.login_refusal() {
+        return Next::Refuse(refused);
     }
     match req.app.permitted_users {
         PermittedUsers::AdminApproved if req.app.pre_authorizes(user) => Next::Issue,

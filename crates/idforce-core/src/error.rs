@@ -29,6 +29,8 @@ pub enum ErrorCode {
     ImmediateUnsuccessful,
     /// Salesforce's authorize-endpoint code for a user an admin-approved app does not admit.
     OAuthAppAccessDenied,
+    /// An app an admin has blocked (Connected Apps OAuth Usage → Block).
+    OAuthAppBlocked,
     /// Device flow (RFC 8628 §3.5): the user has not decided yet; the device polls too fast;
     /// the device code has expired.
     AuthorizationPending,
@@ -60,6 +62,7 @@ impl ErrorCode {
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::ImmediateUnsuccessful => "immediate_unsuccessful",
             ErrorCode::OAuthAppAccessDenied => "OAUTH_APP_ACCESS_DENIED",
+            ErrorCode::OAuthAppBlocked => "OAUTH_APP_BLOCKED",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -169,6 +172,11 @@ impl OAuthError {
     }
     pub fn authentication_failure() -> Self {
         e(ErrorCode::InvalidGrant, "authentication failure")
+    }
+    /// Observed on Salesforce's authorize redirects for a blocked app; the token endpoint is
+    /// assumed to answer the same (docs/salesforce-compatibility.md).
+    pub fn app_blocked() -> Self {
+        e(ErrorCode::OAuthAppBlocked, "this app is blocked by admin")
     }
     pub fn inactive_user() -> Self {
         e(ErrorCode::InvalidGrant, "inactive user")

@@ -132,5 +132,5 @@ async fn visible_owner(
     ) else {
         return Ok(None);
     };
-    Ok(user.active.then_some((app, user, org)))
+    Ok(user.may_use_tokens().then_some((app, user, org)))
 }

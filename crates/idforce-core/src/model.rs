@@ -1,5 +1,6 @@
 //! The domain: orgs, users, connected apps, and the sessions (access tokens) issued to them.
 
+use crate::error::OAuthError;
 use crate::scope::Scopes;
 use crate::sfid::SfId;
 use crate::token::Digest;
@@ -46,6 +47,8 @@ pub struct User {
     pub locked_until: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Frozen by an admin: cannot log in, yet not deactivated (Salesforce's Freeze).
+    pub frozen: bool,
 }
 
 impl User {
@@ -158,11 +161,35 @@ pub struct ConnectedApp {
     /// is computed with when a request does not carry the secret, and what an admin can be
     /// shown again. `None` for a public client, or a secret set before secrets were sealed.
     pub secret_sealed: Option<Vec<u8>>,
+    /// Blocked by an admin: no tokens, and its live ones ended (Connected Apps OAuth Usage).
+    pub blocked: bool,
 }
 
 pub const DEFAULT_ID_TOKEN_LIFETIME_SECS: i64 = 120;
 
 pub const DEFAULT_SESSION_TIMEOUT_SECS: i64 = 2 * 3600;
+
+impl User {
+    /// Why this user may not log in now, if they may not: deactivated (Salesforce's `inactive
+    /// user`) or frozen (answered as a failed login: Salesforce documents no answer of its own
+    /// for it, and keeps the reason for Login History; docs/salesforce-compatibility.md).
+    pub fn login_refusal(&self) -> Option<OAuthError> {
+        if !self.active {
+            let why = format!("user {} is deactivated", self.id);
+            return Some(OAuthError::inactive_user().because(why));
+        }
+        if self.frozen {
+            let why = format!("user {} is frozen", self.id);
+            return Some(OAuthError::authentication_failure().because(why));
+        }
+        None
+    }
+
+    /// Whether this user's existing tokens may still be used.
+    pub fn may_use_tokens(&self) -> bool {
+        self.active && !self.frozen
+    }
+}
 
 impl ConnectedApp {
     /// An app with Salesforce's defaults for everything but its names and scopes: no secret,
@@ -193,6 +220,7 @@ impl ConnectedApp {
             jwt_access_tokens: false,
             enforce_certificate_validity: false,
             secret_sealed: None,
+            blocked: false,
         }
     }
 

@@ -106,6 +106,7 @@ mod tests {
             locked_until: None,
             created_at: 1,
             updated_at: 1,
+            frozen: false,
         };
         store.save_user(&user).await.unwrap();
         let mut app = ConnectedApp::new(

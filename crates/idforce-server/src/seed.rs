@@ -200,6 +200,7 @@ async fn upsert_user(
                 locked_until: None,
                 created_at: now,
                 updated_at: now,
+                frozen: false,
             }
         }
     };

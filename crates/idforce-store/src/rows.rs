@@ -77,7 +77,7 @@ pub(crate) fn profile(r: &impl Columns) -> StoreResult<Profile> {
 
 /// `id, org_id, username, email, first_name, last_name, profile, active, password_hash,
 /// security_token_digest, security_token_len, failed_logins, locked_until, created_at,
-/// updated_at`
+/// updated_at, frozen`
 pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
     let token = r
         .opt_blob(9)?
@@ -99,6 +99,7 @@ pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
         locked_until: r.opt_int(12)?,
         created_at: r.int(13)?,
         updated_at: r.int(14)?,
+        frozen: r.flag(15)?,
     })
 }
 
@@ -106,7 +107,7 @@ pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
 /// permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
 /// require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy,
 /// rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs,
-/// jwt_access_tokens, enforce_certificate_validity, secret_sealed`
+/// jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked`
 pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
     let secret = r
         .opt_blob(4)?
@@ -141,6 +142,7 @@ pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
         jwt_access_tokens: r.flag(20)?,
         enforce_certificate_validity: r.flag(21)?,
         secret_sealed: r.opt_blob(22)?,
+        blocked: r.flag(23)?,
     })
 }
 

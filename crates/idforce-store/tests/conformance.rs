@@ -129,6 +129,7 @@ async fn user(s: &Store, org: &Org, name: &str) -> User {
         locked_until: None,
         created_at: 1,
         updated_at: 2,
+        frozen: false,
     };
     s.save_user(&u).await.unwrap();
     u
@@ -159,6 +160,7 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
         jwt_access_tokens: true,
         enforce_certificate_validity: true,
         secret_sealed: Some(vec![1, 2, 3]),
+        blocked: false,
     };
     s.save_app(&a).await.unwrap();
     a
@@ -206,6 +208,23 @@ async fn records_round_trip(name: &str, s: Store) {
     dup.id = s.next_id(prefix::USER).await.unwrap();
     dup.username = "MIXED.CASE@ACME.TEST".into();
     assert!(s.save_user(&dup).await.is_err(), "{name}");
+    // Frozen and blocked are kept, and undone.
+    let frozen = User {
+        frozen: true,
+        ..u.clone()
+    };
+    s.save_user(&frozen).await.unwrap();
+    assert!(s.users(None).await.unwrap()[0].frozen, "{name}");
+    let blocked = ConnectedApp {
+        blocked: true,
+        ..a.clone()
+    };
+    s.save_app(&blocked).await.unwrap();
+    assert!(s.apps(None).await.unwrap()[0].blocked, "{name}");
+    s.save_user(&u).await.unwrap();
+    s.save_app(&a).await.unwrap();
+    assert!(!s.users(None).await.unwrap()[0].frozen, "{name}");
+    assert!(!s.apps(None).await.unwrap()[0].blocked, "{name}");
     // meta_or_insert keeps the first value.
     assert_eq!(s.meta_or_insert("k", b"one").await.unwrap(), b"one");
     assert_eq!(s.meta_or_insert("k", b"two").await.unwrap(), b"one");

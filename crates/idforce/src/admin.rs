@@ -62,7 +62,7 @@ fn user_view(u: &User) -> Value {
     json!({
         "id": u.id.to18(), "org_id": u.org_id.to18(), "username": u.username, "email": u.email,
         "first_name": u.first_name, "last_name": u.last_name, "profile": u.profile, "active": u.active,
-        "has_security_token": u.security_token.is_some(), "failed_logins": u.failed_logins,
+        "frozen": u.frozen, "has_security_token": u.security_token.is_some(), "failed_logins": u.failed_logins,
         "locked": u.is_locked(now()),
     })
 }
@@ -72,7 +72,7 @@ fn app_view(a: &ConnectedApp) -> Value {
         "id": a.id.to18(), "org_id": a.org_id.to18(), "name": a.name, "client_id": a.client_id,
         "callback_urls": a.callback_urls, "scopes": a.scopes.to_string(),
         "has_certificate": a.certificate_der.is_some(), "permitted_users": a.permitted_users.as_str(),
-        "profiles": a.profiles,
+        "profiles": a.profiles, "blocked": a.blocked,
         "pre_authorized_users": a.pre_authorized_users.iter().map(SfId::to18).collect::<Vec<_>>(),
         "run_as": a.run_as.map(|id| id.to18()),
         "require_secret_for_web_server_flow": a.require_secret_for_web_server_flow,
@@ -364,6 +364,7 @@ impl Admin {
     }
 
     pub async fn run_user(&self, cmd: UserCommand) -> Result<()> {
+        let freezing = matches!(cmd, UserCommand::Freeze { .. });
         match cmd {
             UserCommand::Create {
                 org,
@@ -413,6 +414,7 @@ impl Admin {
                     locked_until: None,
                     created_at: t,
                     updated_at: t,
+                    frozen: false,
                 };
                 self.store
                     .save_user(&user)
@@ -550,6 +552,30 @@ impl Admin {
                     .map_err(|e| e.to_string())?;
                 self.print(&json!({ "username": user.username, "active": true }));
             }
+            UserCommand::Freeze { username } | UserCommand::Unfreeze { username } => {
+                let freeze = freezing;
+                let mut user = self.user(&username).await?;
+                user.frozen = freeze;
+                user.updated_at = now();
+                self.store
+                    .save_user(&user)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // Frozen users are "kicked out of active sessions"; refresh tokens stay, refused
+                // while frozen, as a deactivated user's are.
+                let sessions = if freeze {
+                    self.store
+                        .revoke_sessions(SessionFilter::User(user.id), false, now())
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .0
+                } else {
+                    0
+                };
+                self.print(&json!({
+                    "username": user.username, "frozen": freeze, "sessions_revoked": sessions,
+                }));
+            }
             UserCommand::ResetSecurityToken { username } => {
                 let mut user = self.user(&username).await?;
                 let fresh = token::mint_security_token();
@@ -566,6 +592,7 @@ impl Admin {
     }
 
     pub async fn run_app(&self, cmd: AppCommand) -> Result<()> {
+        let blocking = matches!(cmd, AppCommand::Block { .. });
         match cmd {
             AppCommand::Create {
                 org,
@@ -701,6 +728,25 @@ impl Admin {
                 self.print(
                     &json!({ "app": app.name, "username": user.username, "approved": true }),
                 );
+            }
+            AppCommand::Block { app } | AppCommand::Unblock { app } => {
+                let mut app = self.app(&app).await?;
+                app.blocked = blocking;
+                self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                // Block "ends all current user sessions with the connected app": access and
+                // refresh tokens alike; unblocking brings none back.
+                let (sessions, refresh) = if blocking {
+                    self.store
+                        .revoke_sessions(SessionFilter::App(app.id), true, now())
+                        .await
+                        .map_err(|e| e.to_string())?
+                } else {
+                    (0, 0)
+                };
+                self.print(&json!({
+                    "app": app.name, "blocked": blocking, "sessions_revoked": sessions,
+                    "refresh_tokens_revoked": refresh,
+                }));
             }
             AppCommand::Update(u) => {
                 let mut app = self.app(&u.app).await?;

@@ -466,6 +466,17 @@ pub enum UserCommand {
         /// The user's username.
         username: String,
     },
+    /// Stop a user from logging in without deactivating them (Salesforce's Freeze): their
+    /// sessions end; their refresh tokens are refused until they are unfrozen.
+    Freeze {
+        /// The user's username.
+        username: String,
+    },
+    /// Let a frozen user log in again.
+    Unfreeze {
+        /// The user's username.
+        username: String,
+    },
     /// Give a user a new security token, printed once (Salesforce emails it). Logins that
     /// append the old one are refused from now on.
     ResetSecurityToken {
@@ -523,6 +534,17 @@ pub enum AppCommand {
     /// Change an app: each option given replaces that setting (the config file's key of the
     /// same name, `[[org.app]]`); the others stay.
     Update(Box<AppUpdate>),
+    /// Block an app (Connected Apps OAuth Usage → Block): its access and refresh tokens end,
+    /// and it gets no new ones until unblocked.
+    Block {
+        /// The app's name or consumer key.
+        app: String,
+    },
+    /// Let a blocked app get tokens again (the ended ones stay ended).
+    Unblock {
+        /// The app's name or consumer key.
+        app: String,
+    },
     /// Replace the consumer secret; prints the new one.
     RotateSecret {
         /// The app's name or consumer key.

@@ -103,7 +103,7 @@ fn user_json(u: &User) -> Value {
         "security_token_digest": opt_b64(u.security_token.as_ref().map(|(d, _)| &d[..])),
         "security_token_len": u.security_token.as_ref().map(|(_, n)| *n),
         "failed_logins": u.failed_logins, "locked_until": u.locked_until,
-        "created_at": u.created_at, "updated_at": u.updated_at,
+        "created_at": u.created_at, "updated_at": u.updated_at, "frozen": u.frozen,
     })
 }
 
@@ -125,6 +125,8 @@ fn user_from(v: &Value) -> R<User> {
         locked_until: opt_int(v, "locked_until"),
         created_at: int(v, "created_at")?,
         updated_at: int(v, "updated_at")?,
+        // Exports from before freezing existed have no such field.
+        frozen: v.get("frozen").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
@@ -143,7 +145,7 @@ fn app_json(a: &ConnectedApp) -> Value {
         "introspect_all_tokens": a.introspect_all_tokens, "id_token_lifetime_secs": a.id_token_lifetime_secs,
         "jwt_access_tokens": a.jwt_access_tokens,
         "enforce_certificate_validity": a.enforce_certificate_validity,
-        "secret_sealed": opt_b64(a.secret_sealed.as_deref()),
+        "secret_sealed": opt_b64(a.secret_sealed.as_deref()), "blocked": a.blocked,
     })
 }
 
@@ -186,6 +188,7 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         secret_sealed: opt_bytes(v, "secret_sealed")?,
+        blocked: v.get("blocked").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 

@@ -43,9 +43,11 @@ pub(super) async fn exchange(
     let org = org_of(ctx, &user).await?;
     claims.check_audience(&accepted_audiences(ctx, &org))?;
     claims.check_expiry(ctx.now / 1000)?;
-    if !user.active {
-        let why = format!("user {} is deactivated", user.id);
-        return Err(OAuthError::inactive_user().because(why));
+    if let Some(refused) = user.login_refusal() {
+        return Err(refused);
+    }
+    if app.blocked {
+        return Err(OAuthError::app_blocked().because(format!("app {} is blocked", app.id)));
     }
     if user.is_locked(ctx.now) {
         let why = format!("user {} is locked out", user.id);

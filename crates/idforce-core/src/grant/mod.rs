@@ -182,6 +182,9 @@ pub async fn authenticate_client(
         _ => None,
     };
     match refused {
+        None if app.blocked => {
+            Err(OAuthError::app_blocked().because(format!("app {} is blocked", app.id)))
+        }
         None => Ok(app),
         Some(why) => Err(OAuthError::bad_client_secret().because(why)),
     }
@@ -198,8 +201,8 @@ async fn active_user(
         .user(id)
         .await?
         .ok_or_else(|| missing().because(format!("user {id} no longer exists")))?;
-    if !user.active {
-        return Err(OAuthError::inactive_user().because(format!("user {id} is deactivated")));
+    if let Some(refused) = user.login_refusal() {
+        return Err(refused);
     }
     let org = org_of(ctx, &user).await?;
     Ok((user, org))

@@ -51,8 +51,8 @@ pub async fn check_api_login(
         return Err(unknown_user(ctx, username));
     };
     check_password(ctx, &user, presented).await?;
-    if !user.active {
-        return Err(OAuthError::inactive_user().because(format!("user {} is deactivated", user.id)));
+    if let Some(refused) = user.login_refusal() {
+        return Err(refused);
     }
     Ok(user)
 }
@@ -76,9 +76,8 @@ pub async fn check_login(
         ..Arc::unwrap_or_clone(user)
     };
     check_password(ctx, &interactive, password).await?;
-    if !interactive.active {
-        let why = format!("user {} is deactivated", interactive.id);
-        return Err(OAuthError::inactive_user().because(why));
+    if let Some(refused) = interactive.login_refusal() {
+        return Err(refused);
     }
     Ok(interactive)
 }

@@ -9,6 +9,7 @@ mod authorization_code;
 mod client_credentials;
 mod device;
 mod exchange;
+mod frozen_blocked;
 mod jwt_bearer;
 mod password;
 mod refresh_token;

@@ -97,6 +97,7 @@ impl World {
             locked_until: None,
             created_at: NOW,
             updated_at: NOW,
+            frozen: false,
         };
         store.save_user(&alice).await.unwrap();
         let app_id = store.next_id(prefix::CONNECTED_APP).await.unwrap();
@@ -127,6 +128,7 @@ impl World {
                 &idforce_core::ports::client_secret_purpose(&app_id),
                 SECRET.as_bytes(),
             )),
+            blocked: false,
         };
         store.save_app(&app).await.unwrap();
         World {

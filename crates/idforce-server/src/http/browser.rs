@@ -252,8 +252,8 @@ pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
     if req.params.get("decision") != Some("allow") {
         return authorize_failure(areq.fail(authorize::access_denied()));
     }
-    if !user.active {
-        return authorize_failure(areq.fail(idforce_core::OAuthError::inactive_user()));
+    if let Some(refused) = user.login_refusal() {
+        return authorize_failure(areq.fail(refused));
     }
     if s.store
         .approve(&user.id, &areq.app.id, &areq.scopes, ctx.now)

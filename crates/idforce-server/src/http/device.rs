@@ -102,7 +102,7 @@ pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Res
         CodeProblem::NotAdmitted => form(NOT_ADMITTED, StatusCode::FORBIDDEN),
         CodeProblem::Unavailable => form(UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE),
     };
-    if !user.active {
+    if !user.may_use_tokens() {
         return problem(CodeProblem::NotAdmitted);
     }
     let pending = match device::pending(&ctx, typed, &user).await {

@@ -75,7 +75,7 @@ pub async fn identity(
     else {
         return plain(StatusCode::NOT_FOUND, "Bad_Id");
     };
-    if !user.active {
+    if !user.may_use_tokens() {
         return plain(StatusCode::FORBIDDEN, "Inactive");
     }
     let doc = identity::document(&s.settings, &org, &user, version.as_deref());

@@ -164,8 +164,9 @@ pub async fn userinfo(State(s): State<AppState>, req: Request) -> Response {
         return Reason::new("the session's org or user is gone, or the store failed")
             .attach(bad_token());
     };
-    if !user.active {
-        return Reason::new(format!("user {} is deactivated", user.id)).attach(bad_token());
+    if !user.may_use_tokens() {
+        return Reason::new(format!("user {} is deactivated or frozen", user.id))
+            .attach(bad_token());
     }
     let doc = oidc::userinfo(&s.settings, &org, &user, &sess.scopes);
     Outcome::ok("-").attach(super::rest::json(StatusCode::OK, &doc, &headers))

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_device_codes.sql")),
     (8, include_str!("migrations/0008_app_secrets.sql")),
     (9, include_str!("migrations/0009_profiles.sql")),
+    (10, include_str!("migrations/0010_frozen_blocked.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

@@ -28,60 +28,61 @@ const SAVE_PROFILE: &str =
 
 const USER_BY_ID: &str =
     "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
-     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at, frozen
      FROM users WHERE id = ?1";
 /// `username` is `COLLATE NOCASE`: this is an index lookup.
 const USER_BY_USERNAME: &str =
     "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
-     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at, frozen
      FROM users WHERE username = ?1";
 /// `?1` an org, or NULL for every org.
 const USERS: &str =
     "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
-     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at, frozen
      FROM users WHERE ?1 IS NULL OR org_id = ?1 ORDER BY id";
 const SAVE_USER: &str = "INSERT INTO users (id, org_id, username, email, first_name, last_name, profile, active,
          password_hash, security_token_digest, security_token_len, failed_logins, locked_until,
-         created_at, updated_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         created_at, updated_at, frozen)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
      ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, username = excluded.username,
          email = excluded.email, first_name = excluded.first_name, last_name = excluded.last_name,
          profile = excluded.profile, active = excluded.active, password_hash = excluded.password_hash,
          security_token_digest = excluded.security_token_digest,
          security_token_len = excluded.security_token_len, failed_logins = excluded.failed_logins,
-         locked_until = excluded.locked_until, updated_at = excluded.updated_at";
+         locked_until = excluded.locked_until, updated_at = excluded.updated_at,
+         frozen = excluded.frozen";
 
 const APP_BY_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed
+     enforce_certificate_validity, secret_sealed, blocked
      FROM apps WHERE id = ?1";
 const APP_BY_CLIENT_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed
+     enforce_certificate_validity, secret_sealed, blocked
      FROM apps WHERE client_id = ?1";
 const APP_BY_NAME: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed
+     enforce_certificate_validity, secret_sealed, blocked
      FROM apps WHERE org_id = ?1 AND name = ?2";
 /// `?1` an org, or NULL for every org.
 const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed
+     enforce_certificate_validity, secret_sealed, blocked
      FROM apps WHERE ?1 IS NULL OR org_id = ?1 ORDER BY id";
 const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
          certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
          require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
          refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
-         id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
+         id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
          secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
          scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -96,7 +97,7 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          id_token_lifetime_secs = excluded.id_token_lifetime_secs,
          jwt_access_tokens = excluded.jwt_access_tokens,
          enforce_certificate_validity = excluded.enforce_certificate_validity,
-         secret_sealed = excluded.secret_sealed";
+         secret_sealed = excluded.secret_sealed, blocked = excluded.blocked";
 
 const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = ?1 AND app_id = ?2";
 
@@ -229,6 +230,7 @@ impl Accounts for SqliteStore {
                     u.locked_until,
                     u.created_at,
                     u.updated_at,
+                    u.frozen,
                 ],
             )
         })
@@ -271,6 +273,7 @@ impl Accounts for SqliteStore {
                     a.jwt_access_tokens,
                     a.enforce_certificate_validity,
                     a.secret_sealed,
+                    a.blocked,
                 ],
             )
         })

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_assertion_log.sql")),
     (9, include_str!("migrations/0009_app_secrets.sql")),
     (10, include_str!("migrations/0010_profiles.sql")),
+    (11, include_str!("migrations/0011_frozen_blocked.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

@@ -872,3 +872,109 @@ async fn password_grant(s: &TestServer, username: &str, password: &str) -> (u16,
     ])
     .await
 }
+
+/// Freezing ends a user's sessions and refuses their logins as failed ones until unfrozen;
+/// blocking an app ends its tokens, answers `OAUTH_APP_BLOCKED` at the token endpoint and on the
+/// authorize redirect, and unblocking brings no ended token back.
+#[tokio::test]
+async fn freezing_and_blocking_take_effect_on_the_wire() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let userinfo = |at: String| {
+        let s = &s;
+        async move {
+            s.http
+                .get(s.at("/services/oauth2/userinfo"))
+                .bearer_auth(at)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let at = s.alice_token().await;
+    assert_eq!(userinfo(at.clone()).await, 200, "control");
+
+    let frozen = admin_seen(&db, &["user", "freeze", ALICE]);
+    assert_eq!(frozen["frozen"], true);
+    assert_eq!(frozen["sessions_revoked"], 1);
+    assert_eq!(userinfo(at).await, 403, "her session ended");
+    let (status, body) = password_grant(&s, ALICE, ALICE_PASSWORD).await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    assert_eq!(
+        admin(&db, &["user", "show", ALICE])["active"],
+        true,
+        "not deactivated"
+    );
+    admin_seen(&db, &["user", "unfreeze", ALICE]);
+    let (status, body) = password_grant(&s, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Blocking the app.
+    let cc = || {
+        s.token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+        ])
+    };
+    let (status, body) = cc().await;
+    assert_eq!(status, 200, "{body}");
+    let app_token = body["access_token"].as_str().unwrap().to_owned();
+    let blocked = admin_seen(&db, &["app", "block", "Integration"]);
+    assert_eq!(blocked["blocked"], true);
+    assert!(
+        blocked["sessions_revoked"].as_u64().unwrap() >= 2,
+        "{blocked}"
+    );
+    assert_eq!(userinfo(app_token.clone()).await, 403);
+    let (status, body) = cc().await;
+    assert_error(
+        status,
+        &body,
+        400,
+        "OAUTH_APP_BLOCKED",
+        "this app is blocked by admin",
+    );
+    let authorize = s
+        .http
+        .get(s.at(&format!(
+            "/services/oauth2/authorize?response_type=code&client_id={INTEGRATION_ID}\
+             &redirect_uri=https://login.salesforce.com/oauth2/callback&state=st"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorize.status(), 302);
+    let location = authorize.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("https://login.salesforce.com/oauth2/callback?")
+            && location.contains("error=OAUTH_APP_BLOCKED")
+            && location.contains("error_description=this+app+is+blocked+by+admin")
+            && location.contains("state=st"),
+        "{location}"
+    );
+    // Another app of the org is not affected.
+    let (status, body) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("username", BOB),
+            ("password", &format!("{BOB_PASSWORD}{BOB_TOKEN}")),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    admin_seen(&db, &["app", "unblock", "Integration"]);
+    let (status, body) = cc().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(userinfo(app_token).await, 403, "ended tokens stay ended");
+}

@@ -1,0 +1,135 @@
+//! A frozen user cannot log in by any grant, and is answered as a failed login (the reason,
+//! "frozen", is the log's); a blocked app gets no tokens: `OAUTH_APP_BLOCKED`, after its
+//! client has authenticated. Each refusal beside its control on the same world.
+
+use idforce_core::ports::Approvals;
+use serde_json::json;
+
+use crate::world::*;
+
+fn password_form(secret: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("grant_type", "password"),
+        ("client_id", "3MVG9grants"),
+        ("client_secret", secret),
+        ("username", "alice@acme.test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_owned()))
+    .chain([("password", format!("{PASSWORD}{SECURITY_TOKEN}"))])
+    .collect()
+}
+
+async fn password(
+    w: &World,
+    secret: &str,
+) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
+    let form = password_form(secret);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    w.token(&pairs).await
+}
+
+async fn client_credentials(
+    w: &World,
+) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
+    w.token(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "3MVG9grants"),
+        ("client_secret", SECRET),
+    ])
+    .await
+}
+
+async fn jwt_bearer(
+    w: &World,
+) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
+    let claims = json!({
+        "iss": "3MVG9grants", "sub": "alice@acme.test", "aud": PUBLIC_URL,
+        "exp": w.now / 1000 + 180,
+    });
+    w.token(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", &sign_assertion("jwt.key", &claims)),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn a_frozen_user_is_refused_as_a_failed_login_by_every_grant() {
+    let mut w = World::new().await;
+    w.store
+        .approve(&w.alice.id, &w.app.id, &w.app.scopes, w.now)
+        .await
+        .unwrap();
+    // Controls: each grant works for her.
+    password(&w, SECRET).await.unwrap();
+    client_credentials(&w).await.unwrap();
+    jwt_bearer(&w).await.unwrap();
+
+    w.change_alice(|a| a.frozen = true).await;
+    let r = password(&w, SECRET).await;
+    assert!(cause_of(password(&w, SECRET).await).contains("is frozen"));
+    refused(r, 400, "invalid_grant", "authentication failure");
+    refused(
+        client_credentials(&w).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    refused(
+        jwt_bearer(&w).await,
+        400,
+        "invalid_grant",
+        "authentication failure",
+    );
+    // A wrong password is still a wrong password (nothing tells a guesser she is frozen).
+    let mut wrong = password_form(SECRET);
+    wrong[4].1 = "guess".into();
+    let pairs: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = w.token(&pairs).await;
+    assert!(cause_of(w.token(&pairs).await).contains("a wrong password"));
+    refused(r, 400, "invalid_grant", "authentication failure");
+    // Deactivation wins over freezing, with Salesforce's own answer for it.
+    w.change_alice(|a| a.active = false).await;
+    refused(
+        password(&w, SECRET).await,
+        400,
+        "invalid_grant",
+        "inactive user",
+    );
+
+    w.change_alice(|a| {
+        a.active = true;
+        a.frozen = false;
+    })
+    .await;
+    password(&w, SECRET).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_blocked_app_gets_no_tokens_once_it_has_authenticated() {
+    let mut w = World::new().await;
+    w.store
+        .approve(&w.alice.id, &w.app.id, &w.app.scopes, w.now)
+        .await
+        .unwrap();
+    w.change_app(|a| a.blocked = true).await;
+    for r in [
+        password(&w, SECRET).await,
+        client_credentials(&w).await,
+        jwt_bearer(&w).await,
+    ] {
+        refused(r, 400, "OAUTH_APP_BLOCKED", "this app is blocked by admin");
+    }
+    // A client that cannot authenticate learns nothing of the block.
+    refused(
+        password(&w, "wrong").await,
+        400,
+        "invalid_client",
+        "invalid client credentials",
+    );
+    w.change_app(|a| a.blocked = false).await;
+    password(&w, SECRET).await.unwrap();
+    client_credentials(&w).await.unwrap();
+    jwt_bearer(&w).await.unwrap();
+}
