@@ -110,9 +110,27 @@ pub trait Purge: Send + Sync {
     async fn purge_expired(&self, now: Millis) -> StoreResult<u64>;
 }
 
+/// One change an admin made (Salesforce's Setup Audit Trail): when, who, in which part of
+/// Setup, and what, before and after (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: Millis,
+    pub actor: String,
+    pub section: String,
+    pub action: String,
+}
+
+/// The Setup Audit Trail.
+#[async_trait]
+pub trait AuditTrail: Send + Sync {
+    async fn record_change(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// The newest `limit` changes, newest first.
+    async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+}
+
 /// Everything administration needs; not used by the protocol.
-pub trait Admin: Meta + Accounts + SessionAdmin + Transfer + Purge {}
-impl<T: Meta + Accounts + SessionAdmin + Transfer + Purge> Admin for T {}
+pub trait Admin: Meta + Accounts + SessionAdmin + Transfer + Purge + AuditTrail {}
+impl<T: Meta + Accounts + SessionAdmin + Transfer + Purge + AuditTrail> Admin for T {}
 
 /// An RS256 signing key as stored.
 #[derive(Debug, Clone, PartialEq)]

@@ -65,6 +65,16 @@ pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
     })
 }
 
+/// `at, actor, section, action`
+pub(crate) fn audit(r: &impl Columns) -> StoreResult<crate::AuditRecord> {
+    Ok(crate::AuditRecord {
+        at: r.int(0)?,
+        actor: r.text(1)?,
+        section: r.text(2)?,
+        action: r.text(3)?,
+    })
+}
+
 /// `id, org_id, name, created_at`
 pub(crate) fn profile(r: &impl Columns) -> StoreResult<Profile> {
     Ok(Profile {

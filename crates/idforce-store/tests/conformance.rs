@@ -66,6 +66,7 @@ conformance!(
     device_codes_poll_decide_and_redeem_once,
     grants_write_all_or_nothing,
     profiles_are_unique_by_name_in_their_org,
+    the_audit_trail_lists_the_newest_change_first,
 );
 
 fn memory() -> Store {
@@ -1456,4 +1457,32 @@ async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
         ..profile(&acme, s.next_id(prefix::PROFILE).await.unwrap(), "Orphan")
     };
     assert!(s.save_profile(&orphan).await.is_err(), "{name}");
+}
+
+async fn the_audit_trail_lists_the_newest_change_first(name: &str, s: Store) {
+    use idforce_store::AuditRecord;
+    assert!(s.audit_trail(10).await.unwrap().is_empty(), "{name}");
+    let record = |at: i64, action: &str| AuditRecord {
+        at,
+        actor: "admin (idforce CLI)".into(),
+        section: "Connected Apps".into(),
+        action: action.into(),
+    };
+    for (at, action) in [(10, "first"), (30, "third"), (20, "second"), (30, "fourth")] {
+        s.record_change(&record(at, action)).await.unwrap();
+    }
+    let actions: Vec<String> = s
+        .audit_trail(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(actions, ["fourth", "third", "second", "first"], "{name}");
+    assert_eq!(s.audit_trail(2).await.unwrap().len(), 2, "{name}");
+    assert_eq!(
+        s.audit_trail(10).await.unwrap()[0],
+        record(30, "fourth"),
+        "{name}"
+    );
 }

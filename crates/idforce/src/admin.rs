@@ -41,6 +41,27 @@ fn org_view(o: &Org) -> Value {
     json!({ "id": o.id.to18(), "id15": o.id.as15(), "name": o.name, "instance_url": o.instance_url })
 }
 
+/// "field before → after" for each field that differs between two views (the views hold no
+/// secrets: an audit record shows none).
+fn changes(before: &Value, after: &Value) -> String {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return String::new();
+    };
+    let changed: Vec<String> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let was = b.get(k).map_or("(none)".to_owned(), Value::to_string);
+            format!("{k} {was} → {v}")
+        })
+        .collect();
+    if changed.is_empty() {
+        "nothing changed".into()
+    } else {
+        changed.join("; ")
+    }
+}
+
 /// A profile with how many users have it and which apps admit it.
 fn profile_view(p: &Profile, users: &[User], apps: &[ConnectedApp]) -> Value {
     let users = users
@@ -156,6 +177,14 @@ impl Admin {
             store.save_app(&app).await.map_err(|e| e.to_string())?;
             apps += 1;
         }
+        self.audit(
+            "Certificate and Key Management",
+            format!(
+                "Resealed the store under system secret {} ({keys} signing keys, {apps} consumer secrets)",
+                self.secrets.fingerprint()
+            ),
+        )
+        .await?;
         self.print(&json!({
             "sealed_with": self.secrets.fingerprint(),
             "credential_hash_key_resealed": hash_key,
@@ -170,6 +199,11 @@ impl Admin {
             let key = idforce_server::keys::rotate(self.store.as_ref(), &self.secrets, now())
                 .await
                 .map_err(|e| e.to_string())?;
+            self.audit(
+                "Certificate and Key Management",
+                format!("Rotated the signing key: key {} signs from now on", key.kid),
+            )
+            .await?;
             self.print(&json!({ "rotated": true, "kid": key.kid }));
             return Ok(());
         }
@@ -193,6 +227,24 @@ impl Admin {
             .collect();
         self.print(&Value::Array(rows));
         Ok(())
+    }
+
+    /// Records a change in the Setup Audit Trail: by whom (the OS user running the command),
+    /// in which part of Setup, and what.
+    pub(crate) async fn audit(&self, section: &str, action: String) -> Result<()> {
+        let who = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "admin".into());
+        let record = idforce_store::AuditRecord {
+            at: now(),
+            actor: format!("{who} (idforce CLI)"),
+            section: section.to_owned(),
+            action,
+        };
+        self.store
+            .record_change(&record)
+            .await
+            .map_err(|e| format!("the change is made, but not in the audit trail: {e}"))
     }
 
     fn print(&self, v: &Value) {
@@ -295,6 +347,11 @@ impl Admin {
                     created_at: now(),
                 };
                 self.store.save_org(&org).await.map_err(|e| e.to_string())?;
+                self.audit(
+                    "Company Information",
+                    format!("Created org {:?} ({})", org.name, org.id),
+                )
+                .await?;
                 self.print(&org_view(&org));
             }
             OrgCommand::List => {
@@ -303,6 +360,20 @@ impl Admin {
             }
             OrgCommand::Show { org } => self.print(&org_view(&self.org(&org).await?)),
         }
+        Ok(())
+    }
+
+    pub async fn run_audit_trail(&self, limit: u32) -> Result<()> {
+        let records = self
+            .store
+            .audit_trail(limit)
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows = records
+            .iter()
+            .map(|r| json!({ "changed_at": r.at, "user": r.actor, "section": r.section, "action": r.action }))
+            .collect();
+        self.print(&Value::Array(rows));
         Ok(())
     }
 
@@ -355,6 +426,15 @@ impl Admin {
                         }
                     }
                 }
+                let cloned = clone.map_or(String::new(), |c| format!(", cloned from {c:?}"));
+                self.audit(
+                    "Profiles",
+                    format!(
+                        "Created profile {:?} in org {:?}{cloned}",
+                        profile.name, org.name
+                    ),
+                )
+                .await?;
                 let users = self.store.users(Some(&org.id)).await.map_err(e)?;
                 let apps = self.store.apps(Some(&org.id)).await.map_err(e)?;
                 self.print(&profile_view(&profile, &users, &apps));
@@ -423,6 +503,14 @@ impl Admin {
                 idforce_server::profiles::ensure(self.store.as_ref(), &org.id, &user.profile, t)
                     .await
                     .map_err(|e| e.to_string())?;
+                self.audit(
+                    "Manage Users",
+                    format!(
+                        "Created user {} with profile {:?}",
+                        user.username, user.profile
+                    ),
+                )
+                .await?;
                 let mut v = user_view(&user);
                 if let Some(p) = shown {
                     v["password"] = Value::from(p);
@@ -457,6 +545,11 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
+                self.audit(
+                    "Manage Users",
+                    format!("Reset the password of {}", user.username),
+                )
+                .await?;
                 let mut v = json!({ "username": user.username, "password_changed": true });
                 if let Some(p) = shown {
                     v["password"] = Value::from(p);
@@ -478,6 +571,11 @@ impl Admin {
                     .revoke_sessions(SessionFilter::User(user.id), false, now())
                     .await
                     .map_err(|e| e.to_string())?;
+                self.audit(
+                    "Manage Users",
+                    format!("Deactivated user {}", user.username),
+                )
+                .await?;
                 self.print(&json!({
                     "username": user.username, "active": false,
                     "sessions_revoked": sessions,
@@ -491,6 +589,8 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
+                self.audit("Manage Users", format!("Unlocked user {}", user.username))
+                    .await?;
                 self.print(&json!({ "username": user.username, "locked": false }));
             }
             UserCommand::Update {
@@ -502,6 +602,7 @@ impl Admin {
                 profile,
             } => {
                 let mut user = self.user(&username).await?;
+                let before = user_view(&user);
                 if let Some(n) = new_username {
                     let taken = self
                         .store
@@ -540,7 +641,13 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
-                self.print(&user_view(&user));
+                let after = user_view(&user);
+                self.audit(
+                    "Manage Users",
+                    format!("Changed user {username}: {}", changes(&before, &after)),
+                )
+                .await?;
+                self.print(&after);
             }
             UserCommand::Reactivate { username } => {
                 let mut user = self.user(&username).await?;
@@ -550,6 +657,11 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
+                self.audit(
+                    "Manage Users",
+                    format!("Reactivated user {}", user.username),
+                )
+                .await?;
                 self.print(&json!({ "username": user.username, "active": true }));
             }
             UserCommand::Freeze { username } | UserCommand::Unfreeze { username } => {
@@ -572,6 +684,9 @@ impl Admin {
                 } else {
                     0
                 };
+                let did = if freeze { "Froze" } else { "Unfroze" };
+                self.audit("Manage Users", format!("{did} user {}", user.username))
+                    .await?;
                 self.print(&json!({
                     "username": user.username, "frozen": freeze, "sessions_revoked": sessions,
                 }));
@@ -585,6 +700,11 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
+                self.audit(
+                    "Manage Users",
+                    format!("Reset the security token of {}", user.username),
+                )
+                .await?;
                 self.print(&json!({ "username": user.username, "security_token": fresh }));
             }
         }
@@ -668,6 +788,11 @@ impl Admin {
                 };
                 set_client_secret(&mut app, &secret, &self.hasher, &self.secrets);
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                self.audit(
+                    "Connected Apps",
+                    format!("Created connected app {:?} in org {:?}", app.name, org.name),
+                )
+                .await?;
                 let mut v = app_view(&app);
                 v["client_secret"] = Value::from(secret);
                 self.print(&v);
@@ -697,6 +822,14 @@ impl Admin {
                 let secret = token::mint_client_secret();
                 set_client_secret(&mut app, &secret, &self.hasher, &self.secrets);
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                self.audit(
+                    "Connected Apps",
+                    format!(
+                        "Generated a new consumer secret for connected app {:?}",
+                        app.name
+                    ),
+                )
+                .await?;
                 self.print(&json!({ "client_id": app.client_id, "client_secret": secret }));
             }
             AppCommand::SetCertificate { app, certificate } => {
@@ -706,6 +839,11 @@ impl Admin {
                         .map_err(|e| e.to_string())?,
                 );
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                self.audit(
+                    "Connected Apps",
+                    format!("Uploaded a certificate for connected app {:?}", app.name),
+                )
+                .await?;
                 self.print(&app_view(&app));
             }
             AppCommand::ApproveUser { app, username } => {
@@ -725,6 +863,14 @@ impl Admin {
                             .map_err(|e| e.to_string())?;
                     }
                 }
+                self.audit(
+                    "Connected Apps",
+                    format!(
+                        "Approved connected app {:?} for user {}",
+                        app.name, user.username
+                    ),
+                )
+                .await?;
                 self.print(
                     &json!({ "app": app.name, "username": user.username, "approved": true }),
                 );
@@ -743,6 +889,12 @@ impl Admin {
                 } else {
                     (0, 0)
                 };
+                let did = if blocking { "Blocked" } else { "Unblocked" };
+                self.audit(
+                    "Connected Apps OAuth Usage",
+                    format!("{did} connected app {:?}", app.name),
+                )
+                .await?;
                 self.print(&json!({
                     "app": app.name, "blocked": blocking, "sessions_revoked": sessions,
                     "refresh_tokens_revoked": refresh,
@@ -750,6 +902,7 @@ impl Admin {
             }
             AppCommand::Update(u) => {
                 let mut app = self.app(&u.app).await?;
+                let before = app_view(&app);
                 let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
                 let spec = idforce_server::config::AppSpec {
                     name: app.name.clone(),
@@ -796,7 +949,17 @@ impl Admin {
                 idforce_server::profiles::backfill(self.store.as_ref(), now())
                     .await
                     .map_err(|e| e.to_string())?;
-                self.print(&app_view(&app));
+                let after = app_view(&app);
+                self.audit(
+                    "Connected Apps",
+                    format!(
+                        "Changed connected app {:?}: {}",
+                        app.name,
+                        changes(&before, &after)
+                    ),
+                )
+                .await?;
+                self.print(&after);
             }
             AppCommand::ApproveProfile { app, profile } => {
                 let mut app = self.app(&app).await?;
@@ -813,8 +976,16 @@ impl Admin {
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                    app.profiles.push(profile);
+                    app.profiles.push(profile.clone());
                     self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                    self.audit(
+                        "Connected Apps",
+                        format!(
+                            "Gave profile {profile:?} access to connected app {:?}",
+                            app.name
+                        ),
+                    )
+                    .await?;
                 }
                 self.print(&app_view(&app));
             }

@@ -62,6 +62,12 @@ pub enum Command {
     /// The system secret that seals the store's keys and secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The Setup Audit Trail: every change made by an admin command, newest first.
+    AuditTrail {
+        /// How many changes to show.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Write the store's orgs, users, apps, approvals and signing keys as JSON (it includes the
     /// credential-hashing key: keep it as safe as the database).
     Export {

@@ -118,6 +118,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::Org(c) => admin.run_org(c).await,
                 Command::User(c) => admin.run_user(c).await,
                 Command::Profile(c) => admin.run_profile(c).await,
+                Command::AuditTrail { limit } => admin.run_audit_trail(limit).await,
                 Command::App(c) => admin.run_app(c).await,
                 Command::Token(c) => admin.run_token(c).await,
                 Command::Keys(c) => admin.run_keys(c).await,
@@ -151,6 +152,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                         serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
                     let written =
                         transfer::import(admin.store.as_ref(), &admin.secrets, &doc).await?;
+                    admin
+                        .audit("Data Management", format!("Imported an export: {written}"))
+                        .await?;
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&written).unwrap_or_default()

@@ -205,6 +205,16 @@ impl<S: Backend> Transfer for Cached<S> {
 }
 
 #[async_trait]
+impl<S: Backend> crate::AuditTrail for Cached<S> {
+    async fn record_change(&self, record: &crate::AuditRecord) -> StoreResult<()> {
+        self.inner.record_change(record).await
+    }
+    async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<crate::AuditRecord>> {
+        self.inner.audit_trail(limit).await
+    }
+}
+
+#[async_trait]
 impl<S: Backend> Purge for Cached<S> {
     async fn purge_expired(&self, now: Millis) -> StoreResult<u64> {
         self.inner.purge_expired(now).await

@@ -41,6 +41,7 @@ struct State {
     assertions: HashMap<Digest, Millis>,
     logins: HashMap<Digest, LoginSession>,
     keys: Vec<StoredKey>,
+    audit: Vec<crate::AuditRecord>,
 }
 
 /// A code, when it was redeemed, and the family its redemption started.

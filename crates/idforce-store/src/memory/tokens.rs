@@ -474,3 +474,24 @@ impl Purge for MemoryStore {
         Ok((before - after) as u64)
     }
 }
+
+#[async_trait]
+impl crate::AuditTrail for MemoryStore {
+    async fn record_change(&self, record: &crate::AuditRecord) -> StoreResult<()> {
+        self.write()?.audit.push(record.clone());
+        Ok(())
+    }
+
+    async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<crate::AuditRecord>> {
+        let state = self.read();
+        // Newest first; among equal times, the later recorded first (as the SQL stores order).
+        let mut all: Vec<(usize, crate::AuditRecord)> =
+            state.audit.iter().cloned().enumerate().collect();
+        all.sort_by(|(i, a), (j, b)| (b.at, j).cmp(&(a.at, i)));
+        Ok(all
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, r)| r)
+            .collect())
+    }
+}

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_app_secrets.sql")),
     (9, include_str!("migrations/0009_profiles.sql")),
     (10, include_str!("migrations/0010_frozen_blocked.sql")),
+    (11, include_str!("migrations/0011_audit_trail.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod approvals;
+mod audit;
 mod batch;
 mod codes;
 mod device_codes;

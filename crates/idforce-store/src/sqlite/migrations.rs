@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_app_secrets.sql")),
     (10, include_str!("migrations/0010_profiles.sql")),
     (11, include_str!("migrations/0011_frozen_blocked.sql")),
+    (12, include_str!("migrations/0012_audit_trail.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

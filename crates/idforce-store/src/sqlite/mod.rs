@@ -3,6 +3,7 @@
 
 mod accounts;
 mod approvals;
+mod audit;
 mod checkpoint;
 mod codes;
 mod device_codes;

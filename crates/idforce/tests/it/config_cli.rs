@@ -978,3 +978,102 @@ async fn freezing_and_blocking_take_effect_on_the_wire() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(userinfo(app_token).await, 403, "ended tokens stay ended");
 }
+
+/// Every admin change lands in the Setup Audit Trail, newest first, with what changed and
+/// never a secret.
+#[test]
+fn admin_changes_are_in_the_audit_trail() {
+    let dir = workdir(CONFIG);
+    let db = database_url(dir.path());
+    // A store seeded from the config, before any admin change: the trail is empty.
+    let p = spawn_process(
+        dir.path(),
+        &["--config", "idforce.toml", "--database", &db],
+        &[],
+    );
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(p.finish().0.success());
+    assert_eq!(
+        admin(&db, &["audit-trail"]),
+        json!([]),
+        "seeding is not an admin change"
+    );
+
+    admin(
+        &db,
+        &[
+            "app",
+            "update",
+            "Integration",
+            "--session-timeout",
+            "30m",
+            "--require-pkce",
+            "true",
+        ],
+    );
+    admin(&db, &["app", "rotate-secret", "Integration"]);
+    admin(&db, &["user", "freeze", BOB]);
+    admin(&db, &["user", "reset-security-token", BOB]);
+    admin(
+        &db,
+        &["profile", "create", "--org", "Acme", "--name", "Auditors"],
+    );
+    let trail = admin(&db, &["audit-trail"]);
+    let actions: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 5, "{trail}");
+    assert_eq!(actions[0], "Created profile \"Auditors\" in org \"Acme\"");
+    assert_eq!(actions[1], format!("Reset the security token of {BOB}"));
+    assert_eq!(actions[2], format!("Froze user {BOB}"));
+    assert_eq!(
+        actions[3],
+        "Generated a new consumer secret for connected app \"Integration\""
+    );
+    assert!(
+        actions[4].starts_with("Changed connected app \"Integration\": ")
+            && actions[4].contains("require_pkce false → true")
+            && actions[4].contains("session_timeout_secs 7200 → 1800"),
+        "{}",
+        actions[4]
+    );
+    assert_eq!(trail[0]["section"], "Profiles");
+    assert_eq!(trail[4]["section"], "Connected Apps");
+    assert!(
+        trail[0]["user"]
+            .as_str()
+            .unwrap()
+            .ends_with("(idforce CLI)")
+    );
+    let text = trail.to_string();
+    assert!(
+        !text.contains(INTEGRATION_SECRET) && !text.contains(BOB_TOKEN),
+        "no secret: {text}"
+    );
+    assert_eq!(
+        admin(&db, &["audit-trail", "--limit", "2"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Listings print a header and UTC times.
+    let mut listing = idforce();
+    if db.starts_with("postgres") {
+        listing.env("IDFORCE_SECRET", POSTGRES_SECRET);
+    }
+    let out = listing
+        .args(["--database", &db, "audit-trail", "--limit", "1"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.starts_with("CHANGED_AT "), "{listed}");
+    assert!(listed.contains("Z  "), "a UTC time: {listed}");
+}
