@@ -239,10 +239,15 @@ pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
         .get("csrf")
         .is_some_and(|c| same(c, &consent_csrf(&s, &sid)));
     if !csrf_ok {
-        return pages::page(
+        return pages::notice(
             StatusCode::FORBIDDEN,
-            "Request refused | idforce",
-            "<h1>Request refused</h1><p role=\"alert\" class=\"error\">This form has expired. Go back and try again.</p>",
+            &pages::Notice {
+                title: "Request refused",
+                heading: "Request refused",
+                text: "This form has expired. Go back and try again.",
+                alert: true,
+                link: None,
+            },
         );
     }
     let areq = match authorize::validate(&ctx, &req.params).await {
@@ -288,11 +293,17 @@ pub async fn login_form(State(s): State<AppState>, req: Request) -> Response {
         Some(_) => None,
     };
     if let Some((_, _, user)) = current {
-        let body = format!(
-            "<h1>You are logged in</h1><p>Signed in as {}.</p><p><a href=\"/secur/logout.jsp\">Log out</a></p>",
-            pages::esc(&user.username)
+        let text = format!("Signed in as {}.", user.username);
+        return pages::notice(
+            StatusCode::OK,
+            &pages::Notice {
+                title: "Home",
+                heading: "You are logged in",
+                text: &text,
+                alert: false,
+                link: Some(("/secur/logout.jsp", "Log out")),
+            },
         );
-        return pages::page(StatusCode::OK, "idforce", &body);
     }
     login_page(
         &s,

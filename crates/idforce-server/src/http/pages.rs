@@ -1,24 +1,10 @@
-//! Server-rendered pages: login, approval, errors. No JavaScript; every form carries a CSRF
-//! token; every value is HTML-escaped on the way in.
+//! Server-rendered pages: login, approval, errors. Templates in `templates/` (askama: checked
+//! at compile time, every value HTML-escaped unless a template says otherwise, and none does).
+//! No JavaScript; every form carries a CSRF token.
 
+use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 pub const STYLESHEET: &str = include_str!("../../assets/idforce.css");
 
@@ -44,27 +30,27 @@ pub fn secure(mut r: Response) -> Response {
     r
 }
 
-fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title}</title><link rel=\"stylesheet\" href=\"/assets/idforce.css\"></head>\
-<body><main class=\"card\"><header class=\"brand\" aria-label=\"idforce\"><span class=\"logo\" aria-hidden=\"true\">id</span>force</header>{body}</main></body></html>",
-        title = esc(title)
-    )
+/// A rendered page with the security headers. A template cannot fail to render but through a
+/// formatting error of its values, which none of ours has; should one, the answer is a plain 500.
+fn html(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(text) => secure(
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                text,
+            )
+                .into_response(),
+        ),
+        Err(e) => {
+            tracing::error!(cause = %e, "a page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
 }
 
-pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    secure(
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            layout(title, body),
-        )
-            .into_response(),
-    )
-}
-
+#[derive(Template)]
+#[template(path = "login.html")]
 pub struct LoginForm<'a> {
     pub start_url: &'a str,
     pub username: &'a str,
@@ -73,38 +59,7 @@ pub struct LoginForm<'a> {
 }
 
 pub fn login(f: &LoginForm<'_>) -> Response {
-    let error = f.error.map_or(String::new(), |e| {
-        format!(
-            "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
-            esc(e)
-        )
-    });
-    let autofocus_user = if f.username.is_empty() {
-        " autofocus"
-    } else {
-        ""
-    };
-    let autofocus_pw = if f.username.is_empty() {
-        ""
-    } else {
-        " autofocus"
-    };
-    let body = format!(
-        "<h1>Log in</h1>{error}\
-<form method=\"post\" action=\"/\" class=\"stack\">\
-<input type=\"hidden\" name=\"startURL\" value=\"{start}\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<label for=\"username\">Username</label>\
-<input id=\"username\" name=\"username\" type=\"email\" autocomplete=\"username\" required value=\"{user}\"{autofocus_user}>\
-<label for=\"password\">Password</label>\
-<input id=\"password\" name=\"pw\" type=\"password\" autocomplete=\"current-password\" required{autofocus_pw}>\
-<button type=\"submit\" id=\"Login\" class=\"primary\">Log In</button>\
-</form>",
-        start = esc(f.start_url),
-        csrf = esc(f.csrf),
-        user = esc(f.username),
-    );
-    page(StatusCode::OK, "Login | idforce", &body)
+    html(StatusCode::OK, f)
 }
 
 /// Plain words for the scopes an app asks for.
@@ -139,47 +94,38 @@ pub struct ConsentForm<'a> {
     pub csrf: &'a str,
 }
 
-pub fn consent(f: &ConsentForm<'_>) -> Response {
-    let mut seen = Vec::new();
-    let items: String = f
-        .scopes
-        .iter()
-        .map(|s| describe_scope(s))
-        .filter(|d| {
-            let new = !seen.contains(d);
-            seen.push(*d);
-            new
-        })
-        .map(|d| format!("<li>{}</li>", esc(d)))
-        .collect();
-    let hidden: String = f
-        .hidden
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                esc(k),
-                esc(v)
-            )
-        })
-        .collect();
-    let body = format!(
-        "<h1>Allow Access?</h1>\
-<p><strong>{app}</strong> is asking to:</p><ul class=\"scopes\">{items}</ul>\
-<p class=\"muted\">Signed in as {user}. <a href=\"/secur/logout.jsp\">Not you?</a></p>\
-<form method=\"post\" action=\"{action}\" class=\"actions\">\
-{hidden}<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"oaapprove-deny\" class=\"secondary\">Deny</button>\
-<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"oaapprove\" class=\"primary\" autofocus>Allow</button>\
-</form>",
-        action = esc(f.action),
-        app = esc(f.app_name),
-        user = esc(f.username),
-        csrf = esc(f.csrf),
-    );
-    page(StatusCode::OK, "Allow Access? | idforce", &body)
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    action: &'a str,
+    app_name: &'a str,
+    username: &'a str,
+    /// What the scopes allow, in plain words, each once.
+    descriptions: Vec<&'static str>,
+    hidden: &'a [(&'a str, String)],
+    csrf: &'a str,
 }
 
+pub fn consent(f: &ConsentForm<'_>) -> Response {
+    let mut descriptions = Vec::new();
+    for d in f.scopes.iter().map(|s| describe_scope(s)) {
+        if !descriptions.contains(&d) {
+            descriptions.push(d);
+        }
+    }
+    let page = ConsentPage {
+        action: f.action,
+        app_name: f.app_name,
+        username: f.username,
+        descriptions,
+        hidden: &f.hidden,
+        csrf: f.csrf,
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "device_code.html")]
 pub struct DeviceCodeForm<'a> {
     pub username: &'a str,
     pub user_code: &'a str,
@@ -189,71 +135,105 @@ pub struct DeviceCodeForm<'a> {
 
 /// The device flow's verification page: the user types the code their device shows.
 pub fn device_code(f: &DeviceCodeForm<'_>, status: StatusCode) -> Response {
-    let error = f.error.map_or(String::new(), |e| {
-        format!(
-            "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
-            esc(e)
-        )
-    });
-    let body = format!(
-        "<h1>Connect Your Device</h1>{error}\
-<p>Enter the code displayed on your device.</p>\
-<form method=\"post\" action=\"/setup/connect\" class=\"stack\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<label for=\"user_code\">Code</label>\
-<input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" required value=\"{code}\" autofocus>\
-<button type=\"submit\" id=\"connect\" class=\"primary\">Connect</button>\
-</form>\
-<p class=\"muted\">Signed in as {user}. <a href=\"/secur/logout.jsp\">Not you?</a></p>",
-        csrf = esc(f.csrf),
-        code = esc(f.user_code),
-        user = esc(f.username),
-    );
-    page(status, "Connect Your Device | idforce", &body)
+    html(status, f)
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+struct DeviceDone {
+    allowed: bool,
 }
 
 /// After the user's decision on the verification page.
 pub fn device_done(allowed: bool) -> Response {
-    let body = if allowed {
-        "<h1 id=\"device-connected\">Device Connected</h1><p>You can return to your device; it will continue on its own.</p>"
-    } else {
-        "<h1 id=\"device-denied\">Access Denied</h1><p>Your device was not given access. You can close this window.</p>"
-    };
-    page(StatusCode::OK, "Connect Your Device | idforce", body)
+    html(StatusCode::OK, &DeviceDone { allowed })
+}
+
+#[derive(Template)]
+#[template(path = "authorize_error.html")]
+struct AuthorizeError {
+    text: String,
 }
 
 /// The page for errors that must not be redirected (unknown client, bad redirect URI), with
 /// Salesforce's text.
 pub fn authorize_error(code: &str, description: &str) -> Response {
-    let encoded = format!(
+    let text = format!(
         "error={}&error_description={}",
         code,
         description.replace(' ', "%20")
     );
-    let body = format!(
-        "<h1>Remote Access Error</h1><p role=\"alert\" class=\"error\"><code id=\"error-text\">{}</code></p>\
-<p class=\"muted\">The application that sent you here is not set up for this server. Tell its developer.</p>",
-        esc(&encoded)
-    );
-    page(
-        StatusCode::BAD_REQUEST,
-        "Remote Access Error | idforce",
-        &body,
-    )
+    html(StatusCode::BAD_REQUEST, &AuthorizeError { text })
+}
+
+/// A page that says one thing: a title, a heading, a sentence and perhaps a link.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct Notice<'a> {
+    pub title: &'a str,
+    pub heading: &'a str,
+    pub text: &'a str,
+    /// The sentence is a refusal: shown as an error, announced to screen readers.
+    pub alert: bool,
+    pub link: Option<(&'a str, &'a str)>,
+}
+
+pub fn notice(status: StatusCode, n: &Notice<'_>) -> Response {
+    html(status, n)
 }
 
 pub fn logged_out() -> Response {
-    page(
+    notice(
         StatusCode::OK,
-        "Logged out | idforce",
-        "<h1>You are logged out</h1><p><a href=\"/\">Log in again</a></p>",
+        &Notice {
+            title: "Logged out",
+            heading: "You are logged out",
+            text: "Your session has ended.",
+            alert: false,
+            link: Some(("/", "Log in again")),
+        },
     )
 }
 
 pub fn success() -> Response {
-    page(
+    notice(
         StatusCode::OK,
-        "Remote Access Application Authorization | idforce",
-        "<h1>Remote Access Application Authorization</h1><p>This window can be closed.</p>",
+        &Notice {
+            title: "Remote Access Application Authorization",
+            heading: "Remote Access Application Authorization",
+            text: "This window can be closed.",
+            alert: false,
+            link: None,
+        },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a user typed comes back as text, never as markup: in attribute values and in
+    /// element content alike.
+    #[test]
+    fn values_are_escaped_in_attributes_and_text() {
+        let hostile = "\"><script>alert(1)</script>";
+        let page = LoginForm {
+            start_url: "/services/oauth2/authorize?a=1&b=\"2\"",
+            username: hostile,
+            csrf: "token",
+            error: Some("<b>bold</b>"),
+        }
+        .render()
+        .expect("renders");
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(!page.contains("<b>bold</b>"), "{page}");
+        assert!(!page.contains("value=\"\"><"), "{page}");
+        // Control: the page is there, with its form and the username field filled.
+        assert!(
+            page.contains("<form method=\"post\" action=\"/\""),
+            "{page}"
+        );
+        assert!(page.contains("id=\"username\""), "{page}");
+        assert!(page.contains("alert(1)"), "the text itself is kept: {page}");
+    }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, authorize_url};
+use crate::browser::{Browser, authorize_url, unescape};
 use crate::helpers::*;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -315,9 +315,8 @@ async fn authorize_errors_page_or_redirect() {
     assert_eq!(page.status, 400);
     assert!(page.location.is_none());
     assert!(
-        page.body.contains(
-            "error=invalid_client_id&amp;error_description=client%20identifier%20invalid"
-        ),
+        unescape(&page.body)
+            .contains("error=invalid_client_id&error_description=client%20identifier%20invalid"),
         "{}",
         page.body
     );
@@ -329,7 +328,9 @@ async fn authorize_errors_page_or_redirect() {
         ))
         .await;
     assert_eq!(page.status, 400);
-    assert!(page.body.contains("error=redirect_uri_mismatch&amp;error_description=redirect_uri%20must%20match%20configuration"));
+    assert!(unescape(&page.body).contains(
+        "error=redirect_uri_mismatch&error_description=redirect_uri%20must%20match%20configuration"
+    ));
     // Near misses of a registered URI are not matches.
     for near in [
         "https://app.example/callback/",
