@@ -378,6 +378,9 @@ impl Application {
             throttles: Default::default(),
             secrets,
             explain: opts.explain != Explain::Off,
+            trusted_proxies: crate::config::trusted_proxies(
+                opts.config.as_ref().map(|c| &c.server),
+            ),
         }));
         let (store, clock) = (state.store.clone(), state.clock.clone());
         Ok(Application {

@@ -52,6 +52,9 @@ pub struct ServerSection {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub log_format: Option<String>,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client; from
+    /// anyone else the TCP peer is the client.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +173,15 @@ impl ConfigFile {
         if s.lockout_attempts == Some(0) {
             return refuse("lockout_attempts", "0", "must be at least 1");
         }
+        for p in s.trusted_proxies.iter().flatten() {
+            if parse_network(p).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "{}[server] trusted_proxies: {p:?} is not an address or a network (e.g. \
+                     \"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\")",
+                    self.place("trusted_proxies", p)
+                )));
+            }
+        }
         if let Some(l) = &s.listen
             && !is_listen_address(l)
         {
@@ -206,7 +218,8 @@ impl ConfigFile {
                 .and_then(|rest| rest.trim_start().strip_prefix('='))
                 .is_some_and(|v| {
                     let v = v.split(" #").next().unwrap_or(v).trim();
-                    v == quoted || v == value
+                    // A list holds the value as one of its items.
+                    v == quoted || v == value || (v.starts_with('[') && v.contains(&quoted))
                 })
         });
         match line {
@@ -224,6 +237,24 @@ impl ConfigFile {
             ))
         })
     }
+}
+
+/// An address (one host) or a CIDR network.
+pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// The `[server] trusted_proxies` of a config (checked when it was loaded).
+pub fn trusted_proxies(server: Option<&ServerSection>) -> Vec<ipnet::IpNet> {
+    server
+        .and_then(|s| s.trusted_proxies.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| parse_network(p))
+        .collect()
 }
 
 /// `host:port` (a name, an IPv4 address or a bracketed IPv6 one, and a port number).

@@ -29,6 +29,8 @@ pub struct Inner {
     pub secrets: crate::secrets::SystemSecret,
     /// `serve --explain`: refusals carry idforce's reason on the wire (`http/explain.rs`).
     pub explain: bool,
+    /// Whose `X-Forwarded-For` names the client (`http::request::client_ip`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What each node throttles in memory (see `throttle.rs`).

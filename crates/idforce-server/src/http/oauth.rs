@@ -14,7 +14,7 @@ use super::{Outcome, report};
 use crate::state::AppState;
 
 pub async fn token(State(s): State<AppState>, req: Request) -> Response {
-    let peer = request::peer(&req);
+    let peer = request::client_ip(request::peer(&req), req.headers(), &s.trusted_proxies);
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
     let format = Format::of(&req.params, &req.headers);
@@ -66,7 +66,7 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
 async fn device_throttle(
     s: &AppState,
     ctx: &idforce_core::grant::TokenContext<'_>,
-    peer: Option<std::net::SocketAddr>,
+    peer: Option<std::net::IpAddr>,
     client: &ClientCredentials,
     format: Format,
 ) -> Result<(), Response> {
@@ -82,7 +82,7 @@ async fn device_throttle(
     };
     let now = s.clock.now();
     if let Some(peer) = peer {
-        let address = crate::throttle::address_key(peer.ip());
+        let address = crate::throttle::address_key(peer);
         s.throttles
             .device_per_address
             .take(&address, now)

@@ -37,6 +37,39 @@ pub fn peer(req: &Request) -> Option<std::net::SocketAddr> {
         .map(|c| c.0)
 }
 
+/// The client's address: the TCP peer, unless the peer is a trusted proxy; then the nearest
+/// address of `X-Forwarded-For` (read right to left, each proxy appending the one it heard
+/// from) that is not itself a trusted proxy. A client cannot forge its way past the first
+/// untrusted hop: what it wrote itself is to the left of it.
+pub fn client_ip(
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?.ip();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|h| h.trim().parse::<std::net::IpAddr>())
+        .collect::<Result<_, _>>()
+        // A list with anything but addresses in it is not believed at all.
+        .unwrap_or_default();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        client = *hop;
+        if !is_trusted(hop) {
+            break;
+        }
+    }
+    Some(client)
+}
+
 /// The `Host` a request was addressed to, without a port.
 pub fn host(headers: &HeaderMap) -> Option<&str> {
     let h = headers.get(header::HOST)?.to_str().ok()?;
@@ -141,4 +174,61 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_first_untrusted_hop_from_the_right() {
+        let proxies = [
+            crate::config::parse_network("10.0.0.0/8").unwrap(),
+            crate::config::parse_network("127.0.0.1").unwrap(),
+        ];
+        let from = |ip: &str| Some(std::net::SocketAddr::new(ip.parse().unwrap(), 4242));
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        // An untrusted peer is the client, whatever it forwards.
+        assert_eq!(
+            client_ip(from("203.0.113.9"), &xff(&["1.2.3.4"]), &proxies),
+            ip("203.0.113.9")
+        );
+        // A trusted proxy: the address it heard from.
+        assert_eq!(
+            client_ip(from("10.1.2.3"), &xff(&["198.51.100.7"]), &proxies),
+            ip("198.51.100.7")
+        );
+        // A chain of trusted proxies: the first untrusted from the right; what the client
+        // forged further left is ignored.
+        assert_eq!(
+            client_ip(
+                from("127.0.0.1"),
+                &xff(&["6.6.6.6, 198.51.100.7", "10.9.9.9"]),
+                &proxies
+            ),
+            ip("198.51.100.7")
+        );
+        // No header, or one that is not a list of addresses: the proxy itself.
+        assert_eq!(
+            client_ip(from("10.1.2.3"), &HeaderMap::new(), &proxies),
+            ip("10.1.2.3")
+        );
+        assert_eq!(
+            client_ip(from("10.1.2.3"), &xff(&["unknown"]), &proxies),
+            ip("10.1.2.3")
+        );
+        // Nothing trusted (the default): always the peer.
+        assert_eq!(
+            client_ip(from("10.1.2.3"), &xff(&["198.51.100.7"]), &[]),
+            ip("10.1.2.3")
+        );
+    }
 }

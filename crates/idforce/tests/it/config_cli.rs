@@ -1077,3 +1077,43 @@ fn admin_changes_are_in_the_audit_trail() {
     assert!(listed.starts_with("CHANGED_AT "), "{listed}");
     assert!(listed.contains("Z  "), "a UTC time: {listed}");
 }
+
+/// `trusted_proxies` takes addresses and networks; anything else is refused where it is written.
+#[test]
+fn trusted_proxies_are_addresses_or_networks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("proxies.toml"),
+        "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\", \"proxy.internal\"]\n",
+    )
+    .unwrap();
+    let out = idforce()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            "proxies.toml",
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("proxies.toml line 2: [server] trusted_proxies: \"proxy.internal\" is not an address or a network"),
+        "{said}"
+    );
+    // Control: the same list without the name starts.
+    std::fs::write(
+        dir.path().join("proxies.toml"),
+        "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]\n",
+    )
+    .unwrap();
+    let mut p = spawn_process(dir.path(), &["--config", "proxies.toml"], &[]);
+    install_crypto();
+    let health = reqwest::blocking::get(format!("{}/healthz", p.url)).unwrap();
+    assert_eq!(health.status(), 200);
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+}

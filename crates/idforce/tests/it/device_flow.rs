@@ -402,6 +402,59 @@ async fn device_request(http: &reqwest::Client, s: &TestServer) -> (u16, Option<
     (status, retry, r.json().await.unwrap())
 }
 
+/// Behind a trusted proxy, the address `X-Forwarded-For` names is the one throttled; from an
+/// untrusted peer the header is ignored.
+#[tokio::test]
+async fn the_throttled_address_is_the_one_a_trusted_proxy_forwards() {
+    let forwarded = |s: &TestServer, client: &'static str| {
+        let http = client_from("127.0.0.2");
+        let url = s.at("/services/oauth2/token");
+        async move {
+            http.post(url)
+                .header("x-forwarded-for", client)
+                .form(&[
+                    ("response_type", "device_code"),
+                    ("client_id", INTEGRATION_ID),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let config = CONFIG.replace(
+        "[server]\n",
+        "[server]\ntrusted_proxies = [\"127.0.0.2\"]\n",
+    );
+    assert_ne!(config, CONFIG);
+    let s = TestServer::start_with(&config, |_| {}).await;
+    s.clock.freeze();
+    for _ in 0..10 {
+        assert_eq!(forwarded(&s, "198.51.100.1").await, 200);
+    }
+    assert_eq!(forwarded(&s, "198.51.100.1").await, 429);
+    assert_eq!(
+        forwarded(&s, "198.51.100.2").await,
+        200,
+        "another client behind the proxy"
+    );
+    // A client that forges the header in front of the proxy's own entry gains nothing.
+    assert_eq!(forwarded(&s, "198.51.100.2, 198.51.100.1").await, 429);
+
+    // Control: the same requests to a server that trusts no proxy share the peer's bucket.
+    let s = TestServer::start().await;
+    s.clock.freeze();
+    for _ in 0..10 {
+        assert_eq!(forwarded(&s, "198.51.100.1").await, 200);
+    }
+    assert_eq!(
+        forwarded(&s, "198.51.100.2").await,
+        429,
+        "the header is not believed"
+    );
+}
+
 #[tokio::test]
 async fn device_authorization_is_throttled_per_address_and_per_client() {
     let s = TestServer::start().await;
