@@ -120,6 +120,13 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The SHA-256 of a certificate's DER in upper-case hex, as `openssl x509 -fingerprint
+/// -sha256` prints it without the colons: what tells one uploaded certificate from another.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    crate::token::hex(digest.as_ref()).to_uppercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

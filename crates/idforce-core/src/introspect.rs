@@ -132,5 +132,7 @@ async fn visible_owner(
     ) else {
         return Ok(None);
     };
-    Ok(user.may_use_tokens().then_some((app, user, org)))
+    // A user frozen or an app blocked since the token was issued: its tokens are inactive even
+    // before the revocation that came with the change has reached every node's cache.
+    Ok((user.may_use_tokens() && !app.blocked).then_some((app, user, org)))
 }

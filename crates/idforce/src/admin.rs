@@ -92,7 +92,8 @@ fn app_view(a: &ConnectedApp) -> Value {
     json!({
         "id": a.id.to18(), "org_id": a.org_id.to18(), "name": a.name, "client_id": a.client_id,
         "callback_urls": a.callback_urls, "scopes": a.scopes.to_string(),
-        "has_certificate": a.certificate_der.is_some(), "permitted_users": a.permitted_users.as_str(),
+        "has_certificate": a.certificate_der.is_some(),
+        "certificate_sha256": a.certificate_der.as_deref().map(idforce_core::certificate::fingerprint), "permitted_users": a.permitted_users.as_str(),
         "profiles": a.profiles, "blocked": a.blocked,
         "pre_authorized_users": a.pre_authorized_users.iter().map(SfId::to18).collect::<Vec<_>>(),
         "run_as": a.run_as.map(|id| id.to18()),
@@ -241,10 +242,11 @@ impl Admin {
             section: section.to_owned(),
             action,
         };
-        self.store
-            .record_change(&record)
-            .await
-            .map_err(|e| format!("the change is made, but not in the audit trail: {e}"))
+        // The change is made: failing here would hide its answer (a secret shown once).
+        if let Err(e) = self.store.record_change(&record).await {
+            eprintln!("idforce: warning: the change is made, but not in the audit trail: {e}");
+        }
+        Ok(())
     }
 
     fn print(&self, v: &Value) {
@@ -564,6 +566,11 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
+                self.audit(
+                    "Manage Users",
+                    format!("Deactivated user {}", user.username),
+                )
+                .await?;
                 // Sessions end now; refresh tokens stay and answer "inactive user", as
                 // Salesforce's do, until the user is reactivated.
                 let (sessions, _) = self
@@ -571,11 +578,6 @@ impl Admin {
                     .revoke_sessions(SessionFilter::User(user.id), false, now())
                     .await
                     .map_err(|e| e.to_string())?;
-                self.audit(
-                    "Manage Users",
-                    format!("Deactivated user {}", user.username),
-                )
-                .await?;
                 self.print(&json!({
                     "username": user.username, "active": false,
                     "sessions_revoked": sessions,
@@ -603,6 +605,18 @@ impl Admin {
             } => {
                 let mut user = self.user(&username).await?;
                 let before = user_view(&user);
+                let nothing = new_username.is_none()
+                    && email.is_none()
+                    && first_name.is_none()
+                    && last_name.is_none()
+                    && profile.is_none();
+                if nothing {
+                    return Err(
+                        "give at least one of --new-username, --email, --first-name, \
+                                --last-name, --profile"
+                            .into(),
+                    );
+                }
                 if let Some(n) = new_username {
                     let taken = self
                         .store
@@ -673,6 +687,9 @@ impl Admin {
                     .save_user(&user)
                     .await
                     .map_err(|e| e.to_string())?;
+                let did = if freeze { "Froze" } else { "Unfroze" };
+                self.audit("Manage Users", format!("{did} user {}", user.username))
+                    .await?;
                 // Frozen users are "kicked out of active sessions"; refresh tokens stay, refused
                 // while frozen, as a deactivated user's are.
                 let sessions = if freeze {
@@ -684,9 +701,6 @@ impl Admin {
                 } else {
                     0
                 };
-                let did = if freeze { "Froze" } else { "Unfroze" };
-                self.audit("Manage Users", format!("{did} user {}", user.username))
-                    .await?;
                 self.print(&json!({
                     "username": user.username, "frozen": freeze, "sessions_revoked": sessions,
                 }));
@@ -879,6 +893,12 @@ impl Admin {
                 let mut app = self.app(&app).await?;
                 app.blocked = blocking;
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                let did = if blocking { "Blocked" } else { "Unblocked" };
+                self.audit(
+                    "Connected Apps OAuth Usage",
+                    format!("{did} connected app {:?}", app.name),
+                )
+                .await?;
                 // Block "ends all current user sessions with the connected app": access and
                 // refresh tokens alike; unblocking brings none back.
                 let (sessions, refresh) = if blocking {
@@ -889,12 +909,6 @@ impl Admin {
                 } else {
                     (0, 0)
                 };
-                let did = if blocking { "Blocked" } else { "Unblocked" };
-                self.audit(
-                    "Connected Apps OAuth Usage",
-                    format!("{did} connected app {:?}", app.name),
-                )
-                .await?;
                 self.print(&json!({
                     "app": app.name, "blocked": blocking, "sessions_revoked": sessions,
                     "refresh_tokens_revoked": refresh,
@@ -1009,6 +1023,15 @@ impl Admin {
                 .revoke_sessions(filter, true, now())
                 .await
                 .map_err(|e| e.to_string())?;
+            let whose = match &filter {
+                SessionFilter::User(id) => format!("user {}", id.to18()),
+                SessionFilter::App(id) => format!("connected app {}", id.to18()),
+            };
+            self.audit(
+                "Session Management",
+                format!("Revoked the tokens of {whose}: {sessions} access, {refresh} refresh"),
+            )
+            .await?;
             self.print(&json!({ "revoked": sessions, "refresh_tokens_revoked": refresh }));
         } else {
             let sessions = self

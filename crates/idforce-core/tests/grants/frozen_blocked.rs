@@ -133,3 +133,34 @@ async fn a_blocked_app_gets_no_tokens_once_it_has_authenticated() {
     client_credentials(&w).await.unwrap();
     jwt_bearer(&w).await.unwrap();
 }
+
+/// A session issued before a freeze or a block (a node whose cache had not seen it yet) is
+/// refused where it is used.
+#[tokio::test]
+async fn sessions_of_frozen_users_and_blocked_apps_are_not_allowed() {
+    use idforce_core::ports::Sessions;
+    let mut w = World::new().await;
+    let token = client_credentials(&w).await.unwrap().access_token;
+    let session = w
+        .store
+        .session(&w.hasher.session_key(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    let allowed = |w: &World| {
+        let (store, session) = (w.store.clone(), session.clone());
+        async move {
+            idforce_core::session::still_allowed(&store, &session)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(allowed(&w).await, "control");
+    w.change_alice(|a| a.frozen = true).await;
+    assert!(!allowed(&w).await, "frozen");
+    w.change_alice(|a| a.frozen = false).await;
+    w.change_app(|a| a.blocked = true).await;
+    assert!(!allowed(&w).await, "blocked");
+    w.change_app(|a| a.blocked = false).await;
+    assert!(allowed(&w).await, "both undone");
+}

@@ -82,7 +82,8 @@ pub(super) async fn logged_in(
         return None;
     }
     let user = s.store.user(&session.user_id).await.ok()??;
-    Some((sid, session, user))
+    // Frozen or deactivated since logging in: the session no longer counts.
+    user.may_use_tokens().then_some((sid, session, user))
 }
 
 fn authorize_failure(e: AuthorizeError) -> Response {

@@ -50,6 +50,13 @@ pub async fn identity(
         }
         Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
     };
+    if !session::still_allowed(s.store.as_ref(), &sess)
+        .await
+        .unwrap_or(false)
+    {
+        let why = "the session's user is frozen or deactivated, or its app blocked";
+        return Reason::new(why).attach(plain(StatusCode::FORBIDDEN, "Bad_OAuth_Token"));
+    }
     if sess.org_id != org_id {
         let why = format!(
             "the token is of org {}, the URL names {org_id}",

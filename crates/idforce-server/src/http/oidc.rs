@@ -157,6 +157,13 @@ pub async fn userinfo(State(s): State<AppState>, req: Request) -> Response {
     else {
         return report::refused_bearer(&s, Some(&token), bad_token()).await;
     };
+    if !session::still_allowed(s.store.as_ref(), &sess)
+        .await
+        .unwrap_or(false)
+    {
+        let why = "the session's user is frozen or deactivated, or its app blocked";
+        return Reason::new(why).attach(bad_token());
+    }
     let (Ok(Some(org)), Ok(Some(user))) = (
         s.store.org(&sess.org_id).await,
         s.store.user(&sess.user_id).await,

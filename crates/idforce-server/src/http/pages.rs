@@ -236,4 +236,41 @@ mod tests {
         assert!(page.contains("id=\"username\""), "{page}");
         assert!(page.contains("alert(1)"), "the text itself is kept: {page}");
     }
+
+    /// The approval page echoes the authorize request's parameters in hidden fields: the
+    /// likeliest place for markup to slip in.
+    #[test]
+    fn the_approval_page_escapes_the_parameters_it_carries() {
+        let hidden = vec![
+            ("state", "\"><img src=x onerror=alert(1)>".to_owned()),
+            ("redirect_uri", "https://app.example/cb?a=1&b=2".to_owned()),
+        ];
+        let response = consent(&ConsentForm {
+            action: "/setup/secur/RemoteAccessAuthorizationPage.apexp",
+            app_name: "<b>App</b>",
+            username: "alice@acme.test",
+            scopes: vec!["api"],
+            hidden,
+            csrf: "token",
+        });
+        assert_eq!(response.status(), StatusCode::OK);
+        let page = ConsentPage {
+            action: "/x",
+            app_name: "<b>App</b>",
+            username: "u",
+            descriptions: vec!["Manage user data via APIs"],
+            hidden: &[("state", "\"><img src=x onerror=alert(1)>".to_owned())],
+            csrf: "t",
+        }
+        .render()
+        .expect("renders");
+        assert!(!page.contains("<img"), "{page}");
+        assert!(!page.contains("<b>App</b>"), "{page}");
+        // Control: the hidden field is there, its value kept as text.
+        assert!(
+            page.contains("<input type=\"hidden\" name=\"state\" value=\""),
+            "{page}"
+        );
+        assert!(page.contains("onerror=alert(1)"), "{page}");
+    }
 }

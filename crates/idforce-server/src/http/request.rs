@@ -46,28 +46,42 @@ pub fn client_ip(
     headers: &HeaderMap,
     trusted: &[ipnet::IpNet],
 ) -> Option<std::net::IpAddr> {
-    let peer = peer?.ip();
+    // A server listening on `[::]` sees IPv4 peers as `::ffff:a.b.c.d`.
+    let peer = peer?.ip().to_canonical();
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let hops: Vec<std::net::IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|h| h.trim().parse::<std::net::IpAddr>())
-        .collect::<Result<_, _>>()
-        // A list with anything but addresses in it is not believed at all.
-        .unwrap_or_default();
+        .collect();
+    // Right to left: each hop was written by the proxy to its right. An entry that is not an
+    // address ends the walk (whoever wrote it is not to be believed further), the last good
+    // hop standing; a client cannot push the real one out by writing junk to its left.
     let mut client = peer;
     for hop in hops.iter().rev() {
-        client = *hop;
-        if !is_trusted(hop) {
+        let Some(ip) = parse_hop(hop) else { break };
+        client = ip;
+        if !is_trusted(&ip) {
             break;
         }
     }
     Some(client)
+}
+
+/// One `X-Forwarded-For` entry: an address, perhaps with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`), as some proxies write them.
+fn parse_hop(hop: &str) -> Option<std::net::IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<std::net::IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    hop.parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.ip().to_canonical())
 }
 
 /// The `Host` a request was addressed to, without a port.
@@ -216,7 +230,21 @@ mod tests {
             ),
             ip("198.51.100.7")
         );
-        // No header, or one that is not a list of addresses: the proxy itself.
+        // Junk a client writes to the left stops the walk there, at the last good hop: it
+        // cannot push its real address out. Ports, and IPv4 peers seen through an IPv6 socket.
+        assert_eq!(
+            client_ip(from("10.1.2.3"), &xff(&["junk, 198.51.100.7"]), &proxies),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(from("10.1.2.3"), &xff(&["198.51.100.7:5678"]), &proxies),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(from("::ffff:10.1.2.3"), &xff(&["198.51.100.7"]), &proxies),
+            ip("198.51.100.7")
+        );
+        // No header, or only an entry that is not an address: the proxy itself.
         assert_eq!(
             client_ip(from("10.1.2.3"), &HeaderMap::new(), &proxies),
             ip("10.1.2.3")

@@ -97,6 +97,13 @@ async fn api_session(s: &AppState, headers: &HeaderMap) -> Result<Session, Respo
                 ));
             }
         };
+    if !session::still_allowed(s.store.as_ref(), &sess)
+        .await
+        .unwrap_or(false)
+    {
+        let why = "the session's user is frozen or deactivated, or its app blocked";
+        return Err(Reason::new(why).attach(expired()));
+    }
     if !(sess.scopes.contains("api") || sess.scopes.contains("full")) {
         let why = "the token's scopes include neither api nor full";
         return Err(Reason::new(why).attach(rest_error(
