@@ -164,3 +164,84 @@ async fn sessions_of_frozen_users_and_blocked_apps_are_not_allowed() {
     w.change_app(|a| a.blocked = false).await;
     assert!(allowed(&w).await, "both undone");
 }
+
+/// A code issued before a freeze, and a refresh token held across one: both refused while the
+/// user is frozen, as failed logins; the refresh token works again once unfrozen. A blocked
+/// app's refresh is refused as the block's.
+#[tokio::test]
+async fn codes_and_refresh_tokens_follow_the_freeze_and_the_block() {
+    use idforce_core::model::{AUTH_CODE_LIFETIME_MS, AuthCode};
+    use idforce_core::ports::Codes;
+    use idforce_core::scope::Scopes;
+    let mut w = World::new().await;
+    let issue_code = |w: &World, code: &str| {
+        let code = AuthCode {
+            digest: w.hasher.digest(code),
+            org_id: w.org.id,
+            user_id: w.alice.id,
+            app_id: w.app.id,
+            redirect_uri: "https://app.test/cb".into(),
+            scopes: Scopes::parse("api refresh_token").unwrap(),
+            code_challenge: None,
+            nonce: None,
+            auth_time: w.now - 1_000,
+            issued_at: w.now,
+            expires_at: w.now + AUTH_CODE_LIFETIME_MS,
+        };
+        let store = w.store.clone();
+        async move { store.insert_code(&code).await.unwrap() }
+    };
+    // Control: a code redeemed, its refresh token refreshes.
+    issue_code(&w, "aPrxfirst").await;
+    let rt = redeem_code(&w, "aPrxfirst")
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    refresh_with(&w, &rt).await.unwrap();
+
+    issue_code(&w, "aPrxsecond").await;
+    w.change_alice(|a| a.frozen = true).await;
+    let r = redeem_code(&w, "aPrxsecond").await;
+    refused(r, 400, "invalid_grant", "authentication failure");
+    let r = refresh_with(&w, &rt).await;
+    assert!(cause_of(refresh_with(&w, &rt).await).contains("is frozen"));
+    refused(r, 400, "invalid_grant", "authentication failure");
+    w.change_alice(|a| a.frozen = false).await;
+    refresh_with(&w, &rt).await.unwrap();
+
+    w.change_app(|a| a.blocked = true).await;
+    refused(
+        refresh_with(&w, &rt).await,
+        400,
+        "OAUTH_APP_BLOCKED",
+        "this app is blocked by admin",
+    );
+}
+
+async fn redeem_code(
+    w: &World,
+    code: &str,
+) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
+    w.token(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_id", "3MVG9grants"),
+        ("client_secret", SECRET),
+        ("redirect_uri", "https://app.test/cb"),
+    ])
+    .await
+}
+
+async fn refresh_with(
+    w: &World,
+    token: &str,
+) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
+    w.token(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", "3MVG9grants"),
+        ("client_secret", SECRET),
+        ("refresh_token", token),
+    ])
+    .await
+}
