@@ -26,8 +26,9 @@ fn fixture(repo: &Path, name: &str) -> PathBuf {
     repo.join("crates/idforce/tests/fixtures").join(name)
 }
 
-/// A directory with idforce.toml, the app's certificate, and ephemeral.toml (the same org with
-/// `[server] signing_key_file`, for `serve --ephemeral`).
+/// A directory with idforce.toml, the app's certificate, ephemeral.toml (the same org with
+/// `[server] signing_key_file`, for `serve --ephemeral`) and no-login-history.toml (the same
+/// org with Login History off).
 pub fn idforce_dir(repo: &Path) -> Result<tempfile::TempDir, String> {
     let dir = tempfile::Builder::new()
         .prefix("idforce-bench-")
@@ -63,6 +64,10 @@ introspect_all_tokens = true
         .map_err(|e| format!("other.key: {e}"))?;
     let ephemeral = format!("[server]\nsigning_key_file = \"signing.pem\"\n\n{config}");
     std::fs::write(dir.path().join("ephemeral.toml"), ephemeral).map_err(|e| e.to_string())?;
+    // The same org with Login History off: the floor its record is measured against.
+    let unrecorded = format!("[server]\nlogin_history_max_rows = 0\n\n{config}");
+    std::fs::write(dir.path().join("no-login-history.toml"), unrecorded)
+        .map_err(|e| e.to_string())?;
     Ok(dir)
 }
 

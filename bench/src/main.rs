@@ -452,6 +452,26 @@ fn run(args: &Args) -> Result<Report, String> {
         ));
     }
 
+    // What recording each login costs: client credentials with Login History on, between two
+    // runs with it off (their mean is the reference), each on a server started for it.
+    let history_on = "client credentials, Login History on";
+    let history_off = "client credentials, Login History off";
+    let history_rows = if bench.wanted(history_on) {
+        let mut run = |config: &str, name: &str| -> Result<Row, String> {
+            let (idf, _) =
+                servers::start_idforce_with(&args.idforce, dir.path(), config, &database, nodes)?;
+            let row = bench.measure(name, &idf, &token, bench.plan());
+            idf.stop();
+            Ok(row)
+        };
+        let before = run("no-login-history.toml", history_off)?;
+        let on = run("idforce.toml", history_on)?;
+        let after = run("no-login-history.toml", history_off)?;
+        Some((on, before, after))
+    } else {
+        None
+    };
+
     // The same store with many live tokens (filling it takes a while: only when measured).
     let large_name = format!("introspection, {} tokens", args.stored_tokens);
     let intro_large = if bench.wanted(&large_name) {
@@ -544,6 +564,22 @@ fn run(args: &Args) -> Result<Report, String> {
         )
         .during(&[&id_token_row]),
     );
+    if let Some((on, before, after)) = &history_rows {
+        let reference = (before.rate + after.rate) / 2.0;
+        facts.push((
+            "client_credentials_without_login_history_before_and_after".into(),
+            json!([before.rate, after.rate]),
+        ));
+        targets.push(
+            ratio(
+                "client credentials with Login History vs without",
+                on.rate,
+                reference,
+                0.9,
+            )
+            .during(&[before, on, after]),
+        );
+    }
     for (name, half, floor) in [
         ("client credentials", &cc_half, &cc_floor),
         ("introspection", &intro_half, &intro_floor),

@@ -79,29 +79,29 @@ pub fn start_idforce(
     database: &str,
     nodes: usize,
 ) -> Result<(Server, Duration), String> {
+    start_idforce_with(binary, dir, "idforce.toml", database, nodes)
+}
+
+/// The same, with another config of `dir`.
+pub fn start_idforce_with(
+    binary: &Path,
+    dir: &Path,
+    config: &str,
+    database: &str,
+    nodes: usize,
+) -> Result<(Server, Duration), String> {
     let mut server = Server {
         name: "idforce",
         nodes: Vec::with_capacity(nodes),
     };
     let mut first_ready = None;
     for _ in 0..nodes.max(1) {
-        let (node, ready) = start_idforce_node(binary, dir, database)?;
+        let (node, ready) =
+            start_node_with(binary, dir, &["--config", config, "--database", database])?;
         server.nodes.push(node);
         first_ready.get_or_insert(ready);
     }
     Ok((server, first_ready.unwrap_or_default()))
-}
-
-fn start_idforce_node(
-    binary: &Path,
-    dir: &Path,
-    database: &str,
-) -> Result<(Node, Duration), String> {
-    start_node_with(
-        binary,
-        dir,
-        &["--config", "idforce.toml", "--database", database],
-    )
 }
 
 /// `serve --config ephemeral.toml --ephemeral`, as a CI job starts it: a throwaway store made

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{TokenContext, issue_grant};
+use crate::login_history::{LoginStatus, LoginSubtype};
 use crate::model::{AUTH_CODE_LIFETIME_MS, AuthCode, ConnectedApp, Org, PermittedUsers, User};
 use crate::pkce;
 use crate::scope::Scopes;
@@ -174,6 +175,16 @@ pub async fn validate(
     Ok(req)
 }
 
+impl AuthorizeRequest {
+    /// The flow Login History names a login through this request by.
+    pub fn login_subtype(&self) -> LoginSubtype {
+        match self.response_type {
+            ResponseType::Code => LoginSubtype::WebServer,
+            ResponseType::Token => LoginSubtype::UserAgent,
+        }
+    }
+}
+
 /// What stands between a logged-in user and the redirect.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
@@ -186,11 +197,15 @@ pub enum Next {
 /// unless an earlier approval covers the scopes (and `prompt=consent` was not sent).
 pub fn next_step(req: &AuthorizeRequest, user: &User, approved: Option<&Scopes>) -> Next {
     if let Some(refused) = user.login_refusal() {
-        return Next::Refuse(refused);
+        return Next::Refuse(refused.through(&req.app));
     }
     match req.app.permitted_users {
         PermittedUsers::AdminApproved if req.app.pre_authorizes(user) => Next::Issue,
-        PermittedUsers::AdminApproved => Next::Refuse(app_access_denied()),
+        PermittedUsers::AdminApproved => Next::Refuse(
+            app_access_denied()
+                .in_login_history(user, LoginStatus::NotApprovedForAccess)
+                .through(&req.app),
+        ),
         PermittedUsers::AllUsers => {
             let covered = approved.is_some_and(|a| req.scopes.iter().all(|s| a.allows(s)));
             if covered && !req.prompt_consent {

@@ -6,6 +6,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::login_history::{LoginStatus, RefusedLogin};
+use crate::model::{ConnectedApp, User};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// The request is missing a parameter, repeats one, or is otherwise malformed.
@@ -86,6 +89,8 @@ pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
     cause: Option<Box<Cause>>,
+    /// The Login History record of a refused login of a known user.
+    login: Option<Box<RefusedLogin>>,
 }
 
 /// Why a request failed: for the log line, and sent only by a server run with `--explain`.
@@ -122,6 +127,7 @@ const fn e(code: ErrorCode, description: &'static str) -> OAuthError {
         code,
         description: Cow::Borrowed(description),
         cause: None,
+        login: None,
     }
 }
 
@@ -131,6 +137,7 @@ impl OAuthError {
             code,
             description: description.into(),
             cause: None,
+            login: None,
         }
     }
 
@@ -139,6 +146,27 @@ impl OAuthError {
     pub fn because(mut self, why: impl Into<Cow<'static, str>>) -> Self {
         self.cause = Some(Box::new(Cause::Refused(why.into())));
         self
+    }
+
+    /// The same answer, for a login of `user` that Login History records as `status`.
+    pub fn in_login_history(mut self, user: &User, status: LoginStatus) -> Self {
+        self.login = Some(Box::new(RefusedLogin::new(user, status)));
+        self
+    }
+
+    /// Names the app a refused login was made through, unless one is named already.
+    pub fn through(mut self, app: &ConnectedApp) -> Self {
+        if let Some(login) = self.login.as_mut()
+            && login.app.is_none()
+        {
+            login.app = Some((app.id, app.name.clone()));
+        }
+        self
+    }
+
+    /// What Login History records of this refusal, if it refused a known user's login.
+    pub fn refused_login(&self) -> Option<&RefusedLogin> {
+        self.login.as_deref()
     }
 
     /// `server_error`, for a fault of this server.

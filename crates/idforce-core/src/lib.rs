@@ -9,6 +9,7 @@ pub mod error;
 pub mod grant;
 pub mod identity;
 pub mod introspect;
+pub mod login_history;
 pub mod model;
 pub mod oidc;
 pub mod pkce;

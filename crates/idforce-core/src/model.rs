@@ -1,6 +1,7 @@
 //! The domain: orgs, users, connected apps, and the sessions (access tokens) issued to them.
 
 use crate::error::OAuthError;
+use crate::login_history::LoginStatus;
 use crate::scope::Scopes;
 use crate::sfid::SfId;
 use crate::token::Digest;
@@ -176,11 +177,19 @@ impl User {
     pub fn login_refusal(&self) -> Option<OAuthError> {
         if !self.active {
             let why = format!("user {} is deactivated", self.id);
-            return Some(OAuthError::inactive_user().because(why));
+            return Some(
+                OAuthError::inactive_user()
+                    .because(why)
+                    .in_login_history(self, LoginStatus::UserInactive),
+            );
         }
         if self.frozen {
             let why = format!("user {} is frozen", self.id);
-            return Some(OAuthError::authentication_failure().because(why));
+            return Some(
+                OAuthError::authentication_failure()
+                    .because(why)
+                    .in_login_history(self, LoginStatus::UserFrozen),
+            );
         }
         None
     }

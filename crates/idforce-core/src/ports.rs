@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::login_history::LoginEvent;
 use crate::model::{
     AuthCode, ConnectedApp, DeviceCode, DeviceDecision, Family, LockoutPolicy, LoginSession,
     Millis, Org, RefreshToken, Session, User,
@@ -85,6 +86,25 @@ pub trait LoginAttempts: Send + Sync {
 pub struct Tokens {
     pub session: Session,
     pub refresh: Option<RefreshToken>,
+    /// The grant's Login History record, stored with the rest.
+    pub login: Option<LoginEvent>,
+}
+
+impl Tokens {
+    /// A session alone (tests, and flows that record no login).
+    pub fn session(session: Session) -> Tokens {
+        Tokens {
+            session,
+            refresh: None,
+            login: None,
+        }
+    }
+}
+
+/// Login History: refused logins (a success is stored with its grant's `Tokens`).
+#[async_trait]
+pub trait LoginHistory: Send + Sync {
+    async fn record_login(&self, event: &LoginEvent) -> StoreResult<()>;
 }
 
 /// Access tokens (sessions), stored under their keyed digest.
@@ -110,7 +130,7 @@ pub trait AssertionLedger: Send + Sync {
         expires_at: Millis,
         now: Millis,
     ) -> StoreResult<bool>;
-    /// Records the assertion and starts the session it pays for, in one transaction: a grant
+    /// Records the assertion and stores the tokens it pays for, in one transaction: a grant
     /// either spends its assertion and has its session, or neither. Returns `false`, having
     /// written nothing, if the assertion was already recorded.
     async fn spend_assertion(
@@ -118,7 +138,7 @@ pub trait AssertionLedger: Send + Sync {
         digest: &Digest,
         expires_at: Millis,
         now: Millis,
-        session: &Session,
+        tokens: &Tokens,
     ) -> StoreResult<bool>;
 }
 
@@ -221,7 +241,13 @@ pub trait RefreshTokens: Send + Sync {
 /// Browser login sessions.
 #[async_trait]
 pub trait LoginSessions: Send + Sync {
-    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()>;
+    /// Starts a browser session, with the login's Login History record in the same
+    /// transaction.
+    async fn insert_login_session(
+        &self,
+        s: &LoginSession,
+        login: Option<&LoginEvent>,
+    ) -> StoreResult<()>;
     async fn login_session(&self, digest: &Digest) -> StoreResult<Option<LoginSession>>;
     async fn delete_login_session(&self, digest: &Digest) -> StoreResult<()>;
 }
@@ -250,6 +276,7 @@ pub trait Store:
     + LoginSessions
     + Approvals
     + DeviceCodes
+    + LoginHistory
 {
 }
 impl<T> Store for T where
@@ -262,6 +289,7 @@ impl<T> Store for T where
         + LoginSessions
         + Approvals
         + DeviceCodes
+        + LoginHistory
 {
 }
 

@@ -55,6 +55,9 @@ pub struct ServerSection {
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client; from
     /// anyone else the TCP peer is the client.
     pub trusted_proxies: Option<Vec<String>>,
+    /// Login History keeps six months of logins, and at most this many rows (default
+    /// 1,000,000), the oldest purged first; 0 records none.
+    pub login_history_max_rows: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,6 +248,16 @@ pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
     s.parse::<ipnet::IpNet>()
         .ok()
         .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// Login History rows kept at most, unless the config says otherwise.
+pub const DEFAULT_LOGIN_HISTORY_MAX_ROWS: u64 = 1_000_000;
+
+/// The `[server] login_history_max_rows` of a config, or the default.
+pub fn login_history_max_rows(server: Option<&ServerSection>) -> u64 {
+    server
+        .and_then(|s| s.login_history_max_rows)
+        .unwrap_or(DEFAULT_LOGIN_HISTORY_MAX_ROWS)
 }
 
 /// The `[server] trusted_proxies` of a config (checked when it was loaded).

@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod listener;
+pub mod login_history;
 pub mod metrics;
 pub mod passwords;
 pub mod profiles;

@@ -66,9 +66,12 @@ impl Default for Throttles {
 impl AppState {
     /// What the protocol layer needs for one request: the store, the keys that sign, and the
     /// clock read once.
+    /// `peer` is the TCP peer: the client's address is read from it and `X-Forwarded-For`
+    /// (`http::request::client_ip`).
     pub fn token_context<'a>(
         &'a self,
         headers: &'a axum::http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
         ring: &'a crate::keys::KeyRing,
     ) -> idforce_core::grant::TokenContext<'a> {
         idforce_core::grant::TokenContext {
@@ -80,6 +83,12 @@ impl AppState {
             secrets: &self.secrets,
             now: self.clock.now(),
             host: crate::http::request::host(headers),
+            caller: idforce_core::login_history::Caller {
+                ip: crate::http::request::client_ip(peer, headers, &self.trusted_proxies),
+                user_agent: headers
+                    .get(axum::http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@
 //! rows for both.
 
 mod cached;
+mod login_history;
 pub use cached::{Cached, DEFAULT_TTL as DEFAULT_DIRECTORY_CACHE_TTL};
 #[cfg(feature = "testing")]
 mod memory;
@@ -17,6 +18,7 @@ pub mod testing;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use idforce_core::login_history::LoginEvent;
 use idforce_core::model::{ConnectedApp, Millis, Org, Profile, RefreshToken, Session, User};
 use idforce_core::ports::{Store, StoreError, StoreResult};
 use idforce_core::scope::Scopes;
@@ -128,9 +130,43 @@ pub trait AuditTrail: Send + Sync {
     async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 }
 
+/// A stored Login History row: its place in the list, and what it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRecord {
+    pub id: i64,
+    pub event: LoginEvent,
+}
+
+/// Which Login History rows to list: newest first, older than the `before` row if given.
+#[derive(Debug, Clone, Default)]
+pub struct LoginHistoryQuery {
+    pub user: Option<SfId>,
+    pub app: Option<SfId>,
+    /// Logins at or after this instant.
+    pub since: Option<Millis>,
+    /// The (time, id) of the last row of the previous page.
+    pub before: Option<(Millis, i64)>,
+    pub limit: u32,
+}
+
+/// Reading and trimming Login History (rows are written by the protocol's ports).
+#[async_trait]
+pub trait LoginHistoryAdmin: Send + Sync {
+    async fn login_history(&self, query: &LoginHistoryQuery) -> StoreResult<Vec<LoginRecord>>;
+    /// Deletes rows older than `before` and, beyond that, the oldest rows past the newest
+    /// `keep`, a slice per statement. Returns how many went.
+    async fn purge_login_history(&self, before: Millis, keep: u64) -> StoreResult<u64>;
+}
+
 /// Everything administration needs; not used by the protocol.
-pub trait Admin: Meta + Accounts + SessionAdmin + Transfer + Purge + AuditTrail {}
-impl<T: Meta + Accounts + SessionAdmin + Transfer + Purge + AuditTrail> Admin for T {}
+pub trait Admin:
+    Meta + Accounts + SessionAdmin + Transfer + Purge + AuditTrail + LoginHistoryAdmin
+{
+}
+impl<T: Meta + Accounts + SessionAdmin + Transfer + Purge + AuditTrail + LoginHistoryAdmin> Admin
+    for T
+{
+}
 
 /// An RS256 signing key as stored.
 #[derive(Debug, Clone, PartialEq)]

@@ -75,6 +75,71 @@ pub(crate) fn audit(r: &impl Columns) -> StoreResult<crate::AuditRecord> {
     })
 }
 
+/// The columns of a Login History row, in the order `login_record` reads them.
+pub(crate) const LOGIN_HISTORY_COLUMNS: &str = "id, at, org_id, user_id, username, subtype, status, \
+     source_ip, app_id, application, browser, platform, login_url";
+
+/// `LOGIN_HISTORY_COLUMNS`
+pub(crate) fn login_record(r: &impl Columns) -> StoreResult<crate::LoginRecord> {
+    use idforce_core::login_history::{LoginStatus, LoginSubtype};
+    let source_ip = r
+        .opt_text(7)?
+        .map(|ip| ip.parse().map_err(|_| corrupt("source IP")))
+        .transpose()?;
+    Ok(crate::LoginRecord {
+        id: r.int(0)?,
+        event: idforce_core::login_history::LoginEvent {
+            at: r.int(1)?,
+            org_id: r.id(2)?,
+            user_id: r.id(3)?,
+            username: r.text(4)?,
+            subtype: LoginSubtype::parse(&r.text(5)?).ok_or_else(|| corrupt("login subtype"))?,
+            status: LoginStatus::parse(&r.text(6)?).ok_or_else(|| corrupt("login status"))?,
+            source_ip,
+            app_id: r.opt_text(8)?.map(|s| parse_id(&s)).transpose()?,
+            application: r.text(9)?,
+            browser: r.text(10)?,
+            platform: r.text(11)?,
+            login_url: r.text(12)?,
+        },
+    })
+}
+
+/// The values of a Login History row, in the order of `INSERT_LOGIN` (everything but `id`).
+pub(crate) struct LoginValues {
+    pub at: i64,
+    pub org_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub subtype: &'static str,
+    pub status: &'static str,
+    pub source_ip: Option<String>,
+    pub app_id: Option<String>,
+    pub application: String,
+    pub browser: String,
+    pub platform: String,
+    pub login_url: String,
+}
+
+impl From<&idforce_core::login_history::LoginEvent> for LoginValues {
+    fn from(e: &idforce_core::login_history::LoginEvent) -> Self {
+        LoginValues {
+            at: e.at,
+            org_id: e.org_id.as15().to_owned(),
+            user_id: e.user_id.as15().to_owned(),
+            username: e.username.clone(),
+            subtype: e.subtype.as_str(),
+            status: e.status.label(),
+            source_ip: e.source_ip.map(|ip| ip.to_string()),
+            app_id: e.app_id.map(|a| a.as15().to_owned()),
+            application: e.application.clone(),
+            browser: e.browser.clone(),
+            platform: e.platform.clone(),
+            login_url: e.login_url.clone(),
+        }
+    }
+}
+
 /// `id, org_id, name, created_at`
 pub(crate) fn profile(r: &impl Columns) -> StoreResult<Profile> {
     Ok(Profile {

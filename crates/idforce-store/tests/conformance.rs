@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use idforce_core::login_history::{LoginEvent, LoginStatus, LoginSubtype};
 use idforce_core::model::*;
 use idforce_core::ports::{DevicePoll, Redemption, StoreError, Tokens};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
-use idforce_store::{Backend, SessionFilter, StoredKey};
+use idforce_store::{Backend, LoginHistoryQuery, SessionFilter, StoredKey};
 
 type Store = Arc<dyn Backend>;
 
@@ -67,6 +68,7 @@ conformance!(
     grants_write_all_or_nothing,
     profiles_are_unique_by_name_in_their_org,
     the_audit_trail_lists_the_newest_change_first,
+    login_history_lists_filters_pages_and_purges,
 );
 
 fn memory() -> Store {
@@ -338,7 +340,46 @@ fn grant_tokens(o: &Org, u: &User, a: &ConnectedApp, d: u8, family: Family) -> T
             rotated: false,
             revoked: false,
         }),
+        login: Some(login_event(u, a, d)),
     }
+}
+
+/// A grant's Login History row; `d` makes its time unique.
+fn login_event(u: &User, a: &ConnectedApp, d: u8) -> LoginEvent {
+    LoginEvent {
+        at: 1_000_000 + i64::from(d),
+        org_id: u.org_id,
+        user_id: u.id,
+        username: u.username.clone(),
+        subtype: LoginSubtype::WebServer,
+        status: LoginStatus::Success,
+        source_ip: Some("198.51.100.1".parse().unwrap()),
+        app_id: Some(a.id),
+        application: a.name.clone(),
+        browser: "Firefox 121".into(),
+        platform: "Linux".into(),
+        login_url: "idforce.test".into(),
+    }
+}
+
+/// A session and its login, as a password, client credentials or JWT bearer grant stores them.
+fn session_grant(o: &Org, u: &User, a: &ConnectedApp, d: u8) -> Tokens {
+    Tokens {
+        session: session(o, u, a, d, None),
+        refresh: None,
+        login: Some(login_event(u, a, d)),
+    }
+}
+
+/// Whether `login` is in the user's Login History.
+async fn recorded(s: &Store, login: &LoginEvent) -> bool {
+    let query = LoginHistoryQuery {
+        user: Some(login.user_id),
+        limit: 10_000,
+        ..Default::default()
+    };
+    let rows = s.login_history(&query).await.unwrap();
+    rows.iter().any(|r| r.event == *login)
 }
 
 fn session(o: &Org, u: &User, a: &ConnectedApp, d: u8, family: Option<Family>) -> Session {
@@ -482,6 +523,7 @@ async fn sessions_codes_and_refresh_families(name: &str, s: Store) {
     let rotation = Tokens {
         session: session(&o, &u, &a, 20, Some(fam)),
         refresh: Some(next.clone()),
+        login: Some(login_event(&u, &a, 20)),
     };
     assert!(
         s.use_refresh_token(&[4; 32], 2, &rotation).await.unwrap(),
@@ -494,6 +536,7 @@ async fn sessions_codes_and_refresh_families(name: &str, s: Store) {
             digest: [6; 32],
             ..next.clone()
         }),
+        login: Some(login_event(&u, &a, 21)),
     };
     assert!(
         !s.use_refresh_token(&[4; 32], 3, &again).await.unwrap(),
@@ -506,6 +549,14 @@ async fn sessions_codes_and_refresh_families(name: &str, s: Store) {
         "{name}: nothing half-written"
     );
     assert_eq!(s.session(&[21; 32]).await.unwrap(), None, "{name}");
+    assert!(
+        recorded(&s, rotation.login.as_ref().unwrap()).await,
+        "{name}"
+    );
+    assert!(
+        !recorded(&s, again.login.as_ref().unwrap()).await,
+        "{name}: a refused rotation records no login"
+    );
     assert!(
         s.refresh_token(&[5; 32]).await.unwrap().unwrap().revoked,
         "{name}: a lost rotation revokes the family"
@@ -521,6 +572,7 @@ async fn sessions_codes_and_refresh_families(name: &str, s: Store) {
     let plain = Tokens {
         session: session(&o, &u, &a, 23, Some(fam2)),
         refresh: None,
+        login: Some(login_event(&u, &a, 23)),
     };
     assert!(s.use_refresh_token(&[22; 32], 5_000, &plain).await.unwrap());
     assert_eq!(
@@ -584,25 +636,33 @@ async fn assertions_logins_approvals_and_keys(name: &str, s: Store) {
     let a = app(&s, &o).await;
     // A JWT bearer grant spends its assertion and starts its session together; a replay
     // writes neither.
+    let first = session_grant(&o, &u, &a, 21);
     assert!(
-        s.spend_assertion(&[2; 32], 100, 10, &session(&o, &u, &a, 21, None))
-            .await
-            .unwrap(),
+        s.spend_assertion(&[2; 32], 100, 10, &first).await.unwrap(),
         "{name}"
     );
     assert!(s.session(&[21; 32]).await.unwrap().is_some(), "{name}");
+    assert!(recorded(&s, first.login.as_ref().unwrap()).await, "{name}");
+    let replay = session_grant(&o, &u, &a, 22);
     assert!(
-        !s.spend_assertion(&[2; 32], 100, 20, &session(&o, &u, &a, 22, None))
-            .await
-            .unwrap(),
+        !s.spend_assertion(&[2; 32], 100, 20, &replay).await.unwrap(),
         "{name}: replay"
     );
     assert_eq!(s.session(&[22; 32]).await.unwrap(), None, "{name}: replay");
+    assert!(
+        !recorded(&s, replay.login.as_ref().unwrap()).await,
+        "{name}: a replay records no login"
+    );
     // A session that cannot be stored leaves the assertion unspent.
     assert!(
-        s.spend_assertion(&[4; 32], 100, 10, &session(&o, &u, &a, 21, None))
-            .await
-            .is_err(),
+        s.spend_assertion(
+            &[4; 32],
+            100,
+            10,
+            &Tokens::session(session(&o, &u, &a, 21, None))
+        )
+        .await
+        .is_err(),
         "{name}: duplicate session"
     );
     assert!(
@@ -614,22 +674,27 @@ async fn assertions_logins_approvals_and_keys(name: &str, s: Store) {
     // sessions exist.
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..24u8 {
-        let (s, sess) = (s.clone(), session(&o, &u, &a, 40 + i, None));
+        let (s, grant) = (s.clone(), session_grant(&o, &u, &a, 40 + i));
         tasks.spawn(async move {
             let won = s
-                .spend_assertion(&[50 + i % 8; 32], 100, 10, &sess)
+                .spend_assertion(&[50 + i % 8; 32], 100, 10, &grant)
                 .await
                 .unwrap();
-            (i % 8, won, sess.digest)
+            (i % 8, won, grant)
         });
     }
     let mut winners = [0u32; 8];
-    for (assertion, won, digest) in tasks.join_all().await {
+    for (assertion, won, grant) in tasks.join_all().await {
         winners[usize::from(assertion)] += u32::from(won);
-        let stored = s.session(&digest).await.unwrap().is_some();
+        let stored = s.session(&grant.session.digest).await.unwrap().is_some();
         assert_eq!(
             stored, won,
             "{name}: a session without its grant, or a lost one"
+        );
+        assert_eq!(
+            recorded(&s, grant.login.as_ref().unwrap()).await,
+            won,
+            "{name}: a login row without its session, or a lost one"
         );
     }
     assert_eq!(winners, [1; 8], "{name}: one grant per assertion");
@@ -639,7 +704,16 @@ async fn assertions_logins_approvals_and_keys(name: &str, s: Store) {
         auth_time: 5,
         expires_at: 50,
     };
-    s.insert_login_session(&login).await.unwrap();
+    let ui_login = LoginEvent {
+        subtype: LoginSubtype::UiLogin,
+        app_id: None,
+        application: "Browser".into(),
+        ..login_event(&u, &a, 99)
+    };
+    s.insert_login_session(&login, Some(&ui_login))
+        .await
+        .unwrap();
+    assert!(recorded(&s, &ui_login).await, "{name}");
     assert_eq!(s.login_session(&[3; 32]).await.unwrap(), Some(login));
     s.delete_login_session(&[3; 32]).await.unwrap();
     assert_eq!(s.login_session(&[3; 32]).await.unwrap(), None, "{name}");
@@ -1148,6 +1222,13 @@ const MOST_WRITES: i64 = 6;
 /// Whether a grant's tokens are stored: (session, refresh token).
 async fn stored(s: &Store, tokens: &Tokens) -> (bool, bool) {
     let session = s.session(&tokens.session.digest).await.unwrap().is_some();
+    if let Some(login) = &tokens.login {
+        assert_eq!(
+            recorded(s, login).await,
+            session,
+            "a login row without its session, or a session without its row"
+        );
+    }
     let refresh = match &tokens.refresh {
         Some(r) => s.refresh_token(&r.digest).await.unwrap().is_some(),
         None => false,
@@ -1263,9 +1344,9 @@ async fn grants_write_all_or_nothing(name: &str, s: Store) {
         }
 
         // An assertion, spent with its session.
-        let sess = session(&o, &u, &a, at(7), None);
-        let r = failing_after(n, s.spend_assertion(&[at(8); 32], 9_000, 10, &sess)).await;
-        let present = s.session(&sess.digest).await.unwrap().is_some();
+        let grant = session_grant(&o, &u, &a, at(7));
+        let r = failing_after(n, s.spend_assertion(&[at(8); 32], 9_000, 10, &grant)).await;
+        let present = stored(&s, &grant).await.0;
         match r {
             Ok(true) => assert!(present, "{ctx}"),
             Ok(false) => panic!("{ctx}: a fresh assertion was refused"),
@@ -1484,5 +1565,140 @@ async fn the_audit_trail_lists_the_newest_change_first(name: &str, s: Store) {
         s.audit_trail(10).await.unwrap()[0],
         record(30, "fourth"),
         "{name}"
+    );
+}
+
+/// Login History: refused logins recorded alone; listed newest first (ties by insertion),
+/// by user, app and time, a page at a time; purged by age and by count, oldest first.
+async fn login_history_lists_filters_pages_and_purges(name: &str, s: Store) {
+    let o = org(&s).await;
+    let (u1, u2) = (user(&s, &o, "a@x").await, user(&s, &o, "b@x").await);
+    let a = app(&s, &o).await;
+    let list = |q: LoginHistoryQuery| {
+        let s = s.clone();
+        async move {
+            s.login_history(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.event.at, r.event.username.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = || LoginHistoryQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    assert!(list(all()).await.is_empty(), "{name}");
+    // Ten logins at 10, 20, …, 100, alternating users; odd ones refused and without an app.
+    for i in 1..=10i64 {
+        let u = if i % 2 == 0 { &u1 } else { &u2 };
+        let mut e = login_event(u, &a, 0);
+        e.at = i * 10;
+        if i % 2 == 1 {
+            e.status = LoginStatus::InvalidPassword;
+            e.app_id = None;
+            e.source_ip = None;
+        }
+        s.record_login(&e).await.unwrap();
+    }
+    let rows = s.login_history(&all()).await.unwrap();
+    assert_eq!(rows.len(), 10, "{name}");
+    assert_eq!(rows[0].event.at, 100, "{name}: newest first");
+    assert_eq!(rows[9].event.status, LoginStatus::InvalidPassword, "{name}");
+    assert_eq!(rows[9].event.source_ip, None, "{name}");
+    assert_eq!(
+        rows[0].event,
+        {
+            let mut e = login_event(&u1, &a, 0);
+            e.at = 100;
+            e
+        },
+        "{name}: a row reads back whole"
+    );
+    let by_user = list(LoginHistoryQuery {
+        user: Some(u1.id),
+        ..all()
+    })
+    .await;
+    assert_eq!(
+        by_user.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [100, 80, 60, 40, 20],
+        "{name}"
+    );
+    let by_app = list(LoginHistoryQuery {
+        app: Some(a.id),
+        ..all()
+    })
+    .await;
+    assert_eq!(by_app, by_user, "{name}: the refused ones had no app");
+    let since = list(LoginHistoryQuery {
+        since: Some(80),
+        ..all()
+    })
+    .await;
+    assert_eq!(
+        since.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [100, 90, 80],
+        "{name}"
+    );
+    // Pages of three, each after the last row of the one before.
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s
+            .login_history(&LoginHistoryQuery {
+                before,
+                limit: 3,
+                ..all()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some((last.event.at, last.id));
+        pages.push(page.iter().map(|r| r.event.at).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        pages,
+        [
+            vec![100, 90, 80],
+            vec![70, 60, 50],
+            vec![40, 30, 20],
+            vec![10]
+        ],
+        "{name}"
+    );
+    // Two rows at one instant: both listed, the later recorded first, and paged apart.
+    let mut twin = login_event(&u1, &a, 0);
+    twin.at = 100;
+    twin.username = "twin".into();
+    s.record_login(&twin).await.unwrap();
+    let top = s
+        .login_history(&LoginHistoryQuery { limit: 1, ..all() })
+        .await
+        .unwrap();
+    assert_eq!(top[0].event.username, "twin", "{name}");
+    let next = list(LoginHistoryQuery {
+        before: Some((top[0].event.at, top[0].id)),
+        limit: 1,
+        ..all()
+    })
+    .await;
+    assert_eq!(next, [(100, "a@x".to_owned())], "{name}");
+
+    // By age: rows before 30 go (10 and 20), 30 stays.
+    assert_eq!(s.purge_login_history(30, 1_000).await.unwrap(), 2, "{name}");
+    assert_eq!(list(all()).await.last().unwrap().0, 30, "{name}");
+    // By count: the newest four stay.
+    assert_eq!(s.purge_login_history(0, 4).await.unwrap(), 5, "{name}");
+    assert_eq!(
+        list(all()).await.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [100, 100, 90, 80],
+        "{name}"
+    );
+    assert_eq!(
+        s.purge_login_history(0, 4).await.unwrap(),
+        0,
+        "{name}: nothing more"
     );
 }

@@ -24,6 +24,9 @@ use crate::cli::{
     AppCommand, KeysCommand, OrgCommand, ProfileCommand, SecretsCommand, TokenCommand, UserCommand,
 };
 
+mod history;
+pub use history::LoginFilter;
+
 pub type Result<T> = std::result::Result<T, String>;
 
 pub struct Admin {
@@ -1055,11 +1058,15 @@ impl Admin {
 /// The first columns of a listing as a table: a header of their names, then a row per item,
 /// padded to line up; times readable (`--json` keeps every field and raw values).
 fn table(items: &[Value]) -> String {
-    const COLUMNS: usize = 4;
+    table_of(items, 4)
+}
+
+/// `items` as a table of their first `columns` fields.
+fn table_of(items: &[Value], columns: usize) -> String {
     let Some(first) = items.first().and_then(Value::as_object) else {
         return "(none)\n".to_owned();
     };
-    let keys: Vec<&String> = first.keys().take(COLUMNS).collect();
+    let keys: Vec<&String> = first.keys().take(columns).collect();
     let mut rows: Vec<Vec<String>> = vec![keys.iter().map(|k| k.to_uppercase()).collect()];
     for item in items {
         rows.push(

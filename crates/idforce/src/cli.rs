@@ -68,6 +68,27 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Login History: every login attempt of a known user (successes and the real reason of
+    /// each refusal), newest first.
+    LoginHistory {
+        /// Only this user's logins (a username).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only logins through this connected app (its name or consumer key).
+        #[arg(long)]
+        app: Option<String>,
+        /// Only logins since this instant (2026-12-01, 2026-12-01T08:00:00Z) or for this long
+        /// (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// How many logins to show.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print CSV with Salesforce's column names (cells a spreadsheet would run as a formula
+        /// start with ').
+        #[arg(long)]
+        csv: bool,
+    },
     /// Write the store's orgs, users, apps, approvals and signing keys as JSON (it includes the
     /// credential-hashing key: keep it as safe as the database).
     Export {

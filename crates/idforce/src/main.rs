@@ -119,6 +119,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::User(c) => admin.run_user(c).await,
                 Command::Profile(c) => admin.run_profile(c).await,
                 Command::AuditTrail { limit } => admin.run_audit_trail(limit).await,
+                Command::LoginHistory {
+                    user,
+                    app,
+                    since,
+                    limit,
+                    csv,
+                } => {
+                    let filter = admin::LoginFilter {
+                        user,
+                        app,
+                        since,
+                        limit,
+                    };
+                    admin.run_login_history(filter, csv).await
+                }
                 Command::App(c) => admin.run_app(c).await,
                 Command::Token(c) => admin.run_token(c).await,
                 Command::Keys(c) => admin.run_keys(c).await,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::{TokenContext, authenticate_client, mint_grant};
 use crate::error::OAuthError;
+use crate::login_history::LoginSubtype;
 use crate::model::{AuthCode, ConnectedApp, Org, User};
 use crate::pkce;
 use crate::ports::Redemption;
@@ -46,7 +47,15 @@ pub(super) async fn exchange(
         }
     };
     let secret = client.client_secret.as_deref();
-    let (tokens, mut response) = mint_grant(ctx, &org, &user, &app, stored.scopes.clone(), secret)?;
+    let (tokens, mut response) = mint_grant(
+        ctx,
+        &org,
+        &user,
+        &app,
+        stored.scopes.clone(),
+        secret,
+        LoginSubtype::WebServer,
+    )?;
     super::attach_id_token(
         ctx,
         &org,
@@ -99,5 +108,5 @@ async fn check(
     if let Some(challenge) = &code.code_challenge {
         pkce::verify(challenge, params.get("code_verifier"))?;
     }
-    super::active_user(ctx, &code.user_id, OAuthError::invalid_code).await
+    super::active_user(ctx, &code.user_id, app, OAuthError::invalid_code).await
 }

@@ -2,6 +2,7 @@
 
 use super::{TokenContext, authenticate_client, granted_scopes, issue_session};
 use crate::error::OAuthError;
+use crate::login_history::{LoginStatus, LoginSubtype};
 use crate::model::PermittedUsers;
 use crate::wire::{ClientCredentials, Params, TokenResponse};
 
@@ -30,10 +31,13 @@ pub(super) async fn exchange(
     let run_as = app
         .run_as
         .ok_or_else(|| OAuthError::no_run_as_user().because("the app has no run-as user"))?;
-    let (user, org) = super::active_user(ctx, &run_as, OAuthError::no_run_as_user).await?;
+    let (user, org) = super::active_user(ctx, &run_as, &app, OAuthError::no_run_as_user).await?;
     if app.permitted_users == PermittedUsers::AdminApproved && !app.pre_authorizes(&user) {
         let why = format!("run-as user {} is not admitted to the app", user.id);
-        return Err(OAuthError::not_admin_approved().because(why));
+        return Err(OAuthError::not_admin_approved()
+            .because(why)
+            .in_login_history(&user, LoginStatus::NotApprovedForAccess)
+            .through(&app));
     }
     let scopes = granted_scopes(params, &app.scopes.without(EXCLUDED))?;
     issue_session(
@@ -43,7 +47,7 @@ pub(super) async fn exchange(
         &app,
         scopes,
         client.client_secret.as_deref(),
-        None,
+        LoginSubtype::ClientCredentials,
     )
     .await
 }

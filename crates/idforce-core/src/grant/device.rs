@@ -7,6 +7,7 @@
 
 use super::{TokenContext, authenticate_client, mint_grant};
 use crate::error::OAuthError;
+use crate::login_history::LoginSubtype;
 use crate::model::{DeviceCode, DeviceDecision};
 use crate::ports::{DevicePoll, Tokens};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
@@ -35,12 +36,20 @@ pub(super) async fn exchange(
         issued = Some(
             async {
                 let (user, org) =
-                    super::active_user(ctx, &user_id, OAuthError::invalid_device_code).await?;
+                    super::active_user(ctx, &user_id, &app, OAuthError::invalid_device_code)
+                        .await?;
                 // Like the web server flow (spec §3.8): a refresh token when the scopes
                 // allow, an id_token with `openid`.
                 let secret = client.client_secret.as_deref();
-                let (tokens, mut response) =
-                    mint_grant(ctx, &org, &user, &app, device.scopes.clone(), secret)?;
+                let (tokens, mut response) = mint_grant(
+                    ctx,
+                    &org,
+                    &user,
+                    &app,
+                    device.scopes.clone(),
+                    secret,
+                    LoginSubtype::Device,
+                )?;
                 super::attach_id_token(
                     ctx,
                     &org,

@@ -4,7 +4,8 @@
 use super::{REFRESH_SCOPES, TokenContext, granted_scopes, open_session, org_of};
 use crate::assertion;
 use crate::error::OAuthError;
-use crate::model::PermittedUsers;
+use crate::login_history::{LoginStatus, LoginSubtype};
+use crate::model::{ConnectedApp, PermittedUsers, User};
 use crate::wire::{Params, TokenResponse};
 
 const SALESFORCE_AUDIENCES: [&str; 2] = [
@@ -43,30 +44,9 @@ pub(super) async fn exchange(
     let org = org_of(ctx, &user).await?;
     claims.check_audience(&accepted_audiences(ctx, &org))?;
     claims.check_expiry(ctx.now / 1000)?;
-    if let Some(refused) = user.login_refusal() {
-        return Err(refused);
-    }
-    if app.blocked {
-        return Err(OAuthError::app_blocked().because(format!("app {} is blocked", app.id)));
-    }
-    if user.is_locked(ctx.now) {
-        let why = format!("user {} is locked out", user.id);
-        return Err(OAuthError::authentication_failure().because(why));
-    }
-    match app.permitted_users {
-        PermittedUsers::AdminApproved if !app.pre_authorizes(&user) => {
-            let why = format!(
-                "user {} is neither of the app's profiles nor pre-authorized",
-                user.id
-            );
-            return Err(OAuthError::not_admin_approved().because(why));
-        }
-        PermittedUsers::AllUsers if !ctx.store.has_approved(&user.id, &app.id).await? => {
-            let why = format!("user {} has not approved app {}", user.id, app.id);
-            return Err(OAuthError::not_approved().because(why));
-        }
-        _ => {}
-    }
+    check_user(ctx, &user, &app)
+        .await
+        .map_err(|e| e.through(&app))?;
     let scopes = granted_scopes(params, &app.scopes.without(REFRESH_SCOPES))?;
 
     // Last, so that only an assertion that would succeed is spent; in the same transaction
@@ -75,14 +55,22 @@ pub(super) async fn exchange(
         .exp
         .saturating_mul(1000)
         .saturating_add(assertion::CLOCK_SKEW_SECS * 1000);
-    let opened = open_session(ctx, &org, &user, &app, scopes, None)?;
+    let opened = open_session(
+        ctx,
+        &org,
+        &user,
+        &app,
+        scopes,
+        None,
+        LoginSubtype::JwtBearer,
+    )?;
     let fresh = ctx
         .store
         .spend_assertion(
             &assertion::ledger_key(compact, expires_at),
             expires_at,
             ctx.now,
-            &opened.record,
+            &opened.tokens(None),
         )
         .await?;
     if !fresh {
@@ -92,6 +80,46 @@ pub(super) async fn exchange(
     // Salesforce's JWT-bearer response has neither signature nor issued_at (spec §4).
     response.issued_at = None;
     Ok(response)
+}
+
+/// Whether the user the assertion names may log in through the app now.
+async fn check_user(
+    ctx: &TokenContext<'_>,
+    user: &User,
+    app: &ConnectedApp,
+) -> Result<(), OAuthError> {
+    if let Some(refused) = user.login_refusal() {
+        return Err(refused);
+    }
+    if app.blocked {
+        return Err(OAuthError::app_blocked()
+            .because(format!("app {} is blocked", app.id))
+            .in_login_history(user, LoginStatus::AppBlocked));
+    }
+    if user.is_locked(ctx.now) {
+        let why = format!("user {} is locked out", user.id);
+        return Err(OAuthError::authentication_failure()
+            .because(why)
+            .in_login_history(user, LoginStatus::PasswordLockout));
+    }
+    match app.permitted_users {
+        PermittedUsers::AdminApproved if !app.pre_authorizes(user) => {
+            let why = format!(
+                "user {} is neither of the app's profiles nor pre-authorized",
+                user.id
+            );
+            Err(OAuthError::not_admin_approved()
+                .because(why)
+                .in_login_history(user, LoginStatus::NotApprovedForAccess))
+        }
+        PermittedUsers::AllUsers if !ctx.store.has_approved(&user.id, &app.id).await? => {
+            let why = format!("user {} has not approved app {}", user.id, app.id);
+            Err(OAuthError::not_approved()
+                .because(why)
+                .in_login_history(user, LoginStatus::NotApprovedForAccess))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Salesforce accepts assertions verified by a certificate outside its validity period (its

@@ -15,6 +15,8 @@ mod refresh_token;
 use aws_lc_rs::digest;
 
 use crate::error::OAuthError;
+use crate::login_history::LoginEvent;
+use crate::login_history::{self, Caller, LoginStatus, LoginSubtype};
 use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};
 use crate::ports::{JwtSigner, PasswordVerifier, SecretBox, Store, StoreError, Tokens};
 use crate::scope::Scopes;
@@ -69,6 +71,8 @@ pub struct IssuerSettings {
     /// Whether JWT assertions may name login.salesforce.com / test.salesforce.com as `aud`.
     pub accept_salesforce_audiences: bool,
     pub lockout: LockoutPolicy,
+    /// Whether logins are recorded in Login History.
+    pub login_history: bool,
 }
 
 impl IssuerSettings {
@@ -102,6 +106,8 @@ pub struct TokenContext<'a> {
     pub now: Millis,
     /// The host name the request was sent to (without port), for host-bound rules.
     pub host: Option<&'a str>,
+    /// The client's address and user agent, for Login History.
+    pub caller: Caller<'a>,
 }
 
 impl From<StoreError> for OAuthError {
@@ -133,14 +139,14 @@ pub async fn exchange(
         return Err(OAuthError::duplicated(name));
     }
     let response = match grant {
-        GrantType::Password => password::exchange(ctx, params, client).await?,
-        GrantType::JwtBearer => jwt_bearer::exchange(ctx, params).await?,
-        GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await?,
-        GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await?,
-        GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await?,
-        GrantType::Device => device::exchange(ctx, params, client).await?,
+        GrantType::Password => password::exchange(ctx, params, client).await,
+        GrantType::JwtBearer => jwt_bearer::exchange(ctx, params).await,
+        GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await,
+        GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await,
+        GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
+        GrantType::Device => device::exchange(ctx, params, client).await,
     };
-    Ok((grant, response))
+    Ok((grant, response?))
 }
 
 /// Finds the app named by the request's `client_id`.
@@ -190,10 +196,12 @@ pub async fn authenticate_client(
     }
 }
 
-/// The user a grant acts for: they must exist (else `missing`) and be active. With their org.
+/// The user a grant through `app` acts for: they must exist (else `missing`) and be allowed
+/// to log in. With their org.
 async fn active_user(
     ctx: &TokenContext<'_>,
     id: &crate::sfid::SfId,
+    app: &ConnectedApp,
     missing: fn() -> OAuthError,
 ) -> Result<(Arc<User>, Arc<Org>), OAuthError> {
     let user = ctx
@@ -202,7 +210,7 @@ async fn active_user(
         .await?
         .ok_or_else(|| missing().because(format!("user {id} no longer exists")))?;
     if let Some(refused) = user.login_refusal() {
-        return Err(refused);
+        return Err(refused.through(app));
     }
     let org = org_of(ctx, &user).await?;
     Ok((user, org))
@@ -221,8 +229,9 @@ pub(crate) fn granted_scopes(params: &Params, allowed: &Scopes) -> Result<Scopes
     Scopes::grant(allowed, requested.as_ref())
 }
 
-/// A new session for the user through the app: the stored record and the token response.
-/// `secret` is the consumer secret the client presented, which keys the `signature`.
+/// A new session for the user through the app, with its Login History record: stored, and the
+/// token response. `secret` is the consumer secret the client presented, which keys the
+/// `signature`.
 pub(crate) async fn issue_session(
     ctx: &TokenContext<'_>,
     org: &Org,
@@ -230,10 +239,10 @@ pub(crate) async fn issue_session(
     app: &ConnectedApp,
     scopes: Scopes,
     secret: Option<&str>,
-    family: Option<Family>,
+    flow: LoginSubtype,
 ) -> Result<TokenResponse, OAuthError> {
-    let opened = open_session(ctx, org, user, app, scopes, family)?;
-    ctx.store.insert_session(&opened.record).await?;
+    let opened = open_session(ctx, org, user, app, scopes, None, flow)?;
+    ctx.store.insert_tokens(&opened.tokens(None)).await?;
     let key = signing_secret(ctx, app, secret);
     Ok(opened.response(ctx, org, user, key.as_deref()))
 }
@@ -265,19 +274,29 @@ pub async fn start_session(
     app: &ConnectedApp,
     scopes: Scopes,
 ) -> Result<String, OAuthError> {
-    let opened = open_session(ctx, org, user, app, scopes, None)?;
-    ctx.store.insert_session(&opened.record).await?;
+    let opened = open_session(
+        ctx,
+        org,
+        user,
+        app,
+        scopes,
+        None,
+        LoginSubtype::SoapApiLogin,
+    )?;
+    ctx.store.insert_tokens(&opened.tokens(None)).await?;
     Ok(opened.access_token)
 }
 
-/// A session minted but not yet stored: its access token and its record.
+/// A session minted but not yet stored: its access token, its record and the login's.
 pub(crate) struct OpenedSession {
     access_token: String,
     pub(crate) record: Session,
+    login: Option<LoginEvent>,
 }
 
-/// Mints the access token of a new session. The caller stores `record` (alone, or in the
-/// transaction of the grant that pays for it) before it answers with `response`.
+/// Mints the access token of a new session, a login by `flow`. The caller stores
+/// `tokens` (alone, or in the transaction of the grant that pays for them) before it answers
+/// with `response`.
 pub(crate) fn open_session(
     ctx: &TokenContext<'_>,
     org: &Org,
@@ -285,6 +304,7 @@ pub(crate) fn open_session(
     app: &ConnectedApp,
     scopes: Scopes,
     family: Option<Family>,
+    flow: LoginSubtype,
 ) -> Result<OpenedSession, OAuthError> {
     let access_token = if app.jwt_access_tokens {
         jwt_access_token(ctx, org, user, app, &scopes)?
@@ -303,13 +323,27 @@ pub(crate) fn open_session(
         revoked: false,
         family,
     };
+    let login = ctx
+        .settings
+        .login_history
+        .then(|| login_history::event(ctx, user, Some(app), flow, LoginStatus::Success));
     Ok(OpenedSession {
         access_token,
         record,
+        login,
     })
 }
 
 impl OpenedSession {
+    /// What a grant stores for this session: it, `refresh` if any, and the login's record.
+    pub(crate) fn tokens(&self, refresh: Option<RefreshToken>) -> Tokens {
+        Tokens {
+            session: self.record.clone(),
+            refresh,
+            login: self.login.clone(),
+        }
+    }
+
     /// The token response for this (stored) session.
     pub(crate) fn response(
         self,
@@ -373,16 +407,14 @@ pub(crate) fn mint_grant(
     app: &ConnectedApp,
     scopes: Scopes,
     secret: Option<&str>,
+    flow: LoginSubtype,
 ) -> Result<(Tokens, TokenResponse), OAuthError> {
     let family = token::random_bytes::<16>();
     let refresh = scopes
         .grants_refresh_token()
         .then(|| mint_refresh(ctx, &family, ctx.now, org, user, app, scopes.clone()));
-    let opened = open_session(ctx, org, user, app, scopes, Some(family))?;
-    let tokens = Tokens {
-        session: opened.record.clone(),
-        refresh: refresh.as_ref().map(|(_, record)| record.clone()),
-    };
+    let opened = open_session(ctx, org, user, app, scopes, Some(family), flow)?;
+    let tokens = opened.tokens(refresh.as_ref().map(|(_, record)| record.clone()));
     let key = signing_secret(ctx, app, secret);
     let mut response = opened.response(ctx, org, user, key.as_deref());
     response.refresh_token = refresh.map(|(secret, _)| secret);
@@ -397,7 +429,8 @@ pub(crate) async fn issue_grant(
     app: &ConnectedApp,
     scopes: Scopes,
 ) -> Result<TokenResponse, OAuthError> {
-    let (tokens, response) = mint_grant(ctx, org, user, app, scopes, None)?;
+    let (tokens, response) =
+        mint_grant(ctx, org, user, app, scopes, None, LoginSubtype::UserAgent)?;
     ctx.store.insert_tokens(&tokens).await?;
     Ok(response)
 }

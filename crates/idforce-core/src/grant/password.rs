@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{TokenContext, authenticate_client, granted_scopes, issue_session, org_of};
 use crate::error::OAuthError;
+use crate::login_history::{LoginStatus, LoginSubtype};
 use crate::model::{ConnectedApp, PermittedUsers, User};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
 
@@ -16,8 +17,10 @@ pub(super) async fn exchange(
     let app = authenticate_client(ctx, client, false).await?;
     let username = params.get("username").unwrap_or_default();
     let presented = params.get("password").unwrap_or_default();
-    let user = check_api_login(ctx, username, presented).await?;
-    check_access(&app, &user)?;
+    let user = check_api_login(ctx, username, presented)
+        .await
+        .map_err(|e| e.through(&app))?;
+    check_access(&app, &user).map_err(|e| e.through(&app))?;
     let scopes = granted_scopes(params, &app.scopes.without(super::REFRESH_SCOPES))?;
     let org = org_of(ctx, &user).await?;
     let mut response = issue_session(
@@ -27,7 +30,7 @@ pub(super) async fn exchange(
         &app,
         scopes,
         client.client_secret.as_deref(),
-        None,
+        LoginSubtype::UsernamePassword,
     )
     .await?;
     // Salesforce's password-flow response carries no scope (spec §4).
@@ -124,7 +127,9 @@ pub(crate) async fn check_password(
             "user {} is locked out (or has every allowed check in flight)",
             user.id
         );
-        return Err(OAuthError::authentication_failure().because(why));
+        return Err(OAuthError::authentication_failure()
+            .because(why)
+            .in_login_history(user, LoginStatus::PasswordLockout));
     }
     let (password, token_ok) = match &user.security_token {
         None => (presented, true),
@@ -163,7 +168,16 @@ pub(crate) async fn check_password(
             (false, false) => "a wrong password",
         };
         let then = if locked { "; now locked out" } else { "" };
-        Err(OAuthError::authentication_failure().because(format!("user {}: {what}{then}", user.id)))
+        // The password right and the token not: Salesforce's status for an API login that
+        // lacks its token.
+        let status = if password_ok {
+            LoginStatus::SecurityTokenRequired
+        } else {
+            LoginStatus::InvalidPassword
+        };
+        Err(OAuthError::authentication_failure()
+            .because(format!("user {}: {what}{then}", user.id))
+            .in_login_history(user, status))
     }
 }
 
@@ -174,7 +188,9 @@ fn check_access(app: &ConnectedApp, user: &User) -> Result<(), OAuthError> {
             "user {} is neither of the app's profiles nor pre-authorized",
             user.id
         );
-        return Err(OAuthError::not_admin_approved().because(why));
+        return Err(OAuthError::not_admin_approved()
+            .because(why)
+            .in_login_history(user, LoginStatus::NotApprovedForAccess));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use super::{TokenContext, authenticate_client, mint_refresh, open_session};
 use crate::error::OAuthError;
-use crate::ports::Tokens;
+use crate::login_history::LoginSubtype;
 use crate::wire::{ClientCredentials, Params, TokenResponse};
 
 pub(super) async fn exchange(
@@ -40,7 +40,8 @@ pub(super) async fn exchange(
         let why = format!("the app's refresh token policy ({policy}) ended it");
         return Err(OAuthError::expired_token().because(why));
     }
-    let (user, org) = super::active_user(ctx, &token.user_id, OAuthError::expired_token).await?;
+    let (user, org) =
+        super::active_user(ctx, &token.user_id, &app, OAuthError::expired_token).await?;
 
     let successor = app.rotate_refresh_tokens.then(|| {
         mint_refresh(
@@ -60,11 +61,9 @@ pub(super) async fn exchange(
         &app,
         token.scopes.clone(),
         Some(token.family),
+        LoginSubtype::RefreshToken,
     )?;
-    let tokens = Tokens {
-        session: opened.record.clone(),
-        refresh: successor.as_ref().map(|(_, record)| record.clone()),
-    };
+    let tokens = opened.tokens(successor.as_ref().map(|(_, record)| record.clone()));
     let key = super::signing_secret(ctx, &app, client.client_secret.as_deref());
     let mut response = opened.response(ctx, &org, &user, key.as_deref());
     // The scope echoed is the originally granted set (spec §12.8).

@@ -11,5 +11,6 @@ mod device;
 mod exchange;
 mod frozen_blocked;
 mod jwt_bearer;
+mod login_history;
 mod password;
 mod refresh_token;

@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use idforce_core::error::OAuthError;
 use idforce_core::grant::{self, GrantType, IssuerSettings, TokenContext};
+use idforce_core::login_history::Caller;
 use idforce_core::model::*;
 use idforce_core::ports::{JwtSigner, Overloaded, PasswordVerifier, SecretBox};
 use idforce_core::scope::Scopes;
@@ -20,6 +21,9 @@ pub const PUBLIC_URL: &str = "https://idforce.test";
 pub const PASSWORD: &str = "correct horse";
 pub const SECURITY_TOKEN: &str = "TOKEN123";
 pub const SECRET: &str = "app-secret";
+pub const CALLER_IP: &str = "203.0.113.9";
+pub const CALLER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 
 /// Passwords stored as `plain:<password>`: the grants' rules without Argon2's cost.
 pub struct PlainPasswords;
@@ -64,6 +68,8 @@ pub struct World {
     pub now: Millis,
     /// The host a request was sent to.
     pub host: Option<&'static str>,
+    /// Where requests come from, for Login History.
+    pub caller: Caller<'static>,
     pub org: Org,
     /// Has a security token; its profile is System Administrator.
     pub alice: User,
@@ -139,9 +145,14 @@ impl World {
                 public_url: PUBLIC_URL.into(),
                 accept_salesforce_audiences: true,
                 lockout: LockoutPolicy::default(),
+                login_history: true,
             },
             now: NOW,
             host: None,
+            caller: Caller {
+                ip: Some(CALLER_IP.parse().unwrap()),
+                user_agent: Some(CALLER_AGENT),
+            },
             org,
             alice,
             app,
@@ -188,8 +199,22 @@ impl World {
             secrets: &VisibleBox,
             now: self.now,
             host: self.host,
+            caller: self.caller,
         };
-        grant::exchange(&ctx, &params, &client).await
+        let result = grant::exchange(&ctx, &params, &client).await;
+        // As the server does after answering: a known user's refusal goes to Login History.
+        if let Err(e) = &result
+            && let Some(g) = params.get("grant_type").and_then(GrantType::parse)
+            && let Some(event) = idforce_core::login_history::refusal(
+                &ctx,
+                e,
+                idforce_core::login_history::LoginSubtype::of_grant(g),
+            )
+        {
+            use idforce_core::ports::LoginHistory;
+            self.store.record_login(&event).await.unwrap();
+        }
+        result
     }
 
     /// Whether an access token is a live session.
@@ -212,6 +237,17 @@ impl World {
             .await
             .unwrap()
             .is_some_and(|t| !t.revoked && !t.rotated)
+    }
+
+    /// Login History, newest first: (subtype, status, application) of each row.
+    pub async fn history(&self) -> Vec<idforce_core::login_history::LoginEvent> {
+        use idforce_store::LoginHistoryAdmin;
+        let query = idforce_store::LoginHistoryQuery {
+            limit: 1_000,
+            ..Default::default()
+        };
+        let rows = self.store.login_history(&query).await.unwrap();
+        rows.into_iter().map(|r| r.event).collect()
     }
 
     pub async fn next_id(&self, key_prefix: &str) -> SfId {

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::authorize::{self, AuthorizeError, AuthorizeRequest, Next};
 use idforce_core::device::VERIFICATION_PATH;
 use idforce_core::grant::TokenContext;
+use idforce_core::login_history::{self, LoginStatus, LoginSubtype};
 use idforce_core::model::{LoginSession, Millis, User};
 use idforce_core::token::random_bytes;
 use idforce_core::wire::Params;
@@ -148,7 +149,7 @@ fn start_url_of(params: &Params) -> String {
 pub async fn authorize(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, &ring);
+    let ctx = s.token_context(&req.headers, req.peer, &ring);
     let areq = match authorize::validate(&ctx, &req.params).await {
         Ok(r) => r,
         Err(e) => return authorize_failure(e),
@@ -186,7 +187,10 @@ async fn proceed(
         authorize::next_step(areq, user, approval.as_ref())
     };
     match step {
-        Next::Refuse(e) => authorize_failure(areq.fail(e)),
+        Next::Refuse(e) => {
+            super::report::record_refusal(s, ctx, &e, areq.login_subtype()).await;
+            authorize_failure(areq.fail(e))
+        }
         Next::Consent => {
             let hidden: Vec<(&str, String)> = req
                 .params
@@ -225,7 +229,7 @@ async fn proceed(
 pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, &ring);
+    let ctx = s.token_context(&req.headers, req.peer, &ring);
     let Some((sid, login, user)) = logged_in(&s, &req.headers).await else {
         return login_page(
             &s,
@@ -259,6 +263,8 @@ pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
         return authorize_failure(areq.fail(authorize::access_denied()));
     }
     if let Some(refused) = user.login_refusal() {
+        let refused = refused.through(&areq.app);
+        super::report::record_refusal(&s, &ctx, &refused, areq.login_subtype()).await;
         return authorize_failure(areq.fail(refused));
     }
     if s.store
@@ -334,7 +340,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
         );
     }
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, &ring);
+    let ctx = s.token_context(&req.headers, req.peer, &ring);
     let password = req.params.get("pw").unwrap_or_default();
     let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
         Ok(u) => u,
@@ -352,6 +358,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
             return page;
         }
         Err(e) => {
+            super::report::record_refusal(&s, &ctx, &e, LoginSubtype::UiLogin).await;
             let reported = super::report::failure("login page", &e, &s.database);
             let page = login_page(&s, &start, &username, Some(LOGIN_FAILED), StatusCode::OK);
             return reported.0.attach(page);
@@ -365,7 +372,18 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
         auth_time: now,
         expires_at: now + LOGIN_LIFETIME_MS,
     };
-    if s.store.insert_login_session(&session).await.is_err() {
+    let login = login_history::recorded(
+        &ctx,
+        &user,
+        None,
+        LoginSubtype::UiLogin,
+        LoginStatus::Success,
+    );
+    if s.store
+        .insert_login_session(&session, login.as_ref())
+        .await
+        .is_err()
+    {
         return login_page(
             &s,
             &start,

@@ -5,6 +5,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use idforce_core::grant::{self, GrantType};
+use idforce_core::login_history::LoginSubtype;
 use idforce_core::wire::ClientCredentials;
 use idforce_core::{OAuthError, device, introspect, revoke};
 
@@ -14,17 +15,13 @@ use super::{Outcome, report};
 use crate::state::AppState;
 
 pub async fn token(State(s): State<AppState>, req: Request) -> Response {
-    let peer = request::client_ip(request::peer(&req), req.headers(), &s.trusted_proxies);
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
     let format = Format::of(&req.params, &req.headers);
     let grant_label = if is_device_authorization(&req.params) {
         "device"
     } else {
-        req.params
-            .get("grant_type")
-            .and_then(GrantType::parse)
-            .map_or("other", GrantType::label)
+        grant_type(&req.params).map_or("other", GrantType::label)
     };
     // A GET is usually a POST that an http→https redirect turned into one (spec §2).
     let result = if req.method != Method::POST {
@@ -32,18 +29,20 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     } else {
         match ClientCredentials::from_request(&req.params, req.basic()) {
             Ok(client) => {
-                let ctx = s.token_context(&req.headers, &ring);
+                let ctx = s.token_context(&req.headers, req.peer, &ring);
                 if is_device_authorization(&req.params) {
-                    if let Err(response) = device_throttle(&s, &ctx, peer, &client, format).await {
+                    if let Err(response) = device_throttle(&s, &ctx, &client, format).await {
                         return response;
                     }
                     device::authorize(&ctx, &req.params, &client)
                         .await
                         .map(|d| (GrantType::Device, Issued::DeviceCodes(d)))
                 } else {
-                    grant::exchange(&ctx, &req.params, &client)
-                        .await
-                        .map(|(g, t)| (g, Issued::Tokens(t)))
+                    let result = grant::exchange(&ctx, &req.params, &client).await;
+                    if let (Err(e), Some(g)) = (&result, grant_type(&req.params)) {
+                        report::record_refusal(&s, &ctx, e, LoginSubtype::of_grant(g)).await;
+                    }
+                    result.map(|(g, t)| (g, Issued::Tokens(t)))
                 }
             }
             Err(e) => Err(e),
@@ -66,10 +65,10 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
 async fn device_throttle(
     s: &AppState,
     ctx: &idforce_core::grant::TokenContext<'_>,
-    peer: Option<std::net::IpAddr>,
     client: &ClientCredentials,
     format: Format,
 ) -> Result<(), Response> {
+    let peer = ctx.caller.ip;
     let refuse = |wait_ms: i64, by: &str| {
         let secs = crate::throttle::retry_after_secs(wait_ms);
         tracing::info!(
@@ -106,6 +105,10 @@ enum Issued {
     DeviceCodes(device::DeviceAuthorization),
 }
 
+fn grant_type(params: &idforce_core::wire::Params) -> Option<GrantType> {
+    params.get("grant_type").and_then(GrantType::parse)
+}
+
 /// The device authorization request shares the token endpoint (spec §3.8): it names a
 /// `response_type` and no `grant_type`.
 fn is_device_authorization(params: &idforce_core::wire::Params) -> bool {
@@ -121,8 +124,12 @@ pub async fn introspect(State(s): State<AppState>, req: Request) -> Response {
     } else {
         match ClientCredentials::from_request(&req.params, req.basic()) {
             Ok(client) => {
-                introspect::introspect(&s.token_context(&req.headers, &ring), &req.params, &client)
-                    .await
+                introspect::introspect(
+                    &s.token_context(&req.headers, req.peer, &ring),
+                    &req.params,
+                    &client,
+                )
+                .await
             }
             Err(e) => Err(e),
         }

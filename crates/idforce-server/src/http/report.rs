@@ -127,6 +127,25 @@ pub fn failure(what: &'static str, e: &OAuthError, database: &str) -> Reported {
     Reported(Reason::of(e))
 }
 
+/// Stores the Login History row of a refusal of a known user before it is answered (so the row
+/// is there when the client hears of it). A store that fails loses the row, which the log says,
+/// never the answer. One write, as a wrong password's failure count already costs: measured,
+/// it does not set such refusals apart from an unknown user's (password_attacks), where a write
+/// left running beside the next login did.
+pub async fn record_refusal(
+    s: &crate::state::AppState,
+    ctx: &idforce_core::grant::TokenContext<'_>,
+    error: &OAuthError,
+    subtype: idforce_core::login_history::LoginSubtype,
+) {
+    let Some(event) = idforce_core::login_history::refusal(ctx, error, subtype) else {
+        return;
+    };
+    if let Err(e) = s.store.record_login(&event).await {
+        tracing::warn!(error = %e, user = %event.user_id, "a refused login is not in Login History");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};

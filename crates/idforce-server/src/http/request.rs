@@ -14,6 +14,8 @@ pub struct OAuthRequest {
     pub method: Method,
     pub headers: HeaderMap,
     pub params: Params,
+    /// The TCP peer.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl OAuthRequest {
@@ -114,6 +116,7 @@ fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 /// is not a form (JSON, XML, too large, unreadable) contributes nothing, which makes the
 /// request fail as Salesforce's does: `unsupported_grant_type` at the token endpoint.
 pub async fn read(req: Request) -> OAuthRequest {
+    let peer = peer(&req);
     let (parts, body) = req.into_parts();
     let (method, headers) = (parts.method, parts.headers);
     let query = parts
@@ -152,6 +155,7 @@ pub async fn read(req: Request) -> OAuthRequest {
         method,
         headers,
         params,
+        peer,
     }
 }
 

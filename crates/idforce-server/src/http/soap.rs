@@ -11,6 +11,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use idforce_core::grant;
+use idforce_core::login_history::LoginSubtype;
 use idforce_core::model::{ConnectedApp, Org, User};
 use idforce_core::ports::StoreError;
 use idforce_core::scope::Scopes;
@@ -164,7 +165,11 @@ pub async fn partner(
     };
     match call {
         Ok(Call::Login { username, password }) => {
-            match login(&s, &parts.headers, &username, &password).await {
+            let peer = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0);
+            match login(&s, &parts.headers, peer, &username, &password).await {
                 Ok(answer) => xml(StatusCode::OK, &answer.render(&version)),
                 Err(f) => fault(&f),
             }
@@ -194,20 +199,23 @@ struct LoginAnswer {
 async fn login(
     s: &AppState,
     headers: &axum::http::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
     username: &str,
     password: &str,
 ) -> Result<LoginAnswer, Fault> {
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(headers, &ring);
-    let user = grant::check_api_login(&ctx, username, password)
-        .await
-        .map_err(|e| {
+    let ctx = s.token_context(headers, peer, &ring);
+    let user = match grant::check_api_login(&ctx, username, password).await {
+        Ok(user) => user,
+        Err(e) => {
+            super::report::record_refusal(s, &ctx, &e, LoginSubtype::SoapApiLogin).await;
             let reported = super::report::failure("SOAP login", &e, &s.database);
-            Fault {
+            return Err(Fault {
                 reason: Some(reported.0),
                 ..login_fault(e)
-            }
-        })?;
+            });
+        }
+    };
     let unavailable = || Fault::server("The service is unavailable; try again shortly.");
     let org = s
         .store

@@ -1,12 +1,13 @@
 //! Everything the cache does not keep, passed through to the store behind it.
 
 use async_trait::async_trait;
+use idforce_core::login_history::LoginEvent;
 use idforce_core::model::{
     AuthCode, DeviceCode, DeviceDecision, Family, LoginSession, Millis, RefreshToken, Session,
 };
 use idforce_core::ports::{
-    AssertionLedger, Codes, DeviceCodes, DevicePoll, LoginSessions, Redemption, RefreshTokens,
-    Sessions, StoreResult, Tokens,
+    AssertionLedger, Codes, DeviceCodes, DevicePoll, LoginHistory, LoginSessions, Redemption,
+    RefreshTokens, Sessions, StoreResult, Tokens,
 };
 use idforce_core::sfid::SfId;
 use idforce_core::token::Digest;
@@ -53,10 +54,10 @@ impl<S: Backend> AssertionLedger for Cached<S> {
         digest: &Digest,
         expires_at: Millis,
         now: Millis,
-        session: &Session,
+        tokens: &Tokens,
     ) -> StoreResult<bool> {
         self.inner
-            .spend_assertion(digest, expires_at, now, session)
+            .spend_assertion(digest, expires_at, now, tokens)
             .await
     }
 }
@@ -137,8 +138,12 @@ impl<S: Backend> RefreshTokens for Cached<S> {
 
 #[async_trait]
 impl<S: Backend> LoginSessions for Cached<S> {
-    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()> {
-        self.inner.insert_login_session(s).await
+    async fn insert_login_session(
+        &self,
+        s: &LoginSession,
+        login: Option<&LoginEvent>,
+    ) -> StoreResult<()> {
+        self.inner.insert_login_session(s, login).await
     }
     async fn login_session(&self, digest: &Digest) -> StoreResult<Option<LoginSession>> {
         self.inner.login_session(digest).await
@@ -211,6 +216,26 @@ impl<S: Backend> crate::AuditTrail for Cached<S> {
     }
     async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<crate::AuditRecord>> {
         self.inner.audit_trail(limit).await
+    }
+}
+
+#[async_trait]
+impl<S: Backend> LoginHistory for Cached<S> {
+    async fn record_login(&self, event: &LoginEvent) -> StoreResult<()> {
+        self.inner.record_login(event).await
+    }
+}
+
+#[async_trait]
+impl<S: Backend> crate::LoginHistoryAdmin for Cached<S> {
+    async fn login_history(
+        &self,
+        query: &crate::LoginHistoryQuery,
+    ) -> StoreResult<Vec<crate::LoginRecord>> {
+        self.inner.login_history(query).await
+    }
+    async fn purge_login_history(&self, before: Millis, keep: u64) -> StoreResult<u64> {
+        self.inner.purge_login_history(before, keep).await
     }
 }
 

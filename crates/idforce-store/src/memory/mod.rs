@@ -42,6 +42,18 @@ struct State {
     logins: HashMap<Digest, LoginSession>,
     keys: Vec<StoredKey>,
     audit: Vec<crate::AuditRecord>,
+    /// Login History, oldest first.
+    login_history: Vec<crate::LoginRecord>,
+}
+
+impl State {
+    fn record_login(&mut self, event: &idforce_core::login_history::LoginEvent) {
+        let id = self.login_history.last().map_or(1, |r| r.id + 1);
+        self.login_history.push(crate::LoginRecord {
+            id,
+            event: event.clone(),
+        });
+    }
 }
 
 /// A code, when it was redeemed, and the family its redemption started.
@@ -367,13 +379,20 @@ impl LoginAttempts for MemoryStore {
 
 #[async_trait]
 impl LoginSessions for MemoryStore {
-    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()> {
+    async fn insert_login_session(
+        &self,
+        s: &LoginSession,
+        login: Option<&idforce_core::login_history::LoginEvent>,
+    ) -> StoreResult<()> {
         let mut state = self.write()?;
         state.logins.retain(|_, l| l.expires_at >= s.auth_time);
         if state.logins.contains_key(&s.digest) {
             return Err(conflict("login session"));
         }
         state.logins.insert(s.digest, s.clone());
+        if let Some(login) = login {
+            state.record_login(login);
+        }
         Ok(())
     }
 

@@ -63,6 +63,9 @@ impl State {
         if let Some(refresh) = &tokens.refresh {
             self.insert_refresh(refresh)?;
         }
+        if let Some(login) = &tokens.login {
+            self.record_login(login);
+        }
         self.insert_session(&tokens.session)
     }
 
@@ -146,14 +149,14 @@ impl MemoryStore {
         digest: &Digest,
         expires_at: Millis,
         now: Millis,
-        session: Option<&Session>,
+        tokens: Option<&Tokens>,
     ) -> StoreResult<bool> {
         let mut state = self.write()?;
         if state.assertions.get(digest).is_some_and(|e| *e >= now) {
             return Ok(false);
         }
-        if let Some(session) = session {
-            state.insert_session(session)?;
+        if let Some(tokens) = tokens {
+            state.insert_tokens(tokens)?;
         }
         state.assertions.insert(*digest, expires_at);
         Ok(true)
@@ -176,9 +179,9 @@ impl AssertionLedger for MemoryStore {
         digest: &Digest,
         expires_at: Millis,
         now: Millis,
-        session: &Session,
+        tokens: &Tokens,
     ) -> StoreResult<bool> {
-        self.spend(digest, expires_at, now, Some(session))
+        self.spend(digest, expires_at, now, Some(tokens))
     }
 }
 
@@ -493,5 +496,55 @@ impl crate::AuditTrail for MemoryStore {
             .take(limit as usize)
             .map(|(_, r)| r)
             .collect())
+    }
+}
+
+#[async_trait]
+impl idforce_core::ports::LoginHistory for MemoryStore {
+    async fn record_login(
+        &self,
+        event: &idforce_core::login_history::LoginEvent,
+    ) -> StoreResult<()> {
+        self.write()?.record_login(event);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::LoginHistoryAdmin for MemoryStore {
+    async fn login_history(
+        &self,
+        q: &crate::LoginHistoryQuery,
+    ) -> StoreResult<Vec<crate::LoginRecord>> {
+        let state = self.read();
+        let mut rows: Vec<crate::LoginRecord> = state
+            .login_history
+            .iter()
+            .filter(|r| q.user.is_none_or(|u| r.event.user_id == u))
+            .filter(|r| q.app.is_none_or(|a| r.event.app_id == Some(a)))
+            .filter(|r| q.since.is_none_or(|s| r.event.at >= s))
+            .filter(|r| q.before.is_none_or(|b| (r.event.at, r.id) < b))
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse((r.event.at, r.id)));
+        rows.truncate(q.limit as usize);
+        Ok(rows)
+    }
+
+    async fn purge_login_history(&self, before: Millis, keep: u64) -> StoreResult<u64> {
+        let mut state = self.write()?;
+        let mut newest: Vec<(Millis, i64)> = state
+            .login_history
+            .iter()
+            .map(|r| (r.event.at, r.id))
+            .collect();
+        newest.sort_by_key(|k| std::cmp::Reverse(*k));
+        let dropped = newest
+            .get(usize::try_from(keep).unwrap_or(usize::MAX))
+            .copied();
+        let bound = crate::login_history::purge_bound(before, dropped);
+        let count = state.login_history.len();
+        state.login_history.retain(|r| (r.event.at, r.id) > bound);
+        Ok((count - state.login_history.len()) as u64)
     }
 }

@@ -2,10 +2,10 @@
 //! cores, what a token request costs there is mostly the per-statement work of the server
 //! (parse, plan, a round trip, a transaction), so concurrent requests share statements:
 //!
-//! - a new session (every password, client credentials and SOAP login): sessions queued while
-//!   a batch is written go together in the next, as one statement — one transaction, one WAL
-//!   flush — and each caller is answered once it has committed, so every answered token is
-//!   durable. A batch that fails (a digest already taken) is written again row by row, so that
+//! - a new session (every password, client credentials and SOAP login) with its Login History
+//!   row: sessions queued while a batch is written go together in the next, as one statement
+//!   that stores both — one transaction, one WAL flush — and each caller is answered once it
+//!   has committed, so every answered token is durable. A batch that fails (a digest already taken) is written again row by row, so that
 //!   only the row at fault fails;
 //! - a session read (every introspection, identity URL and REST call) and a refresh token
 //!   read: digests looked up together by one `= ANY` query;
@@ -21,6 +21,8 @@ use std::collections::HashMap;
 
 use idforce_core::model::{Millis, Session};
 use idforce_core::ports::{StoreError, StoreResult, Tokens};
+
+use crate::rows::LoginValues;
 use idforce_core::token::Digest;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -35,14 +37,20 @@ const MAX_BATCH: usize = 256;
 /// 25k, 20k, 12-17k; client credentials 37k, 38k, 31k).
 const IN_FLIGHT: usize = 2;
 
-const INSERT_MANY: &str = "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
-     timeout_secs, revoked_at, family)
+/// Sessions and their Login History rows, by one statement (atomic without a transaction).
+const INSERT_MANY: &str = "WITH new_sessions AS (
+     INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
+         timeout_secs, revoked_at, family)
      SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, NULL, family
      FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
                  $8::int8[], $9::bytea[])
-          AS s (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, family)";
+          AS s (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, family))
+     INSERT INTO login_history (at, org_id, user_id, username, subtype, status, source_ip, app_id,
+         application, browser, platform, login_url)
+     SELECT * FROM UNNEST($10::int8[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                          $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])";
 
-type Waiting = (Session, oneshot::Sender<StoreResult<()>>);
+type Waiting = (Tokens, oneshot::Sender<StoreResult<()>>);
 
 pub(super) struct SessionBatcher {
     queue: mpsc::UnboundedSender<Waiting>,
@@ -54,11 +62,12 @@ impl SessionBatcher {
         SessionBatcher { queue }
     }
 
-    /// Stores `session` in the next batch; answers once that batch has committed.
-    pub(super) async fn insert(&self, session: &Session) -> StoreResult<()> {
+    /// Stores `tokens` (a session and its login, no refresh token) in the next batch; answers
+    /// once that batch has committed.
+    pub(super) async fn insert(&self, tokens: &Tokens) -> StoreResult<()> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send((session.clone(), reply))
+            .send((tokens.clone(), reply))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -104,8 +113,8 @@ where
 async fn write(pool: &PgPool, batch: Vec<Waiting>) {
     if batch.len() == 1 || super::retrying(|| insert_many(pool, &batch)).await.is_err() {
         // Alone, or again one by one so that only a row at fault fails.
-        for (session, reply) in batch {
-            let _ = reply.send(insert_one(pool, &session).await);
+        for (tokens, reply) in batch {
+            let _ = reply.send(insert_one(pool, &tokens).await);
         }
         return;
     }
@@ -115,16 +124,18 @@ async fn write(pool: &PgPool, batch: Vec<Waiting>) {
 }
 
 async fn insert_many(pool: &PgPool, batch: &[Waiting]) -> StoreResult<()> {
-    let sessions: Vec<&Session> = batch.iter().map(|(s, _)| s).collect();
+    let grants: Vec<&Tokens> = batch.iter().map(|(t, _)| t).collect();
     let mut c = pool.acquire().await.map_err(unavailable)?;
-    insert_sessions(&mut c, &sessions).await
+    insert_sessions(&mut c, &grants).await
 }
 
-/// Stores sessions by one statement.
+/// Stores the grants' sessions and Login History rows (not their refresh tokens) by one
+/// statement.
 pub(super) async fn insert_sessions(
     c: &mut sqlx::PgConnection,
-    batch: &[&Session],
+    grants: &[&Tokens],
 ) -> StoreResult<()> {
+    let batch: Vec<&Session> = grants.iter().map(|t| &t.session).collect();
     let column = |f: &dyn Fn(&Session) -> String| batch.iter().map(|s| f(s)).collect();
     let digests: Vec<Vec<u8>> = batch.iter().map(|s| s.digest.to_vec()).collect();
     let orgs: Vec<String> = column(&|s| s.org_id.as15().to_owned());
@@ -146,15 +157,45 @@ pub(super) async fn insert_sessions(
         .bind(used)
         .bind(timeouts)
         .bind(families);
+    let logins: Vec<LoginValues> = grants
+        .iter()
+        .filter_map(|t| t.login.as_ref())
+        .map(LoginValues::from)
+        .collect();
+    let text =
+        |f: &dyn Fn(&LoginValues) -> String| -> Vec<String> { logins.iter().map(f).collect() };
+    let query = query
+        .bind(logins.iter().map(|l| l.at).collect::<Vec<i64>>())
+        .bind(text(&|l| l.org_id.clone()))
+        .bind(text(&|l| l.user_id.clone()))
+        .bind(text(&|l| l.username.clone()))
+        .bind(text(&|l| l.subtype.to_owned()))
+        .bind(text(&|l| l.status.to_owned()))
+        .bind(
+            logins
+                .iter()
+                .map(|l| l.source_ip.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
+        .bind(
+            logins
+                .iter()
+                .map(|l| l.app_id.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
+        .bind(text(&|l| l.application.clone()))
+        .bind(text(&|l| l.browser.clone()))
+        .bind(text(&|l| l.platform.clone()))
+        .bind(text(&|l| l.login_url.clone()));
     super::injected_failure()?;
     query.execute(&mut *c).await.map_err(unavailable)?;
     Ok(())
 }
 
-async fn insert_one(pool: &PgPool, session: &Session) -> StoreResult<()> {
+async fn insert_one(pool: &PgPool, tokens: &Tokens) -> StoreResult<()> {
     super::retrying(|| async {
         let mut c = pool.acquire().await.map_err(unavailable)?;
-        super::tokens::insert_session(&mut c, session).await
+        insert_sessions(&mut c, &[tokens]).await
     })
     .await
 }
@@ -229,12 +270,8 @@ async fn look_up<T: Clone>(
 const HOLD_MANY: &str = "SELECT digest, last_used_at FROM refresh_tokens
      WHERE digest = ANY($1) AND revoked_at IS NULL FOR SHARE";
 
-/// A refresh without rotation: the token used and the session it starts.
-pub(super) type Use = (
-    Digest,
-    Session,
-    oneshot::Sender<StoreResult<Option<Millis>>>,
-);
+/// A refresh without rotation: the token used and the session (and login) it starts.
+pub(super) type Use = (Digest, Tokens, oneshot::Sender<StoreResult<Option<Millis>>>);
 
 pub(super) struct RefreshUses {
     queue: mpsc::UnboundedSender<Use>,
@@ -258,7 +295,7 @@ impl RefreshUses {
     ) -> StoreResult<Option<Millis>> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send((*old, tokens.session.clone(), reply))
+            .send((*old, tokens.clone(), reply))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -301,10 +338,10 @@ async fn hold_and_insert(pool: &PgPool, batch: &[Use]) -> StoreResult<HashMap<Di
         .into_iter()
         .filter_map(|(d, at)| Digest::try_from(d.as_slice()).ok().map(|d| (d, at)))
         .collect();
-    let sessions: Vec<&Session> = batch
+    let sessions: Vec<&Tokens> = batch
         .iter()
         .filter(|(old, ..)| held.contains_key(old))
-        .map(|(_, session, _)| session)
+        .map(|(_, tokens, _)| tokens)
         .collect();
     if !sessions.is_empty() {
         insert_sessions(&mut tx, &sessions).await?;

@@ -1,6 +1,7 @@
 //! Failed-login counting and lockout, and browser login sessions.
 
 use async_trait::async_trait;
+use idforce_core::login_history::LoginEvent;
 use idforce_core::model::{LockoutPolicy, LoginSession, Millis};
 use idforce_core::ports::{LoginAttempts, LoginSessions, StoreResult};
 use idforce_core::sfid::SfId;
@@ -80,14 +81,26 @@ impl LoginAttempts for PgStore {
 
 #[async_trait]
 impl LoginSessions for PgStore {
-    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()> {
+    async fn insert_login_session(
+        &self,
+        s: &LoginSession,
+        login: Option<&LoginEvent>,
+    ) -> StoreResult<()> {
         change(sqlx::query(DELETE_ENDED).bind(s.auth_time), &self.pool).await?;
-        let query = sqlx::query(INSERT_LOGIN)
-            .bind(&s.digest[..])
-            .bind(s.user_id.as15())
-            .bind(s.auth_time)
-            .bind(s.expires_at);
-        change(query, &self.pool).await.map(drop)
+        retrying(|| async move {
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            let query = sqlx::query(INSERT_LOGIN)
+                .bind(&s.digest[..])
+                .bind(s.user_id.as15())
+                .bind(s.auth_time)
+                .bind(s.expires_at);
+            change(query, &mut *tx).await?;
+            if let Some(login) = login {
+                super::login_history::insert_login(&mut tx, login).await?;
+            }
+            tx.commit().await.map_err(unavailable)
+        })
+        .await
     }
 
     async fn login_session(&self, digest: &Digest) -> StoreResult<Option<LoginSession>> {

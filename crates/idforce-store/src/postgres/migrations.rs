@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_profiles.sql")),
     (10, include_str!("migrations/0010_frozen_blocked.sql")),
     (11, include_str!("migrations/0011_audit_trail.sql")),
+    (12, include_str!("migrations/0012_login_history.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

@@ -10,6 +10,7 @@ mod batch;
 mod codes;
 mod device_codes;
 mod keys;
+mod login_history;
 mod logins;
 mod migrations;
 mod purge;

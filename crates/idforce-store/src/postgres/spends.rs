@@ -11,8 +11,8 @@
 
 use std::collections::HashSet;
 
-use idforce_core::model::{Millis, Session};
-use idforce_core::ports::{StoreError, StoreResult};
+use idforce_core::model::Millis;
+use idforce_core::ports::{StoreError, StoreResult, Tokens};
 use idforce_core::token::Digest;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -34,7 +34,7 @@ struct Spend {
     digest: Digest,
     expires_at: Millis,
     now: Millis,
-    session: Session,
+    tokens: Tokens,
     reply: oneshot::Sender<StoreResult<bool>>,
     /// The queuing task's injected write failure (`testing::failing_after`).
     #[cfg(feature = "testing")]
@@ -54,21 +54,21 @@ impl AssertionSpends {
         AssertionSpends { queue }
     }
 
-    /// Spends the assertion and stores `session` in the next batch; `false`, having written
-    /// nothing, if the assertion was spent already.
+    /// Spends the assertion and stores `tokens` (a session and its login) in the next batch;
+    /// `false`, having written nothing, if the assertion was spent already.
     pub(super) async fn spend(
         &self,
         digest: &Digest,
         expires_at: Millis,
         now: Millis,
-        session: &Session,
+        tokens: &Tokens,
     ) -> StoreResult<bool> {
         let (reply, answer) = oneshot::channel();
         let spend = Spend {
             digest: *digest,
             expires_at,
             now,
-            session: session.clone(),
+            tokens: tokens.clone(),
             reply,
             #[cfg(feature = "testing")]
             fail_point: crate::testing::fail_point(),
@@ -175,10 +175,10 @@ async fn record_and_insert(pool: &PgPool, batch: &[Spend]) -> StoreResult<Settle
         .into_iter()
         .filter_map(|(d,)| Digest::try_from(d.as_slice()).ok())
         .collect();
-    let sessions: Vec<&Session> = batch
+    let sessions: Vec<&Tokens> = batch
         .iter()
         .filter(|s| spent.contains(&s.digest))
-        .map(|s| &s.session)
+        .map(|s| &s.tokens)
         .collect();
     if !sessions.is_empty() {
         insert_sessions(&mut tx, &sessions).await?;

@@ -86,10 +86,14 @@ pub(super) async fn insert_refresh(c: &mut PgConnection, t: &RefreshToken) -> St
     change(query, c).await.map(drop)
 }
 
-/// Stores a grant's session and refresh token, inside the caller's transaction.
+/// Stores a grant's session, refresh token and Login History row, inside the caller's
+/// transaction.
 pub(super) async fn insert_tokens(c: &mut PgConnection, tokens: &Tokens) -> StoreResult<()> {
     if let Some(refresh) = &tokens.refresh {
         insert_refresh(&mut *c, refresh).await?;
+    }
+    if let Some(login) = &tokens.login {
+        super::login_history::insert_login(&mut *c, login).await?;
     }
     insert_session(c, &tokens.session).await
 }
@@ -128,10 +132,13 @@ fn filter_params(filter: SessionFilter) -> (Option<String>, Option<String>) {
 #[async_trait]
 impl Sessions for PgStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        self.sessions.insert(s).await
+        self.sessions.insert(&Tokens::session(s.clone())).await
     }
 
     async fn insert_tokens(&self, tokens: &Tokens) -> StoreResult<()> {
+        if tokens.refresh.is_none() {
+            return self.sessions.insert(tokens).await;
+        }
         retrying(|| async move {
             let mut tx = self.pool.begin().await.map_err(unavailable)?;
             insert_tokens(&mut tx, tokens).await?;
@@ -178,10 +185,10 @@ impl AssertionLedger for PgStore {
         digest: &Digest,
         expires_at: Millis,
         now: Millis,
-        session: &Session,
+        tokens: &Tokens,
     ) -> StoreResult<bool> {
         self.assertion_spends
-            .spend(digest, expires_at, now, session)
+            .spend(digest, expires_at, now, tokens)
             .await
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use idforce_core::login_history::LoginEvent;
 use idforce_core::model::{LockoutPolicy, LoginSession, Millis};
 use idforce_core::ports::{LoginAttempts, LoginSessions, StoreResult};
 use idforce_core::sfid::SfId;
@@ -189,11 +190,18 @@ impl LoginAttempts for SqliteStore {
 
 #[async_trait]
 impl LoginSessions for SqliteStore {
-    async fn insert_login_session(&self, s: &LoginSession) -> StoreResult<()> {
-        let s = s.clone();
+    async fn insert_login_session(
+        &self,
+        s: &LoginSession,
+        login: Option<&LoginEvent>,
+    ) -> StoreResult<()> {
+        let (s, login) = (s.clone(), login.cloned());
         self.db
             .write(move |c| {
                 change(c, DELETE_ENDED, [s.auth_time])?;
+                if let Some(login) = &login {
+                    super::login_history::insert_login(c, login)?;
+                }
                 change(
                     c,
                     INSERT_LOGIN,

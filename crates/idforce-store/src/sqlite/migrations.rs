@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("migrations/0010_profiles.sql")),
     (11, include_str!("migrations/0011_frozen_blocked.sql")),
     (12, include_str!("migrations/0012_audit_trail.sql")),
+    (13, include_str!("migrations/0013_login_history.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

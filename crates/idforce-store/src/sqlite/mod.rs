@@ -9,6 +9,7 @@ mod codes;
 mod device_codes;
 mod keys;
 mod ledger;
+mod login_history;
 mod logins;
 mod migrations;
 mod purge;

@@ -90,10 +90,13 @@ pub(super) fn insert_refresh(c: &Connection, t: &RefreshToken) -> StoreResult<()
     .map(drop)
 }
 
-/// Stores a grant's session and refresh token, inside the caller's job.
+/// Stores a grant's session, refresh token and Login History row, inside the caller's job.
 pub(super) fn insert_tokens(c: &Connection, tokens: &Tokens) -> StoreResult<()> {
     if let Some(refresh) = &tokens.refresh {
         insert_refresh(c, refresh)?;
+    }
+    if let Some(login) = &tokens.login {
+        super::login_history::insert_login(c, login)?;
     }
     insert_session(c, &tokens.session)
 }
@@ -123,6 +126,12 @@ impl Sessions for SqliteStore {
 
     async fn insert_tokens(&self, tokens: &Tokens) -> StoreResult<()> {
         let tokens = tokens.clone();
+        if tokens.refresh.is_none() && tokens.login.is_none() {
+            return self
+                .db
+                .write_statement(move |c| insert_session(c, &tokens.session))
+                .await;
+        }
         self.db.write(move |c| insert_tokens(c, &tokens)).await
     }
 
@@ -164,29 +173,29 @@ impl AssertionLedger for SqliteStore {
         digest: &Digest,
         expires_at: Millis,
         now: Millis,
-        session: &Session,
+        tokens: &Tokens,
     ) -> StoreResult<bool> {
-        self.spend(digest, expires_at, now, Some(session.clone()))
+        self.spend(digest, expires_at, now, Some(tokens.clone()))
             .await
     }
 }
 
 impl SqliteStore {
-    /// Spends an assertion and stores the session it pays for, if any, in one job.
+    /// Spends an assertion and stores the tokens it pays for, if any, in one job.
     async fn spend(
         &self,
         digest: &Digest,
         expires_at: Millis,
         now: Millis,
-        session: Option<Session>,
+        tokens: Option<Tokens>,
     ) -> StoreResult<bool> {
         let digest = *digest;
         let fresh = self
             .db
             .write(move |c| {
                 let fresh = Ledger::spend(c, &digest, expires_at, now)?;
-                if let (true, Some(session)) = (fresh, &session) {
-                    insert_session(c, session)?;
+                if let (true, Some(tokens)) = (fresh, &tokens) {
+                    insert_tokens(c, tokens)?;
                 }
                 Ok(fresh)
             })

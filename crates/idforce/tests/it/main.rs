@@ -18,6 +18,7 @@ mod identity_rest;
 mod introspect_revoke;
 mod jwt_bearer;
 mod login_cli;
+mod login_history;
 mod multinode;
 mod oidc;
 mod password;
