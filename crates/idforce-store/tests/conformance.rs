@@ -1362,6 +1362,18 @@ async fn grants_write_all_or_nothing(name: &str, s: Store) {
             }
         }
 
+        // A session and its login (password, client credentials, SOAP): both or neither.
+        let single = session_grant(&o, &u, &a, at(11));
+        let r = failing_after(n, s.insert_tokens(&single)).await;
+        let present = stored(&s, &single).await.0;
+        match r {
+            Ok(()) => assert!(present, "{ctx}"),
+            Err(_) => {
+                failures += 1;
+                assert!(!present, "{ctx}: a session stored by a failed grant");
+            }
+        }
+
         // A replayed code revokes the first redemption's family whole, or not at all.
         let first = grant_tokens(&o, &u, &a, at(9), [at(9); 16]);
         let replayed = AuthCode {

@@ -18,6 +18,7 @@ const SESSION_BY_DIGEST: &str =
 const INSERT_SESSION: &str =
     "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
      timeout_secs, revoked_at, family) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)";
+const DELETE_SESSION: &str = "DELETE FROM sessions WHERE digest = ?1";
 const TOUCH_SESSION: &str =
     "UPDATE sessions SET last_used_at = ?1 WHERE digest = ?2 AND last_used_at < ?1";
 const REVOKE_SESSION: &str =
@@ -101,6 +102,21 @@ pub(super) fn insert_tokens(c: &Connection, tokens: &Tokens) -> StoreResult<()> 
     insert_session(c, &tokens.session)
 }
 
+/// A session and its Login History row, in a job without a savepoint: the session's insert,
+/// if it fails, undoes itself; if the row's insert fails after it, the session is deleted
+/// again, so that the job leaves both or neither.
+fn insert_session_and_login(c: &Connection, tokens: &Tokens) -> StoreResult<()> {
+    insert_session(c, &tokens.session)?;
+    let Some(login) = &tokens.login else {
+        return Ok(());
+    };
+    if let Err(e) = super::login_history::insert_login(c, login) {
+        change(c, DELETE_SESSION, [&tokens.session.digest[..]])?;
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// Revokes every refresh token and session of a family; how many sessions ended.
 pub(super) fn revoke_family(c: &Connection, family: &Family, now: Millis) -> StoreResult<u64> {
     change(c, REVOKE_FAMILY_TOKENS, params![now, &family[..]])?;
@@ -126,10 +142,12 @@ impl Sessions for SqliteStore {
 
     async fn insert_tokens(&self, tokens: &Tokens) -> StoreResult<()> {
         let tokens = tokens.clone();
-        if tokens.refresh.is_none() && tokens.login.is_none() {
+        if tokens.refresh.is_none() {
+            // The commonest grant (password, client credentials, SOAP): without a savepoint,
+            // which would cost more than the two inserts (see `insert_session_and_login`).
             return self
                 .db
-                .write_statement(move |c| insert_session(c, &tokens.session))
+                .write_statement(move |c| insert_session_and_login(c, &tokens))
                 .await;
         }
         self.db.write(move |c| insert_tokens(c, &tokens)).await

@@ -17,4 +17,3 @@ CREATE TABLE login_history (
 );
 CREATE INDEX login_history_at ON login_history(at);
 CREATE INDEX login_history_user ON login_history(user_id, at);
-CREATE INDEX login_history_app ON login_history(app_id, at);
