@@ -10,7 +10,7 @@ use rusqlite::{Connection, params};
 
 use super::{SqliteStore, all, change, one, writer};
 use crate::login_history::{Arg, PURGE_SLICE, listing, purge_bound};
-use crate::rows::{self, Columns, LoginValues};
+use crate::rows::{self, Columns};
 use crate::{LoginHistoryAdmin, LoginHistoryQuery, LoginRecord};
 
 const INSERT_LOGIN: &str =
@@ -25,24 +25,24 @@ const PURGE: &str = "DELETE FROM login_history WHERE id IN (
      SELECT id FROM login_history WHERE at < ?1 OR (at = ?1 AND id <= ?2) ORDER BY at LIMIT ?3)";
 
 /// Stores a Login History row, inside the caller's job.
-pub(super) fn insert_login(c: &Connection, event: &LoginEvent) -> StoreResult<()> {
-    let v = LoginValues::from(event);
+pub(super) fn insert_login(c: &Connection, e: &LoginEvent) -> StoreResult<()> {
+    // Bound from the event as it is: this runs on the writer, once per grant.
     change(
         c,
         INSERT_LOGIN,
         params![
-            v.at,
-            v.org_id,
-            v.user_id,
-            v.username,
-            v.subtype,
-            v.status,
-            v.source_ip,
-            v.app_id,
-            v.application,
-            v.browser,
-            v.platform,
-            v.login_url,
+            e.at,
+            e.org_id.as15(),
+            e.user_id.as15(),
+            e.username,
+            e.subtype.as_str(),
+            e.status.label(),
+            e.source_ip.map(|ip| ip.to_string()),
+            e.app_id.as_ref().map(|a| a.as15()),
+            e.application,
+            e.browser,
+            e.platform,
+            e.login_url,
         ],
     )
     .map(drop)

@@ -16,4 +16,3 @@ CREATE TABLE login_history (
     login_url   TEXT NOT NULL
 );
 CREATE INDEX login_history_at ON login_history(at);
-CREATE INDEX login_history_user ON login_history(user_id, at);
