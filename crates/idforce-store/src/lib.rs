@@ -140,6 +140,8 @@ pub struct LoginRecord {
 /// Which Login History rows to list: newest first, older than the `before` row if given.
 #[derive(Debug, Clone, Default)]
 pub struct LoginHistoryQuery {
+    /// One org's logins (Setup shows an admin their own org's).
+    pub org: Option<SfId>,
     pub user: Option<SfId>,
     pub app: Option<SfId>,
     /// Logins at or after this instant.

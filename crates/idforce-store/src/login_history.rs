@@ -23,6 +23,10 @@ pub(crate) fn listing(query: &LoginHistoryQuery, mark: fn(usize) -> String) -> (
         args.push(arg);
         mark(args.len())
     };
+    if let Some(org) = &query.org {
+        let m = bind(&mut args, Arg::Text(org.as15().to_owned()));
+        conditions.push(format!("org_id = {m}"));
+    }
     if let Some(user) = &query.user {
         let m = bind(&mut args, Arg::Text(user.as15().to_owned()));
         conditions.push(format!("user_id = {m}"));

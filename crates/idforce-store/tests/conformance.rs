@@ -1638,6 +1638,26 @@ async fn login_history_lists_filters_pages_and_purges(name: &str, s: Store) {
         [100, 80, 60, 40, 20],
         "{name}"
     );
+    assert_eq!(
+        list(LoginHistoryQuery {
+            org: Some(o.id),
+            ..all()
+        })
+        .await
+        .len(),
+        10,
+        "{name}"
+    );
+    let other_org = SfId::parse("00D0000000000ZZ").unwrap();
+    assert!(
+        list(LoginHistoryQuery {
+            org: Some(other_org),
+            ..all()
+        })
+        .await
+        .is_empty(),
+        "{name}"
+    );
     let by_app = list(LoginHistoryQuery {
         app: Some(a.id),
         ..all()

@@ -71,6 +71,9 @@ pub enum Command {
     /// Login History: every login attempt of a known user (successes and the real reason of
     /// each refusal), newest first.
     LoginHistory {
+        /// Only this org's logins (its name or id).
+        #[arg(long)]
+        org: Option<String>,
         /// Only this user's logins (a username).
         #[arg(long)]
         user: Option<String>,

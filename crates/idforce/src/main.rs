@@ -120,6 +120,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::Profile(c) => admin.run_profile(c).await,
                 Command::AuditTrail { limit } => admin.run_audit_trail(limit).await,
                 Command::LoginHistory {
+                    org,
                     user,
                     app,
                     since,
@@ -127,6 +128,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     csv,
                 } => {
                     let filter = admin::LoginFilter {
+                        org,
                         user,
                         app,
                         since,

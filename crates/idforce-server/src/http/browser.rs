@@ -277,14 +277,15 @@ pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
     proceed(&s, &ctx, &req, &areq, &sid, &login, &user, true).await
 }
 
-/// Only authorize requests, the device verification page (and the root) may be resumed
-/// after login: never another host.
+/// Only authorize requests, the device verification page, Setup's pages (and the root) may be
+/// resumed after login: never another host.
 fn safe_start_url(u: Option<&str>) -> String {
     match u {
         Some(u)
             if (u.starts_with(AUTHORIZE_PATH)
                 || u == VERIFICATION_PATH
-                || u.starts_with(&format!("{VERIFICATION_PATH}?")))
+                || u.starts_with(&format!("{VERIFICATION_PATH}?"))
+                || u.starts_with(super::setup::PREFIX))
                 && !u.starts_with("//") =>
         {
             u.to_owned()
@@ -300,17 +301,11 @@ pub async fn login_form(State(s): State<AppState>, req: Request) -> Response {
         Some(_) => None,
     };
     if let Some((_, _, user)) = current {
-        let text = format!("Signed in as {}.", user.username);
-        return pages::notice(
-            StatusCode::OK,
-            &pages::Notice {
-                title: "Home",
-                heading: "You are logged in",
-                text: &text,
-                alert: false,
-                link: Some(("/secur/logout.jsp", "Log out")),
-            },
-        );
+        return pages::home(&pages::Home {
+            username: &user.username,
+            setup: super::setup::is_admin(&user),
+            setup_href: super::setup::HOME,
+        });
     }
     login_page(
         &s,

@@ -11,6 +11,7 @@ mod report;
 pub mod request;
 mod respond;
 mod rest;
+mod setup;
 mod soap;
 
 use std::borrow::Cow;
@@ -191,6 +192,8 @@ fn routes() -> Router<AppState> {
             get(device::verification_page).post(device::verification_submit),
         )
         .route(paths::STYLESHEET, get(browser::stylesheet))
+        .route(setup::HOME, get(setup::home))
+        .route(setup::LOGIN_HISTORY, get(setup::login_history))
         .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
         .route(paths::JWKS, get(oidc::jwks))
         .route(paths::OPENID_CONFIGURATION, get(oidc::openid_configuration))

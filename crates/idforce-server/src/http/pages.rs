@@ -274,3 +274,59 @@ mod tests {
         assert!(page.contains("onerror=alert(1)"), "{page}");
     }
 }
+
+/// The page a logged-in user lands on at `/` without a pending request.
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct Home<'a> {
+    pub username: &'a str,
+    /// The user may open Setup (System Administrator).
+    pub setup: bool,
+    pub setup_href: &'a str,
+}
+
+pub fn home(h: &Home<'_>) -> Response {
+    html(StatusCode::OK, h)
+}
+
+#[derive(Template)]
+#[template(path = "setup_home.html")]
+pub struct SetupHome<'a> {
+    pub org_name: &'a str,
+    pub username: &'a str,
+}
+
+pub fn setup_home(p: &SetupHome<'_>) -> Response {
+    html(StatusCode::OK, p)
+}
+
+#[derive(Template)]
+#[template(path = "setup_login_history.html")]
+pub struct SetupLoginHistory<'a> {
+    pub org_name: &'a str,
+    pub username: &'a str,
+    pub columns: &'a [&'a str],
+    pub rows: Vec<[String; 10]>,
+    /// The next page's link, when there may be older rows.
+    pub older: Option<String>,
+}
+
+pub fn setup_login_history(p: &SetupLoginHistory<'_>) -> Response {
+    html(StatusCode::OK, p)
+}
+
+/// Salesforce's page for a user whose profile does not allow what they opened.
+pub fn insufficient_privileges() -> Response {
+    notice(
+        StatusCode::FORBIDDEN,
+        &Notice {
+            title: "Insufficient Privileges",
+            heading: "Insufficient Privileges",
+            text: "You do not have the level of access necessary to perform the operation you \
+                   requested. Please contact the owner of the record or your administrator if \
+                   access is necessary.",
+            alert: true,
+            link: Some(("/", "Home")),
+        },
+    )
+}

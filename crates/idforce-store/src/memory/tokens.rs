@@ -520,6 +520,7 @@ impl crate::LoginHistoryAdmin for MemoryStore {
         let mut rows: Vec<crate::LoginRecord> = state
             .login_history
             .iter()
+            .filter(|r| q.org.is_none_or(|o| r.event.org_id == o))
             .filter(|r| q.user.is_none_or(|u| r.event.user_id == u))
             .filter(|r| q.app.is_none_or(|a| r.event.app_id == Some(a)))
             .filter(|r| q.since.is_none_or(|s| r.event.at >= s))

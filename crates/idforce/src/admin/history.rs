@@ -8,6 +8,7 @@ use super::{Admin, Result, now, table_of};
 
 /// What `login-history` was asked for, as typed.
 pub struct LoginFilter {
+    pub org: Option<String>,
     pub user: Option<String>,
     pub app: Option<String>,
     pub since: Option<String>,
@@ -17,6 +18,10 @@ pub struct LoginFilter {
 impl Admin {
     pub async fn run_login_history(&self, filter: LoginFilter, csv: bool) -> Result<()> {
         let query = LoginHistoryQuery {
+            org: match &filter.org {
+                Some(o) => Some(self.org(o).await?.id),
+                None => None,
+            },
             user: match &filter.user {
                 Some(u) => Some(self.user(u).await?.id),
                 None => None,

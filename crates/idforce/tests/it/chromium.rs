@@ -288,3 +288,57 @@ async fn login_web_in_chromium() {
         serde_json::from_slice(&std::fs::read(tokens.path().join("tokens.json")).unwrap()).unwrap();
     assert_eq!(saved["web"]["tokens"]["access_token"], t["access_token"]);
 }
+
+/// Setup in Chromium: a visitor opening Setup logs in and lands there; its pages at desktop
+/// and phone widths; another profile's "Insufficient Privileges".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_in_chromium() {
+    if !require_chromium() {
+        return;
+    }
+    let s = TestServer::start().await;
+    // A refused login first, so Login History has both kinds of row.
+    s.token(&[
+        ("grant_type", "password"),
+        ("client_id", INTEGRATION_ID),
+        ("client_secret", INTEGRATION_SECRET),
+        ("username", BOB),
+        ("password", "wrong"),
+    ])
+    .await;
+    let wd = WebDriver::start().await;
+    wd.goto(&format!("{}/lightning/setup/SetupOneHome/home", s.url))
+        .await;
+    assert!(wd.source().await.contains("Log In"));
+    log_in(&wd, ALICE, ALICE_PASSWORD).await;
+    assert!(
+        wd.url()
+            .await
+            .ends_with("/lightning/setup/SetupOneHome/home"),
+        "back in Setup"
+    );
+    assert!(wd.source().await.contains("<h1>Setup</h1>"));
+    for (name, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        wd.resize(width, height).await;
+        wd.goto(&format!("{}/lightning/setup/SetupOneHome/home", s.url))
+            .await;
+        wd.screenshot(&format!("setup-home-{name}")).await;
+        wd.click("a[href='/lightning/setup/OrgLoginHistory/home']")
+            .await;
+        let page = wd.source().await;
+        assert!(
+            page.contains("Invalid Password") && page.contains("UsernamePasswordUiLogin"),
+            "{page}"
+        );
+        wd.screenshot(&format!("setup-login-history-{name}")).await;
+    }
+    wd.resize(1280, 900).await;
+    wd.goto(&format!("{}/secur/logout.jsp", s.url)).await;
+    wd.goto(&format!("{}/lightning/setup/OrgLoginHistory/home", s.url))
+        .await;
+    log_in(&wd, BOB, BOB_PASSWORD).await;
+    assert!(wd.source().await.contains("Insufficient Privileges"));
+    wd.screenshot("setup-insufficient-privileges").await;
+    wd.quit().await;
+    s.stop().await;
+}

@@ -28,6 +28,7 @@ mod refresh_tokens;
 mod replay_races;
 mod seeds;
 mod sessions;
+mod setup;
 mod soap_login;
 mod token_endpoint;
 mod webdriver;

@@ -1,0 +1,161 @@
+//! Setup over HTTP: who may open it (a visitor logs in first and comes back; another profile
+//! gets "Insufficient Privileges"), the home page's Setup link, and the Login History page of
+//! the admin's own org with its CSV download and pages.
+
+use crate::browser::{Browser, Page};
+use crate::helpers::*;
+
+const SETUP_HOME: &str = "/lightning/setup/SetupOneHome/home";
+const LOGIN_HISTORY: &str = "/lightning/setup/OrgLoginHistory/home";
+
+/// A browser logged in on the login page as `username`.
+async fn logged_in(s: &TestServer, username: &str, password: &str) -> Browser {
+    let mut b = Browser::new(s);
+    let page = b.get("/").await;
+    let after = b.log_in(&page, username, password).await;
+    assert_eq!(after.status, 302, "login failed: {}", after.body);
+    b
+}
+
+fn assert_insufficient(page: &Page) {
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        page.body.contains("<h1>Insufficient Privileges</h1>"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn a_visitor_logs_in_first_and_lands_back_in_setup() {
+    let s = TestServer::start().await;
+    let mut b = Browser::new(&s);
+    let first = b.get(LOGIN_HISTORY).await;
+    assert_eq!(first.status, 302);
+    let to_login = first.location.clone().unwrap();
+    assert_eq!(
+        to_login,
+        "/?startURL=%2Flightning%2Fsetup%2FOrgLoginHistory%2Fhome"
+    );
+    let login = b.get(&to_login).await;
+    assert!(login.is_login());
+    let after = b.log_in(&login, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(after.status, 302);
+    assert_eq!(
+        after.location.as_deref(),
+        Some(LOGIN_HISTORY),
+        "back where they started"
+    );
+    let page = b.get(LOGIN_HISTORY).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<h1>Login History</h1>"));
+    // The login that brought them here is the newest row.
+    assert!(
+        page.body.contains("UsernamePasswordUiLogin"),
+        "{}",
+        page.body
+    );
+    // Control: a start URL elsewhere is not followed.
+    let mut other = Browser::new(&s);
+    let login = other.get("/?startURL=https%3A%2F%2Fevil.example%2F").await;
+    let after = other.log_in(&login, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(after.location.as_deref(), Some("/"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn only_a_system_administrator_may_open_setup() {
+    let s = TestServer::start().await;
+    // Alice (System Administrator): the home page links Setup, and Setup opens.
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let home = alice.get("/").await;
+    assert!(
+        home.body.contains(&format!("href=\"{SETUP_HOME}\"")),
+        "{}",
+        home.body
+    );
+    let setup = alice.get(SETUP_HOME).await;
+    assert_eq!(setup.status, 200);
+    assert!(setup.body.contains(&format!("href=\"{LOGIN_HISTORY}\"")));
+    assert!(setup.body.contains("Acme"));
+    // Bob (Standard User): no link, and every Setup page refuses him.
+    let mut bob = logged_in(&s, BOB, BOB_PASSWORD).await;
+    let home = bob.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Signed in as bob@acme.test"));
+    assert!(!home.body.contains(SETUP_HOME), "{}", home.body);
+    assert_insufficient(&bob.get(SETUP_HOME).await);
+    assert_insufficient(&bob.get(LOGIN_HISTORY).await);
+    assert_insufficient(&bob.get(&format!("{LOGIN_HISTORY}?download=csv")).await);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn login_history_shows_the_admins_own_org_pages_and_downloads() {
+    let s = TestServer::start().await;
+    // Dave logs in to Globex; Bob fails to Acme 55 times (the later ones as a lockout).
+    s.http
+        .post(s.at("/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", GLOBEX_ID),
+            ("client_secret", GLOBEX_SECRET),
+            ("username", "dave@globex.test"),
+            ("password", "Globex2026!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..55 {
+        let (status, _) = s
+            .token(&[
+                ("grant_type", "password"),
+                ("client_id", INTEGRATION_ID),
+                ("client_secret", INTEGRATION_SECRET),
+                ("username", BOB),
+                ("password", "wrong"),
+            ])
+            .await;
+        assert_eq!(status, 400);
+    }
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let first = alice.get(LOGIN_HISTORY).await;
+    assert_eq!(first.status, 200);
+    let rows = |p: &Page| p.body.matches("<tr><td>").count();
+    assert_eq!(rows(&first), 50, "a page of 50");
+    assert!(first.body.contains("Password Lockout"));
+    assert!(
+        !first.body.contains("dave@globex.test"),
+        "another org's logins"
+    );
+    let older = first.body.split("id=\"older\"").next().unwrap();
+    let href = older.rsplit("href=\"").next().unwrap();
+    let href = crate::browser::unescape(&href[..href.find('"').unwrap()]);
+    assert!(
+        href.starts_with(&format!("{LOGIN_HISTORY}?before=")),
+        "{href}"
+    );
+    let second = alice.get(&href).await;
+    assert_eq!(
+        rows(&second),
+        6,
+        "the rest: Bob's first failures and Alice's login"
+    );
+    assert!(second.body.contains("Invalid Password"));
+    assert!(!second.body.contains("id=\"older\""));
+
+    let csv = alice.get(&format!("{LOGIN_HISTORY}?download=csv")).await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines.len(), 57, "a header and every Acme login");
+    assert!(lines[0].starts_with("\"Login Time\",\"Username\""));
+    assert!(!csv.body.contains("globex"));
+    s.stop().await;
+}
