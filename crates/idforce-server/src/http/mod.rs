@@ -194,6 +194,8 @@ fn routes() -> Router<AppState> {
         .route(paths::STYLESHEET, get(browser::stylesheet))
         .route(setup::HOME, get(setup::home))
         .route(setup::LOGIN_HISTORY, get(setup::login_history))
+        .route(setup::CONNECTED_APPS, get(setup::connected_apps))
+        .route(setup::CONNECTED_APP, get(setup::connected_app))
         .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
         .route(paths::JWKS, get(oidc::jwks))
         .route(paths::OPENID_CONFIGURATION, get(oidc::openid_configuration))

@@ -331,6 +331,15 @@ async fn setup_in_chromium() {
             "{page}"
         );
         wd.screenshot(&format!("setup-login-history-{name}")).await;
+        wd.goto(&format!(
+            "{}/lightning/setup/ConnectedApplication/home",
+            s.url
+        ))
+        .await;
+        wd.screenshot(&format!("setup-connected-apps-{name}")).await;
+        wd.click("a[href*='ConnectedApplication/page']").await;
+        assert!(wd.source().await.contains("Consumer Key"));
+        wd.screenshot(&format!("setup-connected-app-{name}")).await;
     }
     wd.resize(1280, 900).await;
     wd.goto(&format!("{}/secur/logout.jsp", s.url)).await;

@@ -159,3 +159,87 @@ async fn login_history_shows_the_admins_own_org_pages_and_downloads() {
     assert!(!csv.body.contains("globex"));
     s.stop().await;
 }
+
+const CONNECTED_APPS: &str = "/lightning/setup/ConnectedApplication/home";
+
+#[tokio::test]
+async fn manage_connected_apps_lists_the_orgs_apps_with_salesforces_labels() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let list = alice.get(CONNECTED_APPS).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    for name in [
+        "Integration",
+        "Self Service",
+        "Rotating",
+        "Auditor",
+        "No Run As",
+    ] {
+        assert!(list.body.contains(&format!("<td>{name}</td>")), "{name}");
+    }
+    assert!(!list.body.contains("Globex App"), "another org's app");
+    assert!(list.body.contains(INTEGRATION_ID));
+
+    // Manage: the Integration app, as the config made it.
+    let integration = admin(&db, &["app", "show", "Integration"]);
+    let id = integration["id"].as_str().unwrap();
+    let href = format!("/lightning/setup/ConnectedApplication/page?app={id}");
+    assert!(
+        list.body.contains(&href.replace('&', "&amp;")),
+        "{}",
+        list.body
+    );
+    let page = alice.get(&href).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = crate::browser::unescape(&page.body);
+    for text in [
+        "<h1>Integration</h1>",
+        &format!("<code id=\"consumer-key\">{INTEGRATION_ID}</code>"),
+        "https://login.salesforce.com/oauth2/callback",
+        "Manage user data via APIs (api)",
+        "Perform requests at any time (refresh_token, offline_access)",
+        "Access unique user identifiers (openid)",
+        "Admin approved users are pre-authorized",
+        "Refresh token is valid until revoked",
+        "Yes, run as integration@acme.test",
+        "<li>System Administrator</li>",
+        "<li>integration@acme.test</li>",
+        "Yes (SHA-256 ",
+        "2h",
+    ] {
+        assert!(body.contains(text), "{text} missing: {body}");
+    }
+    // Self Service: all users, no run-as, no secret requirement changes.
+    let self_service = admin(&db, &["app", "show", "Self Service"]);
+    let page = alice
+        .get(&format!(
+            "/lightning/setup/ConnectedApplication/page?app={}",
+            self_service["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(page.body.contains("All users may self-authorize"));
+    assert!(page.body.contains("None pre-authorized."));
+
+    // Another org's app, a malformed id, no id: not found, and nothing of it shown.
+    let globex = admin(&db, &["app", "show", "Globex App"]);
+    for query in [
+        format!("?app={}", globex["id"].as_str().unwrap()),
+        "?app=not-an-id".to_owned(),
+        String::new(),
+    ] {
+        let page = alice
+            .get(&format!(
+                "/lightning/setup/ConnectedApplication/page{query}"
+            ))
+            .await;
+        assert_eq!(page.status, 404, "{query}");
+        assert!(page.body.contains("Data Not Available"));
+        assert!(!page.body.contains(GLOBEX_ID));
+    }
+    // Bob: neither page.
+    let mut bob = logged_in(&s, BOB, BOB_PASSWORD).await;
+    assert_insufficient(&bob.get(CONNECTED_APPS).await);
+    assert_insufficient(&bob.get(&href).await);
+    s.stop().await;
+}
