@@ -196,6 +196,8 @@ fn routes() -> Router<AppState> {
         .route(setup::LOGIN_HISTORY, get(setup::login_history))
         .route(setup::CONNECTED_APPS, get(setup::connected_apps))
         .route(setup::CONNECTED_APP, get(setup::connected_app))
+        .route(setup::USERS, get(setup::users))
+        .route(setup::PROFILES, get(setup::profiles))
         .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
         .route(paths::JWKS, get(oidc::jwks))
         .route(paths::OPENID_CONFIGURATION, get(oidc::openid_configuration))

@@ -389,3 +389,46 @@ pub fn scope_label(scope: &str) -> String {
         other => format!("{} ({other})", describe_scope(other)),
     }
 }
+
+/// A row of Setup's Users list.
+pub struct UserRow {
+    pub name: String,
+    pub username: String,
+    pub email: String,
+    pub profile: String,
+    pub active: &'static str,
+    /// Frozen, locked out, or blank.
+    pub status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "setup_users.html")]
+pub struct SetupUsers<'a> {
+    pub org_name: &'a str,
+    pub username: &'a str,
+    pub users: Vec<UserRow>,
+}
+
+pub fn setup_users(p: &SetupUsers<'_>) -> Response {
+    html(StatusCode::OK, p)
+}
+
+/// A row of Setup's Profiles list.
+pub struct ProfileRow {
+    pub name: String,
+    pub users: usize,
+    /// The apps that pre-authorize the profile, by name.
+    pub apps: String,
+}
+
+#[derive(Template)]
+#[template(path = "setup_profiles.html")]
+pub struct SetupProfiles<'a> {
+    pub org_name: &'a str,
+    pub username: &'a str,
+    pub profiles: Vec<ProfileRow>,
+}
+
+pub fn setup_profiles(p: &SetupProfiles<'_>) -> Response {
+    html(StatusCode::OK, p)
+}

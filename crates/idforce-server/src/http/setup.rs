@@ -21,6 +21,8 @@ use crate::state::AppState;
 pub const HOME: &str = "/lightning/setup/SetupOneHome/home";
 pub const LOGIN_HISTORY: &str = "/lightning/setup/OrgLoginHistory/home";
 pub const CONNECTED_APPS: &str = "/lightning/setup/ConnectedApplication/home";
+pub const USERS: &str = "/lightning/setup/ManageUsers/home";
+pub const PROFILES: &str = "/lightning/setup/EnhancedProfiles/home";
 /// A connected app's Manage page (`?app=<id>`).
 pub const CONNECTED_APP: &str = "/lightning/setup/ConnectedApplication/page";
 /// Where Setup's pages live: a login may resume to any of them.
@@ -260,5 +262,77 @@ pub async fn connected_app(State(s): State<AppState>, headers: HeaderMap, uri: U
             .iter()
             .filter_map(username)
             .collect(),
+    })
+}
+
+/// Users: the org's, by name, with their profile and whether they may log in.
+pub async fn users(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (user, org) = match admin(&s, &headers, &uri).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Ok(mut users) = s.store.users(Some(&org.id)).await else {
+        return unavailable();
+    };
+    users.sort_by_key(|u| (u.last_name.to_lowercase(), u.first_name.to_lowercase()));
+    let now = s.clock.now();
+    let rows = users
+        .iter()
+        .map(|u| pages::UserRow {
+            name: u.display_name(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            profile: u.profile.clone(),
+            active: yes_no(u.active),
+            status: if u.frozen {
+                "Frozen"
+            } else if u.is_locked(now) {
+                "Locked out"
+            } else {
+                ""
+            },
+        })
+        .collect();
+    pages::setup_users(&pages::SetupUsers {
+        org_name: &org.name,
+        username: &user.username,
+        users: rows,
+    })
+}
+
+/// Profiles: the org's, with how many users each has and the apps that admit it.
+pub async fn profiles(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (user, org) = match admin(&s, &headers, &uri).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let (Ok(profiles), Ok(users), Ok(apps)) = (
+        s.store.profiles(Some(&org.id)).await,
+        s.store.users(Some(&org.id)).await,
+        s.store.apps(Some(&org.id)).await,
+    ) else {
+        return unavailable();
+    };
+    let rows = profiles
+        .iter()
+        .map(|p| {
+            let same = |name: &String| name.eq_ignore_ascii_case(&p.name);
+            let mut admitted: Vec<&str> = apps
+                .iter()
+                .filter(|a| a.profiles.iter().any(same))
+                .map(|a| a.name.as_str())
+                .collect();
+            admitted.sort_unstable();
+            pages::ProfileRow {
+                name: p.name.clone(),
+                users: users.iter().filter(|u| same(&u.profile)).count(),
+                apps: admitted.join(", "),
+            }
+        })
+        .collect();
+    pages::setup_profiles(&pages::SetupProfiles {
+        org_name: &org.name,
+        username: &user.username,
+        profiles: rows,
     })
 }

@@ -340,6 +340,11 @@ async fn setup_in_chromium() {
         wd.click("a[href*='ConnectedApplication/page']").await;
         assert!(wd.source().await.contains("Consumer Key"));
         wd.screenshot(&format!("setup-connected-app-{name}")).await;
+        for (page, shot) in [("ManageUsers", "users"), ("EnhancedProfiles", "profiles")] {
+            wd.goto(&format!("{}/lightning/setup/{page}/home", s.url))
+                .await;
+            wd.screenshot(&format!("setup-{shot}-{name}")).await;
+        }
     }
     wd.resize(1280, 900).await;
     wd.goto(&format!("{}/secur/logout.jsp", s.url)).await;

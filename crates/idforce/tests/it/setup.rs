@@ -87,6 +87,14 @@ async fn only_a_system_administrator_may_open_setup() {
     assert_insufficient(&bob.get(SETUP_HOME).await);
     assert_insufficient(&bob.get(LOGIN_HISTORY).await);
     assert_insufficient(&bob.get(&format!("{LOGIN_HISTORY}?download=csv")).await);
+    for path in [
+        "/lightning/setup/ConnectedApplication/home",
+        "/lightning/setup/ConnectedApplication/page",
+        "/lightning/setup/ManageUsers/home",
+        "/lightning/setup/EnhancedProfiles/home",
+    ] {
+        assert_insufficient(&bob.get(path).await);
+    }
     s.stop().await;
 }
 
@@ -241,5 +249,63 @@ async fn manage_connected_apps_lists_the_orgs_apps_with_salesforces_labels() {
     let mut bob = logged_in(&s, BOB, BOB_PASSWORD).await;
     assert_insufficient(&bob.get(CONNECTED_APPS).await);
     assert_insufficient(&bob.get(&href).await);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn users_and_profiles_list_the_orgs_own() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    for _ in 0..3 {
+        s.token(&[
+            ("grant_type", "password"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+            ("username", BOB),
+            ("password", "wrong"),
+        ])
+        .await;
+    }
+    admin(&db, &["user", "freeze", "integration@acme.test"]);
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let users = alice.get("/lightning/setup/ManageUsers/home").await;
+    assert_eq!(users.status, 200, "{}", users.body);
+    let row = |username: &str| {
+        let start = users.body.find(&format!("<td>{username}</td>")).unwrap();
+        let end = users.body[start..].find("</tr>").unwrap() + start;
+        users.body[start..end].to_owned()
+    };
+    assert!(row(ALICE).contains("<td>System Administrator</td><td>Yes</td><td></td>"));
+    assert!(
+        row(BOB).contains("<td>Standard User</td><td>Yes</td><td>Locked out</td>"),
+        "{}",
+        row(BOB)
+    );
+    assert!(row("carol@acme.test").contains("<td>No</td>"));
+    assert!(row("integration@acme.test").contains("<td>Frozen</td>"));
+    assert!(users.body.contains("<td>Alice Example</td>"));
+    assert!(!users.body.contains("dave@globex.test"));
+
+    let profiles = alice.get("/lightning/setup/EnhancedProfiles/home").await;
+    assert_eq!(profiles.status, 200);
+    assert!(
+        profiles
+            .body
+            .contains("<td>System Administrator</td><td>2</td><td>Integration</td>"),
+        "{}",
+        profiles.body
+    );
+    assert!(
+        profiles
+            .body
+            .contains("<td>Standard User</td><td>1</td><td></td>")
+    );
+    assert!(profiles.body.contains("<td>API Only</td><td>1</td>"));
+
+    let mut bob_admin_check = Browser::new(&s);
+    let page = bob_admin_check
+        .get("/lightning/setup/ManageUsers/home")
+        .await;
+    assert_eq!(page.status, 302, "a visitor is sent to log in");
     s.stop().await;
 }
