@@ -8,6 +8,7 @@ pub mod keys;
 pub mod listener;
 pub mod login_history;
 pub mod metrics;
+pub mod operations;
 pub mod passwords;
 pub mod profiles;
 pub mod secrets;

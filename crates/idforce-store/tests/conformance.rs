@@ -69,6 +69,7 @@ conformance!(
     profiles_are_unique_by_name_in_their_org,
     the_audit_trail_lists_the_newest_change_first,
     login_history_lists_filters_pages_and_purges,
+    app_users_count_the_holders_of_live_refresh_tokens,
 );
 
 fn memory() -> Store {
@@ -1733,4 +1734,28 @@ async fn login_history_lists_filters_pages_and_purges(name: &str, s: Store) {
         0,
         "{name}: nothing more"
     );
+}
+
+/// Connected Apps OAuth Usage's User Count: distinct users with a live refresh token per app of
+/// the org; revoked and rotated-away tokens do not count, nor other orgs' apps.
+async fn app_users_count_the_holders_of_live_refresh_tokens(name: &str, s: Store) {
+    let o = org(&s).await;
+    let (u1, u2) = (user(&s, &o, "a@x").await, user(&s, &o, "b@x").await);
+    let a = app(&s, &o).await;
+    assert!(s.app_users(&o.id).await.unwrap().is_empty(), "{name}");
+    // u1: two families; u2: one, then revoked.
+    s.insert_tokens(&grant_tokens(&o, &u1, &a, 1, [1; 16]))
+        .await
+        .unwrap();
+    s.insert_tokens(&grant_tokens(&o, &u1, &a, 2, [2; 16]))
+        .await
+        .unwrap();
+    s.insert_tokens(&grant_tokens(&o, &u2, &a, 3, [3; 16]))
+        .await
+        .unwrap();
+    assert_eq!(s.app_users(&o.id).await.unwrap(), [(a.id, 2)], "{name}");
+    s.revoke_family(&[3; 16], 10).await.unwrap();
+    assert_eq!(s.app_users(&o.id).await.unwrap(), [(a.id, 1)], "{name}");
+    let other = SfId::parse("00D0000000000ZZ").unwrap();
+    assert!(s.app_users(&other).await.unwrap().is_empty(), "{name}");
 }

@@ -40,6 +40,14 @@ pub(crate) fn now() -> i64 {
     SystemClock.now()
 }
 
+/// Who an admin command's changes are by: the OS user it runs as.
+fn actor() -> String {
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "admin".into());
+    format!("{who} (idforce CLI)")
+}
+
 fn org_view(o: &Org) -> Value {
     json!({ "id": o.id.to18(), "id15": o.id.as15(), "name": o.name, "instance_url": o.instance_url })
 }
@@ -236,19 +244,9 @@ impl Admin {
     /// Records a change in the Setup Audit Trail: by whom (the OS user running the command),
     /// in which part of Setup, and what.
     pub(crate) async fn audit(&self, section: &str, action: String) -> Result<()> {
-        let who = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "admin".into());
-        let record = idforce_store::AuditRecord {
-            at: now(),
-            actor: format!("{who} (idforce CLI)"),
-            section: section.to_owned(),
-            action,
-        };
         // The change is made: failing here would hide its answer (a secret shown once).
-        if let Err(e) = self.store.record_change(&record).await {
-            eprintln!("idforce: warning: the change is made, but not in the audit trail: {e}");
-        }
+        idforce_server::operations::audit(self.store.as_ref(), &actor(), section, action, now())
+            .await;
         Ok(())
     }
 
@@ -894,24 +892,15 @@ impl Admin {
             }
             AppCommand::Block { app } | AppCommand::Unblock { app } => {
                 let mut app = self.app(&app).await?;
-                app.blocked = blocking;
-                self.store.save_app(&app).await.map_err(|e| e.to_string())?;
-                let did = if blocking { "Blocked" } else { "Unblocked" };
-                self.audit(
-                    "Connected Apps OAuth Usage",
-                    format!("{did} connected app {:?}", app.name),
+                let (sessions, refresh) = idforce_server::operations::set_app_blocked(
+                    self.store.as_ref(),
+                    &mut app,
+                    blocking,
+                    &actor(),
+                    now(),
                 )
-                .await?;
-                // Block "ends all current user sessions with the connected app": access and
-                // refresh tokens alike; unblocking brings none back.
-                let (sessions, refresh) = if blocking {
-                    self.store
-                        .revoke_sessions(SessionFilter::App(app.id), true, now())
-                        .await
-                        .map_err(|e| e.to_string())?
-                } else {
-                    (0, 0)
-                };
+                .await
+                .map_err(|e| e.to_string())?;
                 self.print(&json!({
                     "app": app.name, "blocked": blocking, "sessions_revoked": sessions,
                     "refresh_tokens_revoked": refresh,

@@ -198,6 +198,10 @@ fn routes() -> Router<AppState> {
         .route(setup::CONNECTED_APP, get(setup::connected_app))
         .route(setup::USERS, get(setup::users))
         .route(setup::PROFILES, get(setup::profiles))
+        .route(
+            setup::OAUTH_USAGE,
+            get(setup::oauth_usage).post(setup::oauth_usage_action),
+        )
         .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
         .route(paths::JWKS, get(oidc::jwks))
         .route(paths::OPENID_CONFIGURATION, get(oidc::openid_configuration))

@@ -12,16 +12,18 @@ use idforce_core::model::{ConnectedApp, Org, PermittedUsers, RefreshTokenPolicy,
 use idforce_core::sfid::SfId;
 use idforce_store::LoginHistoryQuery;
 
-use super::browser::{logged_in, redirect};
+use super::browser::{logged_in, redirect, same};
 use super::pages;
 use super::request;
 use crate::login_history;
+use crate::operations;
 use crate::state::AppState;
 
 pub const HOME: &str = "/lightning/setup/SetupOneHome/home";
 pub const LOGIN_HISTORY: &str = "/lightning/setup/OrgLoginHistory/home";
 pub const CONNECTED_APPS: &str = "/lightning/setup/ConnectedApplication/home";
 pub const USERS: &str = "/lightning/setup/ManageUsers/home";
+pub const OAUTH_USAGE: &str = "/lightning/setup/ConnectedAppsUsage/home";
 pub const PROFILES: &str = "/lightning/setup/EnhancedProfiles/home";
 /// A connected app's Manage page (`?app=<id>`).
 pub const CONNECTED_APP: &str = "/lightning/setup/ConnectedApplication/page";
@@ -46,7 +48,18 @@ async fn admin(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<(Arc<User>, Arc<Org>), Response> {
-    let Some((_, _, user)) = logged_in(s, headers).await else {
+    admin_session(s, headers, uri)
+        .await
+        .map(|(_, user, org)| (user, org))
+}
+
+/// The same, with the browser session's id (which Setup's forms' CSRF tokens are bound to).
+async fn admin_session(
+    s: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(String, Arc<User>, Arc<Org>), Response> {
+    let Some((sid, _, user)) = logged_in(s, headers).await else {
         let back = uri.path_and_query().map_or(HOME, |p| p.as_str()).to_owned();
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("startURL", &back)
@@ -57,9 +70,29 @@ async fn admin(
         return Err(pages::insufficient_privileges());
     }
     match s.store.org(&user.org_id).await {
-        Ok(Some(org)) => Ok((user, org)),
+        Ok(Some(org)) => Ok((sid, user, org)),
         _ => Err(unavailable()),
     }
+}
+
+/// The CSRF token of Setup's forms: bound to the browser session, unguessable without it.
+fn csrf_token(s: &AppState, sid: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(s.hasher.digest(&format!("setup-csrf:{sid}")))
+}
+
+fn not_found(back: &'static str, label: &'static str) -> Response {
+    pages::notice(
+        StatusCode::NOT_FOUND,
+        &pages::Notice {
+            title: "Data Not Available",
+            heading: "Data Not Available",
+            text: "The data you were trying to access could not be found.",
+            alert: true,
+            link: Some((back, label)),
+        },
+    )
 }
 
 fn unavailable() -> Response {
@@ -204,16 +237,7 @@ pub async fn connected_app(State(s): State<AppState>, headers: HeaderMap, uri: U
         None => None,
     };
     let Some(app) = app else {
-        return pages::notice(
-            StatusCode::NOT_FOUND,
-            &pages::Notice {
-                title: "Data Not Available",
-                heading: "Data Not Available",
-                text: "The data you were trying to access could not be found.",
-                alert: true,
-                link: Some((CONNECTED_APPS, "Manage Connected Apps")),
-            },
-        );
+        return not_found(CONNECTED_APPS, "Manage Connected Apps");
     };
     let Ok(users) = s.store.users(Some(&org.id)).await else {
         return unavailable();
@@ -335,4 +359,123 @@ pub async fn profiles(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -
         username: &user.username,
         profiles: rows,
     })
+}
+
+/// The app of the admin's org that a query or form names (`app=<id>`), if any.
+async fn org_app(
+    s: &AppState,
+    org: &Org,
+    id: Option<&str>,
+) -> Result<Option<ConnectedApp>, Response> {
+    let Some(id) = id.and_then(|a| SfId::parse(a).ok()) else {
+        return Ok(None);
+    };
+    match s.store.app(&id).await {
+        Ok(app) => Ok(app.filter(|a| a.org_id == org.id).map(Arc::unwrap_or_clone)),
+        Err(_) => Err(unavailable()),
+    }
+}
+
+/// Connected Apps OAuth Usage: each app's users holding tokens, and Block / Unblock.
+pub async fn oauth_usage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (sid, user, org) = match admin_session(&s, &headers, &uri).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let (Ok(mut apps), Ok(counts)) = (
+        s.store.apps(Some(&org.id)).await,
+        s.store.app_users(&org.id).await,
+    ) else {
+        return unavailable();
+    };
+    apps.sort_by_key(|a| a.name.to_lowercase());
+    // What the last action did, said once after its redirect.
+    let done = request::query_param(uri.query(), "done");
+    let acted_on = request::query_param(uri.query(), "app").and_then(|id| {
+        apps.iter()
+            .find(|a| a.id.to18() == id)
+            .map(|a| a.name.clone())
+    });
+    let message = match (done.as_deref(), acted_on) {
+        (Some("block"), Some(name)) => Some(format!(
+            "Blocked {name}: its access and refresh tokens are ended."
+        )),
+        (Some("unblock"), Some(name)) => Some(format!("Unblocked {name}.")),
+        _ => None,
+    };
+    let rows = apps
+        .iter()
+        .map(|a| pages::UsageRow {
+            id: a.id.to18(),
+            name: a.name.clone(),
+            users: counts
+                .iter()
+                .find(|(id, _)| *id == a.id)
+                .map_or(0, |(_, n)| *n),
+            blocked: a.blocked,
+            status: if a.blocked { "Blocked" } else { "Active" },
+        })
+        .collect();
+    pages::setup_oauth_usage(&pages::SetupOAuthUsage {
+        org_name: &org.name,
+        username: &user.username,
+        apps: rows,
+        csrf: &csrf_token(&s, &sid),
+        message: message.as_deref(),
+    })
+}
+
+/// POST of OAuth Usage: `action=block|unblock` for `app`, then back to the page.
+pub async fn oauth_usage_action(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+) -> Response {
+    let req = request::read(req).await;
+    let page = Uri::from_static(OAUTH_USAGE);
+    let (sid, user, org) = match admin_session(&s, &req.headers, &page).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let csrf_ok = req
+        .params
+        .get("csrf")
+        .is_some_and(|c| same(c, &csrf_token(&s, &sid)));
+    if !csrf_ok {
+        return pages::notice(
+            StatusCode::FORBIDDEN,
+            &pages::Notice {
+                title: "Request refused",
+                heading: "Request refused",
+                text: "This form has expired. Go back, reload the page and try again.",
+                alert: true,
+                link: Some((OAUTH_USAGE, "Connected Apps OAuth Usage")),
+            },
+        );
+    }
+    let blocked = match req.params.get("action") {
+        Some("block") => true,
+        Some("unblock") => false,
+        _ => return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage"),
+    };
+    let mut app = match org_app(&s, &org, req.params.get("app")).await {
+        Ok(Some(app)) => app,
+        Ok(None) => return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage"),
+        Err(answer) => return answer,
+    };
+    let actor = format!("{} (Setup)", user.username);
+    let now = s.clock.now();
+    if operations::set_app_blocked(s.store.as_ref(), &mut app, blocked, &actor, now)
+        .await
+        .is_err()
+    {
+        return unavailable();
+    }
+    let action = if blocked { "block" } else { "unblock" };
+    let mut r = redirect(&format!(
+        "{OAUTH_USAGE}?done={action}&app={}",
+        app.id.to18()
+    ));
+    // After a POST: the browser fetches the page with GET.
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r
 }

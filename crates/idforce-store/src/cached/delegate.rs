@@ -189,6 +189,9 @@ impl<S: Backend> SessionAdmin for Cached<S> {
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
         self.inner.live_refresh_tokens(filter).await
     }
+    async fn app_users(&self, org: &SfId) -> StoreResult<Vec<(SfId, u64)>> {
+        self.inner.app_users(org).await
+    }
     async fn revoke_sessions(
         &self,
         filter: SessionFilter,

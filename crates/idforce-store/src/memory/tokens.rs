@@ -395,6 +395,18 @@ impl SessionAdmin for MemoryStore {
         Ok(live)
     }
 
+    async fn app_users(&self, org: &SfId) -> StoreResult<Vec<(SfId, u64)>> {
+        let mut users: std::collections::BTreeMap<SfId, std::collections::BTreeSet<SfId>> =
+            Default::default();
+        for t in self.live_refresh(|t| t.org_id == *org) {
+            users.entry(t.app_id).or_default().insert(t.user_id);
+        }
+        Ok(users
+            .into_iter()
+            .map(|(app, users)| (app, users.len() as u64))
+            .collect())
+    }
+
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
         Ok(self.live_refresh(|t| matches(filter, &t.user_id, &t.app_id)))
     }

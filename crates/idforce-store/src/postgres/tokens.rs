@@ -4,11 +4,12 @@
 use async_trait::async_trait;
 use idforce_core::model::{Family, Millis, RefreshToken, Session};
 use idforce_core::ports::{AssertionLedger, RefreshTokens, Sessions, StoreResult, Tokens};
+use idforce_core::sfid::SfId;
 use idforce_core::token::Digest;
 use sqlx::PgConnection;
 
 use super::{PgStore, all, change, retrying, unavailable};
-use crate::rows;
+use crate::rows::{self, Columns};
 use crate::{SessionAdmin, SessionFilter};
 
 const INSERT_SESSION: &str =
@@ -31,6 +32,9 @@ const REVOKE_LIVE_SESSIONS: &str = "UPDATE sessions SET revoked_at = $3
 const ASSERTION_FIRST_USE: &str = "INSERT INTO assertions (digest, expires_at) VALUES ($1, $2)
      ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE assertions.expires_at < $3";
 
+/// `$1` an org.
+const APP_USERS: &str = "SELECT app_id, COUNT(DISTINCT user_id) FROM refresh_tokens
+     WHERE org_id = $1 AND revoked_at IS NULL AND rotated_at IS NULL GROUP BY app_id";
 const INSERT_REFRESH: &str =
     "INSERT INTO refresh_tokens (digest, family, org_id, user_id, app_id, scopes,
      family_started_at, issued_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -282,6 +286,14 @@ impl SessionAdmin for PgStore {
         let (user, app) = filter_params(filter);
         let query = sqlx::query(LIVE_SESSIONS).bind(user).bind(app).bind(now);
         all(query, &self.pool, rows::session).await
+    }
+
+    async fn app_users(&self, org: &SfId) -> StoreResult<Vec<(SfId, u64)>> {
+        let query = sqlx::query(APP_USERS).bind(org.as15());
+        all(query, &self.pool, |r| {
+            Ok((r.id(0)?, u64::try_from(r.int(1)?).unwrap_or(0)))
+        })
+        .await
     }
 
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {

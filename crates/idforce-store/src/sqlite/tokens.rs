@@ -4,12 +4,13 @@
 use async_trait::async_trait;
 use idforce_core::model::{Family, Millis, RefreshToken, Session};
 use idforce_core::ports::{AssertionLedger, RefreshTokens, Sessions, StoreResult, Tokens};
+use idforce_core::sfid::SfId;
 use idforce_core::token::Digest;
 use rusqlite::{Connection, params};
 
 use super::ledger::Ledger;
 use super::{SqliteStore, all, change, one};
-use crate::rows;
+use crate::rows::{self, Columns};
 use crate::{SessionAdmin, SessionFilter};
 
 const SESSION_BY_DIGEST: &str =
@@ -30,6 +31,10 @@ const LIVE_SESSIONS: &str = "SELECT digest, org_id, user_id, app_id, scopes, iss
      ORDER BY issued_at";
 const REVOKE_LIVE_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?3
      WHERE (user_id = ?1 OR app_id = ?2) AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?3";
+
+/// `?1` an org.
+const APP_USERS: &str = "SELECT app_id, COUNT(DISTINCT user_id) FROM refresh_tokens
+     WHERE org_id = ?1 AND revoked_at IS NULL AND rotated_at IS NULL GROUP BY app_id";
 
 const REFRESH_BY_DIGEST: &str =
     "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,
@@ -284,6 +289,14 @@ impl SessionAdmin for SqliteStore {
         self.db.read(|c| {
             all(c, LIVE_SESSIONS, params![user, app, now], |r| {
                 rows::session(r)
+            })
+        })
+    }
+
+    async fn app_users(&self, org: &SfId) -> StoreResult<Vec<(SfId, u64)>> {
+        self.db.read(|c| {
+            all(c, APP_USERS, [org.as15()], |r| {
+                Ok((r.id(0)?, u64::try_from(r.int(1)?).unwrap_or(0)))
             })
         })
     }

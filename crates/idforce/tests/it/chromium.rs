@@ -340,7 +340,11 @@ async fn setup_in_chromium() {
         wd.click("a[href*='ConnectedApplication/page']").await;
         assert!(wd.source().await.contains("Consumer Key"));
         wd.screenshot(&format!("setup-connected-app-{name}")).await;
-        for (page, shot) in [("ManageUsers", "users"), ("EnhancedProfiles", "profiles")] {
+        for (page, shot) in [
+            ("ManageUsers", "users"),
+            ("EnhancedProfiles", "profiles"),
+            ("ConnectedAppsUsage", "oauth-usage"),
+        ] {
             wd.goto(&format!("{}/lightning/setup/{page}/home", s.url))
                 .await;
             wd.screenshot(&format!("setup-{shot}-{name}")).await;

@@ -92,6 +92,7 @@ async fn only_a_system_administrator_may_open_setup() {
         "/lightning/setup/ConnectedApplication/page",
         "/lightning/setup/ManageUsers/home",
         "/lightning/setup/EnhancedProfiles/home",
+        "/lightning/setup/ConnectedAppsUsage/home",
     ] {
         assert_insufficient(&bob.get(path).await);
     }
@@ -307,5 +308,133 @@ async fn users_and_profiles_list_the_orgs_own() {
         .get("/lightning/setup/ManageUsers/home")
         .await;
     assert_eq!(page.status, 302, "a visitor is sent to log in");
+    s.stop().await;
+}
+
+const OAUTH_USAGE: &str = "/lightning/setup/ConnectedAppsUsage/home";
+
+/// The hidden CSRF field of a Setup page's forms.
+fn csrf_of(page: &Page) -> String {
+    page.hidden()
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v)
+        .expect("a CSRF field")
+}
+
+async fn refresh(s: &TestServer, token: &str) -> (u16, serde_json::Value) {
+    s.token(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", SELF_SERVICE_ID),
+        ("client_secret", SELF_SERVICE_SECRET),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn oauth_usage_counts_token_holders_and_blocks_an_app() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    // Alice approves Self Service and holds a refresh token of it.
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let url = crate::browser::authorize_url(SELF_SERVICE_ID, SELF_SERVICE_CALLBACK, &[]);
+    let code = alice.approved_code(&url, ALICE, ALICE_PASSWORD).await;
+    let (st, tokens) = s
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("redirect_uri", SELF_SERVICE_CALLBACK),
+        ])
+        .await;
+    assert_eq!(st, 200, "{tokens}");
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let page = alice.get(OAUTH_USAGE).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("<td>Self Service</td><td>1</td><td>Active</td>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<td>Integration</td><td>0</td><td>Active</td>")
+    );
+    let csrf = csrf_of(&page);
+    let app_id = admin(&db, &["app", "show", "Self Service"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = |csrf: &str, action: &str, app: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.to_owned()),
+            ("app".to_owned(), app.to_owned()),
+            ("action".to_owned(), action.to_owned()),
+        ]
+    };
+
+    // Without the page's CSRF token: refused, nothing changed.
+    let forged = alice
+        .post(OAUTH_USAGE, &form("forged", "block", &app_id))
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(refresh(&s, &refresh_token).await.0, 200, "still usable");
+    // Another org's app: as unknown as a missing one.
+    let globex_id = admin(&db, &["app", "show", "Globex App"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = alice
+        .post(OAUTH_USAGE, &form(&csrf, "block", &globex_id))
+        .await;
+    assert_eq!(other.status, 404);
+    assert_eq!(admin(&db, &["app", "show", "Globex App"])["blocked"], false);
+    // Bob cannot.
+    let mut bob = logged_in(&s, BOB, BOB_PASSWORD).await;
+    assert_insufficient(&bob.post(OAUTH_USAGE, &form(&csrf, "block", &app_id)).await);
+
+    // Block: back to the page, which says so; the app's tokens are ended and new ones refused.
+    let done = alice
+        .post(OAUTH_USAGE, &form(&csrf, "block", &app_id))
+        .await;
+    assert_eq!(done.status, 303);
+    let page = alice.get(done.location.as_deref().unwrap()).await;
+    assert!(page.body.contains("Blocked Self Service"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<td>Self Service</td><td>0</td><td>Blocked</td>")
+    );
+    let (st, body) = refresh(&s, &refresh_token).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "OAUTH_APP_BLOCKED",
+        "this app is blocked by admin",
+    );
+    let trail = admin(&db, &["audit-trail"]);
+    assert_eq!(trail[0]["user"], "alice@acme.test (Setup)");
+    assert_eq!(trail[0]["section"], "Connected Apps OAuth Usage");
+    assert_eq!(trail[0]["action"], "Blocked connected app \"Self Service\"");
+
+    // Unblock: the app works again, the ended tokens stay ended.
+    let done = alice
+        .post(OAUTH_USAGE, &form(&csrf, "unblock", &app_id))
+        .await;
+    assert_eq!(done.status, 303);
+    let page = alice.get(done.location.as_deref().unwrap()).await;
+    assert!(page.body.contains("Unblocked Self Service."));
+    let (st, body) = refresh(&s, &refresh_token).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_grant",
+        "expired access/refresh token",
+    );
     s.stop().await;
 }
