@@ -273,10 +273,17 @@ fn build(
     }
 }
 
-/// The host the request named, else this server's public host.
+/// The host the request named, if it is a host name or address, else this server's public
+/// host: `Host` is the client's to write, and a row must not carry whatever it wrote.
 fn login_url(ctx: &TokenContext<'_>) -> String {
-    if let Some(host) = ctx.host {
-        return host.to_owned();
+    let plausible = |h: &str| {
+        !h.is_empty()
+            && h.len() <= 253
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    };
+    if let Some(host) = ctx.host.filter(|h| plausible(h)) {
+        return host.to_ascii_lowercase();
     }
     let public = &ctx.settings.public_url;
     let rest = public.split_once("://").map_or(public.as_str(), |(_, r)| r);

@@ -42,6 +42,9 @@ pub struct Throttles {
     pub device_per_address: Throttle,
     /// User codes typed on the verification page, per user.
     pub user_codes_per_user: Throttle,
+    /// Login History rows of refused logins, per user: a flood of refusals (a locked-out user
+    /// costs no password check) must not push every org's history out past the row cap.
+    pub refused_logins_per_user: Throttle,
 }
 
 impl Default for Throttles {
@@ -58,6 +61,10 @@ impl Default for Throttles {
             user_codes_per_user: Throttle::new(Rate {
                 burst: 10,
                 every_ms: 6_000,
+            }),
+            refused_logins_per_user: Throttle::new(Rate {
+                burst: 20,
+                every_ms: 3_000,
             }),
         }
     }

@@ -84,8 +84,8 @@ pub trait SessionAdmin: Send + Sync {
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>>;
     /// Refresh tokens neither revoked nor rotated away.
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>>;
-    /// For each app of `org` with any, how many users hold a live refresh token of it
-    /// (Connected Apps OAuth Usage's User Count), by one counting query.
+    /// For each app of `org` with any, how many users (of any org) hold a live refresh token
+    /// of it (Connected Apps OAuth Usage's User Count), by one counting query.
     async fn app_users(&self, org: &SfId) -> StoreResult<Vec<(SfId, u64)>>;
     /// Revokes every live session matching and, with `refresh_too`, every refresh token;
     /// returns how many of each.

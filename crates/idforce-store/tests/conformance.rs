@@ -1756,6 +1756,19 @@ async fn app_users_count_the_holders_of_live_refresh_tokens(name: &str, s: Store
     assert_eq!(s.app_users(&o.id).await.unwrap(), [(a.id, 2)], "{name}");
     s.revoke_family(&[3; 16], 10).await.unwrap();
     assert_eq!(s.app_users(&o.id).await.unwrap(), [(a.id, 1)], "{name}");
+    // A user of another org holding a token of this org's app counts here, not there.
+    let o2 = Org {
+        id: s.next_id(prefix::ORG).await.unwrap(),
+        name: "Globex".into(),
+        ..o.clone()
+    };
+    s.save_org(&o2).await.unwrap();
+    let u3 = user(&s, &o2, "c@y").await;
+    s.insert_tokens(&grant_tokens(&o2, &u3, &a, 4, [4; 16]))
+        .await
+        .unwrap();
+    assert_eq!(s.app_users(&o.id).await.unwrap(), [(a.id, 2)], "{name}");
+    assert!(s.app_users(&o2.id).await.unwrap().is_empty(), "{name}");
     let other = SfId::parse("00D0000000000ZZ").unwrap();
     assert!(s.app_users(&other).await.unwrap().is_empty(), "{name}");
 }

@@ -84,9 +84,9 @@ pub enum Command {
         /// (24h, 7d).
         #[arg(long)]
         since: Option<String>,
-        /// How many logins to show.
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        /// How many logins to show [default: 100; with --csv, every one].
+        #[arg(long)]
+        limit: Option<u32>,
         /// Print CSV with Salesforce's column names (cells a spreadsheet would run as a formula
         /// start with ').
         #[arg(long)]

@@ -323,3 +323,18 @@ async fn with_login_history_off_nothing_is_recorded() {
     let _ = password(&w, SECRET, "wrongTOKEN123").await;
     assert_eq!(w.history().await.len(), 2);
 }
+
+#[tokio::test]
+async fn the_login_url_is_the_host_named_when_it_is_a_host_name() {
+    let mut w = World::new().await;
+    w.host = Some("Acme.My.IDForce.test");
+    password(&w, SECRET, GOOD).await.unwrap();
+    assert_eq!(w.history().await[0].login_url, "acme.my.idforce.test");
+    // A Host header is the client's to write: junk or a huge one is not recorded.
+    let junk: &'static str = Box::leak("x".repeat(300).into_boxed_str());
+    for host in [junk, "evil host<script>", ""] {
+        w.host = Some(host);
+        password(&w, SECRET, GOOD).await.unwrap();
+        assert_eq!(w.history().await[0].login_url, "idforce.test", "{host:?}");
+    }
+}

@@ -141,6 +141,11 @@ pub async fn record_refusal(
     let Some(event) = idforce_core::login_history::refusal(ctx, error, subtype) else {
         return;
     };
+    let throttle = &s.throttles.refused_logins_per_user;
+    if throttle.take(event.user_id.as15(), ctx.now).is_err() {
+        tracing::debug!(user = %event.user_id, "refused login not recorded: too many for this user");
+        return;
+    }
     if let Err(e) = s.store.record_login(&event).await {
         tracing::warn!(error = %e, user = %event.user_id, "a refused login is not in Login History");
     }

@@ -33,8 +33,8 @@ pub const PREFIX: &str = "/lightning/setup/";
 pub const ADMIN_PROFILE: &str = "System Administrator";
 /// Login History rows per page.
 const PAGE: u32 = 50;
-/// Login History rows in a download at most, newest first (`idforce login-history --csv` has
-/// no such bound).
+/// Login History rows in a download at most, newest first (`idforce login-history --csv`
+/// writes every row).
 const DOWNLOAD_ROWS: u32 = 20_000;
 
 /// Whether `user` may open Setup.
@@ -361,7 +361,9 @@ pub async fn profiles(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -
     })
 }
 
-/// The app of the admin's org that a query or form names (`app=<id>`), if any.
+/// The app of the admin's org that a form names (`app=<id>`), if any, read fresh: a change
+/// saves the whole app, and a copy from the directory cache could be a second old (a change
+/// made meanwhile by the CLI or another node would be undone).
 async fn org_app(
     s: &AppState,
     org: &Org,
@@ -370,8 +372,8 @@ async fn org_app(
     let Some(id) = id.and_then(|a| SfId::parse(a).ok()) else {
         return Ok(None);
     };
-    match s.store.app(&id).await {
-        Ok(app) => Ok(app.filter(|a| a.org_id == org.id).map(Arc::unwrap_or_clone)),
+    match s.store.apps(Some(&org.id)).await {
+        Ok(apps) => Ok(apps.into_iter().find(|a| a.id == id)),
         Err(_) => Err(unavailable()),
     }
 }

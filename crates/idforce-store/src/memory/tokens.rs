@@ -398,7 +398,14 @@ impl SessionAdmin for MemoryStore {
     async fn app_users(&self, org: &SfId) -> StoreResult<Vec<(SfId, u64)>> {
         let mut users: std::collections::BTreeMap<SfId, std::collections::BTreeSet<SfId>> =
             Default::default();
-        for t in self.live_refresh(|t| t.org_id == *org) {
+        let apps: Vec<SfId> = self
+            .read()
+            .apps
+            .values()
+            .filter(|a| a.org_id == *org)
+            .map(|a| a.id)
+            .collect();
+        for t in self.live_refresh(|t| apps.contains(&t.app_id)) {
             users.entry(t.app_id).or_default().insert(t.user_id);
         }
         Ok(users

@@ -34,7 +34,8 @@ const ASSERTION_FIRST_USE: &str = "INSERT INTO assertions (digest, expires_at) V
 
 /// `$1` an org.
 const APP_USERS: &str = "SELECT app_id, COUNT(DISTINCT user_id) FROM refresh_tokens
-     WHERE org_id = $1 AND revoked_at IS NULL AND rotated_at IS NULL GROUP BY app_id";
+     WHERE app_id IN (SELECT id FROM apps WHERE org_id = $1)
+       AND revoked_at IS NULL AND rotated_at IS NULL GROUP BY app_id";
 const INSERT_REFRESH: &str =
     "INSERT INTO refresh_tokens (digest, family, org_id, user_id, app_id, scopes,
      family_started_at, issued_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";

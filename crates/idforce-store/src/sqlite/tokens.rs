@@ -34,7 +34,8 @@ const REVOKE_LIVE_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?3
 
 /// `?1` an org.
 const APP_USERS: &str = "SELECT app_id, COUNT(DISTINCT user_id) FROM refresh_tokens
-     WHERE org_id = ?1 AND revoked_at IS NULL AND rotated_at IS NULL GROUP BY app_id";
+     WHERE app_id IN (SELECT id FROM apps WHERE org_id = ?1)
+       AND revoked_at IS NULL AND rotated_at IS NULL GROUP BY app_id";
 
 const REFRESH_BY_DIGEST: &str =
     "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,

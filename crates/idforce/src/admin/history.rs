@@ -12,7 +12,8 @@ pub struct LoginFilter {
     pub user: Option<String>,
     pub app: Option<String>,
     pub since: Option<String>,
-    pub limit: u32,
+    /// `None`: 100 rows, or every row for CSV.
+    pub limit: Option<u32>,
 }
 
 impl Admin {
@@ -36,7 +37,7 @@ impl Admin {
                 .map(|s| since(s, now()))
                 .transpose()?,
             before: None,
-            limit: filter.limit,
+            limit: filter.limit.unwrap_or(if csv { u32::MAX } else { 100 }),
         };
         let records = self
             .store

@@ -215,3 +215,21 @@ async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
     assert_eq!(field(&all[0], "source_ip"), "127.0.0.1");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_refusals_of_one_user_is_recorded_only_so_far() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    // Bob is locked out after three; the refusals go on, costing no password check.
+    for _ in 0..30 {
+        assert_eq!(password_via(&s, "198.51.100.8", BOB, "wrong").await, 400);
+    }
+    let bobs = rows(&db, &["--user", BOB, "--limit", "100"]);
+    assert_eq!(bobs.len(), 20, "the first 20 refusals of a minute");
+    assert_eq!(field(&bobs[0], "status"), "Password Lockout");
+    assert_eq!(field(&bobs[19], "status"), "Invalid Password");
+    // Control: another user's refusal is still recorded.
+    assert_eq!(password_via(&s, "198.51.100.7", ALICE, "wrong").await, 400);
+    assert_eq!(rows(&db, &["--user", ALICE]).len(), 1);
+    s.stop().await;
+}
