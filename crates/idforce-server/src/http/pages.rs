@@ -305,6 +305,9 @@ pub fn setup_home(p: &SetupHome<'_>) -> Response {
 pub struct SetupLoginHistory<'a> {
     pub org_name: &'a str,
     pub username: &'a str,
+    /// The one user whose logins are shown, if only one's.
+    pub subject: Option<String>,
+    pub download_href: String,
     pub columns: &'a [&'a str],
     pub rows: Vec<[String; 10]>,
     /// The next page's link, when there may be older rows.
@@ -392,6 +395,8 @@ pub fn scope_label(scope: &str) -> String {
 
 /// A row of Setup's Users list.
 pub struct UserRow {
+    /// The user's Login History.
+    pub history_href: String,
     pub name: String,
     pub username: String,
     pub email: String,

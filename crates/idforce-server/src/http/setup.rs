@@ -131,8 +131,30 @@ pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: U
         Some((at.parse().ok()?, id.parse().ok()?))
     });
     let download = request::query_param(query, "download").as_deref() == Some("csv");
+    // One user's logins (`?user=<id>`, linked from Users), if the user is of this org.
+    let subject = match request::query_param(query, "user") {
+        None => None,
+        Some(id) => {
+            let found = match SfId::parse(&id) {
+                Ok(id) => match s.store.user(&id).await {
+                    Ok(found) => found.filter(|u| u.org_id == org.id),
+                    Err(_) => return unavailable(),
+                },
+                Err(_) => None,
+            };
+            match found {
+                Some(u) => Some(u),
+                None => return not_found(USERS, "Users"),
+            }
+        }
+    };
+    // What every link of the page keeps: the user filter.
+    let filter = subject
+        .as_ref()
+        .map_or_else(String::new, |u| format!("user={}&", u.id.to18()));
     let wanted = LoginHistoryQuery {
         org: Some(org.id),
+        user: subject.as_ref().map(|u| u.id),
         before,
         limit: if download { DOWNLOAD_ROWS } else { PAGE },
         ..Default::default()
@@ -157,10 +179,17 @@ pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: U
     let older = (records.len() == PAGE as usize)
         .then(|| records.last())
         .flatten()
-        .map(|last| format!("{LOGIN_HISTORY}?before={}.{}", last.event.at, last.id));
+        .map(|last| {
+            format!(
+                "{LOGIN_HISTORY}?{filter}before={}.{}",
+                last.event.at, last.id
+            )
+        });
     pages::setup_login_history(&pages::SetupLoginHistory {
         org_name: &org.name,
         username: &user.username,
+        subject: subject.as_ref().map(|u| u.username.clone()),
+        download_href: format!("{LOGIN_HISTORY}?{filter}download=csv"),
         columns: &login_history::COLUMNS,
         rows: records.iter().map(login_history::cells).collect(),
         older,
@@ -303,6 +332,7 @@ pub async fn users(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     let rows = users
         .iter()
         .map(|u| pages::UserRow {
+            history_href: format!("{LOGIN_HISTORY}?user={}", u.id.to18()),
             name: u.display_name(),
             username: u.username.clone(),
             email: u.email.clone(),

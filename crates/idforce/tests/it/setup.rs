@@ -312,6 +312,36 @@ async fn users_and_profiles_list_the_orgs_own() {
     );
     assert!(profiles.body.contains("<td>API Only</td><td>1</td>"));
 
+    // Each user's own Login History, from their row.
+    let bob_row = row(BOB);
+    let href = bob_row.split("href=\"").nth(1).unwrap();
+    let href = crate::browser::unescape(&href[..href.find('"').unwrap()]);
+    let history = alice.get(&href).await;
+    assert_eq!(history.status, 200, "{href}");
+    assert!(
+        history
+            .body
+            .contains("<h1>Login History: bob@acme.test</h1>")
+    );
+    assert_eq!(
+        history.body.matches("<tr><td>").count(),
+        3,
+        "Bob's three refusals only"
+    );
+    assert!(!history.body.contains("<td>alice@acme.test</td>"));
+    let csv = alice.get(&format!("{href}&download=csv")).await;
+    assert_eq!(csv.body.lines().count(), 4, "{}", csv.body);
+    // Control: every user's page has Alice's login too.
+    let everyone = alice.get(LOGIN_HISTORY).await;
+    assert!(everyone.body.contains("<td>alice@acme.test</td>"));
+    // Another org's user, or no user at all: not found.
+    let dave = admin(&db, &["user", "show", "dave@globex.test"]);
+    for id in [dave["id"].as_str().unwrap(), "nobody"] {
+        let page = alice.get(&format!("{LOGIN_HISTORY}?user={id}")).await;
+        assert_eq!(page.status, 404, "{id}");
+        assert!(!page.body.contains("dave@globex.test"));
+    }
+
     let mut bob_admin_check = Browser::new(&s);
     let page = bob_admin_check
         .get("/lightning/setup/ManageUsers/home")
