@@ -15,8 +15,7 @@ mod refresh_token;
 use aws_lc_rs::digest;
 
 use crate::error::OAuthError;
-use crate::login_history::LoginEvent;
-use crate::login_history::{self, Caller, LoginStatus, LoginSubtype};
+use crate::login_history::{self, Caller, LoginEvent, LoginStatus, LoginSubtype};
 use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};
 use crate::ports::{JwtSigner, PasswordVerifier, SecretBox, Store, StoreError, Tokens};
 use crate::scope::Scopes;

@@ -65,7 +65,13 @@ fn random_token() -> String {
 
 /// The CSRF token of the approval form: bound to the login session.
 fn consent_csrf(s: &AppState, sid: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s.hasher.digest(&format!("consent-csrf:{sid}")))
+    session_csrf(s, sid, "consent")
+}
+
+/// A form's CSRF token bound to the login session `sid`, distinct per `purpose`: unguessable
+/// without the session cookie, and no use on another kind of form.
+pub(super) fn session_csrf(s: &AppState, sid: &str, purpose: &str) -> String {
+    URL_SAFE_NO_PAD.encode(s.hasher.digest(&format!("{purpose}-csrf:{sid}")))
 }
 
 pub(super) fn same(a: &str, b: &str) -> bool {
@@ -244,16 +250,7 @@ pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
         .get("csrf")
         .is_some_and(|c| same(c, &consent_csrf(&s, &sid)));
     if !csrf_ok {
-        return pages::notice(
-            StatusCode::FORBIDDEN,
-            &pages::Notice {
-                title: "Request refused",
-                heading: "Request refused",
-                text: "This form has expired. Go back and try again.",
-                alert: true,
-                link: None,
-            },
-        );
+        return pages::form_expired("This form has expired. Go back and try again.", None);
     }
     let areq = match authorize::validate(&ctx, &req.params).await {
         Ok(r) => r,

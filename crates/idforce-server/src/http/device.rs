@@ -5,8 +5,6 @@
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::device::{self, CodeProblem, VERIFICATION_PATH};
 
 use super::browser::{logged_in, login_page, same};
@@ -22,7 +20,7 @@ const UNAVAILABLE: &str = "The service is unavailable; try again shortly.";
 
 /// The CSRF token of the device forms: bound to the login session.
 fn device_csrf(s: &AppState, sid: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s.hasher.digest(&format!("device-csrf:{sid}")))
+    super::browser::session_csrf(s, sid, "device")
 }
 
 /// GET: the code form (after login), prefilled from `?user_code=` when given.

@@ -318,6 +318,20 @@ pub fn setup_login_history(p: &SetupLoginHistory<'_>) -> Response {
     html(StatusCode::OK, p)
 }
 
+/// A form posted without its page's CSRF token (expired, or forged): 403, nothing done.
+pub fn form_expired(text: &str, link: Option<(&str, &str)>) -> Response {
+    notice(
+        StatusCode::FORBIDDEN,
+        &Notice {
+            title: "Request refused",
+            heading: "Request refused",
+            text,
+            alert: true,
+            link,
+        },
+    )
+}
+
 /// Salesforce's page for a user whose profile does not allow what they opened.
 pub fn insufficient_privileges() -> Response {
     notice(

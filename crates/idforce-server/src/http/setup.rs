@@ -12,7 +12,7 @@ use idforce_core::model::{ConnectedApp, Org, PermittedUsers, RefreshTokenPolicy,
 use idforce_core::sfid::SfId;
 use idforce_store::LoginHistoryQuery;
 
-use super::browser::{logged_in, redirect, same};
+use super::browser::{logged_in, redirect, same, session_csrf};
 use super::pages;
 use super::request;
 use crate::login_history;
@@ -77,9 +77,7 @@ async fn admin_session(
 
 /// The CSRF token of Setup's forms: bound to the browser session, unguessable without it.
 fn csrf_token(s: &AppState, sid: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(s.hasher.digest(&format!("setup-csrf:{sid}")))
+    session_csrf(s, sid, "setup")
 }
 
 fn not_found(back: &'static str, label: &'static str) -> Response {
@@ -473,15 +471,9 @@ pub async fn oauth_usage_action(
         .get("csrf")
         .is_some_and(|c| same(c, &csrf_token(&s, &sid)));
     if !csrf_ok {
-        return pages::notice(
-            StatusCode::FORBIDDEN,
-            &pages::Notice {
-                title: "Request refused",
-                heading: "Request refused",
-                text: "This form has expired. Go back, reload the page and try again.",
-                alert: true,
-                link: Some((OAUTH_USAGE, "Connected Apps OAuth Usage")),
-            },
+        return pages::form_expired(
+            "This form has expired. Go back, reload the page and try again.",
+            Some((OAUTH_USAGE, "Connected Apps OAuth Usage")),
         );
     }
     let blocked = match req.params.get("action") {
