@@ -99,6 +99,8 @@ pub async fn validate(
             .map_err(|e| AuthorizeError::Page(e.into()))?,
         None => None,
     }
+    // Without "Enable OAuth Settings" an app has no consumer key.
+    .filter(|a| a.oauth_enabled)
     .ok_or(AuthorizeError::Page(OAuthError::unknown_client()))?;
     // The built-in success page takes user-agent-flow tokens for any app (spec §1).
     let success_page = format!("{}/services/oauth2/success", ctx.settings.public_url);

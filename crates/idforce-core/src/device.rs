@@ -89,6 +89,10 @@ pub async fn authorize(
         return Err(OAuthError::duplicated(name));
     }
     let app = authenticate_client(ctx, client, true).await?;
+    if !app.device_flow {
+        let why = format!("app {} does not have \"Enable for Device Flow\"", app.id);
+        return Err(OAuthError::device_flow_disabled().because(why));
+    }
     let scopes = granted_scopes(params, &app.scopes)?;
     // A user code is short: on the rare collision with a live one, draw another.
     for _ in 0..4 {

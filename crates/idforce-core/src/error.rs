@@ -192,6 +192,14 @@ impl OAuthError {
         }
     }
 
+    /// A device authorization request for an app without "Enable for Device Flow" (observed:
+    /// forcedotcom/code-builder-feedback#263).
+    pub fn device_flow_disabled() -> Self {
+        e(
+            ErrorCode::InvalidGrant,
+            "device flow is not enabled for the app",
+        )
+    }
     pub fn unknown_client() -> Self {
         e(ErrorCode::InvalidClientId, "client identifier invalid")
     }

@@ -164,6 +164,15 @@ pub struct ConnectedApp {
     pub secret_sealed: Option<Vec<u8>>,
     /// Blocked by an admin: no tokens, and its live ones ended (Connected Apps OAuth Usage).
     pub blocked: bool,
+    /// Salesforce's API Name: letters, digits and single underscores, unique in the org.
+    pub api_name: String,
+    /// Contact Email: whom the org's admins ask about the app (shown in Setup only).
+    pub contact_email: String,
+    /// "Enable OAuth Settings": without it the app has no consumer key on the wire (every
+    /// request naming it is answered as for an unknown client).
+    pub oauth_enabled: bool,
+    /// "Enable for Device Flow": whether the device authorization request is served for it.
+    pub device_flow: bool,
 }
 
 pub const DEFAULT_ID_TOKEN_LIFETIME_SECS: i64 = 120;
@@ -208,7 +217,6 @@ impl ConnectedApp {
         ConnectedApp {
             id,
             org_id,
-            name,
             client_id,
             secret_digest: None,
             callback_urls: Vec::new(),
@@ -230,6 +238,11 @@ impl ConnectedApp {
             enforce_certificate_validity: false,
             secret_sealed: None,
             blocked: false,
+            api_name: api_name_of(&name),
+            contact_email: String::new(),
+            oauth_enabled: true,
+            device_flow: true,
+            name,
         }
     }
 
@@ -388,4 +401,34 @@ pub struct LoginSession {
     pub user_id: SfId,
     pub auth_time: Millis,
     pub expires_at: Millis,
+}
+
+/// The API Name Salesforce proposes for an app's name: each run of characters other than
+/// letters and digits becomes one underscore, none at either end, and a leading digit gets an
+/// `X` (an API name starts with a letter).
+pub fn api_name_of(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_end_matches('_');
+    match out.chars().next() {
+        None => "App".to_owned(),
+        Some(c) if c.is_ascii_digit() => format!("X{out}"),
+        Some(_) => out.to_owned(),
+    }
+}
+
+/// Whether `s` is an API name Salesforce accepts: a letter first, then letters, digits and
+/// underscores, never two underscores together nor one at the end, 80 characters at most.
+pub fn is_api_name(s: &str) -> bool {
+    s.len() <= 80
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.contains("__")
+        && !s.ends_with('_')
 }

@@ -119,6 +119,17 @@ pub struct AppSpec {
     /// Issue JWT access tokens (RFC 9068) instead of opaque session ids.
     pub jwt_access_tokens: Option<bool>,
     pub enforce_certificate_validity: Option<bool>,
+    /// Salesforce's API Name (letters, digits, single underscores); proposed from the name.
+    pub api_name: Option<String>,
+    /// Whom admins ask about the app (Setup's "Contact Email").
+    pub contact_email: Option<String>,
+    /// "Enable OAuth Settings": `false` takes the app off the wire (an unknown client).
+    pub oauth_enabled: Option<bool>,
+    /// "Enable for Device Flow" (`true` unless set; Setup's New form starts it off).
+    pub device_flow: Option<bool>,
+    /// Not a config key: Setup's form unticking "Use digital signatures".
+    #[serde(skip)]
+    pub remove_certificate: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

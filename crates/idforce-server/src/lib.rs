@@ -1,6 +1,7 @@
 //! idforce's HTTP server: configuration, seeding, routes and the serve loop.
 
 pub mod app;
+pub mod app_form;
 pub mod clock;
 pub mod config;
 pub mod http;

@@ -2,8 +2,12 @@
 //! both do it the same way and record it alike in the Setup Audit Trail.
 
 use idforce_core::model::{ConnectedApp, Millis};
-use idforce_core::ports::StoreResult;
+use idforce_core::ports::{SecretBox, StoreResult, client_secret_purpose};
+use idforce_core::sfid::SfId;
 use idforce_store::{AuditRecord, Backend, SessionFilter};
+use serde_json::{Value, json};
+
+use crate::secrets::SystemSecret;
 
 /// The Setup Audit Trail's section for blocking apps.
 pub const OAUTH_USAGE: &str = "Connected Apps OAuth Usage";
@@ -51,4 +55,72 @@ pub async fn audit(store: &dyn Backend, actor: &str, section: &str, action: Stri
         tracing::warn!(error = %e, "a change is made, but not in the Setup Audit Trail");
         eprintln!("idforce: warning: the change is made, but not in the audit trail: {e}");
     }
+}
+
+/// An app as admins see it (`idforce app show`, and what the audit trail compares): no
+/// secret, the certificate by fingerprint.
+pub fn app_view(a: &ConnectedApp) -> Value {
+    json!({
+        "id": a.id.to18(), "org_id": a.org_id.to18(), "name": a.name, "api_name": a.api_name,
+        "contact_email": a.contact_email, "client_id": a.client_id,
+        "oauth_enabled": a.oauth_enabled, "callback_urls": a.callback_urls,
+        "scopes": a.scopes.to_string(), "has_certificate": a.certificate_der.is_some(),
+        "certificate_sha256": a.certificate_der.as_deref().map(idforce_core::certificate::fingerprint),
+        "permitted_users": a.permitted_users.as_str(),
+        "profiles": a.profiles, "blocked": a.blocked,
+        "pre_authorized_users": a.pre_authorized_users.iter().map(SfId::to18).collect::<Vec<_>>(),
+        "run_as": a.run_as.map(|id| id.to18()),
+        "require_secret_for_web_server_flow": a.require_secret_for_web_server_flow,
+        "require_secret_for_refresh_token_flow": a.require_secret_for_refresh_token_flow,
+        "require_pkce": a.require_pkce, "refresh_token_policy": a.refresh_token_policy.to_string(),
+        "rotate_refresh_tokens": a.rotate_refresh_tokens, "session_timeout_secs": a.session_timeout_secs,
+        "introspect_all_tokens": a.introspect_all_tokens,
+        "id_token_lifetime_secs": a.id_token_lifetime_secs,
+        "jwt_access_tokens": a.jwt_access_tokens, "device_flow": a.device_flow,
+        "enforce_certificate_validity": a.enforce_certificate_validity,
+    })
+}
+
+/// What changed between two views, as the audit trail says it: `field before → after; …`.
+pub fn changes(before: &Value, after: &Value) -> String {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return String::new();
+    };
+    let changed: Vec<String> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let was = b.get(k).map_or("(none)".to_owned(), Value::to_string);
+            format!("{k} {was} → {v}")
+        })
+        .collect();
+    if changed.is_empty() {
+        "nothing changed".into()
+    } else {
+        changed.join("; ")
+    }
+}
+
+/// An app's consumer secret, opened from its sealed copy; or why it cannot be shown.
+pub fn reveal_secret(secrets: &SystemSecret, app: &ConnectedApp) -> Result<String, String> {
+    if app.secret_digest.is_none() {
+        return Err(format!("app {:?} has no consumer secret", app.name));
+    }
+    let Some(sealed) = &app.secret_sealed else {
+        return Err(format!(
+            "app {:?}: its secret was set before idforce kept secrets sealed, so only its \
+             hash is stored; `idforce app rotate-secret` makes one that can be shown",
+            app.name
+        ));
+    };
+    let plain = secrets
+        .open(&client_secret_purpose(&app.id), sealed)
+        .ok_or_else(|| {
+            crate::secrets::cannot_open(
+                secrets,
+                sealed,
+                &format!("the secret of app {:?}", app.name),
+            )
+        })?;
+    String::from_utf8(plain).map_err(|_| format!("app {:?}: a secret that is not text", app.name))
 }

@@ -363,6 +363,8 @@ pub async fn update_app(
     }
     if let Some(v) = &spec.certificate {
         app.certificate_der = Some(load_certificate(v, &cfg.base_dir)?);
+    } else if spec.remove_certificate {
+        app.certificate_der = None;
     }
     if let Some(v) = &spec.permitted_users {
         app.permitted_users = PermittedUsers::parse(v).ok_or_else(|| {
@@ -382,7 +384,12 @@ pub async fn update_app(
         app.pre_authorized_users = ids;
     }
     if let Some(v) = &spec.run_as {
-        app.run_as = Some(user_id(store, v).await?);
+        // Empty: "Enable Client Credentials Flow" off.
+        app.run_as = if v.is_empty() {
+            None
+        } else {
+            Some(user_id(store, v).await?)
+        };
     }
     if let Some(v) = spec.require_secret_for_web_server_flow {
         app.require_secret_for_web_server_flow = v;
@@ -421,6 +428,39 @@ pub async fn update_app(
     }
     if let Some(v) = spec.enforce_certificate_validity {
         app.enforce_certificate_validity = v;
+    }
+    if let Some(v) = &spec.api_name {
+        if !idforce_core::model::is_api_name(v) {
+            return Err(invalid(format!(
+                "api_name {v:?}: use letters, digits and single underscores, beginning with a \
+                 letter and not ending with an underscore"
+            )));
+        }
+        let taken = store
+            .apps(Some(&app.org_id))
+            .await?
+            .iter()
+            .any(|a| a.id != app.id && a.api_name.eq_ignore_ascii_case(v));
+        if taken {
+            return Err(invalid(format!(
+                "api_name {v:?} is another app's in this org"
+            )));
+        }
+        app.api_name = v.clone();
+    }
+    if let Some(v) = &spec.contact_email {
+        if !v.is_empty() && !crate::app_form::is_email(v) {
+            return Err(invalid(format!(
+                "contact_email {v:?} is not an email address"
+            )));
+        }
+        app.contact_email = v.clone();
+    }
+    if let Some(v) = spec.oauth_enabled {
+        app.oauth_enabled = v;
+    }
+    if let Some(v) = spec.device_flow {
+        app.device_flow = v;
     }
     Ok(())
 }

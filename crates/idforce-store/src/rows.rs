@@ -182,7 +182,8 @@ pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
 /// permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
 /// require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy,
 /// rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs,
-/// jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked`
+/// jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked, api_name,
+/// contact_email, oauth_enabled, device_flow`
 pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
     let secret = r
         .opt_blob(4)?
@@ -218,6 +219,14 @@ pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
         enforce_certificate_validity: r.flag(21)?,
         secret_sealed: r.opt_blob(22)?,
         blocked: r.flag(23)?,
+        api_name: match r.text(24)? {
+            // Apps stored before API names: the name Salesforce would propose.
+            a if a.is_empty() => idforce_core::model::api_name_of(&r.text(2)?),
+            a => a,
+        },
+        contact_email: r.text(25)?,
+        oauth_enabled: r.flag(26)?,
+        device_flow: r.flag(27)?,
     })
 }
 

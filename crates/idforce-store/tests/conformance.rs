@@ -165,6 +165,11 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
         enforce_certificate_validity: true,
         secret_sealed: Some(vec![1, 2, 3]),
         blocked: false,
+        api_name: "Conformance".into(),
+        contact_email: "admin@example.com".into(),
+        oauth_enabled: true,
+        // Not the default: the round trip below proves the column is stored.
+        device_flow: false,
     };
     s.save_app(&a).await.unwrap();
     a

@@ -12,11 +12,11 @@ use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
 use idforce_server::clock::{Clock, SystemClock};
 use idforce_server::config::{load_certificate, parse_duration_secs};
+use idforce_server::operations::{self, app_view, changes};
 use idforce_server::passwords;
 use idforce_store::{Backend, SessionFilter};
 use serde_json::{Value, json};
 
-use idforce_core::ports::{SecretBox, client_secret_purpose};
 use idforce_server::secrets::SystemSecret;
 use idforce_server::seed::set_client_secret;
 
@@ -54,25 +54,6 @@ fn org_view(o: &Org) -> Value {
 
 /// "field before → after" for each field that differs between two views (the views hold no
 /// secrets: an audit record shows none).
-fn changes(before: &Value, after: &Value) -> String {
-    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
-        return String::new();
-    };
-    let changed: Vec<String> = a
-        .iter()
-        .filter(|(k, v)| b.get(*k) != Some(v))
-        .map(|(k, v)| {
-            let was = b.get(k).map_or("(none)".to_owned(), Value::to_string);
-            format!("{k} {was} → {v}")
-        })
-        .collect();
-    if changed.is_empty() {
-        "nothing changed".into()
-    } else {
-        changed.join("; ")
-    }
-}
-
 /// A profile with how many users have it and which apps admit it.
 fn profile_view(p: &Profile, users: &[User], apps: &[ConnectedApp]) -> Value {
     let users = users
@@ -96,26 +77,6 @@ fn user_view(u: &User) -> Value {
         "first_name": u.first_name, "last_name": u.last_name, "profile": u.profile, "active": u.active,
         "frozen": u.frozen, "has_security_token": u.security_token.is_some(), "failed_logins": u.failed_logins,
         "locked": u.is_locked(now()),
-    })
-}
-
-fn app_view(a: &ConnectedApp) -> Value {
-    json!({
-        "id": a.id.to18(), "org_id": a.org_id.to18(), "name": a.name, "client_id": a.client_id,
-        "callback_urls": a.callback_urls, "scopes": a.scopes.to_string(),
-        "has_certificate": a.certificate_der.is_some(),
-        "certificate_sha256": a.certificate_der.as_deref().map(idforce_core::certificate::fingerprint), "permitted_users": a.permitted_users.as_str(),
-        "profiles": a.profiles, "blocked": a.blocked,
-        "pre_authorized_users": a.pre_authorized_users.iter().map(SfId::to18).collect::<Vec<_>>(),
-        "run_as": a.run_as.map(|id| id.to18()),
-        "require_secret_for_web_server_flow": a.require_secret_for_web_server_flow,
-        "require_secret_for_refresh_token_flow": a.require_secret_for_refresh_token_flow,
-        "require_pkce": a.require_pkce, "refresh_token_policy": a.refresh_token_policy.to_string(),
-        "rotate_refresh_tokens": a.rotate_refresh_tokens, "session_timeout_secs": a.session_timeout_secs,
-        "introspect_all_tokens": a.introspect_all_tokens,
-        "id_token_lifetime_secs": a.id_token_lifetime_secs,
-        "jwt_access_tokens": a.jwt_access_tokens,
-        "enforce_certificate_validity": a.enforce_certificate_validity,
     })
 }
 
@@ -143,28 +104,7 @@ fn session_view(s: &Session) -> Value {
 impl Admin {
     /// An app's consumer secret, opened from its sealed copy.
     fn reveal(&self, app: &ConnectedApp) -> Result<String> {
-        if app.secret_digest.is_none() {
-            return Err(format!("app {:?} has no consumer secret", app.name));
-        }
-        let Some(sealed) = &app.secret_sealed else {
-            return Err(format!(
-                "app {:?}: its secret was set before idforce kept secrets sealed, so only its \
-                 hash is stored; `idforce app rotate-secret` makes one that can be shown",
-                app.name
-            ));
-        };
-        let plain = self
-            .secrets
-            .open(&client_secret_purpose(&app.id), sealed)
-            .ok_or_else(|| {
-                idforce_server::secrets::cannot_open(
-                    &self.secrets,
-                    sealed,
-                    &format!("the secret of app {:?}", app.name),
-                )
-            })?;
-        String::from_utf8(plain)
-            .map_err(|_| format!("app {:?}: a secret that is not text", app.name))
+        operations::reveal_secret(&self.secrets, app)
     }
 
     pub async fn run_secrets(&self, cmd: SecretsCommand) -> Result<()> {
@@ -934,8 +874,26 @@ impl Admin {
                     id_token_lifetime: u.id_token_lifetime,
                     jwt_access_tokens: u.jwt_access_tokens,
                     enforce_certificate_validity: u.enforce_certificate_validity,
+                    api_name: u.api_name,
+                    contact_email: u.contact_email,
+                    oauth_enabled: u.oauth_enabled,
+                    device_flow: u.device_flow,
                     ..Default::default()
                 };
+                if let Some(name) = u.name {
+                    let taken = self
+                        .store
+                        .app_by_name(&app.org_id, &name)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .is_some_and(|other| other.id != app.id);
+                    if taken || name.trim().is_empty() {
+                        return Err(format!(
+                            "--name {name:?}: empty, or another app's in this org"
+                        ));
+                    }
+                    app.name = name;
+                }
                 // Paths are the caller's: relative to where the command runs.
                 let here = idforce_server::config::ConfigFile {
                     base_dir: ".".into(),

@@ -315,6 +315,21 @@ pub struct ServeArgs {
 pub struct AppUpdate {
     /// The app's name or consumer key.
     pub app: String,
+    /// A new name (unique in its org).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Salesforce's API Name: letters, digits and single underscores, unique in the org.
+    #[arg(long)]
+    pub api_name: Option<String>,
+    /// Whom admins ask about the app.
+    #[arg(long)]
+    pub contact_email: Option<String>,
+    /// "Enable OAuth Settings": false takes the app off the wire (an unknown client).
+    #[arg(long)]
+    pub oauth_enabled: Option<bool>,
+    /// "Enable for Device Flow".
+    #[arg(long)]
+    pub device_flow: Option<bool>,
     /// Redirect URIs, replacing the list (repeat for several).
     #[arg(long = "callback-url")]
     pub callback_urls: Vec<String>,
@@ -333,7 +348,8 @@ pub struct AppUpdate {
     /// Users it pre-authorizes, replacing the list (repeat for several).
     #[arg(long = "pre-authorized-user")]
     pub pre_authorized_users: Vec<String>,
-    /// Username of the client-credentials run-as user.
+    /// Username of the client-credentials run-as user ("" turns the client credentials flow
+    /// off).
     #[arg(long)]
     pub run_as: Option<String>,
     /// Whether the web server flow needs the consumer secret.

@@ -146,6 +146,8 @@ fn app_json(a: &ConnectedApp) -> Value {
         "jwt_access_tokens": a.jwt_access_tokens,
         "enforce_certificate_validity": a.enforce_certificate_validity,
         "secret_sealed": opt_b64(a.secret_sealed.as_deref()), "blocked": a.blocked,
+        "api_name": a.api_name, "contact_email": a.contact_email,
+        "oauth_enabled": a.oauth_enabled, "device_flow": a.device_flow,
     })
 }
 
@@ -189,6 +191,19 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
             .unwrap_or(false),
         secret_sealed: opt_bytes(v, "secret_sealed")?,
         blocked: v.get("blocked").and_then(Value::as_bool).unwrap_or(false),
+        // Absent from exports made before Setup's form: what those apps were then.
+        api_name: opt_text(v, "api_name").unwrap_or_else(|| {
+            idforce_core::model::api_name_of(&text(v, "name").unwrap_or_default())
+        }),
+        contact_email: opt_text(v, "contact_email").unwrap_or_default(),
+        oauth_enabled: v
+            .get("oauth_enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        device_flow: v
+            .get("device_flow")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
     })
 }
 

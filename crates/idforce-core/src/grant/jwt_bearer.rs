@@ -26,6 +26,7 @@ pub(super) async fn exchange(
         .store
         .app_by_client_id(&claims.iss)
         .await?
+        .filter(|a| a.oauth_enabled)
         .ok_or_else(|| super::unknown_client(ctx, &claims.iss))?;
     let certificate = app.certificate_der.as_deref().ok_or_else(|| {
         OAuthError::invalid_assertion().because("the app has no certificate to verify it")

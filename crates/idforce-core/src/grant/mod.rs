@@ -160,6 +160,7 @@ async fn identify_client(
     ctx.store
         .app_by_client_id(id)
         .await?
+        .filter(|a| a.oauth_enabled)
         .ok_or_else(|| unknown_client(ctx, id))
 }
 

@@ -5,6 +5,7 @@
 
 mod world;
 
+mod app_settings;
 mod authorization_code;
 mod client_credentials;
 mod device;

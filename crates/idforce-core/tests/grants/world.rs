@@ -135,6 +135,10 @@ impl World {
                 SECRET.as_bytes(),
             )),
             blocked: false,
+            api_name: "Test_App".into(),
+            contact_email: String::new(),
+            oauth_enabled: true,
+            device_flow: true,
         };
         store.save_app(&app).await.unwrap();
         World {
@@ -175,6 +179,21 @@ impl World {
         self.now += secs * 1000;
     }
 
+    /// What a grant sees of the server: this world's store, clock and settings.
+    pub fn ctx(&self) -> TokenContext<'_> {
+        TokenContext {
+            store: &self.store,
+            hasher: &self.hasher,
+            passwords: self.passwords.as_ref(),
+            settings: &self.settings,
+            signer: &VisibleSigner,
+            secrets: &VisibleBox,
+            now: self.now,
+            host: self.host,
+            caller: self.caller,
+        }
+    }
+
     /// A request to the token endpoint with these form fields (no Basic header).
     pub async fn token(&self, form: &[(&str, &str)]) -> Result<TokenResponse, OAuthError> {
         self.token_with_grant(form).await.map(|(_, r)| r)
@@ -190,17 +209,7 @@ impl World {
                 .collect(),
         );
         let client = ClientCredentials::from_request(&params, None)?;
-        let ctx = TokenContext {
-            store: &self.store,
-            hasher: &self.hasher,
-            passwords: self.passwords.as_ref(),
-            settings: &self.settings,
-            signer: &VisibleSigner,
-            secrets: &VisibleBox,
-            now: self.now,
-            host: self.host,
-            caller: self.caller,
-        };
+        let ctx = self.ctx();
         let result = grant::exchange(&ctx, &params, &client).await;
         // As the server does after answering: a known user's refusal goes to Login History.
         if let Err(e) = &result

@@ -196,6 +196,20 @@ fn routes() -> Router<AppState> {
         .route(setup::LOGIN_HISTORY, get(setup::login_history))
         .route(setup::CONNECTED_APPS, get(setup::connected_apps))
         .route(setup::CONNECTED_APP, get(setup::connected_app))
+        .route(setup::NEW, get(setup::new_form).post(setup::save_app))
+        .route(setup::EDIT, get(setup::edit_form).post(setup::save_app))
+        .route(
+            setup::POLICIES,
+            get(setup::policies_form).post(setup::policies_save),
+        )
+        .route(
+            setup::APP_PROFILES,
+            get(setup::profiles_form).post(setup::profiles_save),
+        )
+        .route(
+            setup::CONSUMER,
+            get(setup::consumer_form).post(setup::consumer_action),
+        )
         .route(setup::USERS, get(setup::users))
         .route(setup::PROFILES, get(setup::profiles))
         .route(

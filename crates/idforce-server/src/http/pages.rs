@@ -32,7 +32,7 @@ pub fn secure(mut r: Response) -> Response {
 
 /// A rendered page with the security headers. A template cannot fail to render but through a
 /// formatting error of its values, which none of ours has; should one, the answer is a plain 500.
-fn html(status: StatusCode, page: &impl Template) -> Response {
+pub(super) fn html(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(text) => secure(
             (
@@ -346,55 +346,6 @@ pub fn insufficient_privileges() -> Response {
             link: Some(("/", "Home")),
         },
     )
-}
-
-/// A row of Manage Connected Apps.
-pub struct AppRow {
-    pub name: String,
-    pub client_id: String,
-    pub permitted: &'static str,
-    pub status: &'static str,
-    pub manage_href: String,
-}
-
-#[derive(Template)]
-#[template(path = "setup_apps.html")]
-pub struct SetupApps<'a> {
-    pub org_name: &'a str,
-    pub username: &'a str,
-    pub apps: Vec<AppRow>,
-}
-
-pub fn setup_apps(p: &SetupApps<'_>) -> Response {
-    html(StatusCode::OK, p)
-}
-
-/// A connected app's Manage page, as Salesforce labels it.
-#[derive(Template)]
-#[template(path = "setup_app.html")]
-pub struct SetupApp<'a> {
-    pub org_name: &'a str,
-    pub username: &'a str,
-    pub name: &'a str,
-    pub client_id: &'a str,
-    pub blocked: bool,
-    pub callback_urls: &'a [String],
-    pub scopes: Vec<String>,
-    pub certificate: String,
-    pub require_pkce: &'static str,
-    pub secret_web_server: &'static str,
-    pub secret_refresh: &'static str,
-    pub client_credentials: String,
-    pub jwt_access_tokens: &'static str,
-    pub permitted: &'static str,
-    pub refresh_policy: String,
-    pub timeout: String,
-    pub profiles: &'a [String],
-    pub users: Vec<String>,
-}
-
-pub fn setup_app(p: &SetupApp<'_>) -> Response {
-    html(StatusCode::OK, p)
 }
 
 /// A scope as Salesforce's "Selected OAuth Scopes" lists it: what it allows, then its names.

@@ -135,8 +135,13 @@ pub async fn read(req: Request) -> OAuthRequest {
                 let mut pairs = Vec::new();
                 while let Ok(Some(field)) = mp.next_field().await {
                     let name = field.name().unwrap_or_default().to_owned();
-                    match field.text().await {
-                        Ok(value) => pairs.push((name, value)),
+                    // A file that is not text (a DER certificate) keeps its place as
+                    // replacement characters: the field's check refuses it, the form's other
+                    // fields are still read.
+                    match field.bytes().await {
+                        Ok(value) => {
+                            pairs.push((name, String::from_utf8_lossy(&value).into_owned()))
+                        }
                         Err(_) => break,
                     }
                 }

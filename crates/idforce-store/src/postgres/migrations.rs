@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("migrations/0010_frozen_blocked.sql")),
     (11, include_str!("migrations/0011_audit_trail.sql")),
     (12, include_str!("migrations/0012_login_history.sql")),
+    (13, include_str!("migrations/0013_app_details.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

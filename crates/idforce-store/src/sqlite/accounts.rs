@@ -56,33 +56,38 @@ const APP_BY_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, call
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed, blocked
+     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
+     oauth_enabled, device_flow
      FROM apps WHERE id = ?1";
 const APP_BY_CLIENT_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed, blocked
+     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
+     oauth_enabled, device_flow
      FROM apps WHERE client_id = ?1";
 const APP_BY_NAME: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed, blocked
+     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
+     oauth_enabled, device_flow
      FROM apps WHERE org_id = ?1 AND name = ?2";
 /// `?1` an org, or NULL for every org.
 const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed, blocked
+     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
+     oauth_enabled, device_flow
      FROM apps WHERE ?1 IS NULL OR org_id = ?1 ORDER BY id";
 const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
          certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
          require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
          refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
-         id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+         id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked,
+         api_name, contact_email, oauth_enabled, device_flow)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
          secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
          scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -97,7 +102,9 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          id_token_lifetime_secs = excluded.id_token_lifetime_secs,
          jwt_access_tokens = excluded.jwt_access_tokens,
          enforce_certificate_validity = excluded.enforce_certificate_validity,
-         secret_sealed = excluded.secret_sealed, blocked = excluded.blocked";
+         secret_sealed = excluded.secret_sealed, blocked = excluded.blocked,
+         api_name = excluded.api_name, contact_email = excluded.contact_email,
+         oauth_enabled = excluded.oauth_enabled, device_flow = excluded.device_flow";
 
 const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = ?1 AND app_id = ?2";
 
@@ -274,6 +281,10 @@ impl Accounts for SqliteStore {
                     a.enforce_certificate_validity,
                     a.secret_sealed,
                     a.blocked,
+                    a.api_name,
+                    a.contact_email,
+                    a.oauth_enabled,
+                    a.device_flow,
                 ],
             )
         })

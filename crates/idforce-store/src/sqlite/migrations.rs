@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_frozen_blocked.sql")),
     (12, include_str!("migrations/0012_audit_trail.sql")),
     (13, include_str!("migrations/0013_login_history.sql")),
+    (14, include_str!("migrations/0014_app_details.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

@@ -29,6 +29,7 @@ mod replay_races;
 mod seeds;
 mod sessions;
 mod setup;
+mod setup_apps;
 mod soap_login;
 mod token_endpoint;
 mod webdriver;

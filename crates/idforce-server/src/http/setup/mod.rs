@@ -8,9 +8,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
-use idforce_core::model::{ConnectedApp, Org, PermittedUsers, RefreshTokenPolicy, User};
+use idforce_core::model::{Org, User};
 use idforce_core::sfid::SfId;
 use idforce_store::LoginHistoryQuery;
+
+mod apps;
+
+pub use apps::{
+    CONSUMER, EDIT, NEW, POLICIES, PROFILES as APP_PROFILES, consumer_action, consumer_form,
+    edit_form, list as connected_apps, manage as connected_app, new_form, policies_form,
+    policies_save, profiles_form, profiles_save, save as save_app,
+};
+use apps::{org_app, yes_no};
 
 use super::browser::{logged_in, redirect, same, session_csrf};
 use super::pages;
@@ -43,7 +52,7 @@ pub fn is_admin(user: &User) -> bool {
 }
 
 /// The admin behind the request and their org, or the answer for anybody else.
-async fn admin(
+pub(super) async fn admin(
     s: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
@@ -54,7 +63,7 @@ async fn admin(
 }
 
 /// The same, with the browser session's id (which Setup's forms' CSRF tokens are bound to).
-async fn admin_session(
+pub(super) async fn admin_session(
     s: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
@@ -76,11 +85,11 @@ async fn admin_session(
 }
 
 /// The CSRF token of Setup's forms: bound to the browser session, unguessable without it.
-fn csrf_token(s: &AppState, sid: &str) -> String {
+pub(super) fn csrf_token(s: &AppState, sid: &str) -> String {
     session_csrf(s, sid, "setup")
 }
 
-fn not_found(back: &'static str, label: &'static str) -> Response {
+pub(super) fn not_found(back: &'static str, label: &'static str) -> Response {
     pages::notice(
         StatusCode::NOT_FOUND,
         &pages::Notice {
@@ -93,7 +102,7 @@ fn not_found(back: &'static str, label: &'static str) -> Response {
     )
 }
 
-fn unavailable() -> Response {
+pub(super) fn unavailable() -> Response {
     pages::notice(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         &pages::Notice {
@@ -194,128 +203,6 @@ pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: U
     })
 }
 
-fn yes_no(b: bool) -> &'static str {
-    if b { "Yes" } else { "No" }
-}
-
-fn permitted_label(p: PermittedUsers) -> &'static str {
-    match p {
-        PermittedUsers::AllUsers => "All users may self-authorize",
-        PermittedUsers::AdminApproved => "Admin approved users are pre-authorized",
-    }
-}
-
-/// Salesforce's words for a refresh token policy.
-fn refresh_policy_label(p: RefreshTokenPolicy) -> String {
-    let span = |s: i64| humantime::format_duration(std::time::Duration::from_secs(s.max(0) as u64));
-    match p {
-        RefreshTokenPolicy::UntilRevoked => "Refresh token is valid until revoked".to_owned(),
-        RefreshTokenPolicy::Immediately => "Immediately expire refresh token".to_owned(),
-        RefreshTokenPolicy::ExpireIfUnused(s) => {
-            format!("Expire refresh token if not used for {}", span(s))
-        }
-        RefreshTokenPolicy::ExpireAfter(s) => format!("Expire refresh token after {}", span(s)),
-    }
-}
-
-fn manage_href(app: &ConnectedApp) -> String {
-    format!("{CONNECTED_APP}?app={}", app.id.to18())
-}
-
-/// Manage Connected Apps: the org's apps, by name.
-pub async fn connected_apps(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (user, org) = match admin(&s, &headers, &uri).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let Ok(mut apps) = s.store.apps(Some(&org.id)).await else {
-        return unavailable();
-    };
-    apps.sort_by_key(|a| a.name.to_lowercase());
-    let rows = apps
-        .iter()
-        .map(|a| pages::AppRow {
-            name: a.name.clone(),
-            client_id: a.client_id.clone(),
-            permitted: permitted_label(a.permitted_users),
-            status: if a.blocked { "Blocked" } else { "Active" },
-            manage_href: manage_href(a),
-        })
-        .collect();
-    pages::setup_apps(&pages::SetupApps {
-        org_name: &org.name,
-        username: &user.username,
-        apps: rows,
-    })
-}
-
-/// A connected app's Manage page. An app of another org is as unknown as a missing one.
-pub async fn connected_app(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (user, org) = match admin(&s, &headers, &uri).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let id = request::query_param(uri.query(), "app").and_then(|a| SfId::parse(&a).ok());
-    let app = match id {
-        Some(id) => match s.store.app(&id).await {
-            Ok(app) => app.filter(|a| a.org_id == org.id),
-            Err(_) => return unavailable(),
-        },
-        None => None,
-    };
-    let Some(app) = app else {
-        return not_found(CONNECTED_APPS, "Manage Connected Apps");
-    };
-    let Ok(users) = s.store.users(Some(&org.id)).await else {
-        return unavailable();
-    };
-    let username = |id: &SfId| {
-        users
-            .iter()
-            .find(|u| u.id == *id)
-            .map(|u| u.username.clone())
-    };
-    let certificate = match &app.certificate_der {
-        Some(der) => format!(
-            "Yes (SHA-256 {})",
-            idforce_core::certificate::fingerprint(der)
-        ),
-        None => "No".to_owned(),
-    };
-    let client_credentials = match app.run_as.as_ref().and_then(username) {
-        Some(run_as) => format!("Yes, run as {run_as}"),
-        None => "No".to_owned(),
-    };
-    let timeout = humantime::format_duration(std::time::Duration::from_secs(
-        app.session_timeout_secs.max(0) as u64,
-    ))
-    .to_string();
-    pages::setup_app(&pages::SetupApp {
-        org_name: &org.name,
-        username: &user.username,
-        name: &app.name,
-        client_id: &app.client_id,
-        blocked: app.blocked,
-        callback_urls: &app.callback_urls,
-        scopes: app.scopes.iter().map(pages::scope_label).collect(),
-        certificate,
-        require_pkce: yes_no(app.require_pkce),
-        secret_web_server: yes_no(app.require_secret_for_web_server_flow),
-        secret_refresh: yes_no(app.require_secret_for_refresh_token_flow),
-        client_credentials,
-        jwt_access_tokens: yes_no(app.jwt_access_tokens),
-        permitted: permitted_label(app.permitted_users),
-        refresh_policy: refresh_policy_label(app.refresh_token_policy),
-        timeout,
-        profiles: &app.profiles,
-        users: app
-            .pre_authorized_users
-            .iter()
-            .filter_map(username)
-            .collect(),
-    })
-}
-
 /// Users: the org's, by name, with their profile and whether they may log in.
 pub async fn users(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let (user, org) = match admin(&s, &headers, &uri).await {
@@ -387,23 +274,6 @@ pub async fn profiles(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -
         username: &user.username,
         profiles: rows,
     })
-}
-
-/// The app of the admin's org that a form names (`app=<id>`), if any, read fresh: a change
-/// saves the whole app, and a copy from the directory cache could be a second old (a change
-/// made meanwhile by the CLI or another node would be undone).
-async fn org_app(
-    s: &AppState,
-    org: &Org,
-    id: Option<&str>,
-) -> Result<Option<ConnectedApp>, Response> {
-    let Some(id) = id.and_then(|a| SfId::parse(a).ok()) else {
-        return Ok(None);
-    };
-    match s.store.apps(Some(&org.id)).await {
-        Ok(apps) => Ok(apps.into_iter().find(|a| a.id == id)),
-        Err(_) => Err(unavailable()),
-    }
 }
 
 /// Connected Apps OAuth Usage: each app's users holding tokens, and Block / Unblock.

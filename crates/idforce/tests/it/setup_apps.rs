@@ -1,0 +1,528 @@
+//! Setup's connected app forms over HTTP: New Connected App (each error beside its field, the
+//! form kept as typed), the new app working on the wire with the secret revealed under Manage
+//! Consumer Details, Edit, Edit Policies and Manage Profiles taking effect without a restart,
+//! and who may do none of it.
+
+use serde_json::json;
+
+use crate::browser::{Browser, Page, unescape};
+use crate::helpers::*;
+
+const CONNECTED_APPS: &str = "/lightning/setup/ConnectedApplication/home";
+const NEW: &str = "/lightning/setup/ConnectedApplication/new";
+
+async fn logged_in(s: &TestServer, username: &str, password: &str) -> Browser {
+    let mut b = Browser::new(s);
+    let page = b.get("/").await;
+    let after = b.log_in(&page, username, password).await;
+    assert_eq!(after.status, 302, "login failed: {}", after.body);
+    b
+}
+
+fn csrf_of(page: &Page) -> String {
+    page.hidden()
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v)
+        .expect("a CSRF field")
+}
+
+fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Seed 002's app, as its steps fill the form in.
+fn seed_002_app(csrf: &str) -> Vec<(String, String)> {
+    form(&[
+        ("csrf", csrf),
+        ("name", "JWT Demo"),
+        ("contact_email", "admin@acme.test"),
+        ("oauth_enabled", "on"),
+        (
+            "callback_urls",
+            "https://login.salesforce.com/oauth2/callback",
+        ),
+        ("scope", "api"),
+        ("scope", "web"),
+        ("scope", "refresh_token"),
+        ("secret_web_server", "on"),
+        ("secret_refresh", "on"),
+    ])
+}
+
+/// The error said beside a field: its text, found by the `id` the input names.
+fn field_error(page: &Page, field: &str) -> Option<String> {
+    let marker = format!("<p class=\"field-error\" id=\"{field}-error\">");
+    let start = page.body.find(&marker)? + marker.len();
+    let end = page.body[start..].find("</p>")? + start;
+    Some(unescape(&page.body[start..end]))
+}
+
+/// The app's id (`?app=…`) from the Manage page a save redirects to.
+fn app_of(location: &str) -> String {
+    let query = location.split_once('?').unwrap().1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "app")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+fn consumer_key(page: &Page) -> String {
+    let marker = "<code id=\"consumer-key\">";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let end = page.body[start..].find('<').unwrap() + start;
+    page.body[start..end].to_owned()
+}
+
+fn consumer_secret(page: &Page) -> Option<String> {
+    let marker = "<code id=\"consumer-secret\">";
+    let start = page.body.find(marker)? + marker.len();
+    let end = page.body[start..].find('<')? + start;
+    Some(page.body[start..end].to_owned())
+}
+
+#[tokio::test]
+async fn a_new_connected_app_is_checked_field_by_field_then_works_on_the_wire() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let list = alice.get(CONNECTED_APPS).await;
+    assert!(
+        list.body.contains(&format!("href=\"{NEW}\"")),
+        "{}",
+        list.body
+    );
+    let blank = alice.get(NEW).await;
+    assert_eq!(blank.status, 200, "{}", blank.body);
+    // Salesforce's labels, each tied to its input; Salesforce's defaults ticked.
+    for label in [
+        "<label for=\"name\">Connected App Name</label>",
+        "<label for=\"api_name\">API Name</label>",
+        "<label for=\"contact_email\">Contact Email</label>",
+        "<label for=\"oauth_enabled\">Enable OAuth Settings</label>",
+        "<label for=\"callback_urls\">Callback URL</label>",
+        "<label for=\"digital_signatures\">Use digital signatures</label>",
+        "<legend>Selected OAuth Scopes</legend>",
+        "<label for=\"scope-api\">Manage user data via APIs (api)</label>",
+        "<label for=\"scope-refresh_token\">Perform requests at any time (refresh_token, offline_access)</label>",
+        "<label for=\"scope-openid\">Access unique user identifiers (openid)</label>",
+        "<label for=\"require_pkce\">Require Proof Key for Code Exchange (PKCE) Extension for Supported Authorization Flows</label>",
+        "<label for=\"secret_web_server\">Require Secret for Web Server Flow</label>",
+        "<label for=\"secret_refresh\">Require Secret for Refresh Token Flow</label>",
+        "<label for=\"client_credentials\">Enable Client Credentials Flow</label>",
+        "<label for=\"run_as\">Run As</label>",
+        "<label for=\"device_flow\">Enable for Device Flow</label>",
+        "<label for=\"jwt_access_tokens\">Issue JSON Web Token (JWT)-based access tokens for named users</label>",
+    ] {
+        assert!(unescape(&blank.body).contains(label), "{label}");
+    }
+    assert!(
+        blank
+            .body
+            .contains("id=\"require_pkce\" name=\"require_pkce\" checked")
+    );
+    assert!(
+        !blank
+            .body
+            .contains("id=\"device_flow\" name=\"device_flow\" checked")
+    );
+    let csrf = csrf_of(&blank);
+
+    // Bad fields: each error beside its field, what was typed kept, nothing saved.
+    let mut bad = form(&[
+        ("csrf", &csrf),
+        ("name", "Integration"),
+        ("contact_email", "not-an-email"),
+        ("oauth_enabled", "on"),
+        (
+            "callback_urls",
+            "https://ok.example/cb\njavascript:alert(1)",
+        ),
+        ("scope", "api"),
+        ("client_credentials", "on"),
+    ]);
+    let page = alice.post(NEW, &bad).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains("Review the errors on this page."));
+    assert_eq!(
+        field_error(&page, "name").as_deref(),
+        Some("A connected app with this name already exists in your org.")
+    );
+    assert_eq!(
+        field_error(&page, "contact_email").as_deref(),
+        Some("Enter an email address, like admin@example.com.")
+    );
+    assert!(
+        field_error(&page, "callback_urls")
+            .unwrap()
+            .starts_with("javascript:alert(1) is not a callback URL"),
+    );
+    assert_eq!(
+        field_error(&page, "run_as").as_deref(),
+        Some("You must enter a value.")
+    );
+    // The API Name proposed from a taken name is taken too.
+    assert_eq!(
+        field_error(&page, "api_name").as_deref(),
+        Some("Another connected app of your org has this API Name.")
+    );
+    assert_eq!(field_error(&page, "scopes"), None);
+    let typed = unescape(&page.body);
+    assert!(typed.contains("value=\"not-an-email\""));
+    assert!(typed.contains(">https://ok.example/cb\njavascript:alert(1)</textarea>"));
+    assert!(typed.contains("id=\"scope-api\" name=\"scope\" value=\"api\" checked"));
+    assert!(typed.contains("aria-invalid=\"true\" aria-describedby=\"contact_email-error\""));
+    assert_eq!(admin(&db, &["app", "list"]).as_array().unwrap().len(), 6);
+    // Without the page's CSRF token, or as Bob: refused before anything is read.
+    bad[0].1 = "forged".into();
+    assert_eq!(alice.post(NEW, &bad).await.status, 403);
+    let mut bob = logged_in(&s, BOB, BOB_PASSWORD).await;
+    let page = bob.post(NEW, &seed_002_app(&csrf)).await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("Insufficient Privileges"));
+
+    // Seed 002's app: saved, the Manage page says so.
+    let saved = alice.post(NEW, &seed_002_app(&csrf)).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let manage_url = saved.location.clone().unwrap();
+    let app_id = app_of(&manage_url);
+    let manage = alice.get(&manage_url).await;
+    assert!(
+        manage.body.contains("Your connected app is saved."),
+        "{}",
+        manage.body
+    );
+    assert!(manage.body.contains("<dd id=\"api-name\">JWT_Demo</dd>"));
+    let client_id = consumer_key(&manage);
+    assert!(client_id.starts_with("3MVG9"), "{client_id}");
+    let shown = admin(&db, &["app", "show", "JWT Demo"]);
+    assert_eq!(shown["scopes"], "api web refresh_token offline_access");
+    assert_eq!(shown["contact_email"], "admin@acme.test");
+    assert_eq!(shown["require_pkce"], false);
+    assert_eq!(shown["device_flow"], false);
+    let trail = admin(&db, &["audit-trail"]);
+    assert_eq!(trail[0]["user"], "alice@acme.test (Setup)");
+    assert_eq!(trail[0]["action"], "Created connected app \"JWT Demo\"");
+
+    // Manage Consumer Details: the secret only after the password.
+    let consumer = format!("/lightning/setup/ConnectedApplication/consumer?app={app_id}");
+    let page = alice.get(&consumer).await;
+    assert_eq!(consumer_secret(&page), None);
+    let c = csrf_of(&page);
+    let wrong = alice
+        .post(
+            &consumer,
+            &form(&[("csrf", &c), ("password", "wrong"), ("action", "reveal")]),
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert_eq!(consumer_secret(&wrong), None);
+    assert_eq!(
+        field_error(&wrong, "password").as_deref(),
+        Some("Your password is incorrect, or you are locked out.")
+    );
+    let shown = alice
+        .post(
+            &consumer,
+            &form(&[
+                ("csrf", &c),
+                ("password", ALICE_PASSWORD),
+                ("action", "reveal"),
+            ]),
+        )
+        .await;
+    assert_eq!(shown.status, 200);
+    let secret = consumer_secret(&shown).expect("the secret after the password");
+    assert_eq!(shown.headers["cache-control"], "no-store");
+
+    // Seed 002's own steps: authorize, the code, the token with the revealed secret, refresh.
+    let url = crate::browser::authorize_url(
+        &client_id,
+        "https://login.salesforce.com/oauth2/callback",
+        &[],
+    );
+    let code = alice.approved_code(&url, ALICE, ALICE_PASSWORD).await;
+    let (st, tokens) = s
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            (
+                "redirect_uri",
+                "https://login.salesforce.com/oauth2/callback",
+            ),
+        ])
+        .await;
+    assert_eq!(st, 200, "{tokens}");
+    let (st, refreshed) = s
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ])
+        .await;
+    assert_eq!(st, 200, "{refreshed}");
+
+    // Device flow: off as the form left it; ticked in Edit, served at once.
+    let device = [
+        ("response_type", "device_code"),
+        ("client_id", client_id.as_str()),
+    ];
+    let (st, body) = s.token(&device).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_grant",
+        "device flow is not enabled for the app",
+    );
+    let edit_url = format!("/lightning/setup/ConnectedApplication/edit?app={app_id}");
+    let edit = alice.get(&edit_url).await;
+    assert!(
+        unescape(&edit.body).contains(">https://login.salesforce.com/oauth2/callback</textarea>")
+    );
+    let mut edited = seed_002_app(&csrf_of(&edit));
+    edited.push(("device_flow".into(), "on".into()));
+    let saved = alice.post(&edit_url, &edited).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (st, body) = s.token(&device).await;
+    assert_eq!(st, 200, "{body}");
+    let trail = admin(&db, &["audit-trail"]);
+    assert_eq!(
+        trail[0]["action"],
+        "Changed connected app \"JWT Demo\": device_flow false → true"
+    );
+
+    // Generate New Consumer Secret: the old one is refused from now on, the new one works.
+    let page = alice.get(&consumer).await;
+    let generated = alice
+        .post(
+            &consumer,
+            &form(&[
+                ("csrf", &csrf_of(&page)),
+                ("password", ALICE_PASSWORD),
+                ("action", "generate"),
+            ]),
+        )
+        .await;
+    let new_secret = consumer_secret(&generated).unwrap();
+    assert_ne!(new_secret, secret);
+    let refresh_with = |secret: String| {
+        let rt = refreshed["refresh_token"]
+            .as_str()
+            .or(tokens["refresh_token"].as_str())
+            .unwrap()
+            .to_owned();
+        let client_id = client_id.clone();
+        let s = &s;
+        async move {
+            s.token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt),
+                ("client_id", &client_id),
+                ("client_secret", &secret),
+            ])
+            .await
+        }
+    };
+    let (st, body) = refresh_with(secret).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_client",
+        "invalid client credentials",
+    );
+    assert_eq!(refresh_with(new_secret).await.0, 200);
+
+    // Enable OAuth Settings off: the consumer key is unknown on the wire.
+    let edit = alice.get(&edit_url).await;
+    let off: Vec<(String, String)> = seed_002_app(&csrf_of(&edit))
+        .into_iter()
+        .filter(|(k, _)| k != "oauth_enabled")
+        .collect();
+    assert_eq!(alice.post(&edit_url, &off).await.status, 303);
+    let (st, body) = s.token(&device).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_client_id",
+        "client identifier invalid",
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn policies_and_profiles_decide_who_may_use_the_app() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let blank = alice.get(NEW).await;
+    let mut app = seed_002_app(&csrf_of(&blank));
+    app.push(("digital_signatures".into(), "on".into()));
+    // No certificate yet: refused beside the field; a file that is not PEM: the same.
+    let page = alice.post(NEW, &app).await;
+    assert_eq!(
+        field_error(&page, "certificate").as_deref(),
+        Some("Upload a certificate.")
+    );
+    app.push(("certificate".into(), "not a certificate".into()));
+    let page = alice.post(NEW, &app).await;
+    assert!(
+        field_error(&page, "certificate")
+            .unwrap()
+            .starts_with("Upload an X.509 certificate in PEM format")
+    );
+    app.pop();
+    let pem = std::fs::read_to_string(fixture("jwt.crt")).unwrap();
+    app.push(("certificate".into(), pem));
+    let saved = alice.post(NEW, &app).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let app_id = app_of(saved.location.as_deref().unwrap());
+    let client_id = consumer_key(&alice.get(saved.location.as_deref().unwrap()).await);
+    let jwt = |sub: &str| {
+        sign_jwt(&json!({
+            "iss": client_id, "sub": sub, "aud": s.url,
+            "exp": now_secs() + 180,
+        }))
+    };
+    // All users may self-authorize: JWT bearer needs a prior approval, which nobody has.
+    let (st, body) = s.jwt_login(&jwt(ALICE)).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_grant",
+        "user hasn't approved this consumer",
+    );
+
+    // Edit Policies: admin approved; a bad span is refused beside its field.
+    let policies = format!("/lightning/setup/ConnectedApplication/policies?app={app_id}");
+    let page = alice.get(&policies).await;
+    for label in [
+        "<label for=\"permitted_users\">Permitted Users</label>",
+        "<legend>Refresh Token Policy</legend>",
+        "<label for=\"refresh-until-revoked\">Refresh token is valid until revoked</label>",
+        "<label for=\"refresh-immediately\">Immediately expire refresh token</label>",
+        "<label for=\"refresh-unused\">Expire refresh token if not used for</label>",
+        "<label for=\"refresh-after\">Expire refresh token after</label>",
+        "<label for=\"timeout\">Timeout Value</label>",
+    ] {
+        assert!(page.body.contains(label), "{label}");
+    }
+    let c = csrf_of(&page);
+    let bad = form(&[
+        ("csrf", &c),
+        ("permitted_users", "admin_approved"),
+        ("refresh_token_policy", "expire_after"),
+        ("after_count", "0"),
+        ("after_unit", "days"),
+        ("timeout", "3600"),
+    ]);
+    let page = alice.post(&policies, &bad).await;
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        field_error(&page, "after_count").as_deref(),
+        Some("Enter a whole number from 1 to 999.")
+    );
+    assert!(page.body.contains(
+        "id=\"refresh-after\" name=\"refresh_token_policy\" value=\"expire_after\" checked"
+    ));
+    let good = form(&[
+        ("csrf", &c),
+        ("permitted_users", "admin_approved"),
+        ("refresh_token_policy", "expire_after"),
+        ("after_count", "30"),
+        ("after_unit", "days"),
+        ("timeout", "3600"),
+    ]);
+    let saved = alice.post(&policies, &good).await;
+    assert_eq!(saved.status, 303);
+    let manage = alice.get(saved.location.as_deref().unwrap()).await;
+    assert!(
+        manage
+            .body
+            .contains("Admin approved users are pre-authorized")
+    );
+    assert!(
+        manage.body.contains("Expire refresh token after 30days"),
+        "{}",
+        manage.body
+    );
+    assert!(manage.body.contains("<dd id=\"timeout-value\">1h</dd>"));
+    let shown = admin(&db, &["app", "show", "JWT Demo"]);
+    assert_eq!(shown["refresh_token_policy"], "expire_after:30days");
+    assert_eq!(shown["session_timeout_secs"], 3600);
+    // Admin approved, no profile yet: nobody.
+    let (st, body) = s.jwt_login(&jwt(ALICE)).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    );
+
+    // Manage Profiles: System Administrator. Alice (one) may; Bob (Standard User) may not.
+    let profiles = format!("/lightning/setup/ConnectedApplication/profiles?app={app_id}");
+    let page = alice.get(&profiles).await;
+    assert!(
+        page.body.contains(">System Administrator</label>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(">Standard User</label>"));
+    let saved = alice
+        .post(
+            &profiles,
+            &form(&[
+                ("csrf", &csrf_of(&page)),
+                ("profile", "System Administrator"),
+                ("profile", "No Such Profile"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    assert_eq!(
+        admin(&db, &["app", "show", "JWT Demo"])["profiles"],
+        json!(["System Administrator"])
+    );
+    let (st, body) = s.jwt_login(&jwt(ALICE)).await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = s.jwt_login(&jwt(BOB)).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    );
+
+    // Another org's app cannot be reached through these pages.
+    let globex = admin(&db, &["app", "show", "Globex App"]);
+    let other = format!(
+        "/lightning/setup/ConnectedApplication/policies?app={}",
+        globex["id"].as_str().unwrap()
+    );
+    assert_eq!(alice.get(&other).await.status, 404);
+    let mut posted = good.clone();
+    posted.push(("app".into(), globex["id"].as_str().unwrap().into()));
+    assert_eq!(
+        alice
+            .post("/lightning/setup/ConnectedApplication/policies", &posted)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        admin(&db, &["app", "show", "Globex App"])["permitted_users"],
+        "all_users"
+    );
+    s.stop().await;
+}
