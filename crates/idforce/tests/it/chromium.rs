@@ -360,3 +360,165 @@ async fn setup_in_chromium() {
     wd.quit().await;
     s.stop().await;
 }
+
+/// Seed 002 end to end in Setup, as its reader does it in Salesforce: create the connected app
+/// (digital signatures included), make it "Admin approved users are pre-authorized" for System
+/// Administrator, reveal its consumer details; then the seed's own steps: the authorize URL in
+/// the browser, the code copied from the address bar, the token with the revealed secret, the
+/// refresh. Screenshots of each form at desktop and phone widths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_002_in_setup_in_chromium() {
+    if !require_chromium() {
+        return;
+    }
+    let s = TestServer::start().await;
+    let wd = WebDriver::start().await;
+    wd.goto(&format!("{}/lightning/setup/SetupOneHome/home", s.url))
+        .await;
+    log_in(&wd, ALICE, ALICE_PASSWORD).await;
+    wd.click("a[href='/lightning/setup/ConnectedApplication/home']")
+        .await;
+    wd.click("#new-connected-app").await;
+    wd.screenshot("setup-new-connected-app-desktop").await;
+    // "Fill in your Name and Email", the callback URL, the three scopes; this app is for the
+    // JWT bearer flow too, so it gets the certificate. The seed sends no PKCE challenge.
+    wd.type_into("#name", "JWT Demo").await;
+    wd.type_into("#contact_email", "alice@acme.test").await;
+    assert!(wd.is_selected("#oauth_enabled").await, "ticked by default");
+    wd.type_into(
+        "#callback_urls",
+        "https://login.salesforce.com/oauth2/callback",
+    )
+    .await;
+    for scope in ["#scope-api", "#scope-web", "#scope-refresh_token"] {
+        wd.tick(scope).await;
+    }
+    wd.tick("#digital_signatures").await;
+    wd.upload("#certificate", &fixture("jwt.crt")).await;
+    wd.tick("#require_pkce").await;
+    assert!(!wd.is_selected("#require_pkce").await);
+    wd.click("#save").await;
+    let page = wd.source().await;
+    assert!(page.contains("Your connected app is saved."), "{page}");
+    assert!(
+        page.contains("Yes (SHA-256 "),
+        "the certificate arrived: {page}"
+    );
+    let client_id = wd.text("#consumer-key").await;
+
+    // "Manage Apps → Connected Apps → Edit → Permitted Users → Admin approved users are
+    // pre-authorized → Save".
+    wd.click("a[href*='ConnectedApplication/policies']").await;
+    wd.screenshot("setup-edit-policies-desktop").await;
+    wd.tick("#permitted_users option[value='admin_approved']")
+        .await;
+    wd.click("#save").await;
+    assert_eq!(
+        wd.text("#permitted-users").await,
+        "Admin approved users are pre-authorized"
+    );
+    // "Manage Users → Profiles → select System Administrator" (the app's Manage Profiles).
+    wd.click("a[href*='ConnectedApplication/profiles']").await;
+    wd.screenshot("setup-manage-profiles-desktop").await;
+    let sysadmin = "input[name='profile'][value='System Administrator']";
+    wd.tick(sysadmin).await;
+    assert!(wd.is_selected(sysadmin).await);
+    wd.click("#save").await;
+    assert!(wd.source().await.contains("<li>System Administrator</li>"));
+    // Manage Consumer Details: the password again, then the key and secret.
+    wd.click("a[href*='ConnectedApplication/consumer']").await;
+    wd.type_into("#password", ALICE_PASSWORD).await;
+    wd.click("#verify").await;
+    let secret = wd.text("#consumer-secret").await;
+    assert!(!secret.is_empty());
+    assert_eq!(wd.text("#consumer-key").await, client_id);
+
+    // The seed's authorize URL in the same browser: pre-authorized, so no approval page; the
+    // code is in the address bar of the (unreachable) callback.
+    let callback = "https://login.salesforce.com/oauth2/callback";
+    wd.goto_unreachable(&format!(
+        "{}{}",
+        s.url,
+        authorize_url(&client_id, callback, &[])
+    ))
+    .await;
+    let landed = wd.url().await;
+    assert!(landed.starts_with(callback), "{landed}");
+    let code = landed
+        .split_once('?')
+        .and_then(|(_, q)| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        })
+        .expect("a code");
+    let (st, tokens) = s
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("redirect_uri", callback),
+        ])
+        .await;
+    assert_eq!(st, 200, "{tokens}");
+    let (st, refreshed) = s
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(st, 200, "{refreshed}");
+    // And the JWT bearer flow with the uploaded certificate, for her profile.
+    let assertion = sign_jwt(&serde_json::json!({
+        "iss": client_id, "sub": ALICE, "aud": s.url, "exp": now_secs() + 180,
+    }));
+    let (st, body) = s.jwt_login(&assertion).await;
+    assert_eq!(st, 200, "{body}");
+
+    // The forms at phone width, one with its errors shown.
+    wd.resize(390, 844).await;
+    wd.goto(&format!(
+        "{}/lightning/setup/ConnectedApplication/new",
+        s.url
+    ))
+    .await;
+    wd.screenshot("setup-new-connected-app-phone").await;
+    wd.type_into("#contact_email", "not-an-email").await;
+    wd.click("#save").await;
+    assert!(
+        wd.source()
+            .await
+            .contains("Review the errors on this page.")
+    );
+    wd.screenshot("setup-new-connected-app-errors-phone").await;
+    let app_id = admin(&database_url(s.dir.path()), &["app", "show", "JWT Demo"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (page, shot) in [
+        ("edit", "edit-connected-app"),
+        ("policies", "edit-policies"),
+        ("profiles", "manage-profiles"),
+        ("consumer", "consumer-details"),
+        ("page", "connected-app"),
+    ] {
+        wd.goto(&format!(
+            "{}/lightning/setup/ConnectedApplication/{page}?app={app_id}",
+            s.url
+        ))
+        .await;
+        wd.screenshot(&format!("setup-{shot}-phone")).await;
+    }
+    wd.resize(1280, 900).await;
+    wd.goto(&format!(
+        "{}/lightning/setup/ConnectedApplication/edit?app={app_id}",
+        s.url
+    ))
+    .await;
+    wd.screenshot("setup-edit-connected-app-desktop").await;
+    wd.quit().await;
+    s.stop().await;
+}

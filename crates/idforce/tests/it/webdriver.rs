@@ -48,7 +48,10 @@ impl WebDriver {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                          "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--window-size=1280,900"]
+                         "--window-size=1280,900",
+                         // Nothing outside this machine answers here: a redirect to another
+                         // host (a seed's callback URL) fails at once instead of waiting on DNS.
+                         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost, EXCLUDE *.localhost"]
             }
         }}});
         let r: Value = http
@@ -181,6 +184,62 @@ impl WebDriver {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("clicking {css} changed nothing within 5 s");
+    }
+
+    /// Opens a URL that ends somewhere unreachable (a redirect to another host): the error
+    /// page's address is where the browser was sent.
+    pub async fn goto_unreachable(&self, url: &str) {
+        let _ = self
+            .http
+            .post(format!("{}/url", self.base))
+            .json(&json!({ "url": url }))
+            .send()
+            .await;
+    }
+
+    /// Clicks what changes no page: a checkbox, a radio button, an option of a list.
+    pub async fn tick(&self, css: &str) {
+        let el = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{el}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Whether a checkbox, radio button or option is chosen.
+    pub async fn is_selected(&self, css: &str) -> bool {
+        let el = self.find(css).await;
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{el}/selected"),
+            None,
+        )
+        .await
+        .as_bool()
+        .unwrap_or(false)
+    }
+
+    /// Chooses a file in a file input, as a person picking it would.
+    pub async fn upload(&self, css: &str, path: &std::path::Path) {
+        let el = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{el}/value"),
+            Some(json!({ "text": path.display().to_string() })),
+        )
+        .await;
+    }
+
+    /// The text of an element.
+    pub async fn text(&self, css: &str) -> String {
+        let el = self.find(css).await;
+        self.cmd(reqwest::Method::GET, &format!("/element/{el}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The element that has keyboard focus, by id.
