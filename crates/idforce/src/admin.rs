@@ -12,8 +12,7 @@ use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
 use idforce_server::clock::{Clock, SystemClock};
 use idforce_server::config::{load_certificate, parse_duration_secs};
-use idforce_server::operations::{self, app_view, changes};
-use idforce_server::passwords;
+use idforce_server::operations::{self, app_view, changes, users};
 use idforce_store::{Backend, SessionFilter};
 use serde_json::{Value, json};
 
@@ -72,12 +71,7 @@ fn profile_view(p: &Profile, users: &[User], apps: &[ConnectedApp]) -> Value {
 }
 
 fn user_view(u: &User) -> Value {
-    json!({
-        "id": u.id.to18(), "org_id": u.org_id.to18(), "username": u.username, "email": u.email,
-        "first_name": u.first_name, "last_name": u.last_name, "profile": u.profile, "active": u.active,
-        "frozen": u.frozen, "has_security_token": u.security_token.is_some(), "failed_logins": u.failed_logins,
-        "locked": u.is_locked(now()),
-    })
+    users::user_view(u, now())
 }
 
 fn hex_prefix(d: &[u8]) -> String {
@@ -387,7 +381,9 @@ impl Admin {
     }
 
     pub async fn run_user(&self, cmd: UserCommand) -> Result<()> {
-        let freezing = matches!(cmd, UserCommand::Freeze { .. });
+        let store = self.store.as_ref();
+        let e = |e: idforce_core::ports::StoreError| e.to_string();
+        let who = actor();
         match cmd {
             UserCommand::Create {
                 org,
@@ -400,60 +396,23 @@ impl Admin {
                 profile,
             } => {
                 let org = self.org(&org).await?;
-                if self
-                    .store
-                    .user_by_username(&username)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_some()
-                {
+                if store.user_by_username(&username).await.map_err(e)?.is_some() {
                     return Err(format!("username {username:?} is taken"));
                 }
-                let (password, shown) = match password {
-                    Some(p) => (p, None),
-                    None => {
-                        let p = format!("Aa1!{}", &token::mint_client_id()[5..17]);
-                        (p.clone(), Some(p))
-                    }
-                };
-                let t = now();
-                let user = User {
-                    id: self
-                        .store
-                        .next_id(prefix::USER)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                    org_id: org.id,
+                let new = users::NewUser {
+                    org: org.id,
                     email: email.unwrap_or_else(|| username.clone()),
                     username,
                     first_name: first_name.unwrap_or_default(),
                     last_name: last_name.unwrap_or_default(),
                     profile,
                     active: true,
-                    password_hash: passwords::hash(&password),
-                    security_token: security_token
-                        .map(|s| (self.hasher.digest(&s), s.chars().count())),
-                    failed_logins: 0,
-                    locked_until: None,
-                    created_at: t,
-                    updated_at: t,
-                    frozen: false,
+                    password,
+                    security_token,
                 };
-                self.store
-                    .save_user(&user)
+                let (user, shown) = users::create(store, &self.hasher, new, &who, now())
                     .await
-                    .map_err(|e| e.to_string())?;
-                idforce_server::profiles::ensure(self.store.as_ref(), &org.id, &user.profile, t)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.audit(
-                    "Manage Users",
-                    format!(
-                        "Created user {} with profile {:?}",
-                        user.username, user.profile
-                    ),
-                )
-                .await?;
+                    .map_err(e)?;
                 let mut v = user_view(&user);
                 if let Some(p) = shown {
                     v["password"] = Value::from(p);
@@ -465,75 +424,26 @@ impl Admin {
                     Some(o) => Some(self.org(&o).await?.id),
                     None => None,
                 };
-                let users = self
-                    .store
-                    .users(org.as_ref())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let users = store.users(org.as_ref()).await.map_err(e)?;
                 self.print(&Value::Array(users.iter().map(user_view).collect()));
             }
             UserCommand::Show { username } => self.print(&user_view(&self.user(&username).await?)),
             UserCommand::SetPassword { username, password } => {
                 let mut user = self.user(&username).await?;
-                let (password, shown) = match password {
-                    Some(p) => (p, None),
-                    None => {
-                        let p = format!("Aa1!{}", &token::mint_client_id()[5..17]);
-                        (p.clone(), Some(p))
-                    }
-                };
-                user.password_hash = passwords::hash(&password);
-                user.updated_at = now();
-                self.store
-                    .save_user(&user)
+                let shown = users::set_password(store, &mut user, password, &who, now())
                     .await
-                    .map_err(|e| e.to_string())?;
-                self.audit(
-                    "Manage Users",
-                    format!("Reset the password of {}", user.username),
-                )
-                .await?;
+                    .map_err(e)?;
                 let mut v = json!({ "username": user.username, "password_changed": true });
                 if let Some(p) = shown {
                     v["password"] = Value::from(p);
                 }
                 self.print(&v);
             }
-            UserCommand::Deactivate { username } => {
-                let mut user = self.user(&username).await?;
-                user.active = false;
-                user.updated_at = now();
-                self.store
-                    .save_user(&user)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.audit(
-                    "Manage Users",
-                    format!("Deactivated user {}", user.username),
-                )
-                .await?;
-                // Sessions end now; refresh tokens stay and answer "inactive user", as
-                // Salesforce's do, until the user is reactivated.
-                let (sessions, _) = self
-                    .store
-                    .revoke_sessions(SessionFilter::User(user.id), false, now())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.print(&json!({
-                    "username": user.username, "active": false,
-                    "sessions_revoked": sessions,
-                }));
-            }
+            UserCommand::Deactivate { username } => self.set_active(&username, false).await?,
+            UserCommand::Reactivate { username } => self.set_active(&username, true).await?,
             UserCommand::Unlock { username } => {
                 let mut user = self.user(&username).await?;
-                user.failed_logins = 0;
-                user.locked_until = None;
-                self.store
-                    .save_user(&user)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.audit("Manage Users", format!("Unlocked user {}", user.username))
-                    .await?;
+                users::unlock(store, &mut user, &who, now()).await.map_err(e)?;
                 self.print(&json!({ "username": user.username, "locked": false }));
             }
             UserCommand::Update {
@@ -545,12 +455,19 @@ impl Admin {
                 profile,
             } => {
                 let mut user = self.user(&username).await?;
-                let before = user_view(&user);
-                let nothing = new_username.is_none()
-                    && email.is_none()
-                    && first_name.is_none()
-                    && last_name.is_none()
-                    && profile.is_none();
+                let change = users::UserChange {
+                    username: new_username,
+                    email,
+                    first_name,
+                    last_name,
+                    profile,
+                    active: None,
+                };
+                let nothing = change.username.is_none()
+                    && change.email.is_none()
+                    && change.first_name.is_none()
+                    && change.last_name.is_none()
+                    && change.profile.is_none();
                 if nothing {
                     return Err(
                         "give at least one of --new-username, --email, --first-name, \
@@ -558,111 +475,60 @@ impl Admin {
                             .into(),
                     );
                 }
-                if let Some(n) = new_username {
-                    let taken = self
-                        .store
-                        .user_by_username(&n)
+                if let Some(n) = &change.username {
+                    let taken = store
+                        .user_by_username(n)
                         .await
-                        .map_err(|e| e.to_string())?
+                        .map_err(e)?
                         .is_some_and(|other| other.id != user.id);
                     if taken {
                         return Err(format!("--new-username {n:?}: username taken"));
                     }
-                    user.username = n;
                 }
-                if let Some(v) = email {
-                    user.email = v;
-                }
-                if let Some(v) = first_name {
-                    user.first_name = v;
-                }
-                if let Some(v) = last_name {
-                    user.last_name = v;
-                }
-                if let Some(p) = profile {
-                    let made = idforce_server::profiles::ensure(
-                        self.store.as_ref(),
-                        &user.org_id,
-                        &p,
-                        now(),
-                    )
+                users::update(store, &mut user, change, &who, now())
                     .await
-                    .map_err(|e| e.to_string())?;
-                    // The org's spelling of the name, as apps compare it.
-                    user.profile = made.name;
-                }
-                user.updated_at = now();
-                self.store
-                    .save_user(&user)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let after = user_view(&user);
-                self.audit(
-                    "Manage Users",
-                    format!("Changed user {username}: {}", changes(&before, &after)),
-                )
-                .await?;
-                self.print(&after);
+                    .map_err(e)?;
+                self.print(&user_view(&user));
             }
-            UserCommand::Reactivate { username } => {
-                let mut user = self.user(&username).await?;
-                user.active = true;
-                user.updated_at = now();
-                self.store
-                    .save_user(&user)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.audit(
-                    "Manage Users",
-                    format!("Reactivated user {}", user.username),
-                )
-                .await?;
-                self.print(&json!({ "username": user.username, "active": true }));
-            }
-            UserCommand::Freeze { username } | UserCommand::Unfreeze { username } => {
-                let freeze = freezing;
-                let mut user = self.user(&username).await?;
-                user.frozen = freeze;
-                user.updated_at = now();
-                self.store
-                    .save_user(&user)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let did = if freeze { "Froze" } else { "Unfroze" };
-                self.audit("Manage Users", format!("{did} user {}", user.username))
-                    .await?;
-                // Frozen users are "kicked out of active sessions"; refresh tokens stay, refused
-                // while frozen, as a deactivated user's are.
-                let sessions = if freeze {
-                    self.store
-                        .revoke_sessions(SessionFilter::User(user.id), false, now())
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .0
-                } else {
-                    0
-                };
-                self.print(&json!({
-                    "username": user.username, "frozen": freeze, "sessions_revoked": sessions,
-                }));
-            }
+            UserCommand::Freeze { username } => self.set_frozen(&username, true).await?,
+            UserCommand::Unfreeze { username } => self.set_frozen(&username, false).await?,
             UserCommand::ResetSecurityToken { username } => {
                 let mut user = self.user(&username).await?;
-                let fresh = token::mint_security_token();
-                user.security_token = Some((self.hasher.digest(&fresh), fresh.chars().count()));
-                user.updated_at = now();
-                self.store
-                    .save_user(&user)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.audit(
-                    "Manage Users",
-                    format!("Reset the security token of {}", user.username),
-                )
-                .await?;
+                let fresh =
+                    users::reset_security_token(store, &self.hasher, &mut user, &who, now())
+                        .await
+                        .map_err(e)?;
                 self.print(&json!({ "username": user.username, "security_token": fresh }));
             }
         }
+        Ok(())
+    }
+
+    /// Deactivates (ending the user's sessions) or reactivates.
+    async fn set_active(&self, username: &str, active: bool) -> Result<()> {
+        let mut user = self.user(username).await?;
+        let change = users::UserChange {
+            active: Some(active),
+            ..Default::default()
+        };
+        let sessions = users::update(self.store.as_ref(), &mut user, change, &actor(), now())
+            .await
+            .map_err(|e| e.to_string())?;
+        self.print(&json!({
+            "username": user.username, "active": active, "sessions_revoked": sessions,
+        }));
+        Ok(())
+    }
+
+    /// Freezes (ending the user's sessions) or unfreezes.
+    async fn set_frozen(&self, username: &str, frozen: bool) -> Result<()> {
+        let mut user = self.user(username).await?;
+        let sessions = users::set_frozen(self.store.as_ref(), &mut user, frozen, &actor(), now())
+            .await
+            .map_err(|e| e.to_string())?;
+        self.print(&json!({
+            "username": user.username, "frozen": frozen, "sessions_revoked": sessions,
+        }));
         Ok(())
     }
 
