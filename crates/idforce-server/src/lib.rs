@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod seed;
 pub mod state;
 pub mod throttle;
+pub mod user_form;
 
 pub use app::{Application, Explain, ServeOptions};
 

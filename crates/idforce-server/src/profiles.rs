@@ -7,6 +7,9 @@ use idforce_core::ports::{StoreError, StoreResult};
 use idforce_core::sfid::{SfId, prefix};
 use idforce_store::Backend;
 
+/// The profile that may open Setup.
+pub const ADMIN: &str = "System Administrator";
+
 /// The profile `name` of `org`, made if it is missing. Nodes starting together may both make
 /// it: the loser's conflict means it exists, and it is read back.
 pub async fn ensure(

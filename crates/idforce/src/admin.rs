@@ -396,7 +396,12 @@ impl Admin {
                 profile,
             } => {
                 let org = self.org(&org).await?;
-                if store.user_by_username(&username).await.map_err(e)?.is_some() {
+                if store
+                    .user_by_username(&username)
+                    .await
+                    .map_err(e)?
+                    .is_some()
+                {
                     return Err(format!("username {username:?} is taken"));
                 }
                 let new = users::NewUser {
@@ -443,7 +448,9 @@ impl Admin {
             UserCommand::Reactivate { username } => self.set_active(&username, true).await?,
             UserCommand::Unlock { username } => {
                 let mut user = self.user(&username).await?;
-                users::unlock(store, &mut user, &who, now()).await.map_err(e)?;
+                users::unlock(store, &mut user, &who, now())
+                    .await
+                    .map_err(e)?;
                 self.print(&json!({ "username": user.username, "locked": false }));
             }
             UserCommand::Update {

@@ -211,6 +211,22 @@ fn routes() -> Router<AppState> {
             get(setup::consumer_form).post(setup::consumer_action),
         )
         .route(setup::USERS, get(setup::users))
+        .route(
+            setup::USER_NEW,
+            get(setup::user_new_form).post(setup::save_user),
+        )
+        .route(
+            setup::USER_EDIT,
+            get(setup::user_edit_form).post(setup::save_user),
+        )
+        .route(
+            setup::USER_PAGE,
+            get(setup::user_page).post(setup::user_action),
+        )
+        .route(
+            setup::RESET_TOKEN,
+            get(setup::reset_token_form).post(setup::reset_token),
+        )
         .route(setup::PROFILES, get(setup::profiles))
         .route(
             setup::OAUTH_USAGE,

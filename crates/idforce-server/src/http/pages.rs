@@ -358,31 +358,6 @@ pub fn scope_label(scope: &str) -> String {
     }
 }
 
-/// A row of Setup's Users list.
-pub struct UserRow {
-    /// The user's Login History.
-    pub history_href: String,
-    pub name: String,
-    pub username: String,
-    pub email: String,
-    pub profile: String,
-    pub active: &'static str,
-    /// Frozen, locked out, or blank.
-    pub status: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "setup_users.html")]
-pub struct SetupUsers<'a> {
-    pub org_name: &'a str,
-    pub username: &'a str,
-    pub users: Vec<UserRow>,
-}
-
-pub fn setup_users(p: &SetupUsers<'_>) -> Response {
-    html(StatusCode::OK, p)
-}
-
 /// A row of Setup's Profiles list.
 pub struct ProfileRow {
     pub name: String,

@@ -100,7 +100,7 @@ pub async fn create(
 }
 
 /// A change of a user's details; what is `None` stays.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct UserChange {
     pub username: Option<String>,
     pub email: Option<String>,
@@ -184,11 +184,23 @@ pub async fn set_password(
 }
 
 /// Lets a locked-out user log in again at once.
-pub async fn unlock(store: &dyn Backend, user: &mut User, actor: &str, now: Millis) -> StoreResult<()> {
+pub async fn unlock(
+    store: &dyn Backend,
+    user: &mut User,
+    actor: &str,
+    now: Millis,
+) -> StoreResult<()> {
     user.failed_logins = 0;
     user.locked_until = None;
     store.save_user(user).await?;
-    audit(store, actor, SECTION, format!("Unlocked user {}", user.username), now).await;
+    audit(
+        store,
+        actor,
+        SECTION,
+        format!("Unlocked user {}", user.username),
+        now,
+    )
+    .await;
     Ok(())
 }
 
@@ -205,7 +217,14 @@ pub async fn set_frozen(
     user.updated_at = now;
     store.save_user(user).await?;
     let did = if frozen { "Froze" } else { "Unfroze" };
-    audit(store, actor, SECTION, format!("{did} user {}", user.username), now).await;
+    audit(
+        store,
+        actor,
+        SECTION,
+        format!("{did} user {}", user.username),
+        now,
+    )
+    .await;
     if frozen {
         Ok(store
             .revoke_sessions(SessionFilter::User(user.id), false, now)

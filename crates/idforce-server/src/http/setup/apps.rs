@@ -10,13 +10,13 @@ use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token;
 
 use super::{
-    CONNECTED_APP, CONNECTED_APPS, admin, admin_session, csrf_token, not_found, unavailable,
+    CONNECTED_APP, CONNECTED_APPS, actor, admin, admin_session, csrf_token, not_found, posted,
+    see_other, unavailable,
 };
 use crate::app_form::{AppForm, FieldError, SCOPE_OPTIONS};
 use crate::config::{AppSpec, ConfigFile};
-use crate::http::browser::{redirect, same};
 use crate::http::pages;
-use crate::http::request::{self, OAuthRequest};
+use crate::http::request;
 use crate::operations::{self, app_view, changes};
 use crate::seed;
 use crate::state::AppState;
@@ -65,20 +65,6 @@ fn href(page: &str, app: &ConnectedApp) -> String {
     format!("{page}?app={}", app.id.to18())
 }
 
-/// After a POST: the browser fetches the next page with GET.
-fn see_other(to: &str) -> Response {
-    let mut r = redirect(to);
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    r
-}
-
-fn expired(back: &str) -> Response {
-    pages::form_expired(
-        "This form has expired. Go back, reload the page and try again.",
-        Some((back, "Back")),
-    )
-}
-
 /// The app of the admin's org named by `app=<id>`, read fresh: a change saves the whole app,
 /// and a copy from the directory cache could be a second old (a change made meanwhile by the
 /// CLI or another node would be undone).
@@ -116,31 +102,6 @@ async fn admin_and_app(
         Some(app) => Ok((sid, user, org, app)),
         None => Err(not_found(CONNECTED_APPS, "Manage Connected Apps")),
     }
-}
-
-/// A form POST of Setup: the admin and their org, once its CSRF token is checked.
-async fn posted(
-    s: &AppState,
-    req: &OAuthRequest,
-    page: &str,
-) -> Result<(String, std::sync::Arc<User>, std::sync::Arc<Org>), Response> {
-    let uri: Uri = page
-        .parse()
-        .unwrap_or_else(|_| Uri::from_static(CONNECTED_APPS));
-    let (sid, user, org) = admin_session(s, &req.headers, &uri).await?;
-    let ok = req
-        .params
-        .get("csrf")
-        .is_some_and(|c| same(c, &csrf_token(s, &sid)));
-    if ok {
-        Ok((sid, user, org))
-    } else {
-        Err(expired(page))
-    }
-}
-
-fn actor(user: &User) -> String {
-    format!("{} (Setup)", user.username)
 }
 
 struct AppRow {

@@ -13,17 +13,23 @@ use idforce_core::sfid::SfId;
 use idforce_store::LoginHistoryQuery;
 
 mod apps;
+mod users;
 
+use apps::org_app;
 pub use apps::{
     CONSUMER, EDIT, NEW, POLICIES, PROFILES as APP_PROFILES, consumer_action, consumer_form,
     edit_form, list as connected_apps, manage as connected_app, new_form, policies_form,
     policies_save, profiles_form, profiles_save, save as save_app,
 };
-use apps::{org_app, yes_no};
+pub use users::{
+    EDIT as USER_EDIT, NEW as USER_NEW, PAGE as USER_PAGE, RESET_TOKEN, action as user_action,
+    edit_form as user_edit_form, list as users, new_form as user_new_form, page as user_page,
+    reset_token, reset_token_form, save as save_user,
+};
 
 use super::browser::{logged_in, redirect, same, session_csrf};
 use super::pages;
-use super::request;
+use super::request::{self, OAuthRequest};
 use crate::login_history;
 use crate::operations;
 use crate::state::AppState;
@@ -39,7 +45,7 @@ pub const CONNECTED_APP: &str = "/lightning/setup/ConnectedApplication/page";
 /// Where Setup's pages live: a login may resume to any of them.
 pub const PREFIX: &str = "/lightning/setup/";
 /// The profile that may open Setup.
-pub const ADMIN_PROFILE: &str = "System Administrator";
+pub const ADMIN_PROFILE: &str = crate::profiles::ADMIN;
 /// Login History rows per page.
 const PAGE: u32 = 50;
 /// Login History rows in a download at most, newest first (`idforce login-history --csv`
@@ -69,11 +75,7 @@ pub(super) async fn admin_session(
     uri: &Uri,
 ) -> Result<(String, Arc<User>, Arc<Org>), Response> {
     let Some((sid, _, user)) = logged_in(s, headers).await else {
-        let back = uri.path_and_query().map_or(HOME, |p| p.as_str()).to_owned();
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("startURL", &back)
-            .finish();
-        return Err(redirect(&format!("/?{query}")));
+        return Err(to_login(uri));
     };
     if !is_admin(&user) {
         return Err(pages::insufficient_privileges());
@@ -84,9 +86,57 @@ pub(super) async fn admin_session(
     }
 }
 
+/// A visitor's answer: the login page, which brings them back to `uri` once they are in.
+pub(super) fn to_login(uri: &Uri) -> Response {
+    let back = uri.path_and_query().map_or(HOME, |p| p.as_str());
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("startURL", back)
+        .finish();
+    redirect(&format!("/?{query}"))
+}
+
 /// The CSRF token of Setup's forms: bound to the browser session, unguessable without it.
 pub(super) fn csrf_token(s: &AppState, sid: &str) -> String {
     session_csrf(s, sid, "setup")
+}
+
+/// After a POST: the browser fetches the next page with GET.
+pub(super) fn see_other(to: &str) -> Response {
+    let mut r = redirect(to);
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r
+}
+
+pub(super) fn expired(back: &str) -> Response {
+    pages::form_expired(
+        "This form has expired. Go back, reload the page and try again.",
+        Some((back, "Back")),
+    )
+}
+
+/// A form POST of Setup: the admin and their org, once its CSRF token is checked.
+pub(super) async fn posted(
+    s: &AppState,
+    req: &OAuthRequest,
+    page: &str,
+) -> Result<(String, std::sync::Arc<User>, std::sync::Arc<Org>), Response> {
+    let uri: Uri = page
+        .parse()
+        .unwrap_or_else(|_| Uri::from_static(CONNECTED_APPS));
+    let (sid, user, org) = admin_session(s, &req.headers, &uri).await?;
+    let ok = req
+        .params
+        .get("csrf")
+        .is_some_and(|c| same(c, &csrf_token(s, &sid)));
+    if ok {
+        Ok((sid, user, org))
+    } else {
+        Err(expired(page))
+    }
+}
+
+pub(super) fn actor(user: &User) -> String {
+    format!("{} (Setup)", user.username)
 }
 
 pub(super) fn not_found(back: &'static str, label: &'static str) -> Response {
@@ -203,42 +253,6 @@ pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: U
     })
 }
 
-/// Users: the org's, by name, with their profile and whether they may log in.
-pub async fn users(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (user, org) = match admin(&s, &headers, &uri).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let Ok(mut users) = s.store.users(Some(&org.id)).await else {
-        return unavailable();
-    };
-    users.sort_by_key(|u| (u.last_name.to_lowercase(), u.first_name.to_lowercase()));
-    let now = s.clock.now();
-    let rows = users
-        .iter()
-        .map(|u| pages::UserRow {
-            history_href: format!("{LOGIN_HISTORY}?user={}", u.id.to18()),
-            name: u.display_name(),
-            username: u.username.clone(),
-            email: u.email.clone(),
-            profile: u.profile.clone(),
-            active: yes_no(u.active),
-            status: if u.frozen {
-                "Frozen"
-            } else if u.is_locked(now) {
-                "Locked out"
-            } else {
-                ""
-            },
-        })
-        .collect();
-    pages::setup_users(&pages::SetupUsers {
-        org_name: &org.name,
-        username: &user.username,
-        users: rows,
-    })
-}
-
 /// Profiles: the org's, with how many users each has and the apps that admit it.
 pub async fn profiles(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let (user, org) = match admin(&s, &headers, &uri).await {
@@ -331,21 +345,10 @@ pub async fn oauth_usage_action(
     req: axum::extract::Request,
 ) -> Response {
     let req = request::read(req).await;
-    let page = Uri::from_static(OAUTH_USAGE);
-    let (sid, user, org) = match admin_session(&s, &req.headers, &page).await {
+    let (_, user, org) = match posted(&s, &req, OAUTH_USAGE).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let csrf_ok = req
-        .params
-        .get("csrf")
-        .is_some_and(|c| same(c, &csrf_token(&s, &sid)));
-    if !csrf_ok {
-        return pages::form_expired(
-            "This form has expired. Go back, reload the page and try again.",
-            Some((OAUTH_USAGE, "Connected Apps OAuth Usage")),
-        );
-    }
     let blocked = match req.params.get("action") {
         Some("block") => true,
         Some("unblock") => false,
@@ -356,7 +359,7 @@ pub async fn oauth_usage_action(
         Ok(None) => return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage"),
         Err(answer) => return answer,
     };
-    let actor = format!("{} (Setup)", user.username);
+    let actor = actor(&user);
     let now = s.clock.now();
     if operations::set_app_blocked(s.store.as_ref(), &mut app, blocked, &actor, now)
         .await
@@ -365,11 +368,8 @@ pub async fn oauth_usage_action(
         return unavailable();
     }
     let action = if blocked { "block" } else { "unblock" };
-    let mut r = redirect(&format!(
+    see_other(&format!(
         "{OAUTH_USAGE}?done={action}&app={}",
         app.id.to18()
-    ));
-    // After a POST: the browser fetches the page with GET.
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    r
+    ))
 }

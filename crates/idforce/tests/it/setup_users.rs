@@ -1,0 +1,297 @@
+//! Setup's Manage Users over HTTP: New User and Edit (each error beside its field), a user's
+//! page with Reset Password, Unlock and Freeze / Unfreeze taking effect on the wire at once,
+//! deactivation, what an admin cannot do to themselves, and Reset My Security Token for any
+//! user. Every refusal beside a control that passes.
+
+use crate::browser::{Browser, Page, unescape};
+use crate::helpers::*;
+
+const USERS: &str = "/lightning/setup/ManageUsers/home";
+const NEW: &str = "/lightning/setup/ManageUsers/new";
+const RESET_TOKEN: &str = "/lightning/settings/personal/ResetApiToken/home";
+
+async fn logged_in(s: &TestServer, username: &str, password: &str) -> Browser {
+    let mut b = Browser::new(s);
+    let page = b.get("/").await;
+    let after = b.log_in(&page, username, password).await;
+    assert_eq!(after.status, 302, "login failed: {}", after.body);
+    b
+}
+
+fn csrf_of(page: &Page) -> String {
+    page.hidden()
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v)
+        .expect("a CSRF field")
+}
+
+fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn field_error(page: &Page, field: &str) -> Option<String> {
+    let marker = format!("<p class=\"field-error\" id=\"{field}-error\">");
+    let start = page.body.find(&marker)? + marker.len();
+    let end = page.body[start..].find("</p>")? + start;
+    Some(unescape(&page.body[start..end]))
+}
+
+fn code_of(page: &Page, id: &str) -> Option<String> {
+    let marker = format!("<code id=\"{id}\">");
+    let start = page.body.find(&marker)? + marker.len();
+    let end = page.body[start..].find('<')? + start;
+    Some(unescape(&page.body[start..end]))
+}
+
+fn user_page(db: &str, username: &str) -> String {
+    let id = admin(db, &["user", "show", username])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    format!("/lightning/setup/ManageUsers/page?user={id}")
+}
+
+async fn password_grant(
+    s: &TestServer,
+    username: &str,
+    password: &str,
+) -> (u16, serde_json::Value) {
+    s.token(&[
+        ("grant_type", "password"),
+        ("client_id", SELF_SERVICE_ID),
+        ("client_secret", SELF_SERVICE_SECRET),
+        ("username", username),
+        ("password", password),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn new_user_then_reset_password_freeze_unlock_and_deactivate() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let list = alice.get(USERS).await;
+    assert!(list.body.contains(&format!("href=\"{NEW}\"")));
+    let blank = alice.get(NEW).await;
+    for label in [
+        "<label for=\"first_name\">First Name</label>",
+        "<label for=\"last_name\">Last Name</label>",
+        "<label for=\"email\">Email</label>",
+        "<label for=\"username\">Username</label>",
+        "<label for=\"profile\">Profile</label>",
+        "<label for=\"active\">Active</label>",
+    ] {
+        assert!(blank.body.contains(label), "{label}");
+    }
+    let csrf = csrf_of(&blank);
+    // Bad fields: said beside each, kept as typed, nobody created.
+    let bad = alice
+        .post(
+            NEW,
+            &form(&[
+                ("csrf", &csrf),
+                ("first_name", "Jane"),
+                ("email", "jane"),
+                ("username", BOB),
+                ("profile", "Standard User"),
+                ("active", "on"),
+            ]),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(
+        field_error(&bad, "last_name").as_deref(),
+        Some("You must enter a value.")
+    );
+    assert_eq!(
+        field_error(&bad, "email").as_deref(),
+        Some("Enter an email address, like jane@example.com.")
+    );
+    assert_eq!(
+        field_error(&bad, "username").as_deref(),
+        Some("This username is taken: usernames are unique across every org.")
+    );
+    assert!(bad.body.contains("value=\"Jane\""));
+    assert!(admin_refused(&db, &["user", "show", "jane@acme.test"]).contains("jane@acme.test"));
+    // A forged form and Bob: refused.
+    let jane = form(&[
+        ("csrf", &csrf),
+        ("first_name", "Jane"),
+        ("last_name", "Doe"),
+        ("email", "jane@acme.test"),
+        ("username", "jane@acme.test"),
+        ("profile", "Standard User"),
+        ("active", "on"),
+    ]);
+    let mut forged = jane.clone();
+    forged[0].1 = "forged".into();
+    assert_eq!(alice.post(NEW, &forged).await.status, 403);
+    let mut bob = logged_in(&s, BOB, BOB_PASSWORD).await;
+    assert_eq!(bob.post(NEW, &jane).await.status, 403);
+
+    // Created: her temporary password is shown once, and logs her in.
+    let made = alice.post(NEW, &jane).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let password = code_of(&made, "temporary-password").expect("shown once");
+    assert_eq!(made.headers["cache-control"], "no-store");
+    let shown = admin(&db, &["user", "show", "jane@acme.test"]);
+    assert_eq!(shown["profile"], "Standard User");
+    assert_eq!(shown["last_name"], "Doe");
+    let (st, body) = password_grant(&s, "jane@acme.test", &password).await;
+    assert_eq!(st, 200, "{body}");
+    let page_url = user_page(&db, "jane@acme.test");
+    let page = alice.get(&page_url).await;
+    assert_eq!(
+        code_of(&page, "temporary-password"),
+        None,
+        "not shown again"
+    );
+
+    // Reset Password: the old one stops working, the new one works.
+    let reset = alice
+        .post(
+            &page_url,
+            &form(&[("csrf", &csrf_of(&page)), ("action", "reset_password")]),
+        )
+        .await;
+    let fresh = code_of(&reset, "temporary-password").unwrap();
+    assert_ne!(fresh, password);
+    let (st, body) = password_grant(&s, "jane@acme.test", &password).await;
+    assert_error(st, &body, 400, "invalid_grant", "authentication failure");
+    assert_eq!(password_grant(&s, "jane@acme.test", &fresh).await.0, 200);
+
+    // Locked out by wrong passwords; Unlock lets her in at once.
+    for _ in 0..3 {
+        password_grant(&s, "jane@acme.test", "wrong").await;
+    }
+    let (st, body) = password_grant(&s, "jane@acme.test", &fresh).await;
+    assert_error(st, &body, 400, "invalid_grant", "authentication failure");
+    let page = alice.get(&page_url).await;
+    assert!(
+        page.body.contains("<dd id=\"user-status\">Locked out</dd>"),
+        "{}",
+        page.body
+    );
+    let unlocked = alice
+        .post(
+            &page_url,
+            &form(&[("csrf", &csrf_of(&page)), ("action", "unlock")]),
+        )
+        .await;
+    assert!(unlocked.body.contains("jane@acme.test can log in again."));
+    assert_eq!(password_grant(&s, "jane@acme.test", &fresh).await.0, 200);
+
+    // Freeze: refused as a failed login; Unfreeze: back.
+    let frozen = alice
+        .post(
+            &page_url,
+            &form(&[("csrf", &csrf_of(&page)), ("action", "freeze")]),
+        )
+        .await;
+    assert!(frozen.body.contains("<dd id=\"user-status\">Frozen</dd>"));
+    let (st, body) = password_grant(&s, "jane@acme.test", &fresh).await;
+    assert_error(st, &body, 400, "invalid_grant", "authentication failure");
+    alice
+        .post(
+            &page_url,
+            &form(&[("csrf", &csrf_of(&page)), ("action", "unfreeze")]),
+        )
+        .await;
+    assert_eq!(password_grant(&s, "jane@acme.test", &fresh).await.0, 200);
+
+    // Edit: deactivate her; the wire says so.
+    let edit_url = page_url.replace("/page?", "/edit?");
+    let edit = alice.get(&edit_url).await;
+    assert!(edit.body.contains("value=\"jane@acme.test\""));
+    let mut inactive = jane.clone();
+    inactive[0].1 = csrf_of(&edit);
+    inactive.retain(|(k, _)| k != "active");
+    let saved = alice.post(&edit_url, &inactive).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (st, body) = password_grant(&s, "jane@acme.test", &fresh).await;
+    assert_error(st, &body, 400, "invalid_grant", "inactive user");
+    let trail = admin(&db, &["audit-trail"]);
+    assert_eq!(trail[0]["user"], "alice@acme.test (Setup)");
+    assert_eq!(trail[0]["section"], "Manage Users");
+    assert_eq!(
+        trail[0]["action"],
+        "Changed user jane@acme.test: active true → false"
+    );
+
+    // Alice cannot deactivate herself, take away her own profile, or freeze herself.
+    let me_url = user_page(&db, ALICE).replace("/page?", "/edit?");
+    let me = alice.get(&me_url).await;
+    let refused = alice
+        .post(
+            &me_url,
+            &form(&[
+                ("csrf", &csrf_of(&me)),
+                ("first_name", "Alice"),
+                ("last_name", "Example"),
+                ("email", ALICE),
+                ("username", ALICE),
+                ("profile", "Standard User"),
+            ]),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(
+        field_error(&refused, "active").as_deref(),
+        Some("You can't deactivate your own user.")
+    );
+    assert!(field_error(&refused, "profile").is_some());
+    let mine = alice.get(&user_page(&db, ALICE)).await;
+    assert!(!mine.body.contains("id=\"freeze\""));
+    let refused = alice
+        .post(
+            &user_page(&db, ALICE),
+            &form(&[("csrf", &csrf_of(&mine)), ("action", "freeze")]),
+        )
+        .await;
+    assert_eq!(refused.status, 404);
+    assert_eq!(admin(&db, &["user", "show", ALICE])["frozen"], false);
+    // Another org's user: unknown here.
+    let dave = user_page(&db, "dave@globex.test");
+    assert_eq!(alice.get(&dave).await.status, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn any_user_resets_their_own_security_token() {
+    let s = TestServer::start().await;
+    // Control: Bob's API login with his token works.
+    let with_old = format!("{BOB_PASSWORD}{BOB_TOKEN}");
+    assert_eq!(password_grant(&s, BOB, &with_old).await.0, 200);
+    // A visitor is sent to log in first.
+    let mut visitor = Browser::new(&s);
+    let page = visitor.get(RESET_TOKEN).await;
+    assert_eq!(page.status, 302);
+    assert!(page.location.unwrap().contains("startURL="));
+
+    let mut bob = logged_in(&s, BOB, BOB_PASSWORD).await;
+    let home = bob.get("/").await;
+    assert!(
+        home.body.contains(&format!("href=\"{RESET_TOKEN}\"")),
+        "{}",
+        home.body
+    );
+    let page = bob.get(RESET_TOKEN).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let forged = bob.post(RESET_TOKEN, &form(&[("csrf", "forged")])).await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(password_grant(&s, BOB, &with_old).await.0, 200, "unchanged");
+    let done = bob
+        .post(RESET_TOKEN, &form(&[("csrf", &csrf_of(&page))]))
+        .await;
+    let token = code_of(&done, "security-token").expect("shown once");
+    let (st, body) = password_grant(&s, BOB, &with_old).await;
+    assert_error(st, &body, 400, "invalid_grant", "authentication failure");
+    let with_new = format!("{BOB_PASSWORD}{token}");
+    assert_eq!(password_grant(&s, BOB, &with_new).await.0, 200);
+    s.stop().await;
+}
