@@ -120,6 +120,8 @@ pub trait Purge: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     pub at: Millis,
+    /// The org changed; `None` for what belongs to no org (the system secret, signing keys).
+    pub org: Option<SfId>,
     pub actor: String,
     pub section: String,
     pub action: String,
@@ -129,8 +131,8 @@ pub struct AuditRecord {
 #[async_trait]
 pub trait AuditTrail: Send + Sync {
     async fn record_change(&self, record: &AuditRecord) -> StoreResult<()>;
-    /// The newest `limit` changes, newest first.
-    async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// The newest `limit` changes, newest first: an org's (`Some`), or everyone's.
+    async fn audit_trail(&self, org: Option<&SfId>, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 }
 
 /// A stored Login History row: its place in the list, and what it records.

@@ -72,6 +72,7 @@ pub(crate) fn audit(r: &impl Columns) -> StoreResult<crate::AuditRecord> {
         actor: r.text(1)?,
         section: r.text(2)?,
         action: r.text(3)?,
+        org: r.opt_text(4)?.as_deref().map(parse_id).transpose()?,
     })
 }
 

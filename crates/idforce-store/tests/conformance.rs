@@ -1560,28 +1560,52 @@ async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
 
 async fn the_audit_trail_lists_the_newest_change_first(name: &str, s: Store) {
     use idforce_store::AuditRecord;
-    assert!(s.audit_trail(10).await.unwrap().is_empty(), "{name}");
-    let record = |at: i64, action: &str| AuditRecord {
+    assert!(s.audit_trail(None, 10).await.unwrap().is_empty(), "{name}");
+    let (acme, globex) = (
+        s.next_id(prefix::ORG).await.unwrap(),
+        s.next_id(prefix::ORG).await.unwrap(),
+    );
+    let record = |at: i64, org: Option<SfId>, action: &str| AuditRecord {
         at,
+        org,
         actor: "admin (idforce CLI)".into(),
         section: "Connected Apps".into(),
         action: action.into(),
     };
-    for (at, action) in [(10, "first"), (30, "third"), (20, "second"), (30, "fourth")] {
-        s.record_change(&record(at, action)).await.unwrap();
+    for (at, org, action) in [
+        (10, Some(acme), "first"),
+        (30, Some(acme), "third"),
+        (20, None, "second"),
+        (30, Some(globex), "fourth"),
+    ] {
+        s.record_change(&record(at, org, action)).await.unwrap();
     }
-    let actions: Vec<String> = s
-        .audit_trail(10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.action)
-        .collect();
-    assert_eq!(actions, ["fourth", "third", "second", "first"], "{name}");
-    assert_eq!(s.audit_trail(2).await.unwrap().len(), 2, "{name}");
+    let actions = |org: Option<SfId>| {
+        let s = s.clone();
+        async move {
+            s.audit_trail(org.as_ref(), 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.action)
+                .collect::<Vec<String>>()
+        }
+    };
     assert_eq!(
-        s.audit_trail(10).await.unwrap()[0],
-        record(30, "fourth"),
+        actions(None).await,
+        ["fourth", "third", "second", "first"],
+        "{name}"
+    );
+    assert_eq!(
+        actions(Some(acme)).await,
+        ["third", "first"],
+        "{name}: one org's"
+    );
+    assert_eq!(actions(Some(globex)).await, ["fourth"], "{name}");
+    assert_eq!(s.audit_trail(None, 2).await.unwrap().len(), 2, "{name}");
+    assert_eq!(
+        s.audit_trail(None, 10).await.unwrap()[0],
+        record(30, Some(globex), "fourth"),
         "{name}"
     );
 }

@@ -124,6 +124,7 @@ impl Admin {
             apps += 1;
         }
         self.audit(
+            None,
             "Certificate and Key Management",
             format!(
                 "Resealed the store under system secret {} ({keys} signing keys, {apps} consumer secrets)",
@@ -146,6 +147,7 @@ impl Admin {
                 .await
                 .map_err(|e| e.to_string())?;
             self.audit(
+                None,
                 "Certificate and Key Management",
                 format!("Rotated the signing key: key {} signs from now on", key.kid),
             )
@@ -177,10 +179,15 @@ impl Admin {
 
     /// Records a change in the Setup Audit Trail: by whom (the OS user running the command),
     /// in which part of Setup, and what.
-    pub(crate) async fn audit(&self, section: &str, action: String) -> Result<()> {
+    pub(crate) async fn audit(
+        &self,
+        org: Option<SfId>,
+        section: &str,
+        action: String,
+    ) -> Result<()> {
         // The change is made: failing here would hide its answer (a secret shown once).
-        idforce_server::operations::audit(self.store.as_ref(), &actor(), section, action, now())
-            .await;
+        let store = self.store.as_ref();
+        operations::audit(store, org, &actor(), section, action, now()).await;
         Ok(())
     }
 
@@ -285,6 +292,7 @@ impl Admin {
                 };
                 self.store.save_org(&org).await.map_err(|e| e.to_string())?;
                 self.audit(
+                    Some(org.id),
                     "Company Information",
                     format!("Created org {:?} ({})", org.name, org.id),
                 )
@@ -300,15 +308,24 @@ impl Admin {
         Ok(())
     }
 
-    pub async fn run_audit_trail(&self, limit: u32) -> Result<()> {
+    pub async fn run_audit_trail(&self, org: Option<String>, limit: u32) -> Result<()> {
+        let org = match org {
+            Some(o) => Some(self.org(&o).await?.id),
+            None => None,
+        };
         let records = self
             .store
-            .audit_trail(limit)
+            .audit_trail(org.as_ref(), limit)
             .await
             .map_err(|e| e.to_string())?;
         let rows = records
             .iter()
-            .map(|r| json!({ "changed_at": r.at, "user": r.actor, "section": r.section, "action": r.action }))
+            .map(|r| {
+                json!({
+                    "changed_at": r.at, "org_id": r.org.map(|o| o.to18()), "user": r.actor,
+                    "section": r.section, "action": r.action,
+                })
+            })
             .collect();
         self.print(&Value::Array(rows));
         Ok(())
@@ -365,6 +382,7 @@ impl Admin {
                 }
                 let cloned = clone.map_or(String::new(), |c| format!(", cloned from {c:?}"));
                 self.audit(
+                    Some(org.id),
                     "Profiles",
                     format!(
                         "Created profile {:?} in org {:?}{cloned}",
@@ -617,6 +635,7 @@ impl Admin {
                 set_client_secret(&mut app, &secret, &self.hasher, &self.secrets);
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 self.audit(
+                    Some(org.id),
                     "Connected Apps",
                     format!("Created connected app {:?} in org {:?}", app.name, org.name),
                 )
@@ -651,6 +670,7 @@ impl Admin {
                 set_client_secret(&mut app, &secret, &self.hasher, &self.secrets);
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 self.audit(
+                    Some(app.org_id),
                     "Connected Apps",
                     format!(
                         "Generated a new consumer secret for connected app {:?}",
@@ -668,6 +688,7 @@ impl Admin {
                 );
                 self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                 self.audit(
+                    Some(app.org_id),
                     "Connected Apps",
                     format!("Uploaded a certificate for connected app {:?}", app.name),
                 )
@@ -692,6 +713,7 @@ impl Admin {
                     }
                 }
                 self.audit(
+                    Some(app.org_id),
                     "Connected Apps",
                     format!(
                         "Approved connected app {:?} for user {}",
@@ -788,6 +810,7 @@ impl Admin {
                     .map_err(|e| e.to_string())?;
                 let after = app_view(&app);
                 self.audit(
+                    Some(app.org_id),
                     "Connected Apps",
                     format!(
                         "Changed connected app {:?}: {}",
@@ -816,6 +839,7 @@ impl Admin {
                     app.profiles.push(profile.clone());
                     self.store.save_app(&app).await.map_err(|e| e.to_string())?;
                     self.audit(
+                        Some(app.org_id),
                         "Connected Apps",
                         format!(
                             "Gave profile {profile:?} access to connected app {:?}",
@@ -835,9 +859,15 @@ impl Admin {
             TokenCommand::List { user, app } => (user, app, false),
             TokenCommand::Revoke { user, app } => (user, app, true),
         };
-        let filter = match (user, app) {
-            (Some(u), _) => SessionFilter::User(self.user(&u).await?.id),
-            (None, Some(a)) => SessionFilter::App(self.app(&a).await?.id),
+        let (filter, org) = match (user, app) {
+            (Some(u), _) => {
+                let user = self.user(&u).await?;
+                (SessionFilter::User(user.id), Some(user.org_id))
+            }
+            (None, Some(a)) => {
+                let app = self.app(&a).await?;
+                (SessionFilter::App(app.id), Some(app.org_id))
+            }
             (None, None) => return Err("give --user or --app".into()),
         };
         if revoke {
@@ -851,6 +881,7 @@ impl Admin {
                 SessionFilter::App(id) => format!("connected app {}", id.to18()),
             };
             self.audit(
+                org,
                 "Session Management",
                 format!("Revoked the tokens of {whose}: {sessions} access, {refresh} refresh"),
             )

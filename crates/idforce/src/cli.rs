@@ -64,6 +64,9 @@ pub enum Command {
     Secrets(SecretsCommand),
     /// The Setup Audit Trail: every change made by an admin command, newest first.
     AuditTrail {
+        /// Only this org's changes (its name or id).
+        #[arg(long)]
+        org: Option<String>,
         /// How many changes to show.
         #[arg(long, default_value_t = 100)]
         limit: u32,

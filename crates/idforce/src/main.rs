@@ -118,7 +118,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Command::Org(c) => admin.run_org(c).await,
                 Command::User(c) => admin.run_user(c).await,
                 Command::Profile(c) => admin.run_profile(c).await,
-                Command::AuditTrail { limit } => admin.run_audit_trail(limit).await,
+                Command::AuditTrail { org, limit } => admin.run_audit_trail(org, limit).await,
                 Command::LoginHistory {
                     org,
                     user,
@@ -170,7 +170,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let written =
                         transfer::import(admin.store.as_ref(), &admin.secrets, &doc).await?;
                     admin
-                        .audit("Data Management", format!("Imported an export: {written}"))
+                        .audit(
+                            None,
+                            "Data Management",
+                            format!("Imported an export: {written}"),
+                        )
                         .await?;
                     println!(
                         "{}",

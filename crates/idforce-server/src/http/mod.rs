@@ -211,6 +211,7 @@ fn routes() -> Router<AppState> {
             get(setup::consumer_form).post(setup::consumer_action),
         )
         .route(setup::USERS, get(setup::users))
+        .route(setup::AUDIT_TRAIL, get(setup::audit_trail))
         .route(
             setup::USER_NEW,
             get(setup::user_new_form).post(setup::save_user),

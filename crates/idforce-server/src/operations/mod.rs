@@ -27,6 +27,7 @@ pub async fn set_app_blocked(
     let did = if blocked { "Blocked" } else { "Unblocked" };
     audit(
         store,
+        Some(app.org_id),
         actor,
         OAUTH_USAGE,
         format!("{did} connected app {:?}", app.name),
@@ -44,9 +45,17 @@ pub async fn set_app_blocked(
 
 /// Records a change that is already made; a failure is logged, never the change's answer
 /// (which may show a secret once).
-pub async fn audit(store: &dyn Backend, actor: &str, section: &str, action: String, now: Millis) {
+pub async fn audit(
+    store: &dyn Backend,
+    org: Option<SfId>,
+    actor: &str,
+    section: &str,
+    action: String,
+    now: Millis,
+) {
     let record = AuditRecord {
         at: now,
+        org,
         actor: actor.to_owned(),
         section: section.to_owned(),
         action,

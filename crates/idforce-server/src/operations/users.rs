@@ -95,7 +95,7 @@ pub async fn create(
         "Created user {} with profile {:?}",
         user.username, user.profile
     );
-    audit(store, actor, SECTION, action, now).await;
+    audit(store, Some(user.org_id), actor, SECTION, action, now).await;
     Ok((user, shown))
 }
 
@@ -149,7 +149,7 @@ pub async fn update(
         "Changed user {old_name}: {}",
         changes(&before, &user_view(user, now))
     );
-    audit(store, actor, SECTION, action, now).await;
+    audit(store, Some(user.org_id), actor, SECTION, action, now).await;
     if deactivated {
         Ok(store
             .revoke_sessions(SessionFilter::User(user.id), false, now)
@@ -179,7 +179,7 @@ pub async fn set_password(
     user.updated_at = now;
     store.save_user(user).await?;
     let action = format!("Reset the password of {}", user.username);
-    audit(store, actor, SECTION, action, now).await;
+    audit(store, Some(user.org_id), actor, SECTION, action, now).await;
     Ok(shown)
 }
 
@@ -195,6 +195,7 @@ pub async fn unlock(
     store.save_user(user).await?;
     audit(
         store,
+        Some(user.org_id),
         actor,
         SECTION,
         format!("Unlocked user {}", user.username),
@@ -219,6 +220,7 @@ pub async fn set_frozen(
     let did = if frozen { "Froze" } else { "Unfroze" };
     audit(
         store,
+        Some(user.org_id),
         actor,
         SECTION,
         format!("{did} user {}", user.username),
@@ -249,6 +251,6 @@ pub async fn reset_security_token(
     user.updated_at = now;
     store.save_user(user).await?;
     let action = format!("Reset the security token of {}", user.username);
-    audit(store, actor, SECTION, action, now).await;
+    audit(store, Some(user.org_id), actor, SECTION, action, now).await;
     Ok(fresh)
 }

@@ -217,8 +217,12 @@ impl<S: Backend> crate::AuditTrail for Cached<S> {
     async fn record_change(&self, record: &crate::AuditRecord) -> StoreResult<()> {
         self.inner.record_change(record).await
     }
-    async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<crate::AuditRecord>> {
-        self.inner.audit_trail(limit).await
+    async fn audit_trail(
+        &self,
+        org: Option<&SfId>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::AuditRecord>> {
+        self.inner.audit_trail(org, limit).await
     }
 }
 

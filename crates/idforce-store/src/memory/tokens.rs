@@ -504,11 +504,20 @@ impl crate::AuditTrail for MemoryStore {
         Ok(())
     }
 
-    async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<crate::AuditRecord>> {
+    async fn audit_trail(
+        &self,
+        org: Option<&SfId>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::AuditRecord>> {
         let state = self.read();
         // Newest first; among equal times, the later recorded first (as the SQL stores order).
-        let mut all: Vec<(usize, crate::AuditRecord)> =
-            state.audit.iter().cloned().enumerate().collect();
+        let mut all: Vec<(usize, crate::AuditRecord)> = state
+            .audit
+            .iter()
+            .cloned()
+            .enumerate()
+            .filter(|(_, r)| org.is_none_or(|o| r.org.as_ref() == Some(o)))
+            .collect();
         all.sort_by(|(i, a), (j, b)| (b.at, j).cmp(&(a.at, i)));
         Ok(all
             .into_iter()

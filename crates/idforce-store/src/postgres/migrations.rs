@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_audit_trail.sql")),
     (12, include_str!("migrations/0012_login_history.sql")),
     (13, include_str!("migrations/0013_app_details.sql")),
+    (14, include_str!("migrations/0014_audit_org.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

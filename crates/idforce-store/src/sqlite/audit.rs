@@ -2,14 +2,17 @@
 
 use async_trait::async_trait;
 use idforce_core::ports::StoreResult;
+use idforce_core::sfid::SfId;
 use rusqlite::params;
 
 use super::{SqliteStore, all, change};
 use crate::{AuditRecord, AuditTrail, rows};
 
-const RECORD: &str = "INSERT INTO audit_trail (at, actor, section, action) VALUES (?1, ?2, ?3, ?4)";
-const NEWEST: &str =
-    "SELECT at, actor, section, action FROM audit_trail ORDER BY at DESC, id DESC LIMIT ?1";
+const RECORD: &str =
+    "INSERT INTO audit_trail (at, actor, section, action, org_id) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// `?1` an org, or NULL for every org's.
+const NEWEST: &str = "SELECT at, actor, section, action, org_id FROM audit_trail
+     WHERE ?1 IS NULL OR org_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2";
 
 #[async_trait]
 impl AuditTrail for SqliteStore {
@@ -17,13 +20,18 @@ impl AuditTrail for SqliteStore {
         let r = r.clone();
         self.db
             .write_statement(move |c| {
-                change(c, RECORD, params![r.at, r.actor, r.section, r.action]).map(drop)
+                let org = r.org.map(|o| o.as15().to_owned());
+                change(c, RECORD, params![r.at, r.actor, r.section, r.action, org]).map(drop)
             })
             .await
     }
 
-    async fn audit_trail(&self, limit: u32) -> StoreResult<Vec<AuditRecord>> {
-        self.db
-            .read(|c| all(c, NEWEST, [i64::from(limit)], |r| rows::audit(r)))
+    async fn audit_trail(&self, org: Option<&SfId>, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let org = org.map(|o| o.as15().to_owned());
+        self.db.read(|c| {
+            all(c, NEWEST, params![org, i64::from(limit)], |r| {
+                rows::audit(r)
+            })
+        })
     }
 }

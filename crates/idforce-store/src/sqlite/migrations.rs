@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/0012_audit_trail.sql")),
     (13, include_str!("migrations/0013_login_history.sql")),
     (14, include_str!("migrations/0014_app_details.sql")),
+    (15, include_str!("migrations/0015_audit_org.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

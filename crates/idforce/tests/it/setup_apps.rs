@@ -526,3 +526,64 @@ async fn policies_and_profiles_decide_who_may_use_the_app() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_setup_audit_trail_shows_the_orgs_own_changes_newest_first() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    // One change in each org, by the CLI; then one in Acme through Setup.
+    admin(
+        &db,
+        &[
+            "app",
+            "update",
+            "Globex App",
+            "--contact-email",
+            "ops@globex.test",
+        ],
+    );
+    admin(
+        &db,
+        &[
+            "app",
+            "update",
+            "Auditor",
+            "--contact-email",
+            "ops@acme.test",
+        ],
+    );
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let blank = alice.get(NEW).await;
+    assert_eq!(
+        alice
+            .post(NEW, &seed_002_app(&csrf_of(&blank)))
+            .await
+            .status,
+        303
+    );
+
+    let page = alice.get("/lightning/setup/SecurityEvents/home").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = unescape(&page.body);
+    let created = body
+        .find("Created connected app \"JWT Demo\"")
+        .expect("Setup's change");
+    let updated = body
+        .find("Changed connected app \"Auditor\": contact_email \"\" → \"ops@acme.test\"")
+        .expect("the CLI's change");
+    assert!(created < updated, "newest first");
+    assert!(body.contains("<td>alice@acme.test (Setup)</td>"));
+    assert!(!body.contains("Globex"), "another org's change: {body}");
+    // The CLI: one org's, or every org's.
+    let acme = admin(&db, &["audit-trail", "--org", "Acme"]);
+    assert_eq!(acme.as_array().unwrap().len(), 2, "{acme}");
+    assert_eq!(acme[0]["org_id"], "00D000000000001EAA");
+    assert_eq!(admin(&db, &["audit-trail"]).as_array().unwrap().len(), 3);
+    // Bob: not his to see.
+    let mut bob = logged_in(&s, BOB, BOB_PASSWORD).await;
+    assert_eq!(
+        bob.get("/lightning/setup/SecurityEvents/home").await.status,
+        403
+    );
+    s.stop().await;
+}

@@ -465,7 +465,15 @@ pub async fn save(State(s): State<AppState>, req: Request) -> Response {
             changes(&before, &app_view(&app))
         ),
     };
-    operations::audit(s.store.as_ref(), &actor(&user), SECTION, action, now).await;
+    operations::audit(
+        s.store.as_ref(),
+        Some(app.org_id),
+        &actor(&user),
+        SECTION,
+        action,
+        now,
+    )
+    .await;
     let done = if created { "created" } else { "saved" };
     see_other(&format!("{}&done={done}", href(CONNECTED_APP, &app)))
 }
@@ -751,6 +759,7 @@ async fn save_change(
     );
     operations::audit(
         s.store.as_ref(),
+        Some(app.org_id),
         &actor(user),
         SECTION,
         action,
@@ -937,6 +946,7 @@ pub async fn consumer_action(State(s): State<AppState>, req: Request) -> Respons
         );
         operations::audit(
             s.store.as_ref(),
+            Some(app.org_id),
             &actor(&user),
             SECTION,
             action,

@@ -40,6 +40,9 @@ pub const CONNECTED_APPS: &str = "/lightning/setup/ConnectedApplication/home";
 pub const USERS: &str = "/lightning/setup/ManageUsers/home";
 pub const OAUTH_USAGE: &str = "/lightning/setup/ConnectedAppsUsage/home";
 pub const PROFILES: &str = "/lightning/setup/EnhancedProfiles/home";
+pub const AUDIT_TRAIL: &str = "/lightning/setup/SecurityEvents/home";
+/// Changes the audit trail page lists.
+const AUDIT_ROWS: u32 = 200;
 /// A connected app's Manage page (`?app=<id>`).
 pub const CONNECTED_APP: &str = "/lightning/setup/ConnectedApplication/page";
 /// Where Setup's pages live: a login may resume to any of them.
@@ -372,4 +375,38 @@ pub async fn oauth_usage_action(
         "{OAUTH_USAGE}?done={action}&app={}",
         app.id.to18()
     ))
+}
+
+#[derive(askama::Template)]
+#[template(path = "setup_audit_trail.html")]
+struct AuditTrailPage<'a> {
+    org_name: &'a str,
+    username: &'a str,
+    limit: u32,
+    /// Date, User, Action, Section.
+    rows: Vec<(String, String, String, String)>,
+}
+
+/// View Setup Audit Trail: the org's newest changes, by Setup or by admin commands.
+pub async fn audit_trail(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (user, org) = match admin(&s, &headers, &uri).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Ok(records) = s.store.audit_trail(Some(&org.id), AUDIT_ROWS).await else {
+        return unavailable();
+    };
+    let rows = records
+        .into_iter()
+        .map(|r| (login_history::time(r.at), r.actor, r.action, r.section))
+        .collect();
+    pages::html(
+        StatusCode::OK,
+        &AuditTrailPage {
+            org_name: &org.name,
+            username: &user.username,
+            limit: AUDIT_ROWS,
+            rows,
+        },
+    )
 }
