@@ -366,30 +366,16 @@ impl Admin {
                     ),
                     None => None,
                 };
-                let profile =
-                    idforce_server::profiles::ensure(self.store.as_ref(), &org.id, &name, now())
-                        .await
-                        .map_err(e)?;
-                // Cloning copies the connected-app access: every app admitting the source
-                // admits the new profile too.
-                if let Some(source) = source {
-                    for mut app in self.store.apps(Some(&org.id)).await.map_err(e)? {
-                        if app.admits_profile(&source.name) && !app.admits_profile(&name) {
-                            app.profiles.push(profile.name.clone());
-                            self.store.save_app(&app).await.map_err(e)?;
-                        }
-                    }
-                }
-                let cloned = clone.map_or(String::new(), |c| format!(", cloned from {c:?}"));
-                self.audit(
-                    Some(org.id),
-                    "Profiles",
-                    format!(
-                        "Created profile {:?} in org {:?}{cloned}",
-                        profile.name, org.name
-                    ),
+                let profile = operations::profiles::create(
+                    self.store.as_ref(),
+                    &org,
+                    &name,
+                    source.as_ref(),
+                    &actor(),
+                    now(),
                 )
-                .await?;
+                .await
+                .map_err(e)?;
                 let users = self.store.users(Some(&org.id)).await.map_err(e)?;
                 let apps = self.store.apps(Some(&org.id)).await.map_err(e)?;
                 self.print(&profile_view(&profile, &users, &apps));

@@ -213,6 +213,14 @@ fn routes() -> Router<AppState> {
         .route(setup::USERS, get(setup::users))
         .route(setup::AUDIT_TRAIL, get(setup::audit_trail))
         .route(
+            setup::PROFILE_NEW,
+            get(setup::profile_new_form).post(setup::create_profile),
+        )
+        .route(
+            setup::PROFILE_PAGE,
+            get(setup::profile_page).post(setup::save_profile_access),
+        )
+        .route(
             setup::USER_NEW,
             get(setup::user_new_form).post(setup::save_user),
         )

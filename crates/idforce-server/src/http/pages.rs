@@ -358,26 +358,6 @@ pub fn scope_label(scope: &str) -> String {
     }
 }
 
-/// A row of Setup's Profiles list.
-pub struct ProfileRow {
-    pub name: String,
-    pub users: usize,
-    /// The apps that pre-authorize the profile, by name.
-    pub apps: String,
-}
-
-#[derive(Template)]
-#[template(path = "setup_profiles.html")]
-pub struct SetupProfiles<'a> {
-    pub org_name: &'a str,
-    pub username: &'a str,
-    pub profiles: Vec<ProfileRow>,
-}
-
-pub fn setup_profiles(p: &SetupProfiles<'_>) -> Response {
-    html(StatusCode::OK, p)
-}
-
 /// A row of Connected Apps OAuth Usage.
 pub struct UsageRow {
     pub id: String,

@@ -134,4 +134,5 @@ pub fn reveal_secret(secrets: &SystemSecret, app: &ConnectedApp) -> Result<Strin
     String::from_utf8(plain).map_err(|_| format!("app {:?}: a secret that is not text", app.name))
 }
 
+pub mod profiles;
 pub mod users;

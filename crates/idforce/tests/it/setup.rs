@@ -301,16 +301,16 @@ async fn users_and_profiles_list_the_orgs_own() {
     assert!(
         profiles
             .body
-            .contains("<td>System Administrator</td><td>2</td><td>Integration</td>"),
+            .contains(">System Administrator</a></td><td>2</td><td>Integration</td>"),
         "{}",
         profiles.body
     );
     assert!(
         profiles
             .body
-            .contains("<td>Standard User</td><td>1</td><td></td>")
+            .contains(">Standard User</a></td><td>1</td><td></td>")
     );
-    assert!(profiles.body.contains("<td>API Only</td><td>1</td>"));
+    assert!(profiles.body.contains(">API Only</a></td><td>1</td>"));
 
     // Each user's own Login History, from their row.
     let bob_row = row(BOB);

@@ -295,3 +295,128 @@ async fn any_user_resets_their_own_security_token() {
     assert_eq!(password_grant(&s, BOB, &with_new).await.0, 200);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_cloned_profile_may_use_the_sources_apps_until_its_access_changes() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let jwt = |sub: &str| {
+        sign_jwt(&serde_json::json!({
+            "iss": INTEGRATION_ID, "sub": sub, "aud": s.url, "exp": now_secs() + 180,
+        }))
+    };
+    // Control: Bob (Standard User) may not use the admin-approved Integration app.
+    let (st, body) = s.jwt_login(&jwt(BOB)).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    );
+
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let list = alice.get("/lightning/setup/EnhancedProfiles/home").await;
+    assert!(
+        list.body
+            .contains("href=\"/lightning/setup/EnhancedProfiles/new\"")
+    );
+    let new = alice.get("/lightning/setup/EnhancedProfiles/new").await;
+    assert!(
+        new.body
+            .contains("<label for=\"clone\">Existing Profile</label>")
+    );
+    assert!(
+        new.body
+            .contains("<label for=\"name\">Profile Name</label>")
+    );
+    let csrf = csrf_of(&new);
+    // A name taken (in another case): refused beside the field.
+    let taken = alice
+        .post(
+            "/lightning/setup/EnhancedProfiles/new",
+            &form(&[
+                ("csrf", &csrf),
+                ("clone", "System Administrator"),
+                ("name", "standard user"),
+            ]),
+        )
+        .await;
+    assert_eq!(taken.status, 422);
+    assert_eq!(
+        field_error(&taken, "name").as_deref(),
+        Some("Your org has a profile with this name.")
+    );
+    let made = alice
+        .post(
+            "/lightning/setup/EnhancedProfiles/new",
+            &form(&[
+                ("csrf", &csrf),
+                ("clone", "System Administrator"),
+                ("name", "Integration Admins"),
+            ]),
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let page_url = made.location.unwrap();
+    let page = alice.get(&page_url).await;
+    assert!(page.body.contains("The profile is created."));
+    let app_id = admin(&db, &["app", "show", "Integration"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        page.body.contains(&format!(
+            "id=\"app-{app_id}\" name=\"app\" value=\"{app_id}\" checked"
+        )),
+        "cloned access: {}",
+        page.body
+    );
+    // Bob gets the profile (Edit User): the Integration app admits him now.
+    let edit_url = user_page(&db, BOB).replace("/page?", "/edit?");
+    let edit = alice.get(&edit_url).await;
+    assert!(edit.body.contains("<option value=\"Integration Admins\">"));
+    let saved = alice
+        .post(
+            &edit_url,
+            &form(&[
+                ("csrf", &csrf_of(&edit)),
+                ("first_name", "Bob"),
+                ("last_name", "Builder"),
+                ("email", BOB),
+                ("username", BOB),
+                ("profile", "Integration Admins"),
+                ("active", "on"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (st, body) = s.jwt_login(&jwt(BOB)).await;
+    assert_eq!(st, 200, "{body}");
+    // Connected App Access: nothing ticked, saved; he is refused again at once.
+    let saved = alice
+        .post(&page_url, &form(&[("csrf", &csrf_of(&page))]))
+        .await;
+    assert_eq!(saved.status, 303);
+    let (st, body) = s.jwt_login(&jwt(BOB)).await;
+    assert_error(
+        st,
+        &body,
+        400,
+        "invalid_app_access",
+        "user is not admin approved to access this app",
+    );
+    let trail = admin(&db, &["audit-trail", "--org", "Acme"]);
+    assert_eq!(
+        trail[0]["action"],
+        "Changed the connected app access of profile \"Integration Admins\": given [], taken away [\"Integration\"]"
+    );
+    // Another org's profile: unknown here.
+    let globex = admin(&db, &["profile", "list", "--org", "Globex"]);
+    let other = format!(
+        "/lightning/setup/EnhancedProfiles/page?profile={}",
+        globex[0]["id"].as_str().unwrap()
+    );
+    assert_eq!(alice.get(&other).await.status, 404);
+    s.stop().await;
+}

@@ -13,6 +13,7 @@ use idforce_core::sfid::SfId;
 use idforce_store::LoginHistoryQuery;
 
 mod apps;
+mod profiles;
 mod users;
 
 use apps::org_app;
@@ -20,6 +21,10 @@ pub use apps::{
     CONSUMER, EDIT, NEW, POLICIES, PROFILES as APP_PROFILES, consumer_action, consumer_form,
     edit_form, list as connected_apps, manage as connected_app, new_form, policies_form,
     policies_save, profiles_form, profiles_save, save as save_app,
+};
+pub use profiles::{
+    NEW as PROFILE_NEW, PAGE as PROFILE_PAGE, create as create_profile, list as profiles,
+    new_form as profile_new_form, page as profile_page, save_access as save_profile_access,
 };
 pub use users::{
     EDIT as USER_EDIT, NEW as USER_NEW, PAGE as USER_PAGE, RESET_TOKEN, action as user_action,
@@ -253,43 +258,6 @@ pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: U
         columns: &login_history::COLUMNS,
         rows: records.iter().map(login_history::cells).collect(),
         older,
-    })
-}
-
-/// Profiles: the org's, with how many users each has and the apps that admit it.
-pub async fn profiles(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (user, org) = match admin(&s, &headers, &uri).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let (Ok(profiles), Ok(users), Ok(apps)) = (
-        s.store.profiles(Some(&org.id)).await,
-        s.store.users(Some(&org.id)).await,
-        s.store.apps(Some(&org.id)).await,
-    ) else {
-        return unavailable();
-    };
-    let rows = profiles
-        .iter()
-        .map(|p| {
-            let same = |name: &String| name.eq_ignore_ascii_case(&p.name);
-            let mut admitted: Vec<&str> = apps
-                .iter()
-                .filter(|a| a.profiles.iter().any(same))
-                .map(|a| a.name.as_str())
-                .collect();
-            admitted.sort_unstable();
-            pages::ProfileRow {
-                name: p.name.clone(),
-                users: users.iter().filter(|u| same(&u.profile)).count(),
-                apps: admitted.join(", "),
-            }
-        })
-        .collect();
-    pages::setup_profiles(&pages::SetupProfiles {
-        org_name: &org.name,
-        username: &user.username,
-        profiles: rows,
     })
 }
 

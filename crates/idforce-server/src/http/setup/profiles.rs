@@ -1,0 +1,305 @@
+//! Setup's Profiles: the list, New Profile (by cloning an existing one, as Salesforce's form
+//! does), and each profile's page with its Connected App Access.
+
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use idforce_core::model::{Org, Profile, User};
+use idforce_core::sfid::SfId;
+
+use super::{
+    PROFILES, actor, admin, admin_session, csrf_token, not_found, posted, see_other, unavailable,
+};
+use crate::app_form::FieldError;
+use crate::http::pages;
+use crate::http::request;
+use crate::operations::profiles as ops;
+use crate::state::AppState;
+
+/// New Profile (GET the form, POST it).
+pub const NEW: &str = "/lightning/setup/EnhancedProfiles/new";
+/// A profile's page and its Connected App Access (`?profile=<id>`).
+pub const PAGE: &str = "/lightning/setup/EnhancedProfiles/page";
+
+fn href(p: &Profile) -> String {
+    format!("{PAGE}?profile={}", p.id.to18())
+}
+
+struct ProfileRow {
+    name: String,
+    href: String,
+    users: usize,
+    /// The apps that admit the profile, by name.
+    apps: String,
+}
+
+#[derive(Template)]
+#[template(path = "setup_profiles.html")]
+struct ListPage<'a> {
+    org_name: &'a str,
+    username: &'a str,
+    profiles: Vec<ProfileRow>,
+}
+
+/// Profiles: the org's, with how many users each has and the apps that admit it.
+pub async fn list(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (user, org) = match admin(&s, &headers, &uri).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let (Ok(mut profiles), Ok(users), Ok(apps)) = (
+        s.store.profiles(Some(&org.id)).await,
+        s.store.users(Some(&org.id)).await,
+        s.store.apps(Some(&org.id)).await,
+    ) else {
+        return unavailable();
+    };
+    profiles.sort_by_key(|p| p.name.to_lowercase());
+    let profiles = profiles
+        .iter()
+        .map(|p| {
+            let mut admitted: Vec<&str> = apps
+                .iter()
+                .filter(|a| a.admits_profile(&p.name))
+                .map(|a| a.name.as_str())
+                .collect();
+            admitted.sort_unstable();
+            ProfileRow {
+                name: p.name.clone(),
+                href: href(p),
+                users: users
+                    .iter()
+                    .filter(|u| u.profile.eq_ignore_ascii_case(&p.name))
+                    .count(),
+                apps: admitted.join(", "),
+            }
+        })
+        .collect();
+    pages::html(
+        StatusCode::OK,
+        &ListPage {
+            org_name: &org.name,
+            username: &user.username,
+            profiles,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "setup_profile_new.html")]
+struct NewPage<'a> {
+    org_name: &'a str,
+    username: &'a str,
+    csrf: String,
+    /// The org's profiles, each with whether it is the one to clone.
+    existing: Vec<(String, bool)>,
+    name: &'a str,
+    errors: &'a [FieldError],
+}
+
+impl NewPage<'_> {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+}
+
+async fn new_page(
+    s: &AppState,
+    (sid, me, org): (&str, &User, &Org),
+    clone: &str,
+    name: &str,
+    errors: &[FieldError],
+) -> Response {
+    let Ok(mut profiles) = s.store.profiles(Some(&org.id)).await else {
+        return unavailable();
+    };
+    profiles.sort_by_key(|p| p.name.to_lowercase());
+    let existing = profiles
+        .iter()
+        .map(|p| (p.name.clone(), p.name.eq_ignore_ascii_case(clone)))
+        .collect();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    pages::html(
+        status,
+        &NewPage {
+            org_name: &org.name,
+            username: &me.username,
+            csrf: csrf_token(s, sid),
+            existing,
+            name,
+            errors,
+        },
+    )
+}
+
+pub async fn new_form(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    match admin_session(&s, &headers, &uri).await {
+        Ok((sid, me, org)) => new_page(&s, (&sid, &me, &org), "Standard User", "", &[]).await,
+        Err(answer) => answer,
+    }
+}
+
+/// Creates the profile, cloned from the existing one chosen, and opens its page.
+pub async fn create(State(s): State<AppState>, req: Request) -> Response {
+    let req = request::read(req).await;
+    let (sid, me, org) = match posted(&s, &req, NEW).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let clone = req
+        .params
+        .get("clone")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let name = req.params.get("name").unwrap_or_default().trim().to_owned();
+    let Ok(profiles) = s.store.profiles(Some(&org.id)).await else {
+        return unavailable();
+    };
+    let source = profiles
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(&clone));
+    let mut errors = Vec::new();
+    if source.is_none() {
+        errors.push(FieldError {
+            field: "clone",
+            message: "Choose the profile to clone.".into(),
+        });
+    }
+    let message = if name.is_empty() {
+        Some("You must enter a value.")
+    } else if name.chars().count() > 80 {
+        Some("Use 80 characters or fewer.")
+    } else if profiles.iter().any(|p| p.name.eq_ignore_ascii_case(&name)) {
+        Some("Your org has a profile with this name.")
+    } else {
+        None
+    };
+    if let Some(m) = message {
+        errors.push(FieldError {
+            field: "name",
+            message: m.into(),
+        });
+    }
+    if !errors.is_empty() {
+        return new_page(&s, (&sid, &me, &org), &clone, &name, &errors).await;
+    }
+    let now = s.clock.now();
+    match ops::create(s.store.as_ref(), &org, &name, source, &actor(&me), now).await {
+        Ok(p) => see_other(&format!("{}&done=created", href(&p))),
+        Err(_) => unavailable(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "setup_profile.html")]
+struct ProfilePage<'a> {
+    org_name: &'a str,
+    username: &'a str,
+    profile: &'a Profile,
+    message: Option<&'static str>,
+    users: usize,
+    csrf: String,
+    action: String,
+    /// The org's apps (id, name), each with whether it admits the profile.
+    apps: Vec<(String, String, bool)>,
+}
+
+/// The profile of the admin's org named by `profile=<id>`.
+async fn org_profile(
+    s: &AppState,
+    org: &Org,
+    id: Option<&str>,
+) -> Result<Option<Profile>, Response> {
+    let Some(id) = id.and_then(|p| SfId::parse(p).ok()) else {
+        return Ok(None);
+    };
+    match s.store.profiles(Some(&org.id)).await {
+        Ok(profiles) => Ok(profiles.into_iter().find(|p| p.id == id)),
+        Err(_) => Err(unavailable()),
+    }
+}
+
+/// A profile's page: its users and the connected apps it may use.
+pub async fn page(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let (sid, me, org) = match admin_session(&s, &headers, &uri).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let wanted = request::query_param(uri.query(), "profile");
+    let profile = match org_profile(&s, &org, wanted.as_deref()).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return not_found(PROFILES, "Profiles"),
+        Err(answer) => return answer,
+    };
+    let (Ok(mut apps), Ok(users)) = (
+        s.store.apps(Some(&org.id)).await,
+        s.store.users(Some(&org.id)).await,
+    ) else {
+        return unavailable();
+    };
+    apps.retain(|a| !a.client_id.starts_with("idforce-soap-api-"));
+    apps.sort_by_key(|a| a.name.to_lowercase());
+    let message = match request::query_param(uri.query(), "done").as_deref() {
+        Some("created") => Some("The profile is created."),
+        Some("saved") => Some("Your changes are saved and in force."),
+        _ => None,
+    };
+    pages::html(
+        StatusCode::OK,
+        &ProfilePage {
+            org_name: &org.name,
+            username: &me.username,
+            message,
+            users: users
+                .iter()
+                .filter(|u| u.profile.eq_ignore_ascii_case(&profile.name))
+                .count(),
+            csrf: csrf_token(&s, &sid),
+            action: href(&profile),
+            apps: apps
+                .iter()
+                .map(|a| {
+                    let admits = a.admits_profile(&profile.name);
+                    (a.id.to18(), a.name.clone(), admits)
+                })
+                .collect(),
+            profile: &profile,
+        },
+    )
+}
+
+/// Saves the profile's Connected App Access: exactly the apps ticked admit it.
+pub async fn save_access(State(s): State<AppState>, req: Request) -> Response {
+    let req = request::read(req).await;
+    let wanted = req.params.get("profile").map(str::to_owned);
+    let page = format!("{PAGE}?profile={}", wanted.as_deref().unwrap_or_default());
+    let (_, me, org) = match posted(&s, &req, &page).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let profile = match org_profile(&s, &org, wanted.as_deref()).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return not_found(PROFILES, "Profiles"),
+        Err(answer) => return answer,
+    };
+    let allowed: Vec<SfId> = req
+        .params
+        .pairs()
+        .filter(|(k, _)| *k == "app")
+        .filter_map(|(_, v)| SfId::parse(v).ok())
+        .collect();
+    let now = s.clock.now();
+    match ops::set_app_access(s.store.as_ref(), &profile, &allowed, &actor(&me), now).await {
+        Ok(_) => see_other(&format!("{}&done=saved", href(&profile))),
+        Err(_) => unavailable(),
+    }
+}
