@@ -271,6 +271,8 @@ pub struct Session {
     pub revoked: bool,
     /// The refresh family the session descends from, if any.
     pub family: Option<Family>,
+    /// The address the grant came from (Session Management's Source IP).
+    pub source_ip: Option<String>,
 }
 
 impl Session {

@@ -32,6 +32,8 @@ pub use sqlite::SqliteStore;
 pub enum SessionFilter {
     User(SfId),
     App(SfId),
+    /// One user's, of one app (OAuth Usage's Revoke).
+    UserApp(SfId, SfId),
 }
 
 /// A recorded approval: (user, app, scopes, when).
@@ -82,6 +84,9 @@ pub trait Accounts: Send + Sync {
 pub trait SessionAdmin: Send + Sync {
     /// Sessions not revoked and not idle past their timeout.
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>>;
+    /// An org's live sessions, the most recently used first, `limit` at most (Session
+    /// Management).
+    async fn org_sessions(&self, org: &SfId, now: Millis, limit: u32) -> StoreResult<Vec<Session>>;
     /// Refresh tokens neither revoked nor rotated away.
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>>;
     /// For each app of `org` with any, how many users (of any org) hold a live refresh token

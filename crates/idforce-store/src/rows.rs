@@ -304,7 +304,7 @@ pub(crate) fn decision_columns(d: DeviceDecision) -> (Option<String>, Option<i64
 }
 
 /// `digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
-/// revoked_at, family`
+/// revoked_at, family, source_ip`
 pub(crate) fn session(r: &impl Columns) -> StoreResult<Session> {
     Ok(Session {
         digest: r.digest(0)?,
@@ -317,6 +317,7 @@ pub(crate) fn session(r: &impl Columns) -> StoreResult<Session> {
         timeout_secs: r.int(7)?,
         revoked: r.opt_int(8)?.is_some(),
         family: r.family(9)?,
+        source_ip: r.opt_text(10)?,
     })
 }
 

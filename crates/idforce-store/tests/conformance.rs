@@ -70,6 +70,7 @@ conformance!(
     the_audit_trail_lists_the_newest_change_first,
     login_history_lists_filters_pages_and_purges,
     app_users_count_the_holders_of_live_refresh_tokens,
+    one_users_tokens_of_one_app_and_an_orgs_sessions,
 );
 
 fn memory() -> Store {
@@ -390,6 +391,7 @@ async fn recorded(s: &Store, login: &LoginEvent) -> bool {
 
 fn session(o: &Org, u: &User, a: &ConnectedApp, d: u8, family: Option<Family>) -> Session {
     Session {
+        source_ip: Some("203.0.113.7".into()),
         digest: [d; 32],
         org_id: o.id,
         user_id: u.id,
@@ -1800,4 +1802,91 @@ async fn app_users_count_the_holders_of_live_refresh_tokens(name: &str, s: Store
     assert!(s.app_users(&o2.id).await.unwrap().is_empty(), "{name}");
     let other = SfId::parse("00D0000000000ZZ").unwrap();
     assert!(s.app_users(&other).await.unwrap().is_empty(), "{name}");
+}
+
+/// OAuth Usage's Revoke (one user's tokens of one app) and Session Management (an org's live
+/// sessions, most recently used first, with their source address).
+async fn one_users_tokens_of_one_app_and_an_orgs_sessions(name: &str, s: Store) {
+    let o = org(&s).await;
+    let (u1, u2) = (user(&s, &o, "a@x").await, user(&s, &o, "b@x").await);
+    let a1 = app(&s, &o).await;
+    let a2 = ConnectedApp {
+        id: s.next_id(prefix::CONNECTED_APP).await.unwrap(),
+        name: "Other".into(),
+        api_name: "Other".into(),
+        client_id: "3MVG9other".into(),
+        ..a1.clone()
+    };
+    s.save_app(&a2).await.unwrap();
+    for (u, a, d) in [(&u1, &a1, 1), (&u1, &a2, 2), (&u2, &a1, 3)] {
+        let mut t = grant_tokens(&o, u, a, d, [d; 16]);
+        t.session.last_used_at = 1000 + i64::from(d);
+        s.insert_tokens(&t).await.unwrap();
+    }
+    let now = 5000;
+    let digests = |v: Vec<Session>| v.iter().map(|x| x.digest[0]).collect::<Vec<u8>>();
+    let one = SessionFilter::UserApp(u1.id, a1.id);
+    assert_eq!(
+        digests(s.live_sessions(one, now).await.unwrap()),
+        [1],
+        "{name}"
+    );
+    let refresh = s.live_refresh_tokens(one).await.unwrap();
+    assert_eq!(refresh.len(), 1, "{name}");
+    assert_eq!(
+        (refresh[0].user_id, refresh[0].app_id),
+        (u1.id, a1.id),
+        "{name}"
+    );
+    let listed = s.org_sessions(&o.id, now, 10).await.unwrap();
+    assert_eq!(
+        digests(listed.clone()),
+        [3, 2, 1],
+        "{name}: most recently used first"
+    );
+    assert_eq!(
+        listed[0].source_ip.as_deref(),
+        Some("203.0.113.7"),
+        "{name}"
+    );
+    assert_eq!(
+        s.org_sessions(&o.id, now, 2).await.unwrap().len(),
+        2,
+        "{name}"
+    );
+    let elsewhere = SfId::parse("00D0000000000ZZ").unwrap();
+    assert!(
+        s.org_sessions(&elsewhere, now, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{name}"
+    );
+
+    assert_eq!(
+        s.revoke_sessions(one, true, now).await.unwrap(),
+        (1, 1),
+        "{name}"
+    );
+    assert!(
+        s.live_sessions(one, now).await.unwrap().is_empty(),
+        "{name}"
+    );
+    // The same user's other app and another user of the same app keep theirs.
+    let u1_left = s
+        .live_sessions(SessionFilter::User(u1.id), now)
+        .await
+        .unwrap();
+    assert_eq!(digests(u1_left), [2], "{name}");
+    let a1_left = s
+        .live_refresh_tokens(SessionFilter::App(a1.id))
+        .await
+        .unwrap();
+    assert_eq!(a1_left.len(), 1, "{name}");
+    assert_eq!(a1_left[0].user_id, u2.id, "{name}");
+    assert_eq!(
+        digests(s.org_sessions(&o.id, now, 10).await.unwrap()),
+        [3, 2],
+        "{name}"
+    );
 }

@@ -846,7 +846,11 @@ impl Admin {
             TokenCommand::Revoke { user, app } => (user, app, true),
         };
         let (filter, org) = match (user, app) {
-            (Some(u), _) => {
+            (Some(u), Some(a)) => {
+                let (user, app) = (self.user(&u).await?, self.app(&a).await?);
+                (SessionFilter::UserApp(user.id, app.id), Some(user.org_id))
+            }
+            (Some(u), None) => {
                 let user = self.user(&u).await?;
                 (SessionFilter::User(user.id), Some(user.org_id))
             }
@@ -865,6 +869,9 @@ impl Admin {
             let whose = match &filter {
                 SessionFilter::User(id) => format!("user {}", id.to18()),
                 SessionFilter::App(id) => format!("connected app {}", id.to18()),
+                SessionFilter::UserApp(u, a) => {
+                    format!("user {} for connected app {}", u.to18(), a.to18())
+                }
             };
             self.audit(
                 org,

@@ -626,8 +626,8 @@ pub enum AppCommand {
 pub enum TokenCommand {
     /// List live access and refresh tokens of a user or an app.
     List {
-        /// The user's username.
-        #[arg(long, conflicts_with = "app", required_unless_present = "app")]
+        /// The user's username (with --app: that user's tokens of that app).
+        #[arg(long, required_unless_present = "app")]
         user: Option<String>,
         /// The app's name or consumer key.
         #[arg(long)]
@@ -635,8 +635,8 @@ pub enum TokenCommand {
     },
     /// Revoke every live access and refresh token of a user or an app.
     Revoke {
-        /// The user's username.
-        #[arg(long, conflicts_with = "app", required_unless_present = "app")]
+        /// The user's username (with --app: that user's tokens of that app).
+        #[arg(long, required_unless_present = "app")]
         user: Option<String>,
         /// The app's name or consumer key.
         #[arg(long)]

@@ -322,6 +322,7 @@ pub(crate) fn open_session(
         timeout_secs: app.session_timeout_secs,
         revoked: false,
         family,
+        source_ip: ctx.caller.ip.map(|ip| ip.to_string()),
     };
     let login = ctx
         .settings

@@ -186,6 +186,9 @@ impl<S: Backend> SessionAdmin for Cached<S> {
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>> {
         self.inner.live_sessions(filter, now).await
     }
+    async fn org_sessions(&self, org: &SfId, now: Millis, limit: u32) -> StoreResult<Vec<Session>> {
+        self.inner.org_sessions(org, now, limit).await
+    }
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
         self.inner.live_refresh_tokens(filter).await
     }

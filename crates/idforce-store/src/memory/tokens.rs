@@ -92,6 +92,7 @@ fn matches(filter: SessionFilter, user: &SfId, app: &SfId) -> bool {
     match filter {
         SessionFilter::User(id) => id == *user,
         SessionFilter::App(id) => id == *app,
+        SessionFilter::UserApp(u, a) => u == *user && a == *app,
     }
 }
 
@@ -392,6 +393,19 @@ impl SessionAdmin for MemoryStore {
             .map(|(s, _)| s.clone())
             .collect();
         live.sort_by_key(|s| s.issued_at);
+        Ok(live)
+    }
+
+    async fn org_sessions(&self, org: &SfId, now: Millis, limit: u32) -> StoreResult<Vec<Session>> {
+        let state = self.read();
+        let mut live: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|(s, _)| s.org_id == *org && s.is_live(now))
+            .map(|(s, _)| s.clone())
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse(s.last_used_at));
+        live.truncate(limit as usize);
         Ok(live)
     }
 

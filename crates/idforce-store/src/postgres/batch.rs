@@ -40,11 +40,13 @@ const IN_FLIGHT: usize = 2;
 /// Sessions and their Login History rows, by one statement (atomic without a transaction).
 const INSERT_MANY: &str = "WITH new_sessions AS (
      INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
-         timeout_secs, revoked_at, family)
-     SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, NULL, family
+         timeout_secs, revoked_at, family, source_ip)
+     SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, NULL, family,
+         source_ip
      FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-                 $8::int8[], $9::bytea[])
-          AS s (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, family))
+                 $8::int8[], $9::bytea[], $22::text[])
+          AS s (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs, family,
+                source_ip))
      INSERT INTO login_history (at, org_id, user_id, username, subtype, status, source_ip, app_id,
          application, browser, platform, login_url)
      SELECT * FROM UNNEST($10::int8[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
@@ -186,7 +188,13 @@ pub(super) async fn insert_sessions(
         .bind(text(&|l| l.application.clone()))
         .bind(text(&|l| l.browser.clone()))
         .bind(text(&|l| l.platform.clone()))
-        .bind(text(&|l| l.login_url.clone()));
+        .bind(text(&|l| l.login_url.clone()))
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.source_ip.clone())
+                .collect::<Vec<Option<String>>>(),
+        );
     super::injected_failure()?;
     query.execute(&mut *c).await.map_err(unavailable)?;
     Ok(())
@@ -208,7 +216,7 @@ pub(super) struct Reader<T> {
 
 pub(super) const SESSIONS_BY_DIGEST: &str =
     "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
-     timeout_secs, revoked_at, family FROM sessions WHERE digest = ANY($1)";
+     timeout_secs, revoked_at, family, source_ip FROM sessions WHERE digest = ANY($1)";
 pub(super) const REFRESH_BY_DIGEST: &str =
     "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at,
      issued_at, last_used_at, rotated_at, revoked_at FROM refresh_tokens WHERE digest = ANY($1)";

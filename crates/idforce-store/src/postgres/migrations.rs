@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/0012_login_history.sql")),
     (13, include_str!("migrations/0013_app_details.sql")),
     (14, include_str!("migrations/0014_audit_org.sql")),
+    (15, include_str!("migrations/0015_session_source_ip.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

@@ -14,18 +14,29 @@ use crate::{SessionAdmin, SessionFilter};
 
 const INSERT_SESSION: &str =
     "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
-     timeout_secs, revoked_at, family) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)";
+     timeout_secs, revoked_at, family, source_ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)";
 const TOUCH_SESSION: &str =
     "UPDATE sessions SET last_used_at = $1 WHERE digest = $2 AND last_used_at < $1";
 const REVOKE_SESSION: &str =
     "UPDATE sessions SET revoked_at = $1 WHERE digest = $2 AND revoked_at IS NULL";
 /// `$1` a user, `$2` an app (one of them NULL), `$3` now.
-const LIVE_SESSIONS: &str = "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
-     revoked_at, family FROM sessions
-     WHERE (user_id = $1 OR app_id = $2) AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > $3
+const LIVE_SESSIONS: &str =
+    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
+     revoked_at, family, source_ip FROM sessions
+     WHERE (user_id = $1 OR app_id = $2) AND ($4::text IS NULL OR app_id = $4)
+       AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > $3
      ORDER BY issued_at";
 const REVOKE_LIVE_SESSIONS: &str = "UPDATE sessions SET revoked_at = $3
-     WHERE (user_id = $1 OR app_id = $2) AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > $3";
+     WHERE (user_id = $1 OR app_id = $2) AND ($4::text IS NULL OR app_id = $4)
+       AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > $3";
+/// An org's live sessions, most recently used first: `$1` the org, `$2` now, `$3` how many.
+/// No index serves it (one on the org would cost every grant's insert): Setup's Session
+/// Management reads it rarely.
+const ORG_SESSIONS: &str =
+    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
+     revoked_at, family, source_ip FROM sessions
+     WHERE org_id = $1 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > $2
+     ORDER BY last_used_at DESC LIMIT $3";
 
 /// Records an assertion, or takes over the record of an expired one with the same digest;
 /// changes exactly one row when this is the assertion's first use.
@@ -56,12 +67,16 @@ const REVOKE_FAMILY_TOKENS: &str =
     "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL";
 const REVOKE_FAMILY_SESSIONS: &str =
     "UPDATE sessions SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL";
-/// `$1` a user, `$2` an app (one of them NULL).
-const LIVE_REFRESH: &str = "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,
+/// `$1` a user, `$2` an app (one of them NULL), `$3` NULL or the one app of `$1`'s.
+const LIVE_REFRESH: &str =
+    "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,
      last_used_at, rotated_at, revoked_at FROM refresh_tokens
-     WHERE (user_id = $1 OR app_id = $2) AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at";
+     WHERE (user_id = $1 OR app_id = $2) AND ($3::text IS NULL OR app_id = $3)
+       AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at";
+/// `$4`: NULL or the one app of `$1`'s.
 const REVOKE_LIVE_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $3
-     WHERE (user_id = $1 OR app_id = $2) AND revoked_at IS NULL AND rotated_at IS NULL";
+     WHERE (user_id = $1 OR app_id = $2) AND ($4::text IS NULL OR app_id = $4)
+       AND revoked_at IS NULL AND rotated_at IS NULL";
 
 pub(super) async fn insert_session(c: &mut PgConnection, s: &Session) -> StoreResult<()> {
     let query = sqlx::query(INSERT_SESSION)
@@ -73,7 +88,8 @@ pub(super) async fn insert_session(c: &mut PgConnection, s: &Session) -> StoreRe
         .bind(s.issued_at)
         .bind(s.last_used_at)
         .bind(s.timeout_secs)
-        .bind(s.family.as_ref().map(|f| &f[..]));
+        .bind(s.family.as_ref().map(|f| &f[..]))
+        .bind(&s.source_ip);
     change(query, c).await.map(drop)
 }
 
@@ -126,11 +142,14 @@ pub(super) async fn revoke_family(
     change(sessions, c).await
 }
 
-/// The (user, app) pair of a filter, one of them NULL.
-fn filter_params(filter: SessionFilter) -> (Option<String>, Option<String>) {
+/// A filter's (user, app, user's app) values: the user or the app, and for a user's tokens of
+/// one app, that app as well.
+fn filter_params(filter: SessionFilter) -> (Option<String>, Option<String>, Option<String>) {
+    let id = |id: SfId| Some(id.as15().to_owned());
     match filter {
-        SessionFilter::User(id) => (Some(id.as15().to_owned()), None),
-        SessionFilter::App(id) => (None, Some(id.as15().to_owned())),
+        SessionFilter::User(u) => (id(u), None, None),
+        SessionFilter::App(a) => (None, id(a), None),
+        SessionFilter::UserApp(u, a) => (id(u), None, id(a)),
     }
 }
 
@@ -284,8 +303,20 @@ impl RefreshTokens for PgStore {
 #[async_trait]
 impl SessionAdmin for PgStore {
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>> {
-        let (user, app) = filter_params(filter);
-        let query = sqlx::query(LIVE_SESSIONS).bind(user).bind(app).bind(now);
+        let (user, app, only) = filter_params(filter);
+        let query = sqlx::query(LIVE_SESSIONS)
+            .bind(user)
+            .bind(app)
+            .bind(now)
+            .bind(only);
+        all(query, &self.pool, rows::session).await
+    }
+
+    async fn org_sessions(&self, org: &SfId, now: Millis, limit: u32) -> StoreResult<Vec<Session>> {
+        let query = sqlx::query(ORG_SESSIONS)
+            .bind(org.as15())
+            .bind(now)
+            .bind(i64::from(limit));
         all(query, &self.pool, rows::session).await
     }
 
@@ -298,8 +329,8 @@ impl SessionAdmin for PgStore {
     }
 
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
-        let (user, app) = filter_params(filter);
-        let query = sqlx::query(LIVE_REFRESH).bind(user).bind(app);
+        let (user, app, only) = filter_params(filter);
+        let query = sqlx::query(LIVE_REFRESH).bind(user).bind(app).bind(only);
         all(query, &self.pool, rows::refresh_token).await
     }
 
@@ -309,21 +340,23 @@ impl SessionAdmin for PgStore {
         refresh_too: bool,
         now: Millis,
     ) -> StoreResult<(u64, u64)> {
-        let (user, app) = filter_params(filter);
+        let (user, app, only) = filter_params(filter);
         retrying(|| {
-            let (user, app) = (user.clone(), app.clone());
+            let (user, app, only) = (user.clone(), app.clone(), only.clone());
             async move {
                 let mut tx = self.pool.begin().await.map_err(unavailable)?;
                 let sessions = sqlx::query(REVOKE_LIVE_SESSIONS)
                     .bind(&user)
                     .bind(&app)
-                    .bind(now);
+                    .bind(now)
+                    .bind(&only);
                 let sessions = change(sessions, &mut *tx).await?;
                 let refresh = if refresh_too {
                     let refresh = sqlx::query(REVOKE_LIVE_REFRESH)
                         .bind(&user)
                         .bind(&app)
-                        .bind(now);
+                        .bind(now)
+                        .bind(&only);
                     change(refresh, &mut *tx).await?
                 } else {
                     0

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("migrations/0013_login_history.sql")),
     (14, include_str!("migrations/0014_app_details.sql")),
     (15, include_str!("migrations/0015_audit_org.sql")),
+    (16, include_str!("migrations/0016_session_source_ip.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

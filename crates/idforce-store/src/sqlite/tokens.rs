@@ -15,22 +15,33 @@ use crate::{SessionAdmin, SessionFilter};
 
 const SESSION_BY_DIGEST: &str =
     "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
-     revoked_at, family FROM sessions WHERE digest = ?1";
+     revoked_at, family, source_ip FROM sessions WHERE digest = ?1";
 const INSERT_SESSION: &str =
     "INSERT INTO sessions (digest, org_id, user_id, app_id, scopes, issued_at, last_used_at,
-     timeout_secs, revoked_at, family) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)";
+     timeout_secs, revoked_at, family, source_ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10)";
 const DELETE_SESSION: &str = "DELETE FROM sessions WHERE digest = ?1";
 const TOUCH_SESSION: &str =
     "UPDATE sessions SET last_used_at = ?1 WHERE digest = ?2 AND last_used_at < ?1";
 const REVOKE_SESSION: &str =
     "UPDATE sessions SET revoked_at = ?1 WHERE digest = ?2 AND revoked_at IS NULL";
-/// `?1` a user, `?2` an app (one of them NULL), `?3` now.
-const LIVE_SESSIONS: &str = "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
-     revoked_at, family FROM sessions
-     WHERE (user_id = ?1 OR app_id = ?2) AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?3
+/// `?1` a user, `?2` an app (one of them NULL), `?3` now, `?4` NULL or the one app of `?1`'s.
+const LIVE_SESSIONS: &str =
+    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
+     revoked_at, family, source_ip FROM sessions
+     WHERE (user_id = ?1 OR app_id = ?2) AND (?4 IS NULL OR app_id = ?4)
+       AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?3
      ORDER BY issued_at";
 const REVOKE_LIVE_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?3
-     WHERE (user_id = ?1 OR app_id = ?2) AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?3";
+     WHERE (user_id = ?1 OR app_id = ?2) AND (?4 IS NULL OR app_id = ?4)
+       AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?3";
+/// An org's live sessions, most recently used first: `?1` the org, `?2` now, `?3` how many.
+/// No index serves it (one on the org would cost every grant's insert): Setup's Session
+/// Management reads it rarely.
+const ORG_SESSIONS: &str =
+    "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
+     revoked_at, family, source_ip FROM sessions
+     WHERE org_id = ?1 AND revoked_at IS NULL AND last_used_at + timeout_secs * 1000 > ?2
+     ORDER BY last_used_at DESC LIMIT ?3";
 
 /// `?1` an org.
 const APP_USERS: &str = "SELECT app_id, COUNT(DISTINCT user_id) FROM refresh_tokens
@@ -52,12 +63,16 @@ const REVOKE_FAMILY_TOKENS: &str =
     "UPDATE refresh_tokens SET revoked_at = ?1 WHERE family = ?2 AND revoked_at IS NULL";
 const REVOKE_FAMILY_SESSIONS: &str =
     "UPDATE sessions SET revoked_at = ?1 WHERE family = ?2 AND revoked_at IS NULL";
-/// `?1` a user, `?2` an app (one of them NULL).
-const LIVE_REFRESH: &str = "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,
+/// `?1` a user, `?2` an app (one of them NULL), `?3` NULL or the one app of `?1`'s.
+const LIVE_REFRESH: &str =
+    "SELECT digest, family, org_id, user_id, app_id, scopes, family_started_at, issued_at,
      last_used_at, rotated_at, revoked_at FROM refresh_tokens
-     WHERE (user_id = ?1 OR app_id = ?2) AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at";
+     WHERE (user_id = ?1 OR app_id = ?2) AND (?3 IS NULL OR app_id = ?3)
+       AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at";
+/// `?4`: NULL or the one app of `?1`'s.
 const REVOKE_LIVE_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = ?3
-     WHERE (user_id = ?1 OR app_id = ?2) AND revoked_at IS NULL AND rotated_at IS NULL";
+     WHERE (user_id = ?1 OR app_id = ?2) AND (?4 IS NULL OR app_id = ?4)
+       AND revoked_at IS NULL AND rotated_at IS NULL";
 
 pub(super) fn insert_session(c: &Connection, s: &Session) -> StoreResult<()> {
     change(
@@ -73,6 +88,7 @@ pub(super) fn insert_session(c: &Connection, s: &Session) -> StoreResult<()> {
             s.last_used_at,
             s.timeout_secs,
             s.family.as_ref().map(|f| &f[..]),
+            s.source_ip,
         ],
     )
     .map(drop)
@@ -129,11 +145,14 @@ pub(super) fn revoke_family(c: &Connection, family: &Family, now: Millis) -> Sto
     Ok(change(c, REVOKE_FAMILY_SESSIONS, params![now, &family[..]])? as u64)
 }
 
-/// The (user, app) pair of a filter, one of them NULL.
-fn filter_params(filter: SessionFilter) -> (Option<String>, Option<String>) {
+/// A filter's (user, app, user's app) values: the user or the app, and for a user's tokens of
+/// one app, that app as well.
+fn filter_params(filter: SessionFilter) -> (Option<String>, Option<String>, Option<String>) {
+    let id = |id: SfId| Some(id.as15().to_owned());
     match filter {
-        SessionFilter::User(id) => (Some(id.as15().to_owned()), None),
-        SessionFilter::App(id) => (None, Some(id.as15().to_owned())),
+        SessionFilter::User(u) => (id(u), None, None),
+        SessionFilter::App(a) => (None, id(a), None),
+        SessionFilter::UserApp(u, a) => (id(u), None, id(a)),
     }
 }
 
@@ -286,11 +305,22 @@ impl RefreshTokens for SqliteStore {
 #[async_trait]
 impl SessionAdmin for SqliteStore {
     async fn live_sessions(&self, filter: SessionFilter, now: Millis) -> StoreResult<Vec<Session>> {
-        let (user, app) = filter_params(filter);
+        let (user, app, only) = filter_params(filter);
         self.db.read(|c| {
-            all(c, LIVE_SESSIONS, params![user, app, now], |r| {
+            all(c, LIVE_SESSIONS, params![user, app, now, only], |r| {
                 rows::session(r)
             })
+        })
+    }
+
+    async fn org_sessions(&self, org: &SfId, now: Millis, limit: u32) -> StoreResult<Vec<Session>> {
+        self.db.read(|c| {
+            all(
+                c,
+                ORG_SESSIONS,
+                params![org.as15(), now, i64::from(limit)],
+                |r| rows::session(r),
+            )
         })
     }
 
@@ -303,9 +333,9 @@ impl SessionAdmin for SqliteStore {
     }
 
     async fn live_refresh_tokens(&self, filter: SessionFilter) -> StoreResult<Vec<RefreshToken>> {
-        let (user, app) = filter_params(filter);
+        let (user, app, only) = filter_params(filter);
         self.db.read(|c| {
-            all(c, LIVE_REFRESH, params![user, app], |r| {
+            all(c, LIVE_REFRESH, params![user, app, only], |r| {
                 rows::refresh_token(r)
             })
         })
@@ -317,12 +347,12 @@ impl SessionAdmin for SqliteStore {
         refresh_too: bool,
         now: Millis,
     ) -> StoreResult<(u64, u64)> {
-        let (user, app) = filter_params(filter);
+        let (user, app, only) = filter_params(filter);
         self.db
             .write(move |c| {
-                let sessions = change(c, REVOKE_LIVE_SESSIONS, params![user, app, now])?;
+                let sessions = change(c, REVOKE_LIVE_SESSIONS, params![user, app, now, only])?;
                 let refresh = if refresh_too {
-                    change(c, REVOKE_LIVE_REFRESH, params![user, app, now])?
+                    change(c, REVOKE_LIVE_REFRESH, params![user, app, now, only])?
                 } else {
                     0
                 };
