@@ -213,6 +213,14 @@ fn routes() -> Router<AppState> {
         .route(setup::USERS, get(setup::users))
         .route(setup::AUDIT_TRAIL, get(setup::audit_trail))
         .route(
+            setup::USAGE_APP,
+            get(setup::oauth_usage_app).post(setup::oauth_usage_revoke),
+        )
+        .route(
+            setup::SESSIONS,
+            get(setup::sessions).post(setup::remove_session),
+        )
+        .route(
             setup::PROFILE_NEW,
             get(setup::profile_new_form).post(setup::create_profile),
         )

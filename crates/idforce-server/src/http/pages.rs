@@ -357,26 +357,3 @@ pub fn scope_label(scope: &str) -> String {
         other => format!("{} ({other})", describe_scope(other)),
     }
 }
-
-/// A row of Connected Apps OAuth Usage.
-pub struct UsageRow {
-    pub id: String,
-    pub name: String,
-    pub users: u64,
-    pub blocked: bool,
-    pub status: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "setup_oauth_usage.html")]
-pub struct SetupOAuthUsage<'a> {
-    pub org_name: &'a str,
-    pub username: &'a str,
-    pub apps: Vec<UsageRow>,
-    pub csrf: &'a str,
-    pub message: Option<&'a str>,
-}
-
-pub fn setup_oauth_usage(p: &SetupOAuthUsage<'_>) -> Response {
-    html(StatusCode::OK, p)
-}

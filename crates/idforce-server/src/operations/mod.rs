@@ -43,6 +43,53 @@ pub async fn set_app_blocked(
     }
 }
 
+/// The audit trail's section for ending tokens.
+pub const SESSION_MANAGEMENT: &str = "Session Management";
+
+/// Ends `user`'s access and refresh tokens of `app` (OAuth Usage's Revoke); how many of each.
+pub async fn revoke_user_app(
+    store: &dyn Backend,
+    user: &idforce_core::model::User,
+    app: &ConnectedApp,
+    actor: &str,
+    now: Millis,
+) -> StoreResult<(u64, u64)> {
+    let ended = store
+        .revoke_sessions(SessionFilter::UserApp(user.id, app.id), true, now)
+        .await?;
+    let action = format!(
+        "Revoked the tokens of {} for connected app {:?}: {} access, {} refresh",
+        user.username, app.name, ended.0, ended.1
+    );
+    audit(store, Some(app.org_id), actor, OAUTH_USAGE, action, now).await;
+    Ok(ended)
+}
+
+/// Ends one session (Session Management's Remove); whether it was live.
+pub async fn remove_session(
+    store: &dyn Backend,
+    session: &idforce_core::model::Session,
+    actor: &str,
+    now: Millis,
+) -> StoreResult<bool> {
+    let ended = store.revoke_session(&session.digest, now).await?;
+    let action = format!(
+        "Removed a session of user {} (connected app {})",
+        session.user_id.to18(),
+        session.app_id.to18()
+    );
+    audit(
+        store,
+        Some(session.org_id),
+        actor,
+        SESSION_MANAGEMENT,
+        action,
+        now,
+    )
+    .await;
+    Ok(ended)
+}
+
 /// Records a change that is already made; a failure is logged, never the change's answer
 /// (which may show a secret once).
 pub async fn audit(

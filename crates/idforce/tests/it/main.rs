@@ -30,6 +30,7 @@ mod seeds;
 mod sessions;
 mod setup;
 mod setup_apps;
+mod setup_sessions;
 mod setup_users;
 mod soap_login;
 mod token_endpoint;

@@ -398,13 +398,13 @@ async fn oauth_usage_counts_token_holders_and_blocks_an_app() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
         page.body
-            .contains("<td>Self Service</td><td>1</td><td>Active</td>"),
+            .contains(">Self Service</a></td><td>1</td><td>Active</td>"),
         "{}",
         page.body
     );
     assert!(
         page.body
-            .contains("<td>Integration</td><td>0</td><td>Active</td>")
+            .contains(">Integration</a></td><td>0</td><td>Active</td>")
     );
     let csrf = csrf_of(&page);
     let app_id = admin(&db, &["app", "show", "Self Service"])["id"]
@@ -448,7 +448,7 @@ async fn oauth_usage_counts_token_holders_and_blocks_an_app() {
     assert!(page.body.contains("Blocked Self Service"), "{}", page.body);
     assert!(
         page.body
-            .contains("<td>Self Service</td><td>0</td><td>Blocked</td>")
+            .contains(">Self Service</a></td><td>0</td><td>Blocked</td>")
     );
     let (st, body) = refresh(&s, &refresh_token).await;
     assert_error(

@@ -14,6 +14,7 @@ use idforce_store::LoginHistoryQuery;
 
 mod apps;
 mod profiles;
+mod sessions;
 mod users;
 
 use apps::org_app;
@@ -26,6 +27,11 @@ pub use profiles::{
     NEW as PROFILE_NEW, PAGE as PROFILE_PAGE, create as create_profile, list as profiles,
     new_form as profile_new_form, page as profile_page, save_access as save_profile_access,
 };
+pub use sessions::{
+    SESSIONS, USAGE_APP, remove_session, sessions, usage as oauth_usage,
+    usage_action as oauth_usage_action, usage_app as oauth_usage_app,
+    usage_revoke as oauth_usage_revoke,
+};
 pub use users::{
     EDIT as USER_EDIT, NEW as USER_NEW, PAGE as USER_PAGE, RESET_TOKEN, action as user_action,
     edit_form as user_edit_form, list as users, new_form as user_new_form, page as user_page,
@@ -36,7 +42,6 @@ use super::browser::{logged_in, redirect, same, session_csrf};
 use super::pages;
 use super::request::{self, OAuthRequest};
 use crate::login_history;
-use crate::operations;
 use crate::state::AppState;
 
 pub const HOME: &str = "/lightning/setup/SetupOneHome/home";
@@ -259,90 +264,6 @@ pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: U
         rows: records.iter().map(login_history::cells).collect(),
         older,
     })
-}
-
-/// Connected Apps OAuth Usage: each app's users holding tokens, and Block / Unblock.
-pub async fn oauth_usage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let (sid, user, org) = match admin_session(&s, &headers, &uri).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let (Ok(mut apps), Ok(counts)) = (
-        s.store.apps(Some(&org.id)).await,
-        s.store.app_users(&org.id).await,
-    ) else {
-        return unavailable();
-    };
-    apps.sort_by_key(|a| a.name.to_lowercase());
-    // What the last action did, said once after its redirect.
-    let done = request::query_param(uri.query(), "done");
-    let acted_on = request::query_param(uri.query(), "app").and_then(|id| {
-        apps.iter()
-            .find(|a| a.id.to18() == id)
-            .map(|a| a.name.clone())
-    });
-    let message = match (done.as_deref(), acted_on) {
-        (Some("block"), Some(name)) => Some(format!(
-            "Blocked {name}: its access and refresh tokens are ended."
-        )),
-        (Some("unblock"), Some(name)) => Some(format!("Unblocked {name}.")),
-        _ => None,
-    };
-    let rows = apps
-        .iter()
-        .map(|a| pages::UsageRow {
-            id: a.id.to18(),
-            name: a.name.clone(),
-            users: counts
-                .iter()
-                .find(|(id, _)| *id == a.id)
-                .map_or(0, |(_, n)| *n),
-            blocked: a.blocked,
-            status: if a.blocked { "Blocked" } else { "Active" },
-        })
-        .collect();
-    pages::setup_oauth_usage(&pages::SetupOAuthUsage {
-        org_name: &org.name,
-        username: &user.username,
-        apps: rows,
-        csrf: &csrf_token(&s, &sid),
-        message: message.as_deref(),
-    })
-}
-
-/// POST of OAuth Usage: `action=block|unblock` for `app`, then back to the page.
-pub async fn oauth_usage_action(
-    State(s): State<AppState>,
-    req: axum::extract::Request,
-) -> Response {
-    let req = request::read(req).await;
-    let (_, user, org) = match posted(&s, &req, OAUTH_USAGE).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let blocked = match req.params.get("action") {
-        Some("block") => true,
-        Some("unblock") => false,
-        _ => return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage"),
-    };
-    let mut app = match org_app(&s, &org, req.params.get("app")).await {
-        Ok(Some(app)) => app,
-        Ok(None) => return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage"),
-        Err(answer) => return answer,
-    };
-    let actor = actor(&user);
-    let now = s.clock.now();
-    if operations::set_app_blocked(s.store.as_ref(), &mut app, blocked, &actor, now)
-        .await
-        .is_err()
-    {
-        return unavailable();
-    }
-    let action = if blocked { "block" } else { "unblock" };
-    see_other(&format!(
-        "{OAUTH_USAGE}?done={action}&app={}",
-        app.id.to18()
-    ))
 }
 
 #[derive(askama::Template)]
