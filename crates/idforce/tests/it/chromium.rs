@@ -306,6 +306,12 @@ async fn setup_in_chromium() {
         ("password", "wrong"),
     ])
     .await;
+    // A live session and a change in the audit trail, so that those pages show rows.
+    s.password_login(ALICE, ALICE_PASSWORD).await;
+    admin(
+        &database_url(s.dir.path()),
+        &["app", "update", "Auditor", "--contact-email", "ops@acme.test"],
+    );
     let wd = WebDriver::start().await;
     wd.goto(&format!("{}/lightning/setup/SetupOneHome/home", s.url))
         .await;
@@ -344,11 +350,52 @@ async fn setup_in_chromium() {
             ("ManageUsers", "users"),
             ("EnhancedProfiles", "profiles"),
             ("ConnectedAppsUsage", "oauth-usage"),
+            ("SessionManagementPage", "session-management"),
+            ("SecurityEvents", "audit-trail"),
         ] {
             wd.goto(&format!("{}/lightning/setup/{page}/home", s.url))
                 .await;
             wd.screenshot(&format!("setup-{shot}-{name}")).await;
         }
+        // The pages of one user, profile and app, and the forms that make them.
+        let db = database_url(s.dir.path());
+        let id = |what: &str, which: &str| {
+            admin(&db, &[what, "show", which])["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let bob = id("user", BOB);
+        let app = id("app", "Self Service");
+        let profile = admin(&db, &["profile", "list", "--org", "Acme"])[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for (path, shot) in [
+            (format!("ManageUsers/page?user={bob}"), "user"),
+            (format!("ManageUsers/edit?user={bob}"), "edit-user"),
+            ("ManageUsers/new".to_owned(), "new-user"),
+            (
+                format!("EnhancedProfiles/page?profile={profile}"),
+                "profile",
+            ),
+            ("EnhancedProfiles/new".to_owned(), "new-profile"),
+            (
+                format!("ConnectedAppsUsage/page?app={app}"),
+                "oauth-usage-app",
+            ),
+        ] {
+            wd.goto(&format!("{}/lightning/setup/{path}", s.url)).await;
+            assert!(!wd.source().await.contains("Data Not Available"), "{path}");
+            wd.screenshot(&format!("setup-{shot}-{name}")).await;
+        }
+        wd.goto(&format!(
+            "{}/lightning/settings/personal/ResetApiToken/home",
+            s.url
+        ))
+        .await;
+        wd.screenshot(&format!("reset-my-security-token-{name}"))
+            .await;
     }
     wd.resize(1280, 900).await;
     wd.goto(&format!("{}/secur/logout.jsp", s.url)).await;

@@ -587,3 +587,64 @@ async fn the_setup_audit_trail_shows_the_orgs_own_changes_newest_first() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_restart_on_the_config_file_keeps_setups_changes_it_does_not_name() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let id = admin(&db, &["app", "show", "Integration"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Setup changes a field the config does not name (Timeout Value) and one it does
+    // (Callback URL).
+    let policies = format!("/lightning/setup/ConnectedApplication/policies?app={id}");
+    let page = alice.get(&policies).await;
+    let saved = alice
+        .post(
+            &policies,
+            &form(&[
+                ("csrf", &csrf_of(&page)),
+                ("permitted_users", "admin_approved"),
+                ("refresh_token_policy", "until_revoked"),
+                ("timeout", "3600"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let edit_url = format!("/lightning/setup/ConnectedApplication/edit?app={id}");
+    let edit = alice.get(&edit_url).await;
+    let mut typed: Vec<(String, String)> = edit
+        .hidden()
+        .into_iter()
+        .filter(|(k, _)| k == "csrf")
+        .collect();
+    typed.extend(form(&[
+        ("name", "Integration"),
+        ("contact_email", "ops@acme.test"),
+        ("oauth_enabled", "on"),
+        ("callback_urls", "https://changed.example/cb"),
+        ("scope", "api"),
+        ("digital_signatures", "on"),
+        ("secret_web_server", "on"),
+        ("secret_refresh", "on"),
+        ("client_credentials", "on"),
+        ("run_as", "integration@acme.test"),
+    ]));
+    assert_eq!(alice.post(&edit_url, &typed).await.status, 303);
+    let changed = admin(&db, &["app", "show", "Integration"]);
+    assert_eq!(changed["callback_urls"][0], "https://changed.example/cb");
+    assert_eq!(changed["session_timeout_secs"], 3600);
+
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, Some(CONFIG), |_| {}).await;
+    let after = admin(&db, &["app", "show", "Integration"]);
+    assert_eq!(after["session_timeout_secs"], 3600, "not named: kept");
+    assert_eq!(after["contact_email"], "ops@acme.test", "not named: kept");
+    assert_eq!(
+        after["callback_urls"][0], "https://login.salesforce.com/oauth2/callback",
+        "named by the file: the file's"
+    );
+    s.stop().await;
+}
