@@ -310,7 +310,13 @@ async fn setup_in_chromium() {
     s.password_login(ALICE, ALICE_PASSWORD).await;
     admin(
         &database_url(s.dir.path()),
-        &["app", "update", "Auditor", "--contact-email", "ops@acme.test"],
+        &[
+            "app",
+            "update",
+            "Auditor",
+            "--contact-email",
+            "ops@acme.test",
+        ],
     );
     let wd = WebDriver::start().await;
     wd.goto(&format!("{}/lightning/setup/SetupOneHome/home", s.url))
@@ -566,6 +572,93 @@ async fn seed_002_in_setup_in_chromium() {
     ))
     .await;
     wd.screenshot("setup-edit-connected-app-desktop").await;
+    wd.quit().await;
+    s.stop().await;
+}
+
+/// Setup by keyboard alone: Tab walks the New Connected App form in reading order through every
+/// field to Save, Space ticks a box, and Enter on Save submits; the errors come back beside
+/// their fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_form_by_keyboard_alone() {
+    if !require_chromium() {
+        return;
+    }
+    let s = TestServer::start().await;
+    let wd = WebDriver::start().await;
+    wd.goto(&format!(
+        "{}/lightning/setup/ConnectedApplication/new",
+        s.url
+    ))
+    .await;
+    log_in(&wd, ALICE, ALICE_PASSWORD).await;
+    assert!(wd.source().await.contains("New Connected App"));
+    wd.type_into("#name", "Keyboard App").await;
+    let mut order = vec![wd.focused_id().await];
+    for _ in 0..40 {
+        wd.keys("\u{E004}").await;
+        let id = wd.focused_id().await;
+        if id == "save" {
+            order.push(id);
+            break;
+        }
+        if !id.is_empty() {
+            order.push(id);
+        }
+    }
+    let expected = [
+        "name",
+        "api_name",
+        "contact_email",
+        "oauth_enabled",
+        "callback_urls",
+        "digital_signatures",
+        "certificate",
+        "scope-wave_api",
+    ];
+    assert_eq!(&order[..expected.len()], expected, "{order:?}");
+    for id in [
+        "scope-refresh_token",
+        "require_pkce",
+        "secret_web_server",
+        "secret_refresh",
+        "client_credentials",
+        "run_as",
+        "device_flow",
+        "jwt_access_tokens",
+        "save",
+    ] {
+        assert!(
+            order.contains(&id.to_owned()),
+            "{id} unreachable: {order:?}"
+        );
+    }
+    // Back to Enable for Device Flow and tick it with Space; then Enter on Save.
+    wd.type_into("#contact_email", "not-an-email").await;
+    wd.tick("#device_flow").await;
+    assert!(wd.is_selected("#device_flow").await);
+    wd.keys("\u{E00D}").await;
+    assert!(
+        !wd.is_selected("#device_flow").await,
+        "Space toggles the focused box"
+    );
+    // Tab on past the last box and Cancel to Save, and Enter.
+    wd.keys("\u{E004}\u{E004}\u{E004}").await;
+    assert_eq!(wd.focused_id().await, "save");
+    wd.keys("\u{E007}").await;
+    for _ in 0..100 {
+        if wd
+            .source()
+            .await
+            .contains("Review the errors on this page.")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let page = wd.source().await;
+    assert!(page.contains("Enter an email address"), "{page}");
+    assert!(page.contains("value=\"Keyboard App\""), "kept as typed");
     wd.quit().await;
     s.stop().await;
 }

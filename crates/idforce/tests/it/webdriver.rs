@@ -242,6 +242,29 @@ impl WebDriver {
             .to_owned()
     }
 
+    /// Presses keys in whatever has keyboard focus (WebDriver's key codes: `\u{E004}` Tab,
+    /// `\u{E007}` Enter, `\u{E00D}` Space).
+    pub async fn keys(&self, keys: &str) {
+        // As a keyboard types them (the Actions API), wherever focus is: sending them to an
+        // element would make a file input take them for a file's name.
+        let presses: Vec<Value> = keys
+            .chars()
+            .flat_map(|k| {
+                let k = k.to_string();
+                [
+                    json!({ "type": "keyDown", "value": k }),
+                    json!({ "type": "keyUp", "value": k }),
+                ]
+            })
+            .collect();
+        self.cmd(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": presses }] })),
+        )
+        .await;
+    }
+
     /// The element that has keyboard focus, by id.
     pub async fn focused_id(&self) -> String {
         let v = self
