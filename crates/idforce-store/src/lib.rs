@@ -147,7 +147,9 @@ pub struct LoginRecord {
     pub event: LoginEvent,
 }
 
-/// Which Login History rows to list: newest first, older than the `before` row if given.
+/// Which Login History rows to list: newest first — in the order they were recorded, which is
+/// their time order but for logins a few milliseconds apart — older than the `before` row if
+/// given.
 #[derive(Debug, Clone, Default)]
 pub struct LoginHistoryQuery {
     /// One org's logins (Setup shows an admin their own org's).
@@ -156,8 +158,8 @@ pub struct LoginHistoryQuery {
     pub app: Option<SfId>,
     /// Logins at or after this instant.
     pub since: Option<Millis>,
-    /// The (time, id) of the last row of the previous page.
-    pub before: Option<(Millis, i64)>,
+    /// The id of the last row of the previous page.
+    pub before: Option<i64>,
     pub limit: u32,
 }
 

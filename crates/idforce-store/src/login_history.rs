@@ -1,7 +1,5 @@
 //! Login History's queries, shared by both backends (each binds the arguments its own way).
 
-use idforce_core::model::Millis;
-
 use crate::LoginHistoryQuery;
 use crate::rows::LOGIN_HISTORY_COLUMNS;
 
@@ -39,13 +37,9 @@ pub(crate) fn listing(query: &LoginHistoryQuery, mark: fn(usize) -> String) -> (
         let m = bind(&mut args, Arg::Int(since));
         conditions.push(format!("at >= {m}"));
     }
-    if let Some((at, id)) = query.before {
-        let (a, same, i) = (
-            bind(&mut args, Arg::Int(at)),
-            bind(&mut args, Arg::Int(at)),
-            bind(&mut args, Arg::Int(id)),
-        );
-        conditions.push(format!("(at < {a} OR (at = {same} AND id < {i}))"));
+    if let Some(id) = query.before {
+        let i = bind(&mut args, Arg::Int(id));
+        conditions.push(format!("id < {i}"));
     }
     let filter = if conditions.is_empty() {
         String::new()
@@ -54,20 +48,19 @@ pub(crate) fn listing(query: &LoginHistoryQuery, mark: fn(usize) -> String) -> (
     };
     let limit = bind(&mut args, Arg::Int(i64::from(query.limit)));
     let sql = format!(
-        "SELECT {LOGIN_HISTORY_COLUMNS} FROM login_history{filter} ORDER BY at DESC, id DESC LIMIT {limit}"
+        "SELECT {LOGIN_HISTORY_COLUMNS} FROM login_history{filter} ORDER BY id DESC LIMIT {limit}"
     );
     (sql, args)
 }
 
-/// Where a purge stops: every row at or before this (time, id) goes. Rows older than
-/// `before`, and the rows older than the newest `keep` (`newest_dropped`: the first row past
-/// them, if there are more), whichever reaches further.
-pub(crate) fn purge_bound(before: Millis, newest_dropped: Option<(Millis, i64)>) -> (Millis, i64) {
-    let by_age = (before, -1);
-    match newest_dropped {
-        Some(by_count) if by_count > by_age => by_count,
-        _ => by_age,
-    }
+/// Where a purge stops: every row with an id up to this goes. Rows are found in the order they
+/// were recorded (by id, the table's own key: no index on time costs each grant's insert), so
+/// "older than `before`" is every row ahead of the first recorded at or after it
+/// (`first_kept_by_age`; none: every row is older), and "past the newest `keep`" every row up
+/// to the first past them (`newest_dropped`); whichever reaches further.
+pub(crate) fn purge_bound(first_kept_by_age: Option<i64>, newest_dropped: Option<i64>) -> i64 {
+    let by_age = first_kept_by_age.map_or(i64::MAX, |id| id - 1);
+    by_age.max(newest_dropped.unwrap_or(-1))
 }
 
 #[cfg(test)]
@@ -88,7 +81,7 @@ mod tests {
             question,
         );
         assert!(
-            sql.ends_with("FROM login_history ORDER BY at DESC, id DESC LIMIT ?1"),
+            sql.ends_with("FROM login_history ORDER BY id DESC LIMIT ?1"),
             "{sql}"
         );
         assert_eq!(args.len(), 1);
@@ -97,27 +90,27 @@ mod tests {
             &LoginHistoryQuery {
                 user: Some(user),
                 since: Some(5),
-                before: Some((9, 3)),
+                before: Some(3),
                 limit: 10,
                 ..Default::default()
             },
             question,
         );
         assert!(
-            sql.ends_with(
-                "WHERE user_id = ?1 AND at >= ?2 AND (at < ?3 OR (at = ?4 AND id < ?5)) \
-                 ORDER BY at DESC, id DESC LIMIT ?6"
-            ),
+            sql.ends_with("WHERE user_id = ?1 AND at >= ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4"),
             "{sql}"
         );
-        assert_eq!(args.len(), 6);
+        assert_eq!(args.len(), 4);
     }
 
     #[test]
     fn the_purge_reaches_as_far_as_either_bound() {
-        assert_eq!(purge_bound(100, None), (100, -1));
-        assert_eq!(purge_bound(100, Some((50, 7))), (100, -1));
-        assert_eq!(purge_bound(100, Some((100, 7))), (100, 7));
-        assert_eq!(purge_bound(100, Some((200, 7))), (200, 7));
+        // Every row older: all go; none older and fewer than `keep`: none.
+        assert_eq!(purge_bound(None, None), i64::MAX);
+        assert_eq!(purge_bound(Some(1), None), 0);
+        // Age reaches id 9, the count id 4: up to 9. The count further: up to 20.
+        assert_eq!(purge_bound(Some(10), Some(4)), 9);
+        assert_eq!(purge_bound(Some(10), Some(20)), 20);
+        assert_eq!(purge_bound(None, Some(20)), i64::MAX);
     }
 }

@@ -207,6 +207,10 @@ fn routes() -> Router<AppState> {
             get(setup::profiles_form).post(setup::profiles_save),
         )
         .route(
+            setup::APP_USERS,
+            get(setup::app_users_form).post(setup::app_users_save),
+        )
+        .route(
             setup::CONSUMER,
             get(setup::consumer_form).post(setup::consumer_action),
         )

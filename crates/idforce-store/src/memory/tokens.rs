@@ -566,28 +566,32 @@ impl crate::LoginHistoryAdmin for MemoryStore {
             .filter(|r| q.user.is_none_or(|u| r.event.user_id == u))
             .filter(|r| q.app.is_none_or(|a| r.event.app_id == Some(a)))
             .filter(|r| q.since.is_none_or(|s| r.event.at >= s))
-            .filter(|r| q.before.is_none_or(|b| (r.event.at, r.id) < b))
+            .filter(|r| q.before.is_none_or(|b| r.id < b))
             .cloned()
             .collect();
-        rows.sort_by_key(|r| std::cmp::Reverse((r.event.at, r.id)));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.id));
         rows.truncate(q.limit as usize);
         Ok(rows)
     }
 
     async fn purge_login_history(&self, before: Millis, keep: u64) -> StoreResult<u64> {
         let mut state = self.write()?;
-        let mut newest: Vec<(Millis, i64)> = state
+        let mut ids: Vec<i64> = state.login_history.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        let first_kept = state
             .login_history
             .iter()
-            .map(|r| (r.event.at, r.id))
-            .collect();
-        newest.sort_by_key(|k| std::cmp::Reverse(*k));
-        let dropped = newest
-            .get(usize::try_from(keep).unwrap_or(usize::MAX))
-            .copied();
-        let bound = crate::login_history::purge_bound(before, dropped);
+            .filter(|r| r.event.at >= before)
+            .map(|r| r.id)
+            .min();
+        let dropped = ids
+            .len()
+            .checked_sub(usize::try_from(keep).unwrap_or(usize::MAX))
+            .and_then(|n| n.checked_sub(1))
+            .map(|i| ids[i]);
+        let bound = crate::login_history::purge_bound(first_kept, dropped);
         let count = state.login_history.len();
-        state.login_history.retain(|r| (r.event.at, r.id) > bound);
+        state.login_history.retain(|r| r.id > bound);
         Ok((count - state.login_history.len()) as u64)
     }
 }

@@ -13,16 +13,18 @@ use crate::login_history::{Arg, PURGE_SLICE, listing, purge_bound};
 use crate::rows::{self, Columns};
 use crate::{LoginHistoryAdmin, LoginHistoryQuery, LoginRecord};
 
+/// The id of the first row recorded at or after `?1` (rows are found in the order they were
+/// recorded: see `purge_bound`).
+const FIRST_KEPT_BY_AGE: &str = "SELECT id FROM login_history WHERE at >= ?1 ORDER BY id LIMIT 1";
+/// The newest row past the newest `?1`.
+const FIRST_DROPPED: &str = "SELECT id FROM login_history ORDER BY id DESC LIMIT 1 OFFSET ?1";
+/// A slice of the rows up to id `?1`, oldest first, `?2` at most.
+const PURGE: &str = "DELETE FROM login_history WHERE id IN (
+     SELECT id FROM login_history WHERE id <= ?1 ORDER BY id LIMIT ?2)";
 const INSERT_LOGIN: &str =
     "INSERT INTO login_history (at, org_id, user_id, username, subtype, status,
      source_ip, app_id, application, browser, platform, login_url)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-/// The newest row past the newest `?1`.
-const FIRST_DROPPED: &str =
-    "SELECT at, id FROM login_history ORDER BY at DESC, id DESC LIMIT 1 OFFSET ?1";
-/// A slice of the rows at or before (`?1`, `?2`), oldest first.
-const PURGE: &str = "DELETE FROM login_history WHERE id IN (
-     SELECT id FROM login_history WHERE at < ?1 OR (at = ?1 AND id <= ?2) ORDER BY at LIMIT ?3)";
 
 /// Stores a Login History row, inside the caller's job.
 pub(super) fn insert_login(c: &Connection, e: &LoginEvent) -> StoreResult<()> {
@@ -78,17 +80,20 @@ impl LoginHistoryAdmin for SqliteStore {
 
     async fn purge_login_history(&self, before: Millis, keep: u64) -> StoreResult<u64> {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let first_kept = self
+            .db
+            .read(|c| one(c, FIRST_KEPT_BY_AGE, [before], |r| r.int(0)))?;
         let dropped = self
             .db
-            .read(|c| one(c, FIRST_DROPPED, [keep], |r| Ok((r.int(0)?, r.int(1)?))))?;
-        let (at, id) = purge_bound(before, dropped);
+            .read(|c| one(c, FIRST_DROPPED, [keep], |r| r.int(0)))?;
+        let bound = purge_bound(first_kept, dropped);
         let mut deleted = 0u64;
         loop {
             // One writing statement: it needs no savepoint.
             let n = self
                 .db
                 .write_statement(move |c| {
-                    let n = change(c, PURGE, params![at, id, PURGE_SLICE])?;
+                    let n = change(c, PURGE, params![bound, PURGE_SLICE])?;
                     writer::release_memory(c)?;
                     Ok(n as u64)
                 })

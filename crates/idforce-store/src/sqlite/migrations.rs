@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("migrations/0014_app_details.sql")),
     (15, include_str!("migrations/0015_audit_org.sql")),
     (16, include_str!("migrations/0016_session_source_ip.sql")),
+    (17, include_str!("migrations/0017_login_history_by_id.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

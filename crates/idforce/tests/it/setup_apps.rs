@@ -504,6 +504,40 @@ async fn policies_and_profiles_decide_who_may_use_the_app() {
         "user is not admin approved to access this app",
     );
 
+    // Manage Users: Bob by name; he may now, whatever his profile.
+    let users = format!("/lightning/setup/ConnectedApplication/users?app={app_id}");
+    let page = alice.get(&users).await;
+    let bob_id = admin(&db, &["user", "show", BOB])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        page.body.contains(&format!(
+            "<label for=\"user-{bob_id}\">Bob Builder (bob@acme.test)</label>"
+        )),
+        "{}",
+        page.body
+    );
+    let saved = alice
+        .post(
+            &users,
+            &form(&[
+                ("csrf", &csrf_of(&page)),
+                ("user", &bob_id),
+                ("user", "005000000000ZZZ"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let manage = alice.get(saved.location.as_deref().unwrap()).await;
+    assert!(
+        manage.body.contains("<li>bob@acme.test</li>"),
+        "{}",
+        manage.body
+    );
+    let (st, body) = s.jwt_login(&jwt(BOB)).await;
+    assert_eq!(st, 200, "{body}");
+
     // Another org's app cannot be reached through these pages.
     let globex = admin(&db, &["app", "show", "Globex App"]);
     let other = format!(

@@ -29,6 +29,8 @@ pub const EDIT: &str = "/lightning/setup/ConnectedApplication/edit";
 pub const POLICIES: &str = "/lightning/setup/ConnectedApplication/policies";
 /// Manage Profiles (`?app=<id>`).
 pub const PROFILES: &str = "/lightning/setup/ConnectedApplication/profiles";
+/// Manage the pre-authorized users (`?app=<id>`).
+pub const USERS: &str = "/lightning/setup/ConnectedApplication/users";
 /// Manage Consumer Details (`?app=<id>`).
 pub const CONSUMER: &str = "/lightning/setup/ConnectedApplication/consumer";
 /// The audit trail's section for these pages.
@@ -175,6 +177,7 @@ struct ManagePage<'a> {
     edit_href: String,
     policies_href: String,
     profiles_href: String,
+    users_href: String,
     consumer_href: String,
 }
 
@@ -239,6 +242,7 @@ pub async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> 
             edit_href: href(EDIT, &app),
             policies_href: href(POLICIES, &app),
             profiles_href: href(PROFILES, &app),
+            users_href: href(USERS, &app),
             consumer_href: href(CONSUMER, &app),
             app: &app,
         },
@@ -841,6 +845,85 @@ pub async fn profiles_save(State(s): State<AppState>, req: Request) -> Response 
         .collect();
     let spec = AppSpec {
         profiles: Some(chosen),
+        ..AppSpec::default()
+    };
+    save_change(&s, &user, &mut app, &spec).await
+}
+
+#[derive(Template)]
+#[template(path = "setup_app_users.html")]
+struct UsersPage<'a> {
+    org_name: &'a str,
+    username: &'a str,
+    app: &'a ConnectedApp,
+    action: String,
+    cancel_href: String,
+    csrf: String,
+    /// Each active user of the org (id, username, name) with whether the app pre-authorizes them.
+    users: Vec<(String, String, String, bool)>,
+}
+
+/// The users an app pre-authorizes by name (besides its profiles'), as checkboxes.
+pub async fn users_form(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let wanted = request::query_param(uri.query(), "app");
+    let (sid, user, org, app) = match admin_and_app(&s, &headers, &uri, wanted.as_deref()).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Ok(mut users) = s.store.users(Some(&org.id)).await else {
+        return unavailable();
+    };
+    users.retain(|u| u.active || app.pre_authorized_users.contains(&u.id));
+    users.sort_by_key(|u| u.username.to_lowercase());
+    pages::html(
+        StatusCode::OK,
+        &UsersPage {
+            org_name: &org.name,
+            username: &user.username,
+            action: href(USERS, &app),
+            cancel_href: href(CONNECTED_APP, &app),
+            csrf: csrf_token(&s, &sid),
+            users: users
+                .iter()
+                .map(|u| {
+                    let chosen = app.pre_authorized_users.contains(&u.id);
+                    (u.id.to18(), u.username.clone(), u.display_name(), chosen)
+                })
+                .collect(),
+            app: &app,
+        },
+    )
+}
+
+pub async fn users_save(State(s): State<AppState>, req: Request) -> Response {
+    let req = request::read(req).await;
+    let wanted = req.params.get("app").map(str::to_owned);
+    let page = format!("{USERS}?app={}", wanted.as_deref().unwrap_or_default());
+    let (_, user, org) = match posted(&s, &req, &page).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let (mut app, users) = match (
+        org_app(&s, &org, wanted.as_deref()).await,
+        s.store.users(Some(&org.id)).await,
+    ) {
+        (Ok(Some(app)), Ok(users)) => (app, users),
+        (Ok(None), _) => return not_found(CONNECTED_APPS, "Manage Connected Apps"),
+        (Err(answer), _) => return answer,
+        (_, Err(_)) => return unavailable(),
+    };
+    // Only the org's users: an id that is not one is ignored.
+    let chosen: Vec<String> = users
+        .iter()
+        .filter(|u| {
+            req.params
+                .pairs()
+                .any(|(k, v)| k == "user" && SfId::parse(v).is_ok_and(|id| id == u.id))
+        })
+        .map(|u| u.username.clone())
+        .collect();
+    let spec = AppSpec {
+        pre_authorized_users: Some(chosen),
         ..AppSpec::default()
     };
     save_change(&s, &user, &mut app, &spec).await

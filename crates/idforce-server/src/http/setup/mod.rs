@@ -19,9 +19,10 @@ mod users;
 
 use apps::org_app;
 pub use apps::{
-    CONSUMER, EDIT, NEW, POLICIES, PROFILES as APP_PROFILES, consumer_action, consumer_form,
-    edit_form, list as connected_apps, manage as connected_app, new_form, policies_form,
-    policies_save, profiles_form, profiles_save, save as save_app,
+    CONSUMER, EDIT, NEW, POLICIES, PROFILES as APP_PROFILES, USERS as APP_USERS, consumer_action,
+    consumer_form, edit_form, list as connected_apps, manage as connected_app, new_form,
+    policies_form, policies_save, profiles_form, profiles_save, save as save_app,
+    users_form as app_users_form, users_save as app_users_save,
 };
 pub use profiles::{
     NEW as PROFILE_NEW, PAGE as PROFILE_PAGE, create as create_profile, list as profiles,
@@ -188,7 +189,7 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
     }
 }
 
-/// Login History: the org's logins, newest first, a page at a time (`?before=<time>.<id>`),
+/// Login History: the org's logins, newest first, a page at a time (`?before=<id>`),
 /// or all of the page's filter as CSV (`?download=csv`).
 pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let (user, org) = match admin(&s, &headers, &uri).await {
@@ -196,10 +197,7 @@ pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: U
         Err(answer) => return answer,
     };
     let query = uri.query();
-    let before = request::query_param(query, "before").and_then(|b| {
-        let (at, id) = b.split_once('.')?;
-        Some((at.parse().ok()?, id.parse().ok()?))
-    });
+    let before = request::query_param(query, "before").and_then(|b| b.parse().ok());
     let download = request::query_param(query, "download").as_deref() == Some("csv");
     // One user's logins (`?user=<id>`, linked from Users), if the user is of this org.
     let subject = match request::query_param(query, "user") {
@@ -249,12 +247,7 @@ pub async fn login_history(State(s): State<AppState>, headers: HeaderMap, uri: U
     let older = (records.len() == PAGE as usize)
         .then(|| records.last())
         .flatten()
-        .map(|last| {
-            format!(
-                "{LOGIN_HISTORY}?{filter}before={}.{}",
-                last.event.at, last.id
-            )
-        });
+        .map(|last| format!("{LOGIN_HISTORY}?{filter}before={}", last.id));
     pages::setup_login_history(&pages::SetupLoginHistory {
         org_name: &org.name,
         username: &user.username,
