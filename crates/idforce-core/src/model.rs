@@ -175,6 +175,9 @@ pub struct ConnectedApp {
     pub device_flow: bool,
 }
 
+/// The consumer key prefix of each org's built-in SOAP app (`ConnectedApp::is_builtin`).
+pub const BUILTIN_SOAP_APP_PREFIX: &str = "idforce-soap-api-";
+
 pub const DEFAULT_ID_TOKEN_LIFETIME_SECS: i64 = 120;
 
 pub const DEFAULT_SESSION_TIMEOUT_SECS: i64 = 2 * 3600;
@@ -244,6 +247,12 @@ impl ConnectedApp {
             device_flow: true,
             name,
         }
+    }
+
+    /// idforce's own app of an org (the one SOAP logins' sessions belong to): not an admin's to
+    /// edit, so Setup neither lists nor changes it.
+    pub fn is_builtin(&self) -> bool {
+        self.client_id.starts_with(BUILTIN_SOAP_APP_PREFIX)
     }
 
     /// Whether an admin has pre-authorized this user (by profile or by name).

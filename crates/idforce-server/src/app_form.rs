@@ -140,9 +140,11 @@ impl AppForm {
             callback_urls: app.callback_urls.join("\n"),
             digital_signatures: app.certificate_der.is_some(),
             certificate: None,
+            // Ticked when the app has all of a choice's scopes; one that has some of them keeps
+            // just those unless the box is ticked (see `check`).
             scopes: SCOPE_OPTIONS
                 .iter()
-                .filter(|o| o.scopes.iter().any(|s| app.scopes.contains(s)))
+                .filter(|o| o.scopes.iter().all(|s| app.scopes.contains(s)))
                 .map(|o| o.key.to_owned())
                 .collect(),
             require_pkce: app.require_pkce,
@@ -251,6 +253,7 @@ impl AppForm {
         }
         let callbacks = self.callback_list();
         let mut run_as = None;
+        let mut certificate = None;
         if self.oauth_enabled {
             if callbacks.is_empty() {
                 errors.push(error("callback_urls", REQUIRED));
@@ -269,14 +272,13 @@ impl AppForm {
             let has_certificate = editing.is_some_and(|a| a.certificate_der.is_some());
             if self.digital_signatures {
                 match &self.certificate {
-                    Some(pem) => {
-                        if let Err(e) = crate::config::load_certificate(pem, ".".as_ref()) {
-                            errors.push(error(
-                                "certificate",
-                                format!("Upload an X.509 certificate in PEM format ({e})."),
-                            ));
-                        }
-                    }
+                    Some(pem) => match certificate_of(pem) {
+                        Ok(der) => certificate = Some(der),
+                        Err(why) => errors.push(error(
+                            "certificate",
+                            format!("Upload an X.509 certificate in PEM format ({why})."),
+                        )),
+                    },
                     None if !has_certificate => {
                         errors.push(error("certificate", "Upload a certificate."));
                     }
@@ -313,14 +315,20 @@ impl AppForm {
                 .filter(|o| self.scopes.iter().any(|k| k == o.key))
                 .flat_map(|o| o.scopes.iter().map(|s| (*s).to_owned()))
                 .collect();
-            // Scopes the form does not offer (set by the config file or the CLI) stay.
+            // Scopes the form does not offer (set by the config file or the CLI) stay, and so
+            // do those of a choice the app has only some of (shown unticked) if it stays
+            // unticked: an edit never widens nor narrows what it was not asked to.
             if let Some(app) = editing {
-                let offered = |s: &str| SCOPE_OPTIONS.iter().any(|o| o.scopes.contains(&s));
-                scopes.extend(app.scopes.iter().filter(|s| !offered(s)).map(str::to_owned));
+                let ticked = |o: &ScopeOption| self.scopes.iter().any(|k| k == o.key);
+                let kept = |s: &&str| match SCOPE_OPTIONS.iter().find(|o| o.scopes.contains(s)) {
+                    None => true,
+                    Some(o) => !ticked(o) && !o.scopes.iter().all(|x| app.scopes.contains(x)),
+                };
+                scopes.extend(app.scopes.iter().filter(kept).map(str::to_owned));
             }
             spec.scopes = Some(scopes);
             if self.digital_signatures {
-                spec.certificate = self.certificate.clone();
+                spec.certificate_der = certificate;
             } else {
                 spec.remove_certificate = true;
             }
@@ -333,6 +341,21 @@ impl AppForm {
         }
         Ok(spec)
     }
+}
+
+/// Largest certificate upload read: a PEM certificate is a few KiB.
+const MAX_CERTIFICATE: usize = 64 * 1024;
+
+/// The DER form of an uploaded PEM certificate. The upload is only ever parsed: never read as
+/// a path, as the config file's `certificate` may be.
+fn certificate_of(pem: &str) -> Result<Vec<u8>, String> {
+    if pem.len() > MAX_CERTIFICATE {
+        return Err("the file is larger than 64 KiB".into());
+    }
+    if !pem.trim_start().starts_with("-----BEGIN") {
+        return Err("the file is not PEM".into());
+    }
+    crate::config::parse_certificate(pem.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// A plausible email address: one `@` with something on each side, a dot in the domain, no
@@ -492,6 +515,60 @@ mod tests {
         assert_eq!(
             spec.scopes,
             Some(vec!["api".to_owned(), "cdp_query_api".to_owned()])
+        );
+    }
+
+    #[test]
+    fn an_uploaded_certificate_is_never_taken_for_a_path() {
+        let mut p = seed_002();
+        p.extend([
+            ("digital_signatures".to_owned(), "on".to_owned()),
+            ("certificate".to_owned(), "/etc/hostname".to_owned()),
+        ]);
+        let errors = AppForm::parse(&p).check(None, &[], &[]).unwrap_err();
+        assert_eq!(errors[0].field, "certificate");
+        assert!(
+            errors[0].message.contains("not PEM"),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn an_edit_neither_widens_nor_narrows_a_choice_the_app_has_part_of() {
+        let mut existing = app("JWT Demo", "JWT_Demo");
+        existing.scopes = Scopes::parse("api email offline_access").unwrap();
+        let mut typed = AppForm::of(&existing, None);
+        assert_eq!(typed.scopes, ["api"], "partial choices are not ticked");
+        typed.contact_email = "a@acme.test".into();
+        typed.callback_urls = "https://app.example/cb".into();
+        let spec = typed.check(Some(&existing), &[], &[]).unwrap();
+        assert_eq!(
+            spec.scopes,
+            Some(
+                ["api", "email", "offline_access"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        // Ticking the choice grants all of it.
+        typed.scopes.push("id".into());
+        let spec = typed.check(Some(&existing), &[], &[]).unwrap();
+        assert_eq!(
+            spec.scopes,
+            Some(
+                [
+                    "id",
+                    "profile",
+                    "email",
+                    "address",
+                    "phone",
+                    "api",
+                    "offline_access"
+                ]
+                .map(String::from)
+                .to_vec()
+            )
         );
     }
 

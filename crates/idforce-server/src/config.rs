@@ -130,6 +130,10 @@ pub struct AppSpec {
     /// Not a config key: Setup's form unticking "Use digital signatures".
     #[serde(skip)]
     pub remove_certificate: bool,
+    /// Not a config key: a certificate Setup's form received, already parsed (an upload is
+    /// never taken for a path, as `certificate` may be).
+    #[serde(skip)]
+    pub certificate_der: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -358,14 +362,21 @@ pub fn connection_limits(
 /// Reads a certificate given inline as PEM or as a path to a PEM or DER file, and returns
 /// its DER form.
 pub fn load_certificate(value: &str, base_dir: &Path) -> Result<Vec<u8>, ConfigError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
     let bytes = if value.trim_start().starts_with("-----BEGIN") {
         value.as_bytes().to_vec()
     } else {
         let path = base_dir.join(value);
         std::fs::read(&path).map_err(|source| ConfigError::Read { path, source })?
     };
+    parse_certificate(&bytes)
+}
+
+/// A certificate's DER form from PEM or DER bytes, checked usable. Never reads a file: what a
+/// person uploads goes here, so that no value can name a path on the server.
+pub fn parse_certificate(bytes: &[u8]) -> Result<Vec<u8>, ConfigError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let bytes = bytes.to_vec();
     let der = if bytes.starts_with(b"-----") || bytes.trim_ascii_start().starts_with(b"-----") {
         CertificateDer::from_pem_slice(&bytes)
             .map_err(|e| ConfigError::Invalid(format!("certificate is not PEM: {e}")))?

@@ -361,7 +361,9 @@ pub async fn update_app(
     if let Some(v) = &spec.scopes {
         app.scopes = Scopes::from_list(v).map_err(|e| invalid(e.description.into_owned()))?;
     }
-    if let Some(v) = &spec.certificate {
+    if let Some(der) = &spec.certificate_der {
+        app.certificate_der = Some(der.clone());
+    } else if let Some(v) = &spec.certificate {
         app.certificate_der = Some(load_certificate(v, &cfg.base_dir)?);
     } else if spec.remove_certificate {
         app.certificate_der = None;

@@ -56,10 +56,18 @@ pub(crate) fn listing(query: &LoginHistoryQuery, mark: fn(usize) -> String) -> (
 /// Where a purge stops: every row with an id up to this goes. Rows are found in the order they
 /// were recorded (by id, the table's own key: no index on time costs each grant's insert), so
 /// "older than `before`" is every row ahead of the first recorded at or after it
-/// (`first_kept_by_age`; none: every row is older), and "past the newest `keep`" every row up
+/// (`first_kept_by_age`; none: every row is older, up to the `last` one there was when the
+/// purge began — rows recorded while it runs stay), and "past the newest `keep`" every row up
 /// to the first past them (`newest_dropped`); whichever reaches further.
-pub(crate) fn purge_bound(first_kept_by_age: Option<i64>, newest_dropped: Option<i64>) -> i64 {
-    let by_age = first_kept_by_age.map_or(i64::MAX, |id| id - 1);
+pub(crate) fn purge_bound(
+    first_kept_by_age: Option<i64>,
+    last: Option<i64>,
+    newest_dropped: Option<i64>,
+) -> i64 {
+    let by_age = match first_kept_by_age {
+        Some(id) => id - 1,
+        None => last.unwrap_or(-1),
+    };
     by_age.max(newest_dropped.unwrap_or(-1))
 }
 
@@ -105,12 +113,12 @@ mod tests {
 
     #[test]
     fn the_purge_reaches_as_far_as_either_bound() {
-        // Every row older: all go; none older and fewer than `keep`: none.
-        assert_eq!(purge_bound(None, None), i64::MAX);
-        assert_eq!(purge_bound(Some(1), None), 0);
+        // Every row older: all there were go (not those recorded since); an empty table: none.
+        assert_eq!(purge_bound(None, Some(30), None), 30);
+        assert_eq!(purge_bound(None, None, None), -1);
+        assert_eq!(purge_bound(Some(1), Some(30), None), 0);
         // Age reaches id 9, the count id 4: up to 9. The count further: up to 20.
-        assert_eq!(purge_bound(Some(10), Some(4)), 9);
-        assert_eq!(purge_bound(Some(10), Some(20)), 20);
-        assert_eq!(purge_bound(None, Some(20)), i64::MAX);
+        assert_eq!(purge_bound(Some(10), Some(30), Some(4)), 9);
+        assert_eq!(purge_bound(Some(10), Some(30), Some(20)), 20);
     }
 }

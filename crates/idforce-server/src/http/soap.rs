@@ -254,7 +254,11 @@ fn login_fault(e: OAuthError) -> Fault {
 
 /// The org's built-in app that owns SOAP sessions, made on first use.
 async fn soap_app(s: &AppState, org: &Org) -> Result<Arc<ConnectedApp>, StoreError> {
-    let client_id = format!("idforce-soap-api-{}", org.id.as15());
+    let client_id = format!(
+        "{}{}",
+        idforce_core::model::BUILTIN_SOAP_APP_PREFIX,
+        org.id.as15()
+    );
     if let Some(app) = s.store.app_by_client_id(&client_id).await? {
         return Ok(app);
     }

@@ -51,6 +51,9 @@ pub async fn set_app_access(
 ) -> StoreResult<(Vec<String>, Vec<String>)> {
     let (mut given, mut taken) = (Vec::new(), Vec::new());
     for mut app in store.apps(Some(&profile.org_id)).await? {
+        if app.is_builtin() {
+            continue;
+        }
         let wanted = allowed.contains(&app.id);
         if wanted == app.admits_profile(&profile.name) {
             continue;

@@ -160,7 +160,8 @@ pub async fn update(
     }
 }
 
-/// Gives the user `password`, or a temporary one that is returned to be shown once.
+/// Gives the user `password`, or a temporary one that is returned to be shown once; a
+/// locked-out user is unlocked, as Salesforce's password reset does.
 pub async fn set_password(
     store: &dyn Backend,
     user: &mut User,
@@ -176,6 +177,8 @@ pub async fn set_password(
         }
     };
     user.password_hash = hash(password).await;
+    user.failed_logins = 0;
+    user.locked_until = None;
     user.updated_at = now;
     store.save_user(user).await?;
     let action = format!("Reset the password of {}", user.username);

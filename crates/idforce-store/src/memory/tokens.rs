@@ -589,7 +589,8 @@ impl crate::LoginHistoryAdmin for MemoryStore {
             .checked_sub(usize::try_from(keep).unwrap_or(usize::MAX))
             .and_then(|n| n.checked_sub(1))
             .map(|i| ids[i]);
-        let bound = crate::login_history::purge_bound(first_kept, dropped);
+        let last = ids.last().copied();
+        let bound = crate::login_history::purge_bound(first_kept, last, dropped);
         let count = state.login_history.len();
         state.login_history.retain(|r| r.id > bound);
         Ok((count - state.login_history.len()) as u64)

@@ -16,6 +16,8 @@ use crate::{LoginHistoryAdmin, LoginHistoryQuery, LoginRecord};
 /// The id of the first row recorded at or after `$1` (rows are found in the order they were
 /// recorded: see `purge_bound`).
 const FIRST_KEPT_BY_AGE: &str = "SELECT id FROM login_history WHERE at >= $1 ORDER BY id LIMIT 1";
+/// The newest row's id.
+const LAST: &str = "SELECT MAX(id) FROM login_history";
 /// The newest row past the newest `$1`.
 const FIRST_DROPPED: &str = "SELECT id FROM login_history ORDER BY id DESC LIMIT 1 OFFSET $1";
 /// A slice of the rows up to id `$1`, oldest first, `$2` at most.
@@ -84,7 +86,10 @@ impl LoginHistoryAdmin for PgStore {
             r.int(0)
         })
         .await?;
-        let bound = purge_bound(first_kept, dropped);
+        let last = one(sqlx::query(LAST), &self.pool, |r| r.opt_int(0))
+            .await?
+            .flatten();
+        let bound = purge_bound(first_kept, last, dropped);
         let mut deleted = 0u64;
         loop {
             let slice = sqlx::query(PURGE).bind(bound).bind(PURGE_SLICE);

@@ -380,6 +380,14 @@ async fn policies_and_profiles_decide_who_may_use_the_app() {
             .starts_with("Upload an X.509 certificate in PEM format")
     );
     app.pop();
+    // A path on the server: never read, refused as not PEM.
+    app.push(("certificate".into(), "/etc/hostname".into()));
+    let page = alice.post(NEW, &app).await;
+    assert_eq!(
+        field_error(&page, "certificate").as_deref(),
+        Some("Upload an X.509 certificate in PEM format (the file is not PEM).")
+    );
+    app.pop();
     let pem = std::fs::read_to_string(fixture("jwt.crt")).unwrap();
     app.push(("certificate".into(), pem));
     let saved = alice.post(NEW, &app).await;
@@ -679,6 +687,86 @@ async fn a_restart_on_the_config_file_keeps_setups_changes_it_does_not_name() {
     assert_eq!(
         after["callback_urls"][0], "https://login.salesforce.com/oauth2/callback",
         "named by the file: the file's"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn edit_policies_keeps_what_its_lists_cannot_name_unless_changed() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    // Values the config file or the CLI can give and the form's lists cannot.
+    admin(
+        &db,
+        &[
+            "app",
+            "update",
+            "Self Service",
+            "--session-timeout",
+            "90m",
+            "--refresh-token-policy",
+            "expire_after:5400s",
+        ],
+    );
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let id = admin(&db, &["app", "show", "Self Service"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let policies = format!("/lightning/setup/ConnectedApplication/policies?app={id}");
+    let page = alice.get(&policies).await;
+    assert!(
+        page.body
+            .contains("<option value=\"5400\" selected>1h 30m</option>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(
+            "name=\"after_count\" type=\"text\" inputmode=\"numeric\" size=\"4\" value=\"90\""
+        ),
+        "{}",
+        page.body
+    );
+    // Only Permitted Users changes; the rest is submitted as shown.
+    let saved = alice
+        .post(
+            &policies,
+            &form(&[
+                ("csrf", &csrf_of(&page)),
+                ("permitted_users", "admin_approved"),
+                ("refresh_token_policy", "expire_after"),
+                ("after_count", "90"),
+                ("after_unit", "minutes"),
+                ("timeout", "5400"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let before = admin(&db, &["app", "show", "Self Service"]);
+    assert_eq!(before["permitted_users"], "admin_approved");
+    assert_eq!(before["session_timeout_secs"], 5400);
+    let policy = before["refresh_token_policy"].as_str().unwrap().to_owned();
+    assert!(policy.starts_with("expire_after:1h"), "{policy}");
+    // Another span is taken as typed.
+    let page = alice.get(&policies).await;
+    let saved = alice
+        .post(
+            &policies,
+            &form(&[
+                ("csrf", &csrf_of(&page)),
+                ("permitted_users", "admin_approved"),
+                ("refresh_token_policy", "expire_after"),
+                ("after_count", "2"),
+                ("after_unit", "days"),
+                ("timeout", "5400"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    assert_eq!(
+        admin(&db, &["app", "show", "Self Service"])["refresh_token_policy"],
+        "expire_after:2days"
     );
     s.stop().await;
 }

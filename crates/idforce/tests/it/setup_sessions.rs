@@ -107,6 +107,19 @@ async fn oauth_usage_revokes_one_users_tokens_of_one_app() {
         200
     );
 
+    // A user holding nothing of this app (here, another org's): as unknown as a missing one,
+    // their username not shown, nothing recorded.
+    let dave = admin(&db, &["user", "show", "dave@globex.test"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trail_before = admin(&db, &["audit-trail"]);
+    let unknown = alice
+        .post(&href, &form(&[("csrf", &csrf_of(&page)), ("user", &dave)]))
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert!(!unknown.body.contains("dave@globex.test"));
+    assert_eq!(admin(&db, &["audit-trail"]), trail_before);
     let done = alice
         .post(
             &href,

@@ -203,6 +203,20 @@ async fn new_user_then_reset_password_freeze_unlock_and_deactivate() {
         )
         .await;
     assert_eq!(password_grant(&s, "jane@acme.test", &fresh).await.0, 200);
+    // Locked out again: Reset Password unlocks her too, as Salesforce's does.
+    for _ in 0..3 {
+        password_grant(&s, "jane@acme.test", "wrong").await;
+    }
+    let page = alice.get(&page_url).await;
+    assert!(page.body.contains("<dd id=\"user-status\">Locked out</dd>"));
+    let reset = alice
+        .post(
+            &page_url,
+            &form(&[("csrf", &csrf_of(&page)), ("action", "reset_password")]),
+        )
+        .await;
+    let fresh = code_of(&reset, "temporary-password").unwrap();
+    assert_eq!(password_grant(&s, "jane@acme.test", &fresh).await.0, 200);
 
     // Edit: deactivate her; the wire says so.
     let edit_url = page_url.replace("/page?", "/edit?");

@@ -79,7 +79,7 @@ pub(super) async fn org_app(
         return Ok(None);
     };
     match s.store.apps(Some(&org.id)).await {
-        Ok(apps) => Ok(apps.into_iter().find(|a| a.id == id)),
+        Ok(apps) => Ok(apps.into_iter().find(|a| a.id == id && !a.is_builtin())),
         Err(_) => Err(unavailable()),
     }
 }
@@ -133,7 +133,7 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
         return unavailable();
     };
     // The org's built-in SOAP app is idforce's own, not the admin's to edit.
-    apps.retain(|a| !a.client_id.starts_with("idforce-soap-api-"));
+    apps.retain(|a| !a.is_builtin());
     apps.sort_by_key(|a| a.name.to_lowercase());
     let apps = apps
         .iter()
@@ -415,7 +415,7 @@ pub async fn save(State(s): State<AppState>, req: Request) -> Response {
     let editing = match &wanted {
         Some(id) => match apps
             .iter()
-            .find(|a| a.id.to18() == *id || a.id.as15() == id)
+            .find(|a| (a.id.to18() == *id || a.id.as15() == id) && !a.is_builtin())
         {
             Some(app) => Some(app.clone()),
             None => return not_found(CONNECTED_APPS, "Manage Connected Apps"),
@@ -528,8 +528,10 @@ const TIMEOUTS: &[(i64, &str)] = &[
     (24 * 3600, "24 hours"),
 ];
 
-/// Units of the refresh token policy's spans, as `humantime` reads them.
+/// Units of the refresh token policy's spans, as `humantime` reads them (minutes beyond
+/// Salesforce's three, for spans the config file gives in minutes).
 const UNITS: &[(&str, &str, i64)] = &[
+    ("minutes", "Minute(s)", 60),
     ("hours", "Hour(s)", 3600),
     ("days", "Day(s)", 86_400),
     ("months", "Month(s)", 2_630_016),
@@ -541,7 +543,23 @@ fn count_and_unit(secs: i64) -> (i64, &'static str) {
         .iter()
         .rev()
         .find(|(_, _, n)| secs > 0 && secs % n == 0)
-        .map_or((secs.max(0) / 3600, "hours"), |(u, _, n)| (secs / n, *u))
+        .map_or((secs.max(0) / 60, "minutes"), |(u, _, n)| (secs / n, *u))
+}
+
+/// Timeout Value's choices: Salesforce's, and the app's own if it is none of them.
+fn timeouts(app: &ConnectedApp) -> Vec<(String, String)> {
+    let mut choices: Vec<(i64, String)> = TIMEOUTS
+        .iter()
+        .map(|(secs, label)| (*secs, (*label).to_owned()))
+        .collect();
+    if !TIMEOUTS.iter().any(|(s, _)| *s == app.session_timeout_secs) {
+        choices.push((app.session_timeout_secs, span(app.session_timeout_secs)));
+        choices.sort_by_key(|(s, _)| *s);
+    }
+    choices
+        .into_iter()
+        .map(|(s, label)| (s.to_string(), label))
+        .collect()
 }
 
 /// Edit Policies as typed.
@@ -596,8 +614,11 @@ impl PoliciesForm {
         }
     }
 
-    /// The change to make, or each field's error.
-    fn check(&self) -> Result<AppSpec, Vec<FieldError>> {
+    /// The change to make, or each field's error. What is submitted as the page showed it
+    /// keeps the app's exact value (a config file's `90s` timeout or `5400s` span, which the
+    /// form's lists cannot name, is not rounded by a save that did not touch it).
+    fn check(&self, app: &ConnectedApp) -> Result<AppSpec, Vec<FieldError>> {
+        let shown = PoliciesForm::of(app);
         let mut errors = Vec::new();
         let err = |field, message: &str| FieldError {
             field,
@@ -613,7 +634,19 @@ impl PoliciesForm {
             (Ok(n), Some((u, _, _))) if (1..=999).contains(&n) => Ok(format!("{n}{u}")),
             _ => Err(err(field, "Enter a whole number from 1 to 999.")),
         };
+        let unchanged = self.refresh == shown.refresh
+            && match self.refresh.as_str() {
+                "expire_if_unused" => {
+                    (&self.unused_count, &self.unused_unit)
+                        == (&shown.unused_count, &shown.unused_unit)
+                }
+                "expire_after" => {
+                    (&self.after_count, &self.after_unit) == (&shown.after_count, &shown.after_unit)
+                }
+                _ => true,
+            };
         let policy = match self.refresh.as_str() {
+            _ if unchanged => Some(app.refresh_token_policy.to_string()),
             "until_revoked" | "immediately" => Some(self.refresh.clone()),
             "expire_if_unused" => span(&self.unused_count, &self.unused_unit, "unused_count")
                 .map_err(|e| errors.push(e))
@@ -635,7 +668,7 @@ impl PoliciesForm {
             .timeout
             .parse::<i64>()
             .ok()
-            .filter(|t| TIMEOUTS.iter().any(|(s, _)| s == t));
+            .filter(|t| *t == app.session_timeout_secs || TIMEOUTS.iter().any(|(s, _)| s == t));
         if timeout.is_none() {
             errors.push(err("timeout", "Choose a timeout value."));
         }
@@ -661,7 +694,7 @@ struct PoliciesPage<'a> {
     cancel_href: String,
     csrf: String,
     form: &'a PoliciesForm,
-    timeouts: Vec<(String, &'static str)>,
+    timeouts: Vec<(String, String)>,
     units: &'static [(&'static str, &'static str, i64)],
     errors: &'a [FieldError],
 }
@@ -698,10 +731,7 @@ fn policies_page(
             cancel_href: href(CONNECTED_APP, app),
             csrf: csrf_token(s, sid),
             form,
-            timeouts: TIMEOUTS
-                .iter()
-                .map(|(secs, label)| (secs.to_string(), *label))
-                .collect(),
+            timeouts: timeouts(app),
             units: UNITS,
             errors,
         },
@@ -733,7 +763,7 @@ pub async fn policies_save(State(s): State<AppState>, req: Request) -> Response 
         Err(answer) => return answer,
     };
     let form = PoliciesForm::parse(&req.params);
-    let spec = match form.check() {
+    let spec = match form.check(&app) {
         Ok(spec) => spec,
         Err(errors) => return policies_page(&s, &sid, (&user, &org), &app, &form, &errors),
     };

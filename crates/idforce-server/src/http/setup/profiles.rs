@@ -246,7 +246,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
     ) else {
         return unavailable();
     };
-    apps.retain(|a| !a.client_id.starts_with("idforce-soap-api-"));
+    apps.retain(|a| !a.is_builtin());
     apps.sort_by_key(|a| a.name.to_lowercase());
     let message = match request::query_param(uri.query(), "done").as_deref() {
         Some("created") => Some("The profile is created."),

@@ -57,6 +57,8 @@ pub async fn usage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> R
     ) else {
         return unavailable();
     };
+    // The built-in SOAP app is idforce's own: not listed, not an admin's to block.
+    apps.retain(|a| !a.is_builtin());
     apps.sort_by_key(|a| a.name.to_lowercase());
     // What the last action did, said once after its redirect.
     let done = request::query_param(uri.query(), "done");
@@ -230,17 +232,26 @@ pub async fn usage_revoke(State(s): State<AppState>, req: Request) -> Response {
         Ok(None) => return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage"),
         Err(answer) => return answer,
     };
-    // A holder may be of any org (an app can be used across orgs): any user id will do, and
-    // one holding nothing of this app revokes nothing.
+    // A holder may be of any org (an app can be used across orgs), so the user is found by
+    // their tokens of this app: anybody else is as unknown as a missing user (an admin must
+    // not learn other orgs' usernames by trying ids).
     let Some(user) = req.params.get("user").and_then(|u| SfId::parse(u).ok()) else {
         return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage");
     };
+    let filter = SessionFilter::UserApp(user, app.id);
+    let now = s.clock.now();
+    let holds = match (
+        s.store.live_refresh_tokens(filter).await,
+        s.store.live_sessions(filter, now).await,
+    ) {
+        (Ok(refresh), Ok(sessions)) => !refresh.is_empty() || !sessions.is_empty(),
+        _ => return unavailable(),
+    };
     let holder = match s.store.user(&user).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage"),
+        Ok(Some(u)) if holds => u,
+        Ok(_) => return not_found(OAUTH_USAGE, "Connected Apps OAuth Usage"),
         Err(_) => return unavailable(),
     };
-    let now = s.clock.now();
     let store = s.store.as_ref();
     match operations::revoke_user_app(store, &holder, &app, &actor(&me), now).await {
         Ok((sessions, refresh)) => {

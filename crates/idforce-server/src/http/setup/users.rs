@@ -46,10 +46,15 @@ fn status_of(u: &User, now: i64) -> &'static str {
 
 /// The user of the admin's org named by `user=<id>`, read fresh (a save writes the whole user).
 async fn org_user(s: &AppState, org: &Org, id: Option<&str>) -> Result<Option<User>, Response> {
-    let Some(id) = id.and_then(|u| SfId::parse(u).ok()) else {
-        return Ok(None);
-    };
-    match s.store.users(Some(&org.id)).await {
+    match id.and_then(|u| SfId::parse(u).ok()) {
+        Some(id) => org_user_by_id(s, &org.id, id).await,
+        None => Ok(None),
+    }
+}
+
+/// A user of `org`, read from the store itself (not the directory cache).
+async fn org_user_by_id(s: &AppState, org: &SfId, id: SfId) -> Result<Option<User>, Response> {
+    match s.store.users(Some(org)).await {
         Ok(users) => Ok(users.into_iter().find(|u| u.id == id)),
         Err(_) => Err(unavailable()),
     }
@@ -433,7 +438,13 @@ pub async fn reset_token(State(s): State<AppState>, req: Request) -> Response {
     if !req.params.get("csrf").is_some_and(|c| same(c, &csrf)) {
         return super::expired(RESET_TOKEN);
     }
-    let mut user = std::sync::Arc::unwrap_or_clone(user);
+    // Read fresh: the whole user is saved, and the session's copy may be a second old (an
+    // admin's freeze or password reset made meanwhile would be undone).
+    let mut user = match org_user_by_id(&s, &user.org_id, user.id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return super::to_login(&Uri::from_static(RESET_TOKEN)),
+        Err(answer) => return answer,
+    };
     let actor = user.username.clone();
     let now = s.clock.now();
     match ops::reset_security_token(s.store.as_ref(), &s.hasher, &mut user, &actor, now).await {
