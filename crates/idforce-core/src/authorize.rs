@@ -92,15 +92,11 @@ pub async fn validate(
         return Err(AuthorizeError::Page(OAuthError::duplicated(name)));
     }
     let app = match params.get("client_id") {
-        Some(id) => ctx
-            .store
-            .app_by_client_id(id)
+        Some(id) => crate::grant::app_of_consumer_key(ctx, id)
             .await
             .map_err(|e| AuthorizeError::Page(e.into()))?,
         None => None,
     }
-    // Without "Enable OAuth Settings" an app has no consumer key.
-    .filter(|a| a.oauth_enabled)
     .ok_or(AuthorizeError::Page(OAuthError::unknown_client()))?;
     // The built-in success page takes user-agent-flow tokens for any app (spec §1).
     let success_page = format!("{}/services/oauth2/success", ctx.settings.public_url);

@@ -108,6 +108,14 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// The error said beside `field`, if it has one (each form page's `error()` in its template).
+pub fn message_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| e.message.as_str())
+}
+
 fn error(field: &'static str, message: impl Into<String>) -> FieldError {
     FieldError {
         field,

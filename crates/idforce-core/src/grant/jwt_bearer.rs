@@ -22,11 +22,8 @@ pub(super) async fn exchange(
         .ok_or_else(|| OAuthError::invalid_assertion().because("no assertion"))?;
     let parsed = assertion::parse(compact)?;
     let claims = &parsed.claims;
-    let app = ctx
-        .store
-        .app_by_client_id(&claims.iss)
+    let app = super::app_of_consumer_key(ctx, &claims.iss)
         .await?
-        .filter(|a| a.oauth_enabled)
         .ok_or_else(|| super::unknown_client(ctx, &claims.iss))?;
     let certificate = app.certificate_der.as_deref().ok_or_else(|| {
         OAuthError::invalid_assertion().because("the app has no certificate to verify it")

@@ -17,7 +17,9 @@ use aws_lc_rs::digest;
 use crate::error::OAuthError;
 use crate::login_history::{self, Caller, LoginEvent, LoginStatus, LoginSubtype};
 use crate::model::{ConnectedApp, Family, LockoutPolicy, Millis, Org, RefreshToken, Session, User};
-use crate::ports::{JwtSigner, PasswordVerifier, SecretBox, Store, StoreError, Tokens};
+use crate::ports::{
+    JwtSigner, PasswordVerifier, SecretBox, Store, StoreError, StoreResult, Tokens,
+};
 use crate::scope::Scopes;
 use crate::token::{self, CredentialHasher};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
@@ -157,11 +159,22 @@ async fn identify_client(
         .client_id
         .as_deref()
         .ok_or_else(|| OAuthError::unknown_client().because("no client_id"))?;
-    ctx.store
-        .app_by_client_id(id)
+    app_of_consumer_key(ctx, id)
         .await?
-        .filter(|a| a.oauth_enabled)
         .ok_or_else(|| unknown_client(ctx, id))
+}
+
+/// The app a consumer key names on the wire: without "Enable OAuth Settings" an app has no
+/// consumer key, so every flow finds it here or not at all.
+pub(crate) async fn app_of_consumer_key(
+    ctx: &TokenContext<'_>,
+    client_id: &str,
+) -> StoreResult<Option<Arc<ConnectedApp>>> {
+    Ok(ctx
+        .store
+        .app_by_client_id(client_id)
+        .await?
+        .filter(|a| a.oauth_enabled))
 }
 
 /// The refusal of a client id no app has. It is logged as a keyed digest, as unknown

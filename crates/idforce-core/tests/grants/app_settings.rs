@@ -6,7 +6,6 @@
 use idforce_core::authorize::{self, AuthorizeError};
 use idforce_core::device;
 use idforce_core::wire::{ClientCredentials, Params};
-use serde_json::json;
 
 use crate::world::*;
 
@@ -16,31 +15,6 @@ fn params(form: &[(&str, &str)]) -> Params {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     )
-}
-
-async fn client_credentials(
-    w: &World,
-) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
-    w.token(&[
-        ("grant_type", "client_credentials"),
-        ("client_id", "3MVG9grants"),
-        ("client_secret", SECRET),
-    ])
-    .await
-}
-
-async fn jwt_bearer(
-    w: &World,
-) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
-    let claims = json!({
-        "iss": "3MVG9grants", "sub": "alice@acme.test", "aud": PUBLIC_URL,
-        "exp": w.now / 1000 + 180,
-    });
-    w.token(&[
-        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-        ("assertion", &sign_assertion("jwt.key", &claims)),
-    ])
-    .await
 }
 
 async fn authorize(w: &World) -> Result<(), AuthorizeError> {

@@ -3,7 +3,6 @@
 //! client has authenticated. Each refusal beside its control on the same world.
 
 use idforce_core::ports::Approvals;
-use serde_json::json;
 
 use crate::world::*;
 
@@ -27,31 +26,6 @@ async fn password(
     let form = password_form(secret);
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     w.token(&pairs).await
-}
-
-async fn client_credentials(
-    w: &World,
-) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
-    w.token(&[
-        ("grant_type", "client_credentials"),
-        ("client_id", "3MVG9grants"),
-        ("client_secret", SECRET),
-    ])
-    .await
-}
-
-async fn jwt_bearer(
-    w: &World,
-) -> Result<idforce_core::wire::TokenResponse, idforce_core::OAuthError> {
-    let claims = json!({
-        "iss": "3MVG9grants", "sub": "alice@acme.test", "aud": PUBLIC_URL,
-        "exp": w.now / 1000 + 180,
-    });
-    w.token(&[
-        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-        ("assertion", &sign_assertion("jwt.key", &claims)),
-    ])
-    .await
 }
 
 #[tokio::test]

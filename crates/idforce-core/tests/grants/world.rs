@@ -317,3 +317,26 @@ pub fn cause_of<T: std::fmt::Debug>(result: Result<T, OAuthError>) -> String {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// Client credentials for the world's app, with its secret.
+pub async fn client_credentials(w: &World) -> Result<TokenResponse, OAuthError> {
+    w.token(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "3MVG9grants"),
+        ("client_secret", SECRET),
+    ])
+    .await
+}
+
+/// A JWT bearer assertion for Alice, signed with the app's certificate key.
+pub async fn jwt_bearer(w: &World) -> Result<TokenResponse, OAuthError> {
+    let claims = serde_json::json!({
+        "iss": "3MVG9grants", "sub": "alice@acme.test", "aud": PUBLIC_URL,
+        "exp": w.now / 1000 + 180,
+    });
+    w.token(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", &sign_assertion("jwt.key", &claims)),
+    ])
+    .await
+}

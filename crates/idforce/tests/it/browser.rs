@@ -236,3 +236,45 @@ pub fn authorize_url(client_id: &str, redirect_uri: &str, extra: &[(&str, &str)]
     };
     format!("/services/oauth2/authorize?{q}")
 }
+
+/// A browser logged in on the login page as `username`.
+pub async fn logged_in(s: &TestServer, username: &str, password: &str) -> Browser {
+    let mut b = Browser::new(s);
+    let page = b.get("/").await;
+    let after = b.log_in(&page, username, password).await;
+    assert_eq!(after.status, 302, "login failed: {}", after.body);
+    b
+}
+
+/// The hidden CSRF field of a page's forms.
+pub fn csrf_of(page: &Page) -> String {
+    page.hidden()
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v)
+        .expect("a CSRF field")
+}
+
+/// A form's fields as `Browser::post` takes them.
+pub fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The error said beside a field: its text, found by the `id` the input names.
+pub fn field_error(page: &Page, field: &str) -> Option<String> {
+    let marker = format!("<p class=\"field-error\" id=\"{field}-error\">");
+    let start = page.body.find(&marker)? + marker.len();
+    let end = page.body[start..].find("</p>")? + start;
+    Some(unescape(&page.body[start..end]))
+}
+
+/// The text of `<code id="…">`: a key, secret, token or password a page shows.
+pub fn code_of(page: &Page, id: &str) -> Option<String> {
+    let marker = format!("<code id=\"{id}\">");
+    let start = page.body.find(&marker)? + marker.len();
+    let end = page.body[start..].find('<')? + start;
+    Some(unescape(&page.body[start..end]))
+}

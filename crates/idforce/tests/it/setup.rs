@@ -2,20 +2,11 @@
 //! gets "Insufficient Privileges"), the home page's Setup link, and the Login History page of
 //! the admin's own org with its CSV download and pages.
 
-use crate::browser::{Browser, Page};
+use crate::browser::*;
 use crate::helpers::*;
 
 const SETUP_HOME: &str = "/lightning/setup/SetupOneHome/home";
 const LOGIN_HISTORY: &str = "/lightning/setup/OrgLoginHistory/home";
-
-/// A browser logged in on the login page as `username`.
-async fn logged_in(s: &TestServer, username: &str, password: &str) -> Browser {
-    let mut b = Browser::new(s);
-    let page = b.get("/").await;
-    let after = b.log_in(&page, username, password).await;
-    assert_eq!(after.status, 302, "login failed: {}", after.body);
-    b
-}
 
 fn assert_insufficient(page: &Page) {
     assert_eq!(page.status, 403, "{}", page.body);
@@ -354,15 +345,6 @@ async fn users_and_profiles_list_the_orgs_own() {
 }
 
 const OAUTH_USAGE: &str = "/lightning/setup/ConnectedAppsUsage/home";
-
-/// The hidden CSRF field of a Setup page's forms.
-fn csrf_of(page: &Page) -> String {
-    page.hidden()
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v)
-        .expect("a CSRF field")
-}
 
 async fn refresh(s: &TestServer, token: &str) -> (u16, serde_json::Value) {
     s.token(&[

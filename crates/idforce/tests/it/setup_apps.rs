@@ -5,34 +5,11 @@
 
 use serde_json::json;
 
-use crate::browser::{Browser, Page, unescape};
+use crate::browser::*;
 use crate::helpers::*;
 
 const CONNECTED_APPS: &str = "/lightning/setup/ConnectedApplication/home";
 const NEW: &str = "/lightning/setup/ConnectedApplication/new";
-
-async fn logged_in(s: &TestServer, username: &str, password: &str) -> Browser {
-    let mut b = Browser::new(s);
-    let page = b.get("/").await;
-    let after = b.log_in(&page, username, password).await;
-    assert_eq!(after.status, 302, "login failed: {}", after.body);
-    b
-}
-
-fn csrf_of(page: &Page) -> String {
-    page.hidden()
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v)
-        .expect("a CSRF field")
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
 
 /// Seed 002's app, as its steps fill the form in.
 fn seed_002_app(csrf: &str) -> Vec<(String, String)> {
@@ -53,14 +30,6 @@ fn seed_002_app(csrf: &str) -> Vec<(String, String)> {
     ])
 }
 
-/// The error said beside a field: its text, found by the `id` the input names.
-fn field_error(page: &Page, field: &str) -> Option<String> {
-    let marker = format!("<p class=\"field-error\" id=\"{field}-error\">");
-    let start = page.body.find(&marker)? + marker.len();
-    let end = page.body[start..].find("</p>")? + start;
-    Some(unescape(&page.body[start..end]))
-}
-
 /// The app's id (`?app=…`) from the Manage page a save redirects to.
 fn app_of(location: &str) -> String {
     let query = location.split_once('?').unwrap().1;
@@ -68,20 +37,6 @@ fn app_of(location: &str) -> String {
         .find(|(k, _)| k == "app")
         .map(|(_, v)| v.into_owned())
         .unwrap()
-}
-
-fn consumer_key(page: &Page) -> String {
-    let marker = "<code id=\"consumer-key\">";
-    let start = page.body.find(marker).unwrap() + marker.len();
-    let end = page.body[start..].find('<').unwrap() + start;
-    page.body[start..end].to_owned()
-}
-
-fn consumer_secret(page: &Page) -> Option<String> {
-    let marker = "<code id=\"consumer-secret\">";
-    let start = page.body.find(marker)? + marker.len();
-    let end = page.body[start..].find('<')? + start;
-    Some(page.body[start..end].to_owned())
 }
 
 #[tokio::test]
@@ -196,7 +151,7 @@ async fn a_new_connected_app_is_checked_field_by_field_then_works_on_the_wire() 
         manage.body
     );
     assert!(manage.body.contains("<dd id=\"api-name\">JWT_Demo</dd>"));
-    let client_id = consumer_key(&manage);
+    let client_id = code_of(&manage, "consumer-key").unwrap();
     assert!(client_id.starts_with("3MVG9"), "{client_id}");
     let shown = admin(&db, &["app", "show", "JWT Demo"]);
     assert_eq!(shown["scopes"], "api web refresh_token offline_access");
@@ -210,7 +165,7 @@ async fn a_new_connected_app_is_checked_field_by_field_then_works_on_the_wire() 
     // Manage Consumer Details: the secret only after the password.
     let consumer = format!("/lightning/setup/ConnectedApplication/consumer?app={app_id}");
     let page = alice.get(&consumer).await;
-    assert_eq!(consumer_secret(&page), None);
+    assert_eq!(code_of(&page, "consumer-secret"), None);
     let c = csrf_of(&page);
     let wrong = alice
         .post(
@@ -219,7 +174,7 @@ async fn a_new_connected_app_is_checked_field_by_field_then_works_on_the_wire() 
         )
         .await;
     assert_eq!(wrong.status, 422);
-    assert_eq!(consumer_secret(&wrong), None);
+    assert_eq!(code_of(&wrong, "consumer-secret"), None);
     assert_eq!(
         field_error(&wrong, "password").as_deref(),
         Some("Your password is incorrect, or you are locked out.")
@@ -235,7 +190,7 @@ async fn a_new_connected_app_is_checked_field_by_field_then_works_on_the_wire() 
         )
         .await;
     assert_eq!(shown.status, 200);
-    let secret = consumer_secret(&shown).expect("the secret after the password");
+    let secret = code_of(&shown, "consumer-secret").expect("the secret after the password");
     assert_eq!(shown.headers["cache-control"], "no-store");
 
     // Seed 002's own steps: authorize, the code, the token with the revealed secret, refresh.
@@ -310,7 +265,7 @@ async fn a_new_connected_app_is_checked_field_by_field_then_works_on_the_wire() 
             ]),
         )
         .await;
-    let new_secret = consumer_secret(&generated).unwrap();
+    let new_secret = code_of(&generated, "consumer-secret").unwrap();
     assert_ne!(new_secret, secret);
     let refresh_with = |secret: String| {
         let rt = refreshed["refresh_token"]
@@ -393,7 +348,11 @@ async fn policies_and_profiles_decide_who_may_use_the_app() {
     let saved = alice.post(NEW, &app).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     let app_id = app_of(saved.location.as_deref().unwrap());
-    let client_id = consumer_key(&alice.get(saved.location.as_deref().unwrap()).await);
+    let client_id = code_of(
+        &alice.get(saved.location.as_deref().unwrap()).await,
+        "consumer-key",
+    )
+    .unwrap();
     let jwt = |sub: &str| {
         sign_jwt(&json!({
             "iss": client_id, "sub": sub, "aud": s.url,

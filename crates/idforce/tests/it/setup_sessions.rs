@@ -1,33 +1,10 @@
 //! Setup's token pages over HTTP: OAuth Usage's per-user Revoke (one user's tokens of one app
 //! end, everyone else's stay) and Session Management (live sessions with their source, Remove).
 
-use crate::browser::{Browser, Page, unescape};
+use crate::browser::*;
 use crate::helpers::*;
 
 const SESSIONS: &str = "/lightning/setup/SessionManagementPage/home";
-
-async fn logged_in(s: &TestServer, username: &str, password: &str) -> Browser {
-    let mut b = Browser::new(s);
-    let page = b.get("/").await;
-    let after = b.log_in(&page, username, password).await;
-    assert_eq!(after.status, 302, "login failed: {}", after.body);
-    b
-}
-
-fn csrf_of(page: &Page) -> String {
-    page.hidden()
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v)
-        .expect("a CSRF field")
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
 
 /// A refresh token of Self Service for `username`, by the web server flow.
 async fn self_service_tokens(s: &TestServer, username: &str, password: &str) -> serde_json::Value {

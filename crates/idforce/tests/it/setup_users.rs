@@ -3,49 +3,12 @@
 //! deactivation, what an admin cannot do to themselves, and Reset My Security Token for any
 //! user. Every refusal beside a control that passes.
 
-use crate::browser::{Browser, Page, unescape};
+use crate::browser::*;
 use crate::helpers::*;
 
 const USERS: &str = "/lightning/setup/ManageUsers/home";
 const NEW: &str = "/lightning/setup/ManageUsers/new";
 const RESET_TOKEN: &str = "/lightning/settings/personal/ResetApiToken/home";
-
-async fn logged_in(s: &TestServer, username: &str, password: &str) -> Browser {
-    let mut b = Browser::new(s);
-    let page = b.get("/").await;
-    let after = b.log_in(&page, username, password).await;
-    assert_eq!(after.status, 302, "login failed: {}", after.body);
-    b
-}
-
-fn csrf_of(page: &Page) -> String {
-    page.hidden()
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v)
-        .expect("a CSRF field")
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn field_error(page: &Page, field: &str) -> Option<String> {
-    let marker = format!("<p class=\"field-error\" id=\"{field}-error\">");
-    let start = page.body.find(&marker)? + marker.len();
-    let end = page.body[start..].find("</p>")? + start;
-    Some(unescape(&page.body[start..end]))
-}
-
-fn code_of(page: &Page, id: &str) -> Option<String> {
-    let marker = format!("<code id=\"{id}\">");
-    let start = page.body.find(&marker)? + marker.len();
-    let end = page.body[start..].find('<')? + start;
-    Some(unescape(&page.body[start..end]))
-}
 
 fn user_page(db: &str, username: &str) -> String {
     let id = admin(db, &["user", "show", username])["id"]

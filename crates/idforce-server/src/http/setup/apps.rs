@@ -275,10 +275,7 @@ struct FormPage<'a> {
 
 impl FormPage<'_> {
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        crate::app_form::message_for(self.errors, field)
     }
 }
 
@@ -297,11 +294,7 @@ fn form_page(
     errors: &[FieldError],
     failure: Option<String>,
 ) -> Response {
-    let status = if errors.is_empty() && failure.is_none() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(errors.is_empty() && failure.is_none());
     let (title, action, cancel_href) = match c.editing {
         Some(app) => (
             "Edit Connected App",
@@ -701,10 +694,7 @@ struct PoliciesPage<'a> {
 
 impl PoliciesPage<'_> {
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        crate::app_form::message_for(self.errors, field)
     }
 }
 
@@ -716,11 +706,7 @@ fn policies_page(
     form: &PoliciesForm,
     errors: &[FieldError],
 ) -> Response {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(errors.is_empty());
     pages::html(
         status,
         &PoliciesPage {
@@ -751,15 +737,8 @@ pub async fn policies_form(State(s): State<AppState>, headers: HeaderMap, uri: U
 
 pub async fn policies_save(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let wanted = req.params.get("app").map(str::to_owned);
-    let page = format!("{POLICIES}?app={}", wanted.as_deref().unwrap_or_default());
-    let (sid, user, org) = match posted(&s, &req, &page).await {
+    let (sid, user, org, mut app) = match posted_app(&s, &req, POLICIES).await {
         Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let mut app = match org_app(&s, &org, wanted.as_deref()).await {
-        Ok(Some(app)) => app,
-        Ok(None) => return not_found(CONNECTED_APPS, "Manage Connected Apps"),
         Err(answer) => return answer,
     };
     let form = PoliciesForm::parse(&req.params);
@@ -768,6 +747,30 @@ pub async fn policies_save(State(s): State<AppState>, req: Request) -> Response 
         Err(errors) => return policies_page(&s, &sid, (&user, &org), &app, &form, &errors),
     };
     save_change(&s, &user, &mut app, &spec).await
+}
+
+/// A POST of one of an app's Manage forms at `page` (`app=<id>` in the form or query): the
+/// admin, their org and the app (read fresh), once the CSRF token is checked.
+async fn posted_app(
+    s: &AppState,
+    req: &request::OAuthRequest,
+    page: &str,
+) -> Result<
+    (
+        String,
+        std::sync::Arc<User>,
+        std::sync::Arc<Org>,
+        ConnectedApp,
+    ),
+    Response,
+> {
+    let wanted = req.params.get("app");
+    let back = format!("{page}?app={}", wanted.unwrap_or_default());
+    let (sid, user, org) = posted(s, req, &back).await?;
+    match org_app(s, &org, wanted).await? {
+        Some(app) => Ok((sid, user, org, app)),
+        None => Err(not_found(CONNECTED_APPS, "Manage Connected Apps")),
+    }
 }
 
 /// Saves a checked change of an existing app, records it, and goes back to its Manage page.
@@ -848,20 +851,12 @@ pub async fn profiles_form(State(s): State<AppState>, headers: HeaderMap, uri: U
 
 pub async fn profiles_save(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let wanted = req.params.get("app").map(str::to_owned);
-    let page = format!("{PROFILES}?app={}", wanted.as_deref().unwrap_or_default());
-    let (_, user, org) = match posted(&s, &req, &page).await {
+    let (_, user, org, mut app) = match posted_app(&s, &req, PROFILES).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let (mut app, profiles) = match (
-        org_app(&s, &org, wanted.as_deref()).await,
-        s.store.profiles(Some(&org.id)).await,
-    ) {
-        (Ok(Some(app)), Ok(profiles)) => (app, profiles),
-        (Ok(None), _) => return not_found(CONNECTED_APPS, "Manage Connected Apps"),
-        (Err(answer), _) => return answer,
-        (_, Err(_)) => return unavailable(),
+    let Ok(profiles) = s.store.profiles(Some(&org.id)).await else {
+        return unavailable();
     };
     // Only the org's profiles: a name that is not one is ignored, not created.
     let chosen: Vec<String> = profiles
@@ -927,20 +922,12 @@ pub async fn users_form(State(s): State<AppState>, headers: HeaderMap, uri: Uri)
 
 pub async fn users_save(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let wanted = req.params.get("app").map(str::to_owned);
-    let page = format!("{USERS}?app={}", wanted.as_deref().unwrap_or_default());
-    let (_, user, org) = match posted(&s, &req, &page).await {
+    let (_, user, org, mut app) = match posted_app(&s, &req, USERS).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let (mut app, users) = match (
-        org_app(&s, &org, wanted.as_deref()).await,
-        s.store.users(Some(&org.id)).await,
-    ) {
-        (Ok(Some(app)), Ok(users)) => (app, users),
-        (Ok(None), _) => return not_found(CONNECTED_APPS, "Manage Connected Apps"),
-        (Err(answer), _) => return answer,
-        (_, Err(_)) => return unavailable(),
+    let Ok(users) = s.store.users(Some(&org.id)).await else {
+        return unavailable();
     };
     // Only the org's users: an id that is not one is ignored.
     let chosen: Vec<String> = users
@@ -986,11 +973,7 @@ fn consumer_page(
     password_error: Option<&'static str>,
     failure: Option<String>,
 ) -> Response {
-    let status = if password_error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(password_error.is_none());
     pages::html(
         status,
         &ConsumerPage {
@@ -1023,15 +1006,8 @@ pub async fn consumer_form(State(s): State<AppState>, headers: HeaderMap, uri: U
 /// both after the admin's password, checked as a login is (failures count toward lockout).
 pub async fn consumer_action(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let wanted = req.params.get("app").map(str::to_owned);
-    let page = format!("{CONSUMER}?app={}", wanted.as_deref().unwrap_or_default());
-    let (sid, user, org) = match posted(&s, &req, &page).await {
+    let (sid, user, org, mut app) = match posted_app(&s, &req, CONSUMER).await {
         Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let mut app = match org_app(&s, &org, wanted.as_deref()).await {
-        Ok(Some(app)) => app,
-        Ok(None) => return not_found(CONNECTED_APPS, "Manage Connected Apps"),
         Err(answer) => return answer,
     };
     let who = (user.as_ref(), org.as_ref());

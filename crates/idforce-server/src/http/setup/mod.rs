@@ -121,6 +121,15 @@ pub(super) fn see_other(to: &str) -> Response {
     r
 }
 
+/// A form page's status: 200, or 422 when it comes back with errors.
+pub(super) fn form_status(ok: bool) -> StatusCode {
+    if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
 pub(super) fn expired(back: &str) -> Response {
     pages::form_expired(
         "This form has expired. Go back, reload the page and try again.",

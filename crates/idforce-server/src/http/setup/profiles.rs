@@ -100,10 +100,7 @@ struct NewPage<'a> {
 
 impl NewPage<'_> {
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        crate::app_form::message_for(self.errors, field)
     }
 }
 
@@ -122,11 +119,7 @@ async fn new_page(
         .iter()
         .map(|p| (p.name.clone(), p.name.eq_ignore_ascii_case(clone)))
         .collect();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(errors.is_empty());
     pages::html(
         status,
         &NewPage {

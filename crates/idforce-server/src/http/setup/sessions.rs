@@ -157,12 +157,11 @@ async fn usage_app_page(
     app: &ConnectedApp,
     message: Option<String>,
 ) -> Response {
-    let (Ok(tokens), Ok(users)) = (
-        s.store
-            .live_refresh_tokens(SessionFilter::App(app.id))
-            .await,
-        s.store.users(None).await,
-    ) else {
+    let Ok(tokens) = s
+        .store
+        .live_refresh_tokens(SessionFilter::App(app.id))
+        .await
+    else {
         return unavailable();
     };
     // Each holder once, with how many refresh tokens and when one was last used.
@@ -177,11 +176,13 @@ async fn usage_app_page(
             None => seen.push((t.user_id, 1, t.last_used_at)),
         }
     }
+    // Each holder by id (they may be of any org): not every user of every org.
     for (id, n, last) in seen {
-        let username = users
-            .iter()
-            .find(|u| u.id == id)
-            .map_or_else(|| id.to18(), |u| u.username.clone());
+        let username = match s.store.user(&id).await {
+            Ok(Some(u)) => u.username.clone(),
+            Ok(None) => id.to18(),
+            Err(_) => return unavailable(),
+        };
         holders.push(HolderRow {
             id: id.to18(),
             username,

@@ -132,10 +132,7 @@ struct FormPage<'a> {
 
 impl FormPage<'_> {
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        crate::app_form::message_for(self.errors, field)
     }
 }
 
@@ -158,11 +155,7 @@ async fn form_page(
         Some(u) => ("Edit User", href(EDIT, u), href(PAGE, u)),
         None => ("New User", NEW.to_owned(), USERS.to_owned()),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(errors.is_empty());
     pages::html(
         status,
         &FormPage {
