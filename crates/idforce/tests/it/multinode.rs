@@ -259,7 +259,9 @@ async fn two_nodes_on_one_database() {
             tokio::spawn(async move { token(&node, &wrong).await.0 })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // The right password must come after all three have reserved their checks (a fixed pause
+    // was too short on a busy machine): the store shows three failures counted, or the lockout.
+    reservations_made(&db, 3).await;
     let right = [
         ("grant_type", "password"),
         ("client_id", INTEGRATION_ID),
@@ -277,4 +279,27 @@ async fn two_nodes_on_one_database() {
         assert_error(st, &e, 400, "invalid_grant", "authentication failure");
     }
     drop((a, b));
+}
+
+/// Waits until `n` login checks of ALICE are reserved in the database (or she is locked),
+/// read through a store of the test's own, without the nodes' caches.
+async fn reservations_made(db: &str, n: u32) {
+    use idforce_core::ports::Directory;
+    let settings = idforce_store::StoreSettings {
+        directory_cache_ttl: Some(std::time::Duration::ZERO),
+        ..Default::default()
+    };
+    let store = idforce_store::PgStore::open(db, &settings).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let user = store.user_by_username(ALICE).await.unwrap().unwrap();
+        if user.failed_logins >= n || user.is_locked(now_secs() * 1000) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guesses never reserved their checks: {user:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
