@@ -7,6 +7,7 @@ pub mod certificate;
 pub mod device;
 pub mod error;
 pub mod grant;
+pub mod hosts;
 pub mod identity;
 pub mod introspect;
 pub mod login_history;

@@ -13,9 +13,35 @@ pub type Millis = i64;
 pub struct Org {
     pub id: SfId,
     pub name: String,
-    /// The org's "My Domain"; `None` means the server's public URL.
+    /// Where the org's data lives (`instance_url` of its tokens) when set explicitly; else its
+    /// My Domain's URL, else the server's public URL (`IssuerSettings::instance_url`).
     pub instance_url: Option<String>,
     pub created_at: Millis,
+    /// The org's My Domain: a host name (lowercase, without port) whose requests belong to
+    /// this org alone.
+    pub my_domain: Option<String>,
+    /// Where OIDC logout sends the browser (Session Settings → Logout Page Settings); `None`:
+    /// the login page.
+    pub logout_url: Option<String>,
+    /// The org's Experience Cloud sites: each answers under `/<path>/…` on the login host and
+    /// the org's My Domain.
+    pub sites: Vec<Site>,
+}
+
+/// An Experience Cloud site of an org (Salesforce's Network, key prefix `0DB`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    pub id: SfId,
+    /// Shown on the site's login page.
+    pub name: String,
+    /// The first path segment the site answers under, without slashes; unique across orgs.
+    pub path: String,
+}
+
+impl Org {
+    pub fn site_by_path(&self, path: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.path == path)
+    }
 }
 
 /// A profile of an org: connected apps admit users by it (`ConnectedApp::profiles`, by name,
@@ -173,6 +199,9 @@ pub struct ConnectedApp {
     pub oauth_enabled: bool,
     /// "Enable for Device Flow": whether the device authorization request is served for it.
     pub device_flow: bool,
+    /// Where OIDC logout may send the browser back to, each matched exactly (an extension:
+    /// Salesforce ignores `post_logout_redirect_uri`).
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// The consumer key prefix of each org's built-in SOAP app (`ConnectedApp::is_builtin`).
@@ -245,6 +274,7 @@ impl ConnectedApp {
             contact_email: String::new(),
             oauth_enabled: true,
             device_flow: true,
+            post_logout_redirect_uris: Vec::new(),
             name,
         }
     }

@@ -69,6 +69,8 @@ fn standard_claims(
 
 /// What goes into an id_token besides the user.
 pub struct IdTokenFacts<'a> {
+    /// The URL the token was issued at (login host, My Domain or site): its `iss`.
+    pub issuer: &'a str,
     pub nonce: Option<&'a str>,
     pub auth_time: Millis,
     pub access_token: Option<&'a str>,
@@ -87,7 +89,7 @@ pub fn id_token_claims(
     now: Millis,
 ) -> Value {
     let mut c = Map::new();
-    c.insert("iss".into(), json!(settings.public_url));
+    c.insert("iss".into(), json!(facts.issuer));
     c.insert("sub".into(), json!(settings.identity_url(org, user)));
     c.insert("aud".into(), json!(app.client_id));
     c.insert("exp".into(), json!(now / 1000 + app.id_token_lifetime_secs));

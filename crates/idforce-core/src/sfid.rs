@@ -9,6 +9,8 @@ pub mod prefix {
     pub const USER: &str = "005";
     pub const PROFILE: &str = "00e";
     pub const CONNECTED_APP: &str = "0H4";
+    /// An Experience Cloud site (Salesforce's Network).
+    pub const SITE: &str = "0DB";
 }
 
 const CHECKSUM_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";

@@ -137,6 +137,11 @@ pub struct TokenResponse {
     pub access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// The site's URL and id, for a token issued through an Experience Cloud site.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sfdc_community_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sfdc_community_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -386,6 +386,12 @@ impl Application {
             trusted_proxies: crate::config::trusted_proxies(
                 opts.config.as_ref().map(|c| &c.server),
             ),
+            hosts: crate::hosts::Hosts::new(
+                &public_url,
+                opts.store
+                    .directory_cache_ttl
+                    .unwrap_or(idforce_store::DEFAULT_DIRECTORY_CACHE_TTL),
+            ),
         }));
         let (store, clock) = (state.store.clone(), state.clock.clone());
         Ok(Application {

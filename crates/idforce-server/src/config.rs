@@ -66,6 +66,13 @@ pub struct OrgSpec {
     pub name: String,
     pub id: Option<String>,
     pub instance_url: Option<String>,
+    /// The org's My Domain: a host name (the port is the server's), e.g. "acme.my.localhost".
+    pub my_domain: Option<String>,
+    /// Where OIDC logout sends the browser (default: the login page).
+    pub logout_url: Option<String>,
+    /// Experience Cloud sites, each under `/<path>/…` on the login host and the My Domain.
+    #[serde(default)]
+    pub site: Vec<SiteSpec>,
     /// Profiles made before any user names them (a user's or an app's naming makes one too).
     #[serde(default)]
     pub profile: Vec<ProfileSpec>,
@@ -73,6 +80,13 @@ pub struct OrgSpec {
     pub user: Vec<UserSpec>,
     #[serde(default)]
     pub app: Vec<AppSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSpec {
+    pub name: String,
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -127,6 +141,8 @@ pub struct AppSpec {
     pub oauth_enabled: Option<bool>,
     /// "Enable for Device Flow" (`true` unless set; Setup's New form starts it off).
     pub device_flow: Option<bool>,
+    /// Where OIDC logout may send the browser back to (each matched exactly; an extension).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Not a config key: Setup's form unticking "Use digital signatures".
     #[serde(skip)]
     pub remove_certificate: bool,

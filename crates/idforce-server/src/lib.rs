@@ -4,6 +4,7 @@ pub mod app;
 pub mod app_form;
 pub mod clock;
 pub mod config;
+pub mod hosts;
 pub mod http;
 pub mod keys;
 pub mod listener;

@@ -92,6 +92,9 @@ mod tests {
             name: "Acme".into(),
             instance_url: None,
             created_at: 1,
+            my_domain: None,
+            logout_url: None,
+            sites: Vec::new(),
         };
         store.save_org(&org).await.unwrap();
         let user = User {

@@ -2,7 +2,10 @@
 //! Applied at every start: creates or updates what the file names, deletes nothing, and
 //! keeps ids and secrets it generated on an earlier start.
 
-use idforce_core::model::{ConnectedApp, Millis, Org, PermittedUsers, RefreshTokenPolicy, User};
+use idforce_core::hosts;
+use idforce_core::model::{
+    ConnectedApp, Millis, Org, PermittedUsers, RefreshTokenPolicy, Site, User,
+};
 use idforce_core::ports::{SecretBox, StoreError, client_secret_purpose};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
@@ -108,6 +111,9 @@ async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<
             name: spec.name.clone(),
             instance_url: None,
             created_at: now,
+            my_domain: None,
+            logout_url: None,
+            sites: Vec::new(),
         },
     };
     if spec.instance_url.is_some() {
@@ -116,8 +122,85 @@ async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<
             .clone()
             .map(|u| u.trim_end_matches('/').to_owned());
     }
-    store.save_org(&org).await?;
+    let refuse = |key: &str, why: String| {
+        SeedError::from(ConfigError::Invalid(format!(
+            "org {:?}: {key} {why}",
+            spec.name
+        )))
+    };
+    if let Some(d) = &spec.my_domain {
+        org.my_domain = match d.trim() {
+            "" => None,
+            d => Some(hosts::check_my_domain(d).map_err(|why| refuse("my_domain", why))?),
+        };
+    }
+    if let Some(u) = &spec.logout_url {
+        org.logout_url = match u.trim() {
+            "" => None,
+            u if is_web_url(u) => Some(u.to_owned()),
+            u => {
+                let why = format!("{u:?} is not an http(s) URL");
+                return Err(refuse("logout_url", why));
+            }
+        };
+    }
+    for s in &spec.site {
+        let path = hosts::check_site_path(&s.path).map_err(|why| refuse("site path", why))?;
+        if s.name.trim().is_empty() {
+            return Err(refuse("site", format!("at {path:?} has no name")));
+        }
+        match org.sites.iter_mut().find(|old| old.name == s.name) {
+            Some(old) => old.path = path,
+            None => org.sites.push(Site {
+                id: store.next_id(prefix::SITE).await?,
+                name: s.name.clone(),
+                path,
+            }),
+        }
+    }
+    check_site_paths(store, &org).await?;
+    store.save_org(&org).await.map_err(|e| match e {
+        StoreError::Conflict(_) => refuse(
+            "my_domain",
+            format!(
+                "{:?} is another org's",
+                org.my_domain.as_deref().unwrap_or("")
+            ),
+        ),
+        other => other.into(),
+    })?;
     Ok(org)
+}
+
+/// A site's path names one site on the login host: no two sites, of any orgs, share one.
+async fn check_site_paths(store: &dyn Backend, org: &Org) -> Result<(), SeedError> {
+    let mut seen = std::collections::HashSet::new();
+    for s in &org.sites {
+        if !seen.insert(s.path.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "org {:?}: two sites have the path {:?}",
+                org.name, s.path
+            ))
+            .into());
+        }
+    }
+    for other in store.orgs().await?.iter().filter(|o| o.id != org.id) {
+        if let Some(s) = other.sites.iter().find(|s| seen.contains(s.path.as_str())) {
+            return Err(ConfigError::Invalid(format!(
+                "org {:?}: the site path {:?} is org {:?}'s already",
+                org.name, s.path, other.name
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// An absolute http(s) URL without spaces (a Logout URL).
+fn is_web_url(u: &str) -> bool {
+    hosts::host_of_url(u).is_some()
+        && (u.starts_with("https://") || u.starts_with("http://"))
+        && !u.chars().any(char::is_whitespace)
 }
 
 /// A callback URL is matched exactly, so it must be one a browser can be sent to: a scheme
@@ -464,6 +547,14 @@ pub async fn update_app(
     if let Some(v) = spec.device_flow {
         app.device_flow = v;
     }
+    if let Some(v) = &spec.post_logout_redirect_uris {
+        if let Some(bad) = v.iter().find(|u| !is_callback_url(u)) {
+            return Err(invalid(format!(
+                "post_logout_redirect_uris: {bad:?} is not an absolute URL without a fragment"
+            )));
+        }
+        app.post_logout_redirect_uris = v.clone();
+    }
     Ok(())
 }
 
@@ -513,6 +604,9 @@ pub async fn demo(
             name: "Demo".to_owned(),
             id: None,
             instance_url: None,
+            my_domain: None,
+            logout_url: None,
+            site: Vec::new(),
             profile: Vec::new(),
             user: vec![UserSpec {
                 username: DEMO_USERNAME.to_owned(),

@@ -31,6 +31,8 @@ pub struct Inner {
     pub explain: bool,
     /// Whose `X-Forwarded-For` names the client (`http::request::client_ip`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The login host, My Domains and sites: which one each request came through.
+    pub hosts: crate::hosts::Hosts,
 }
 
 /// What each node throttles in memory (see `throttle.rs`).
@@ -75,11 +77,13 @@ impl AppState {
     /// clock read once.
     /// `peer` is the TCP peer: the client's address is read from it and `X-Forwarded-For`
     /// (`http::request::client_ip`).
+    /// `entry` is where the request came through (`http::Through`); none: the login host.
     pub fn token_context<'a>(
         &'a self,
         headers: &'a axum::http::HeaderMap,
         peer: Option<std::net::SocketAddr>,
         ring: &'a crate::keys::KeyRing,
+        entry: Option<&'a idforce_core::hosts::Entry>,
     ) -> idforce_core::grant::TokenContext<'a> {
         idforce_core::grant::TokenContext {
             store: self.store.as_ref(),
@@ -90,6 +94,7 @@ impl AppState {
             secrets: &self.secrets,
             now: self.clock.now(),
             host: crate::http::request::host(headers),
+            entry: entry.unwrap_or(self.hosts.login()),
             caller: idforce_core::login_history::Caller {
                 ip: crate::http::request::client_ip(peer, headers, &self.trusted_proxies),
                 user_agent: headers

@@ -3,7 +3,7 @@
 
 use idforce_core::model::{
     AuthCode, ConnectedApp, DeviceCode, DeviceDecision, Family, LoginSession, Org, PermittedUsers,
-    Profile, RefreshToken, RefreshTokenPolicy, Session, User,
+    Profile, RefreshToken, RefreshTokenPolicy, Session, Site, User,
 };
 use idforce_core::ports::{StoreError, StoreResult};
 use idforce_core::scope::Scopes;
@@ -55,14 +55,46 @@ fn json_list(s: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(s).map_err(|_| corrupt("list"))
 }
 
-/// `id, name, instance_url, created_at`
+/// `id, name, instance_url, created_at, my_domain, logout_url, sites`
 pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
     Ok(Org {
         id: r.id(0)?,
         name: r.text(1)?,
         instance_url: r.opt_text(2)?,
         created_at: r.int(3)?,
+        my_domain: r.opt_text(4)?,
+        logout_url: r.opt_text(5)?,
+        sites: sites(&r.text(6)?)?,
     })
+}
+
+/// An org's sites as stored: a JSON list of `{"id", "name", "path"}`.
+pub(crate) fn sites_json(sites: &[Site]) -> String {
+    let stored: Vec<serde_json::Value> = sites
+        .iter()
+        .map(|s| serde_json::json!({"id": s.id.as15(), "name": s.name, "path": s.path}))
+        .collect();
+    serde_json::Value::Array(stored).to_string()
+}
+
+fn sites(s: &str) -> StoreResult<Vec<Site>> {
+    let stored: Vec<serde_json::Value> = serde_json::from_str(s).map_err(|_| corrupt("sites"))?;
+    let text = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| corrupt("sites"))
+    };
+    stored
+        .iter()
+        .map(|v| {
+            Ok(Site {
+                id: parse_id(&text(v, "id")?)?,
+                name: text(v, "name")?,
+                path: text(v, "path")?,
+            })
+        })
+        .collect()
 }
 
 /// `at, actor, section, action`
@@ -184,7 +216,7 @@ pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
 /// require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy,
 /// rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs,
 /// jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked, api_name,
-/// contact_email, oauth_enabled, device_flow`
+/// contact_email, oauth_enabled, device_flow, post_logout_redirect_uris`
 pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
     let secret = r
         .opt_blob(4)?
@@ -228,6 +260,7 @@ pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
         contact_email: r.text(25)?,
         oauth_enabled: r.flag(26)?,
         device_flow: r.flag(27)?,
+        post_logout_redirect_uris: json_list(&r.text(28)?)?,
     })
 }
 

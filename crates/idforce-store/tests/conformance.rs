@@ -67,6 +67,7 @@ conformance!(
     device_codes_poll_decide_and_redeem_once,
     grants_write_all_or_nothing,
     profiles_are_unique_by_name_in_their_org,
+    my_domains_are_unique_and_sites_are_kept,
     the_audit_trail_lists_the_newest_change_first,
     login_history_lists_filters_pages_and_purges,
     app_users_count_the_holders_of_live_refresh_tokens,
@@ -113,6 +114,9 @@ async fn org(s: &Store) -> Org {
         name: "Acme".into(),
         instance_url: None,
         created_at: 1,
+        my_domain: None,
+        logout_url: None,
+        sites: Vec::new(),
     };
     s.save_org(&org).await.unwrap();
     org
@@ -171,6 +175,7 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
         oauth_enabled: true,
         // Not the default: the round trip below proves the column is stored.
         device_flow: false,
+        post_logout_redirect_uris: Vec::new(),
     };
     s.save_app(&a).await.unwrap();
     a
@@ -1495,6 +1500,9 @@ async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
         name: "Globex".into(),
         instance_url: None,
         created_at: 1,
+        my_domain: None,
+        logout_url: None,
+        sites: Vec::new(),
     };
     s.save_org(&globex).await.unwrap();
     let profile = |org: &Org, id: SfId, n: &str| Profile {
@@ -1889,4 +1897,50 @@ async fn one_users_tokens_of_one_app_and_an_orgs_sessions(name: &str, s: Store) 
         [3, 2],
         "{name}"
     );
+}
+
+/// An org's My Domain, Logout URL and sites come back as saved; no two orgs share a My Domain.
+async fn my_domains_are_unique_and_sites_are_kept(name: &str, s: Store) {
+    let mut acme = org(&s).await;
+    acme.my_domain = Some("acme.my.localhost".into());
+    acme.logout_url = Some("https://acme.test/bye".into());
+    acme.sites = vec![idforce_core::model::Site {
+        id: s.next_id(prefix::SITE).await.unwrap(),
+        name: "Partners".into(),
+        path: "partners".into(),
+    }];
+    s.save_org(&acme).await.unwrap();
+    let stored = s.org(&acme.id).await.unwrap().unwrap();
+    assert_eq!(*stored, acme, "{name}");
+    assert_eq!(s.orgs().await.unwrap(), [acme.clone()], "{name}");
+    let globex = Org {
+        id: s.next_id(prefix::ORG).await.unwrap(),
+        name: "Globex".into(),
+        sites: Vec::new(),
+        logout_url: None,
+        ..acme.clone()
+    };
+    assert!(
+        matches!(s.save_org(&globex).await, Err(StoreError::Conflict(_))),
+        "{name}"
+    );
+    // The control: another My Domain, or none, is saved.
+    let globex = Org {
+        my_domain: Some("globex.my.localhost".into()),
+        ..globex
+    };
+    s.save_org(&globex).await.unwrap();
+    let none = Org {
+        id: s.next_id(prefix::ORG).await.unwrap(),
+        name: "Initech".into(),
+        my_domain: None,
+        ..globex.clone()
+    };
+    s.save_org(&none).await.unwrap();
+    let again = Org {
+        id: s.next_id(prefix::ORG).await.unwrap(),
+        name: "Umbrella".into(),
+        ..none
+    };
+    s.save_org(&again).await.unwrap();
 }

@@ -289,6 +289,9 @@ impl Admin {
                     name,
                     instance_url,
                     created_at: now(),
+                    my_domain: None,
+                    logout_url: None,
+                    sites: Vec::new(),
                 };
                 self.store.save_org(&org).await.map_err(|e| e.to_string())?;
                 self.audit(
@@ -759,6 +762,7 @@ impl Admin {
                     contact_email: u.contact_email,
                     oauth_enabled: u.oauth_enabled,
                     device_flow: u.device_flow,
+                    post_logout_redirect_uris: some(u.post_logout_redirect_uris),
                     ..Default::default()
                 };
                 if let Some(name) = u.name {

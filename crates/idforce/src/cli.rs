@@ -336,6 +336,10 @@ pub struct AppUpdate {
     /// Redirect URIs, replacing the list (repeat for several).
     #[arg(long = "callback-url")]
     pub callback_urls: Vec<String>,
+    /// Where OIDC logout may send the browser back to, replacing the list (repeat for
+    /// several; an extension: Salesforce ignores `post_logout_redirect_uri`).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
     /// Space- or comma-separated scopes, replacing them.
     #[arg(long)]
     pub scopes: Option<String>,

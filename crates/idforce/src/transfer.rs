@@ -10,7 +10,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use idforce_core::model::{
-    ConnectedApp, Org, PermittedUsers, RefreshToken, RefreshTokenPolicy, User,
+    ConnectedApp, Org, PermittedUsers, RefreshToken, RefreshTokenPolicy, Site, User,
 };
 use idforce_core::ports::SecretBox;
 use idforce_core::scope::Scopes;
@@ -148,6 +148,7 @@ fn app_json(a: &ConnectedApp) -> Value {
         "secret_sealed": opt_b64(a.secret_sealed.as_deref()), "blocked": a.blocked,
         "api_name": a.api_name, "contact_email": a.contact_email,
         "oauth_enabled": a.oauth_enabled, "device_flow": a.device_flow,
+        "post_logout_redirect_uris": a.post_logout_redirect_uris,
     })
 }
 
@@ -204,7 +205,29 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
             .get("device_flow")
             .and_then(Value::as_bool)
             .unwrap_or(true),
+        post_logout_redirect_uris: if v.get("post_logout_redirect_uris").is_some() {
+            list(v, "post_logout_redirect_uris")?
+        } else {
+            Vec::new()
+        },
     })
+}
+
+/// An org's sites (exports from before sites have none).
+fn sites_from(org: &Value) -> R<Vec<Site>> {
+    let Some(sites) = org.get("sites").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    sites
+        .iter()
+        .map(|s| {
+            Ok(Site {
+                id: id(s, "id")?,
+                name: text(s, "name")?,
+                path: text(s, "path")?,
+            })
+        })
+        .collect()
 }
 
 fn key_json(k: &StoredKey) -> Value {
@@ -261,6 +284,8 @@ pub async fn export(store: &dyn Backend, secrets: &SystemSecret, refresh_tokens:
         .ok_or("the store has no credential-hashing key")?;
     let orgs: Vec<Value> = store.orgs().await.map_err(e)?.iter().map(|o: &Org| json!({
         "id": o.id.as15(), "name": o.name, "instance_url": o.instance_url, "created_at": o.created_at,
+        "my_domain": o.my_domain, "logout_url": o.logout_url,
+        "sites": o.sites.iter().map(|s| json!({"id": s.id.as15(), "name": s.name, "path": s.path})).collect::<Vec<_>>(),
     })).collect();
     let profiles: Vec<Value> = store.profiles(None).await.map_err(e)?.iter().map(|p| json!({
         "id": p.id.as15(), "org_id": p.org_id.as15(), "name": p.name, "created_at": p.created_at,
@@ -366,6 +391,9 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
                 name: text(&o, "name")?,
                 instance_url: opt_text(&o, "instance_url"),
                 created_at: int(&o, "created_at")?,
+                my_domain: opt_text(&o, "my_domain"),
+                logout_url: opt_text(&o, "logout_url"),
+                sites: sites_from(&o)?,
             })
             .await
             .map_err(e)?;

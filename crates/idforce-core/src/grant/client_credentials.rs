@@ -26,7 +26,22 @@ pub(super) async fn exchange(
         .host
         .is_some_and(|h| LOGIN_HOSTS.iter().any(|l| h.eq_ignore_ascii_case(l)))
     {
-        return Err(OAuthError::wrong_domain());
+        return Err(OAuthError::wrong_domain().because("sent to a Salesforce login host"));
+    }
+    if !ctx.entry.admits(&app.org_id) {
+        let why = format!(
+            "the app's org is {}, not the org of {}",
+            app.org_id, ctx.entry.base_url
+        );
+        return Err(OAuthError::wrong_domain().because(why));
+    }
+    if ctx.entry.org.is_none() {
+        // An org with a My Domain takes this flow only there (or on its sites).
+        let org = ctx.store.org(&app.org_id).await?;
+        if let Some(domain) = org.as_ref().and_then(|o| o.my_domain.as_deref()) {
+            let why = format!("the app's org has the My Domain {domain}; sent to the login host");
+            return Err(OAuthError::wrong_domain().because(why));
+        }
     }
     let run_as = app
         .run_as

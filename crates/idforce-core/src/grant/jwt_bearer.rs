@@ -39,6 +39,9 @@ pub(super) async fn exchange(
             let why = format!("no user {}", ctx.hasher.log_tag(&claims.sub));
             OAuthError::not_approved().because(why)
         })?;
+    if !ctx.entry.admits(&user.org_id) {
+        return Err(OAuthError::not_approved().because(super::elsewhere(ctx, &user)));
+    }
     let org = org_of(ctx, &user).await?;
     claims.check_audience(&accepted_audiences(ctx, &org))?;
     claims.check_expiry(ctx.now / 1000)?;
@@ -153,15 +156,26 @@ fn check_certificate_validity(
     Ok(())
 }
 
-/// This server (with or without the token path), the org's My Domain, and — when enabled —
-/// the two Salesforce login hosts that clients hard-code.
+/// This server (with or without the token path), the org's My Domain and its sites' URLs
+/// (on the login host and the My Domain), and — when enabled — the two Salesforce login hosts
+/// that clients hard-code.
 fn accepted_audiences(ctx: &TokenContext<'_>, org: &crate::model::Org) -> Vec<String> {
-    let public = &ctx.settings.public_url;
+    let public = ctx.settings.public_url.trim_end_matches('/');
     let mut out = vec![
-        public.clone(),
+        public.to_owned(),
         format!("{public}/services/oauth2/token"),
         ctx.settings.instance_url(org),
     ];
+    let hosts = std::iter::once(public.to_owned()).chain(ctx.settings.my_domain_url(org));
+    for host in hosts {
+        if host != public {
+            out.push(format!("{host}/services/oauth2/token"));
+            out.push(host.clone());
+        }
+        for site in &org.sites {
+            out.push(format!("{host}/{}", site.path));
+        }
+    }
     if ctx.settings.accept_salesforce_audiences {
         out.extend(SALESFORCE_AUDIENCES.iter().map(|s| s.to_string()));
     }

@@ -86,12 +86,21 @@ impl IssuerSettings {
         )
     }
 
+    /// Where the org's data lives: its `instance_url` when set, else its My Domain's URL,
+    /// else this server's public URL.
     pub fn instance_url(&self, org: &Org) -> String {
-        org.instance_url
-            .clone()
-            .unwrap_or_else(|| self.public_url.clone())
-            .trim_end_matches('/')
-            .to_owned()
+        if let Some(url) = &org.instance_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        self.my_domain_url(org)
+            .unwrap_or_else(|| self.public_url.trim_end_matches('/').to_owned())
+    }
+
+    /// The URL of the org's My Domain on this server, if it has one.
+    pub fn my_domain_url(&self, org: &Org) -> Option<String> {
+        org.my_domain
+            .as_deref()
+            .map(|host| crate::hosts::url_of_host(&self.public_url, host))
     }
 }
 
@@ -107,6 +116,8 @@ pub struct TokenContext<'a> {
     pub now: Millis,
     /// The host name the request was sent to (without port), for host-bound rules.
     pub host: Option<&'a str>,
+    /// Where the request was sent: the login host, an org's My Domain, or a site.
+    pub entry: &'a crate::hosts::Entry,
     /// The client's address and user agent, for Login History.
     pub caller: Caller<'a>,
 }
@@ -222,11 +233,23 @@ async fn active_user(
         .user(id)
         .await?
         .ok_or_else(|| missing().because(format!("user {id} no longer exists")))?;
+    if !ctx.entry.admits(&user.org_id) {
+        return Err(missing().because(elsewhere(ctx, &user)));
+    }
     if let Some(refused) = user.login_refusal() {
         return Err(refused.through(app));
     }
     let org = org_of(ctx, &user).await?;
     Ok((user, org))
+}
+
+/// Why a user of another org is refused on this My Domain or site (their own org's hosts and
+/// the login host serve them).
+pub(crate) fn elsewhere(ctx: &TokenContext<'_>, user: &User) -> String {
+    format!(
+        "user {} belongs to org {}, not to the org of {}",
+        user.id, user.org_id, ctx.entry.base_url
+    )
 }
 
 async fn org_of(ctx: &TokenContext<'_>, user: &User) -> Result<Arc<Org>, OAuthError> {
@@ -378,6 +401,8 @@ impl OpenedSession {
             id,
             token_type: "Bearer",
             issued_at: Some(issued_at),
+            sfdc_community_url: ctx.entry.community().map(|(url, _)| url.to_owned()),
+            sfdc_community_id: ctx.entry.community().map(|(_, id)| id.to18()),
         }
     }
 }
@@ -462,7 +487,7 @@ fn jwt_access_token(
     let now = ctx.now / 1000;
     let jti = token::hex(&token::random_bytes::<16>());
     let claims = serde_json::json!({
-        "iss": ctx.settings.public_url,
+        "iss": ctx.entry.base_url,
         "sub": ctx.settings.identity_url(org, user),
         "aud": ctx.settings.instance_url(org),
         "client_id": app.client_id,
@@ -492,6 +517,7 @@ pub fn attach_id_token(
         return Ok(());
     }
     let facts = crate::oidc::IdTokenFacts {
+        issuer: &ctx.entry.base_url,
         nonce,
         auth_time,
         access_token: Some(&response.access_token),

@@ -92,6 +92,10 @@ async fn known_user(
     username: &str,
 ) -> Result<Option<Arc<User>>, OAuthError> {
     match ctx.store.login_user(username).await? {
+        Some(user) if !ctx.entry.admits(&user.org_id) => {
+            ctx.passwords.pause().await;
+            Err(OAuthError::authentication_failure().because(super::elsewhere(ctx, &user)))
+        }
         Some(user) if !username.is_empty() => Ok(Some(user)),
         _ => {
             ctx.passwords.pause().await;

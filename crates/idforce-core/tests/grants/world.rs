@@ -68,6 +68,8 @@ pub struct World {
     pub now: Millis,
     /// The host a request was sent to.
     pub host: Option<&'static str>,
+    /// Where requests are sent (the login host unless a test changes it).
+    pub entry: idforce_core::hosts::Entry,
     /// Where requests come from, for Login History.
     pub caller: Caller<'static>,
     pub org: Org,
@@ -86,6 +88,9 @@ impl World {
             name: "Acme".into(),
             instance_url: None,
             created_at: NOW,
+            my_domain: None,
+            logout_url: None,
+            sites: Vec::new(),
         };
         store.save_org(&org).await.unwrap();
         let alice = User {
@@ -139,6 +144,7 @@ impl World {
             contact_email: String::new(),
             oauth_enabled: true,
             device_flow: true,
+            post_logout_redirect_uris: Vec::new(),
         };
         store.save_app(&app).await.unwrap();
         World {
@@ -153,6 +159,7 @@ impl World {
             },
             now: NOW,
             host: None,
+            entry: idforce_core::hosts::Entry::login_host(PUBLIC_URL),
             caller: Caller {
                 ip: Some(CALLER_IP.parse().unwrap()),
                 user_agent: Some(CALLER_AGENT),
@@ -190,6 +197,7 @@ impl World {
             secrets: &VisibleBox,
             now: self.now,
             host: self.host,
+            entry: &self.entry,
             caller: self.caller,
         }
     }

@@ -155,7 +155,7 @@ fn start_url_of(params: &Params) -> String {
 pub async fn authorize(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, req.peer, &ring);
+    let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
     let areq = match authorize::validate(&ctx, &req.params).await {
         Ok(r) => r,
         Err(e) => return authorize_failure(e),
@@ -235,7 +235,7 @@ async fn proceed(
 pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, req.peer, &ring);
+    let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
     let Some((sid, login, user)) = logged_in(&s, &req.headers).await else {
         return login_page(
             &s,
@@ -332,7 +332,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
         );
     }
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, req.peer, &ring);
+    let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
     let password = req.params.get("pw").unwrap_or_default();
     let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
         Ok(u) => u,

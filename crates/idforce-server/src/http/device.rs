@@ -94,7 +94,7 @@ pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Res
         return page;
     }
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, req.peer, &ring);
+    let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
     let problem = |p: CodeProblem| match p {
         CodeProblem::NotValid => form(NOT_VALID, StatusCode::OK),
         CodeProblem::NotAdmitted => form(NOT_ADMITTED, StatusCode::FORBIDDEN),

@@ -156,6 +156,7 @@ where
             let body = r#"{"error":"server_error","error_description":"internal error"}"#;
             (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }))
+        .layer(middleware::from_fn_with_state(state.clone(), through))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .option_layer(state.explain.then(|| middleware::from_fn(explain::explain)))
         .service(routes)
@@ -291,6 +292,39 @@ fn scramble(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// Where a request came through (`hosts.rs`), as a request extension.
+#[derive(Clone)]
+pub struct Through(pub std::sync::Arc<idforce_core::hosts::Entry>);
+
+/// Finds the request's entry and, for a site, takes the site's path off before routing: a
+/// site answers every route of the login host under its own prefix — but Setup, which is
+/// the org's, not a site's.
+async fn through(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let resolved = s
+        .hosts
+        .resolve(
+            s.store.as_ref(),
+            request::host(req.headers()),
+            req.uri().path(),
+        )
+        .await;
+    if let Some(path) = resolved.path {
+        if path.starts_with("/lightning/") {
+            return not_found(req).await;
+        }
+        let uri = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        match uri.parse() {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(_) => return not_found(req).await,
+        }
+    }
+    req.extensions_mut().insert(Through(resolved.entry));
+    next.run(req).await
 }
 
 async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {

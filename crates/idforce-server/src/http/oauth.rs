@@ -29,7 +29,7 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
     } else {
         match ClientCredentials::from_request(&req.params, req.basic()) {
             Ok(client) => {
-                let ctx = s.token_context(&req.headers, req.peer, &ring);
+                let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
                 if is_device_authorization(&req.params) {
                     if let Err(response) = device_throttle(&s, &ctx, &client, format).await {
                         return response;
@@ -125,7 +125,7 @@ pub async fn introspect(State(s): State<AppState>, req: Request) -> Response {
         match ClientCredentials::from_request(&req.params, req.basic()) {
             Ok(client) => {
                 introspect::introspect(
-                    &s.token_context(&req.headers, req.peer, &ring),
+                    &s.token_context(&req.headers, req.peer, &ring, req.entry()),
                     &req.params,
                     &client,
                 )

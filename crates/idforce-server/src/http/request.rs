@@ -16,6 +16,8 @@ pub struct OAuthRequest {
     pub params: Params,
     /// The TCP peer.
     pub peer: Option<std::net::SocketAddr>,
+    /// Where the request came through (set by `http::through`).
+    pub entry: Option<super::Through>,
 }
 
 impl OAuthRequest {
@@ -24,6 +26,11 @@ impl OAuthRequest {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_basic)
+    }
+
+    /// Where the request came through, if the router was told (`http::through`).
+    pub fn entry(&self) -> Option<&idforce_core::hosts::Entry> {
+        self.entry.as_ref().map(|t| t.0.as_ref())
     }
 
     /// The host the request was addressed to, without a port.
@@ -117,7 +124,8 @@ fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 /// request fail as Salesforce's does: `unsupported_grant_type` at the token endpoint.
 pub async fn read(req: Request) -> OAuthRequest {
     let peer = peer(&req);
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let entry = parts.extensions.remove::<super::Through>();
     let (method, headers) = (parts.method, parts.headers);
     let query = parts
         .uri
@@ -161,6 +169,7 @@ pub async fn read(req: Request) -> OAuthRequest {
         headers,
         params,
         peer,
+        entry,
     }
 }
 

@@ -169,7 +169,11 @@ pub async fn partner(
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0);
-            match login(&s, &parts.headers, peer, &username, &password).await {
+            let entry = parts
+                .extensions
+                .get::<super::Through>()
+                .map(|t| t.0.as_ref());
+            match login(&s, &parts.headers, peer, entry, &username, &password).await {
                 Ok(answer) => xml(StatusCode::OK, &answer.render(&version)),
                 Err(f) => fault(&f),
             }
@@ -200,11 +204,12 @@ async fn login(
     s: &AppState,
     headers: &axum::http::HeaderMap,
     peer: Option<std::net::SocketAddr>,
+    entry: Option<&idforce_core::hosts::Entry>,
     username: &str,
     password: &str,
 ) -> Result<LoginAnswer, Fault> {
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(headers, peer, &ring);
+    let ctx = s.token_context(headers, peer, &ring, entry);
     let user = match grant::check_api_login(&ctx, username, password).await {
         Ok(user) => user,
         Err(e) => {

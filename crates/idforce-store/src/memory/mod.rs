@@ -160,6 +160,14 @@ impl Accounts for MemoryStore {
         {
             return Err(conflict("org name"));
         }
+        if org.my_domain.is_some()
+            && state
+                .orgs
+                .values()
+                .any(|o| o.my_domain == org.my_domain && o.id != org.id)
+        {
+            return Err(conflict("my_domain"));
+        }
         let created_at = state
             .orgs
             .get(&org.id)

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("migrations/0014_audit_org.sql")),
     (15, include_str!("migrations/0015_session_source_ip.sql")),
     (16, include_str!("migrations/0016_login_history_by_id.sql")),
+    (17, include_str!("migrations/0017_hosts.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

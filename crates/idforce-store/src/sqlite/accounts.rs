@@ -12,12 +12,15 @@ use super::{SqliteStore, all, change, one, scalar};
 use crate::Accounts;
 use crate::rows;
 
-const ORG_BY_ID: &str = "SELECT id, name, instance_url, created_at FROM orgs WHERE id = ?1";
-const ORG_BY_NAME: &str = "SELECT id, name, instance_url, created_at FROM orgs WHERE name = ?1";
-const ORGS: &str = "SELECT id, name, instance_url, created_at FROM orgs ORDER BY id";
+const ORG_BY_ID: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites FROM orgs WHERE id = ?1";
+const ORG_BY_NAME: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites FROM orgs WHERE name = ?1";
+const ORGS: &str =
+    "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites FROM orgs ORDER BY id";
 const SAVE_ORG: &str =
-    "INSERT INTO orgs (id, name, instance_url, created_at) VALUES (?1, ?2, ?3, ?4)
-     ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url";
+    "INSERT INTO orgs (id, name, instance_url, created_at, my_domain, logout_url, sites)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url,
+         my_domain = excluded.my_domain, logout_url = excluded.logout_url, sites = excluded.sites";
 
 const PROFILES: &str = "SELECT id, org_id, name, created_at FROM profiles
      WHERE ?1 IS NULL OR org_id = ?1 ORDER BY org_id, name";
@@ -57,21 +60,21 @@ const APP_BY_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, call
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow
+     oauth_enabled, device_flow, post_logout_redirect_uris
      FROM apps WHERE id = ?1";
 const APP_BY_CLIENT_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow
+     oauth_enabled, device_flow, post_logout_redirect_uris
      FROM apps WHERE client_id = ?1";
 const APP_BY_NAME: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow
+     oauth_enabled, device_flow, post_logout_redirect_uris
      FROM apps WHERE org_id = ?1 AND name = ?2";
 /// `?1` an org, or NULL for every org.
 const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
@@ -79,15 +82,15 @@ const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow
+     oauth_enabled, device_flow, post_logout_redirect_uris
      FROM apps WHERE ?1 IS NULL OR org_id = ?1 ORDER BY id";
 const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
          certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
          require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
          refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
          id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked,
-         api_name, contact_email, oauth_enabled, device_flow)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+         api_name, contact_email, oauth_enabled, device_flow, post_logout_redirect_uris)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
          secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
          scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -104,7 +107,8 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          enforce_certificate_validity = excluded.enforce_certificate_validity,
          secret_sealed = excluded.secret_sealed, blocked = excluded.blocked,
          api_name = excluded.api_name, contact_email = excluded.contact_email,
-         oauth_enabled = excluded.oauth_enabled, device_flow = excluded.device_flow";
+         oauth_enabled = excluded.oauth_enabled, device_flow = excluded.device_flow,
+         post_logout_redirect_uris = excluded.post_logout_redirect_uris";
 
 const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = ?1 AND app_id = ?2";
 
@@ -182,7 +186,15 @@ impl Accounts for SqliteStore {
             change(
                 c,
                 SAVE_ORG,
-                params![org.id.as15(), org.name, org.instance_url, org.created_at],
+                params![
+                    org.id.as15(),
+                    org.name,
+                    org.instance_url,
+                    org.created_at,
+                    org.my_domain,
+                    org.logout_url,
+                    rows::sites_json(&org.sites),
+                ],
             )
         })
         .await
@@ -285,6 +297,7 @@ impl Accounts for SqliteStore {
                     a.contact_email,
                     a.oauth_enabled,
                     a.device_flow,
+                    rows::to_json(&a.post_logout_redirect_uris),
                 ],
             )
         })

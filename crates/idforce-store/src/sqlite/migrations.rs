@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("migrations/0015_audit_org.sql")),
     (16, include_str!("migrations/0016_session_source_ip.sql")),
     (17, include_str!("migrations/0017_login_history_by_id.sql")),
+    (18, include_str!("migrations/0018_hosts.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

@@ -1012,7 +1012,7 @@ pub async fn consumer_action(State(s): State<AppState>, req: Request) -> Respons
     };
     let who = (user.as_ref(), org.as_ref());
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, req.peer, &ring);
+    let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
     let password = req.params.get("password").unwrap_or_default();
     match idforce_core::grant::check_login(&ctx, &user.username, password).await {
         Ok(_) => {}
