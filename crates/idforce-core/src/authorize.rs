@@ -98,8 +98,9 @@ pub async fn validate(
         None => None,
     }
     .ok_or(AuthorizeError::Page(OAuthError::unknown_client()))?;
-    // The built-in success page takes user-agent-flow tokens for any app (spec §1).
-    let success_page = format!("{}/services/oauth2/success", ctx.settings.public_url);
+    // The built-in success page (of the host or site the request came through) takes
+    // user-agent-flow tokens for any app (spec §1).
+    let success_page = format!("{}/services/oauth2/success", ctx.entry.base_url);
     let mut kinds: Vec<&str> = params
         .get("response_type")
         .unwrap_or_default()
@@ -245,10 +246,14 @@ pub async fn issue(
                 })
                 .await?;
             out.push(("code".to_owned(), code));
+            if let Some((url, id)) = ctx.entry.community() {
+                out.push(("sfdc_community_url".to_owned(), url.to_owned()));
+                out.push(("sfdc_community_id".to_owned(), id.to18()));
+            }
         }
         ResponseType::Token => {
             let mut scopes = req.scopes.clone();
-            if !refresh_allowed_in_fragment(&req.redirect_uri, &ctx.settings.public_url) {
+            if !refresh_allowed_in_fragment(&req.redirect_uri, &ctx.entry.base_url) {
                 scopes = scopes.without(&["refresh_token", "offline_access"]);
             }
             let mut t = issue_grant(ctx, org, user, &req.app, scopes.clone()).await?;
@@ -267,6 +272,10 @@ pub async fn issue(
             out.push(("access_token".to_owned(), t.access_token));
             if let Some(r) = t.refresh_token {
                 out.push(("refresh_token".to_owned(), r));
+            }
+            if let (Some(url), Some(id)) = (t.sfdc_community_url, t.sfdc_community_id) {
+                out.push(("sfdc_community_url".to_owned(), url));
+                out.push(("sfdc_community_id".to_owned(), id));
             }
             out.push(("instance_url".to_owned(), t.instance_url));
             out.push(("id".to_owned(), t.id));

@@ -15,6 +15,12 @@ pub(super) async fn exchange(
     client: &ClientCredentials,
 ) -> Result<TokenResponse, OAuthError> {
     let app = authenticate_client(ctx, client, false).await?;
+    if ctx.entry.site.is_some() {
+        // Salesforce does not take this flow on Experience Cloud sites (spec §3.4); as for a
+        // blocked flow, the answer is the generic one and the reason goes to the log.
+        let why = "the username-password flow is not supported on an Experience Cloud site";
+        return Err(OAuthError::authentication_failure().because(why));
+    }
     let username = params.get("username").unwrap_or_default();
     let presented = params.get("password").unwrap_or_default();
     let user = check_api_login(ctx, username, presented)

@@ -10,12 +10,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::authorize::{self, AuthorizeError, AuthorizeRequest, Next};
 use idforce_core::device::VERIFICATION_PATH;
 use idforce_core::grant::TokenContext;
+use idforce_core::hosts::Entry;
 use idforce_core::login_history::{self, LoginStatus, LoginSubtype};
 use idforce_core::model::{LoginSession, Millis, User};
 use idforce_core::token::random_bytes;
 use idforce_core::wire::Params;
 use subtle::ConstantTimeEq;
 
+use super::Through;
 use super::pages::{self, ConsentForm, LoginForm};
 use super::report::Reason;
 use super::request::{self, OAuthRequest};
@@ -78,6 +80,27 @@ pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// The path prefix of the site a request came through ("" elsewhere): pages put it before
+/// the paths their forms and redirects name, so that the browser stays on the site.
+pub(super) fn site_prefix(entry: &Entry) -> String {
+    entry
+        .site
+        .as_ref()
+        .map_or_else(String::new, |s| format!("/{}", s.path))
+}
+
+/// The logged-in user, if they may log in where the request came through: a session of
+/// another org's user does not count on this org's My Domain or site.
+pub(super) async fn logged_in_at(
+    s: &AppState,
+    headers: &HeaderMap,
+    entry: &Entry,
+) -> Option<(String, LoginSession, std::sync::Arc<User>)> {
+    logged_in(s, headers)
+        .await
+        .filter(|(_, _, user)| entry.admits(&user.org_id))
+}
+
 /// The logged-in user behind the session cookie, if the session is live.
 pub(super) async fn logged_in(
     s: &AppState,
@@ -112,16 +135,21 @@ fn authorize_failure(e: AuthorizeError) -> Response {
     }
 }
 
-/// The login page, with the authorize request to resume afterwards.
+/// The login page, with the authorize request to resume afterwards; a site's shows its name
+/// and posts to the site.
 pub(super) fn login_page(
     s: &AppState,
+    entry: &Entry,
     start_url: &str,
     username: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let csrf = random_token();
+    let action = format!("{}/", site_prefix(entry));
     let mut r = pages::login(&LoginForm {
+        action: &action,
+        site: entry.site.as_ref().map(|site| site.name.as_str()),
         start_url,
         username,
         csrf: &csrf,
@@ -160,13 +188,14 @@ pub async fn authorize(State(s): State<AppState>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return authorize_failure(e),
     };
-    let session = logged_in(&s, &req.headers).await;
+    let session = logged_in_at(&s, &req.headers, ctx.entry).await;
     let Some((sid, login, user)) = session.filter(|_| !areq.prompt_login) else {
         if areq.immediate {
             return authorize_failure(areq.fail(authorize::immediate_unsuccessful()));
         }
         let hint = areq.login_hint.clone().unwrap_or_default();
-        return login_page(&s, &start_url_of(&req.params), &hint, None, StatusCode::OK);
+        let start = start_url_of(&req.params);
+        return login_page(&s, ctx.entry, &start, &hint, None, StatusCode::OK);
     };
     proceed(&s, &ctx, &req, &areq, &sid, &login, &user, false).await
 }
@@ -205,8 +234,9 @@ async fn proceed(
                 .map(|(k, v)| (k, v.to_owned()))
                 .collect();
             let csrf = consent_csrf(s, sid);
+            let action = format!("{}{}", site_prefix(ctx.entry), super::paths::APPROVE);
             pages::consent(&ConsentForm {
-                action: super::paths::APPROVE,
+                action: &action,
                 app_name: &areq.app.name,
                 username: &user.username,
                 scopes: areq.scopes.iter().collect(),
@@ -236,9 +266,10 @@ pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let ring = s.keys.current(s.clock.now()).await;
     let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
-    let Some((sid, login, user)) = logged_in(&s, &req.headers).await else {
+    let Some((sid, login, user)) = logged_in_at(&s, &req.headers, ctx.entry).await else {
         return login_page(
             &s,
+            ctx.entry,
             AUTHORIZE_PATH,
             "",
             Some("Your session has ended. Log in again."),
@@ -292,20 +323,23 @@ fn safe_start_url(u: Option<&str>) -> String {
 }
 
 pub async fn login_form(State(s): State<AppState>, req: Request) -> Response {
+    let entry = Through::of(&s, req.extensions());
     let start = request::query_param(req.uri().query(), "startURL");
     let current = match start {
-        None => logged_in(&s, req.headers()).await,
+        None => logged_in_at(&s, req.headers(), &entry).await,
         Some(_) => None,
     };
     if let Some((_, _, user)) = current {
         return pages::home(&pages::Home {
             username: &user.username,
-            setup: super::setup::is_admin(&user),
+            // Setup is the org's, not a site's.
+            setup: super::setup::is_admin(&user) && entry.site.is_none(),
             setup_href: super::setup::HOME,
         });
     }
     login_page(
         &s,
+        &entry,
         &safe_start_url(start.as_deref()),
         "",
         None,
@@ -316,6 +350,10 @@ pub async fn login_form(State(s): State<AppState>, req: Request) -> Response {
 /// POST of the login page. Failures count toward the same lockout as the password grant.
 pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
+    let entry = req
+        .entry
+        .as_ref()
+        .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone());
     let start = safe_start_url(req.params.get("startURL"));
     let username = req.params.get("username").unwrap_or_default().to_owned();
     let csrf_ok = match (cookie(&req.headers, CSRF_COOKIE), req.params.get("csrf")) {
@@ -325,6 +363,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     if !csrf_ok {
         return login_page(
             &s,
+            &entry,
             &start,
             &username,
             Some("This form has expired. Please log in again."),
@@ -332,7 +371,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
         );
     }
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
+    let ctx = s.token_context(&req.headers, req.peer, &ring, Some(&*entry));
     let password = req.params.get("pw").unwrap_or_default();
     let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
         Ok(u) => u,
@@ -340,6 +379,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
             let reported = super::report::failure("login page", &e, &s.database);
             let mut page = reported.0.attach(login_page(
                 &s,
+                &entry,
                 &start,
                 &username,
                 Some("Too many logins are in progress. Wait a moment, then try again."),
@@ -352,7 +392,14 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
         Err(e) => {
             super::report::record_refusal(&s, &ctx, &e, LoginSubtype::UiLogin).await;
             let reported = super::report::failure("login page", &e, &s.database);
-            let page = login_page(&s, &start, &username, Some(LOGIN_FAILED), StatusCode::OK);
+            let page = login_page(
+                &s,
+                &entry,
+                &start,
+                &username,
+                Some(LOGIN_FAILED),
+                StatusCode::OK,
+            );
             return reported.0.attach(page);
         }
     };
@@ -378,6 +425,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     {
         return login_page(
             &s,
+            &entry,
             &start,
             &username,
             Some("The service is unavailable; try again shortly."),
@@ -385,7 +433,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
         );
     }
     tracing::info!(user = %user.id, "browser login");
-    let mut r = redirect(&start);
+    let mut r = redirect(&format!("{}{start}", site_prefix(&entry)));
     r.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&s, SESSION_COOKIE, &sid, LOGIN_LIFETIME_MS / 1000),

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use idforce_core::device::{self, CodeProblem, VERIFICATION_PATH};
 
-use super::browser::{logged_in, login_page, same};
+use super::browser::{logged_in_at, login_page, same};
 use super::pages::{self, ConsentForm, DeviceCodeForm};
 use super::request;
 use crate::state::AppState;
@@ -26,7 +26,8 @@ fn device_csrf(s: &AppState, sid: &str) -> String {
 /// GET: the code form (after login), prefilled from `?user_code=` when given.
 pub async fn verification_page(State(s): State<AppState>, req: Request) -> Response {
     let typed = request::query_param(req.uri().query(), "user_code").unwrap_or_default();
-    let Some((sid, _, user)) = logged_in(&s, req.headers()).await else {
+    let entry = super::Through::of(&s, req.extensions());
+    let Some((sid, _, user)) = logged_in_at(&s, req.headers(), &entry).await else {
         let start = match typed.is_empty() {
             true => VERIFICATION_PATH.to_owned(),
             false => format!(
@@ -36,7 +37,7 @@ pub async fn verification_page(State(s): State<AppState>, req: Request) -> Respo
                     .finish()
             ),
         };
-        return login_page(&s, &start, "", None, StatusCode::OK);
+        return login_page(&s, &entry, &start, "", None, StatusCode::OK);
     };
     pages::device_code(
         &DeviceCodeForm {
@@ -52,9 +53,14 @@ pub async fn verification_page(State(s): State<AppState>, req: Request) -> Respo
 /// POST: a code (shows the approval page) or a code and a decision (records it).
 pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let Some((sid, login, user)) = logged_in(&s, &req.headers).await else {
+    let entry = req
+        .entry
+        .as_ref()
+        .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone());
+    let Some((sid, login, user)) = logged_in_at(&s, &req.headers, &entry).await else {
         return login_page(
             &s,
+            &entry,
             VERIFICATION_PATH,
             "",
             Some("Your session has ended. Log in again."),

@@ -57,6 +57,10 @@ pub mod paths {
     pub const JWKS: &str = "/id/keys";
     pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
     pub const AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+    pub const AUTH_CONFIGURATION: &str = "/.well-known/auth-configuration";
+    pub const OIDC_LOGOUT: &str = "/services/auth/idp/oidc/logout";
+    pub const FRONTDOOR: &str = "/secur/frontdoor.jsp";
+    pub const SINGLE_ACCESS: &str = "/services/oauth2/singleaccess";
 }
 
 /// How a request ended, for metrics: set by handlers as a response extension.
@@ -297,6 +301,19 @@ fn scramble(mut z: u64) -> u64 {
 /// Where a request came through (`hosts.rs`), as a request extension.
 #[derive(Clone)]
 pub struct Through(pub std::sync::Arc<idforce_core::hosts::Entry>);
+
+impl Through {
+    /// The entry a handler was reached through: set by `through` for every request (the login
+    /// host's if it was not, as for a service built without it).
+    pub fn of(
+        s: &AppState,
+        extensions: &axum::http::Extensions,
+    ) -> std::sync::Arc<idforce_core::hosts::Entry> {
+        extensions
+            .get::<Through>()
+            .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone())
+    }
+}
 
 /// Finds the request's entry and, for a site, takes the site's path off before routing: a
 /// site answers every route of the login host under its own prefix — but Setup, which is

@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Response};
 use idforce_core::{oidc, scope, session};
 use serde_json::{Value, json};
 
-use super::Outcome;
 use super::paths;
 use super::report::{self, Reason};
 use super::request::{self, bearer};
+use super::{Outcome, Through};
 use crate::state::AppState;
+use idforce_core::hosts::Entry;
 
 fn json_response(v: &Value, cache: &'static str) -> Response {
     (
@@ -89,16 +90,33 @@ fn endpoints(base: &str) -> serde_json::Map<String, Value> {
     m
 }
 
-pub async fn openid_configuration(State(s): State<AppState>) -> Response {
+/// The discovery document of the entry the request came through: the login host's, a My
+/// Domain's or a site's, each its own issuer. A My Domain and a site advertise OIDC logout, as
+/// Salesforce's do; the login host does not.
+fn discovery(entry: &Entry) -> serde_json::Map<String, Value> {
+    let mut m = endpoints(&entry.base_url);
+    if entry.org.is_some() {
+        m.insert(
+            "end_session_endpoint".into(),
+            Value::from(format!("{}{}", entry.base_url, paths::OIDC_LOGOUT)),
+        );
+        m.insert("frontchannel_logout_supported".into(), json!(true));
+        m.insert("frontchannel_logout_session_supported".into(), json!(false));
+    }
+    m
+}
+
+pub async fn openid_configuration(State(s): State<AppState>, req: Request) -> Response {
+    let entry = Through::of(&s, req.extensions());
     Outcome::ok("-").attach(json_response(
-        &Value::Object(endpoints(&s.settings.public_url)),
+        &Value::Object(discovery(&entry)),
         "public, max-age=3600",
     ))
 }
 
 /// RFC 8414 metadata: the same, plus what an OAuth-only client looks for.
-pub async fn authorization_server(State(s): State<AppState>) -> Response {
-    let mut m = endpoints(&s.settings.public_url);
+pub async fn authorization_server(State(s): State<AppState>, req: Request) -> Response {
+    let mut m = discovery(&Through::of(&s, req.extensions()));
     m.insert(
         "grant_types_supported".into(),
         json!([

@@ -52,6 +52,10 @@ pub(super) fn html(status: StatusCode, page: &impl Template) -> Response {
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginForm<'a> {
+    /// Where the form posts: `/`, or the site's `/<path>/`.
+    pub action: &'a str,
+    /// The site's name, on a site's login page.
+    pub site: Option<&'a str>,
     pub start_url: &'a str,
     pub username: &'a str,
     pub csrf: &'a str,
@@ -218,6 +222,8 @@ mod tests {
     fn values_are_escaped_in_attributes_and_text() {
         let hostile = "\"><script>alert(1)</script>";
         let page = LoginForm {
+            action: "/",
+            site: Some(hostile),
             start_url: "/services/oauth2/authorize?a=1&b=\"2\"",
             username: hostile,
             csrf: "token",

@@ -23,6 +23,12 @@ impl Page {
         self.body.contains("<h1>Allow Access?</h1>")
     }
     /// The hidden inputs of the page's form, in order.
+    /// Where the page's first POST form goes.
+    pub fn form_action(&self) -> Option<String> {
+        let form = &self.body[self.body.find("<form method=\"post\" action=\"")? + 28..];
+        Some(unescape(&form[..form.find('"')?]))
+    }
+
     pub fn hidden(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut rest = self.body.as_str();
@@ -113,9 +119,14 @@ impl Browser {
 
     /// A browser for a server at `base` (e.g. a node started as a process).
     pub fn at(base: &str) -> Browser {
+        Browser::with(base, client())
+    }
+
+    /// The same, through a client of the test's (e.g. one that resolves My Domains).
+    pub fn with(base: &str, http: reqwest::Client) -> Browser {
         Browser {
             base: base.to_owned(),
-            http: client(),
+            http,
             cookies: BTreeMap::new(),
         }
     }
@@ -187,7 +198,8 @@ impl Browser {
         let mut form = page.hidden();
         form.push(("username".into(), username.into()));
         form.push(("pw".into(), password.into()));
-        self.post("/", &form).await
+        let action = page.form_action().unwrap_or_else(|| "/".into());
+        self.post(&action, &form).await
     }
 
     /// Answers the approval page shown in `page`.
@@ -202,8 +214,10 @@ impl Browser {
             "decision".into(),
             if allow { "allow" } else { "deny" }.into(),
         ));
-        self.post("/setup/secur/RemoteAccessAuthorizationPage.apexp", &form)
-            .await
+        let action = page
+            .form_action()
+            .unwrap_or_else(|| "/setup/secur/RemoteAccessAuthorizationPage.apexp".into());
+        self.post(&action, &form).await
     }
 
     /// Opens an authorize URL, logs in if asked, and returns the page after login (the

@@ -14,6 +14,7 @@ mod connections;
 mod device_flow;
 mod explain;
 mod fuzz;
+mod hosts;
 mod identity_rest;
 mod introspect_revoke;
 mod jwt_bearer;

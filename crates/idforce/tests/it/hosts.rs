@@ -1,0 +1,433 @@
+//! Salesforce's hosts (issue: My Domain, sites, frontdoor, logout, auth-configuration): an org's
+//! My Domain reached by its own name (resolved to loopback, as `*.localhost` names are), and an
+//! Experience Cloud site under its path on the login host and on the My Domain.
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::Value;
+
+use crate::browser::{Browser, authorize_url};
+use crate::helpers::*;
+
+pub const MY_DOMAIN: &str = "acme.my.localhost";
+
+/// The shared config with Acme given a My Domain, a Logout URL and a site (and Self Service
+/// the `openid` scope); Globex has none.
+pub fn hosts_config() -> String {
+    let config = CONFIG.replace(
+        "scopes = [\"api\", \"refresh_token\"]\ncertificate = \"jwt.crt\"",
+        "scopes = [\"api\", \"refresh_token\", \"openid\"]\ncertificate = \"jwt.crt\"",
+    );
+    let config = config.replacen(
+        "id = \"00D000000000001\"\n",
+        "id = \"00D000000000001\"\nmy_domain = \"acme.my.localhost\"\n\
+         logout_url = \"https://acme.test/bye\"\n\n\
+         [[org.site]]\nname = \"Partners\"\npath = \"partners\"\n",
+        1,
+    );
+    assert_ne!(config, CONFIG);
+    config
+}
+
+/// A server with `hosts_config`, and a client that finds the My Domain on loopback.
+pub struct Hosts {
+    pub s: TestServer,
+    pub http: reqwest::Client,
+    /// The My Domain's URL: `http://acme.my.localhost:<port>`.
+    pub my_domain: String,
+}
+
+impl Hosts {
+    pub async fn start() -> Hosts {
+        Hosts::start_with(&hosts_config()).await
+    }
+
+    pub async fn start_with(config: &str) -> Hosts {
+        let s = TestServer::start_with(config, |_| {}).await;
+        let port: u16 = s.url.rsplit(':').next().unwrap().parse().unwrap();
+        install_crypto();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(MY_DOMAIN, ([127, 0, 0, 1], port).into())
+            .build()
+            .unwrap();
+        Hosts {
+            my_domain: format!("http://{MY_DOMAIN}:{port}"),
+            s,
+            http,
+        }
+    }
+
+    pub async fn token(&self, base: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{base}/services/oauth2/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, url: &str) -> Value {
+        let r = self.http.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        r.json().await.unwrap()
+    }
+
+    pub fn browser(&self, base: &str) -> Browser {
+        Browser::with(base, self.http.clone())
+    }
+}
+
+pub fn password_form<'a>(username: &'a str, password: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("grant_type", "password"),
+        ("client_id", INTEGRATION_ID),
+        ("client_secret", INTEGRATION_SECRET),
+        ("username", username),
+        ("password", password),
+    ]
+}
+
+const CLIENT_CREDENTIALS: [(&str, &str); 3] = [
+    ("grant_type", "client_credentials"),
+    ("client_id", INTEGRATION_ID),
+    ("client_secret", INTEGRATION_SECRET),
+];
+
+fn jwt_bearer(aud: &str, jti: &str) -> String {
+    sign_jwt(&serde_json::json!({
+        "iss": INTEGRATION_ID, "sub": ALICE, "aud": aud,
+        "exp": now_secs() + 180, "jti": jti,
+    }))
+}
+
+#[tokio::test]
+async fn a_my_domain_serves_its_own_org_and_is_where_its_data_lives() {
+    let h = Hosts::start().await;
+    let login_host = h.s.url.clone();
+
+    // A login on the My Domain, and one on the login host: both point at the My Domain for
+    // data; the identity URL stays on the login host.
+    for base in [&h.my_domain, &login_host] {
+        let (st, t) = h.token(base, &password_form(ALICE, ALICE_PASSWORD)).await;
+        assert_eq!(st, 200, "{base}: {t}");
+        assert_eq!(t["instance_url"], h.my_domain.as_str(), "{base}");
+        let id = t["id"].as_str().unwrap();
+        assert!(id.starts_with(&format!("{login_host}/id/")), "{id}");
+        assert!(t.get("sfdc_community_url").is_none(), "{t}");
+    }
+
+    // A user of another org is refused on Acme's My Domain, as a failed login is; the login
+    // host still serves them (the control), with their own org's instance URL.
+    let dave = password_form("dave@globex.test", "Globex2026!");
+    let (st, e) = h.token(&h.my_domain, &dave).await;
+    assert_error(st, &e, 400, "invalid_grant", "authentication failure");
+    let (st, t) = h.token(&login_host, &dave).await;
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(t["instance_url"], login_host.as_str());
+
+    // Client credentials of an org with a My Domain: only there.
+    let (st, e) = h.token(&login_host, &CLIENT_CREDENTIALS).await;
+    assert_error(
+        st,
+        &e,
+        400,
+        "invalid_grant",
+        "request not supported on this domain",
+    );
+    let (st, t) = h.token(&h.my_domain, &CLIENT_CREDENTIALS).await;
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(t["instance_url"], h.my_domain.as_str());
+
+    // JWT bearer takes the My Domain's URL as audience, on either host; a stranger's URL is
+    // still refused.
+    let (st, t) = h
+        .token(
+            &login_host,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &jwt_bearer(&h.my_domain, "md-1")),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{t}");
+    let (st, e) = h
+        .token(
+            &h.my_domain,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                (
+                    "assertion",
+                    &jwt_bearer("http://globex.my.localhost", "md-2"),
+                ),
+            ],
+        )
+        .await;
+    assert_error(st, &e, 400, "invalid_grant", "audience is invalid");
+
+    // Discovery: each host is its own issuer; the My Domain's advertises logout.
+    let d = h
+        .get_json(&format!("{}/.well-known/openid-configuration", h.my_domain))
+        .await;
+    assert_eq!(d["issuer"], h.my_domain.as_str());
+    assert_eq!(
+        d["token_endpoint"],
+        format!("{}/services/oauth2/token", h.my_domain)
+    );
+    assert_eq!(
+        d["end_session_endpoint"],
+        format!("{}/services/auth/idp/oidc/logout", h.my_domain)
+    );
+    let d = h
+        .get_json(&format!("{login_host}/.well-known/openid-configuration"))
+        .await;
+    assert_eq!(d["issuer"], login_host.as_str());
+    assert!(d.get("end_session_endpoint").is_none(), "{d}");
+}
+
+#[tokio::test]
+async fn openidconnect_discovers_the_my_domain_and_verifies_its_id_tokens() {
+    let h = Hosts::start().await;
+    let http = h.http.clone();
+    let http_client = move |req: openidconnect::HttpRequest| {
+        let http = http.clone();
+        async move {
+            let mut builder = http
+                .request(req.method().clone(), req.uri().to_string())
+                .body(req.body().clone());
+            for (k, v) in req.headers() {
+                builder = builder.header(k, v);
+            }
+            let r = builder.send().await?;
+            let mut out = openidconnect::http::Response::builder().status(r.status());
+            for (k, v) in r.headers() {
+                out = out.header(k, v);
+            }
+            let body = r.bytes().await?.to_vec();
+            Ok::<_, reqwest::Error>(out.body(body).unwrap())
+        }
+    };
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(h.my_domain.clone()).unwrap(),
+        &http_client,
+    )
+    .await
+    .expect("discovery of the My Domain");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(SELF_SERVICE_ID.into()),
+        Some(ClientSecret::new(SELF_SERVICE_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(SELF_SERVICE_CALLBACK.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _csrf, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("openid".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    assert!(url.as_str().starts_with(&h.my_domain), "{url}");
+    let mut b = h.browser(&h.my_domain);
+    let code = b.approved_code(url.as_str(), ALICE, ALICE_PASSWORD).await;
+    let token = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http_client)
+        .await
+        .expect("code exchange");
+    // The crate checks `iss` against the My Domain it discovered.
+    let claims = token
+        .id_token()
+        .expect("an id_token")
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("an id_token issued by the My Domain");
+    assert_eq!(claims.issuer().as_str(), h.my_domain);
+
+    // The control: a login of Globex's user on Acme's My Domain page fails like a wrong
+    // password.
+    let mut b = h.browser(&h.my_domain);
+    let page = b.get(url.as_str()).await;
+    let after = b.log_in(&page, "dave@globex.test", "Globex2026!").await;
+    assert_eq!(after.status, 200);
+    assert!(
+        after
+            .body
+            .contains("Please check your username and password")
+    );
+}
+
+#[tokio::test]
+async fn a_site_answers_every_oauth_endpoint_under_its_path() {
+    let h = Hosts::start().await;
+    let login_host = h.s.url.clone();
+    for host in [&login_host, &h.my_domain] {
+        let site = format!("{host}/partners");
+        // Discovery names the site as issuer.
+        let d = h
+            .get_json(&format!("{site}/.well-known/openid-configuration"))
+            .await;
+        assert_eq!(d["issuer"], site.as_str());
+        assert_eq!(
+            d["authorization_endpoint"],
+            format!("{site}/services/oauth2/authorize")
+        );
+
+        // JWT bearer with the site's URL as audience: tokens carry the site's URL and id.
+        let (st, t) = h
+            .token(
+                &site,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", &jwt_bearer(&site, &format!("site-{host}"))),
+                ],
+            )
+            .await;
+        assert_eq!(st, 200, "{t}");
+        assert_eq!(t["sfdc_community_url"], site.as_str());
+        let id = t["sfdc_community_id"].as_str().unwrap();
+        assert!(id.starts_with("0DB") && id.len() == 18, "{id}");
+        assert_eq!(t["instance_url"], h.my_domain.as_str());
+        // Userinfo answers there too.
+        let r = h
+            .http
+            .get(format!("{site}/services/oauth2/userinfo"))
+            .bearer_auth(t["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+
+        // The username-password flow is not taken on a site; the same request works off it.
+        let (st, e) = h.token(&site, &password_form(ALICE, ALICE_PASSWORD)).await;
+        assert_error(st, &e, 400, "invalid_grant", "authentication failure");
+        let (st, t) = h.token(host, &password_form(ALICE, ALICE_PASSWORD)).await;
+        assert_eq!(st, 200, "{t}");
+    }
+
+    // Setup is the org's, not a site's; an unknown first segment is no site.
+    let r = h
+        .http
+        .get(format!(
+            "{login_host}/partners/lightning/setup/SetupOneHome/home"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = h
+        .http
+        .get(format!("{login_host}/nosuchsite/services/oauth2/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn a_sites_login_page_shows_its_name_and_its_code_carries_the_site() {
+    let h = Hosts::start().await;
+    let site = format!("{}/partners", h.s.url);
+    let mut b = h.browser(&h.s.url);
+    let url = authorize_url(
+        SELF_SERVICE_ID,
+        SELF_SERVICE_CALLBACK,
+        &[("scope", "api openid"), ("state", "s1")],
+    );
+    let page = b.get(&format!("/partners{url}")).await;
+    assert!(page.is_login(), "{}", page.body);
+    assert!(page.body.contains("Partners"), "{}", page.body);
+    assert_eq!(page.form_action().as_deref(), Some("/partners/"));
+    let after = b.log_in(&page, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(after.status, 302, "{}", after.body);
+    let location = after.location.clone().unwrap();
+    assert!(
+        location.starts_with("/partners/services/oauth2/authorize?"),
+        "{location}"
+    );
+    let page = b.get(&location).await;
+    let page = b.decide(&page, true).await;
+    let p = page.redirect_params();
+    assert_eq!(p["state"], "s1");
+    assert_eq!(p["sfdc_community_url"], site);
+    assert!(p["sfdc_community_id"].starts_with("0DB"));
+    let (st, t) = h
+        .token(
+            &site,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &p["code"]),
+                ("client_id", SELF_SERVICE_ID),
+                ("client_secret", SELF_SERVICE_SECRET),
+                ("redirect_uri", SELF_SERVICE_CALLBACK),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(t["sfdc_community_url"], site.as_str());
+    assert_eq!(t["sfdc_community_id"], p["sfdc_community_id"].as_str());
+
+    // A Globex user's browser session from the login host does not count on Acme's site:
+    // the site asks for a login instead of issuing Dave a code through Acme.
+    let mut dave = h.browser(&h.s.url);
+    let page = dave.get("/").await;
+    let home = dave.log_in(&page, "dave@globex.test", "Globex2026!").await;
+    assert_eq!(home.status, 302, "{}", home.body);
+    let page = dave.get(&format!("/partners{url}")).await;
+    assert!(page.is_login(), "{}", page.body);
+    // The control: on the login host the same session is Dave's.
+    let page = dave.get("/").await;
+    assert!(
+        !page.is_login() && page.body.contains("dave@globex.test"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn hosts_that_cannot_work_are_refused_at_start() {
+    for (config, said) in [
+        (
+            hosts_config().replace("path = \"partners\"", "path = \"services\""),
+            "one of idforce's own paths",
+        ),
+        (
+            hosts_config().replace(
+                "my_domain = \"acme.my.localhost\"",
+                "my_domain = \"https://acme.my.localhost\"",
+            ),
+            "is not a host name",
+        ),
+        (
+            hosts_config().replace(
+                "[[org]]\nname = \"Globex\"\n",
+                "[[org]]\nname = \"Globex\"\nmy_domain = \"acme.my.localhost\"\n",
+            ),
+            "is another org's",
+        ),
+        (
+            hosts_config().replace(
+                "[[org]]\nname = \"Globex\"\n",
+                "[[org]]\nname = \"Globex\"\n\n[[org.site]]\nname = \"G\"\npath = \"partners\"\n",
+            ),
+            "is org \"Acme\"'s already",
+        ),
+    ] {
+        assert_ne!(config, hosts_config(), "{said}");
+        let why = match TestServer::try_start_with(&config, |_| {}).await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("started with a config that cannot work ({said})"),
+        };
+        assert!(why.contains(said), "{why}");
+    }
+    // The control: the config they were made from starts.
+    Hosts::start().await;
+}
