@@ -333,7 +333,7 @@ pub fn redirect_location(
     }
 }
 
-fn form_urlencoded_serialize(params: &[(String, String)]) -> String {
+pub(crate) fn form_urlencoded_serialize(params: &[(String, String)]) -> String {
     let enc = |s: &str| {
         let mut out = String::with_capacity(s.len());
         for b in s.bytes() {

@@ -187,6 +187,37 @@ impl KeyRing {
         self.signer.as_ref().map(|(k, _)| k.as_str())
     }
 
+    /// The claims of a JWT this server signed with one of its published keys (RS256, found
+    /// by `kid`), whatever its `exp`: what OIDC logout reads from `id_token_hint`.
+    pub fn verify(&self, compact: &str) -> Option<Value> {
+        let mut parts = compact.trim().split('.');
+        let (h, c, sig) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+        if header["alg"] != "RS256" {
+            return None;
+        }
+        let key = self
+            .published
+            .iter()
+            .find(|k| header["kid"] == k.kid.as_str())?;
+        let public = aws_lc_rs::signature::RsaPublicKeyComponents {
+            n: &key.modulus,
+            e: &key.exponent,
+        };
+        let signature = URL_SAFE_NO_PAD.decode(sig).ok()?;
+        public
+            .verify(
+                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                format!("{h}.{c}").as_bytes(),
+                &signature,
+            )
+            .ok()?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()
+    }
+
     /// The JWKS document (spec §8): newest key first.
     pub fn jwks(&self) -> Value {
         let keys: Vec<Value> = self
@@ -379,6 +410,37 @@ async fn rotate_to(store: &dyn Backend, key: &StoredKey, now: Millis) -> StoreRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ring_verifies_what_it_signed_and_nothing_else() {
+        let secrets = SystemSecret::new(&["correct horse"]).expect("secret");
+        let key = generate("7".into(), 0, &secrets).expect("key");
+        let ring = KeyRing::build(vec![key], &secrets, 1).expect("ring");
+        let jwt = ring
+            .sign("JWT", &json!({"aud": "x", "exp": 1}))
+            .expect("signs");
+        assert_eq!(ring.verify(&jwt).expect("verifies")["aud"], "x");
+        // A changed payload, signature or kid, and another ring's token, are not ours.
+        let (head, rest) = jwt.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let forged = format!(
+            "{head}.{}.{sig}",
+            URL_SAFE_NO_PAD.encode(r#"{"aud":"y","exp":1}"#)
+        );
+        assert!(ring.verify(&forged).is_none());
+        let mut bad_sig = jwt.clone();
+        bad_sig.pop();
+        bad_sig.push(if jwt.ends_with('A') { 'B' } else { 'A' });
+        assert!(ring.verify(&bad_sig).is_none());
+        let other = KeyRing::build(
+            vec![generate("7".into(), 0, &secrets).expect("key")],
+            &secrets,
+            1,
+        )
+        .expect("ring");
+        assert!(other.verify(&jwt).is_none());
+        assert!(ring.verify("not.a.jwt").is_none());
+    }
 
     #[tokio::test]
     async fn keys_of_older_stores_are_sealed_on_load() {

@@ -403,14 +403,6 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
             return reported.0.attach(page);
         }
     };
-    let sid = random_token();
-    let now = s.clock.now();
-    let session = LoginSession {
-        digest: s.hasher.digest(&sid),
-        user_id: user.id,
-        auth_time: now,
-        expires_at: now + LOGIN_LIFETIME_MS,
-    };
     let login = login_history::recorded(
         &ctx,
         &user,
@@ -418,11 +410,7 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
         LoginSubtype::UiLogin,
         LoginStatus::Success,
     );
-    if s.store
-        .insert_login_session(&session, login.as_ref())
-        .await
-        .is_err()
-    {
+    let Ok(cookie) = open_browser_session(&s, &user, login.as_ref()).await else {
         return login_page(
             &s,
             &entry,
@@ -431,25 +419,51 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
             Some("The service is unavailable; try again shortly."),
             StatusCode::SERVICE_UNAVAILABLE,
         );
-    }
+    };
     tracing::info!(user = %user.id, "browser login");
     let mut r = redirect(&format!("{}{start}", site_prefix(&entry)));
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&s, SESSION_COOKIE, &sid, LOGIN_LIFETIME_MS / 1000),
-    );
+    r.headers_mut().append(header::SET_COOKIE, cookie);
     r.headers_mut()
         .append(header::SET_COOKIE, set_cookie(&s, CSRF_COOKIE, "", 0));
     r
 }
 
-pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(sid) = cookie(&headers, SESSION_COOKIE) {
+/// Starts a browser session for `user` (with its Login History record, if any): the cookie
+/// that carries it.
+pub(super) async fn open_browser_session(
+    s: &AppState,
+    user: &User,
+    login: Option<&login_history::LoginEvent>,
+) -> Result<HeaderValue, idforce_core::ports::StoreError> {
+    let sid = random_token();
+    let now = s.clock.now();
+    let session = LoginSession {
+        digest: s.hasher.digest(&sid),
+        user_id: user.id,
+        auth_time: now,
+        expires_at: now + LOGIN_LIFETIME_MS,
+    };
+    s.store.insert_login_session(&session, login).await?;
+    Ok(set_cookie(
+        s,
+        SESSION_COOKIE,
+        &sid,
+        LOGIN_LIFETIME_MS / 1000,
+    ))
+}
+
+/// Ends the browser session behind the request's cookie, if any: the cookie that clears it.
+pub(super) async fn close_browser_session(s: &AppState, headers: &HeaderMap) -> HeaderValue {
+    if let Some(sid) = cookie(headers, SESSION_COOKIE) {
         let _ = s.store.delete_login_session(&s.hasher.digest(&sid)).await;
     }
+    set_cookie(s, SESSION_COOKIE, "", 0)
+}
+
+pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let cleared = close_browser_session(&s, &headers).await;
     let mut r = pages::logged_out();
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&s, SESSION_COOKIE, "", 0));
+    r.headers_mut().append(header::SET_COOKIE, cleared);
     r
 }
 

@@ -3,6 +3,7 @@
 mod browser;
 mod device;
 mod explain;
+mod frontdoor;
 mod identity;
 mod oauth;
 mod oidc;
@@ -262,6 +263,19 @@ fn routes() -> Router<AppState> {
         .route(paths::JWKS, get(oidc::jwks))
         .route(paths::OPENID_CONFIGURATION, get(oidc::openid_configuration))
         .route(paths::AUTHORIZATION_SERVER, get(oidc::authorization_server))
+        .route(paths::AUTH_CONFIGURATION, get(oidc::auth_configuration))
+        .route(
+            paths::FRONTDOOR,
+            get(frontdoor::frontdoor).post(frontdoor::frontdoor),
+        )
+        .route(
+            paths::SINGLE_ACCESS,
+            get(frontdoor::single_access).post(frontdoor::single_access),
+        )
+        .route(
+            paths::OIDC_LOGOUT,
+            get(frontdoor::oidc_logout).post(frontdoor::oidc_logout),
+        )
         .route(paths::HEALTH, get(|| async { "ok" }))
         .route(paths::READY, get(ready))
         .route(paths::METRICS, get(metrics))
@@ -368,8 +382,17 @@ fn endpoint(path: &str) -> &'static str {
         paths::METRICS => "metrics",
         paths::AUTHORIZE => "authorize",
         paths::USERINFO => "userinfo",
-        paths::JWKS | paths::OPENID_CONFIGURATION | paths::AUTHORIZATION_SERVER => "discovery",
-        paths::LOGIN | paths::APPROVE | paths::LOGOUT | paths::DEVICE_VERIFICATION => "pages",
+        paths::JWKS
+        | paths::OPENID_CONFIGURATION
+        | paths::AUTHORIZATION_SERVER
+        | paths::AUTH_CONFIGURATION => "discovery",
+        paths::LOGIN
+        | paths::APPROVE
+        | paths::LOGOUT
+        | paths::DEVICE_VERIFICATION
+        | paths::FRONTDOOR
+        | paths::OIDC_LOGOUT => "pages",
+        paths::SINGLE_ACCESS => "singleaccess",
         _ if path.starts_with(paths::DATA) => "rest",
         _ if path.starts_with("/services/Soap/u/") => "soap",
         _ => match path
@@ -455,6 +478,10 @@ mod tests {
             ("/readyz", "health"),
             ("/metrics", "metrics"),
             ("/nowhere", "other"),
+            ("/services/oauth2/singleaccess", "singleaccess"),
+            ("/secur/frontdoor.jsp", "pages"),
+            ("/services/auth/idp/oidc/logout", "pages"),
+            ("/.well-known/auth-configuration", "discovery"),
         ] {
             assert_eq!(endpoint(path), name, "{path}");
         }

@@ -114,6 +114,46 @@ pub async fn openid_configuration(State(s): State<AppState>, req: Request) -> Re
     ))
 }
 
+/// `/.well-known/auth-configuration`: how to log in here, in Salesforce's shape (read by the
+/// Mobile SDK and Salesforce's login widget). Every key is always present, as Salesforce's
+/// are; a plain My Domain has no `LoginPage`, a site and the login host have theirs. The login
+/// host, shared by every org, has no `OrgId` (Salesforce's serves none of this: an
+/// extension).
+pub async fn auth_configuration(State(s): State<AppState>, req: Request) -> Response {
+    let entry = Through::of(&s, req.extensions());
+    let login_page = if entry.org.is_none() || entry.site.is_some() {
+        json!({
+            "LoginPageUrl": format!("{}/", entry.base_url),
+            "LogoUrl": null,
+            "BackgroundColor": "#B1BAC1",
+            "PrimaryColor": "#0070D2",
+            "UsernamePasswordEnabled": true,
+            "SelfRegistrationEnabled": false,
+            "SelfRegistrationUrl": null,
+            "ForgotPasswordUrl": null,
+        })
+    } else {
+        Value::Null
+    };
+    let doc = json!({
+        "OrgId": entry.org.as_ref().map(|o| o.id.as15().to_owned()),
+        "Url": entry.base_url,
+        "MobileSDK": {
+            "UseiOSNativeBrowserForAuthentication": false,
+            "UseAndroidNativeBrowserForAuthentication": false,
+            "shareBrowserSessionIOS": false,
+            "shareBrowserSessionAndroid": false,
+        },
+        "LoginPage": login_page,
+        "SamlProviders": [],
+        "AuthProviders": [],
+        "CertificateLogin": null,
+        "LoginPageType": "standard",
+        "LoginPageTypeConfigs": {},
+    });
+    Outcome::ok("-").attach(json_response(&doc, "public, max-age=300"))
+}
+
 /// RFC 8414 metadata: the same, plus what an OAuth-only client looks for.
 pub async fn authorization_server(State(s): State<AppState>, req: Request) -> Response {
     let mut m = discovery(&Through::of(&s, req.extensions()));

@@ -22,12 +22,24 @@ pub fn hosts_config() -> String {
         "scopes = [\"api\", \"refresh_token\", \"openid\"]\ncertificate = \"jwt.crt\"",
     );
     let config = config.replacen(
+        "name = \"Self Service\"\n",
+        "name = \"Self Service\"\npost_logout_redirect_uris = [\"https://app.example/logged-out\"]\n",
+        1,
+    );
+    let config = config.replacen(
         "id = \"00D000000000001\"\n",
         "id = \"00D000000000001\"\nmy_domain = \"acme.my.localhost\"\n\
          logout_url = \"https://acme.test/bye\"\n\n\
          [[org.site]]\nname = \"Partners\"\npath = \"partners\"\n",
         1,
     );
+    // Globex's app may open browser sessions (frontdoor needs web).
+    let config = config.replacen(
+        "scopes = [\"api\", \"id\"]\nintrospect_all_tokens = true",
+        "scopes = [\"api\", \"id\", \"web\"]\nintrospect_all_tokens = true",
+        1,
+    );
+    assert!(config.contains("\"id\", \"web\""));
     assert_ne!(config, CONFIG);
     config
 }
@@ -430,4 +442,377 @@ async fn hosts_that_cannot_work_are_refused_at_start() {
     }
     // The control: the config they were made from starts.
     Hosts::start().await;
+}
+
+#[tokio::test]
+async fn auth_configuration_in_salesforces_shape_on_every_host() {
+    let h = Hosts::start().await;
+    let login_host = h.s.url.clone();
+    let keys = [
+        "OrgId",
+        "Url",
+        "MobileSDK",
+        "LoginPage",
+        "SamlProviders",
+        "AuthProviders",
+        "CertificateLogin",
+        "LoginPageType",
+        "LoginPageTypeConfigs",
+    ];
+    // A My Domain: the org's id (15 characters), its URL, no login page of its own.
+    let c = h
+        .get_json(&format!("{}/.well-known/auth-configuration", h.my_domain))
+        .await;
+    for k in keys {
+        assert!(c.get(k).is_some(), "{k} missing: {c}");
+    }
+    assert_eq!(c["OrgId"], ORG_ID_15);
+    assert_eq!(c["Url"], h.my_domain.as_str());
+    assert!(c["LoginPage"].is_null(), "{c}");
+    assert_eq!(
+        c["MobileSDK"]["UseAndroidNativeBrowserForAuthentication"],
+        false
+    );
+    assert_eq!(c["AuthProviders"], serde_json::json!([]));
+    assert_eq!(c["LoginPageType"], "standard");
+    // A site: its URL, and its login page.
+    let site = format!("{}/partners", h.my_domain);
+    let c = h
+        .get_json(&format!("{site}/.well-known/auth-configuration?expid=x"))
+        .await;
+    assert_eq!(c["Url"], site.as_str());
+    assert_eq!(c["LoginPage"]["LoginPageUrl"], format!("{site}/"));
+    assert_eq!(c["LoginPage"]["UsernamePasswordEnabled"], true);
+    // The login host: no org of its own.
+    let c = h
+        .get_json(&format!("{login_host}/.well-known/auth-configuration"))
+        .await;
+    assert!(c["OrgId"].is_null(), "{c}");
+    assert_eq!(c["Url"], login_host.as_str());
+}
+
+async fn alice_token(h: &Hosts, client_id: &str, secret: &str) -> String {
+    let (st, t) = h
+        .token(
+            &h.s.url,
+            &[
+                ("grant_type", "password"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("username", ALICE),
+                ("password", ALICE_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{t}");
+    t["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn frontdoor_turns_a_web_token_into_a_browser_session_on_its_own_host() {
+    let h = Hosts::start().await;
+    let web = alice_token(&h, INTEGRATION_ID, INTEGRATION_SECRET).await;
+    let api_only = alice_token(&h, SELF_SERVICE_ID, SELF_SERVICE_SECRET).await;
+    let setup = "/lightning/setup/SetupOneHome/home";
+    let open = |query: Vec<(&'static str, String)>| {
+        let h = &h;
+        async move {
+            let q = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query)
+                .finish();
+            let mut b = h.browser(&h.my_domain);
+            let page = b.get(&format!("/secur/frontdoor.jsp?{q}")).await;
+            (b, page)
+        }
+    };
+
+    // A web-scoped token: a browser session on the My Domain, landing on retURL.
+    let (mut b, page) = open(vec![("sid", web.clone()), ("retURL", setup.into())]).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some(setup));
+    assert!(b.cookies.contains_key("idforce_sid"));
+    let home = b.get(setup).await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("Setup"), "{}", home.body);
+
+    // Posted as a form, as Salesforce's help recommends: the same.
+    let mut b = h.browser(&h.my_domain);
+    let page = b
+        .post(
+            "/secur/frontdoor.jsp",
+            &[("sid".into(), web.clone()), ("retURL".into(), setup.into())],
+        )
+        .await;
+    assert_eq!(page.location.as_deref(), Some(setup));
+
+    // retURL elsewhere: the session still opens, the browser stays on this host.
+    let (_, page) = open(vec![
+        ("sid", web.clone()),
+        ("retURL", "https://evil.test/".into()),
+    ])
+    .await;
+    assert_eq!(page.location.as_deref(), Some("/"));
+    let (_, page) = open(vec![
+        ("sid", web.clone()),
+        ("retURL", "//evil.test/".into()),
+    ])
+    .await;
+    assert_eq!(page.location.as_deref(), Some("/"));
+
+    // No session for a token without web or full, an unknown token, or none: the login page.
+    for query in [
+        vec![("sid", api_only.clone()), ("retURL", setup.into())],
+        vec![("sid", tamper(&web)), ("retURL", setup.into())],
+        vec![("retURL", setup.to_owned())],
+    ] {
+        let (b, page) = open(query).await;
+        assert_eq!(page.status, 302);
+        assert_eq!(page.location.as_deref(), Some("/"));
+        assert!(!b.cookies.contains_key("idforce_sid"));
+    }
+
+    // A web-scoped token of Globex's user opens no session on Acme's My Domain; on the login
+    // host it does (the control).
+    let (st, t) = h
+        .token(
+            &h.s.url,
+            &[
+                ("grant_type", "password"),
+                ("client_id", GLOBEX_ID),
+                ("client_secret", GLOBEX_SECRET),
+                ("username", "dave@globex.test"),
+                ("password", "Globex2026!"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{t}");
+    let dave = t["access_token"].as_str().unwrap().to_owned();
+    let (b, page) = open(vec![("sid", dave.clone())]).await;
+    assert_eq!(page.location.as_deref(), Some("/"));
+    assert!(!b.cookies.contains_key("idforce_sid"));
+    let mut b = h.browser(&h.s.url);
+    let page = b
+        .get(&format!("/secur/frontdoor.jsp?sid={}", urlencode(&dave)))
+        .await;
+    assert_eq!(page.status, 302);
+    assert!(b.cookies.contains_key("idforce_sid"));
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn singleaccess_hands_out_a_frontdoor_url_that_works_once() {
+    let h = Hosts::start().await;
+    let web = alice_token(&h, INTEGRATION_ID, INTEGRATION_SECRET).await;
+    let api_only = alice_token(&h, SELF_SERVICE_ID, SELF_SERVICE_SECRET).await;
+    let endpoint = format!("{}/services/oauth2/singleaccess", h.my_domain);
+
+    // As the sf CLI asks: GET, a Bearer token, a path without its slash.
+    let r = h
+        .http
+        .get(format!(
+            "{endpoint}?redirect_uri=lightning/setup/ManageUsers/home"
+        ))
+        .bearer_auth(&web)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let url = r.json::<Value>().await.unwrap()["frontdoor_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prefix = format!("{}/secur/frontdoor.jsp?otp=", h.my_domain);
+    assert!(url.starts_with(&prefix), "{url}");
+    assert!(
+        url.ends_with("&startURL=%2Flightning%2Fsetup%2FManageUsers%2Fhome"),
+        "{url}"
+    );
+    let mut b = h.browser(&h.my_domain);
+    let page = b.get(&url).await;
+    assert_eq!(page.status, 302);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/lightning/setup/ManageUsers/home")
+    );
+    assert!(b.cookies.contains_key("idforce_sid"));
+    // Once only.
+    let mut again = h.browser(&h.my_domain);
+    let page = again.get(&url).await;
+    assert_eq!(page.location.as_deref(), Some("/"));
+    assert!(!again.cookies.contains_key("idforce_sid"));
+
+    // As the Mobile SDK asks: POST, a form redirect_uri.
+    let r = h
+        .http
+        .post(&endpoint)
+        .bearer_auth(&web)
+        .form(&[("redirect_uri", "/lightning/page/home")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let url: Value = r.json().await.unwrap();
+    assert!(
+        url["frontdoor_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("startURL=%2Flightning%2Fpage%2Fhome")
+    );
+
+    // Refusals: 403 and one word of plain text.
+    for (token, word) in [
+        (Some(api_only.as_str()), "Invalid_Scope"),
+        (Some(tamper(&web)).as_deref(), "Bad_OAuth_Token"),
+        (None, "Bad_OAuth_Token"),
+    ] {
+        let mut req = h.http.post(&endpoint);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{word}");
+        assert!(
+            r.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert_eq!(r.text().await.unwrap(), word);
+    }
+    // A redirect off this host is refused.
+    let r = h
+        .http
+        .post(&endpoint)
+        .bearer_auth(&web)
+        .form(&[("redirect_uri", "https://evil.test/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn oidc_logout_ends_the_session_and_goes_where_the_org_or_the_app_says() {
+    use openidconnect::core::CoreClient;
+    use openidconnect::{LogoutRequest, PostLogoutRedirectUrl, ProviderMetadataWithLogout};
+    let h = Hosts::start().await;
+    let http = h.http.clone();
+    let http_client = move |req: openidconnect::HttpRequest| {
+        let http = http.clone();
+        async move {
+            let mut builder = http
+                .request(req.method().clone(), req.uri().to_string())
+                .body(req.body().clone());
+            for (k, v) in req.headers() {
+                builder = builder.header(k, v);
+            }
+            let r = builder.send().await?;
+            let mut out = openidconnect::http::Response::builder().status(r.status());
+            for (k, v) in r.headers() {
+                out = out.header(k, v);
+            }
+            let body = r.bytes().await?.to_vec();
+            Ok::<_, reqwest::Error>(out.body(body).unwrap())
+        }
+    };
+    let metadata = ProviderMetadataWithLogout::discover_async(
+        IssuerUrl::new(h.my_domain.clone()).unwrap(),
+        &http_client,
+    )
+    .await
+    .expect("discovery");
+    let end_session = metadata
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()
+        .expect("the My Domain advertises its logout");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(SELF_SERVICE_ID.into()),
+        Some(ClientSecret::new(SELF_SERVICE_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(SELF_SERVICE_CALLBACK.into()).unwrap());
+    let (url, _, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("openid".into()))
+        .url();
+    let mut b = h.browser(&h.my_domain);
+    let code = b.approved_code(url.as_str(), ALICE, ALICE_PASSWORD).await;
+    let token = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http_client)
+        .await
+        .expect("code exchange");
+    let id_token = token.id_token().expect("an id_token").clone();
+    id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("valid");
+    assert!(!b.get("/").await.is_login(), "logged in before");
+
+    // The app's own post-logout page, with state: the hint names the app, which lists it.
+    let logout = LogoutRequest::from(end_session.clone())
+        .set_id_token_hint(&id_token)
+        .set_post_logout_redirect_uri(
+            PostLogoutRedirectUrl::new("https://app.example/logged-out".into()).unwrap(),
+        )
+        .set_state(CsrfToken::new("st-1".into()))
+        .http_get_url();
+    let page = b.get(logout.as_str()).await;
+    assert_eq!(page.status, 302);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("https://app.example/logged-out?state=st-1")
+    );
+    assert!(b.get("/").await.is_login(), "the session ended");
+
+    // A URI the app does not list, or no hint: the org's Logout URL (Salesforce's answer).
+    for logout in [
+        LogoutRequest::from(end_session.clone())
+            .set_id_token_hint(&id_token)
+            .set_post_logout_redirect_uri(
+                PostLogoutRedirectUrl::new("https://evil.test/".into()).unwrap(),
+            )
+            .http_get_url(),
+        LogoutRequest::from(end_session.clone())
+            .set_post_logout_redirect_uri(
+                PostLogoutRedirectUrl::new("https://app.example/logged-out".into()).unwrap(),
+            )
+            .http_get_url(),
+        LogoutRequest::from(end_session.clone())
+            .set_id_token_hint(&id_token)
+            .set_client_id(ClientId::new(INTEGRATION_ID.into()))
+            .set_post_logout_redirect_uri(
+                PostLogoutRedirectUrl::new("https://app.example/logged-out".into()).unwrap(),
+            )
+            .http_get_url(),
+    ] {
+        let page = b.get(logout.as_str()).await;
+        assert_eq!(
+            page.location.as_deref(),
+            Some("https://acme.test/bye"),
+            "{logout}"
+        );
+    }
+
+    // On the login host: the logged-in user's org's Logout URL; a Globex user's org has none,
+    // so the login page.
+    let mut alice = h.browser(&h.s.url);
+    let page = alice.get("/").await;
+    alice.log_in(&page, ALICE, ALICE_PASSWORD).await;
+    let page = alice.get("/services/auth/idp/oidc/logout").await;
+    assert_eq!(page.location.as_deref(), Some("https://acme.test/bye"));
+    let mut dave = h.browser(&h.s.url);
+    let page = dave.get("/").await;
+    dave.log_in(&page, "dave@globex.test", "Globex2026!").await;
+    let page = dave.get("/services/auth/idp/oidc/logout").await;
+    assert_eq!(page.location, Some(format!("{}/", h.s.url)));
+    assert!(dave.get("/").await.is_login());
 }
