@@ -662,3 +662,78 @@ async fn a_setup_form_by_keyboard_alone() {
     wd.quit().await;
     s.stop().await;
 }
+
+/// A site's login page and a frontdoor, reached through a My Domain's own name (Chromium
+/// resolves every `*.localhost` name to loopback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_and_frontdoor_on_a_my_domain_in_chromium() {
+    if !require_chromium() {
+        return;
+    }
+    let s = TestServer::start_with(&crate::hosts::hosts_config(), |_| {}).await;
+    let port = s.url.rsplit(':').next().unwrap().to_owned();
+    let my_domain = format!("http://{}:{port}", crate::hosts::MY_DOMAIN);
+    let site = format!("{my_domain}/partners");
+    let (client_id, _, callback) = create_app_with_callback(
+        &s,
+        "Site App",
+        "all_users",
+        format!("{site}/services/oauth2/success"),
+    );
+    let wd = WebDriver::start().await;
+
+    wd.goto(&format!(
+        "{site}{}",
+        authorize_url(&client_id, &callback, &[("state", "site")])
+    ))
+    .await;
+    let page = wd.source().await;
+    assert!(
+        page.contains("Log In") && page.contains("Partners"),
+        "{page}"
+    );
+    wd.screenshot("site-login-desktop").await;
+    wd.resize(390, 844).await;
+    wd.screenshot("site-login-phone").await;
+    wd.resize(1280, 900).await;
+    log_in(&wd, ALICE, ALICE_PASSWORD).await;
+    assert!(wd.source().await.contains("Allow Access?"));
+    wd.click("#oaapprove").await;
+    let landed = wd.url().await;
+    assert!(landed.starts_with(&callback), "{landed}");
+    let q = query_of(&landed);
+    assert_eq!(q["state"], "site");
+    assert_eq!(q["sfdc_community_url"], site);
+    assert!(q.contains_key("code"));
+
+    // Frontdoor: a web-scoped token becomes this browser's session on the My Domain.
+    let token = s.password_login(ALICE, ALICE_PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wd2 = WebDriver::start().await;
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("sid", &token)
+        .append_pair("retURL", "/lightning/setup/SetupOneHome/home")
+        .finish();
+    wd2.goto(&format!("{my_domain}/secur/frontdoor.jsp?{query}"))
+        .await;
+    assert_eq!(
+        wd2.url().await,
+        format!("{my_domain}/lightning/setup/SetupOneHome/home")
+    );
+    let page = wd2.source().await;
+    assert!(page.contains("Manage Connected Apps"), "{page}");
+    wd2.screenshot("frontdoor-setup-desktop").await;
+    // The control: a bad token lands on the login page, not in Setup.
+    let wd3 = WebDriver::start().await;
+    wd3.goto(&format!(
+        "{my_domain}/secur/frontdoor.jsp?sid={}&retURL=%2Flightning%2Fsetup%2FSetupOneHome%2Fhome",
+        tamper(&token)
+    ))
+    .await;
+    assert!(wd3.source().await.contains("Log In"));
+    for wd in [wd, wd2, wd3] {
+        wd.quit().await;
+    }
+}

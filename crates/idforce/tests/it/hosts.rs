@@ -816,3 +816,47 @@ async fn oidc_logout_ends_the_session_and_goes_where_the_org_or_the_app_says() {
     assert_eq!(page.location, Some(format!("{}/", h.s.url)));
     assert!(dave.get("/").await.is_login());
 }
+
+#[tokio::test]
+async fn one_wildcard_certificate_serves_the_login_host_and_every_my_domain() {
+    install_crypto();
+    let s = TestServer::start_with(&hosts_config(), |o| {
+        o.tls = Some((fixture("hosts.crt"), fixture("hosts.key")));
+    })
+    .await;
+    let port: u16 = s.url.rsplit(':').next().unwrap().parse().unwrap();
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(fixture("hosts-ca.crt")).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .resolve(MY_DOMAIN, ([127, 0, 0, 1], port).into())
+        .build()
+        .unwrap();
+    let my_domain = format!("https://{MY_DOMAIN}:{port}");
+    for base in [my_domain.clone(), format!("https://localhost:{port}")] {
+        let r = http
+            .get(format!("{base}/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{base}: {e}"));
+        assert_eq!(r.status(), 200);
+        let d: Value = r.json().await.unwrap();
+        // The My Domain is its own issuer, over HTTPS on the server's port.
+        if base == my_domain {
+            assert_eq!(d["issuer"], my_domain.as_str());
+        }
+    }
+    // The control: a name the certificate does not cover is refused by the client.
+    let r = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(fixture("hosts-ca.crt")).unwrap(),
+        )
+        .unwrap()])
+        .resolve("acme.other.localhost", ([127, 0, 0, 1], port).into())
+        .build()
+        .unwrap()
+        .get(format!("https://acme.other.localhost:{port}/healthz"))
+        .send()
+        .await;
+    assert!(r.is_err(), "a name outside the certificate was accepted");
+}
