@@ -76,7 +76,13 @@ impl SeedError {
     }
 }
 
-async fn upsert_org(store: &dyn Backend, spec: &OrgSpec, now: Millis) -> Result<Org, SeedError> {
+/// Creates or updates the org `spec` names with what it gives (the config file's rules, which
+/// `idforce org update` applies too).
+pub async fn upsert_org(
+    store: &dyn Backend,
+    spec: &OrgSpec,
+    now: Millis,
+) -> Result<Org, SeedError> {
     let wanted_id = spec
         .id
         .as_deref()

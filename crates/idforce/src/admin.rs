@@ -48,11 +48,17 @@ fn actor() -> String {
 }
 
 fn org_view(o: &Org) -> Value {
-    json!({ "id": o.id.to18(), "id15": o.id.as15(), "name": o.name, "instance_url": o.instance_url })
+    let sites: Vec<Value> = o
+        .sites
+        .iter()
+        .map(|s| json!({ "id": s.id.to18(), "name": s.name, "path": s.path }))
+        .collect();
+    json!({
+        "id": o.id.to18(), "id15": o.id.as15(), "name": o.name, "instance_url": o.instance_url,
+        "my_domain": o.my_domain, "logout_url": o.logout_url, "sites": sites,
+    })
 }
 
-/// "field before → after" for each field that differs between two views (the views hold no
-/// secrets: an audit record shows none).
 /// A profile with how many users have it and which apps admit it.
 fn profile_view(p: &Profile, users: &[User], apps: &[ConnectedApp]) -> Value {
     let users = users
@@ -257,12 +263,73 @@ impl Admin {
         }
     }
 
+    /// Applies the config file's rules for an org's hosts (`seed::upsert_org`), then removes
+    /// the sites named; one audit record of what changed.
+    async fn update_org(
+        &self,
+        org: &Org,
+        my_domain: Option<String>,
+        logout_url: Option<String>,
+        sites: Vec<String>,
+        remove_sites: Vec<String>,
+    ) -> Result<Org> {
+        let site = sites
+            .iter()
+            .map(|s| {
+                let (name, path) = s
+                    .split_once('=')
+                    .ok_or_else(|| format!("--site {s:?}: expected NAME=PATH"))?;
+                Ok(idforce_server::config::SiteSpec {
+                    name: name.trim().to_owned(),
+                    path: path.trim().to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let spec = idforce_server::config::OrgSpec {
+            name: org.name.clone(),
+            id: None,
+            instance_url: None,
+            my_domain,
+            logout_url,
+            site,
+            profile: Vec::new(),
+            user: Vec::new(),
+            app: Vec::new(),
+        };
+        let mut updated = idforce_server::seed::upsert_org(self.store.as_ref(), &spec, now())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !remove_sites.is_empty() {
+            let before = updated.sites.len();
+            updated.sites.retain(|s| !remove_sites.contains(&s.name));
+            if updated.sites.len() + remove_sites.len() != before {
+                return Err(format!("the org has no site named one of {remove_sites:?}"));
+            }
+            self.store
+                .save_org(&updated)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let changes = idforce_server::operations::changes(&org_view(org), &org_view(&updated));
+        if !changes.is_empty() {
+            self.audit(
+                Some(updated.id),
+                "My Domain",
+                format!("Changed org {:?}: {changes}", updated.name),
+            )
+            .await?;
+        }
+        Ok(updated)
+    }
+
     pub async fn run_org(&self, cmd: OrgCommand) -> Result<()> {
         match cmd {
             OrgCommand::Create {
                 name,
                 id,
                 instance_url,
+                my_domain,
+                logout_url,
             } => {
                 if self
                     .store
@@ -300,6 +367,25 @@ impl Admin {
                     format!("Created org {:?} ({})", org.name, org.id),
                 )
                 .await?;
+                let org = if my_domain.is_some() || logout_url.is_some() {
+                    self.update_org(&org, my_domain, logout_url, Vec::new(), Vec::new())
+                        .await?
+                } else {
+                    org
+                };
+                self.print(&org_view(&org));
+            }
+            OrgCommand::Update {
+                org,
+                my_domain,
+                logout_url,
+                sites,
+                remove_sites,
+            } => {
+                let org = self.org(&org).await?;
+                let org = self
+                    .update_org(&org, my_domain, logout_url, sites, remove_sites)
+                    .await?;
                 self.print(&org_view(&org));
             }
             OrgCommand::List => {

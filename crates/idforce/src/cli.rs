@@ -423,9 +423,33 @@ pub enum OrgCommand {
         /// 15- or 18-character org id (00D…); generated when omitted.
         #[arg(long)]
         id: Option<String>,
-        /// The `instance_url` its logins answer [default: the server's public URL].
+        /// The `instance_url` its logins answer [default: its My Domain's URL, else the
+        /// server's public URL].
         #[arg(long)]
         instance_url: Option<String>,
+        /// Its My Domain: a host name whose requests are this org's (e.g. acme.my.localhost).
+        #[arg(long)]
+        my_domain: Option<String>,
+        /// Where OIDC logout sends the browser [default: the login page].
+        #[arg(long)]
+        logout_url: Option<String>,
+    },
+    /// Change an org's My Domain, Logout URL or Experience Cloud sites.
+    Update {
+        /// The org's name or id.
+        org: String,
+        /// Its My Domain ("" removes it).
+        #[arg(long)]
+        my_domain: Option<String>,
+        /// Where OIDC logout sends the browser ("" for the login page).
+        #[arg(long)]
+        logout_url: Option<String>,
+        /// A site, NAME=PATH: added, or moved to PATH if it exists (repeat for several).
+        #[arg(long = "site", value_name = "NAME=PATH")]
+        sites: Vec<String>,
+        /// A site to remove, by name (repeat for several).
+        #[arg(long = "remove-site", value_name = "NAME")]
+        remove_sites: Vec<String>,
     },
     /// List orgs.
     List,

@@ -860,3 +860,78 @@ async fn one_wildcard_certificate_serves_the_login_host_and_every_my_domain() {
         .await;
     assert!(r.is_err(), "a name outside the certificate was accepted");
 }
+
+#[tokio::test]
+async fn org_update_gives_a_running_server_a_new_my_domain_and_site() {
+    let h = Hosts::start().await;
+    let db = database_url(h.s.dir.path());
+    let port: u16 = h.s.url.rsplit(':').next().unwrap().parse().unwrap();
+    let http = reqwest::Client::builder()
+        .resolve("globex.my.localhost", ([127, 0, 0, 1], port).into())
+        .build()
+        .unwrap();
+    let globex = format!("http://globex.my.localhost:{port}");
+    // Before: an unknown host is the login host's.
+    let d: Value = http
+        .get(format!("{globex}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["issuer"], h.s.url.as_str());
+
+    let view = admin_seen(
+        &db,
+        &[
+            "org",
+            "update",
+            "Globex",
+            "--my-domain",
+            "Globex.My.Localhost",
+            "--logout-url",
+            "https://globex.test/bye",
+            "--site",
+            "Store=store",
+        ],
+    );
+    assert_eq!(view["my_domain"], "globex.my.localhost");
+    assert_eq!(view["sites"][0]["path"], "store");
+    let d: Value = http
+        .get(format!("{globex}/store/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["issuer"], format!("{globex}/store"));
+    let trail = admin(&db, &["audit-trail", "--org", "Globex"]);
+    assert!(trail.to_string().contains("globex.my.localhost"), "{trail}");
+
+    // Refused as the config file refuses them; the org is unchanged.
+    for (args, said) in [
+        (vec!["--my-domain", MY_DOMAIN], "is another org's"),
+        (vec!["--site", "X=services"], "one of idforce's own paths"),
+        (vec!["--site", "X=partners"], "is org \"Acme\"'s already"),
+        (vec!["--site", "no-equals"], "expected NAME=PATH"),
+        (vec!["--remove-site", "Nothing"], "no site named"),
+    ] {
+        let mut cmd = vec!["org", "update", "Globex"];
+        cmd.extend(args);
+        let why = admin_refused(&db, &cmd);
+        assert!(why.contains(said), "{why}");
+    }
+    let view = admin(&db, &["org", "show", "Globex"]);
+    assert_eq!(view["my_domain"], "globex.my.localhost");
+
+    // A site removed answers no more.
+    admin_seen(&db, &["org", "update", "Globex", "--remove-site", "Store"]);
+    let r = http
+        .get(format!("{globex}/store/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
