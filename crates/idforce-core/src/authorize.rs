@@ -98,9 +98,8 @@ pub async fn validate(
         None => None,
     }
     .ok_or(AuthorizeError::Page(OAuthError::unknown_client()))?;
-    // The built-in success page (of the host or site the request came through) takes
-    // user-agent-flow tokens for any app (spec §1).
-    let success_page = format!("{}/services/oauth2/success", ctx.entry.base_url);
+    // The built-in success page (the login host's, or that of the host or site the request
+    // came through) takes user-agent-flow tokens for any app (spec §1).
     let mut kinds: Vec<&str> = params
         .get("response_type")
         .unwrap_or_default()
@@ -111,7 +110,10 @@ pub async fn validate(
     let token_flow = kinds == ["token"] || kinds == ["id_token", "token"];
     let redirect_uri = params
         .get("redirect_uri")
-        .filter(|r| app.callback_urls.iter().any(|c| c == r) || (token_flow && *r == success_page))
+        .filter(|r| {
+            app.callback_urls.iter().any(|c| c == r)
+                || (token_flow && is_success_page(r, success_bases(ctx)))
+        })
         .ok_or(AuthorizeError::Page(OAuthError::redirect_uri_mismatch()))?
         .to_owned();
     let (response_type, id_token) = match kinds.as_slice() {
@@ -253,7 +255,7 @@ pub async fn issue(
         }
         ResponseType::Token => {
             let mut scopes = req.scopes.clone();
-            if !refresh_allowed_in_fragment(&req.redirect_uri, &ctx.entry.base_url) {
+            if !refresh_allowed_in_fragment(&req.redirect_uri, success_bases(ctx)) {
                 scopes = scopes.without(&["refresh_token", "offline_access"]);
             }
             let mut t = issue_grant(ctx, org, user, &req.app, scopes.clone()).await?;
@@ -303,10 +305,23 @@ pub async fn issue(
 /// The user-agent flow hands out a refresh token only to the built-in success page or to a
 /// non-web (custom scheme) redirect, where the token cannot leak through a web server's logs
 /// (spec §3.3).
-fn refresh_allowed_in_fragment(redirect_uri: &str, public_url: &str) -> bool {
-    let success = format!("{public_url}/services/oauth2/success");
-    redirect_uri == success
+fn refresh_allowed_in_fragment(redirect_uri: &str, bases: [&str; 2]) -> bool {
+    is_success_page(redirect_uri, bases)
         || !(redirect_uri.starts_with("https://") || redirect_uri.starts_with("http://"))
+}
+
+/// idforce's built-in success page under one of `bases`: the login host's URL, and that of the
+/// host or site the request came through.
+fn is_success_page(redirect_uri: &str, bases: [&str; 2]) -> bool {
+    bases.iter().any(|base| {
+        redirect_uri
+            .strip_prefix(base.trim_end_matches('/'))
+            .is_some_and(|rest| rest == "/services/oauth2/success")
+    })
+}
+
+fn success_bases<'a>(ctx: &'a TokenContext<'_>) -> [&'a str; 2] {
+    [&ctx.entry.base_url, &ctx.settings.public_url]
 }
 
 /// The redirect location: parameters in the query for the code flow, in the fragment for the
@@ -410,11 +425,20 @@ mod tests {
 
     #[test]
     fn refresh_in_fragment_only_where_safe() {
+        let bases = ["http://x/partners", "http://x"];
         assert!(refresh_allowed_in_fragment(
             "http://x/services/oauth2/success",
-            "http://x"
+            bases
         ));
-        assert!(refresh_allowed_in_fragment("myapp://callback", "http://x"));
-        assert!(!refresh_allowed_in_fragment("https://app/cb", "http://x"));
+        assert!(refresh_allowed_in_fragment(
+            "http://x/partners/services/oauth2/success",
+            bases
+        ));
+        assert!(refresh_allowed_in_fragment("myapp://callback", bases));
+        assert!(!refresh_allowed_in_fragment("https://app/cb", bases));
+        assert!(!refresh_allowed_in_fragment(
+            "http://x/other/services/oauth2/success",
+            bases
+        ));
     }
 }

@@ -116,7 +116,7 @@ pub async fn authorize(
                 return Ok(DeviceAuthorization {
                     device_code,
                     user_code,
-                    verification_uri: format!("{}{VERIFICATION_PATH}", ctx.settings.public_url),
+                    verification_uri: format!("{}{VERIFICATION_PATH}", ctx.entry.base_url),
                     interval: DEVICE_POLL_INTERVAL_SECS,
                 });
             }

@@ -2,9 +2,11 @@
 //! the Single Access UI Bridge (`/services/oauth2/singleaccess`), which trades an access token
 //! for a one-time frontdoor URL (`…/secur/frontdoor.jsp?otp=…&startURL=…`).
 //!
-//! A one-time URL is kept as a single-use code: under a digest of its own purpose, so that it
-//! can never be presented as an authorization code at the token endpoint (that would trade an
-//! access token for a refresh token), and spent by the store's one-winner redemption.
+//! A one-time URL is kept as a single-use code, spent by the store's one-winner redemption.
+//! Its key is not the keyed digest an authorization code is kept under but a hash of that
+//! digest: nothing a client can send to the token endpoint digests to it (it would need a
+//! preimage of the keyed hash), so a one-time URL can never be exchanged there for tokens (a
+//! refresh token, for a minute's URL). It is bound to the host or site that issued it.
 
 use crate::grant::TokenContext;
 use crate::hosts::Entry;
@@ -94,7 +96,8 @@ pub async fn one_time_url(
         redirect_uri: start.unwrap_or("/").to_owned(),
         scopes: sess.scopes.clone(),
         code_challenge: None,
-        nonce: None,
+        // Where it was issued: spent only there.
+        nonce: Some(ctx.entry.base_url.clone()),
         auth_time: ctx.now,
         issued_at: ctx.now,
         expires_at: ctx.now + ONE_TIME_URL_LIFETIME_MS,
@@ -136,10 +139,11 @@ pub async fn spend_one_time_url(
     if ctx.now >= code.expires_at {
         return Err(Refusal::BadOneTimeUrl("the one-time URL expired".into()));
     }
-    if !ctx.entry.admits(&code.org_id) {
+    if !ctx.entry.admits(&code.org_id) || code.nonce.as_deref() != Some(&ctx.entry.base_url) {
         let why = format!(
-            "the URL is org {}'s, not {}'s",
-            code.org_id, ctx.entry.base_url
+            "the URL was issued at {}, not {}",
+            code.nonce.as_deref().unwrap_or("?"),
+            ctx.entry.base_url
         );
         return Err(Refusal::BadOneTimeUrl(why));
     }
@@ -167,7 +171,8 @@ pub async fn spend_one_time_url(
 }
 
 fn otp_digest(ctx: &TokenContext<'_>, otp: &str) -> token::Digest {
-    ctx.hasher.digest(&format!("frontdoor-otp:{otp}"))
+    let keyed = ctx.hasher.digest(otp);
+    crate::grant::sha256(&[b"idforce frontdoor one-time URL\0".as_slice(), &keyed].concat())
 }
 
 /// Where a frontdoor may send the browser: a path on the host it came through (with or

@@ -124,7 +124,12 @@ pub fn check_my_domain(given: &str) -> Result<String, String> {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    if host.len() <= 253 && host.contains('.') && host.split('.').all(label_ok) {
+    // The last label has a letter: an address is not a My Domain.
+    let named = host
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().any(|b| b.is_ascii_lowercase()));
+    if host.len() <= 253 && host.contains('.') && host.split('.').all(label_ok) && named {
         Ok(host)
     } else {
         Err(format!(
@@ -223,6 +228,7 @@ mod tests {
             "-acme.my.localhost",
             "acme..localhost",
             "ac me.localhost",
+            "127.0.0.1",
         ] {
             assert!(check_my_domain(bad).is_err(), "{bad}");
         }

@@ -346,6 +346,18 @@ impl Application {
             .unwrap_or_else(|| format!("{scheme}://{local_addr}"))
             .trim_end_matches('/')
             .to_owned();
+        // The public host is every org's login host: no org can have it as its My Domain.
+        let public_host = idforce_core::hosts::host_of_url(&public_url);
+        for org in store.orgs().await.map_err(StartError::Store)? {
+            if org.my_domain.is_some() && org.my_domain == public_host {
+                return Err(StartError::Invalid(format!(
+                    "org {:?}: my_domain {:?} is this server's public host ({public_url}), every \
+                     org's login host; give the org a host name of its own",
+                    org.name,
+                    org.my_domain.as_deref().unwrap_or("")
+                )));
+            }
+        }
 
         let keys =
             crate::keys::Keys::load(store.clone(), secrets.clone(), now, configured_key.as_ref())

@@ -2,13 +2,32 @@
 //! My Domain (by `Host`), or a site (by the first path segment, on either). The map of My
 //! Domains and sites is read from the store and kept for the directory cache's bound, so that
 //! a change made by another node or the CLI is seen as late as any other directory change.
+//! When it is due, one request reads it again while the others go on with the one they have;
+//! when the store cannot be read, the last map read stays in use. Without any map, a request
+//! to another host than the public one cannot be placed and is refused (`Unplaced`): served
+//! as the login host, it would admit every org's users on a My Domain.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use idforce_core::hosts::{Entry, RESERVED_SEGMENTS, url_of_host};
-use idforce_store::Backend;
+use idforce_core::model::Org;
+use idforce_core::ports::{StoreError, StoreResult};
+use idforce_store::Accounts;
+
+/// Where the map is read from: the orgs of a store.
+#[async_trait::async_trait]
+pub trait OrgSource: Send + Sync {
+    async fn all_orgs(&self) -> StoreResult<Vec<Org>>;
+}
+
+#[async_trait::async_trait]
+impl<T: Accounts + ?Sized> OrgSource for T {
+    async fn all_orgs(&self) -> StoreResult<Vec<Org>> {
+        self.orgs().await
+    }
+}
 
 pub struct Hosts {
     public_url: String,
@@ -17,8 +36,19 @@ pub struct Hosts {
     public_host: String,
     login: Arc<Entry>,
     ttl: Duration,
-    map: tokio::sync::Mutex<Option<(Instant, Arc<HostMap>)>>,
+    /// The map in use, and when it was read.
+    current: std::sync::RwLock<Option<(Instant, Arc<HostMap>)>>,
+    /// Held by the one request that reads the map again.
+    reading: tokio::sync::Mutex<()>,
 }
+
+/// No map of My Domains and sites could be read yet (the store is down since start).
+#[derive(Debug)]
+pub struct Unplaced(pub String);
+
+/// First path segments answered alike on every host, without the map: probes reach a node by
+/// its own address, and must not wait for the store.
+const HOST_INDEPENDENT: &[&str] = &["healthz", "readyz", "metrics", "assets"];
 
 /// Sites' entries by path.
 type Sites = HashMap<String, Arc<Entry>>;
@@ -45,7 +75,8 @@ impl Hosts {
             public_host: idforce_core::hosts::host_of_url(public_url).unwrap_or_default(),
             login: Arc::new(Entry::login_host(public_url)),
             ttl,
-            map: tokio::sync::Mutex::new(None),
+            current: std::sync::RwLock::new(None),
+            reading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -54,42 +85,46 @@ impl Hosts {
         &self.login
     }
 
-    /// Forgets the map: the next request that needs it reads it again (after a change made
-    /// on this node).
-    pub async fn forget(&self) {
-        *self.map.lock().await = None;
-    }
-
     /// The entry of a request to `host` (without port) for `path`. Requests to the public
     /// host for idforce's own paths — nearly all — are answered without reading the map.
-    pub async fn resolve(&self, store: &dyn Backend, host: Option<&str>, path: &str) -> Resolved {
+    pub async fn resolve<S: OrgSource + ?Sized>(
+        &self,
+        store: &S,
+        host: Option<&str>,
+        path: &str,
+    ) -> Result<Resolved, Unplaced> {
         let (first, rest) = split_first(path);
+        if HOST_INDEPENDENT.contains(&first) {
+            return Ok(self.at_login());
+        }
         let own_path = first.is_empty() || RESERVED_SEGMENTS.contains(&first);
         let public = host.is_none_or(|h| h.eq_ignore_ascii_case(&self.public_host));
         if public && own_path {
-            return self.at_login();
+            return Ok(self.at_login());
         }
         let map = match self.map(store).await {
             Ok(map) => map,
-            Err(e) => {
-                tracing::warn!(error = %e, "My Domains and sites unreadable; answering as the login host");
-                return self.at_login();
+            Err(e) if public => {
+                // Only a site could be missed: the public host is the login host's anyway.
+                tracing::warn!(error = %e, "My Domains and sites unreadable; no site is served");
+                return Ok(self.at_login());
             }
+            Err(e) => return Err(Unplaced(e.to_string())),
         };
         let domain = host
             .filter(|_| !public)
             .and_then(|h| map.domains.get(&h.to_ascii_lowercase()));
         let sites = domain.map_or(&map.login_sites, |(_, sites)| sites);
         if !own_path && let Some(site) = sites.get(first) {
-            return Resolved {
+            return Ok(Resolved {
                 entry: site.clone(),
                 path: Some(if rest.is_empty() { "/" } else { rest }.to_owned()),
-            };
+            });
         }
-        Resolved {
+        Ok(Resolved {
             entry: domain.map_or_else(|| self.login.clone(), |(root, _)| root.clone()),
             path: None,
-        }
+        })
     }
 
     fn at_login(&self) -> Resolved {
@@ -99,30 +134,63 @@ impl Hosts {
         }
     }
 
-    async fn map(
-        &self,
-        store: &dyn Backend,
-    ) -> Result<Arc<HostMap>, idforce_core::ports::StoreError> {
-        let mut held = self.map.lock().await;
-        if let Some((at, map)) = held.as_ref()
-            && at.elapsed() < self.ttl
-        {
-            return Ok(map.clone());
+    /// The map: the one in use while it is fresh; when it is due, read again by one request
+    /// (the others go on with it); the last one read if the store fails.
+    async fn map<S: OrgSource + ?Sized>(&self, store: &S) -> Result<Arc<HostMap>, StoreError> {
+        let held = self.held();
+        if let Some((at, map)) = &held {
+            if at.elapsed() < self.ttl {
+                return Ok(map.clone());
+            }
+            let Ok(_reading) = self.reading.try_lock() else {
+                return Ok(map.clone());
+            };
+            return Ok(self.read_again(store).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "My Domains and sites unreadable; the last ones read stay in use");
+                self.keep(map.clone());
+                map.clone()
+            }));
         }
+        // None yet: every request waits for the first read.
+        let _reading = self.reading.lock().await;
+        if let Some((_, map)) = self.held() {
+            return Ok(map);
+        }
+        self.read_again(store).await
+    }
+
+    fn held(&self) -> Option<(Instant, Arc<HostMap>)> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Puts `map` in use, as read now.
+    fn keep(&self, map: Arc<HostMap>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), map));
+    }
+
+    async fn read_again<S: OrgSource + ?Sized>(
+        &self,
+        store: &S,
+    ) -> Result<Arc<HostMap>, StoreError> {
         let map = Arc::new(self.build(store).await?);
-        *held = Some((Instant::now(), map.clone()));
+        self.keep(map.clone());
         Ok(map)
     }
 
-    async fn build(&self, store: &dyn Backend) -> Result<HostMap, idforce_core::ports::StoreError> {
+    async fn build<S: OrgSource + ?Sized>(&self, store: &S) -> Result<HostMap, StoreError> {
         let mut map = HostMap::default();
-        for org in store.orgs().await? {
+        for org in store.all_orgs().await? {
             let org = Arc::new(org);
             for site in &org.sites {
                 let e = Entry::of_org(org.clone(), Some(site.clone()), false, &self.public_url);
                 map.login_sites.insert(site.path.clone(), Arc::new(e));
             }
-            let Some(domain) = &org.my_domain else {
+            let Some(domain) = org.my_domain.as_ref().filter(|d| **d != self.public_host) else {
+                // None, or the public host itself (refused at start; set later by the CLI):
+                // the login host stays every org's.
                 continue;
             };
             let url = url_of_host(&self.public_url, domain);
@@ -158,6 +226,79 @@ mod tests {
     use idforce_store::Accounts;
     use idforce_store::testing::MemoryStore;
 
+    /// Orgs that can stop being readable.
+    struct Flaky {
+        orgs: Vec<Org>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl OrgSource for Flaky {
+        async fn all_orgs(&self) -> StoreResult<Vec<Org>> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("down".into()));
+            }
+            Ok(self.orgs.clone())
+        }
+    }
+
+    fn acme() -> Org {
+        Org {
+            id: SfId::mint(prefix::ORG, 1),
+            name: "Acme".into(),
+            instance_url: None,
+            created_at: 1,
+            my_domain: Some("acme.my.localhost".into()),
+            logout_url: None,
+            sites: vec![Site {
+                id: SfId::mint(prefix::SITE, 1),
+                name: "Partners".into(),
+                path: "partners".into(),
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_store_keeps_the_last_map_and_never_takes_a_my_domain_for_the_login_host()
+    {
+        let flaky = Flaky {
+            orgs: vec![acme()],
+            down: true.into(),
+        };
+        let hosts = Hosts::new("http://127.0.0.1:8080", Duration::ZERO);
+        // No map yet: a My Domain cannot be placed (refused, not served as the login host);
+        // the public host, probes on any host, and idforce's own paths still are.
+        assert!(
+            hosts
+                .resolve(&flaky, Some("acme.my.localhost"), "/")
+                .await
+                .is_err()
+        );
+        for (host, path) in [
+            (Some("127.0.0.1"), "/services/oauth2/token"),
+            (Some("127.0.0.1"), "/partners/"),
+            (Some("10.0.0.7"), "/readyz"),
+            (Some("10.0.0.7"), "/healthz"),
+        ] {
+            let r = hosts.resolve(&flaky, host, path).await.expect(path);
+            assert!(r.entry.org.is_none(), "{path}");
+        }
+        // Readable: the My Domain is placed (the control) ...
+        flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        let r = hosts
+            .resolve(&flaky, Some("acme.my.localhost"), "/")
+            .await
+            .unwrap();
+        assert!(r.entry.my_domain);
+        // ... and stays placed by the last map read when the store goes down again.
+        flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let r = hosts
+            .resolve(&flaky, Some("acme.my.localhost"), "/partners/x")
+            .await
+            .unwrap();
+        assert_eq!(r.entry.base_url, "http://acme.my.localhost:8080/partners");
+    }
+
     #[test]
     fn paths_split_at_their_first_segment() {
         assert_eq!(split_first("/"), ("", ""));
@@ -191,7 +332,7 @@ mod tests {
         let at = |host: Option<&'static str>, path: &'static str| {
             let (hosts, store) = (&hosts, &store);
             async move {
-                let r = hosts.resolve(store, host, path).await;
+                let r = hosts.resolve(store, host, path).await.unwrap();
                 (r.entry.base_url.clone(), r.path)
             }
         };
@@ -227,7 +368,10 @@ mod tests {
             ("http://127.0.0.1:8080".into(), None)
         );
         // The org's entries admit its own users only; the login host's, everyone's.
-        let r = hosts.resolve(&store, Some("acme.my.localhost"), "/").await;
+        let r = hosts
+            .resolve(&store, Some("acme.my.localhost"), "/")
+            .await
+            .unwrap();
         assert!(r.entry.admits(&acme.id) && !r.entry.admits(&SfId::mint(prefix::ORG, 2)));
     }
 }

@@ -187,16 +187,17 @@ impl KeyRing {
         self.signer.as_ref().map(|(k, _)| k.as_str())
     }
 
-    /// The claims of a JWT this server signed with one of its published keys (RS256, found
-    /// by `kid`), whatever its `exp`: what OIDC logout reads from `id_token_hint`.
-    pub fn verify(&self, compact: &str) -> Option<Value> {
+    /// The claims of a JWT of type `typ` this server signed with one of its published keys
+    /// (RS256, found by `kid`), whatever its `exp`: what OIDC logout reads from
+    /// `id_token_hint`.
+    pub fn verify(&self, compact: &str, typ: &str) -> Option<Value> {
         let mut parts = compact.trim().split('.');
         let (h, c, sig) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
             return None;
         }
         let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-        if header["alg"] != "RS256" {
+        if header["alg"] != "RS256" || header["typ"] != typ {
             return None;
         }
         let key = self
@@ -419,7 +420,7 @@ mod tests {
         let jwt = ring
             .sign("JWT", &json!({"aud": "x", "exp": 1}))
             .expect("signs");
-        assert_eq!(ring.verify(&jwt).expect("verifies")["aud"], "x");
+        assert_eq!(ring.verify(&jwt, "JWT").expect("verifies")["aud"], "x");
         // A changed payload, signature or kid, and another ring's token, are not ours.
         let (head, rest) = jwt.split_once('.').unwrap();
         let (_, sig) = rest.split_once('.').unwrap();
@@ -427,19 +428,25 @@ mod tests {
             "{head}.{}.{sig}",
             URL_SAFE_NO_PAD.encode(r#"{"aud":"y","exp":1}"#)
         );
-        assert!(ring.verify(&forged).is_none());
-        let mut bad_sig = jwt.clone();
-        bad_sig.pop();
-        bad_sig.push(if jwt.ends_with('A') { 'B' } else { 'A' });
-        assert!(ring.verify(&bad_sig).is_none());
+        assert!(ring.verify(&forged, "JWT").is_none());
+        // A byte in the middle of the signature changed (the last character's low bits may
+        // not count in base64).
+        let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        raw[100] ^= 1;
+        let bad_sig = format!(
+            "{head}.{}.{}",
+            rest.split_once('.').unwrap().0,
+            URL_SAFE_NO_PAD.encode(raw)
+        );
+        assert!(ring.verify(&bad_sig, "JWT").is_none());
         let other = KeyRing::build(
             vec![generate("7".into(), 0, &secrets).expect("key")],
             &secrets,
             1,
         )
         .expect("ring");
-        assert!(other.verify(&jwt).is_none());
-        assert!(ring.verify("not.a.jwt").is_none());
+        assert!(other.verify(&jwt, "JWT").is_none());
+        assert!(ring.verify("not.a.jwt", "JWT").is_none() && ring.verify(&jwt, "at+jwt").is_none());
     }
 
     #[tokio::test]

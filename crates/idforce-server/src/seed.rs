@@ -155,8 +155,16 @@ pub async fn upsert_org(
         if s.name.trim().is_empty() {
             return Err(refuse("site", format!("at {path:?} has no name")));
         }
-        match org.sites.iter_mut().find(|old| old.name == s.name) {
-            Some(old) => old.path = path,
+        // A site is known by its name; a new name on a known path renames that site.
+        let known = match org.sites.iter().position(|old| old.name == s.name) {
+            Some(i) => Some(i),
+            None => org.sites.iter().position(|old| old.path == path),
+        };
+        match known.map(|i| &mut org.sites[i]) {
+            Some(old) => {
+                old.name = s.name.clone();
+                old.path = path;
+            }
             None => org.sites.push(Site {
                 id: store.next_id(prefix::SITE).await?,
                 name: s.name.clone(),
@@ -203,7 +211,7 @@ async fn check_site_paths(store: &dyn Backend, org: &Org) -> Result<(), SeedErro
 }
 
 /// An absolute http(s) URL without spaces (a Logout URL).
-fn is_web_url(u: &str) -> bool {
+pub fn is_web_url(u: &str) -> bool {
     hosts::host_of_url(u).is_some()
         && (u.starts_with("https://") || u.starts_with("http://"))
         && !u.chars().any(char::is_whitespace)

@@ -331,6 +331,16 @@ impl Admin {
                 my_domain,
                 logout_url,
             } => {
+                // Checked before the org is made, so that a refusal leaves nothing behind.
+                if let Some(d) = my_domain.as_deref().filter(|d| !d.trim().is_empty()) {
+                    idforce_core::hosts::check_my_domain(d)
+                        .map_err(|why| format!("--my-domain {why}"))?;
+                }
+                if let Some(u) = logout_url.as_deref().filter(|u| !u.trim().is_empty())
+                    && !idforce_server::seed::is_web_url(u)
+                {
+                    return Err(format!("--logout-url {u:?} is not an http(s) URL"));
+                }
                 if self
                     .store
                     .org_by_name(&name)

@@ -224,7 +224,7 @@ fn sites_from(org: &Value) -> R<Vec<Site>> {
             Ok(Site {
                 id: id(s, "id")?,
                 name: text(s, "name")?,
-                path: text(s, "path")?,
+                path: idforce_core::hosts::check_site_path(&text(s, "path")?)?,
             })
         })
         .collect()
@@ -391,7 +391,9 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
                 name: text(&o, "name")?,
                 instance_url: opt_text(&o, "instance_url"),
                 created_at: int(&o, "created_at")?,
-                my_domain: opt_text(&o, "my_domain"),
+                my_domain: opt_text(&o, "my_domain")
+                    .map(|d| idforce_core::hosts::check_my_domain(&d))
+                    .transpose()?,
                 logout_url: opt_text(&o, "logout_url"),
                 sites: sites_from(&o)?,
             })

@@ -35,10 +35,16 @@ pub(super) async fn exchange(
         );
         return Err(OAuthError::wrong_domain().because(why));
     }
-    if ctx.entry.org.is_none() {
-        // An org with a My Domain takes this flow only there (or on its sites).
+    if !ctx.entry.my_domain {
+        // An org with a My Domain takes this flow only there (and on its sites there): not
+        // on the login host, nor on a site under the login host.
         let org = ctx.store.org(&app.org_id).await?;
-        if let Some(domain) = org.as_ref().and_then(|o| o.my_domain.as_deref()) {
+        let public_host = crate::hosts::host_of_url(&ctx.settings.public_url);
+        if let Some(domain) = org
+            .as_ref()
+            .and_then(|o| o.my_domain.as_deref())
+            .filter(|d| Some(*d) != public_host.as_deref())
+        {
             let why = format!("the app's org has the My Domain {domain}; sent to the login host");
             return Err(OAuthError::wrong_domain().because(why));
         }

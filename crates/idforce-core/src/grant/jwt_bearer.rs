@@ -161,21 +161,14 @@ fn check_certificate_validity(
 /// that clients hard-code.
 fn accepted_audiences(ctx: &TokenContext<'_>, org: &crate::model::Org) -> Vec<String> {
     let public = ctx.settings.public_url.trim_end_matches('/');
-    let mut out = vec![
-        public.to_owned(),
-        format!("{public}/services/oauth2/token"),
-        ctx.settings.instance_url(org),
-    ];
-    let hosts = std::iter::once(public.to_owned()).chain(ctx.settings.my_domain_url(org));
-    for host in hosts {
-        if host != public {
-            out.push(format!("{host}/services/oauth2/token"));
-            out.push(host.clone());
-        }
-        for site in &org.sites {
-            out.push(format!("{host}/{}", site.path));
-        }
-    }
+    let mut out = ctx.settings.issuers(org);
+    out.push(format!("{public}/services/oauth2/token"));
+    out.extend(
+        ctx.settings
+            .my_domain_url(org)
+            .map(|url| format!("{url}/services/oauth2/token")),
+    );
+    out.push(ctx.settings.instance_url(org));
     if ctx.settings.accept_salesforce_audiences {
         out.extend(SALESFORCE_AUDIENCES.iter().map(|s| s.to_string()));
     }

@@ -96,6 +96,20 @@ impl IssuerSettings {
             .unwrap_or_else(|| self.public_url.trim_end_matches('/').to_owned())
     }
 
+    /// Every URL the org's tokens may be issued at (their `iss`): the login host, the org's
+    /// My Domain, and each of its sites under either.
+    pub fn issuers(&self, org: &Org) -> Vec<String> {
+        let public = self.public_url.trim_end_matches('/').to_owned();
+        let hosts: Vec<String> = std::iter::once(public)
+            .chain(self.my_domain_url(org))
+            .collect();
+        let mut out = hosts.clone();
+        for host in &hosts {
+            out.extend(org.sites.iter().map(|s| format!("{host}/{}", s.path)));
+        }
+        out
+    }
+
     /// The URL of the org's My Domain on this server, if it has one.
     pub fn my_domain_url(&self, org: &Org) -> Option<String> {
         org.my_domain

@@ -307,13 +307,14 @@ pub async fn approve(State(s): State<AppState>, req: Request) -> Response {
 
 /// Only authorize requests, the device verification page, Setup's pages (and the root) may be
 /// resumed after login: never another host.
-fn safe_start_url(u: Option<&str>) -> String {
+/// On a site, not Setup: it is the org's, not a site's.
+fn safe_start_url(u: Option<&str>, entry: &Entry) -> String {
     match u {
         Some(u)
             if (u.starts_with(AUTHORIZE_PATH)
                 || u == VERIFICATION_PATH
                 || u.starts_with(&format!("{VERIFICATION_PATH}?"))
-                || u.starts_with(super::setup::PREFIX))
+                || (u.starts_with(super::setup::PREFIX) && entry.site.is_none()))
                 && !u.starts_with("//") =>
         {
             u.to_owned()
@@ -340,7 +341,7 @@ pub async fn login_form(State(s): State<AppState>, req: Request) -> Response {
     login_page(
         &s,
         &entry,
-        &safe_start_url(start.as_deref()),
+        &safe_start_url(start.as_deref(), &entry),
         "",
         None,
         StatusCode::OK,
@@ -350,11 +351,8 @@ pub async fn login_form(State(s): State<AppState>, req: Request) -> Response {
 /// POST of the login page. Failures count toward the same lockout as the password grant.
 pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let entry = req
-        .entry
-        .as_ref()
-        .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone());
-    let start = safe_start_url(req.params.get("startURL"));
+    let entry = req.entry_or(&s);
+    let start = safe_start_url(req.params.get("startURL"), &entry);
     let username = req.params.get("username").unwrap_or_default().to_owned();
     let csrf_ok = match (cookie(&req.headers, CSRF_COOKIE), req.params.get("csrf")) {
         (Some(c), Some(f)) => same(&c, f),

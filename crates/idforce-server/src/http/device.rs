@@ -39,8 +39,10 @@ pub async fn verification_page(State(s): State<AppState>, req: Request) -> Respo
         };
         return login_page(&s, &entry, &start, "", None, StatusCode::OK);
     };
+    let action = format!("{}{VERIFICATION_PATH}", super::browser::site_prefix(&entry));
     pages::device_code(
         &DeviceCodeForm {
+            action: &action,
             username: &user.username,
             user_code: &typed,
             csrf: &device_csrf(&s, &sid),
@@ -53,10 +55,7 @@ pub async fn verification_page(State(s): State<AppState>, req: Request) -> Respo
 /// POST: a code (shows the approval page) or a code and a decision (records it).
 pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let entry = req
-        .entry
-        .as_ref()
-        .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone());
+    let entry = req.entry_or(&s);
     let Some((sid, login, user)) = logged_in_at(&s, &req.headers, &entry).await else {
         return login_page(
             &s,
@@ -69,9 +68,11 @@ pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Res
     };
     let csrf = device_csrf(&s, &sid);
     let typed = req.params.get("user_code").unwrap_or_default();
+    let action = format!("{}{VERIFICATION_PATH}", super::browser::site_prefix(&entry));
     let form = |error: &str, status: StatusCode| {
         pages::device_code(
             &DeviceCodeForm {
+                action: &action,
                 username: &user.username,
                 user_code: typed,
                 csrf: &csrf,
@@ -100,7 +101,7 @@ pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Res
         return page;
     }
     let ring = s.keys.current(s.clock.now()).await;
-    let ctx = s.token_context(&req.headers, req.peer, &ring, req.entry());
+    let ctx = s.token_context(&req.headers, req.peer, &ring, Some(&*entry));
     let problem = |p: CodeProblem| match p {
         CodeProblem::NotValid => form(NOT_VALID, StatusCode::OK),
         CodeProblem::NotAdmitted => form(NOT_ADMITTED, StatusCode::FORBIDDEN),
@@ -116,7 +117,7 @@ pub async fn verification_submit(State(s): State<AppState>, req: Request) -> Res
     let allow = match req.params.get("decision") {
         None => {
             return pages::consent(&ConsentForm {
-                action: VERIFICATION_PATH,
+                action: &action,
                 app_name: &pending.app.name,
                 username: &user.username,
                 scopes: pending.scopes.iter().collect(),

@@ -21,10 +21,7 @@ use crate::state::AppState;
 /// browser to the login page of the host, as Salesforce does; the reason goes to the log.
 pub async fn frontdoor(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let entry = req
-        .entry
-        .as_ref()
-        .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone());
+    let entry = req.entry_or(&s);
     let ring = s.keys.current(s.clock.now()).await;
     let ctx = s.token_context(&req.headers, req.peer, &ring, Some(&*entry));
     let bridged = match (req.params.get("otp"), req.params.get("sid")) {
@@ -76,10 +73,7 @@ pub async fn single_access(State(s): State<AppState>, req: Request) -> Response 
             "no access token: expected an Authorization: Bearer header".into(),
         ));
     };
-    let entry = req
-        .entry
-        .as_ref()
-        .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone());
+    let entry = req.entry_or(&s);
     let ring = s.keys.current(s.clock.now()).await;
     let ctx = s.token_context(&req.headers, req.peer, &ring, Some(&*entry));
     let sess = match frontdoor::bridged_session(&ctx, &token).await {
@@ -146,10 +140,7 @@ fn refused(refusal: &Refusal) -> Response {
 /// `post_logout_redirect_uris` of the app an `id_token_hint` it signed names — an extension.
 pub async fn oidc_logout(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
-    let entry = req
-        .entry
-        .as_ref()
-        .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone());
+    let entry = req.entry_or(&s);
     let user_org = super::browser::logged_in(&s, &req.headers)
         .await
         .map(|(_, _, user)| user.org_id);
@@ -181,7 +172,7 @@ async fn back_to_client(
         .ok_or("no id_token_hint names the app")?;
     let ring = s.keys.current(s.clock.now()).await;
     let claims = ring
-        .verify(hint)
+        .verify(hint, "JWT")
         .ok_or("id_token_hint is not an id_token this server signed")?;
     let audiences: Vec<&str> = match &claims["aud"] {
         serde_json::Value::String(a) => vec![a.as_str()],
@@ -198,7 +189,19 @@ async fn back_to_client(
         let Ok(Some(app)) = s.store.app_by_client_id(client_id).await else {
             continue;
         };
-        if entry.admits(&app.org_id) && app.post_logout_redirect_uris.iter().any(|u| u == uri) {
+        // Issued to this app at one of its org's hosts, and the URI one the app lists.
+        let issued_here = match s.store.org(&app.org_id).await {
+            Ok(Some(org)) => s
+                .settings
+                .issuers(&org)
+                .iter()
+                .any(|i| claims["iss"] == i.as_str()),
+            _ => false,
+        };
+        if issued_here
+            && entry.admits(&app.org_id)
+            && app.post_logout_redirect_uris.iter().any(|u| u == uri)
+        {
             let mut url = uri.to_owned();
             if let Some(state) = params.get("state") {
                 let sep = if url.contains('?') { '&' } else { '?' };

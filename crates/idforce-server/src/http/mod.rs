@@ -333,23 +333,48 @@ impl Through {
 /// site answers every route of the login host under its own prefix — but Setup, which is
 /// the org's, not a site's.
 async fn through(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
-    let resolved = s
+    // HTTP/2 names the host in the `:authority` pseudo-header, which hyper puts in the URI,
+    // not in a `Host` header: give it one, so that every reader of `Host` sees it.
+    if !req.headers().contains_key(header::HOST)
+        && let Some(authority) = req.uri().authority()
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        req.headers_mut().insert(header::HOST, host);
+    }
+    let resolved = match s
         .hosts
         .resolve(
             s.store.as_ref(),
             request::host(req.headers()),
             req.uri().path(),
         )
-        .await;
+        .await
+    {
+        Ok(resolved) => resolved,
+        Err(crate::hosts::Unplaced(why)) => {
+            tracing::warn!(database = %s.database, cause = %why, "request to another host than the public one, and no map of My Domains yet");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain")],
+                "store unavailable",
+            )
+                .into_response();
+        }
+    };
     if let Some(path) = resolved.path {
         if path.starts_with("/lightning/") {
             return not_found(req).await;
         }
-        let uri = match req.uri().query() {
+        let path_and_query = match req.uri().query() {
             Some(q) => format!("{path}?{q}"),
             None => path,
         };
-        match uri.parse() {
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = match path_and_query.parse() {
+            Ok(pq) => Some(pq),
+            Err(_) => return not_found(req).await,
+        };
+        match axum::http::Uri::from_parts(parts) {
             Ok(uri) => *req.uri_mut() = uri,
             Err(_) => return not_found(req).await,
         }

@@ -222,6 +222,15 @@ pub async fn userinfo(State(s): State<AppState>, req: Request) -> Response {
         let why = "the session's user is frozen or deactivated, or its app blocked";
         return Reason::new(why).attach(bad_token());
     }
+    if let Some(entry) = form.entry()
+        && !entry.admits(&sess.org_id)
+    {
+        let why = format!(
+            "the token is org {}'s, not {}'s",
+            sess.org_id, entry.base_url
+        );
+        return Reason::new(why).attach(bad_token());
+    }
     let (Ok(Some(org)), Ok(Some(user))) = (
         s.store.org(&sess.org_id).await,
         s.store.user(&sess.user_id).await,

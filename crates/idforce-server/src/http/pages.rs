@@ -131,6 +131,8 @@ pub fn consent(f: &ConsentForm<'_>) -> Response {
 #[derive(Template)]
 #[template(path = "device_code.html")]
 pub struct DeviceCodeForm<'a> {
+    /// Where the form posts: the verification page, under the site's path on a site.
+    pub action: &'a str,
     pub username: &'a str,
     pub user_code: &'a str,
     pub csrf: &'a str,

@@ -33,6 +33,16 @@ impl OAuthRequest {
         self.entry.as_ref().map(|t| t.0.as_ref())
     }
 
+    /// The same, the login host's when the router was not told.
+    pub fn entry_or(
+        &self,
+        s: &crate::state::AppState,
+    ) -> std::sync::Arc<idforce_core::hosts::Entry> {
+        self.entry
+            .as_ref()
+            .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone())
+    }
+
     /// The host the request was addressed to, without a port.
     pub fn host(&self) -> Option<&str> {
         host(&self.headers)

@@ -58,7 +58,12 @@ fn not_found(headers: &HeaderMap) -> Response {
 }
 
 /// The live session behind a REST call, or the 401 that makes clients refresh (spec §6.6).
-async fn api_session(s: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+/// A token of another org is refused on an org's My Domain or site as an invalid one.
+async fn api_session(
+    s: &AppState,
+    headers: &HeaderMap,
+    entry: &idforce_core::hosts::Entry,
+) -> Result<Session, Response> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -104,6 +109,13 @@ async fn api_session(s: &AppState, headers: &HeaderMap) -> Result<Session, Respo
         let why = "the session's user is frozen or deactivated, or its app blocked";
         return Err(Reason::new(why).attach(expired()));
     }
+    if !entry.admits(&sess.org_id) {
+        let why = format!(
+            "the token is org {}'s, not {}'s",
+            sess.org_id, entry.base_url
+        );
+        return Err(Reason::new(why).attach(expired()));
+    }
     if !(sess.scopes.contains("api") || sess.scopes.contains("full")) {
         let why = "the token's scopes include neither api nor full";
         return Err(Reason::new(why).attach(rest_error(
@@ -141,12 +153,13 @@ fn version_of(segment: &str) -> Option<&str> {
 pub async fn resources(
     State(s): State<AppState>,
     Path(version): Path<String>,
+    axum::Extension(through): axum::Extension<super::Through>,
     headers: HeaderMap,
 ) -> Response {
     let Some(v) = version_of(&version) else {
         return not_found(&headers);
     };
-    let sess = match api_session(&s, &headers).await {
+    let sess = match api_session(&s, &headers, &through.0).await {
         Ok(sess) => sess,
         Err(r) => return r,
     };
@@ -198,13 +211,14 @@ pub async fn resources(
 pub async fn sobject(
     State(s): State<AppState>,
     Path((version, kind, id)): Path<(String, String, String)>,
+    axum::Extension(through): axum::Extension<super::Through>,
     headers: HeaderMap,
 ) -> Response {
     let headers = &headers;
     let Some(v) = version_of(&version).map(str::to_owned) else {
         return not_found(headers);
     };
-    let sess = match api_session(&s, headers).await {
+    let sess = match api_session(&s, headers, &through.0).await {
         Ok(sess) => sess,
         Err(r) => return r,
     };

@@ -733,6 +733,25 @@ async fn a_site_and_frontdoor_on_a_my_domain_in_chromium() {
     ))
     .await;
     assert!(wd3.source().await.contains("Log In"));
+    // Nor does another org's web-scoped token on Acme's My Domain (it would on the login host:
+    // the My Domain is told apart by its name).
+    let (st, t) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", GLOBEX_ID),
+            ("client_secret", GLOBEX_SECRET),
+            ("username", "dave@globex.test"),
+            ("password", "Globex2026!"),
+        ])
+        .await;
+    assert_eq!(st, 200, "{t}");
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("sid", t["access_token"].as_str().unwrap())
+        .append_pair("retURL", "/lightning/setup/SetupOneHome/home")
+        .finish();
+    wd3.goto(&format!("{my_domain}/secur/frontdoor.jsp?{query}"))
+        .await;
+    assert!(wd3.source().await.contains("Log In"));
     for wd in [wd, wd2, wd3] {
         wd.quit().await;
     }

@@ -546,18 +546,11 @@ async fn frontdoor_turns_a_web_token_into_a_browser_session_on_its_own_host() {
     assert_eq!(page.location.as_deref(), Some(setup));
 
     // retURL elsewhere: the session still opens, the browser stays on this host.
-    let (_, page) = open(vec![
-        ("sid", web.clone()),
-        ("retURL", "https://evil.test/".into()),
-    ])
-    .await;
-    assert_eq!(page.location.as_deref(), Some("/"));
-    let (_, page) = open(vec![
-        ("sid", web.clone()),
-        ("retURL", "//evil.test/".into()),
-    ])
-    .await;
-    assert_eq!(page.location.as_deref(), Some("/"));
+    for elsewhere in ["https://evil.test/", "//evil.test/"] {
+        let (b, page) = open(vec![("sid", web.clone()), ("retURL", elsewhere.into())]).await;
+        assert_eq!(page.location.as_deref(), Some("/"), "{elsewhere}");
+        assert!(b.cookies.contains_key("idforce_sid"), "{elsewhere}");
+    }
 
     // No session for a token without web or full, an unknown token, or none: the login page.
     for query in [
@@ -840,10 +833,38 @@ async fn one_wildcard_certificate_serves_the_login_host_and_every_my_domain() {
             .await
             .unwrap_or_else(|e| panic!("{base}: {e}"));
         assert_eq!(r.status(), 200);
+        // HTTP/2, as browsers speak it over TLS: the host comes as `:authority`, not `Host`.
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
         let d: Value = r.json().await.unwrap();
         // The My Domain is its own issuer, over HTTPS on the server's port.
         if base == my_domain {
             assert_eq!(d["issuer"], my_domain.as_str());
+            // A login of another org's user is refused there over HTTP/2 too; Alice's works.
+            let form = |u: &'static str, p: &'static str| password_form(u, p);
+            let token = |f: [(&'static str, &'static str); 5]| {
+                let (http, base) = (http.clone(), base.clone());
+                async move {
+                    let r = http
+                        .post(format!("{base}/services/oauth2/token"))
+                        .form(&f)
+                        .send()
+                        .await
+                        .unwrap();
+                    (r.status().as_u16(), r.json::<Value>().await.unwrap())
+                }
+            };
+            let (st, e) = token(form("dave@globex.test", "Globex2026!")).await;
+            assert_error(st, &e, 400, "invalid_grant", "authentication failure");
+            let (st, t) = token(form(ALICE, ALICE_PASSWORD)).await;
+            assert_eq!(st, 200, "{t}");
+            // A site by its path, over HTTP/2: the site's URL, with the scheme and host kept.
+            let r = http
+                .get(format!("{base}/partners/.well-known/openid-configuration"))
+                .send()
+                .await
+                .unwrap();
+            let d: Value = r.json().await.unwrap();
+            assert_eq!(d["issuer"], format!("{my_domain}/partners"));
         }
     }
     // The control: a name the certificate does not cover is refused by the client.
@@ -934,4 +955,225 @@ async fn org_update_gives_a_running_server_a_new_my_domain_and_site() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+async fn dave_token(h: &Hosts) -> String {
+    let (st, t) = h
+        .token(
+            &h.s.url,
+            &[
+                ("grant_type", "password"),
+                ("client_id", GLOBEX_ID),
+                ("client_secret", GLOBEX_SECRET),
+                ("username", "dave@globex.test"),
+                ("password", "Globex2026!"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{t}");
+    t["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn single_access(h: &Hosts, base: &str, token: &str, redirect: &str) -> String {
+    let r = h
+        .http
+        .post(format!("{base}/services/oauth2/singleaccess"))
+        .bearer_auth(token)
+        .form(&[("redirect_uri", redirect)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{base}");
+    r.json::<Value>().await.unwrap()["frontdoor_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_one_time_url_opens_a_session_only_where_it_was_issued_and_is_no_authorization_code() {
+    let h = Hosts::start().await;
+    let web = alice_token(&h, INTEGRATION_ID, INTEGRATION_SECRET).await;
+    let url = single_access(&h, &h.my_domain, &web, "/lightning/page/home").await;
+    let otp = url.split("otp=").nth(1).unwrap().split('&').next().unwrap();
+    let otp: String = form_urlencoded::parse(format!("o={otp}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    // Presented as an authorization code (as it is, or with any prefix a client could add):
+    // no such code.
+    for code in [otp.clone(), format!("frontdoor-otp:{otp}")] {
+        for redirect_uri in [
+            "/lightning/page/home",
+            "https://login.salesforce.com/oauth2/callback",
+        ] {
+            let (st, e) = h
+                .token(
+                    &h.my_domain,
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("client_id", INTEGRATION_ID),
+                        ("client_secret", INTEGRATION_SECRET),
+                        ("redirect_uri", redirect_uri),
+                    ],
+                )
+                .await;
+            assert_error(st, &e, 400, "invalid_grant", "invalid authorization code");
+        }
+    }
+    // On another host than its own: refused, and not spent there.
+    let elsewhere = url.replace(&h.my_domain, &h.s.url);
+    let mut b = h.browser(&h.s.url);
+    let page = b.get(&elsewhere).await;
+    assert_eq!(page.location.as_deref(), Some("/"));
+    assert!(!b.cookies.contains_key("idforce_sid"));
+    // The control: where it was issued, it still opens the session.
+    let mut b = h.browser(&h.my_domain);
+    let page = b.get(&url).await;
+    assert_eq!(page.location.as_deref(), Some("/lightning/page/home"));
+    assert!(b.cookies.contains_key("idforce_sid"));
+
+    // Through a site: the URL is the site's, and lands there.
+    let site = format!("{}/partners", h.my_domain);
+    let url = single_access(&h, &site, &web, "/partners/").await;
+    assert!(
+        url.starts_with(&format!("{site}/secur/frontdoor.jsp?otp=")),
+        "{url}"
+    );
+    let mut b = h.browser(&h.my_domain);
+    let page = b.get(&url).await;
+    assert_eq!(page.location.as_deref(), Some("/partners/"));
+    assert!(b.cookies.contains_key("idforce_sid"));
+
+    // Dave's token asks for one on Acme's My Domain: refused; on the login host it works.
+    let dave = dave_token(&h).await;
+    let r = h
+        .http
+        .post(format!("{}/services/oauth2/singleaccess", h.my_domain))
+        .bearer_auth(&dave)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.text().await.unwrap(), "Bad_OAuth_Token");
+    single_access(&h, &h.s.url, &dave, "/").await;
+}
+
+#[tokio::test]
+async fn another_orgs_token_is_refused_on_a_my_domain_and_client_credentials_on_a_login_host_site()
+{
+    let h = Hosts::start().await;
+    let dave = dave_token(&h).await;
+    for (url, status) in [
+        (format!("{}/services/oauth2/userinfo", h.my_domain), 403),
+        (format!("{}/services/data/v62.0/", h.my_domain), 401),
+    ] {
+        let r = h.http.get(&url).bearer_auth(&dave).send().await.unwrap();
+        assert_eq!(r.status(), status, "{url}");
+        // The control: the same token on the login host.
+        let there = url.replace(&h.my_domain, &h.s.url);
+        let r = h.http.get(&there).bearer_auth(&dave).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{there}");
+    }
+
+    // Client credentials of Acme (which has a My Domain) through Acme's site on the login
+    // host: refused as on the login host; through the site on the My Domain: served.
+    let (st, e) = h
+        .token(&format!("{}/partners", h.s.url), &CLIENT_CREDENTIALS)
+        .await;
+    assert_error(
+        st,
+        &e,
+        400,
+        "invalid_grant",
+        "request not supported on this domain",
+    );
+    let (st, t) = h
+        .token(&format!("{}/partners", h.my_domain), &CLIENT_CREDENTIALS)
+        .await;
+    assert_eq!(st, 200, "{t}");
+}
+
+#[tokio::test]
+async fn logout_ignores_a_forged_hint_and_sites_keep_their_pages() {
+    let h = Hosts::start().await;
+    // A hint whose signature is not idforce's: the org's Logout URL, not the client's page.
+    let forged = sign_jwt(&serde_json::json!({
+        "iss": h.my_domain, "aud": SELF_SERVICE_ID, "sub": "x", "exp": now_secs() + 60,
+    }));
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("id_token_hint", &forged)
+        .append_pair("post_logout_redirect_uri", "https://app.example/logged-out")
+        .finish();
+    let mut b = h.browser(&h.my_domain);
+    let page = b.get(&format!("/services/auth/idp/oidc/logout?{q}")).await;
+    assert_eq!(page.location.as_deref(), Some("https://acme.test/bye"));
+
+    // A site's login page asked to resume Setup resumes the site's root instead (Setup is
+    // not a site's); the control: the login host resumes Setup.
+    for (base, start, lands) in [
+        (
+            format!("{}/partners", h.s.url),
+            "/lightning/setup/SetupOneHome/home",
+            "/partners/",
+        ),
+        (
+            h.s.url.clone(),
+            "/lightning/setup/SetupOneHome/home",
+            "/lightning/setup/SetupOneHome/home",
+        ),
+    ] {
+        let mut b = h.browser(&h.s.url);
+        let page = b
+            .get(&format!(
+                "{base}/?startURL={}",
+                form_urlencoded::byte_serialize(start.as_bytes()).collect::<String>()
+            ))
+            .await;
+        let after = b.log_in(&page, ALICE, ALICE_PASSWORD).await;
+        assert_eq!(after.location.as_deref(), Some(lands), "{base}");
+    }
+
+    // The device flow's verification page on a site keeps its forms on the site.
+    let (st, d) = h
+        .token(
+            &format!("{}/partners", h.s.url),
+            &[
+                ("response_type", "device_code"),
+                ("client_id", SELF_SERVICE_ID),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{d}");
+    assert_eq!(
+        d["verification_uri"],
+        format!("{}/partners/setup/connect", h.s.url)
+    );
+}
+
+#[tokio::test]
+async fn a_renamed_site_keeps_its_path_and_a_my_domain_cannot_be_the_public_host() {
+    let config = hosts_config();
+    let s = TestServer::start_with(&config, |_| {}).await;
+    let dir = s.stop().await;
+    let renamed = config.replace("name = \"Partners\"", "name = \"Partner Portal\"");
+    assert_ne!(renamed, config);
+    std::fs::write(dir.path().join("idforce.toml"), &renamed).unwrap();
+    let s = TestServer::start_in(dir, Some(&renamed), |_| {}).await;
+    let org = admin(&database_url(s.dir.path()), &["org", "show", "Acme"]);
+    assert_eq!(org["sites"].as_array().unwrap().len(), 1, "{org}");
+    assert_eq!(org["sites"][0]["name"], "Partner Portal");
+    assert_eq!(org["sites"][0]["path"], "partners");
+
+    let why = match TestServer::try_start_with(&config, |o| {
+        o.public_url = Some("http://acme.my.localhost:9".into());
+    })
+    .await
+    {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started with a My Domain that is the public host"),
+    };
+    assert!(why.contains("public host"), "{why}");
 }

@@ -208,8 +208,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// The medians of each kind's times within 20% of each other.
-fn assert_alike(what: &str, kinds: &[(&str, &str, &str)], times: Vec<Vec<Duration>>) {
+/// Whether the medians of each kind's times are within 20% of each other.
+fn alike(
+    what: &str,
+    kinds: &[(&str, &str, &str)],
+    times: Vec<Vec<Duration>>,
+) -> Result<(), String> {
     let medians: Vec<(&str, Duration)> = kinds
         .iter()
         .zip(times)
@@ -217,10 +221,28 @@ fn assert_alike(what: &str, kinds: &[(&str, &str, &str)], times: Vec<Vec<Duratio
         .collect();
     let max = medians.iter().map(|(_, d)| *d).max().unwrap();
     let min = medians.iter().map(|(_, d)| *d).min().unwrap();
-    assert!(
-        max.as_secs_f64() <= min.as_secs_f64() * 1.2,
+    if max.as_secs_f64() <= min.as_secs_f64() * 1.2 {
+        return Ok(());
+    }
+    Err(format!(
         "{what}: medians differ by more than 20%: {medians:?}"
-    );
+    ))
+}
+
+/// The medians alike, in the first measurement or in a second one: on a busy CI machine a
+/// burst of another test's work can fall on one kind's tries. A real difference shows in
+/// both.
+async fn assert_alike<F, Fut>(what: &str, kinds: &[(&str, &str, &str)], measure: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<Vec<Duration>>>,
+{
+    if let Err(first) = alike(what, kinds, measure().await) {
+        eprintln!("{first}; measuring again");
+        if let Err(second) = alike(what, kinds, measure().await) {
+            panic!("{first}\nand again: {second}");
+        }
+    }
 }
 
 /// 50 tries of each kind, interleaved so the machine's noise falls on all kinds alike.
@@ -253,55 +275,64 @@ async fn refusals_take_as_long_as_a_wrong_password_on_every_entry_point() {
     ];
 
     // The password grant.
-    let mut times = vec![Vec::new(); kinds.len()];
-    for _ in 0..TRIES {
-        for (i, (_, user, pw)) in kinds.iter().enumerate() {
-            let started = Instant::now();
-            let (status, _) = s.token(&password_form(user, pw)).await;
-            times[i].push(started.elapsed());
-            assert_eq!(status, 400);
+    assert_alike("password grant", &kinds, || async {
+        let mut times = vec![Vec::new(); kinds.len()];
+        for _ in 0..TRIES {
+            for (i, (_, user, pw)) in kinds.iter().enumerate() {
+                let started = Instant::now();
+                let (status, _) = s.token(&password_form(user, pw)).await;
+                times[i].push(started.elapsed());
+                assert_eq!(status, 400);
+            }
+            s.password_login(ALICE, ALICE_PASSWORD).await;
         }
-        s.password_login(ALICE, ALICE_PASSWORD).await;
-    }
-    assert_alike("password grant", &kinds, times);
+        times
+    })
+    .await;
 
     // SOAP login.
-    let mut times = vec![Vec::new(); kinds.len()];
-    for _ in 0..TRIES {
-        for (i, (_, user, pw)) in kinds.iter().enumerate() {
-            let envelope = soap_login(user, pw);
-            let started = Instant::now();
-            let r = s
-                .http
-                .post(s.at("/services/Soap/u/62.0"))
-                .header("Content-Type", "text/xml")
-                .header("SOAPAction", "login")
-                .body(envelope)
-                .send()
-                .await
-                .unwrap();
-            let text = r.text().await.unwrap();
-            times[i].push(started.elapsed());
-            assert!(text.contains("INVALID_LOGIN"), "{text}");
+    assert_alike("SOAP login", &kinds, || async {
+        let mut times = vec![Vec::new(); kinds.len()];
+        for _ in 0..TRIES {
+            for (i, (_, user, pw)) in kinds.iter().enumerate() {
+                let envelope = soap_login(user, pw);
+                let started = Instant::now();
+                let r = s
+                    .http
+                    .post(s.at("/services/Soap/u/62.0"))
+                    .header("Content-Type", "text/xml")
+                    .header("SOAPAction", "login")
+                    .body(envelope)
+                    .send()
+                    .await
+                    .unwrap();
+                let text = r.text().await.unwrap();
+                times[i].push(started.elapsed());
+                assert!(text.contains("INVALID_LOGIN"), "{text}");
+            }
+            s.password_login(ALICE, ALICE_PASSWORD).await;
         }
-        s.password_login(ALICE, ALICE_PASSWORD).await;
-    }
-    assert_alike("SOAP login", &kinds, times);
+        times
+    })
+    .await;
 
     // The login page: the form is fetched first, only the post is timed.
-    let mut times = vec![Vec::new(); kinds.len()];
-    for _ in 0..TRIES {
-        for (i, (_, user, pw)) in kinds.iter().enumerate() {
-            let mut b = Browser::new(&s);
-            let page = b.get("/").await;
-            let started = Instant::now();
-            let answer = b.log_in(&page, user, pw).await;
-            times[i].push(started.elapsed());
-            assert!(answer.is_login(), "refused: the form again");
+    assert_alike("login page", &kinds, || async {
+        let mut times = vec![Vec::new(); kinds.len()];
+        for _ in 0..TRIES {
+            for (i, (_, user, pw)) in kinds.iter().enumerate() {
+                let mut b = Browser::new(&s);
+                let page = b.get("/").await;
+                let started = Instant::now();
+                let answer = b.log_in(&page, user, pw).await;
+                times[i].push(started.elapsed());
+                assert!(answer.is_login(), "refused: the form again");
+            }
+            s.password_login(ALICE, ALICE_PASSWORD).await;
         }
-        s.password_login(ALICE, ALICE_PASSWORD).await;
-    }
-    assert_alike("login page", &kinds, times);
+        times
+    })
+    .await;
 }
 
 /// The flood: 1,000 SOAP logins sent and abandoned, then a real login.
