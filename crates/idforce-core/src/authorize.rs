@@ -149,6 +149,14 @@ pub async fn validate(
         let why = format!("app {} is blocked", req.app.id);
         return Err(req.fail(OAuthError::app_blocked().because(why)));
     }
+    let oauth = match ctx.store.org(&req.app.org_id).await {
+        Ok(org) => org.map(|o| o.oauth).unwrap_or_default(),
+        Err(e) => return Err(AuthorizeError::Page(e.into())),
+    };
+    if response_type == ResponseType::Token && !oauth.allow_user_agent_flow {
+        let why = "the org does not allow OAuth user-agent flows";
+        return Err(req.fail(unsupported_response_type().because(why)));
+    }
     let requested = params
         .get("scope")
         .map(Scopes::parse)
@@ -166,11 +174,16 @@ pub async fn validate(
     }
     if response_type == ResponseType::Code {
         pkce::check_method(params.get("code_challenge_method")).map_err(|e| req.fail(e))?;
-        if req.app.require_pkce && req.code_challenge.is_none() {
-            return Err(req.fail(OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "missing required code challenge",
-            )));
+        if (req.app.require_pkce || oauth.require_pkce_for_all_apps) && req.code_challenge.is_none()
+        {
+            let why = match req.app.require_pkce {
+                true => "the app requires PKCE",
+                false => "the org requires PKCE of every app",
+            };
+            return Err(req.fail(
+                OAuthError::new(ErrorCode::InvalidRequest, "missing required code challenge")
+                    .because(why),
+            ));
         }
     }
     Ok(req)

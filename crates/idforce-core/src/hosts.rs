@@ -255,6 +255,7 @@ mod tests {
             my_domain: Some("acme.my.localhost".into()),
             logout_url: None,
             sites: vec![],
+            oauth: Default::default(),
         });
         let other = SfId::mint(crate::sfid::prefix::ORG, 2);
         let login = Entry::login_host("http://127.0.0.1:8080/");

@@ -120,9 +120,10 @@ pub enum LoginStatus {
     SecurityTokenRequired,
     NotApprovedForAccess,
     AppBlocked,
+    UsernamePasswordFlowDisabled,
 }
 
-const STATUSES: [LoginStatus; 8] = [
+const STATUSES: [LoginStatus; 9] = [
     LoginStatus::Success,
     LoginStatus::InvalidPassword,
     LoginStatus::PasswordLockout,
@@ -131,6 +132,7 @@ const STATUSES: [LoginStatus; 8] = [
     LoginStatus::SecurityTokenRequired,
     LoginStatus::NotApprovedForAccess,
     LoginStatus::AppBlocked,
+    LoginStatus::UsernamePasswordFlowDisabled,
 ];
 
 impl LoginStatus {
@@ -144,6 +146,7 @@ impl LoginStatus {
             LoginStatus::SecurityTokenRequired => "Failed: API security token required",
             LoginStatus::NotApprovedForAccess => "Failed: Not approved for access",
             LoginStatus::AppBlocked => "Failed: Connected app blocked",
+            LoginStatus::UsernamePasswordFlowDisabled => "Username-Password Flow Disabled",
         }
     }
 

@@ -26,6 +26,31 @@ pub struct Org {
     /// The org's Experience Cloud sites: each answers under `/<path>/…` on the login host and
     /// the org's My Domain.
     pub sites: Vec<Site>,
+    /// Setup's "OAuth and OpenID Connect Settings".
+    pub oauth: OAuthSettings,
+}
+
+/// An org's "OAuth and OpenID Connect Settings": flows switched off for every app of the org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// "Allow OAuth Username-Password Flows" (on unless turned off: idforce is for testing the
+    /// integrations that use it; Salesforce's orgs made since Summer '23 start with it off).
+    pub allow_username_password_flow: bool,
+    /// "Allow OAuth User-Agent Flows".
+    pub allow_user_agent_flow: bool,
+    /// "Require Proof Key for Code Exchange (PKCE) Extension for Supported Authorization
+    /// Flows", for every app of the org.
+    pub require_pkce_for_all_apps: bool,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        OAuthSettings {
+            allow_username_password_flow: true,
+            allow_user_agent_flow: true,
+            require_pkce_for_all_apps: false,
+        }
+    }
 }
 
 /// An Experience Cloud site of an org (Salesforce's Network, key prefix `0DB`).

@@ -73,6 +73,12 @@ pub struct OrgSpec {
     /// Experience Cloud sites, each under `/<path>/…` on the login host and the My Domain.
     #[serde(default)]
     pub site: Vec<SiteSpec>,
+    /// "Allow OAuth Username-Password Flows" (default true).
+    pub allow_username_password_flow: Option<bool>,
+    /// "Allow OAuth User-Agent Flows" (default true).
+    pub allow_user_agent_flow: Option<bool>,
+    /// PKCE required of every app of the org (default false).
+    pub require_pkce_for_all_apps: Option<bool>,
     /// Profiles made before any user names them (a user's or an app's naming makes one too).
     #[serde(default)]
     pub profile: Vec<ProfileSpec>,

@@ -255,6 +255,7 @@ mod tests {
                 name: "Partners".into(),
                 path: "partners".into(),
             }],
+            oauth: Default::default(),
         }
     }
 
@@ -326,6 +327,7 @@ mod tests {
             my_domain: Some("acme.my.localhost".into()),
             logout_url: None,
             sites: vec![site],
+            oauth: Default::default(),
         };
         store.save_org(&acme).await.unwrap();
         let hosts = Hosts::new("http://127.0.0.1:8080", Duration::from_secs(60));

@@ -95,6 +95,7 @@ mod tests {
             my_domain: None,
             logout_url: None,
             sites: Vec::new(),
+            oauth: Default::default(),
         };
         store.save_org(&org).await.unwrap();
         let user = User {

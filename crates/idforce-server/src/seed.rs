@@ -120,6 +120,7 @@ pub async fn upsert_org(
             my_domain: None,
             logout_url: None,
             sites: Vec::new(),
+            oauth: Default::default(),
         },
     };
     if spec.instance_url.is_some() {
@@ -149,6 +150,22 @@ pub async fn upsert_org(
                 return Err(refuse("logout_url", why));
             }
         };
+    }
+    let oauth = &mut org.oauth;
+    for (given, setting) in [
+        (
+            spec.allow_username_password_flow,
+            &mut oauth.allow_username_password_flow,
+        ),
+        (spec.allow_user_agent_flow, &mut oauth.allow_user_agent_flow),
+        (
+            spec.require_pkce_for_all_apps,
+            &mut oauth.require_pkce_for_all_apps,
+        ),
+    ] {
+        if let Some(v) = given {
+            *setting = v;
+        }
     }
     for s in &spec.site {
         let path = hosts::check_site_path(&s.path).map_err(|why| refuse("site path", why))?;
@@ -621,6 +638,9 @@ pub async fn demo(
             my_domain: None,
             logout_url: None,
             site: Vec::new(),
+            allow_username_password_flow: None,
+            allow_user_agent_flow: None,
+            require_pkce_for_all_apps: None,
             profile: Vec::new(),
             user: vec![UserSpec {
                 username: DEMO_USERNAME.to_owned(),

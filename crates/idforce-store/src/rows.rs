@@ -55,7 +55,8 @@ fn json_list(s: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(s).map_err(|_| corrupt("list"))
 }
 
-/// `id, name, instance_url, created_at, my_domain, logout_url, sites`
+/// `id, name, instance_url, created_at, my_domain, logout_url, sites,
+/// allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps`
 pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
     Ok(Org {
         id: r.id(0)?,
@@ -65,6 +66,11 @@ pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
         my_domain: r.opt_text(4)?,
         logout_url: r.opt_text(5)?,
         sites: sites(&r.text(6)?)?,
+        oauth: idforce_core::model::OAuthSettings {
+            allow_username_password_flow: r.flag(7)?,
+            allow_user_agent_flow: r.flag(8)?,
+            require_pkce_for_all_apps: r.flag(9)?,
+        },
     })
 }
 

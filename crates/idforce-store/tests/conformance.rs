@@ -117,6 +117,7 @@ async fn org(s: &Store) -> Org {
         my_domain: None,
         logout_url: None,
         sites: Vec::new(),
+        oauth: Default::default(),
     };
     s.save_org(&org).await.unwrap();
     org
@@ -1503,6 +1504,7 @@ async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
         my_domain: None,
         logout_url: None,
         sites: Vec::new(),
+        oauth: Default::default(),
     };
     s.save_org(&globex).await.unwrap();
     let profile = |org: &Org, id: SfId, n: &str| Profile {
@@ -1904,6 +1906,11 @@ async fn my_domains_are_unique_and_sites_are_kept(name: &str, s: Store) {
     let mut acme = org(&s).await;
     acme.my_domain = Some("acme.my.localhost".into());
     acme.logout_url = Some("https://acme.test/bye".into());
+    acme.oauth = OAuthSettings {
+        allow_username_password_flow: false,
+        allow_user_agent_flow: false,
+        require_pkce_for_all_apps: true,
+    };
     acme.sites = vec![idforce_core::model::Site {
         id: s.next_id(prefix::SITE).await.unwrap(),
         name: "Partners".into(),
@@ -1917,6 +1924,7 @@ async fn my_domains_are_unique_and_sites_are_kept(name: &str, s: Store) {
         id: s.next_id(prefix::ORG).await.unwrap(),
         name: "Globex".into(),
         sites: Vec::new(),
+        oauth: Default::default(),
         logout_url: None,
         ..acme.clone()
     };

@@ -47,6 +47,18 @@ fn actor() -> String {
     format!("{who} (idforce CLI)")
 }
 
+/// What `org update` changes (`None` and empty lists leave a field as it is).
+#[derive(Default)]
+struct OrgChange {
+    my_domain: Option<String>,
+    logout_url: Option<String>,
+    sites: Vec<String>,
+    remove_sites: Vec<String>,
+    allow_username_password_flow: Option<bool>,
+    allow_user_agent_flow: Option<bool>,
+    require_pkce_for_all_apps: Option<bool>,
+}
+
 fn org_view(o: &Org) -> Value {
     let sites: Vec<Value> = o
         .sites
@@ -56,6 +68,9 @@ fn org_view(o: &Org) -> Value {
     json!({
         "id": o.id.to18(), "id15": o.id.as15(), "name": o.name, "instance_url": o.instance_url,
         "my_domain": o.my_domain, "logout_url": o.logout_url, "sites": sites,
+        "allow_username_password_flow": o.oauth.allow_username_password_flow,
+        "allow_user_agent_flow": o.oauth.allow_user_agent_flow,
+        "require_pkce_for_all_apps": o.oauth.require_pkce_for_all_apps,
     })
 }
 
@@ -265,14 +280,16 @@ impl Admin {
 
     /// Applies the config file's rules for an org's hosts (`seed::upsert_org`), then removes
     /// the sites named; one audit record of what changed.
-    async fn update_org(
-        &self,
-        org: &Org,
-        my_domain: Option<String>,
-        logout_url: Option<String>,
-        sites: Vec<String>,
-        remove_sites: Vec<String>,
-    ) -> Result<Org> {
+    async fn update_org(&self, org: &Org, change: OrgChange) -> Result<Org> {
+        let OrgChange {
+            my_domain,
+            logout_url,
+            sites,
+            remove_sites,
+            allow_username_password_flow,
+            allow_user_agent_flow,
+            require_pkce_for_all_apps,
+        } = change;
         let site = sites
             .iter()
             .map(|s| {
@@ -292,6 +309,9 @@ impl Admin {
             my_domain,
             logout_url,
             site,
+            allow_username_password_flow,
+            allow_user_agent_flow,
+            require_pkce_for_all_apps,
             profile: Vec::new(),
             user: Vec::new(),
             app: Vec::new(),
@@ -369,6 +389,7 @@ impl Admin {
                     my_domain: None,
                     logout_url: None,
                     sites: Vec::new(),
+                    oauth: Default::default(),
                 };
                 self.store.save_org(&org).await.map_err(|e| e.to_string())?;
                 self.audit(
@@ -378,8 +399,12 @@ impl Admin {
                 )
                 .await?;
                 let org = if my_domain.is_some() || logout_url.is_some() {
-                    self.update_org(&org, my_domain, logout_url, Vec::new(), Vec::new())
-                        .await?
+                    let hosts = OrgChange {
+                        my_domain,
+                        logout_url,
+                        ..OrgChange::default()
+                    };
+                    self.update_org(&org, hosts).await?
                 } else {
                     org
                 };
@@ -391,11 +416,21 @@ impl Admin {
                 logout_url,
                 sites,
                 remove_sites,
+                allow_username_password_flow,
+                allow_user_agent_flow,
+                require_pkce_for_all_apps,
             } => {
                 let org = self.org(&org).await?;
-                let org = self
-                    .update_org(&org, my_domain, logout_url, sites, remove_sites)
-                    .await?;
+                let change = OrgChange {
+                    my_domain,
+                    logout_url,
+                    sites,
+                    remove_sites,
+                    allow_username_password_flow,
+                    allow_user_agent_flow,
+                    require_pkce_for_all_apps,
+                };
+                let org = self.update_org(&org, change).await?;
                 self.print(&org_view(&org));
             }
             OrgCommand::List => {

@@ -450,6 +450,15 @@ pub enum OrgCommand {
         /// A site to remove, by name (repeat for several).
         #[arg(long = "remove-site", value_name = "NAME")]
         remove_sites: Vec<String>,
+        /// "Allow OAuth Username-Password Flows".
+        #[arg(long)]
+        allow_username_password_flow: Option<bool>,
+        /// "Allow OAuth User-Agent Flows".
+        #[arg(long)]
+        allow_user_agent_flow: Option<bool>,
+        /// Require PKCE of every app of the org.
+        #[arg(long)]
+        require_pkce_for_all_apps: Option<bool>,
     },
     /// List orgs.
     List,

@@ -213,6 +213,11 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
     })
 }
 
+/// A flag, or its default in exports from before it.
+fn flag_or(v: &Value, k: &str, default: bool) -> bool {
+    v.get(k).and_then(Value::as_bool).unwrap_or(default)
+}
+
 /// An org's sites (exports from before sites have none).
 fn sites_from(org: &Value) -> R<Vec<Site>> {
     let Some(sites) = org.get("sites").and_then(Value::as_array) else {
@@ -285,6 +290,9 @@ pub async fn export(store: &dyn Backend, secrets: &SystemSecret, refresh_tokens:
     let orgs: Vec<Value> = store.orgs().await.map_err(e)?.iter().map(|o: &Org| json!({
         "id": o.id.as15(), "name": o.name, "instance_url": o.instance_url, "created_at": o.created_at,
         "my_domain": o.my_domain, "logout_url": o.logout_url,
+        "allow_username_password_flow": o.oauth.allow_username_password_flow,
+        "allow_user_agent_flow": o.oauth.allow_user_agent_flow,
+        "require_pkce_for_all_apps": o.oauth.require_pkce_for_all_apps,
         "sites": o.sites.iter().map(|s| json!({"id": s.id.as15(), "name": s.name, "path": s.path})).collect::<Vec<_>>(),
     })).collect();
     let profiles: Vec<Value> = store.profiles(None).await.map_err(e)?.iter().map(|p| json!({
@@ -396,6 +404,11 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
                     .transpose()?,
                 logout_url: opt_text(&o, "logout_url"),
                 sites: sites_from(&o)?,
+                oauth: idforce_core::model::OAuthSettings {
+                    allow_username_password_flow: flag_or(&o, "allow_username_password_flow", true),
+                    allow_user_agent_flow: flag_or(&o, "allow_user_agent_flow", true),
+                    require_pkce_for_all_apps: flag_or(&o, "require_pkce_for_all_apps", false),
+                },
             })
             .await
             .map_err(e)?;

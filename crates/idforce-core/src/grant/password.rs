@@ -26,9 +26,20 @@ pub(super) async fn exchange(
     let user = check_api_login(ctx, username, presented)
         .await
         .map_err(|e| e.through(&app))?;
+    let org = org_of(ctx, &user).await?;
+    if !org.oauth.allow_username_password_flow {
+        // Salesforce answers as for a wrong password; only Login History says why.
+        let why = format!(
+            "org {} does not allow OAuth username-password flows",
+            org.id
+        );
+        return Err(OAuthError::authentication_failure()
+            .because(why)
+            .in_login_history(&user, LoginStatus::UsernamePasswordFlowDisabled)
+            .through(&app));
+    }
     check_access(&app, &user).map_err(|e| e.through(&app))?;
     let scopes = granted_scopes(params, &app.scopes.without(super::REFRESH_SCOPES))?;
-    let org = org_of(ctx, &user).await?;
     let mut response = issue_session(
         ctx,
         &org,

@@ -13,5 +13,6 @@ mod exchange;
 mod frozen_blocked;
 mod jwt_bearer;
 mod login_history;
+mod org_settings;
 mod password;
 mod refresh_token;

@@ -91,6 +91,7 @@ impl World {
             my_domain: None,
             logout_url: None,
             sites: Vec::new(),
+            oauth: Default::default(),
         };
         store.save_org(&org).await.unwrap();
         let alice = User {
@@ -174,6 +175,12 @@ impl World {
     pub async fn change_app(&mut self, change: impl FnOnce(&mut ConnectedApp)) {
         change(&mut self.app);
         self.store.save_app(&self.app).await.unwrap();
+    }
+
+    /// Changes the org and stores it.
+    pub async fn change_org(&mut self, change: impl FnOnce(&mut Org)) {
+        change(&mut self.org);
+        self.store.save_org(&self.org).await.unwrap();
     }
 
     /// Changes Alice and stores her.

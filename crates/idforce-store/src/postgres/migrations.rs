@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("migrations/0015_session_source_ip.sql")),
     (16, include_str!("migrations/0016_login_history_by_id.sql")),
     (17, include_str!("migrations/0017_hosts.sql")),
+    (18, include_str!("migrations/0018_org_oauth_settings.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

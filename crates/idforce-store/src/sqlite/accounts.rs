@@ -12,15 +12,22 @@ use super::{SqliteStore, all, change, one, scalar};
 use crate::Accounts;
 use crate::rows;
 
-const ORG_BY_ID: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites FROM orgs WHERE id = ?1";
-const ORG_BY_NAME: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites FROM orgs WHERE name = ?1";
+const ORG_BY_ID: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps FROM orgs WHERE id = ?1";
+const ORG_BY_NAME: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps FROM orgs WHERE name = ?1";
 const ORGS: &str =
-    "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites FROM orgs ORDER BY id";
+    "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps FROM orgs ORDER BY id";
 const SAVE_ORG: &str =
-    "INSERT INTO orgs (id, name, instance_url, created_at, my_domain, logout_url, sites)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    "INSERT INTO orgs (id, name, instance_url, created_at, my_domain, logout_url, sites,
+         allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url,
-         my_domain = excluded.my_domain, logout_url = excluded.logout_url, sites = excluded.sites";
+         my_domain = excluded.my_domain, logout_url = excluded.logout_url, sites = excluded.sites,
+         allow_username_password_flow = excluded.allow_username_password_flow,
+         allow_user_agent_flow = excluded.allow_user_agent_flow,
+         require_pkce_for_all_apps = excluded.require_pkce_for_all_apps";
 
 const PROFILES: &str = "SELECT id, org_id, name, created_at FROM profiles
      WHERE ?1 IS NULL OR org_id = ?1 ORDER BY org_id, name";
@@ -194,6 +201,9 @@ impl Accounts for SqliteStore {
                     org.my_domain,
                     org.logout_url,
                     rows::sites_json(&org.sites),
+                    org.oauth.allow_username_password_flow,
+                    org.oauth.allow_user_agent_flow,
+                    org.oauth.require_pkce_for_all_apps,
                 ],
             )
         })

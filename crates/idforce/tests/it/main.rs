@@ -24,6 +24,7 @@ mod multinode;
 mod oidc;
 mod password;
 mod password_attacks;
+mod policies;
 mod process;
 mod refresh_tokens;
 mod replay_races;
