@@ -20,6 +20,7 @@ pub const RESERVED_SEGMENTS: &[&str] = &[
     "readyz",
     "metrics",
     ".well-known",
+    "profilephoto",
 ];
 
 /// Where one request was sent.

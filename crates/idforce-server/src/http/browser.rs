@@ -469,6 +469,19 @@ pub async fn success() -> Response {
     pages::success()
 }
 
+/// The image every `picture` / `photos` URL answers with: Salesforce's users without a photo
+/// of their own get a silhouette too (idforce keeps no photos).
+pub async fn profile_photo() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        &include_bytes!("../../assets/profilephoto.png")[..],
+    )
+        .into_response()
+}
+
 pub async fn stylesheet() -> Response {
     (
         [

@@ -54,6 +54,8 @@ pub mod paths {
     pub const DEVICE_VERIFICATION: &str = idforce_core::device::VERIFICATION_PATH;
     pub const SOAP_PARTNER: &str = "/services/Soap/u/{version}";
     pub const STYLESHEET: &str = "/assets/idforce.css";
+    /// The `picture` and `photos` URLs of userinfo and the identity URL (`…/F`, `…/T`).
+    pub const PROFILE_PHOTO: &str = "/profilephoto/{*photo}";
     pub const USERINFO: &str = "/services/oauth2/userinfo";
     pub const JWKS: &str = "/id/keys";
     pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
@@ -198,6 +200,7 @@ fn routes() -> Router<AppState> {
             get(device::verification_page).post(device::verification_submit),
         )
         .route(paths::STYLESHEET, get(browser::stylesheet))
+        .route(paths::PROFILE_PHOTO, get(browser::profile_photo))
         .route(setup::HOME, get(setup::home))
         .route(setup::LOGIN_HISTORY, get(setup::login_history))
         .route(setup::CONNECTED_APPS, get(setup::connected_apps))

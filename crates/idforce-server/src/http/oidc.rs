@@ -165,7 +165,9 @@ pub async fn authorization_server(State(s): State<AppState>, req: Request) -> Re
             "refresh_token",
             "password",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "device"
         ]),
     );
     m.insert("code_challenge_methods_supported".into(), json!(["S256"]));

@@ -25,6 +25,8 @@ use crate::state::AppState;
 const ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// Salesforce's words for every credential failure, locked users included.
 const INVALID_LOGIN: &str = "Invalid username, password, security token; or user locked out.";
+/// Salesforce's words for a call without a live session.
+const INVALID_SESSION: &str = "Invalid Session ID found in SessionHeader: Illegal Session";
 /// The name of each org's built-in app that owns SOAP sessions.
 pub const SOAP_APP_NAME: &str = "SOAP API";
 
@@ -34,6 +36,10 @@ pub enum Call {
     Login {
         username: String,
         password: String,
+    },
+    /// `logout`, with the `SessionHeader`'s session id if there was one.
+    Logout {
+        session_id: Option<String>,
     },
     /// Any other operation of the partner API (not served here).
     Other(String),
@@ -45,6 +51,9 @@ pub struct Fault {
     code: String,
     message: String,
     login_fault: Option<&'static str>,
+    /// An `UnexpectedErrorFault` detail's exception code (its message is the faultstring's
+    /// after the code).
+    unexpected: Option<&'static str>,
     /// idforce's reason, for `serve --explain`.
     reason: Option<super::report::Reason>,
 }
@@ -55,6 +64,7 @@ impl Fault {
             code: "soapenv:Client".into(),
             message: message.into(),
             login_fault: None,
+            unexpected: None,
             reason: None,
         }
     }
@@ -64,7 +74,19 @@ impl Fault {
             code: "sf:INVALID_LOGIN".into(),
             message: format!("INVALID_LOGIN: {INVALID_LOGIN}"),
             login_fault: Some("INVALID_LOGIN"),
+            unexpected: None,
             reason: None,
+        }
+    }
+
+    /// A call whose `SessionHeader` names no live session.
+    fn invalid_session(reason: &str) -> Fault {
+        Fault {
+            code: "sf:INVALID_SESSION_ID".into(),
+            message: format!("INVALID_SESSION_ID: {INVALID_SESSION}"),
+            login_fault: None,
+            unexpected: Some("INVALID_SESSION_ID"),
+            reason: Some(super::report::Reason::new(reason.to_owned())),
         }
     }
 
@@ -73,6 +95,7 @@ impl Fault {
             code: "soapenv:Server".into(),
             message: message.into(),
             login_fault: None,
+            unexpected: None,
             reason: None,
         }
     }
@@ -87,6 +110,7 @@ pub fn parse(body: &str) -> Result<Call, Fault> {
     let mut path: Vec<String> = Vec::new();
     let mut operation: Option<String> = None;
     let (mut username, mut password) = (None::<String>, None::<String>);
+    let mut session_id = None::<String>;
     let mut text = String::new();
     loop {
         let event = reader.read_event().map_err(|e| malformed(&e))?;
@@ -117,6 +141,14 @@ pub fn parse(body: &str) -> Result<Call, Fault> {
                 text.push_str(&resolved);
             }
             Event::End(_) => {
+                // The session of any call: Envelope/Header/SessionHeader/sessionId.
+                if path.len() == 4
+                    && path[1] == "Header"
+                    && path[2] == "SessionHeader"
+                    && path[3] == "sessionId"
+                {
+                    session_id = Some(std::mem::take(&mut text).trim().to_owned());
+                }
                 // Arguments are the children of the call: Envelope/Body/login/username.
                 if path.len() == 4 && operation.as_deref() == Some("login") {
                     match path[3].as_str() {
@@ -136,6 +168,7 @@ pub fn parse(body: &str) -> Result<Call, Fault> {
             username: username.unwrap_or_default().trim().to_owned(),
             password: password.unwrap_or_default(),
         }),
+        Some("logout") => Ok(Call::Logout { session_id }),
         Some(other) => Ok(Call::Other(other.to_owned())),
         None => Err(Fault::client("The SOAP envelope has no body")),
     }
@@ -178,10 +211,38 @@ pub async fn partner(
                 Err(f) => fault(&f),
             }
         }
+        Ok(Call::Logout { session_id }) => match logout(&s, session_id.as_deref()).await {
+            Ok(()) => xml(
+                StatusCode::OK,
+                &format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<soapenv:Envelope xmlns:soapenv=\"{ENVELOPE_NS}\" xmlns=\"urn:partner.soap.sforce.com\">\
+<soapenv:Body><logoutResponse/></soapenv:Body></soapenv:Envelope>"
+                ),
+            ),
+            Err(f) => fault(&f),
+        },
         Ok(Call::Other(op)) => fault(&Fault::client(format!(
             "No operation available for request {{urn:partner.soap.sforce.com}}{op}, please check the WSDL for the service."
         ))),
         Err(f) => fault(&f),
+    }
+}
+
+/// `logout`: ends the session the `SessionHeader` names, as revoking its access token does.
+async fn logout(s: &AppState, session_id: Option<&str>) -> Result<(), Fault> {
+    let Some(token) = session_id.filter(|t| !t.is_empty()) else {
+        return Err(Fault::invalid_session("no SessionHeader with a sessionId"));
+    };
+    let now = s.clock.now();
+    match idforce_core::revoke::revoke(s.store.as_ref(), &s.hasher, token, now).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.code == idforce_core::ErrorCode::ServerError => Err(Fault::server(
+            "The service is unavailable; try again shortly.",
+        )),
+        Err(_) => Err(Fault::invalid_session(
+            "the SessionHeader names no live session",
+        )),
     }
 }
 
@@ -250,6 +311,7 @@ fn login_fault(e: OAuthError) -> Fault {
             code: "sf:SERVER_UNAVAILABLE".into(),
             message: "SERVER_UNAVAILABLE: too many logins in progress; retry shortly".into(),
             login_fault: None,
+            unexpected: None,
             reason: None,
         },
         // Wrong password or token, unknown or inactive user, locked out: one answer.
@@ -361,15 +423,23 @@ fn xml(status: StatusCode, body: &str) -> Response {
 
 /// Faults travel with HTTP 500, as SOAP 1.1 and Salesforce do.
 fn fault(f: &Fault) -> Response {
-    let detail = f.login_fault.map_or(String::new(), |code| {
-        format!(
+    let detail = match (f.login_fault, f.unexpected) {
+        (Some(code), _) => format!(
             "<detail><sf:LoginFault xsi:type=\"sf:LoginFault\">\
 <sf:exceptionCode>{code}</sf:exceptionCode>\
 <sf:exceptionMessage>{}</sf:exceptionMessage>\
 </sf:LoginFault></detail>",
             esc(INVALID_LOGIN)
-        )
-    });
+        ),
+        (None, Some(code)) => format!(
+            "<detail><sf:UnexpectedErrorFault xsi:type=\"sf:UnexpectedErrorFault\">\
+<sf:exceptionCode>{code}</sf:exceptionCode>\
+<sf:exceptionMessage>{}</sf:exceptionMessage>\
+</sf:UnexpectedErrorFault></detail>",
+            esc(INVALID_SESSION)
+        ),
+        (None, None) => String::new(),
+    };
     let r = xml(
         StatusCode::INTERNAL_SERVER_ERROR,
         &format!(
@@ -395,6 +465,21 @@ mod tests {
             username: username.into(),
             password: password.into(),
         })
+    }
+
+    #[test]
+    fn reads_the_session_header_of_a_logout() {
+        let body = r#"<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">
+<env:Header><SessionHeader xmlns="urn:partner.soap.sforce.com"><sessionId> 00Dx!AQ </sessionId></SessionHeader></env:Header>
+<env:Body><n1:logout xmlns:n1="urn:partner.soap.sforce.com"/></env:Body></env:Envelope>"#;
+        assert_eq!(
+            parse(body),
+            Ok(Call::Logout {
+                session_id: Some("00Dx!AQ".into())
+            })
+        );
+        let bare = r#"<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Body><logout/></env:Body></env:Envelope>"#;
+        assert_eq!(parse(bare), Ok(Call::Logout { session_id: None }));
     }
 
     #[test]

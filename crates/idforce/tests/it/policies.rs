@@ -117,3 +117,148 @@ async fn a_switched_off_user_agent_flow_and_pkce_for_every_app() {
         .await;
     assert!(page.is_login(), "{}", page.body);
 }
+
+/// `logout` of the partner API, as RForcecom and the Partner WSDL send it.
+fn soap_logout(session_id: Option<&str>) -> String {
+    let header = session_id.map_or(String::new(), |sid| {
+        format!(
+            "<env:Header><SessionHeader xmlns=\"urn:partner.soap.sforce.com\">\
+             <sessionId>{sid}</sessionId></SessionHeader></env:Header>"
+        )
+    });
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\
+         <env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\">{header}\
+         <env:Body><n1:logout xmlns:n1=\"urn:partner.soap.sforce.com\"></n1:logout></env:Body>\
+         </env:Envelope>"
+    )
+}
+
+async fn soap(s: &TestServer, action: &str, body: String) -> (u16, String) {
+    let r = s
+        .http
+        .post(s.at("/services/Soap/u/62.0"))
+        .header("Content-Type", "text/xml")
+        .header("SOAPAction", action)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+fn element(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+#[tokio::test]
+async fn soap_logout_ends_the_session_it_names() {
+    let s = TestServer::start().await;
+    let login = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\
+         <env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\"><env:Body>\
+         <n1:login xmlns:n1=\"urn:partner.soap.sforce.com\"><n1:username>{BOB}</n1:username>\
+         <n1:password>{BOB_PASSWORD}{BOB_TOKEN}</n1:password></n1:login></env:Body></env:Envelope>"
+    );
+    let (st, body) = soap(&s, "login", login).await;
+    assert_eq!(st, 200, "{body}");
+    let sid = element(&body, "sessionId").unwrap();
+    let userinfo = |token: String| {
+        let s = &s;
+        async move {
+            s.http
+                .get(s.at("/services/oauth2/userinfo"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(userinfo(sid.clone()).await, 200);
+
+    let (st, body) = soap(&s, "logout", soap_logout(Some(&sid))).await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("<logoutResponse/>"), "{body}");
+    assert_eq!(userinfo(sid.clone()).await, 403, "the session ended");
+
+    // Again, or without a SessionHeader: Salesforce's INVALID_SESSION_ID fault.
+    for envelope in [soap_logout(Some(&sid)), soap_logout(None)] {
+        let (st, body) = soap(&s, "logout", envelope).await;
+        assert_eq!(st, 500, "{body}");
+        assert_eq!(
+            element(&body, "faultcode").as_deref(),
+            Some("sf:INVALID_SESSION_ID")
+        );
+        assert_eq!(
+            element(&body, "faultstring").as_deref(),
+            Some("INVALID_SESSION_ID: Invalid Session ID found in SessionHeader: Illegal Session")
+        );
+        assert_eq!(
+            element(&body, "sf:exceptionCode").as_deref(),
+            Some("INVALID_SESSION_ID")
+        );
+    }
+}
+
+#[tokio::test]
+async fn profile_photos_are_images_and_the_metadata_lists_every_grant() {
+    let s = TestServer::start().await;
+    let token = s.alice_token().await;
+    let info: serde_json::Value = s
+        .http
+        .get(s.at("/services/oauth2/userinfo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for url in [
+        info["picture"].as_str().unwrap(),
+        info["photos"]["picture"].as_str().unwrap(),
+        info["photos"]["thumbnail"].as_str().unwrap(),
+    ] {
+        let r = s.http.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "image/png");
+        let bytes = r.bytes().await.unwrap();
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{url}");
+    }
+    let m: serde_json::Value = s
+        .http
+        .get(s.at("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grants = m["grant_types_supported"].as_array().unwrap();
+    for g in [
+        "authorization_code",
+        "refresh_token",
+        "password",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ] {
+        assert!(grants.iter().any(|v| v == g), "{g} missing: {m}");
+    }
+    // Salesforce's OpenID document keeps its own shape, without the list.
+    let d: serde_json::Value = s
+        .http
+        .get(s.at("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(d.get("grant_types_supported").is_none(), "{d}");
+}
