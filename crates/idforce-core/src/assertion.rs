@@ -34,6 +34,8 @@ pub struct Claims {
     pub exp: i64,
     /// Not before, in seconds, when the assertion says.
     pub nbf: Option<i64>,
+    /// The assertion's id, when it has one (a client assertion must).
+    pub jti: Option<String>,
 }
 
 fn decode_part(part: &str) -> Result<Vec<u8>, OAuthError> {
@@ -101,6 +103,7 @@ fn claims_of(payload: &Value) -> Option<Claims> {
         aud,
         exp,
         nbf,
+        jti: text("jti"),
     })
 }
 
@@ -357,6 +360,7 @@ mod tests {
             aud: vec!["https://login.salesforce.com/".into()],
             exp: 10,
             nbf: None,
+            jti: None,
         };
         assert!(
             c.check_audience(&["https://LOGIN.salesforce.com".into()])
@@ -381,6 +385,7 @@ mod tests {
             aud: vec!["a".into()],
             exp: 100_000,
             nbf,
+            jti: None,
         };
         let now = 1_000;
         assert!(c(None).check_expiry(now).is_ok(), "no nbf");

@@ -67,7 +67,12 @@ pub struct ClientCredentials {
     pub client_secret: Option<String>,
     /// Whether the client used HTTP Basic, which changes how a failure is answered.
     pub basic: bool,
+    /// A `private_key_jwt` client assertion (RFC 7523 §2.2), in place of a secret.
+    pub assertion: Option<String>,
 }
+
+/// The `client_assertion_type` of a JWT client assertion.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Decodes `Authorization: Basic base64(urlencode(id):urlencode(secret))`. Returns `None` when
 /// the header is not Basic at all, and an error when it is Basic but unreadable.
@@ -105,11 +110,32 @@ impl ClientCredentials {
     ) -> Result<ClientCredentials, OAuthError> {
         let body_id = params.get("client_id").map(str::to_owned);
         let body_secret = params.get("client_secret").map(str::to_owned);
+        let assertion = match (
+            params.get("client_assertion_type"),
+            params.get("client_assertion"),
+        ) {
+            (None, None) => None,
+            (Some(CLIENT_ASSERTION_TYPE), Some(a)) => Some(a.to_owned()),
+            _ => {
+                return Err(OAuthError::new(
+                    crate::error::ErrorCode::InvalidRequest,
+                    "invalid client assertion type",
+                ));
+            }
+        };
+        if assertion.is_some() && (body_secret.is_some() || basic.is_some()) {
+            // One way of authenticating (RFC 6749 §2.3).
+            return Err(OAuthError::new(
+                crate::error::ErrorCode::InvalidRequest,
+                "client credentials given twice, differently",
+            ));
+        }
         match basic {
             None => Ok(ClientCredentials {
                 client_id: body_id,
                 client_secret: body_secret,
                 basic: false,
+                assertion,
             }),
             Some(Err(e)) => Err(e),
             Some(Ok((id, secret))) => {
@@ -125,6 +151,7 @@ impl ClientCredentials {
                     client_id: Some(id),
                     client_secret: Some(secret).filter(|s| !s.is_empty()),
                     basic: true,
+                    assertion: None,
                 })
             }
         }

@@ -216,6 +216,9 @@ pub async fn authenticate_client(
     client: &ClientCredentials,
     secret_optional: bool,
 ) -> Result<Arc<ConnectedApp>, OAuthError> {
+    if let Some(assertion) = &client.assertion {
+        return client_assertion(ctx, client, assertion).await;
+    }
     let app = identify_client(ctx, client).await?;
     let refused = match (&app.secret_digest, client.client_secret.as_deref()) {
         (Some(stored), Some(given)) if !ctx.hasher.matches(given, stored) => {
@@ -232,6 +235,92 @@ pub async fn authenticate_client(
         None => Ok(app),
         Some(why) => Err(OAuthError::bad_client_secret().because(why)),
     }
+}
+
+/// `private_key_jwt` (RFC 7523 §2.2): the app is the assertion's `iss` and `sub` (and the
+/// `client_id`, if one is sent), it is signed with the key of the app's certificate, it names
+/// this token endpoint (or its issuer) as audience, has not expired, and its `jti` is used once.
+/// Every refusal answers as a wrong secret does.
+async fn client_assertion(
+    ctx: &TokenContext<'_>,
+    client: &ClientCredentials,
+    compact: &str,
+) -> Result<Arc<ConnectedApp>, OAuthError> {
+    let refused = |why: String| OAuthError::bad_client_secret().because(why);
+    let parsed = crate::assertion::parse(compact).map_err(|e| {
+        let why = match e.cause() {
+            crate::error::Cause::Refused(why) => why.into_owned(),
+            other => format!("{other:?}"),
+        };
+        refused(format!("client assertion: {why}"))
+    })?;
+    let claims = &parsed.claims;
+    if claims.iss != claims.sub
+        || client
+            .client_id
+            .as_deref()
+            .is_some_and(|id| id != claims.iss)
+    {
+        return Err(refused(
+            "a client assertion whose iss, sub and client_id are not one client".into(),
+        ));
+    }
+    let app = app_of_consumer_key(ctx, &claims.iss)
+        .await?
+        .ok_or_else(|| unknown_client(ctx, &claims.iss))?;
+    let certificate = app
+        .certificate_der
+        .as_deref()
+        .ok_or_else(|| refused("a client assertion for an app without a certificate".into()))?;
+    parsed
+        .verify_signature(certificate)
+        .map_err(|_| refused("a client assertion not signed with the app's key".into()))?;
+    let token_endpoint =
+        |base: &str| format!("{}/services/oauth2/token", base.trim_end_matches('/'));
+    // This server as issuer, or the endpoint the assertion is sent to (token or introspection).
+    let introspection =
+        |base: &str| format!("{}/services/oauth2/introspect", base.trim_end_matches('/'));
+    let accepted = [
+        token_endpoint(&ctx.entry.base_url),
+        introspection(&ctx.entry.base_url),
+        ctx.entry.base_url.clone(),
+        token_endpoint(&ctx.settings.public_url),
+        introspection(&ctx.settings.public_url),
+        ctx.settings.public_url.clone(),
+    ];
+    claims.check_audience(&accepted).map_err(|_| {
+        refused(format!(
+            "a client assertion for another audience: {:?}",
+            claims.aud
+        ))
+    })?;
+    claims
+        .check_expiry(ctx.now / 1000)
+        .map_err(|_| refused("an expired client assertion".into()))?;
+    let jti = claims
+        .jti
+        .as_deref()
+        .ok_or_else(|| refused("a client assertion without a jti".into()))?;
+    let expires_at = claims
+        .exp
+        .saturating_mul(1000)
+        .saturating_add(crate::assertion::CLOCK_SKEW_SECS * 1000);
+    // Keyed by client and jti alone (not by the assertion's text or expiry, as JWT bearer
+    // assertions are): another assertion with a spent jti is a replay too.
+    let key = sha256(format!("idforce client assertion\0{}\0{jti}", claims.iss).as_bytes());
+    if !ctx
+        .store
+        .first_use_of_assertion(&key, expires_at, ctx.now)
+        .await?
+    {
+        return Err(refused(format!(
+            "a client assertion's jti used before ({jti})"
+        )));
+    }
+    if app.blocked {
+        return Err(OAuthError::app_blocked().because(format!("app {} is blocked", app.id)));
+    }
+    Ok(app)
 }
 
 /// The user a grant through `app` acts for: they must exist (else `missing`) and be allowed

@@ -7,6 +7,7 @@ mod world;
 
 mod app_settings;
 mod authorization_code;
+mod client_assertion;
 mod client_credentials;
 mod device;
 mod exchange;

@@ -80,11 +80,13 @@ fn endpoints(base: &str) -> serde_json::Map<String, Value> {
         "display_values_supported".into(),
         json!(["page", "popup", "touch"]),
     );
-    // private_key_jwt is what Salesforce also lists; idforce does not take it yet, so it is
-    // not advertised.
     m.insert(
         "token_endpoint_auth_methods_supported".into(),
-        json!(["client_secret_post", "client_secret_basic"]),
+        json!([
+            "client_secret_post",
+            "client_secret_basic",
+            "private_key_jwt"
+        ]),
     );
     m.insert("claims_supported".into(), json!(CLAIMS));
     m
@@ -173,7 +175,11 @@ pub async fn authorization_server(State(s): State<AppState>, req: Request) -> Re
     m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
     m.insert(
         "introspection_endpoint_auth_methods_supported".into(),
-        json!(["client_secret_post", "client_secret_basic"]),
+        json!([
+            "client_secret_post",
+            "client_secret_basic",
+            "private_key_jwt"
+        ]),
     );
     m.insert(
         "revocation_endpoint_auth_methods_supported".into(),

@@ -189,6 +189,38 @@ async fn authlib_and_pyjwt_jwt_bearer() {
 }
 
 #[tokio::test]
+async fn authlib_private_key_jwt_client_authentication() {
+    let ok = python_has("authlib, requests, cryptography");
+    if !require(
+        ok,
+        "Python authlib, cryptography and requests (pip install)",
+    ) {
+        return;
+    }
+    let s = TestServer::start().await;
+    let v = run_client(
+        "python3",
+        vec![
+            "authlib_private_key_jwt.py".to_string(),
+            s.url.clone(),
+            INTEGRATION_ID.to_string(),
+            fixture("jwt.key").to_str().unwrap().to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(v["sent_assertion"], true, "{v}");
+    assert_eq!(v["token_type"], "Bearer", "{v}");
+    assert_eq!(v["has_access_token"], true, "{v}");
+    // The same assertion again: its jti is spent.
+    assert_eq!(v["replay_status"], 400, "{v}");
+    assert_eq!(v["replay"]["error"], "invalid_client", "{v}");
+    assert_eq!(
+        v["replay"]["error_description"],
+        "invalid client credentials"
+    );
+}
+
+#[tokio::test]
 async fn authlib_web_server_flow_with_pkce() {
     let ok = python_has("authlib, requests");
     if !require(ok, "Python authlib and requests (pip install)") {

@@ -138,6 +138,15 @@ async fn discovery_and_jwks_documents() {
         .unwrap();
     assert_eq!(m["issuer"], d["issuer"]);
     assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+    // Salesforce's three, private_key_jwt included (RFC 7523 client assertions).
+    assert_eq!(
+        d["token_endpoint_auth_methods_supported"],
+        json!([
+            "client_secret_post",
+            "client_secret_basic",
+            "private_key_jwt"
+        ])
+    );
 
     let r = s.http.get(s.at("/id/keys")).send().await.unwrap();
     assert_eq!(r.headers()["cache-control"], "public, max-age=300");
