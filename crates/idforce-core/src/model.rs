@@ -227,7 +227,13 @@ pub struct ConnectedApp {
     /// Where OIDC logout may send the browser back to, each matched exactly (an extension:
     /// Salesforce ignores `post_logout_redirect_uri`).
     pub post_logout_redirect_uris: Vec<String>,
+    /// How many refresh-token approvals a user may hold at once; a grant beyond it revokes the
+    /// oldest (Salesforce's five).
+    pub max_approvals_per_user: u32,
 }
+
+/// Salesforce's limit of approvals per user and connected app.
+pub const DEFAULT_MAX_APPROVALS_PER_USER: u32 = 5;
 
 /// The consumer key prefix of each org's built-in SOAP app (`ConnectedApp::is_builtin`).
 pub const BUILTIN_SOAP_APP_PREFIX: &str = "idforce-soap-api-";
@@ -300,6 +306,7 @@ impl ConnectedApp {
             oauth_enabled: true,
             device_flow: true,
             post_logout_redirect_uris: Vec::new(),
+            max_approvals_per_user: DEFAULT_MAX_APPROVALS_PER_USER,
             name,
         }
     }

@@ -236,6 +236,8 @@ pub trait RefreshTokens: Send + Sync {
     ) -> StoreResult<bool>;
     /// Revokes every refresh token and session of a family; returns how many sessions ended.
     async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64>;
+    /// The families of `user`'s live refresh tokens for `app` (their approvals), oldest first.
+    async fn live_families(&self, user: &SfId, app: &SfId) -> StoreResult<Vec<Family>>;
 }
 
 /// Browser login sessions.

@@ -149,6 +149,9 @@ pub struct AppSpec {
     pub device_flow: Option<bool>,
     /// Where OIDC logout may send the browser back to (each matched exactly; an extension).
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Refresh-token approvals a user may hold at once (Salesforce's 5); the next revokes the
+    /// oldest.
+    pub max_approvals_per_user: Option<u32>,
     /// Not a config key: Setup's form unticking "Use digital signatures".
     #[serde(skip)]
     pub remove_certificate: bool,

@@ -578,6 +578,15 @@ pub async fn update_app(
     if let Some(v) = spec.device_flow {
         app.device_flow = v;
     }
+    if let Some(n) = spec.max_approvals_per_user {
+        if n == 0 {
+            return Err(invalid(
+                "max_approvals_per_user 0: a user needs at least one approval to hold a refresh token"
+                    .to_owned(),
+            ));
+        }
+        app.max_approvals_per_user = n;
+    }
     if let Some(v) = &spec.post_logout_redirect_uris {
         if let Some(bad) = v.iter().find(|u| !is_callback_url(u)) {
             return Err(invalid(format!(

@@ -222,7 +222,7 @@ pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
 /// require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy,
 /// rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs,
 /// jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked, api_name,
-/// contact_email, oauth_enabled, device_flow, post_logout_redirect_uris`
+/// contact_email, oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user`
 pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
     let secret = r
         .opt_blob(4)?
@@ -267,6 +267,8 @@ pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
         oauth_enabled: r.flag(26)?,
         device_flow: r.flag(27)?,
         post_logout_redirect_uris: json_list(&r.text(28)?)?,
+        max_approvals_per_user: u32::try_from(r.int(29)?)
+            .map_err(|_| corrupt("max_approvals_per_user"))?,
     })
 }
 

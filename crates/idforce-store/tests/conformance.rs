@@ -68,6 +68,7 @@ conformance!(
     grants_write_all_or_nothing,
     profiles_are_unique_by_name_in_their_org,
     my_domains_are_unique_and_sites_are_kept,
+    approvals_are_the_live_families_oldest_first,
     the_audit_trail_lists_the_newest_change_first,
     login_history_lists_filters_pages_and_purges,
     app_users_count_the_holders_of_live_refresh_tokens,
@@ -177,6 +178,7 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
         // Not the default: the round trip below proves the column is stored.
         device_flow: false,
         post_logout_redirect_uris: Vec::new(),
+        max_approvals_per_user: 5,
     };
     s.save_app(&a).await.unwrap();
     a
@@ -1951,4 +1953,43 @@ async fn my_domains_are_unique_and_sites_are_kept(name: &str, s: Store) {
         ..none
     };
     s.save_org(&again).await.unwrap();
+}
+
+/// A user's approvals of an app: the families with a live current refresh token, oldest first;
+/// revoked families, other users' and other apps' are not theirs.
+async fn approvals_are_the_live_families_oldest_first(name: &str, s: Store) {
+    let o = org(&s).await;
+    let (u, other) = (user(&s, &o, "a@x").await, user(&s, &o, "b@x").await);
+    let a = app(&s, &o).await;
+    let started = |mut t: Tokens, at: Millis| {
+        if let Some(r) = t.refresh.as_mut() {
+            r.family_started_at = at;
+        }
+        t
+    };
+    // Inserted out of order; family 3 is the oldest.
+    for (d, family, at) in [(1u8, [1u8; 16], 300), (2, [2; 16], 200), (3, [3; 16], 100)] {
+        s.insert_tokens(&started(grant_tokens(&o, &u, &a, d, family), at))
+            .await
+            .unwrap();
+    }
+    s.insert_tokens(&grant_tokens(&o, &other, &a, 4, [4; 16]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.live_families(&u.id, &a.id).await.unwrap(),
+        [[3u8; 16], [2; 16], [1; 16]],
+        "{name}"
+    );
+    s.revoke_family(&[2; 16], 500).await.unwrap();
+    assert_eq!(
+        s.live_families(&u.id, &a.id).await.unwrap(),
+        [[3u8; 16], [1; 16]],
+        "{name}"
+    );
+    assert_eq!(
+        s.live_families(&other.id, &a.id).await.unwrap(),
+        [[4u8; 16]],
+        "{name}"
+    );
 }

@@ -894,6 +894,7 @@ impl Admin {
                     oauth_enabled: u.oauth_enabled,
                     device_flow: u.device_flow,
                     post_logout_redirect_uris: some(u.post_logout_redirect_uris),
+                    max_approvals_per_user: u.max_approvals_per_user,
                     ..Default::default()
                 };
                 if let Some(name) = u.name {

@@ -340,6 +340,9 @@ pub struct AppUpdate {
     /// several; an extension: Salesforce ignores `post_logout_redirect_uri`).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Refresh-token approvals a user may hold at once (Salesforce's 5).
+    #[arg(long)]
+    pub max_approvals_per_user: Option<u32>,
     /// Space- or comma-separated scopes, replacing them.
     #[arg(long)]
     pub scopes: Option<String>,

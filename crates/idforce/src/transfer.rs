@@ -149,6 +149,7 @@ fn app_json(a: &ConnectedApp) -> Value {
         "api_name": a.api_name, "contact_email": a.contact_email,
         "oauth_enabled": a.oauth_enabled, "device_flow": a.device_flow,
         "post_logout_redirect_uris": a.post_logout_redirect_uris,
+        "max_approvals_per_user": a.max_approvals_per_user,
     })
 }
 
@@ -205,6 +206,11 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
             .get("device_flow")
             .and_then(Value::as_bool)
             .unwrap_or(true),
+        max_approvals_per_user: v
+            .get("max_approvals_per_user")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(idforce_core::model::DEFAULT_MAX_APPROVALS_PER_USER),
         post_logout_redirect_uris: if v.get("post_logout_redirect_uris").is_some() {
             list(v, "post_logout_redirect_uris")?
         } else {

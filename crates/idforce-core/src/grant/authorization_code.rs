@@ -71,7 +71,12 @@ pub(super) async fn exchange(
         .redeem_code(&digest, ctx.now, Some(&tokens))
         .await?
     {
-        Redemption::Redeemed => Ok(response),
+        Redemption::Redeemed => {
+            if tokens.refresh.is_some() {
+                super::keep_approvals_within_limit(ctx, &user.id, &app).await;
+            }
+            Ok(response)
+        }
         Redemption::Reused => Err(replayed()),
         // Purged between the read and the redemption: it had expired a day before.
         Redemption::Unknown => Err(OAuthError::invalid_code().because("a code purged meanwhile")),

@@ -90,7 +90,12 @@ pub(super) async fn exchange(
         return Err(OAuthError::authorization_pending());
     }
     match issued {
-        Some(Ok((_, response))) if redeemed => Ok(response),
+        Some(Ok((tokens, response))) if redeemed => {
+            if let Some(refresh) = &tokens.refresh {
+                super::keep_approvals_within_limit(ctx, &refresh.user_id, &app).await;
+            }
+            Ok(response)
+        }
         // The user cannot have tokens (deactivated, or gone).
         Some(Err(e)) => Err(e),
         // Another poll already received the tokens.

@@ -323,6 +323,25 @@ async fn client_assertion(
     Ok(app)
 }
 
+/// After a grant stored a new refresh token of `user` for `app`: their approvals beyond the
+/// app's limit end, oldest first, with their sessions ("each connected app allows five unique
+/// approvals per user"). Done after the grant's own write: two grants at once may leave one
+/// approval too many until the next. A store failure here leaves the grant as it is; the next
+/// grant trims again.
+pub(crate) async fn keep_approvals_within_limit(
+    ctx: &TokenContext<'_>,
+    user: &crate::sfid::SfId,
+    app: &ConnectedApp,
+) {
+    let Ok(families) = ctx.store.live_families(user, &app.id).await else {
+        return;
+    };
+    let limit = app.max_approvals_per_user.max(1) as usize;
+    for family in families.iter().take(families.len().saturating_sub(limit)) {
+        let _ = ctx.store.revoke_family(family, ctx.now).await;
+    }
+}
+
 /// The user a grant through `app` acts for: they must exist (else `missing`) and be allowed
 /// to log in. With their org.
 async fn active_user(
@@ -574,6 +593,9 @@ pub(crate) async fn issue_grant(
     let (tokens, response) =
         mint_grant(ctx, org, user, app, scopes, None, LoginSubtype::UserAgent)?;
     ctx.store.insert_tokens(&tokens).await?;
+    if tokens.refresh.is_some() {
+        keep_approvals_within_limit(ctx, &user.id, app).await;
+    }
     Ok(response)
 }
 

@@ -208,3 +208,62 @@ async fn revoked_tokens_and_deactivated_users_get_nothing() {
         .unwrap();
     expired(refresh(&w, &rt, Some(SECRET)).await);
 }
+
+#[tokio::test]
+async fn a_sixth_approval_revokes_the_oldest() {
+    let mut w = World::new().await;
+    assert_eq!(w.app.max_approvals_per_user, 5);
+    let mut grants = Vec::new();
+    for _ in 0..5 {
+        grants.push(grant(&w, "api refresh_token").await);
+        w.advance_secs(1);
+    }
+    // Five: every one still live (the control).
+    for g in &grants {
+        assert!(w.refresh_live(g.refresh_token.as_deref().unwrap()).await);
+        assert!(w.live(&g.access_token).await);
+    }
+    // The sixth: the first approval ends, with its session; the other four stay.
+    let sixth = grant(&w, "api refresh_token").await;
+    assert!(
+        w.refresh_live(sixth.refresh_token.as_deref().unwrap())
+            .await
+    );
+    let oldest = &grants[0];
+    assert!(
+        !w.refresh_live(oldest.refresh_token.as_deref().unwrap())
+            .await
+    );
+    assert!(!w.live(&oldest.access_token).await);
+    for g in &grants[1..] {
+        assert!(w.refresh_live(g.refresh_token.as_deref().unwrap()).await);
+    }
+    let r = w
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "3MVG9grants"),
+            ("client_secret", SECRET),
+            ("refresh_token", oldest.refresh_token.as_deref().unwrap()),
+        ])
+        .await;
+    refused(r, 400, "invalid_grant", "expired access/refresh token");
+
+    // A grant without a refresh token is no approval; a smaller limit trims at the next one.
+    w.advance_secs(1);
+    grant(&w, "api").await;
+    assert!(
+        w.refresh_live(grants[1].refresh_token.as_deref().unwrap())
+            .await
+    );
+    w.change_app(|a| a.max_approvals_per_user = 2).await;
+    w.advance_secs(1);
+    let last = grant(&w, "api refresh_token").await;
+    let live: Vec<bool> = {
+        let mut v = Vec::new();
+        for g in grants[1..].iter().chain([&sixth, &last]) {
+            v.push(w.refresh_live(g.refresh_token.as_deref().unwrap()).await);
+        }
+        v
+    };
+    assert_eq!(live, [false, false, false, false, true, true]);
+}

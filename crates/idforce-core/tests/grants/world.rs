@@ -146,6 +146,7 @@ impl World {
             oauth_enabled: true,
             device_flow: true,
             post_logout_redirect_uris: Vec::new(),
+            max_approvals_per_user: 5,
         };
         store.save_app(&app).await.unwrap();
         World {

@@ -134,6 +134,9 @@ impl<S: Backend> RefreshTokens for Cached<S> {
     async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
         self.inner.revoke_family(family, now).await
     }
+    async fn live_families(&self, user: &SfId, app: &SfId) -> StoreResult<Vec<Family>> {
+        self.inner.live_families(user, app).await
+    }
 }
 
 #[async_trait]

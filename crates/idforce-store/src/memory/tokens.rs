@@ -377,6 +377,20 @@ impl RefreshTokens for MemoryStore {
         Ok(true)
     }
 
+    async fn live_families(&self, user: &SfId, app: &SfId) -> StoreResult<Vec<Family>> {
+        let state = self.read();
+        let mut live: Vec<(Millis, Family)> = state
+            .refresh
+            .values()
+            .map(|t| &t.record)
+            .filter(|r| r.user_id == *user && r.app_id == *app && !r.revoked && !r.rotated)
+            .map(|r| (r.family_started_at, r.family))
+            .collect();
+        live.sort_unstable();
+        live.dedup_by_key(|(_, f)| *f);
+        Ok(live.into_iter().map(|(_, f)| f).collect())
+    }
+
     async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
         Ok(self.write()?.revoke_family(family, now))
     }

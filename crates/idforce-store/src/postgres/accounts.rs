@@ -66,21 +66,21 @@ const APP_BY_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, call
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow, post_logout_redirect_uris
+     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user
      FROM apps WHERE id = $1";
 const APP_BY_CLIENT_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow, post_logout_redirect_uris
+     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user
      FROM apps WHERE client_id = $1";
 const APP_BY_NAME: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
      permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow, post_logout_redirect_uris
+     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user
      FROM apps WHERE org_id = $1 AND name = $2";
 /// `$1` an org, or NULL for every org.
 const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
@@ -88,15 +88,16 @@ const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_
      require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow, post_logout_redirect_uris
+     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user
      FROM apps WHERE $1::text IS NULL OR org_id = $1 ORDER BY id";
 const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
          certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
          require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
          refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
          id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked,
-         api_name, contact_email, oauth_enabled, device_flow, post_logout_redirect_uris)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
+         api_name, contact_email, oauth_enabled, device_flow, post_logout_redirect_uris,
+         max_approvals_per_user)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
          secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
          scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -114,7 +115,8 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          secret_sealed = excluded.secret_sealed, blocked = excluded.blocked,
          api_name = excluded.api_name, contact_email = excluded.contact_email,
          oauth_enabled = excluded.oauth_enabled, device_flow = excluded.device_flow,
-         post_logout_redirect_uris = excluded.post_logout_redirect_uris";
+         post_logout_redirect_uris = excluded.post_logout_redirect_uris,
+         max_approvals_per_user = excluded.max_approvals_per_user";
 
 const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = $1 AND app_id = $2";
 
@@ -290,7 +292,8 @@ impl Accounts for PgStore {
                 .bind(&a.contact_email)
                 .bind(a.oauth_enabled)
                 .bind(a.device_flow)
-                .bind(rows::to_json(&a.post_logout_redirect_uris)),
+                .bind(rows::to_json(&a.post_logout_redirect_uris))
+                .bind(i64::from(a.max_approvals_per_user)),
         )
         .await
     }

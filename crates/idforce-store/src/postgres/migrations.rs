@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("migrations/0016_login_history_by_id.sql")),
     (17, include_str!("migrations/0017_hosts.sql")),
     (18, include_str!("migrations/0018_org_oauth_settings.sql")),
+    (19, include_str!("migrations/0019_max_approvals.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

@@ -44,6 +44,10 @@ const ASSERTION_FIRST_USE: &str = "INSERT INTO assertions (digest, expires_at) V
      ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE assertions.expires_at < $3";
 
 /// `$1` an org.
+/// A user's approvals of an app: the families whose current refresh token is live.
+const LIVE_FAMILIES: &str = "SELECT family, MIN(family_started_at) FROM refresh_tokens
+     WHERE user_id = $1 AND app_id = $2 AND revoked_at IS NULL AND rotated_at IS NULL
+     GROUP BY family ORDER BY 2, family";
 const APP_USERS: &str = "SELECT app_id, COUNT(DISTINCT user_id) FROM refresh_tokens
      WHERE app_id IN (SELECT id FROM apps WHERE org_id = $1)
        AND revoked_at IS NULL AND rotated_at IS NULL GROUP BY app_id";
@@ -295,6 +299,17 @@ impl RefreshTokens for PgStore {
             let n = revoke_family(&mut tx, family, now).await?;
             tx.commit().await.map_err(unavailable)?;
             Ok(n)
+        })
+        .await
+    }
+
+    async fn live_families(&self, user: &SfId, app: &SfId) -> StoreResult<Vec<Family>> {
+        let query = sqlx::query(LIVE_FAMILIES)
+            .bind(user.as15())
+            .bind(app.as15());
+        all(query, &self.pool, |r| {
+            Family::try_from(r.blob(0)?.as_slice())
+                .map_err(|_| idforce_core::ports::StoreError::Invalid("family".into()))
         })
         .await
     }

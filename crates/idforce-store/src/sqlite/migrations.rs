@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("migrations/0017_login_history_by_id.sql")),
     (18, include_str!("migrations/0018_hosts.sql")),
     (19, include_str!("migrations/0019_org_oauth_settings.sql")),
+    (20, include_str!("migrations/0020_max_approvals.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

@@ -13,6 +13,10 @@ use super::{SqliteStore, all, change, one};
 use crate::rows::{self, Columns};
 use crate::{SessionAdmin, SessionFilter};
 
+/// A user's approvals of an app: the families whose current refresh token is live.
+const LIVE_FAMILIES: &str = "SELECT family, MIN(family_started_at) FROM refresh_tokens
+     WHERE user_id = ?1 AND app_id = ?2 AND revoked_at IS NULL AND rotated_at IS NULL
+     GROUP BY family ORDER BY 2, family";
 const SESSION_BY_DIGEST: &str =
     "SELECT digest, org_id, user_id, app_id, scopes, issued_at, last_used_at, timeout_secs,
      revoked_at, family, source_ip FROM sessions WHERE digest = ?1";
@@ -299,6 +303,15 @@ impl RefreshTokens for SqliteStore {
     async fn revoke_family(&self, family: &Family, now: Millis) -> StoreResult<u64> {
         let family = *family;
         self.db.write(move |c| revoke_family(c, &family, now)).await
+    }
+
+    async fn live_families(&self, user: &SfId, app: &SfId) -> StoreResult<Vec<Family>> {
+        self.db.read(|c| {
+            all(c, LIVE_FAMILIES, [user.as15(), app.as15()], |r| {
+                Family::try_from(r.blob(0)?.as_slice())
+                    .map_err(|_| idforce_core::ports::StoreError::Invalid("family".into()))
+            })
+        })
     }
 }
 

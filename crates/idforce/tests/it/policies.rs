@@ -262,3 +262,54 @@ async fn profile_photos_are_images_and_the_metadata_lists_every_grant() {
         .unwrap();
     assert!(d.get("grant_types_supported").is_none(), "{d}");
 }
+
+#[tokio::test]
+async fn an_approval_beyond_the_apps_limit_revokes_the_oldest() {
+    let config = CONFIG.replacen(
+        "name = \"Self Service\"\n",
+        "name = \"Self Service\"\nmax_approvals_per_user = 2\n",
+        1,
+    );
+    assert_ne!(config, CONFIG);
+    let s = TestServer::start_with(&config, |_| {}).await;
+    let mut b = Browser::new(&s);
+    let mut refresh = Vec::new();
+    for _ in 0..3 {
+        let url = authorize_url(
+            SELF_SERVICE_ID,
+            SELF_SERVICE_CALLBACK,
+            &[("scope", "api refresh_token")],
+        );
+        let code = b.approved_code(&url, ALICE, ALICE_PASSWORD).await;
+        let (st, t) = s
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", SELF_SERVICE_ID),
+                ("client_secret", SELF_SERVICE_SECRET),
+                ("redirect_uri", SELF_SERVICE_CALLBACK),
+            ])
+            .await;
+        assert_eq!(st, 200, "{t}");
+        refresh.push(t["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let use_it = |token: String| {
+        let s = &s;
+        async move {
+            s.token(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", SELF_SERVICE_ID),
+                ("client_secret", SELF_SERVICE_SECRET),
+                ("refresh_token", &token),
+            ])
+            .await
+        }
+    };
+    // The third approval revoked the first; the other two work (the control).
+    let (st, e) = use_it(refresh[0].clone()).await;
+    assert_error(st, &e, 400, "invalid_grant", "expired access/refresh token");
+    for r in &refresh[1..] {
+        let (st, t) = use_it(r.clone()).await;
+        assert_eq!(st, 200, "{t}");
+    }
+}
