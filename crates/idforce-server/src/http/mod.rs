@@ -326,9 +326,15 @@ impl Through {
         s: &AppState,
         extensions: &axum::http::Extensions,
     ) -> std::sync::Arc<idforce_core::hosts::Entry> {
-        extensions
-            .get::<Through>()
-            .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone())
+        Through::or_login(extensions.get::<Through>(), s)
+    }
+
+    /// `found`'s entry, or the login host's.
+    pub fn or_login(
+        found: Option<&Through>,
+        s: &AppState,
+    ) -> std::sync::Arc<idforce_core::hosts::Entry> {
+        found.map_or_else(|| s.hosts.login().clone(), |t| t.0.clone())
     }
 }
 

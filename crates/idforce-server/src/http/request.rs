@@ -38,9 +38,7 @@ impl OAuthRequest {
         &self,
         s: &crate::state::AppState,
     ) -> std::sync::Arc<idforce_core::hosts::Entry> {
-        self.entry
-            .as_ref()
-            .map_or_else(|| s.hosts.login().clone(), |t| t.0.clone())
+        super::Through::or_login(self.entry.as_ref(), s)
     }
 
     /// The host the request was addressed to, without a port.

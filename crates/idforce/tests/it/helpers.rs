@@ -640,3 +640,43 @@ pub fn signature_for(secret: &str, response: &Value) -> String {
     base64::engine::general_purpose::STANDARD
         .encode(hmac::sign(&key, format!("{id}{issued_at}").as_bytes()))
 }
+
+/// The username-password grant's form for `username` through the Integration app.
+pub fn password_form<'a>(username: &'a str, password: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("grant_type", "password"),
+        ("client_id", INTEGRATION_ID),
+        ("client_secret", INTEGRATION_SECRET),
+        ("username", username),
+        ("password", password),
+    ]
+}
+
+/// The text of the first `<name>` element of an XML answer.
+pub fn element(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+/// The `openidconnect` crate's HTTP interface, served by `http` (a client of the test's: one
+/// that resolves My Domains, say).
+pub async fn oidc_request(
+    http: &reqwest::Client,
+    req: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+    let mut builder = http
+        .request(req.method().clone(), req.uri().to_string())
+        .body(req.body().clone());
+    for (k, v) in req.headers() {
+        builder = builder.header(k, v);
+    }
+    let r = builder.send().await?;
+    let mut out = openidconnect::http::Response::builder().status(r.status());
+    for (k, v) in r.headers() {
+        out = out.header(k, v);
+    }
+    let body = r.bytes().await?.to_vec();
+    Ok(out.body(body).unwrap())
+}

@@ -95,16 +95,6 @@ impl Hosts {
     }
 }
 
-pub fn password_form<'a>(username: &'a str, password: &'a str) -> [(&'a str, &'a str); 5] {
-    [
-        ("grant_type", "password"),
-        ("client_id", INTEGRATION_ID),
-        ("client_secret", INTEGRATION_SECRET),
-        ("username", username),
-        ("password", password),
-    ]
-}
-
 const CLIENT_CREDENTIALS: [(&str, &str); 3] = [
     ("grant_type", "client_credentials"),
     ("client_id", INTEGRATION_ID),
@@ -205,25 +195,7 @@ async fn a_my_domain_serves_its_own_org_and_is_where_its_data_lives() {
 #[tokio::test]
 async fn openidconnect_discovers_the_my_domain_and_verifies_its_id_tokens() {
     let h = Hosts::start().await;
-    let http = h.http.clone();
-    let http_client = move |req: openidconnect::HttpRequest| {
-        let http = http.clone();
-        async move {
-            let mut builder = http
-                .request(req.method().clone(), req.uri().to_string())
-                .body(req.body().clone());
-            for (k, v) in req.headers() {
-                builder = builder.header(k, v);
-            }
-            let r = builder.send().await?;
-            let mut out = openidconnect::http::Response::builder().status(r.status());
-            for (k, v) in r.headers() {
-                out = out.header(k, v);
-            }
-            let body = r.bytes().await?.to_vec();
-            Ok::<_, reqwest::Error>(out.body(body).unwrap())
-        }
-    };
+    let http_client = |req| oidc_request(&h.http, req);
     let metadata = CoreProviderMetadata::discover_async(
         IssuerUrl::new(h.my_domain.clone()).unwrap(),
         &http_client,
@@ -692,25 +664,7 @@ async fn oidc_logout_ends_the_session_and_goes_where_the_org_or_the_app_says() {
     use openidconnect::core::CoreClient;
     use openidconnect::{LogoutRequest, PostLogoutRedirectUrl, ProviderMetadataWithLogout};
     let h = Hosts::start().await;
-    let http = h.http.clone();
-    let http_client = move |req: openidconnect::HttpRequest| {
-        let http = http.clone();
-        async move {
-            let mut builder = http
-                .request(req.method().clone(), req.uri().to_string())
-                .body(req.body().clone());
-            for (k, v) in req.headers() {
-                builder = builder.header(k, v);
-            }
-            let r = builder.send().await?;
-            let mut out = openidconnect::http::Response::builder().status(r.status());
-            for (k, v) in r.headers() {
-                out = out.header(k, v);
-            }
-            let body = r.bytes().await?.to_vec();
-            Ok::<_, reqwest::Error>(out.body(body).unwrap())
-        }
-    };
+    let http_client = |req| oidc_request(&h.http, req);
     let metadata = ProviderMetadataWithLogout::discover_async(
         IssuerUrl::new(h.my_domain.clone()).unwrap(),
         &http_client,

@@ -10,16 +10,6 @@ use tokio::io::AsyncWriteExt;
 use crate::browser::Browser;
 use crate::helpers::*;
 
-fn password_form<'a>(username: &'a str, password: &'a str) -> Vec<(&'static str, &'a str)> {
-    vec![
-        ("grant_type", "password"),
-        ("client_id", INTEGRATION_ID),
-        ("client_secret", INTEGRATION_SECRET),
-        ("username", username),
-        ("password", password),
-    ]
-}
-
 /// A server whose lockout allows ten checks, as Salesforce's default policy does.
 async fn ten_checks() -> TestServer {
     TestServer::start_with(CONFIG, |o| o.lockout.attempts = 10).await

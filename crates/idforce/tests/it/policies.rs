@@ -15,16 +15,6 @@ fn org_settings(settings: &str) -> String {
     config
 }
 
-fn password_form<'a>(username: &'a str, password: &'a str) -> [(&'a str, &'a str); 5] {
-    [
-        ("grant_type", "password"),
-        ("client_id", INTEGRATION_ID),
-        ("client_secret", INTEGRATION_SECRET),
-        ("username", username),
-        ("password", password),
-    ]
-}
-
 #[tokio::test]
 async fn a_switched_off_username_password_flow_answers_as_a_wrong_password() {
     let s = TestServer::start_with(
@@ -145,13 +135,6 @@ async fn soap(s: &TestServer, action: &str, body: String) -> (u16, String) {
         .await
         .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn element(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{name}>"))? + start;
-    Some(xml[start..end].to_owned())
 }
 
 #[tokio::test]

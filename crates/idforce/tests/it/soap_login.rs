@@ -41,14 +41,6 @@ async fn soap(s: &TestServer, path: &str, body: String) -> (u16, String) {
     (status, text)
 }
 
-/// The text of the first `<name>` element.
-fn element(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{name}>"))? + start;
-    Some(xml[start..end].to_owned())
-}
-
 fn assert_invalid_login(status: u16, body: &str) {
     assert_eq!(status, 500, "{body}");
     assert_eq!(
