@@ -22,6 +22,8 @@ pub const CLOCK_SKEW_SECS: i64 = 60;
 pub struct Assertion<'a> {
     signing_input: &'a str,
     signature: Vec<u8>,
+    /// The header's `kid`: which of a client's registered keys signed it.
+    pub kid: Option<String>,
     pub claims: Claims,
 }
 
@@ -73,6 +75,7 @@ pub fn parse(compact: &str) -> Result<Assertion<'_>, OAuthError> {
     Ok(Assertion {
         signing_input,
         signature: decode_part(s)?,
+        kid: header.get("kid").and_then(Value::as_str).map(str::to_owned),
         claims,
     })
 }
@@ -149,6 +152,17 @@ impl Assertion<'_> {
                     "an assertion signed with a key that does not match the app's certificate",
                 )
             })
+    }
+}
+
+impl Assertion<'_> {
+    /// Whether a key of `keys` (the one the header's `kid` names) signed it.
+    pub fn signed_by(&self, keys: &crate::jwks::JwkSet) -> bool {
+        keys.verifies(
+            self.kid.as_deref(),
+            self.signing_input.as_bytes(),
+            &self.signature,
+        )
     }
 }
 

@@ -402,6 +402,33 @@ pub fn error_location(
     redirect_location(redirect_uri, response_type, &params)
 }
 
+/// A callback URL is matched exactly, so it must be one a browser can be sent to: a scheme
+/// (`https`, `http`, or an app's own), something after it, no spaces and no fragment (RFC
+/// 6749 §3.1.2). Schemes that run code in the browser are refused, and so is `host:port/…`
+/// without a scheme (it parses as the scheme `localhost`).
+pub fn is_callback_url(u: &str) -> bool {
+    let Some((scheme, rest)) = u.split_once(':') else {
+        return false;
+    };
+    let scripted = ["javascript", "data", "vbscript", "file"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s));
+    let a_port = rest.starts_with(|c: char| c.is_ascii_digit());
+    if scripted || a_port || scheme.eq_ignore_ascii_case("localhost") {
+        return false;
+    }
+    let mut chars = scheme.chars();
+    let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let rest_ok = if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
+        rest.strip_prefix("//")
+            .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+    } else {
+        !rest.is_empty()
+    };
+    scheme_ok && rest_ok && !u.chars().any(|c| c.is_whitespace() || c == '#')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

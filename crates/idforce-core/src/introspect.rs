@@ -111,8 +111,9 @@ async fn introspect_refresh(
     })
 }
 
-/// The app, user and org behind a token, when the caller may see it (its own app's token, or
-/// any of its org's with introspect_all_tokens) and the user is still active.
+/// The app, user and org behind a token, when the caller may see it (its own app's token, any
+/// of its org's with introspect_all_tokens, or one of an app it registered) and the user is
+/// still active.
 async fn visible_owner(
     ctx: &TokenContext<'_>,
     caller: &ConnectedApp,
@@ -120,16 +121,21 @@ async fn visible_owner(
     user_id: &SfId,
     org_id: &SfId,
 ) -> Result<Option<(Arc<ConnectedApp>, Arc<User>, Arc<Org>)>, OAuthError> {
-    let visible =
-        *app_id == caller.id || (caller.introspect_all_tokens && *org_id == caller.org_id);
+    let Some(app) = ctx.store.app(app_id).await? else {
+        return Ok(None);
+    };
+    let registered_by_caller = app
+        .registration
+        .as_ref()
+        .is_some_and(|r| r.parent == caller.id);
+    let visible = *app_id == caller.id
+        || (caller.introspect_all_tokens && *org_id == caller.org_id)
+        || registered_by_caller;
     if !visible {
         return Ok(None);
     }
-    let (Some(app), Some(user), Some(org)) = (
-        ctx.store.app(app_id).await?,
-        ctx.store.user(user_id).await?,
-        ctx.store.org(org_id).await?,
-    ) else {
+    let (Some(user), Some(org)) = (ctx.store.user(user_id).await?, ctx.store.org(org_id).await?)
+    else {
         return Ok(None);
     };
     // A user frozen or an app blocked since the token was issued: its tokens are inactive even

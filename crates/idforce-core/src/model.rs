@@ -230,6 +230,24 @@ pub struct ConnectedApp {
     /// How many refresh-token approvals a user may hold at once; a grant beyond it revokes the
     /// oldest (Salesforce's five).
     pub max_approvals_per_user: u32,
+    /// The token with which clients register themselves as apps of this org (Salesforce's
+    /// "Initial Access Token for Dynamic Client Registration").
+    pub initial_access_token: Option<ShownSecret>,
+    /// A JWK Set (JSON) whose keys verify this app's `private_key_jwt` client assertions,
+    /// beside its certificate's key.
+    pub jwks: Option<String>,
+    /// Where this app publishes such a set instead (fetched, cached, bounded).
+    pub jwks_uri: Option<String>,
+    /// How the app was registered, when a client registered it (RFC 7591).
+    pub registration: Option<crate::registration::Registration>,
+}
+
+/// A credential an admin may be shown again: its keyed digest, which requests are checked
+/// against, and a copy sealed under the system secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownSecret {
+    pub digest: Digest,
+    pub sealed: Vec<u8>,
 }
 
 /// Salesforce's limit of approvals per user and connected app.
@@ -307,6 +325,10 @@ impl ConnectedApp {
             device_flow: true,
             post_logout_redirect_uris: Vec::new(),
             max_approvals_per_user: DEFAULT_MAX_APPROVALS_PER_USER,
+            initial_access_token: None,
+            jwks: None,
+            jwks_uri: None,
+            registration: None,
             name,
         }
     }

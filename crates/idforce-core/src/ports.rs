@@ -337,6 +337,33 @@ pub fn client_secret_purpose(app: &SfId) -> String {
     format!("client_secret:{}", app.as15())
 }
 
+/// Client key sets published at a URL (an app's `jwks_uri`), fetched and cached by the server.
+#[async_trait]
+pub trait KeySets: Send + Sync {
+    /// The set at `uri`. `refetch` asks for a fresh copy (an assertion named a key the cached
+    /// copy lacks); an implementation may answer from its cache instead, so that no client can
+    /// make it fetch at every request. The error says why there is no set, for the log.
+    async fn key_set(
+        &self,
+        uri: &str,
+        refetch: bool,
+    ) -> Result<std::sync::Arc<crate::jwks::JwkSet>, String>;
+}
+
+/// Key sets for a server that fetches none: every `jwks_uri` is unreadable.
+pub struct NoKeySets;
+
+#[async_trait]
+impl KeySets for NoKeySets {
+    async fn key_set(
+        &self,
+        uri: &str,
+        _refetch: bool,
+    ) -> Result<std::sync::Arc<crate::jwks::JwkSet>, String> {
+        Err(format!("{uri}: key sets are not fetched here"))
+    }
+}
+
 /// Signs JWTs (id_tokens, JWT access tokens) with the current RS256 key.
 pub trait JwtSigner: Send + Sync {
     /// A compact JWS of `claims` with header `{"alg":"RS256","typ":typ,"kid":…}`.

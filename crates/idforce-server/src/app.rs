@@ -393,6 +393,7 @@ impl Application {
             metrics,
             database: idforce_store::redact_url(&opts.database),
             throttles: Default::default(),
+            key_sets: Default::default(),
             secrets,
             explain: opts.explain != Explain::Off,
             trusted_proxies: crate::config::trusted_proxies(

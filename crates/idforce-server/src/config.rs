@@ -152,6 +152,13 @@ pub struct AppSpec {
     /// Refresh-token approvals a user may hold at once (Salesforce's 5); the next revokes the
     /// oldest.
     pub max_approvals_per_user: Option<u32>,
+    /// Salesforce's "Initial Access Token for Dynamic Client Registration": clients that
+    /// present it may register themselves as apps of this org ("" removes it).
+    pub initial_access_token: Option<String>,
+    /// A JWK Set (JSON text) whose RSA keys verify `private_key_jwt` client assertions ("" removes it).
+    pub jwks: Option<String>,
+    /// Where the app publishes such a set: https, or http to localhost ("" removes it).
+    pub jwks_uri: Option<String>,
     /// Not a config key: Setup's form unticking "Use digital signatures".
     #[serde(skip)]
     pub remove_certificate: bool,

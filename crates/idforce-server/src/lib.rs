@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod hosts;
 pub mod http;
+pub mod key_sets;
 pub mod keys;
 pub mod listener;
 pub mod login_history;

@@ -234,32 +234,7 @@ pub fn is_web_url(u: &str) -> bool {
         && !u.chars().any(char::is_whitespace)
 }
 
-/// A callback URL is matched exactly, so it must be one a browser can be sent to: a scheme
-/// (`https`, `http`, or an app's own), something after it, no spaces and no fragment (RFC
-/// 6749 §3.1.2). Schemes that run code in the browser are refused, and so is `host:port/…`
-/// without a scheme (it parses as the scheme `localhost`).
-pub fn is_callback_url(u: &str) -> bool {
-    let Some((scheme, rest)) = u.split_once(':') else {
-        return false;
-    };
-    let scripted = ["javascript", "data", "vbscript", "file"]
-        .iter()
-        .any(|s| scheme.eq_ignore_ascii_case(s));
-    let a_port = rest.starts_with(|c: char| c.is_ascii_digit());
-    if scripted || a_port || scheme.eq_ignore_ascii_case("localhost") {
-        return false;
-    }
-    let mut chars = scheme.chars();
-    let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
-    let rest_ok = if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
-        rest.strip_prefix("//")
-            .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
-    } else {
-        !rest.is_empty()
-    };
-    scheme_ok && rest_ok && !u.chars().any(|c| c.is_whitespace() || c == '#')
-}
+pub use idforce_core::authorize::is_callback_url;
 
 fn random_password() -> String {
     // 16 characters from the token alphabet, with a prefix that satisfies common policies.
@@ -586,6 +561,45 @@ pub async fn update_app(
             ));
         }
         app.max_approvals_per_user = n;
+    }
+    if let Some(t) = &spec.initial_access_token {
+        if t.is_empty() {
+            app.initial_access_token = None;
+        } else if t.len() < 16 || t.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "initial_access_token: at least 16 characters, without spaces (`idforce app \
+                 generate-initial-access-token` makes one)"
+                    .to_owned(),
+            ));
+        } else {
+            let other = store
+                .app_by_initial_access_token(&hasher.digest(t))
+                .await?
+                .is_some_and(|other| other.id != app.id);
+            if other {
+                return Err(invalid("initial_access_token is another app's".to_owned()));
+            }
+            crate::operations::registration::set_initial_access_token(app, t, hasher, secrets);
+        }
+    }
+    if let Some(j) = &spec.jwks {
+        if j.trim().is_empty() {
+            app.jwks = None;
+        } else {
+            idforce_core::jwks::JwkSet::from_json(j).map_err(|e| invalid(format!("jwks: {e}")))?;
+            app.jwks = Some(j.trim().to_owned());
+        }
+    }
+    if let Some(u) = &spec.jwks_uri {
+        if u.is_empty() {
+            app.jwks_uri = None;
+        } else if idforce_core::registration::is_fetchable_jwks_uri(u) {
+            app.jwks_uri = Some(u.clone());
+        } else {
+            return Err(invalid(format!(
+                "jwks_uri {u:?} must be https (or http to localhost)"
+            )));
+        }
     }
     if let Some(v) = &spec.post_logout_redirect_uris {
         if let Some(bad) = v.iter().find(|u| !is_callback_url(u)) {

@@ -33,6 +33,8 @@ pub struct Inner {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The login host, My Domains and sites: which one each request came through.
     pub hosts: crate::hosts::Hosts,
+    /// Apps' key sets at their `jwks_uri`, fetched and kept.
+    pub key_sets: crate::key_sets::RemoteKeySets,
 }
 
 /// What each node throttles in memory (see `throttle.rs`).
@@ -91,6 +93,7 @@ impl AppState {
             passwords: &self.passwords,
             settings: &self.settings,
             signer: ring,
+            key_sets: &self.key_sets,
             secrets: &self.secrets,
             now: self.clock.now(),
             host: crate::http::request::host(headers),

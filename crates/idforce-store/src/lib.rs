@@ -23,6 +23,7 @@ use idforce_core::model::{ConnectedApp, Millis, Org, Profile, RefreshToken, Sess
 use idforce_core::ports::{Store, StoreError, StoreResult};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
+use idforce_core::token::Digest;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -75,6 +76,11 @@ pub trait Accounts: Send + Sync {
     async fn save_user(&self, user: &User) -> StoreResult<()>;
     async fn users(&self, org: Option<&SfId>) -> StoreResult<Vec<User>>;
     async fn save_app(&self, app: &ConnectedApp) -> StoreResult<()>;
+    /// The app whose initial access token has this keyed digest (dynamic client registration).
+    async fn app_by_initial_access_token(
+        &self,
+        digest: &Digest,
+    ) -> StoreResult<Option<ConnectedApp>>;
     async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>>;
     async fn apps(&self, org: Option<&SfId>) -> StoreResult<Vec<ConnectedApp>>;
 }

@@ -3,9 +3,10 @@
 
 use idforce_core::model::{
     AuthCode, ConnectedApp, DeviceCode, DeviceDecision, Family, LoginSession, Org, PermittedUsers,
-    Profile, RefreshToken, RefreshTokenPolicy, Session, Site, User,
+    Profile, RefreshToken, RefreshTokenPolicy, Session, ShownSecret, Site, User,
 };
 use idforce_core::ports::{StoreError, StoreResult};
+use idforce_core::registration::Registration;
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::SfId;
 use idforce_core::token::Digest;
@@ -217,12 +218,21 @@ pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
     })
 }
 
-/// `id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
-/// permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
-/// require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy,
-/// rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs,
-/// jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked, api_name,
-/// contact_email, oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user`
+/// The columns of `apps`, in the order `app` reads them.
+macro_rules! app_columns {
+    () => {
+        "id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
+     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
+     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
+     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
+     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
+     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user,
+     initial_access_token_digest, initial_access_token_sealed, jwks, jwks_uri, registration"
+    };
+}
+pub(crate) use app_columns;
+
+/// An app, from the columns `app_columns!` lists.
 pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
     let secret = r
         .opt_blob(4)?
@@ -269,7 +279,28 @@ pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
         post_logout_redirect_uris: json_list(&r.text(28)?)?,
         max_approvals_per_user: u32::try_from(r.int(29)?)
             .map_err(|_| corrupt("max_approvals_per_user"))?,
+        initial_access_token: match (r.opt_blob(30)?, r.opt_blob(31)?) {
+            (Some(digest), Some(sealed)) => Some(ShownSecret {
+                digest: Digest::try_from(digest.as_slice()).map_err(|_| corrupt("digest"))?,
+                sealed,
+            }),
+            _ => None,
+        },
+        jwks: r.opt_text(32)?,
+        jwks_uri: r.opt_text(33)?,
+        registration: r.opt_text(34)?.as_deref().map(registration).transpose()?,
     })
+}
+
+pub(crate) fn registration_json(r: &Registration) -> String {
+    r.to_json().to_string()
+}
+
+fn registration(text: &str) -> StoreResult<Registration> {
+    serde_json::from_str(text)
+        .ok()
+        .and_then(|v| Registration::from_json(&v))
+        .ok_or_else(|| corrupt("registration"))
 }
 
 /// The stored forms of an app's lists: callback URLs, profiles, pre-authorized users.

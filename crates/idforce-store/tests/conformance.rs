@@ -179,6 +179,24 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
         device_flow: false,
         post_logout_redirect_uris: Vec::new(),
         max_approvals_per_user: 5,
+        initial_access_token: Some(idforce_core::model::ShownSecret {
+            digest: [4u8; 32],
+            sealed: vec![5, 6],
+        }),
+        jwks: Some(r#"{"keys":[]}"#.into()),
+        jwks_uri: Some("https://keys.example/jwks".into()),
+        registration: Some(idforce_core::registration::Registration {
+            parent: org.id,
+            issued_at: 1_700_000_000,
+            access_token: Some([6u8; 32]),
+            metadata: idforce_core::registration::ClientMetadata {
+                client_name: "Registered".into(),
+                grant_types: vec!["authorization_code".into()],
+                token_endpoint_auth_method: "private_key_jwt".into(),
+                software_id: Some("conformance".into()),
+                ..Default::default()
+            },
+        }),
     };
     s.save_app(&a).await.unwrap();
     a
@@ -205,6 +223,16 @@ async fn records_round_trip(name: &str, s: Store) {
         "{name}: usernames ignore case"
     );
     assert_eq!(s.app(&a.id).await.unwrap().as_deref(), Some(&a), "{name}");
+    assert_eq!(
+        s.app_by_initial_access_token(&[4u8; 32]).await.unwrap(),
+        Some(a.clone()),
+        "{name}: an app by its initial access token"
+    );
+    assert_eq!(
+        s.app_by_initial_access_token(&[5u8; 32]).await.unwrap(),
+        None,
+        "{name}: no app has this token"
+    );
     assert_eq!(
         s.app_by_client_id("3MVG9conformance")
             .await
@@ -1827,6 +1855,8 @@ async fn one_users_tokens_of_one_app_and_an_orgs_sessions(name: &str, s: Store) 
         name: "Other".into(),
         api_name: "Other".into(),
         client_id: "3MVG9other".into(),
+        // One app per initial access token: the stores keep them unique.
+        initial_access_token: None,
         ..a1.clone()
     };
     s.save_app(&a2).await.unwrap();

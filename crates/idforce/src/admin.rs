@@ -16,6 +16,9 @@ use idforce_server::operations::{self, app_view, changes, users};
 use idforce_store::{Backend, SessionFilter};
 use serde_json::{Value, json};
 
+use idforce_server::operations::registration::{
+    reveal_initial_access_token, set_initial_access_token,
+};
 use idforce_server::secrets::SystemSecret;
 use idforce_server::seed::set_client_secret;
 
@@ -780,9 +783,31 @@ impl Admin {
                 let app = self.app(&app).await?;
                 let mut v = app_view(&app);
                 if reveal_secret {
-                    v["client_secret"] = Value::from(self.reveal(&app)?);
+                    // A public app without a token to show: say so, as for any secret.
+                    if app.secret_digest.is_some() || app.initial_access_token.is_none() {
+                        v["client_secret"] = Value::from(self.reveal(&app)?);
+                    }
+                    if let Some(t) = reveal_initial_access_token(&self.secrets, &app) {
+                        v["initial_access_token"] = Value::from(t);
+                    }
                 }
                 self.print(&v);
+            }
+            AppCommand::GenerateInitialAccessToken { app } => {
+                let mut app = self.app(&app).await?;
+                let t = token::mint_client_secret();
+                set_initial_access_token(&mut app, &t, &self.hasher, &self.secrets);
+                self.store.save_app(&app).await.map_err(|e| e.to_string())?;
+                self.audit(
+                    Some(app.org_id),
+                    "Connected Apps",
+                    format!(
+                        "Generated an initial access token for connected app {:?}",
+                        app.name
+                    ),
+                )
+                .await?;
+                self.print(&json!({"app": app.name, "initial_access_token": t}));
             }
             AppCommand::RotateSecret { app } => {
                 let mut app = self.app(&app).await?;
@@ -895,6 +920,15 @@ impl Admin {
                     device_flow: u.device_flow,
                     post_logout_redirect_uris: some(u.post_logout_redirect_uris),
                     max_approvals_per_user: u.max_approvals_per_user,
+                    initial_access_token: u.initial_access_token,
+                    jwks: u
+                        .jwks
+                        .map(|p| {
+                            std::fs::read_to_string(&p)
+                                .map_err(|e| format!("--jwks {}: {e}", p.display()))
+                        })
+                        .transpose()?,
+                    jwks_uri: u.jwks_uri,
                     ..Default::default()
                 };
                 if let Some(name) = u.name {

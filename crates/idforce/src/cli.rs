@@ -392,6 +392,16 @@ pub struct AppUpdate {
     /// Whether JWT bearer assertions need the certificate within its validity period.
     #[arg(long)]
     pub enforce_certificate_validity: Option<bool>,
+    /// The initial access token with which clients register themselves as apps of this org
+    /// at /services/oauth2/register ("" removes it; `generate-initial-access-token` makes one).
+    #[arg(long)]
+    pub initial_access_token: Option<String>,
+    /// A file holding a JWK Set whose RSA keys verify private_key_jwt client assertions.
+    #[arg(long)]
+    pub jwks: Option<PathBuf>,
+    /// Where the app publishes its JWK Set: https, or http to localhost ("" removes it).
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -616,9 +626,16 @@ pub enum AppCommand {
     Show {
         /// The app's name or consumer key.
         app: String,
-        /// Also print the consumer secret (Salesforce's "Manage Consumer Details").
+        /// Also print the consumer secret and the initial access token (Salesforce's "Manage
+        /// Consumer Details" and "Click to reveal").
         #[arg(long)]
         reveal_secret: bool,
+    },
+    /// Make a new initial access token for dynamic client registration (Setup's Generate /
+    /// Regenerate): the old one stops working; apps it registered stay. Prints it.
+    GenerateInitialAccessToken {
+        /// The app's name or consumer key.
+        app: String,
     },
     /// Change an app: each option given replaces that setting (the config file's key of the
     /// same name, `[[org.app]]`); the others stay.

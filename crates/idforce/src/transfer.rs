@@ -150,6 +150,10 @@ fn app_json(a: &ConnectedApp) -> Value {
         "oauth_enabled": a.oauth_enabled, "device_flow": a.device_flow,
         "post_logout_redirect_uris": a.post_logout_redirect_uris,
         "max_approvals_per_user": a.max_approvals_per_user,
+        "initial_access_token_digest": opt_b64(a.initial_access_token.as_ref().map(|t| &t.digest[..])),
+        "initial_access_token_sealed": opt_b64(a.initial_access_token.as_ref().map(|t| &t.sealed[..])),
+        "jwks": a.jwks, "jwks_uri": a.jwks_uri,
+        "registration": a.registration.as_ref().map(idforce_core::registration::Registration::to_json),
     })
 }
 
@@ -206,6 +210,24 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
             .get("device_flow")
             .and_then(Value::as_bool)
             .unwrap_or(true),
+        // These four are absent from exports made before client registration.
+        initial_access_token: match (
+            digest(v, "initial_access_token_digest")?,
+            opt_bytes(v, "initial_access_token_sealed")?,
+        ) {
+            (Some(digest), Some(sealed)) => {
+                Some(idforce_core::model::ShownSecret { digest, sealed })
+            }
+            _ => None,
+        },
+        jwks: opt_text(v, "jwks"),
+        jwks_uri: opt_text(v, "jwks_uri"),
+        registration: match v.get("registration") {
+            None | Some(Value::Null) => None,
+            Some(r) => Some(
+                idforce_core::registration::Registration::from_json(r).ok_or("bad registration")?,
+            ),
+        },
         max_approvals_per_user: v
             .get("max_approvals_per_user")
             .and_then(Value::as_u64)

@@ -125,6 +125,8 @@ pub struct TokenContext<'a> {
     pub passwords: &'a dyn PasswordVerifier,
     pub settings: &'a IssuerSettings,
     pub signer: &'a dyn JwtSigner,
+    /// Apps' key sets published at a `jwks_uri`.
+    pub key_sets: &'a dyn crate::ports::KeySets,
     /// Opens apps' sealed consumer secrets, which key `signature` when a request carries none.
     pub secrets: &'a dyn SecretBox,
     pub now: Millis,
@@ -268,13 +270,16 @@ async fn client_assertion(
     let app = app_of_consumer_key(ctx, &claims.iss)
         .await?
         .ok_or_else(|| unknown_client(ctx, &claims.iss))?;
-    let certificate = app
-        .certificate_der
-        .as_deref()
-        .ok_or_else(|| refused("a client assertion for an app without a certificate".into()))?;
-    parsed
-        .verify_signature(certificate)
-        .map_err(|_| refused("a client assertion not signed with the app's key".into()))?;
+    if app.certificate_der.is_none() && app.jwks.is_none() && app.jwks_uri.is_none() {
+        return Err(refused(
+            "a client assertion for an app without a certificate or registered keys".into(),
+        ));
+    }
+    if !signed_by_app(ctx, &app, &parsed).await {
+        return Err(refused(
+            "a client assertion not signed with the app's key".into(),
+        ));
+    }
     let token_endpoint =
         |base: &str| format!("{}/services/oauth2/token", base.trim_end_matches('/'));
     // This server as issuer, or the endpoint the assertion is sent to (token or introspection).
@@ -328,6 +333,42 @@ async fn client_assertion(
 /// approvals per user"). Done after the grant's own write: two grants at once may leave one
 /// approval too many until the next. A store failure here leaves the grant as it is; the next
 /// grant trims again.
+/// Whether the app's certificate, or a key of the set it registered (inline or at its
+/// `jwks_uri`), signed a client assertion. A published set that lacks the assertion's key is
+/// fetched again (the client may have rotated), as often as `KeySets` allows.
+async fn signed_by_app(
+    ctx: &TokenContext<'_>,
+    app: &ConnectedApp,
+    assertion: &crate::assertion::Assertion<'_>,
+) -> bool {
+    if let Some(der) = app.certificate_der.as_deref()
+        && assertion.verify_signature(der).is_ok()
+    {
+        return true;
+    }
+    if let Some(text) = app.jwks.as_deref()
+        && let Ok(set) = crate::jwks::JwkSet::from_json(text)
+        && assertion.signed_by(&set)
+    {
+        return true;
+    }
+    let Some(uri) = app.jwks_uri.as_deref() else {
+        return false;
+    };
+    let kid = assertion.kid.as_deref();
+    let mut set = ctx.key_sets.key_set(uri, false).await;
+    if set.as_ref().is_ok_and(|s| !s.knows(kid)) {
+        set = ctx.key_sets.key_set(uri, true).await;
+    }
+    match set {
+        Ok(set) => assertion.signed_by(&set),
+        Err(why) => {
+            tracing::warn!(app = %app.id, %why, "cannot read the app's jwks_uri");
+            false
+        }
+    }
+}
+
 pub(crate) async fn keep_approvals_within_limit(
     ctx: &TokenContext<'_>,
     user: &crate::sfid::SfId,

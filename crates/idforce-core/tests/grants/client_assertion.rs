@@ -1,6 +1,7 @@
 //! `private_key_jwt` client authentication (RFC 7523 §2.2) wherever a client secret is taken:
 //! each refusal answers as a wrong secret does, beside the control that passes.
 
+use idforce_store::Accounts;
 use serde_json::{Value, json};
 
 use crate::world::*;
@@ -131,4 +132,45 @@ async fn client_assertions_that_do_not_prove_the_client_are_refused() {
     // The control: the same kind of assertion, well made, passes.
     let good = sign_assertion("jwt.key", &claims(&w, "b-8"));
     with_assertion(&w, &good, &[]).await.unwrap();
+}
+
+/// An app without a certificate, verified by the keys it registered: inline, or published at
+/// a `jwks_uri` (read through `KeySets`, which the server fetches and keeps).
+#[tokio::test]
+async fn registered_keys_verify_client_assertions() {
+    let mut w = World::new().await;
+    w.app.certificate_der = None;
+    w.app.jwks = Some(json!({"keys": [jwk_of("jwt.key", "k1")]}).to_string());
+    w.store.save_app(&w.app).await.unwrap();
+    let signed = |w: &World, key: &str, kid: &str, jti: &str| {
+        sign_assertion_with_kid(key, kid, &claims(w, jti))
+    };
+    with_assertion(&w, &signed(&w, "jwt.key", "k1", "c-1"), &[])
+        .await
+        .unwrap();
+    let r = with_assertion(&w, &signed(&w, "other.key", "k1", "c-2"), &[]).await;
+    assert!(cause_of(r).contains("not signed with the app's key"));
+
+    // Published keys: the set at the URL is asked for again when it lacks the assertion's key.
+    w.app.jwks = None;
+    w.app.jwks_uri = Some("https://keys.example/jwks".into());
+    w.store.save_app(&w.app).await.unwrap();
+    w.key_sets.publish(
+        "https://keys.example/jwks",
+        &json!({"keys": [jwk_of("other.key", "k2")]}),
+    );
+    with_assertion(&w, &signed(&w, "other.key", "k2", "c-3"), &[])
+        .await
+        .unwrap();
+    let fetches = |w: &World| w.key_sets.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(fetches(&w), 1);
+    let r = with_assertion(&w, &signed(&w, "jwt.key", "k1", "c-4"), &[]).await;
+    assert!(cause_of(r).contains("not signed with the app's key"));
+    assert_eq!(fetches(&w), 3, "an unknown kid asks for the set again");
+
+    // Neither a certificate nor keys: refused before any signature is checked.
+    w.app.jwks_uri = None;
+    w.store.save_app(&w.app).await.unwrap();
+    let r = with_assertion(&w, &signed(&w, "jwt.key", "k1", "c-5"), &[]).await;
+    assert!(cause_of(r).contains("without a certificate or registered keys"));
 }

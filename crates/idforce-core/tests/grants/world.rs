@@ -77,6 +77,39 @@ pub struct World {
     pub alice: User,
     /// All users may use it; it has a secret, a certificate and a run-as user (Alice).
     pub app: ConnectedApp,
+    /// Key sets "published" at URLs, as a `jwks_uri` serves them.
+    pub key_sets: PublishedKeys,
+}
+
+/// Key sets served from memory, counting fetches; a URL not in the map cannot be fetched.
+#[derive(Default)]
+pub struct PublishedKeys {
+    pub sets: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    pub fetches: std::sync::atomic::AtomicUsize,
+}
+
+impl PublishedKeys {
+    pub fn publish(&self, uri: &str, set: &serde_json::Value) {
+        self.sets
+            .lock()
+            .unwrap()
+            .insert(uri.into(), set.to_string());
+    }
+}
+
+#[async_trait]
+impl idforce_core::ports::KeySets for PublishedKeys {
+    async fn key_set(
+        &self,
+        uri: &str,
+        _refetch: bool,
+    ) -> Result<std::sync::Arc<idforce_core::jwks::JwkSet>, String> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let text = self.sets.lock().unwrap().get(uri).cloned();
+        let text = text.ok_or_else(|| format!("{uri}: not found"))?;
+        idforce_core::jwks::JwkSet::from_json(&text).map(std::sync::Arc::new)
+    }
 }
 
 impl World {
@@ -147,9 +180,14 @@ impl World {
             device_flow: true,
             post_logout_redirect_uris: Vec::new(),
             max_approvals_per_user: 5,
+            initial_access_token: None,
+            jwks: None,
+            jwks_uri: None,
+            registration: None,
         };
         store.save_app(&app).await.unwrap();
         World {
+            key_sets: PublishedKeys::default(),
             store,
             passwords: std::sync::Arc::new(PlainPasswords),
             hasher,
@@ -202,6 +240,7 @@ impl World {
             passwords: self.passwords.as_ref(),
             settings: &self.settings,
             signer: &VisibleSigner,
+            key_sets: &self.key_sets,
             secrets: &VisibleBox,
             now: self.now,
             host: self.host,
@@ -309,9 +348,13 @@ pub fn pem_der(name: &str) -> Vec<u8> {
 
 /// An RS256 JWT of `claims` signed with the fixture key `key` (`jwt.key` or `other.key`).
 pub fn sign_assertion(key: &str, claims: &serde_json::Value) -> String {
+    sign_with_header(key, &serde_json::json!({"alg": "RS256"}), claims)
+}
+
+fn sign_with_header(key: &str, header: &serde_json::Value, claims: &serde_json::Value) -> String {
     use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
     let key = RsaKeyPair::from_pkcs8(&pem_der(key)).unwrap();
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#);
+    let header = URL_SAFE_NO_PAD.encode(header.to_string());
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
     let input = format!("{header}.{body}");
     let mut signature = vec![0; key.public_modulus_len()];
@@ -323,6 +366,27 @@ pub fn sign_assertion(key: &str, claims: &serde_json::Value) -> String {
     )
     .unwrap();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// The public half of the fixture key `key` as a JWK named `kid`.
+pub fn jwk_of(key: &str, kid: &str) -> serde_json::Value {
+    use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+    let pair = RsaKeyPair::from_pkcs8(&pem_der(key)).unwrap();
+    let public = pair.public_key();
+    serde_json::json!({
+        "kty": "RSA", "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+    })
+}
+
+/// An RS256 JWT of `claims`, its header naming `kid`.
+pub fn sign_assertion_with_kid(key: &str, kid: &str, claims: &serde_json::Value) -> String {
+    sign_with_header(
+        key,
+        &serde_json::json!({"alg": "RS256", "kid": kid}),
+        claims,
+    )
 }
 
 /// What the log line of a refused request says was wrong.

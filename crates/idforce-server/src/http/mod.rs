@@ -8,6 +8,7 @@ mod identity;
 mod oauth;
 mod oidc;
 mod pages;
+mod register;
 mod report;
 pub mod request;
 mod respond;
@@ -39,6 +40,8 @@ pub mod paths {
     pub const TOKEN: &str = "/services/oauth2/token";
     pub const INTROSPECT: &str = "/services/oauth2/introspect";
     pub const REVOKE: &str = "/services/oauth2/revoke";
+    pub const REGISTER: &str = crate::operations::registration::REGISTER_PATH;
+    pub const REGISTERED_CLIENT: &str = "/services/oauth2/register/{client_id}";
     pub const IDENTITY: &str = "/id/{org}/{user}";
     pub const DATA: &str = "/services/data";
     pub const DATA_VERSION: &str = "/services/data/{version}";
@@ -174,6 +177,13 @@ fn routes() -> Router<AppState> {
         .route(paths::TOKEN, any(oauth::token))
         .route(paths::INTROSPECT, any(oauth::introspect))
         .route(paths::REVOKE, any(oauth::revoke))
+        .route(paths::REGISTER, axum::routing::post(register::register))
+        .route(
+            paths::REGISTERED_CLIENT,
+            get(register::client)
+                .put(register::client)
+                .delete(register::client),
+        )
         .route(
             paths::IDENTITY,
             get(identity::identity).post(identity::identity),

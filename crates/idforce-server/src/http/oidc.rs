@@ -66,6 +66,7 @@ fn endpoints(base: &str) -> serde_json::Map<String, Value> {
     m.insert("userinfo_endpoint".into(), at(paths::USERINFO));
     m.insert("jwks_uri".into(), at(paths::JWKS));
     m.insert("introspection_endpoint".into(), at(paths::INTROSPECT));
+    m.insert("registration_endpoint".into(), at(paths::REGISTER));
     m.insert("scopes_supported".into(), json!(scope::KNOWN));
     m.insert(
         "response_types_supported".into(),

@@ -134,6 +134,16 @@ pub fn app_view(a: &ConnectedApp) -> Value {
         "id_token_lifetime_secs": a.id_token_lifetime_secs,
         "jwt_access_tokens": a.jwt_access_tokens, "device_flow": a.device_flow,
         "enforce_certificate_validity": a.enforce_certificate_validity,
+        "max_approvals_per_user": a.max_approvals_per_user,
+        "has_initial_access_token": a.initial_access_token.is_some(),
+        "jwks": a.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
+        "jwks_uri": a.jwks_uri,
+        "registered_by": a.registration.as_ref().map(|r| r.parent.to18()),
+        "registration": a.registration.as_ref().map(|r| json!({
+            "client_id_issued_at": r.issued_at,
+            "registration_access_token_live": r.access_token.is_some(),
+            "metadata": r.metadata,
+        })),
     })
 }
 
@@ -182,4 +192,5 @@ pub fn reveal_secret(secrets: &SystemSecret, app: &ConnectedApp) -> Result<Strin
 }
 
 pub mod profiles;
+pub mod registration;
 pub mod users;

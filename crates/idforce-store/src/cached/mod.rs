@@ -239,6 +239,13 @@ impl<S: Backend> Accounts for Cached<S> {
         saved
     }
 
+    async fn app_by_initial_access_token(
+        &self,
+        digest: &idforce_core::token::Digest,
+    ) -> StoreResult<Option<ConnectedApp>> {
+        self.inner.app_by_initial_access_token(digest).await
+    }
+
     async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>> {
         self.inner.app_by_name(org, name).await
     }

@@ -284,6 +284,19 @@ impl Accounts for MemoryStore {
         Ok(())
     }
 
+    async fn app_by_initial_access_token(
+        &self,
+        digest: &idforce_core::token::Digest,
+    ) -> StoreResult<Option<ConnectedApp>> {
+        let state = self.read();
+        let app = state.apps.values().find(|a| {
+            a.initial_access_token
+                .as_ref()
+                .is_some_and(|t| t.digest == *digest)
+        });
+        Ok(app.map(|a| (*a).clone()))
+    }
+
     async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>> {
         let state = self.read();
         let app = state

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use idforce_core::model::{ConnectedApp, Org, Profile, User};
 use idforce_core::ports::{Directory, StoreResult};
 use idforce_core::sfid::SfId;
+use idforce_core::token::Digest;
 
 use super::{PgStore, all, change, one, unavailable};
 use crate::Accounts;
@@ -44,6 +45,11 @@ const USER_BY_USERNAME: &str =
     "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
      security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at, frozen
      FROM users WHERE lower(username) = lower($1)";
+const APP_BY_INITIAL_ACCESS_TOKEN: &str = concat!(
+    "SELECT ",
+    rows::app_columns!(),
+    " FROM apps WHERE initial_access_token_digest = $1"
+);
 /// `$1` an org, or NULL for every org.
 const USERS: &str =
     "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
@@ -61,43 +67,32 @@ const SAVE_USER: &str = "INSERT INTO users (id, org_id, username, email, first_n
          locked_until = excluded.locked_until, updated_at = excluded.updated_at,
          frozen = excluded.frozen";
 
-const APP_BY_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
-     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
-     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
-     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user
-     FROM apps WHERE id = $1";
-const APP_BY_CLIENT_ID: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
-     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
-     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
-     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user
-     FROM apps WHERE client_id = $1";
-const APP_BY_NAME: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
-     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
-     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
-     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user
-     FROM apps WHERE org_id = $1 AND name = $2";
+const APP_BY_ID: &str = concat!("SELECT ", rows::app_columns!(), " FROM apps WHERE id = $1");
+const APP_BY_CLIENT_ID: &str = concat!(
+    "SELECT ",
+    rows::app_columns!(),
+    " FROM apps WHERE client_id = $1"
+);
+const APP_BY_NAME: &str = concat!(
+    "SELECT ",
+    rows::app_columns!(),
+    " FROM apps WHERE org_id = $1 AND name = $2"
+);
 /// `$1` an org, or NULL for every org.
-const APPS: &str = "SELECT id, org_id, name, client_id, secret_digest, callback_urls, scopes, certificate_der,
-     permitted_users, profiles, pre_authorized_users, run_as, require_secret_for_web_server_flow,
-     require_secret_for_refresh_token_flow, require_pkce, refresh_token_policy, rotate_refresh_tokens,
-     session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
-     enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
-     oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user
-     FROM apps WHERE $1::text IS NULL OR org_id = $1 ORDER BY id";
+const APPS: &str = concat!(
+    "SELECT ",
+    rows::app_columns!(),
+    " FROM apps WHERE $1::text IS NULL OR org_id = $1 ORDER BY id"
+);
 const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_digest, callback_urls, scopes,
          certificate_der, permitted_users, profiles, pre_authorized_users, run_as,
          require_secret_for_web_server_flow, require_secret_for_refresh_token_flow, require_pkce,
          refresh_token_policy, rotate_refresh_tokens, session_timeout_secs, introspect_all_tokens,
          id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked,
          api_name, contact_email, oauth_enabled, device_flow, post_logout_redirect_uris,
-         max_approvals_per_user)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
+         max_approvals_per_user, initial_access_token_digest, initial_access_token_sealed,
+         jwks, jwks_uri, registration)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
          secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
          scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -116,7 +111,11 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          api_name = excluded.api_name, contact_email = excluded.contact_email,
          oauth_enabled = excluded.oauth_enabled, device_flow = excluded.device_flow,
          post_logout_redirect_uris = excluded.post_logout_redirect_uris,
-         max_approvals_per_user = excluded.max_approvals_per_user";
+         max_approvals_per_user = excluded.max_approvals_per_user,
+         initial_access_token_digest = excluded.initial_access_token_digest,
+         initial_access_token_sealed = excluded.initial_access_token_sealed,
+         jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
+         registration = excluded.registration";
 
 const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = $1 AND app_id = $2";
 
@@ -293,9 +292,22 @@ impl Accounts for PgStore {
                 .bind(a.oauth_enabled)
                 .bind(a.device_flow)
                 .bind(rows::to_json(&a.post_logout_redirect_uris))
-                .bind(i64::from(a.max_approvals_per_user)),
+                .bind(i64::from(a.max_approvals_per_user))
+                .bind(a.initial_access_token.as_ref().map(|t| t.digest.to_vec()))
+                .bind(a.initial_access_token.as_ref().map(|t| t.sealed.clone()))
+                .bind(a.jwks.clone())
+                .bind(a.jwks_uri.clone())
+                .bind(a.registration.as_ref().map(rows::registration_json)),
         )
         .await
+    }
+
+    async fn app_by_initial_access_token(
+        &self,
+        digest: &Digest,
+    ) -> StoreResult<Option<ConnectedApp>> {
+        let query = sqlx::query(APP_BY_INITIAL_ACCESS_TOKEN).bind(digest.to_vec());
+        one(query, &self.pool, rows::app).await
     }
 
     async fn app_by_name(&self, org: &SfId, name: &str) -> StoreResult<Option<ConnectedApp>> {

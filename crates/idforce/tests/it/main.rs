@@ -27,6 +27,7 @@ mod password_attacks;
 mod policies;
 mod process;
 mod refresh_tokens;
+mod registration;
 mod replay_races;
 mod seeds;
 mod sessions;

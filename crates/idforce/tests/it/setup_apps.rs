@@ -295,6 +295,57 @@ async fn a_new_connected_app_is_checked_field_by_field_then_works_on_the_wire() 
     );
     assert_eq!(refresh_with(new_secret).await.0, 200);
 
+    // Generate Initial Access Token (dynamic client registration): shown once generated, and
+    // again after the password; it registers an app (the control: none was shown before).
+    let manage = alice.get(&manage_url).await;
+    assert!(
+        manage.body.contains("None. Generate one under"),
+        "{}",
+        manage.body
+    );
+    let page = alice.get(&consumer).await;
+    assert_eq!(code_of(&page, "initial-access-token"), None);
+    let generated = alice
+        .post(
+            &consumer,
+            &form(&[
+                ("csrf", &csrf_of(&page)),
+                ("password", ALICE_PASSWORD),
+                ("action", "generate_initial_access_token"),
+            ]),
+        )
+        .await;
+    let initial = code_of(&generated, "initial-access-token").expect("the new token");
+    let revealed = alice
+        .post(
+            &consumer,
+            &form(&[
+                ("csrf", &csrf_of(&page)),
+                ("password", ALICE_PASSWORD),
+                ("action", "reveal"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        code_of(&revealed, "initial-access-token"),
+        Some(initial.clone())
+    );
+    let r = s
+        .http
+        .post(s.at("/services/oauth2/register"))
+        .bearer_auth(&initial)
+        .json(&serde_json::json!({"grant_types": ["password"], "client_name": "From Setup"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let manage = alice.get(&manage_url).await;
+    assert!(
+        manage.body.contains("Generated: clients that present it"),
+        "{}",
+        manage.body
+    );
+
     // Enable OAuth Settings off: the consumer key is unknown on the wire.
     let edit = alice.get(&edit_url).await;
     let off: Vec<(String, String)> = seed_002_app(&csrf_of(&edit))

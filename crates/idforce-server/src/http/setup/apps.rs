@@ -179,6 +179,10 @@ struct ManagePage<'a> {
     profiles_href: String,
     users_href: String,
     consumer_href: String,
+    /// The app that registered this one (RFC 7591), by name, and its page.
+    registered_by: Option<(String, String)>,
+    /// Keys registered for `private_key_jwt`, as Setup says it.
+    client_keys: String,
 }
 
 impl ManagePage<'_> {
@@ -214,6 +218,21 @@ pub async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> 
         Some(run_as) => format!("Yes, run as {run_as}"),
         None => "No".to_owned(),
     };
+    let registered_by = match &app.registration {
+        Some(r) => {
+            let parent = s.store.app(&r.parent).await.ok().flatten();
+            Some(match parent {
+                Some(p) => (p.name.clone(), href(CONNECTED_APP, &p)),
+                None => (r.parent.to18(), String::new()),
+            })
+        }
+        None => None,
+    };
+    let client_keys = match (&app.jwks, &app.jwks_uri) {
+        (Some(_), _) => "A JWK Set registered with the app".to_owned(),
+        (None, Some(uri)) => format!("The JWK Set at {uri}"),
+        (None, None) => "None".to_owned(),
+    };
     let message = match request::query_param(uri.query(), "done").as_deref() {
         Some("created") => Some(
             "Your connected app is saved. Its consumer key and secret are under Manage \
@@ -244,6 +263,8 @@ pub async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> 
             profiles_href: href(PROFILES, &app),
             users_href: href(USERS, &app),
             consumer_href: href(CONSUMER, &app),
+            registered_by,
+            client_keys,
             app: &app,
         },
     )
@@ -957,7 +978,10 @@ struct ConsumerPage<'a> {
     csrf: String,
     /// The secret, once the admin's password is checked.
     secret: Option<String>,
-    generated: bool,
+    /// The initial access token, shown with the secret.
+    initial_access_token: Option<String>,
+    /// What was just generated, said above what is shown.
+    generated: Option<&'static str>,
     password_error: Option<&'static str>,
     failure: Option<String>,
 }
@@ -969,10 +993,13 @@ fn consumer_page(
     (user, org): (&User, &Org),
     app: &ConnectedApp,
     secret: Option<String>,
-    generated: bool,
+    generated: Option<&'static str>,
     password_error: Option<&'static str>,
     failure: Option<String>,
 ) -> Response {
+    let initial_access_token = secret.as_ref().and_then(|_| {
+        crate::operations::registration::reveal_initial_access_token(&s.secrets, app)
+    });
     let status = super::form_status(password_error.is_none());
     pages::html(
         status,
@@ -984,6 +1011,7 @@ fn consumer_page(
             csrf: csrf_token(s, sid),
             app,
             secret,
+            initial_access_token,
             generated,
             password_error,
             failure,
@@ -999,7 +1027,7 @@ pub async fn consumer_form(State(s): State<AppState>, headers: HeaderMap, uri: U
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    consumer_page(&s, &sid, (&user, &org), &app, None, false, None, None)
+    consumer_page(&s, &sid, (&user, &org), &app, None, None, None, None)
 }
 
 /// `action=reveal` shows the secret, `action=generate` replaces it (and shows the new one);
@@ -1019,8 +1047,34 @@ pub async fn consumer_action(State(s): State<AppState>, req: Request) -> Respons
         Err(e) => {
             tracing::info!(cause = ?e.cause(), "Manage Consumer Details: the password was refused");
             let said = "Your password is incorrect, or you are locked out.";
-            return consumer_page(&s, &sid, who, &app, None, false, Some(said), None);
+            return consumer_page(&s, &sid, who, &app, None, None, Some(said), None);
         }
+    }
+    if req.params.get("action") == Some("generate_initial_access_token") {
+        let t = token::mint_client_secret();
+        crate::operations::registration::set_initial_access_token(
+            &mut app, &t, &s.hasher, &s.secrets,
+        );
+        if s.store.save_app(&app).await.is_err() {
+            return unavailable();
+        }
+        let action = format!(
+            "Generated an initial access token for connected app {:?}",
+            app.name
+        );
+        operations::audit(
+            s.store.as_ref(),
+            Some(app.org_id),
+            &actor(&user),
+            SECTION,
+            action,
+            s.clock.now(),
+        )
+        .await;
+        let said = "A new initial access token is generated: the old one no longer registers \
+                    apps. Copy this one now.";
+        let secret = operations::reveal_secret(&s.secrets, &app).unwrap_or_default();
+        return consumer_page(&s, &sid, who, &app, Some(secret), Some(said), None, None);
     }
     let generate = req.params.get("action") == Some("generate");
     if generate {
@@ -1042,10 +1096,16 @@ pub async fn consumer_action(State(s): State<AppState>, req: Request) -> Respons
             s.clock.now(),
         )
         .await;
-        return consumer_page(&s, &sid, who, &app, Some(secret), true, None, None);
+        let said = "A new consumer secret is generated: the old one no longer works. Copy this \
+                    one now.";
+        return consumer_page(&s, &sid, who, &app, Some(secret), Some(said), None, None);
     }
     match operations::reveal_secret(&s.secrets, &app) {
-        Ok(secret) => consumer_page(&s, &sid, who, &app, Some(secret), false, None, None),
-        Err(why) => consumer_page(&s, &sid, who, &app, None, false, None, Some(why)),
+        Ok(secret) => consumer_page(&s, &sid, who, &app, Some(secret), None, None, None),
+        // A public app has no secret to show, but may have an initial access token.
+        Err(_) if app.secret_digest.is_none() && app.initial_access_token.is_some() => {
+            consumer_page(&s, &sid, who, &app, Some(String::new()), None, None, None)
+        }
+        Err(why) => consumer_page(&s, &sid, who, &app, None, None, None, Some(why)),
     }
 }
