@@ -214,6 +214,14 @@ impl OAuthError {
     pub fn app_blocked() -> Self {
         e(ErrorCode::OAuthAppBlocked, "this app is blocked by admin")
     }
+    /// Salesforce's answer once a user has logged in more often than its login rate allows
+    /// (n8n#31948, forcedotcom/cli#3297).
+    pub fn login_rate_exceeded() -> Self {
+        e(ErrorCode::InvalidGrant, "login rate exceeded")
+    }
+    pub fn is_login_rate_exceeded(&self) -> bool {
+        self.code == ErrorCode::InvalidGrant && self.description == "login rate exceeded"
+    }
     pub fn inactive_user() -> Self {
         e(ErrorCode::InvalidGrant, "inactive user")
     }

@@ -50,9 +50,10 @@ impl Jwk {
         let mut n = b64(v, "n")?;
         let lead = n.iter().take_while(|b| **b == 0).count();
         n.drain(..lead);
-        if n.len() * 8 < 2048 {
+        // Bounded above too: every assertion may be tried against every key of a set.
+        if !(2048..=4096).contains(&(n.len() * 8)) {
             return Err(format!(
-                "an RSA key of {} bits (at least 2048 are needed)",
+                "an RSA key of {} bits (2048 to 4096 are accepted)",
                 n.len() * 8
             ));
         }
@@ -147,6 +148,8 @@ mod tests {
     fn refuses_weak_private_and_empty_sets() {
         let weak = json!({"keys": [{"kty": "RSA", "n": modulus(1024), "e": "AQAB"}]});
         assert!(JwkSet::parse(&weak).unwrap_err().contains("1024 bits"));
+        let huge = json!({"keys": [{"kty": "RSA", "n": modulus(8192), "e": "AQAB"}]});
+        assert!(JwkSet::parse(&huge).unwrap_err().contains("8192 bits"));
         let private = json!({"keys": [{"kty": "RSA", "n": modulus(2048), "e": "AQAB", "d": "AQ"}]});
         assert!(JwkSet::parse(&private).unwrap_err().contains("private key"));
         let none = json!({"keys": [{"kty": "oct", "k": "AA"}]});

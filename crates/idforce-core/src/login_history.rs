@@ -121,9 +121,10 @@ pub enum LoginStatus {
     NotApprovedForAccess,
     AppBlocked,
     UsernamePasswordFlowDisabled,
+    LoginRateExceeded,
 }
 
-const STATUSES: [LoginStatus; 9] = [
+const STATUSES: [LoginStatus; 10] = [
     LoginStatus::Success,
     LoginStatus::InvalidPassword,
     LoginStatus::PasswordLockout,
@@ -133,6 +134,7 @@ const STATUSES: [LoginStatus; 9] = [
     LoginStatus::NotApprovedForAccess,
     LoginStatus::AppBlocked,
     LoginStatus::UsernamePasswordFlowDisabled,
+    LoginStatus::LoginRateExceeded,
 ];
 
 impl LoginStatus {
@@ -147,6 +149,7 @@ impl LoginStatus {
             LoginStatus::NotApprovedForAccess => "Failed: Not approved for access",
             LoginStatus::AppBlocked => "Failed: Connected app blocked",
             LoginStatus::UsernamePasswordFlowDisabled => "Username-Password Flow Disabled",
+            LoginStatus::LoginRateExceeded => "Login rate exceeded",
         }
     }
 

@@ -384,6 +384,71 @@ impl Session {
     }
 }
 
+/// Salesforce's limit of logins per user: at most `logins` in any `window_ms` (3,600 an hour),
+/// counted across every login entry point and node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginRate {
+    pub logins: u32,
+    pub window_ms: i64,
+}
+
+impl LoginRate {
+    /// `"3600/h"`: a count, a slash, and a window (`s`, `m`, `h`, `d`, or a duration such as
+    /// `30m`).
+    pub fn parse(s: &str) -> Option<LoginRate> {
+        let (n, per) = s.trim().split_once('/')?;
+        let logins: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
+        let per = per.trim();
+        let secs = match per {
+            "s" => 1,
+            "m" | "min" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            other => humantime::parse_duration(other).ok()?.as_secs(),
+        };
+        let window_ms = i64::try_from(secs).ok()?.checked_mul(1000)?;
+        (window_ms > 0).then_some(LoginRate { logins, window_ms })
+    }
+
+    /// The sliding-window count a store keeps per user, after one more login at `now`, if it
+    /// is within the rate; `None` if it is not (and nothing is counted). Windows start at
+    /// multiples of `window_ms`; a window started later than `now` (another node's clock
+    /// ahead) is taken as the current one. The stores' SQL does the same in one statement.
+    pub fn admit(&self, kept: Option<LoginCount>, now: Millis) -> Option<LoginCount> {
+        let w = self.window_ms;
+        let bucket = now.div_euclid(w) * w;
+        let next = match kept {
+            Some(k) if k.bucket >= bucket => LoginCount {
+                bucket: k.bucket,
+                count: k.count + 1,
+                previous: k.previous,
+            },
+            Some(k) => LoginCount {
+                bucket,
+                count: 1,
+                previous: if k.bucket == bucket - w { k.count } else { 0 },
+            },
+            None => LoginCount {
+                bucket,
+                count: 1,
+                previous: 0,
+            },
+        };
+        let elapsed = (now - next.bucket).clamp(0, w);
+        let weighted = next.previous * (w - elapsed) + next.count * w;
+        (weighted <= i64::from(self.logins) * w).then_some(next)
+    }
+}
+
+/// What a store keeps of a user's logins for `LoginRate`: the current window's start and
+/// count, and the previous window's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginCount {
+    pub bucket: Millis,
+    pub count: i64,
+    pub previous: i64,
+}
+
 /// Lockout rule of the org's password policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
@@ -526,4 +591,69 @@ pub fn is_api_name(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !s.contains("__")
         && !s.ends_with('_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn login_rates_parse_as_admins_write_them() {
+        let rate = |s| LoginRate::parse(s);
+        assert_eq!(
+            rate("3600/h"),
+            Some(LoginRate {
+                logins: 3600,
+                window_ms: HOUR
+            })
+        );
+        assert_eq!(
+            rate(" 10 / 30m "),
+            Some(LoginRate {
+                logins: 10,
+                window_ms: HOUR / 2
+            })
+        );
+        assert_eq!(rate("5/s").unwrap().window_ms, 1000);
+        for bad in ["", "3600", "0/h", "-1/h", "x/h", "10/", "10/parsec"] {
+            assert_eq!(rate(bad), None, "{bad}");
+        }
+    }
+
+    /// Logins within the rate are counted; the one beyond it is refused and not counted; the
+    /// previous window weighs less as the sliding window leaves it.
+    #[test]
+    fn a_sliding_window_admits_the_rate_and_no_more() {
+        let rate = LoginRate {
+            logins: 3,
+            window_ms: HOUR,
+        };
+        let start = 10 * HOUR;
+        let mut kept = None;
+        for i in 0..3 {
+            kept = Some(rate.admit(kept, start + i).expect("within the rate"));
+        }
+        assert_eq!(rate.admit(kept, start + 10), None, "the fourth in the hour");
+        assert_eq!(kept.unwrap().count, 3, "a refusal is not counted");
+        // Early in the next window the previous one still fills it: refused.
+        assert_eq!(rate.admit(kept, start + HOUR + 60_000), None);
+        // A third of the way in, a third of the previous window's logins has slid out: one
+        // login fits (3 × 2/3 + 1 = 3), the next does not.
+        let later = start + HOUR + HOUR / 3;
+        let k = rate.admit(kept, later).expect("room again");
+        assert_eq!((k.count, k.previous), (1, 3));
+        assert_eq!(rate.admit(Some(k), later), None);
+        // Two windows later nothing is left of them.
+        let k = rate.admit(Some(k), start + 3 * HOUR).unwrap();
+        assert_eq!((k.count, k.previous), (1, 0));
+        // A window another node already started (its clock ahead) is the current one.
+        let ahead = LoginCount {
+            bucket: 20 * HOUR,
+            count: 1,
+            previous: 0,
+        };
+        assert_eq!(rate.admit(Some(ahead), 20 * HOUR - 5).unwrap().count, 2);
+    }
 }

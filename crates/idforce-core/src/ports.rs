@@ -76,6 +76,17 @@ pub trait LoginAttempts: Send + Sync {
     /// A reserved check succeeded (or an administrator unlocks the user): the count restarts
     /// and any lock ends.
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()>;
+    /// Counts a login of `user` against `rate` if it is within it (then `true`); a login
+    /// beyond it is not counted (`false`), so a client that keeps trying is let in again as
+    /// soon as the window has room. The window slides: the previous window's logins count in
+    /// proportion to how much of it the sliding window still covers. One atomic step on every
+    /// backend, so nodes sharing a store share the count.
+    async fn take_login(
+        &self,
+        user: &SfId,
+        now: Millis,
+        rate: crate::model::LoginRate,
+    ) -> StoreResult<bool>;
 }
 
 /// What a grant that succeeds stores: the session of its access token and, when it issues

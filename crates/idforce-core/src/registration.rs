@@ -164,6 +164,24 @@ impl Requested {
     pub fn is_public(&self) -> bool {
         self.metadata.token_endpoint_auth_method == "none"
     }
+
+    /// Whether the client authenticates with a consumer secret (so one is minted for it).
+    pub fn uses_secret(&self) -> bool {
+        method_uses_secret(&self.metadata.token_endpoint_auth_method)
+    }
+}
+
+/// `client_secret_basic` and `client_secret_post`: the methods a consumer secret serves.
+pub fn method_uses_secret(method: &str) -> bool {
+    method.starts_with("client_secret_")
+}
+
+/// Whether a registered app authenticates with `private_key_jwt` alone: it has no secret, and
+/// its client id without an assertion proves nothing.
+pub fn requires_client_assertion(app: &ConnectedApp) -> bool {
+    app.registration
+        .as_ref()
+        .is_some_and(|r| r.metadata.token_endpoint_auth_method == "private_key_jwt")
 }
 
 fn text(body: &Map<String, Value>, name: &str) -> Result<Option<String>, RegistrationError> {
@@ -210,16 +228,38 @@ fn web_url(body: &Map<String, Value>, name: &str) -> Result<Option<String>, Regi
     Ok(url)
 }
 
-/// Whether a `jwks_uri` may be fetched: https, or plain http to this machine (development).
+/// Whether a `jwks_uri` may be fetched: https, or plain http to this machine (a development
+/// set-up; the fetcher allows it only on a development server). A URL with user information
+/// (`user@host`) is refused: parsers disagree on which host such a URL names.
 pub fn is_fetchable_jwks_uri(uri: &str) -> bool {
-    if uri.starts_with("https://") {
+    let (secure, rest) = match (uri.strip_prefix("https://"), uri.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => return false,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty()
+        || authority.contains(['@', '\\', '%'])
+        || uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return false;
+    }
+    if secure {
         return crate::hosts::host_of_url(uri).is_some();
     }
+    is_loopback_http(uri)
+}
+
+/// A plain-http URL to this machine (`localhost`, `127.0.0.1`, `[::1]`).
+pub fn is_loopback_http(uri: &str) -> bool {
     uri.strip_prefix("http://").is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let name = match host.strip_prefix('[') {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return false;
+        }
+        let name = match authority.strip_prefix('[') {
             Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => host.split(':').next().unwrap_or(""),
+            None => authority.split(':').next().unwrap_or(""),
         };
         matches!(name, "localhost" | "127.0.0.1" | "::1")
     })

@@ -22,12 +22,14 @@ pub async fn use_access_token(
 }
 
 /// Whether a live session may still be used: its user neither frozen nor deactivated, its
-/// app not blocked. Freezing and blocking revoke sessions too; this closes the window in which
-/// a node's directory cache had not yet seen the change and issued one more.
+/// app neither blocked nor off the wire (OAuth switched off, or deregistered). Those changes
+/// revoke sessions too; this closes the window in which a node's directory cache had not yet
+/// seen the change and issued one more.
 pub async fn still_allowed(store: &dyn Store, session: &Session) -> StoreResult<bool> {
     let user = store.user(&session.user_id).await?;
     let app = store.app(&session.app_id).await?;
-    Ok(user.is_some_and(|u| u.may_use_tokens()) && app.is_some_and(|a| !a.blocked))
+    Ok(user.is_some_and(|u| u.may_use_tokens())
+        && app.is_some_and(|a| !a.blocked && a.oauth_enabled))
 }
 
 /// Why `find_live` found no session for a token, for `serve --explain`: one more store read,

@@ -388,12 +388,15 @@ impl Application {
                 login_history: crate::config::login_history_max_rows(
                     opts.config.as_ref().map(|c| &c.server),
                 ) > 0,
+                login_rate: crate::config::login_rate(opts.config.as_ref().map(|c| &c.server)),
             },
             clock,
             metrics,
             database: idforce_store::redact_url(&opts.database),
             throttles: Default::default(),
-            key_sets: Default::default(),
+            key_sets: crate::key_sets::RemoteKeySets::new(crate::key_sets::is_development(
+                &public_url,
+            )),
             secrets,
             explain: opts.explain != Explain::Off,
             trusted_proxies: crate::config::trusted_proxies(

@@ -58,6 +58,9 @@ pub struct ServerSection {
     /// Login History keeps six months of logins, and at most this many rows (default
     /// 1,000,000), the oldest purged first; 0 records none.
     pub login_history_max_rows: Option<u64>,
+    /// How often one user may log in, across every entry point and node: "3600/h" is
+    /// Salesforce's limit. Off unless set.
+    pub login_rate_limit: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +226,15 @@ impl ConfigFile {
         if s.lockout_attempts == Some(0) {
             return refuse("lockout_attempts", "0", "must be at least 1");
         }
+        if let Some(r) = &s.login_rate_limit
+            && idforce_core::model::LoginRate::parse(r).is_none()
+        {
+            return refuse(
+                "login_rate_limit",
+                &format!("{r:?}"),
+                "expected logins per window, e.g. \"3600/h\" (Salesforce's) or \"100/10m\"",
+            );
+        }
         for p in s.trusted_proxies.iter().flatten() {
             if parse_network(p).is_none() {
                 return Err(ConfigError::Invalid(format!(
@@ -305,6 +317,13 @@ pub fn login_history_max_rows(server: Option<&ServerSection>) -> u64 {
     server
         .and_then(|s| s.login_history_max_rows)
         .unwrap_or(DEFAULT_LOGIN_HISTORY_MAX_ROWS)
+}
+
+/// The `[server] login_rate_limit` of a config (checked when it was loaded).
+pub fn login_rate(server: Option<&ServerSection>) -> Option<idforce_core::model::LoginRate> {
+    server
+        .and_then(|s| s.login_rate_limit.as_deref())
+        .and_then(idforce_core::model::LoginRate::parse)
 }
 
 /// The `[server] trusted_proxies` of a config (checked when it was loaded).

@@ -37,10 +37,18 @@ struct Kept {
 pub struct RemoteKeySets {
     http: reqwest::Client,
     kept: Mutex<HashMap<String, Kept>>,
+    /// Whether plain http to this machine is fetched: on a development server only.
+    loopback_http: bool,
+}
+
+/// Whether a server at `public_url` is a development one: plain http on this machine. Only
+/// such a server fetches key sets over plain http (from this machine too).
+pub fn is_development(public_url: &str) -> bool {
+    idforce_core::registration::is_loopback_http(public_url)
 }
 
 impl RemoteKeySets {
-    pub fn new() -> RemoteKeySets {
+    pub fn new(loopback_http: bool) -> RemoteKeySets {
         // reqwest is built without a default TLS provider: aws-lc, as everywhere in idforce.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -52,7 +60,13 @@ impl RemoteKeySets {
         RemoteKeySets {
             http,
             kept: Mutex::new(HashMap::new()),
+            loopback_http,
         }
+    }
+
+    /// Whether this is a development server (see `is_development`).
+    pub fn development(&self) -> bool {
+        self.loopback_http
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
@@ -75,6 +89,9 @@ impl RemoteKeySets {
     async fn download(&self, uri: &str) -> Result<(Vec<u8>, Duration), String> {
         if !is_fetchable_jwks_uri(uri) {
             return Err("not https (nor http to this machine)".into());
+        }
+        if !uri.starts_with("https://") && !self.loopback_http {
+            return Err("plain http, which only a development server fetches".into());
         }
         let mut response = self
             .http
@@ -104,12 +121,6 @@ impl RemoteKeySets {
             body.extend_from_slice(&chunk);
         }
         Ok((body, keep))
-    }
-}
-
-impl Default for RemoteKeySets {
-    fn default() -> Self {
-        RemoteKeySets::new()
     }
 }
 

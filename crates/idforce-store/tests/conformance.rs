@@ -73,6 +73,7 @@ conformance!(
     login_history_lists_filters_pages_and_purges,
     app_users_count_the_holders_of_live_refresh_tokens,
     one_users_tokens_of_one_app_and_an_orgs_sessions,
+    the_login_rate_slides_and_holds_under_concurrency,
 );
 
 fn memory() -> Store {
@@ -1855,9 +1856,16 @@ async fn one_users_tokens_of_one_app_and_an_orgs_sessions(name: &str, s: Store) 
         name: "Other".into(),
         api_name: "Other".into(),
         client_id: "3MVG9other".into(),
-        // One app per initial access token: the stores keep them unique.
-        initial_access_token: None,
         ..a1.clone()
+    };
+    // One app per initial access token: the stores keep them unique.
+    assert!(
+        matches!(s.save_app(&a2).await, Err(StoreError::Conflict(_))),
+        "{name}: a second app with the same initial access token"
+    );
+    let a2 = ConnectedApp {
+        initial_access_token: None,
+        ..a2
     };
     s.save_app(&a2).await.unwrap();
     for (u, a, d) in [(&u1, &a1, 1), (&u1, &a2, 2), (&u2, &a1, 3)] {
@@ -2022,4 +2030,69 @@ async fn approvals_are_the_live_families_oldest_first(name: &str, s: Store) {
         [[4u8; 16]],
         "{name}"
     );
+}
+
+/// The login rate (`LoginRate::admit` is the rule): within the rate every login is counted,
+/// beyond it none is, the previous window slides out, and logins racing from many tasks are
+/// admitted exactly up to the limit.
+async fn the_login_rate_slides_and_holds_under_concurrency(name: &str, s: Store) {
+    const HOUR: i64 = 3_600_000;
+    let o = org(&s).await;
+    let (u1, u2) = (user(&s, &o, "rate1@x").await, user(&s, &o, "rate2@x").await);
+    let rate = LoginRate {
+        logins: 3,
+        window_ms: HOUR,
+    };
+    let start = 1000 * HOUR;
+    for i in 0..3 {
+        assert!(
+            s.take_login(&u1.id, start + i, rate).await.unwrap(),
+            "{name}: login {i}"
+        );
+    }
+    assert!(
+        !s.take_login(&u1.id, start + 10, rate).await.unwrap(),
+        "{name}: the fourth"
+    );
+    assert!(
+        s.take_login(&u2.id, start + 10, rate).await.unwrap(),
+        "{name}: another user"
+    );
+    assert!(
+        !s.take_login(&u1.id, start + HOUR + 60_000, rate)
+            .await
+            .unwrap(),
+        "{name}"
+    );
+    let later = start + HOUR + HOUR / 3;
+    assert!(
+        s.take_login(&u1.id, later, rate).await.unwrap(),
+        "{name}: room again"
+    );
+    assert!(
+        !s.take_login(&u1.id, later, rate).await.unwrap(),
+        "{name}: and no more"
+    );
+    assert!(
+        s.take_login(&u1.id, start + 3 * HOUR, rate).await.unwrap(),
+        "{name}"
+    );
+
+    // Twenty logins at once against a limit of ten: exactly ten are let in.
+    let rate = LoginRate {
+        logins: 10,
+        window_ms: HOUR,
+    };
+    let at = start + 10 * HOUR;
+    let racing: Vec<_> = (0..20)
+        .map(|_| {
+            let (s, id) = (s.clone(), u2.id);
+            tokio::spawn(async move { s.take_login(&id, at, rate).await.unwrap() })
+        })
+        .collect();
+    let mut admitted = 0;
+    for r in racing {
+        admitted += usize::from(r.await.unwrap());
+    }
+    assert_eq!(admitted, 10, "{name}");
 }

@@ -61,6 +61,9 @@ pub(super) async fn exchange(
             .through(&app));
     }
     let scopes = granted_scopes(params, &app.scopes.without(EXCLUDED))?;
+    super::count_login(ctx, &user)
+        .await
+        .map_err(|e| e.through(&app))?;
     issue_session(
         ctx,
         &org,

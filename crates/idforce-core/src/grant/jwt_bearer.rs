@@ -119,7 +119,7 @@ async fn check_user(
                 .because(why)
                 .in_login_history(user, LoginStatus::NotApprovedForAccess))
         }
-        _ => Ok(()),
+        _ => super::count_login(ctx, user).await,
     }
 }
 

@@ -74,6 +74,8 @@ pub struct IssuerSettings {
     pub lockout: LockoutPolicy,
     /// Whether logins are recorded in Login History.
     pub login_history: bool,
+    /// How often a user may log in (`[server] login_rate_limit`); `None`: no limit.
+    pub login_rate: Option<crate::model::LoginRate>,
 }
 
 impl IssuerSettings {
@@ -222,6 +224,10 @@ pub async fn authenticate_client(
         return client_assertion(ctx, client, assertion).await;
     }
     let app = identify_client(ctx, client).await?;
+    if crate::registration::requires_client_assertion(&app) {
+        let why = "no client assertion for an app registered with private_key_jwt";
+        return Err(OAuthError::bad_client_secret().because(why));
+    }
     let refused = match (&app.secret_digest, client.client_secret.as_deref()) {
         (Some(stored), Some(given)) if !ctx.hasher.matches(given, stored) => {
             Some("a client secret that is not the app's")
@@ -333,6 +339,28 @@ async fn client_assertion(
 /// approvals per user"). Done after the grant's own write: two grants at once may leave one
 /// approval too many until the next. A store failure here leaves the grant as it is; the next
 /// grant trims again.
+/// Counts a login of `user` against the login rate limit, if there is one: every way of
+/// logging in calls it once the login is otherwise granted (password grant, SOAP login, the
+/// login page, JWT bearer, client credentials' run-as user), so the count spans them all and,
+/// kept in the store, every node. Beyond the limit: Salesforce's `login rate exceeded`.
+pub async fn count_login(ctx: &TokenContext<'_>, user: &User) -> Result<(), OAuthError> {
+    let Some(rate) = ctx.settings.login_rate else {
+        return Ok(());
+    };
+    if ctx.store.take_login(&user.id, ctx.now, rate).await? {
+        return Ok(());
+    }
+    let why = format!(
+        "user {} has logged in {} times within {} s",
+        user.id,
+        rate.logins,
+        rate.window_ms / 1000
+    );
+    Err(OAuthError::login_rate_exceeded()
+        .because(why)
+        .in_login_history(user, LoginStatus::LoginRateExceeded))
+}
+
 /// Whether the app's certificate, or a key of the set it registered (inline or at its
 /// `jwks_uri`), signed a client assertion. A published set that lacks the assertion's key is
 /// fetched again (the client may have rotated), as often as `KeySets` allows.

@@ -74,6 +74,7 @@ pub async fn check_api_login(
     if let Some(refused) = user.login_refusal() {
         return Err(refused);
     }
+    super::count_login(ctx, &user).await?;
     Ok(user)
 }
 

@@ -338,3 +338,40 @@ async fn the_login_url_is_the_host_named_when_it_is_a_host_name() {
         assert_eq!(w.history().await[0].login_url, "idforce.test", "{host:?}");
     }
 }
+
+/// The login rate limit on a fixed clock: logins within it pass, the one beyond it answers
+/// `login rate exceeded` with its Login History status, whichever grant it comes through, and
+/// the sliding hour lets logins in again.
+#[tokio::test]
+async fn the_login_rate_limit_refuses_the_login_beyond_it_until_the_window_slides() {
+    let mut w = World::new().await;
+    w.settings.login_rate = Some(idforce_core::model::LoginRate {
+        logins: 2,
+        window_ms: 3_600_000,
+    });
+    password(&w, SECRET, GOOD).await.unwrap();
+    client_credentials(&w).await.unwrap();
+    let r = password(&w, SECRET, GOOD).await;
+    refused(r, 400, "invalid_grant", "login rate exceeded");
+    assert_eq!(newest(&w).await.1, LoginStatus::LoginRateExceeded);
+    refused(
+        client_credentials(&w).await,
+        400,
+        "invalid_grant",
+        "login rate exceeded",
+    );
+    // A wrong password is still answered as one: it is checked first, and not counted.
+    let r = password(&w, SECRET, "wrong").await;
+    refused(r, 400, "invalid_grant", "authentication failure");
+    assert_eq!(newest(&w).await.1, LoginStatus::InvalidPassword);
+    // Two windows on, the count is gone (one window on, the previous one still weighs in).
+    w.advance_secs(3600);
+    assert!(password(&w, SECRET, GOOD).await.is_err());
+    w.advance_secs(3600);
+    password(&w, SECRET, GOOD).await.unwrap();
+    // Control: without a limit, nothing is counted.
+    w.settings.login_rate = None;
+    for _ in 0..5 {
+        password(&w, SECRET, GOOD).await.unwrap();
+    }
+}

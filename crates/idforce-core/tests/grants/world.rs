@@ -196,6 +196,7 @@ impl World {
                 accept_salesforce_audiences: true,
                 lockout: LockoutPolicy::default(),
                 login_history: true,
+                login_rate: None,
             },
             now: NOW,
             host: None,

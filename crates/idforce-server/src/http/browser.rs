@@ -371,7 +371,11 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     let ring = s.keys.current(s.clock.now()).await;
     let ctx = s.token_context(&req.headers, req.peer, &ring, Some(&*entry));
     let password = req.params.get("pw").unwrap_or_default();
-    let user = match idforce_core::grant::check_login(&ctx, &username, password).await {
+    let checked = match idforce_core::grant::check_login(&ctx, &username, password).await {
+        Ok(u) => idforce_core::grant::count_login(&ctx, &u).await.map(|()| u),
+        Err(e) => Err(e),
+    };
+    let user = match checked {
         Ok(u) => u,
         Err(e) if e.code == idforce_core::ErrorCode::TemporarilyUnavailable => {
             let reported = super::report::failure("login page", &e, &s.database);

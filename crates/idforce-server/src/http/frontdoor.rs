@@ -200,6 +200,7 @@ async fn back_to_client(
         };
         if issued_here
             && entry.admits(&app.org_id)
+            && app.oauth_enabled
             && app.post_logout_redirect_uris.iter().any(|u| u == uri)
         {
             let mut url = uri.to_owned();

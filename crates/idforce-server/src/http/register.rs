@@ -62,6 +62,7 @@ fn registrar<'a>(s: &'a AppState, entry: &'a idforce_core::hosts::Entry) -> Regi
         secrets: &s.secrets,
         now: s.clock.now(),
         entry,
+        development: s.key_sets.development(),
     }
 }
 
@@ -88,6 +89,15 @@ pub async fn client(
     req: Request,
 ) -> Response {
     let method = req.method().clone();
+    // The router also sends HEAD here (with GET): nothing but these three is served.
+    if ![Method::GET, Method::PUT, Method::DELETE].contains(&method) {
+        let r = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, PUT, DELETE")],
+        )
+            .into_response();
+        return Outcome::with("register", "method_not_allowed").attach(r);
+    }
     let p = match parse(&s, req, method == Method::PUT).await {
         Ok(p) => p,
         Err(r) => return r,

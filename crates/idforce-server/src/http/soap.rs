@@ -314,6 +314,13 @@ fn login_fault(e: OAuthError) -> Fault {
             unexpected: None,
             reason: None,
         },
+        _ if e.is_login_rate_exceeded() => Fault {
+            code: "sf:LOGIN_RATE_EXCEEDED".into(),
+            message: "LOGIN_RATE_EXCEEDED: login rate exceeded".into(),
+            login_fault: Some("LOGIN_RATE_EXCEEDED"),
+            unexpected: None,
+            reason: None,
+        },
         // Wrong password or token, unknown or inactive user, locked out: one answer.
         _ => Fault::invalid_login(),
     }

@@ -84,6 +84,9 @@ pub struct Registrar<'a> {
     pub now: Millis,
     /// Where the request came: the login host, a My Domain or a site.
     pub entry: &'a Entry,
+    /// A development server (plain http on this machine), which alone takes a `jwks_uri` of
+    /// plain http to this machine.
+    pub development: bool,
 }
 
 impl Registrar<'_> {
@@ -120,19 +123,14 @@ impl Registrar<'_> {
                 parent.id
             )));
         }
-        let mut req = registration::read(body, &parent)?;
-        let (name, api_name) =
-            free_name(self.store, &parent.org_id, &req.metadata.client_name).await?;
-        // The name it is registered under is what the answer says.
-        req.metadata.client_name = name.clone();
+        let mut req = self.checked(body, &parent)?;
         let mut app = ConnectedApp::new(
             self.store.next_id(prefix::CONNECTED_APP).await?,
             parent.org_id,
-            name,
+            String::new(),
             token::mint_client_id(),
             req.scopes.clone(),
         );
-        app.api_name = api_name;
         let access_token = token::mint_client_secret();
         app.registration = Some(Registration {
             parent: parent.id,
@@ -140,12 +138,25 @@ impl Registrar<'_> {
             access_token: Some(self.hasher.digest(&access_token)),
             metadata: req.metadata.clone(),
         });
-        registration::apply(&mut app, &req);
-        let secret = (!req.is_public()).then(token::mint_client_secret);
+        let secret = req.uses_secret().then(token::mint_client_secret);
         if let Some(secret) = &secret {
             crate::seed::set_client_secret(&mut app, secret, self.hasher, self.secrets);
         }
-        self.store.save_app(&app).await?;
+        // Two registrations of one name at once: the second to save takes the next number.
+        let wanted = req.metadata.client_name.clone();
+        let mut attempt = 0;
+        loop {
+            let (name, api_name) = free_name(self.store, &parent.org_id, &wanted, None).await?;
+            // The name it is registered under is what the answer says.
+            req.metadata.client_name = name.clone();
+            app.name = name;
+            app.api_name = api_name;
+            registration::apply(&mut app, &req);
+            match self.store.save_app(&app).await {
+                Err(StoreError::Conflict(_)) if attempt < 3 => attempt += 1,
+                saved => break saved?,
+            }
+        }
         let action = format!(
             "Registered connected app {:?} through dynamic client registration with the initial \
              access token of {:?}",
@@ -161,6 +172,25 @@ impl Registrar<'_> {
         )
         .await;
         Ok(self.answer(&app, secret.as_deref(), Some(&access_token)))
+    }
+
+    /// A request's metadata, checked; a `jwks_uri` of plain http only on a development server.
+    fn checked(
+        &self,
+        body: &Value,
+        parent: &ConnectedApp,
+    ) -> Result<registration::Requested, Refused> {
+        let req = registration::read(body, parent)?;
+        if let Some(uri) = &req.jwks_uri
+            && !uri.starts_with("https://")
+            && !self.development
+        {
+            return Err(RegistrationError::InvalidClientMetadata(format!(
+                "jwks_uri {uri:?} must be https"
+            ))
+            .into());
+        }
+        Ok(req)
     }
 
     fn answer(
@@ -179,13 +209,27 @@ impl Registrar<'_> {
         )
     }
 
-    /// The registered app `client_id` if `token` is its registration access token.
+    /// The registered app `client_id` if `token` is its registration access token, read from
+    /// the store itself (not a directory cache that may be a moment behind another node's
+    /// change), since what is read is written back.
     async fn registered(&self, client_id: &str, token: &str) -> Result<ConnectedApp, Refused> {
-        let app = self
+        let unknown = || {
+            Refused::Token(format!(
+                "no app has the client id {}",
+                self.hasher.log_tag(client_id)
+            ))
+        };
+        let cached = self
             .store
             .app_by_client_id(client_id)
             .await?
-            .ok_or_else(|| Refused::Token(format!("no app has the client id {client_id:?}")))?;
+            .ok_or_else(unknown)?;
+        let app = self
+            .store
+            .app_by_name(&cached.org_id, &cached.name)
+            .await?
+            .filter(|a| a.id == cached.id && a.client_id == client_id)
+            .ok_or_else(unknown)?;
         let presented = self.hasher.digest(token);
         let matches = app
             .registration
@@ -209,7 +253,7 @@ impl Registrar<'_> {
                 app.id
             )));
         }
-        Ok((*app).clone())
+        Ok(app)
     }
 
     /// RFC 7592 read: the registration as it stands, the consumer secret included.
@@ -228,6 +272,12 @@ impl Registrar<'_> {
         body: &Value,
     ) -> Result<Value, Refused> {
         let mut app = self.registered(client_id, token).await?;
+        if app.blocked || !app.oauth_enabled {
+            return Err(Refused::Token(format!(
+                "app {} is blocked or has OAuth off",
+                app.id
+            )));
+        }
         for field in [
             "registration_access_token",
             "registration_client_uri",
@@ -246,8 +296,14 @@ impl Registrar<'_> {
             Some(id) => self.store.app(&id).await?,
             None => None,
         }
-        .ok_or_else(|| Refused::Token(format!("the app that registered {} is gone", app.id)))?;
-        let req = registration::read(body, &parent)?;
+        .filter(|p| !p.blocked && p.oauth_enabled)
+        .ok_or_else(|| {
+            Refused::Token(format!(
+                "the app that registered {} is gone, blocked or has OAuth off",
+                app.id
+            ))
+        })?;
+        let req = self.checked(body, &parent)?;
         if req.client_id.as_deref() != Some(app.client_id.as_str()) {
             return Err(RegistrationError::InvalidClientMetadata(
                 "client_id must be the registered client's".into(),
@@ -263,22 +319,35 @@ impl Registrar<'_> {
             )
             .into());
         }
-        if req.is_public() != app.secret_digest.is_none() {
-            return Err(RegistrationError::InvalidClientMetadata(
-                "token_endpoint_auth_method cannot change between none and a client secret or key"
-                    .into(),
-            )
+        let registered_with = app
+            .registration
+            .as_ref()
+            .map(|r| r.metadata.token_endpoint_auth_method.clone())
+            .unwrap_or_default();
+        if req.uses_secret() != registration::method_uses_secret(&registered_with) {
+            return Err(RegistrationError::InvalidClientMetadata(format!(
+                "token_endpoint_auth_method cannot change from {registered_with} to {}",
+                req.metadata.token_endpoint_auth_method
+            ))
             .into());
         }
         let mut req = req;
         if req.metadata.client_name != app.name {
-            let (name, api_name) =
-                free_name(self.store, &app.org_id, &req.metadata.client_name).await?;
+            let (name, api_name) = free_name(
+                self.store,
+                &app.org_id,
+                &req.metadata.client_name,
+                Some(app.id),
+            )
+            .await?;
             req.metadata.client_name = name.clone();
             app.name = name;
             app.api_name = api_name;
         }
+        // What an admin tightened in Setup stays tight: a client's update cannot lift PKCE.
+        let pkce = app.require_pkce;
         registration::apply(&mut app, &req);
+        app.require_pkce |= pkce;
         self.store.save_app(&app).await?;
         let action = format!(
             "Updated connected app {:?} through its registration access token",
@@ -300,14 +369,15 @@ impl Registrar<'_> {
     /// end, and its registration access token stops working. Setup keeps the app, marked so.
     pub async fn delete(&self, client_id: &str, token: &str) -> Result<(), Refused> {
         let mut app = self.registered(client_id, token).await?;
+        // Tokens first: if that fails, the registration access token still works for a retry.
+        self.store
+            .revoke_sessions(SessionFilter::App(app.id), true, self.now)
+            .await?;
         app.oauth_enabled = false;
         if let Some(r) = &mut app.registration {
             r.access_token = None;
         }
         self.store.save_app(&app).await?;
-        self.store
-            .revoke_sessions(SessionFilter::App(app.id), true, self.now)
-            .await?;
         let action = format!(
             "Deregistered connected app {:?} through its registration access token",
             app.name
@@ -325,15 +395,18 @@ impl Registrar<'_> {
     }
 }
 
-/// A name and API name no other app of the org has: the client's, else numbered.
+/// A name and API name no other app of the org has (but `except`, the app being renamed):
+/// the client's, else numbered.
 async fn free_name(
     store: &dyn Backend,
     org: &SfId,
     wanted: &str,
+    except: Option<SfId>,
 ) -> Result<(String, String), StoreError> {
     let apps = store.apps(Some(org)).await?;
     let taken = |name: &str, api: &str| {
         apps.iter()
+            .filter(|a| Some(a.id) != except)
             .any(|a| a.name.eq_ignore_ascii_case(name) || a.api_name.eq_ignore_ascii_case(api))
     };
     let mut n = 1;

@@ -169,6 +169,15 @@ impl<S: Backend> LoginAttempts for Cached<S> {
         locked
     }
 
+    async fn take_login(
+        &self,
+        user: &SfId,
+        now: Millis,
+        rate: idforce_core::model::LoginRate,
+    ) -> StoreResult<bool> {
+        self.inner.take_login(user, now, rate).await
+    }
+
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {
         let cleared = self.inner.clear_login_failures(user).await;
         self.forget_user(user);

@@ -44,6 +44,8 @@ struct State {
     audit: Vec<crate::AuditRecord>,
     /// Login History, oldest first.
     login_history: Vec<crate::LoginRecord>,
+    /// Each user's logins for `LoginRate`.
+    login_counts: HashMap<SfId, idforce_core::model::LoginCount>,
 }
 
 impl State {
@@ -268,7 +270,13 @@ impl Accounts for MemoryStore {
         }
         let taken = state.apps.values().any(|a| {
             a.id != app.id
-                && (a.client_id == app.client_id || (a.org_id == app.org_id && a.name == app.name))
+                && (a.client_id == app.client_id
+                    || (a.org_id == app.org_id && a.name == app.name)
+                    || a.initial_access_token.as_ref().is_some_and(|t| {
+                        app.initial_access_token
+                            .as_ref()
+                            .is_some_and(|mine| mine.digest == t.digest)
+                    }))
         });
         if taken {
             return Err(conflict("app"));
@@ -387,6 +395,23 @@ impl LoginAttempts for MemoryStore {
             u.locked_until = Some(now + policy.duration_secs * 1000);
         }
         Ok(u.locked_until.is_some_and(|t| t > now))
+    }
+
+    async fn take_login(
+        &self,
+        user: &SfId,
+        now: Millis,
+        rate: idforce_core::model::LoginRate,
+    ) -> StoreResult<bool> {
+        let mut state = self.write()?;
+        let kept = state.login_counts.get(user).copied();
+        match rate.admit(kept, now) {
+            Some(next) => {
+                state.login_counts.insert(*user, next);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("migrations/0018_org_oauth_settings.sql")),
     (19, include_str!("migrations/0019_max_approvals.sql")),
     (20, include_str!("migrations/0020_client_registration.sql")),
+    (21, include_str!("migrations/0021_login_rates.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

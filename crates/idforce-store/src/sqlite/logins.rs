@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use idforce_core::login_history::LoginEvent;
-use idforce_core::model::{LockoutPolicy, LoginSession, Millis};
+use idforce_core::model::{LockoutPolicy, LoginRate, LoginSession, Millis};
 use idforce_core::ports::{LoginAttempts, LoginSessions, StoreResult};
 use idforce_core::sfid::SfId;
 use idforce_core::token::Digest;
@@ -90,6 +90,27 @@ const LOGIN_BY_DIGEST: &str =
     "SELECT digest, user_id, auth_time, expires_at FROM login_sessions WHERE digest = ?1";
 const DELETE_LOGIN: &str = "DELETE FROM login_sessions WHERE digest = ?1";
 
+/// One statement counts a login within `LoginRate` or refuses it (`model::LoginRate::admit`
+/// says the same in Rust): the row's update runs only when the sliding window has room, and
+/// a refused login returns no row. `?1` user, `?2` the current window's start, `?3` the
+/// window, `?4` now, `?5` the logins allowed.
+const TAKE_LOGIN: &str = "INSERT INTO login_rates (user_id, bucket, count, previous) VALUES (?1, ?2, 1, 0)
+     ON CONFLICT (user_id) DO UPDATE SET
+         count = CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.count + 1 ELSE 1 END,
+         previous = CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.previous
+             WHEN login_rates.bucket = excluded.bucket - ?3 THEN login_rates.count ELSE 0 END,
+         bucket = CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.bucket
+             ELSE excluded.bucket END
+     WHERE (CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.previous
+             WHEN login_rates.bucket = excluded.bucket - ?3 THEN login_rates.count ELSE 0 END)
+             * (?3 - (CASE WHEN ?4 - (CASE WHEN login_rates.bucket >= excluded.bucket
+                 THEN login_rates.bucket ELSE excluded.bucket END) < 0 THEN 0
+                 ELSE ?4 - (CASE WHEN login_rates.bucket >= excluded.bucket
+                 THEN login_rates.bucket ELSE excluded.bucket END) END))
+         + (CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.count + 1 ELSE 1 END) * ?3
+         <= ?5 * ?3
+     RETURNING count";
+
 #[async_trait]
 impl LoginAttempts for SqliteStore {
     async fn reserve_login_attempt(
@@ -167,6 +188,20 @@ impl LoginAttempts for SqliteStore {
             .await;
         self.checks.settle(user);
         locked
+    }
+
+    async fn take_login(&self, user: &SfId, now: Millis, rate: LoginRate) -> StoreResult<bool> {
+        let user = *user;
+        let w = rate.window_ms;
+        let bucket = now.div_euclid(w) * w;
+        let logins = i64::from(rate.logins);
+        self.db
+            .write_statement(move |c| {
+                let counted: Option<i64> =
+                    scalar(c, TAKE_LOGIN, params![user.as15(), bucket, w, now, logins])?;
+                Ok(counted.is_some())
+            })
+            .await
     }
 
     async fn clear_login_failures(&self, user: &SfId) -> StoreResult<()> {

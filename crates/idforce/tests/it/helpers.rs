@@ -468,7 +468,13 @@ pub fn spawn_command(
     });
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("a first line").expect("readable");
+    let Some(Ok(first)) = lines.next() else {
+        let _ = child.wait();
+        panic!(
+            "idforce exited before saying where it listens: {}",
+            stderr.join().unwrap_or_default()
+        );
+    };
     let url = first
         .strip_prefix("idforce listening on ")
         .and_then(|r| r.split_whitespace().next())

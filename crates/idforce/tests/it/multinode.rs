@@ -303,3 +303,44 @@ async fn reservations_made(db: &str, n: u32) {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+/// `[server] login_rate_limit` is one count per user across nodes: logins alternating between
+/// two nodes on one database are refused once their sum reaches the limit, on either node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_rate_limit_is_shared_by_the_nodes() {
+    let db = match idforce_store::testing::fresh_postgres_schema().await {
+        Ok(url) => url,
+        Err(why) if idforce_store::testing::strict() => panic!("{why}"),
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let config = CONFIG.replacen("[server]\n", "[server]\nlogin_rate_limit = \"4/h\"\n", 1);
+    let dir = workdir(&config);
+    let a = spawn_process(
+        dir.path(),
+        &["--config", "idforce.toml", "--database", &db],
+        &[("IDFORCE_SECRET", POSTGRES_SECRET)],
+    );
+    let b = spawn_process(
+        dir.path(),
+        &["--config", "idforce.toml", "--database", &db],
+        &[("IDFORCE_SECRET", POSTGRES_SECRET)],
+    );
+    for (i, url) in [&a.url, &b.url, &a.url, &b.url].into_iter().enumerate() {
+        let (st, t) = token(url, &password_form(ALICE, ALICE_PASSWORD)).await;
+        assert_eq!(st, 200, "login {i}: {t}");
+    }
+    for url in [&a.url, &b.url] {
+        let (st, e) = token(url, &password_form(ALICE, ALICE_PASSWORD)).await;
+        assert_error(st, &e, 400, "invalid_grant", "login rate exceeded");
+    }
+    // Control: another user, on either node.
+    let (st, t) = token(
+        &b.url,
+        &password_form("integration@acme.test", "Integration2026!"),
+    )
+    .await;
+    assert_eq!(st, 200, "{t}");
+}

@@ -296,3 +296,142 @@ async fn an_approval_beyond_the_apps_limit_revokes_the_oldest() {
         assert_eq!(st, 200, "{t}");
     }
 }
+
+fn rate_limited(limit: &str) -> String {
+    let config = CONFIG.replacen(
+        "[server]\n",
+        &format!("[server]\nlogin_rate_limit = \"{limit}\"\n"),
+        1,
+    );
+    assert_ne!(config, CONFIG);
+    config
+}
+
+/// `[server] login_rate_limit`: every way of logging in counts toward one limit per user; the
+/// login beyond it is refused with Salesforce's answer on each (and Login History's status),
+/// while another user logs in as usual.
+#[tokio::test]
+async fn the_login_rate_limit_counts_every_entry_point() {
+    use crate::soap_login::{postman_envelope, soap};
+    let s = TestServer::start_with(&rate_limited("4/h"), |_| {}).await;
+    let db = database_url(s.dir.path());
+    // Four logins of Alice, each a different way: password grant, SOAP, JWT bearer, login page.
+    let (st, t) = s.token(&password_form(ALICE, ALICE_PASSWORD)).await;
+    assert_eq!(st, 200, "{t}");
+    let (st, body) = soap(
+        &s,
+        "/services/Soap/u/60.0",
+        postman_envelope(ALICE, ALICE_PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let jwt = |jti: &str| {
+        sign_jwt(&serde_json::json!({
+            "iss": INTEGRATION_ID, "sub": ALICE, "aud": s.url, "exp": now_secs() + 180, "jti": jti,
+        }))
+    };
+    let (st, t) = s.jwt_login(&jwt("1")).await;
+    assert_eq!(st, 200, "{t}");
+    let mut b = Browser::new(&s);
+    let page = b
+        .authorize(
+            &authorize_url(
+                SELF_SERVICE_ID,
+                SELF_SERVICE_CALLBACK,
+                &[("response_type", "code")],
+            ),
+            ALICE,
+            ALICE_PASSWORD,
+        )
+        .await;
+    assert!(
+        !page.is_login(),
+        "the fourth login, on the page: {}",
+        page.body
+    );
+
+    // The fifth, whichever way: refused.
+    let (st, e) = s.token(&password_form(ALICE, ALICE_PASSWORD)).await;
+    assert_error(st, &e, 400, "invalid_grant", "login rate exceeded");
+    let (st, e) = s.jwt_login(&jwt("2")).await;
+    assert_error(st, &e, 400, "invalid_grant", "login rate exceeded");
+    let (st, body) = soap(
+        &s,
+        "/services/Soap/u/60.0",
+        postman_envelope(ALICE, ALICE_PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 500, "{body}");
+    assert_eq!(
+        element(&body, "faultcode").as_deref(),
+        Some("sf:LOGIN_RATE_EXCEEDED")
+    );
+    assert_eq!(
+        element(&body, "sf:exceptionCode").as_deref(),
+        Some("LOGIN_RATE_EXCEEDED")
+    );
+    let mut b = Browser::new(&s);
+    let login = b
+        .get(&authorize_url(SELF_SERVICE_ID, SELF_SERVICE_CALLBACK, &[]))
+        .await;
+    let after = b.log_in(&login, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(after.status, 200, "refused on the page too");
+    assert!(
+        after.is_login()
+            && after
+                .body
+                .contains("Please check your username and password")
+    );
+    let rows = admin(&db, &["login-history", "--user", ALICE, "--limit", "4"]);
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "Login rate exceeded"),
+        "{rows}"
+    );
+    // A wrong password is still a wrong password (it is checked first).
+    let (st, e) = s.token(&password_form(ALICE, "wrong")).await;
+    assert_error(st, &e, 400, "invalid_grant", "authentication failure");
+
+    // Control: another user, and the client credentials' run-as user, are counted apart.
+    let (st, t) = s
+        .token(&password_form("integration@acme.test", "Integration2026!"))
+        .await;
+    assert_eq!(st, 200, "{t}");
+    for _ in 0..3 {
+        let (st, t) = s
+            .token(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", INTEGRATION_ID),
+                ("client_secret", INTEGRATION_SECRET),
+            ])
+            .await;
+        assert_eq!(st, 200, "{t}");
+    }
+    let (st, e) = s
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", INTEGRATION_ID),
+            ("client_secret", INTEGRATION_SECRET),
+        ])
+        .await;
+    assert_error(st, &e, 400, "invalid_grant", "login rate exceeded");
+}
+
+#[test]
+fn a_login_rate_limit_that_is_not_one_is_refused_when_the_config_is_read() {
+    let load = |config: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idforce.toml");
+        std::fs::write(&path, config).unwrap();
+        idforce_server::config::ConfigFile::load(&path).map(drop)
+    };
+    let e = load(&rate_limited("lots")).unwrap_err().to_string();
+    assert!(
+        e.contains("[server] login_rate_limit = \"lots\": expected logins per window"),
+        "{e}"
+    );
+    // Control: Salesforce's own.
+    load(&rate_limited("3600/h")).expect("loads");
+}

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 const INITIAL_TOKEN: &str = "SELFSERVICEINITIALACCESSTOKEN0001";
-const SELF_SERVICE_SECRET: &str = "SELFSERVICESECRET0001";
 
 fn registration_config() -> String {
     let config = CONFIG.replacen(
@@ -203,6 +202,15 @@ async fn a_client_registers_with_the_openidconnect_crate_then_reads_updates_and_
         "client_secret_post"
     );
 
+    // HEAD is not a way to read, nor to delete: 405 (the GET below is its control).
+    let r = s
+        .http
+        .head(&config_uri)
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
     // RFC 7592 read: with its registration access token only.
     let (st, read) = call(&s, reqwest::Method::GET, &config_uri, &access_token, None).await;
     assert_eq!(st, 200, "{read}");
@@ -393,6 +401,24 @@ async fn registration_refusals_answer_rfc_7591_errors() {
     assert_eq!(st, 201, "{second}");
     assert_eq!(second["client_name"], "Good (2)");
     assert_ne!(first["client_id"], second["client_id"]);
+    // Resending its own (numbered) name keeps it.
+    let update = json!({
+        "client_id": second["client_id"], "client_name": "Good (2)",
+        "redirect_uris": ["https://registered.example/cb"],
+    });
+    let (st, same) = call(
+        &s,
+        reqwest::Method::PUT,
+        second["registration_client_uri"].as_str().unwrap(),
+        second["registration_access_token"].as_str().unwrap(),
+        Some(&update),
+    )
+    .await;
+    assert_eq!(
+        (st, same["client_name"].as_str()),
+        (200, Some("Good (2)")),
+        "{same}"
+    );
     // One registration access token does not open another registration.
     let (st, _) = call(
         &s,
@@ -526,7 +552,21 @@ async fn private_key_jwt_with_registered_keys_inline_and_at_a_jwks_uri() {
     let (st, r, _) = post_json(&s, "/services/oauth2/register", Some(INITIAL_TOKEN), &body).await;
     assert_eq!(st, 201, "{r}");
     assert_eq!(r["jwks"]["keys"][0]["kid"], "k1");
+    assert!(
+        r.get("client_secret").is_none(),
+        "a key-only client has no secret: {r}"
+    );
     let client_id = r["client_id"].as_str().unwrap().to_owned();
+    // Its client id alone proves nothing.
+    let (st, e) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", &client_id),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_error(st, &e, 400, "invalid_client", "invalid client credentials");
     let (st, t) = assertion_login(
         &s,
         &client_assertion("jwt.key", "k1", &client_id, &token_endpoint, "a-1"),

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::helpers::*;
 
 /// The Auth folder's "SOAP Login" request, as Postman sends it.
-fn postman_envelope(username: &str, password: &str) -> String {
+pub fn postman_envelope(username: &str, password: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="utf-8" ?>
 <env:Envelope xmlns:xsd="http://www.w3.org/2001/XMLSchema"
@@ -22,7 +22,7 @@ fn postman_envelope(username: &str, password: &str) -> String {
     )
 }
 
-async fn soap(s: &TestServer, path: &str, body: String) -> (u16, String) {
+pub async fn soap(s: &TestServer, path: &str, body: String) -> (u16, String) {
     let r = client()
         .post(s.at(path))
         .header("Content-Type", "text/xml")
