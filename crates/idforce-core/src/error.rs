@@ -219,6 +219,15 @@ impl OAuthError {
     pub fn login_rate_exceeded() -> Self {
         e(ErrorCode::InvalidGrant, "login rate exceeded")
     }
+    /// A login from outside the profile's Login IP Ranges (forceworkbench#772, setup-sfdx#17).
+    pub fn ip_restricted() -> Self {
+        e(ErrorCode::InvalidGrant, "ip restricted")
+    }
+    /// A login outside the profile's Login Hours (inferred from the older combined "ip
+    /// restricted or invalid login hours"; docs/salesforce-compatibility.md).
+    pub fn outside_login_hours() -> Self {
+        e(ErrorCode::InvalidGrant, "invalid login hours")
+    }
     pub fn is_login_rate_exceeded(&self) -> bool {
         self.code == ErrorCode::InvalidGrant && self.description == "login rate exceeded"
     }

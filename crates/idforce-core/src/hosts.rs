@@ -257,6 +257,7 @@ mod tests {
             logout_url: None,
             sites: vec![],
             oauth: Default::default(),
+            time_zone: "UTC".into(),
         });
         let other = SfId::mint(crate::sfid::prefix::ORG, 2);
         let login = Entry::login_host("http://127.0.0.1:8080/");

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod introspect;
 pub mod jwks;
 pub mod login_history;
+pub mod login_policy;
 pub mod model;
 pub mod oidc;
 pub mod pkce;

@@ -122,9 +122,11 @@ pub enum LoginStatus {
     AppBlocked,
     UsernamePasswordFlowDisabled,
     LoginRateExceeded,
+    RestrictedIp,
+    RestrictedTime,
 }
 
-const STATUSES: [LoginStatus; 10] = [
+const STATUSES: [LoginStatus; 12] = [
     LoginStatus::Success,
     LoginStatus::InvalidPassword,
     LoginStatus::PasswordLockout,
@@ -135,6 +137,8 @@ const STATUSES: [LoginStatus; 10] = [
     LoginStatus::AppBlocked,
     LoginStatus::UsernamePasswordFlowDisabled,
     LoginStatus::LoginRateExceeded,
+    LoginStatus::RestrictedIp,
+    LoginStatus::RestrictedTime,
 ];
 
 impl LoginStatus {
@@ -150,6 +154,8 @@ impl LoginStatus {
             LoginStatus::AppBlocked => "Failed: Connected app blocked",
             LoginStatus::UsernamePasswordFlowDisabled => "Username-Password Flow Disabled",
             LoginStatus::LoginRateExceeded => "Login rate exceeded",
+            LoginStatus::RestrictedIp => "Restricted IP",
+            LoginStatus::RestrictedTime => "Restricted time",
         }
     }
 

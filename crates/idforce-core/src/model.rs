@@ -28,6 +28,8 @@ pub struct Org {
     pub sites: Vec<Site>,
     /// Setup's "OAuth and OpenID Connect Settings".
     pub oauth: OAuthSettings,
+    /// The org's default time zone (an IANA name): the clock of its profiles' login hours.
+    pub time_zone: String,
 }
 
 /// An org's "OAuth and OpenID Connect Settings": flows switched off for every app of the org.
@@ -78,6 +80,10 @@ pub struct Profile {
     pub org_id: SfId,
     pub name: String,
     pub created_at: Millis,
+    /// Login IP Ranges: when any, logins from elsewhere are refused.
+    pub login_ip_ranges: Vec<crate::login_policy::IpRange>,
+    /// Login Hours: when set, logins outside them are refused.
+    pub login_hours: Option<crate::login_policy::LoginHours>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -240,6 +246,8 @@ pub struct ConnectedApp {
     pub jwks_uri: Option<String>,
     /// How the app was registered, when a client registered it (RFC 7591).
     pub registration: Option<crate::registration::Registration>,
+    /// "IP Relaxation": whether the profiles' Login IP Ranges hold for this app's logins.
+    pub ip_relaxation: crate::login_policy::IpRelaxation,
 }
 
 /// A credential an admin may be shown again: its keyed digest, which requests are checked
@@ -329,6 +337,7 @@ impl ConnectedApp {
             jwks: None,
             jwks_uri: None,
             registration: None,
+            ip_relaxation: Default::default(),
             name,
         }
     }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::login_history::LoginEvent;
 use crate::model::{
     AuthCode, ConnectedApp, DeviceCode, DeviceDecision, Family, LockoutPolicy, LoginSession,
-    Millis, Org, RefreshToken, Session, User,
+    Millis, Org, Profile, RefreshToken, Session, User,
 };
 use crate::sfid::SfId;
 use crate::token::Digest;
@@ -40,6 +40,8 @@ pub trait Directory: Send + Sync {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<Arc<User>>>;
     /// The same, read fresh: for password checks, whose lockout state must be current.
     async fn login_user(&self, username: &str) -> StoreResult<Option<Arc<User>>>;
+    /// The profile `name` (ignoring ASCII case) of `org`: its login restrictions.
+    async fn profile(&self, org: &SfId, name: &str) -> StoreResult<Option<Arc<Profile>>>;
     async fn app(&self, id: &SfId) -> StoreResult<Option<Arc<ConnectedApp>>>;
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>>;
     /// Whether the user has approved the app (interactively, or recorded by an admin).

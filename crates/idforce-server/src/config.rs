@@ -82,6 +82,9 @@ pub struct OrgSpec {
     pub allow_user_agent_flow: Option<bool>,
     /// PKCE required of every app of the org (default false).
     pub require_pkce_for_all_apps: Option<bool>,
+    /// The org's default time zone (IANA, e.g. "Europe/Paris"; "UTC" unless set): the clock
+    /// of its profiles' login hours.
+    pub time_zone: Option<String>,
     /// Profiles made before any user names them (a user's or an app's naming makes one too).
     #[serde(default)]
     pub profile: Vec<ProfileSpec>,
@@ -102,6 +105,11 @@ pub struct SiteSpec {
 #[serde(deny_unknown_fields)]
 pub struct ProfileSpec {
     pub name: String,
+    /// Login IP Ranges: `["10.0.0.0-10.0.0.255", "::1"]` ([] removes them).
+    pub login_ip_ranges: Option<Vec<String>>,
+    /// Login Hours, `{ monday = "08:00-18:00", … }` in the org's time zone; a day left out
+    /// allows no login ({} removes the restriction).
+    pub login_hours: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +170,9 @@ pub struct AppSpec {
     pub jwks: Option<String>,
     /// Where the app publishes such a set: https, or http to localhost ("" removes it).
     pub jwks_uri: Option<String>,
+    /// "IP Relaxation": "enforce" (default), "bypass_2fa", "bypass" or
+    /// "enforce_relax_refresh".
+    pub ip_relaxation: Option<String>,
     /// Not a config key: Setup's form unticking "Use digital signatures".
     #[serde(skip)]
     pub remove_certificate: bool,

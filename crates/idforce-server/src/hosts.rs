@@ -256,6 +256,7 @@ mod tests {
                 path: "partners".into(),
             }],
             oauth: Default::default(),
+            time_zone: "UTC".into(),
         }
     }
 
@@ -328,6 +329,7 @@ mod tests {
             logout_url: None,
             sites: vec![site],
             oauth: Default::default(),
+            time_zone: "UTC".into(),
         };
         store.save_org(&acme).await.unwrap();
         let hosts = Hosts::new("http://127.0.0.1:8080", Duration::from_secs(60));

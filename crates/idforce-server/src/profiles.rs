@@ -26,6 +26,8 @@ pub async fn ensure(
         org_id: *org,
         name: name.to_owned(),
         created_at: now,
+        login_ip_ranges: Vec::new(),
+        login_hours: None,
     };
     match store.save_profile(&profile).await {
         Ok(()) => Ok(profile),
@@ -44,6 +46,45 @@ pub async fn find(store: &dyn Backend, org: &SfId, name: &str) -> StoreResult<Op
         .await?
         .into_iter()
         .find(|p| p.name.eq_ignore_ascii_case(name)))
+}
+
+/// Sets what is given of a profile's login restrictions (`None` leaves one as it is; an
+/// empty list or map removes it) and saves it if that changed it.
+pub async fn restrict(
+    store: &dyn Backend,
+    mut profile: Profile,
+    ip_ranges: Option<&[String]>,
+    hours: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Profile, crate::seed::SeedError> {
+    use idforce_core::login_policy::{IpRange, LoginHours};
+    let invalid = |what: &str, why: String| {
+        crate::seed::SeedError::Config(crate::config::ConfigError::Invalid(format!(
+            "profile {:?}: {what}: {why}",
+            profile.name
+        )))
+    };
+    let before = profile.clone();
+    if let Some(ranges) = ip_ranges {
+        profile.login_ip_ranges = ranges
+            .iter()
+            .map(|r| IpRange::parse(r))
+            .collect::<Result<_, _>>()
+            .map_err(|why| invalid("login_ip_ranges", why))?;
+    }
+    if let Some(days) = hours {
+        profile.login_hours = if days.is_empty() {
+            None
+        } else {
+            Some(
+                LoginHours::from_days(days.iter().map(|(d, w)| (d.as_str(), w.as_str())))
+                    .map_err(|why| invalid("login_hours", why))?,
+            )
+        };
+    }
+    if profile != before {
+        store.save_profile(&profile).await?;
+    }
+    Ok(profile)
 }
 
 /// Makes every profile a user or an app names; returns how many were missing.
@@ -96,6 +137,7 @@ mod tests {
             logout_url: None,
             sites: Vec::new(),
             oauth: Default::default(),
+            time_zone: "UTC".into(),
         };
         store.save_org(&org).await.unwrap();
         let user = User {

@@ -48,7 +48,15 @@ pub async fn apply(
             .await
             .map_err(|e| e.located(cfg, "name", &org_spec.name))?;
         for p in &org_spec.profile {
-            crate::profiles::ensure(store, &org.id, &p.name, now).await?;
+            let profile = crate::profiles::ensure(store, &org.id, &p.name, now).await?;
+            crate::profiles::restrict(
+                store,
+                profile,
+                p.login_ip_ranges.as_deref(),
+                p.login_hours.as_ref(),
+            )
+            .await
+            .map_err(|e| e.located(cfg, "name", &p.name))?;
         }
         for u in &org_spec.user {
             upsert_user(store, hasher, &org, u, now, &mut generated)
@@ -121,6 +129,7 @@ pub async fn upsert_org(
             logout_url: None,
             sites: Vec::new(),
             oauth: Default::default(),
+            time_zone: "UTC".into(),
         },
     };
     if spec.instance_url.is_some() {
@@ -150,6 +159,15 @@ pub async fn upsert_org(
                 return Err(refuse("logout_url", why));
             }
         };
+    }
+    if let Some(tz) = &spec.time_zone {
+        if !idforce_core::login_policy::is_time_zone(tz) {
+            return Err(refuse(
+                "time_zone",
+                format!("{tz:?} is not a time zone (an IANA name, e.g. \"Europe/Paris\")"),
+            ));
+        }
+        org.time_zone = tz.clone();
     }
     let oauth = &mut org.oauth;
     for (given, setting) in [
@@ -553,6 +571,13 @@ pub async fn update_app(
     if let Some(v) = spec.device_flow {
         app.device_flow = v;
     }
+    if let Some(r) = &spec.ip_relaxation {
+        app.ip_relaxation = idforce_core::login_policy::IpRelaxation::parse(r).ok_or_else(|| {
+            invalid(format!(
+                "ip_relaxation {r:?}: expected \"enforce\", \"bypass_2fa\", \"bypass\" or \"enforce_relax_refresh\""
+            ))
+        })?;
+    }
     if let Some(n) = spec.max_approvals_per_user {
         if n == 0 {
             return Err(invalid(
@@ -664,6 +689,7 @@ pub async fn demo(
             allow_username_password_flow: None,
             allow_user_agent_flow: None,
             require_pkce_for_all_apps: None,
+            time_zone: None,
             profile: Vec::new(),
             user: vec![UserSpec {
                 username: DEMO_USERNAME.to_owned(),

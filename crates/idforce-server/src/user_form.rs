@@ -145,6 +145,8 @@ mod tests {
             org_id: SfId::parse("00D000000000001").unwrap(),
             name: name.into(),
             created_at: 0,
+            login_ip_ranges: Vec::new(),
+            login_hours: None,
         }
     }
 

@@ -57,7 +57,7 @@ fn json_list(s: &str) -> StoreResult<Vec<String>> {
 }
 
 /// `id, name, instance_url, created_at, my_domain, logout_url, sites,
-/// allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps`
+/// allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone`
 pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
     Ok(Org {
         id: r.id(0)?,
@@ -72,6 +72,7 @@ pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
             allow_user_agent_flow: r.flag(8)?,
             require_pkce_for_all_apps: r.flag(9)?,
         },
+        time_zone: r.text(10)?,
     })
 }
 
@@ -180,14 +181,30 @@ impl From<&idforce_core::login_history::LoginEvent> for LoginValues {
     }
 }
 
-/// `id, org_id, name, created_at`
+/// `id, org_id, name, created_at, login_ip_ranges, login_hours`
 pub(crate) fn profile(r: &impl Columns) -> StoreResult<Profile> {
     Ok(Profile {
         id: r.id(0)?,
         org_id: r.id(1)?,
         name: r.text(2)?,
         created_at: r.int(3)?,
+        login_ip_ranges: serde_json::from_str(&r.text(4)?)
+            .map_err(|_| corrupt("login_ip_ranges"))?,
+        login_hours: r
+            .opt_text(5)?
+            .map(|t| serde_json::from_str(&t).map_err(|_| corrupt("login_hours")))
+            .transpose()?,
     })
+}
+
+/// A profile's Login IP Ranges as stored: JSON `[{"start", "end"}]`.
+pub(crate) fn ip_ranges_json(ranges: &[idforce_core::login_policy::IpRange]) -> String {
+    serde_json::to_string(ranges).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// A profile's Login Hours as stored: JSON `{"days": [[start, end] or null; 7]}` (minutes).
+pub(crate) fn login_hours_json(hours: &idforce_core::login_policy::LoginHours) -> String {
+    serde_json::to_string(hours).unwrap_or_default()
 }
 
 /// `id, org_id, username, email, first_name, last_name, profile, active, password_hash,
@@ -227,7 +244,8 @@ macro_rules! app_columns {
      session_timeout_secs, introspect_all_tokens, id_token_lifetime_secs, jwt_access_tokens,
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
      oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user,
-     initial_access_token_digest, initial_access_token_sealed, jwks, jwks_uri, registration"
+     initial_access_token_digest, initial_access_token_sealed, jwks, jwks_uri, registration,
+     ip_relaxation"
     };
 }
 pub(crate) use app_columns;
@@ -289,6 +307,8 @@ pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
         jwks: r.opt_text(32)?,
         jwks_uri: r.opt_text(33)?,
         registration: r.opt_text(34)?.as_deref().map(registration).transpose()?,
+        ip_relaxation: idforce_core::login_policy::IpRelaxation::parse(&r.text(35)?)
+            .ok_or_else(|| corrupt("ip_relaxation"))?,
     })
 }
 

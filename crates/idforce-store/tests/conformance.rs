@@ -120,6 +120,8 @@ async fn org(s: &Store) -> Org {
         logout_url: None,
         sites: Vec::new(),
         oauth: Default::default(),
+        // Not the default: the round trip proves the column is stored.
+        time_zone: "Europe/Paris".into(),
     };
     s.save_org(&org).await.unwrap();
     org
@@ -198,6 +200,8 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
                 ..Default::default()
             },
         }),
+        // Not the default: the round trip proves the column is stored.
+        ip_relaxation: idforce_core::login_policy::IpRelaxation::EnforceRelaxRefresh,
     };
     s.save_app(&a).await.unwrap();
     a
@@ -1536,6 +1540,7 @@ async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
         logout_url: None,
         sites: Vec::new(),
         oauth: Default::default(),
+        time_zone: "UTC".into(),
     };
     s.save_org(&globex).await.unwrap();
     let profile = |org: &Org, id: SfId, n: &str| Profile {
@@ -1543,6 +1548,21 @@ async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
         org_id: org.id,
         name: n.into(),
         created_at: 5,
+        login_ip_ranges: vec![
+            idforce_core::login_policy::IpRange::parse("10.0.0.0-10.0.0.255").unwrap(),
+            idforce_core::login_policy::IpRange::parse("::1").unwrap(),
+        ],
+        login_hours: Some(idforce_core::login_policy::LoginHours {
+            days: [
+                Some((480, 1080)),
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some((0, 1440)),
+            ],
+        }),
     };
     let admin = profile(
         &acme,
@@ -1568,6 +1588,16 @@ async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
         "{name}: by name"
     );
     assert_eq!(s.profiles(None).await.unwrap().len(), 3, "{name}");
+    // One profile by name, ignoring case, with its login restrictions.
+    assert_eq!(
+        s.profile(&acme.id, "standard USER")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&standard),
+        "{name}"
+    );
+    assert_eq!(s.profile(&acme.id, "Nobody").await.unwrap(), None, "{name}");
     // The same name again in the same org: a conflict, and nothing changed.
     let again = profile(
         &acme,
@@ -1965,6 +1995,7 @@ async fn my_domains_are_unique_and_sites_are_kept(name: &str, s: Store) {
         name: "Globex".into(),
         sites: Vec::new(),
         oauth: Default::default(),
+        time_zone: "UTC".into(),
         logout_url: None,
         ..acme.clone()
     };

@@ -60,6 +60,7 @@ struct OrgChange {
     allow_username_password_flow: Option<bool>,
     allow_user_agent_flow: Option<bool>,
     require_pkce_for_all_apps: Option<bool>,
+    time_zone: Option<String>,
 }
 
 fn org_view(o: &Org) -> Value {
@@ -74,6 +75,7 @@ fn org_view(o: &Org) -> Value {
         "allow_username_password_flow": o.oauth.allow_username_password_flow,
         "allow_user_agent_flow": o.oauth.allow_user_agent_flow,
         "require_pkce_for_all_apps": o.oauth.require_pkce_for_all_apps,
+        "time_zone": o.time_zone,
     })
 }
 
@@ -91,6 +93,8 @@ fn profile_view(p: &Profile, users: &[User], apps: &[ConnectedApp]) -> Value {
     json!({
         "id": p.id.to18(), "org_id": p.org_id.to18(), "name": p.name, "users": users,
         "apps": apps, "created_at": p.created_at,
+        "login_ip_ranges": p.login_ip_ranges.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "login_hours": p.login_hours.map(|h| h.describe()),
     })
 }
 
@@ -292,6 +296,7 @@ impl Admin {
             allow_username_password_flow,
             allow_user_agent_flow,
             require_pkce_for_all_apps,
+            time_zone,
         } = change;
         let site = sites
             .iter()
@@ -315,6 +320,7 @@ impl Admin {
             allow_username_password_flow,
             allow_user_agent_flow,
             require_pkce_for_all_apps,
+            time_zone,
             profile: Vec::new(),
             user: Vec::new(),
             app: Vec::new(),
@@ -393,6 +399,7 @@ impl Admin {
                     logout_url: None,
                     sites: Vec::new(),
                     oauth: Default::default(),
+                    time_zone: "UTC".into(),
                 };
                 self.store.save_org(&org).await.map_err(|e| e.to_string())?;
                 self.audit(
@@ -422,6 +429,7 @@ impl Admin {
                 allow_username_password_flow,
                 allow_user_agent_flow,
                 require_pkce_for_all_apps,
+                time_zone,
             } => {
                 let org = self.org(&org).await?;
                 let change = OrgChange {
@@ -432,6 +440,7 @@ impl Admin {
                     allow_username_password_flow,
                     allow_user_agent_flow,
                     require_pkce_for_all_apps,
+                    time_zone,
                 };
                 let org = self.update_org(&org, change).await?;
                 self.print(&org_view(&org));
@@ -484,6 +493,57 @@ impl Admin {
                     .map(|p| profile_view(p, &users, &apps))
                     .collect();
                 self.print(&Value::Array(rows));
+            }
+            ProfileCommand::Update {
+                org,
+                name,
+                login_ip_ranges,
+                no_login_ip_ranges,
+                login_hours,
+                no_login_hours,
+            } => {
+                let org = self.org(&org).await?;
+                let profile = idforce_server::profiles::find(self.store.as_ref(), &org.id, &name)
+                    .await
+                    .map_err(e)?
+                    .ok_or_else(|| format!("org {:?} has no profile {name:?}", org.name))?;
+                let ranges =
+                    (no_login_ip_ranges || !login_ip_ranges.is_empty()).then_some(login_ip_ranges);
+                let hours = if no_login_hours || !login_hours.is_empty() {
+                    let mut days = std::collections::BTreeMap::new();
+                    for h in &login_hours {
+                        let (day, window) = h.split_once('=').ok_or_else(|| {
+                            format!("--login-hours {h:?}: expected DAY=HH:MM-HH:MM")
+                        })?;
+                        days.insert(day.to_owned(), window.to_owned());
+                    }
+                    Some(days)
+                } else {
+                    None
+                };
+                let before = profile_view(&profile, &[], &[]);
+                let profile = idforce_server::profiles::restrict(
+                    self.store.as_ref(),
+                    profile,
+                    ranges.as_deref(),
+                    hours.as_ref(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                let after = profile_view(&profile, &[], &[]);
+                self.audit(
+                    Some(org.id),
+                    "Profiles",
+                    format!(
+                        "Changed profile {:?}: {}",
+                        profile.name,
+                        operations::changes(&before, &after)
+                    ),
+                )
+                .await?;
+                let users = self.store.users(Some(&org.id)).await.map_err(e)?;
+                let apps = self.store.apps(Some(&org.id)).await.map_err(e)?;
+                self.print(&profile_view(&profile, &users, &apps));
             }
             ProfileCommand::Create { org, name, clone } => {
                 let org = self.org(&org).await?;
@@ -929,6 +989,7 @@ impl Admin {
                         })
                         .transpose()?,
                     jwks_uri: u.jwks_uri,
+                    ip_relaxation: u.ip_relaxation,
                     ..Default::default()
                 };
                 if let Some(name) = u.name {

@@ -402,6 +402,9 @@ pub struct AppUpdate {
     /// Where the app publishes its JWK Set: https, or http to localhost ("" removes it).
     #[arg(long)]
     pub jwks_uri: Option<String>,
+    /// "IP Relaxation": whether profiles' Login IP Ranges hold for the app's logins.
+    #[arg(long, value_parser = ["enforce", "bypass_2fa", "bypass", "enforce_relax_refresh"])]
+    pub ip_relaxation: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -423,6 +426,29 @@ pub enum ProfileCommand {
         /// An existing profile of the org whose app access the new one copies.
         #[arg(long)]
         clone: Option<String>,
+    },
+    /// Change a profile's login restrictions (the config's `[[org.profile]]` keys).
+    Update {
+        /// The org (name or id).
+        #[arg(long)]
+        org: String,
+        /// The profile's name.
+        #[arg(long)]
+        name: String,
+        /// A Login IP Range, START-END or one address, IPv4 or IPv6; replaces the list (repeat
+        /// for several).
+        #[arg(long = "login-ip-range", value_name = "START-END")]
+        login_ip_ranges: Vec<String>,
+        /// Remove every Login IP Range.
+        #[arg(long, conflicts_with = "login_ip_ranges")]
+        no_login_ip_ranges: bool,
+        /// Login Hours of one weekday, DAY=HH:MM-HH:MM in the org's time zone; replaces them
+        /// all (repeat per day; a day left out allows no login).
+        #[arg(long = "login-hours", value_name = "DAY=HH:MM-HH:MM")]
+        login_hours: Vec<String>,
+        /// Remove the Login Hours restriction.
+        #[arg(long, conflicts_with = "login_hours")]
+        no_login_hours: bool,
     },
 }
 
@@ -472,6 +498,9 @@ pub enum OrgCommand {
         /// Require PKCE of every app of the org.
         #[arg(long)]
         require_pkce_for_all_apps: Option<bool>,
+        /// The org's default time zone (IANA, e.g. Europe/Paris): the clock of login hours.
+        #[arg(long)]
+        time_zone: Option<String>,
     },
     /// List orgs.
     List,

@@ -154,6 +154,7 @@ fn app_json(a: &ConnectedApp) -> Value {
         "initial_access_token_sealed": opt_b64(a.initial_access_token.as_ref().map(|t| &t.sealed[..])),
         "jwks": a.jwks, "jwks_uri": a.jwks_uri,
         "registration": a.registration.as_ref().map(idforce_core::registration::Registration::to_json),
+        "ip_relaxation": a.ip_relaxation.as_str(),
     })
 }
 
@@ -222,6 +223,12 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
         },
         jwks: opt_text(v, "jwks"),
         jwks_uri: opt_text(v, "jwks_uri"),
+        ip_relaxation: match opt_text(v, "ip_relaxation") {
+            Some(r) => {
+                idforce_core::login_policy::IpRelaxation::parse(&r).ok_or("bad ip_relaxation")?
+            }
+            None => Default::default(),
+        },
         registration: match v.get("registration") {
             None | Some(Value::Null) => None,
             Some(r) => Some(
@@ -321,10 +328,12 @@ pub async fn export(store: &dyn Backend, secrets: &SystemSecret, refresh_tokens:
         "allow_username_password_flow": o.oauth.allow_username_password_flow,
         "allow_user_agent_flow": o.oauth.allow_user_agent_flow,
         "require_pkce_for_all_apps": o.oauth.require_pkce_for_all_apps,
+        "time_zone": o.time_zone,
         "sites": o.sites.iter().map(|s| json!({"id": s.id.as15(), "name": s.name, "path": s.path})).collect::<Vec<_>>(),
     })).collect();
     let profiles: Vec<Value> = store.profiles(None).await.map_err(e)?.iter().map(|p| json!({
         "id": p.id.as15(), "org_id": p.org_id.as15(), "name": p.name, "created_at": p.created_at,
+        "login_ip_ranges": p.login_ip_ranges, "login_hours": p.login_hours,
     })).collect();
     let users: Vec<Value> = store
         .users(None)
@@ -437,6 +446,7 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
                     allow_user_agent_flow: flag_or(&o, "allow_user_agent_flow", true),
                     require_pkce_for_all_apps: flag_or(&o, "require_pkce_for_all_apps", false),
                 },
+                time_zone: opt_text(&o, "time_zone").unwrap_or_else(|| "UTC".to_owned()),
             })
             .await
             .map_err(e)?;
@@ -447,6 +457,15 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
             org_id: id(&p, "org_id")?,
             name: text(&p, "name")?,
             created_at: int(&p, "created_at")?,
+            // Both absent from exports made before login restrictions.
+            login_ip_ranges: match p.get("login_ip_ranges") {
+                Some(v) => serde_json::from_value(v.clone()).map_err(|e| e.to_string())?,
+                None => Vec::new(),
+            },
+            login_hours: match p.get("login_hours") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| e.to_string())?),
+            },
         };
         match store.save_profile(&profile).await {
             // The target made its own of that name (at its start): keep it.

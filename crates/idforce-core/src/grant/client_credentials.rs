@@ -61,9 +61,14 @@ pub(super) async fn exchange(
             .through(&app));
     }
     let scopes = granted_scopes(params, &app.scopes.without(EXCLUDED))?;
-    super::count_login(ctx, &user)
-        .await
-        .map_err(|e| e.through(&app))?;
+    super::admit_login(
+        ctx,
+        &user,
+        Some(&app),
+        crate::login_policy::Entry::ClientCredentials,
+    )
+    .await
+    .map_err(|e| e.through(&app))?;
     issue_session(
         ctx,
         &org,

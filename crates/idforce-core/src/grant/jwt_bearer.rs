@@ -119,7 +119,7 @@ async fn check_user(
                 .because(why)
                 .in_login_history(user, LoginStatus::NotApprovedForAccess))
         }
-        _ => super::count_login(ctx, user).await,
+        _ => super::admit_login(ctx, user, Some(app), crate::login_policy::Entry::JwtBearer).await,
     }
 }
 

@@ -339,6 +339,19 @@ async fn client_assertion(
 /// approvals per user"). Done after the grant's own write: two grants at once may leave one
 /// approval too many until the next. A store failure here leaves the grant as it is; the next
 /// grant trims again.
+/// A login granted so far, held to the profile's login restrictions (IP ranges and hours,
+/// as the app relaxes them) and then counted against the login rate limit. Every way of
+/// logging in calls it once its own checks have passed.
+pub async fn admit_login(
+    ctx: &TokenContext<'_>,
+    user: &User,
+    app: Option<&ConnectedApp>,
+    entry: crate::login_policy::Entry,
+) -> Result<(), OAuthError> {
+    crate::login_policy::check(ctx, user, app, entry).await?;
+    count_login(ctx, user).await
+}
+
 /// Counts a login of `user` against the login rate limit, if there is one: every way of
 /// logging in calls it once the login is otherwise granted (password grant, SOAP login, the
 /// login page, JWT bearer, client credentials' run-as user), so the count spans them all and,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{TokenContext, authenticate_client, granted_scopes, issue_session, org_of};
 use crate::error::OAuthError;
 use crate::login_history::{LoginStatus, LoginSubtype};
+use crate::login_policy::Entry;
 use crate::model::{ConnectedApp, PermittedUsers, User};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
 
@@ -39,6 +40,9 @@ pub(super) async fn exchange(
             .through(&app));
     }
     check_access(&app, &user).map_err(|e| e.through(&app))?;
+    super::admit_login(ctx, &user, Some(&app), Entry::Login)
+        .await
+        .map_err(|e| e.through(&app))?;
     let scopes = granted_scopes(params, &app.scopes.without(super::REFRESH_SCOPES))?;
     let mut response = issue_session(
         ctx,
@@ -74,7 +78,6 @@ pub async fn check_api_login(
     if let Some(refused) = user.login_refusal() {
         return Err(refused);
     }
-    super::count_login(ctx, &user).await?;
     Ok(user)
 }
 

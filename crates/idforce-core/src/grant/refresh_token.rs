@@ -42,6 +42,14 @@ pub(super) async fn exchange(
     }
     let (user, org) =
         super::active_user(ctx, &token.user_id, &app, OAuthError::expired_token).await?;
+    crate::login_policy::check(
+        ctx,
+        &user,
+        Some(&app),
+        crate::login_policy::Entry::RefreshToken,
+    )
+    .await
+    .map_err(|e| e.through(&app))?;
 
     let successor = app.rotate_refresh_tokens.then(|| {
         mint_refresh(

@@ -14,6 +14,7 @@ mod exchange;
 mod frozen_blocked;
 mod jwt_bearer;
 mod login_history;
+mod login_restrictions;
 mod org_settings;
 mod password;
 mod refresh_token;

@@ -9,7 +9,7 @@ use idforce_core::wire::TokenResponse;
 use crate::world::*;
 
 /// A grant through a code, as a web app would get one: its tokens.
-async fn grant(w: &World, scopes: &str) -> TokenResponse {
+pub(crate) async fn grant(w: &World, scopes: &str) -> TokenResponse {
     let code = format!("aPrx{}", w.now);
     w.store
         .insert_code(&AuthCode {
@@ -38,7 +38,7 @@ async fn grant(w: &World, scopes: &str) -> TokenResponse {
     .unwrap()
 }
 
-async fn refresh(
+pub(crate) async fn refresh(
     w: &World,
     token: &str,
     secret: Option<&str>,

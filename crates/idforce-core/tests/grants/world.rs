@@ -125,6 +125,7 @@ impl World {
             logout_url: None,
             sites: Vec::new(),
             oauth: Default::default(),
+            time_zone: "UTC".into(),
         };
         store.save_org(&org).await.unwrap();
         let alice = User {
@@ -184,6 +185,7 @@ impl World {
             jwks: None,
             jwks_uri: None,
             registration: None,
+            ip_relaxation: Default::default(),
         };
         store.save_app(&app).await.unwrap();
         World {

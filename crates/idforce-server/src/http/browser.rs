@@ -372,7 +372,14 @@ pub async fn login_submit(State(s): State<AppState>, req: Request) -> Response {
     let ctx = s.token_context(&req.headers, req.peer, &ring, Some(&*entry));
     let password = req.params.get("pw").unwrap_or_default();
     let checked = match idforce_core::grant::check_login(&ctx, &username, password).await {
-        Ok(u) => idforce_core::grant::count_login(&ctx, &u).await.map(|()| u),
+        Ok(u) => idforce_core::grant::admit_login(
+            &ctx,
+            &u,
+            None,
+            idforce_core::login_policy::Entry::Login,
+        )
+        .await
+        .map(|()| u),
         Err(e) => Err(e),
     };
     let user = match checked {

@@ -271,7 +271,14 @@ async fn login(
 ) -> Result<LoginAnswer, Fault> {
     let ring = s.keys.current(s.clock.now()).await;
     let ctx = s.token_context(headers, peer, &ring, entry);
-    let user = match grant::check_api_login(&ctx, username, password).await {
+    let checked = match grant::check_api_login(&ctx, username, password).await {
+        // SOAP sessions belong to the org's built-in app, which relaxes nothing.
+        Ok(user) => grant::admit_login(&ctx, &user, None, idforce_core::login_policy::Entry::Login)
+            .await
+            .map(|()| user),
+        Err(e) => Err(e),
+    };
+    let user = match checked {
         Ok(user) => user,
         Err(e) => {
             super::report::record_refusal(s, &ctx, &e, LoginSubtype::SoapApiLogin).await;
@@ -311,6 +318,23 @@ fn login_fault(e: OAuthError) -> Fault {
             code: "sf:SERVER_UNAVAILABLE".into(),
             message: "SERVER_UNAVAILABLE: too many logins in progress; retry shortly".into(),
             login_fault: None,
+            unexpected: None,
+            reason: None,
+        },
+        _ if e == OAuthError::ip_restricted() => Fault {
+            code: "sf:LOGIN_DURING_RESTRICTED_DOMAIN".into(),
+            message: "LOGIN_DURING_RESTRICTED_DOMAIN: you are not allowed to log in from this IP \
+                      address"
+                .into(),
+            login_fault: Some("LOGIN_DURING_RESTRICTED_DOMAIN"),
+            unexpected: None,
+            reason: None,
+        },
+        _ if e == OAuthError::outside_login_hours() => Fault {
+            code: "sf:LOGIN_DURING_RESTRICTED_TIME".into(),
+            message: "LOGIN_DURING_RESTRICTED_TIME: you are not allowed to log in at this time"
+                .into(),
+            login_fault: Some("LOGIN_DURING_RESTRICTED_TIME"),
             unexpected: None,
             reason: None,
         },

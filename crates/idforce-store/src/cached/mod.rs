@@ -38,6 +38,8 @@ pub struct Cached<S> {
     apps: Map<SfId, Arc<ConnectedApp>>,
     clients: Map<String, Arc<ConnectedApp>>,
     approvals: Map<(SfId, SfId), bool>,
+    /// By org and name in ASCII lower case.
+    profiles: Map<(SfId, String), Arc<Profile>>,
 }
 
 impl<S: Backend> Cached<S> {
@@ -51,6 +53,7 @@ impl<S: Backend> Cached<S> {
             apps: Map::default(),
             clients: Map::default(),
             approvals: Map::default(),
+            profiles: Map::default(),
         }
     }
 
@@ -122,6 +125,12 @@ impl<S: Backend> Directory for Cached<S> {
 
     async fn app(&self, id: &SfId) -> StoreResult<Option<Arc<ConnectedApp>>> {
         self.entry(&self.apps, id, || self.inner.app(id)).await
+    }
+
+    async fn profile(&self, org: &SfId, name: &str) -> StoreResult<Option<Arc<Profile>>> {
+        let key = (*org, name.to_ascii_lowercase());
+        self.entry(&self.profiles, &key, || self.inner.profile(org, name))
+            .await
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
@@ -225,7 +234,10 @@ impl<S: Backend> Accounts for Cached<S> {
     }
 
     async fn save_profile(&self, profile: &Profile) -> StoreResult<()> {
-        self.inner.save_profile(profile).await
+        let saved = self.inner.save_profile(profile).await;
+        self.profiles
+            .invalidate(|(org, _), _| *org == profile.org_id);
+        saved
     }
 
     async fn profiles(&self, org: Option<&SfId>) -> StoreResult<Vec<Profile>> {

@@ -136,6 +136,15 @@ impl Directory for MemoryStore {
         Ok(self.directory().apps.get(id).cloned().map(Arc::new))
     }
 
+    async fn profile(&self, org: &SfId, name: &str) -> StoreResult<Option<Arc<Profile>>> {
+        let state = self.directory();
+        let found = state
+            .profiles
+            .values()
+            .find(|p| p.org_id == *org && p.name.eq_ignore_ascii_case(name));
+        Ok(found.cloned().map(Arc::new))
+    }
+
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
         let state = self.directory();
         let app = state.apps.values().find(|a| a.client_id == client_id);
@@ -205,9 +214,11 @@ impl Accounts for MemoryStore {
             return Err(conflict("profile name"));
         }
         let saved = match state.profiles.get(&profile.id) {
-            // An existing profile keeps its org and creation time; only its name changes.
+            // An existing profile keeps its org and creation time; the rest may change.
             Some(old) => Profile {
                 name: profile.name.clone(),
+                login_ip_ranges: profile.login_ip_ranges.clone(),
+                login_hours: profile.login_hours,
                 ..old.clone()
             },
             None => profile.clone(),

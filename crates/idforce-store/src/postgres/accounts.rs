@@ -13,28 +13,34 @@ use crate::Accounts;
 use crate::rows;
 
 const ORG_BY_ID: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
-     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps FROM orgs WHERE id = $1";
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone FROM orgs WHERE id = $1";
 const ORG_BY_NAME: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
-     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps FROM orgs WHERE name = $1";
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone FROM orgs WHERE name = $1";
 const ORGS: &str =
     "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
-     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps FROM orgs ORDER BY id";
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone FROM orgs ORDER BY id";
 const SAVE_ORG: &str =
     "INSERT INTO orgs (id, name, instance_url, created_at, my_domain, logout_url, sites,
-         allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url,
          my_domain = excluded.my_domain, logout_url = excluded.logout_url, sites = excluded.sites,
          allow_username_password_flow = excluded.allow_username_password_flow,
          allow_user_agent_flow = excluded.allow_user_agent_flow,
-         require_pkce_for_all_apps = excluded.require_pkce_for_all_apps";
+         require_pkce_for_all_apps = excluded.require_pkce_for_all_apps,
+         time_zone = excluded.time_zone";
 
-const PROFILES: &str = "SELECT id, org_id, name, created_at FROM profiles
+const PROFILES: &str =
+    "SELECT id, org_id, name, created_at, login_ip_ranges, login_hours FROM profiles
      WHERE $1::text IS NULL OR org_id = $1 ORDER BY org_id, name";
 /// Adds a profile or renames it; a name taken in its org is a conflict.
 const SAVE_PROFILE: &str =
-    "INSERT INTO profiles (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (id) DO UPDATE SET name = excluded.name";
+    "INSERT INTO profiles (id, org_id, name, created_at, login_ip_ranges, login_hours)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name,
+         login_ip_ranges = excluded.login_ip_ranges, login_hours = excluded.login_hours";
+const PROFILE_BY_NAME: &str = "SELECT id, org_id, name, created_at, login_ip_ranges, login_hours
+     FROM profiles WHERE org_id = $1 AND lower(name) = lower($2) ORDER BY id LIMIT 1";
 
 const USER_BY_ID: &str =
     "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
@@ -91,8 +97,8 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked,
          api_name, contact_email, oauth_enabled, device_flow, post_logout_redirect_uris,
          max_approvals_per_user, initial_access_token_digest, initial_access_token_sealed,
-         jwks, jwks_uri, registration)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)
+         jwks, jwks_uri, registration, ip_relaxation)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
          secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
          scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -115,7 +121,7 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          initial_access_token_digest = excluded.initial_access_token_digest,
          initial_access_token_sealed = excluded.initial_access_token_sealed,
          jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
-         registration = excluded.registration";
+         registration = excluded.registration, ip_relaxation = excluded.ip_relaxation";
 
 const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = $1 AND app_id = $2";
 
@@ -162,6 +168,11 @@ impl Directory for PgStore {
         self.read_app(APP_BY_ID, id.as15()).await
     }
 
+    async fn profile(&self, org: &SfId, name: &str) -> StoreResult<Option<Arc<Profile>>> {
+        let query = sqlx::query(PROFILE_BY_NAME).bind(org.as15()).bind(name);
+        Ok(one(query, &self.pool, rows::profile).await?.map(Arc::new))
+    }
+
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>> {
         self.read_app(APP_BY_CLIENT_ID, client_id).await
     }
@@ -199,7 +210,8 @@ impl Accounts for PgStore {
                 .bind(rows::sites_json(&org.sites))
                 .bind(org.oauth.allow_username_password_flow)
                 .bind(org.oauth.allow_user_agent_flow)
-                .bind(org.oauth.require_pkce_for_all_apps),
+                .bind(org.oauth.require_pkce_for_all_apps)
+                .bind(&org.time_zone),
         )
         .await
     }
@@ -221,7 +233,9 @@ impl Accounts for PgStore {
                 .bind(p.id.as15())
                 .bind(p.org_id.as15())
                 .bind(&p.name)
-                .bind(p.created_at),
+                .bind(p.created_at)
+                .bind(rows::ip_ranges_json(&p.login_ip_ranges))
+                .bind(p.login_hours.as_ref().map(rows::login_hours_json)),
         )
         .await
     }
@@ -297,7 +311,8 @@ impl Accounts for PgStore {
                 .bind(a.initial_access_token.as_ref().map(|t| t.sealed.clone()))
                 .bind(a.jwks.clone())
                 .bind(a.jwks_uri.clone())
-                .bind(a.registration.as_ref().map(rows::registration_json)),
+                .bind(a.registration.as_ref().map(rows::registration_json))
+                .bind(a.ip_relaxation.as_str()),
         )
         .await
     }

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (19, include_str!("migrations/0019_max_approvals.sql")),
     (20, include_str!("migrations/0020_client_registration.sql")),
     (21, include_str!("migrations/0021_login_rates.sql")),
+    (22, include_str!("migrations/0022_login_restrictions.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

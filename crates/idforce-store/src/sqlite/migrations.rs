@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (20, include_str!("migrations/0020_max_approvals.sql")),
     (21, include_str!("migrations/0021_client_registration.sql")),
     (22, include_str!("migrations/0022_login_rates.sql")),
+    (23, include_str!("migrations/0023_login_restrictions.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

@@ -435,3 +435,157 @@ fn a_login_rate_limit_that_is_not_one_is_refused_when_the_config_is_read() {
     // Control: Salesforce's own.
     load(&rate_limited("3600/h")).expect("loads");
 }
+
+/// Logins from behind this test's trusted proxy: `X-Forwarded-For` names the client.
+async fn token_from(
+    s: &TestServer,
+    client_ip: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let r = s
+        .http
+        .post(s.at("/services/oauth2/token"))
+        .header("x-forwarded-for", client_ip)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// `[[org.profile]] login_ip_ranges` and `[[org.app]] ip_relaxation` over HTTP: a login from
+/// outside the ranges answers `ip restricted` (SOAP: LOGIN_DURING_RESTRICTED_DOMAIN), Login
+/// History says "Restricted IP"; an app that relaxes them lets the password flow through but
+/// never JWT bearer. Login hours set by the CLI on the running server refuse a login outside
+/// them, and all-day hours let it in.
+#[tokio::test]
+async fn login_ip_ranges_ip_relaxation_and_login_hours() {
+    use crate::soap_login::{postman_envelope, soap};
+    let config = CONFIG
+        .replacen("[server]\n", "[server]\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\n", 1)
+        .replacen(
+            "[[org.user]]\nusername = \"alice@acme.test\"",
+            "[[org.profile]]\nname = \"System Administrator\"\nlogin_ip_ranges = [\"10.0.0.0-10.0.0.255\", \"2001:db8::-2001:db8::ffff\"]\n\n[[org.user]]\nusername = \"alice@acme.test\"",
+            1,
+        )
+        .replacen(
+            "client_secret = \"SELFSERVICESECRET0001\"\n",
+            "client_secret = \"SELFSERVICESECRET0001\"\nip_relaxation = \"bypass\"\n",
+            1,
+        );
+    assert_eq!(config.matches("login_ip_ranges").count(), 1);
+    assert_eq!(config.matches("ip_relaxation").count(), 1);
+    let s = TestServer::start_with(&config, |_| {}).await;
+    let db = database_url(s.dir.path());
+    let outside = "192.0.2.10";
+    for inside in ["10.0.0.7", "2001:db8::1"] {
+        let (st, t) = token_from(&s, inside, &password_form(ALICE, ALICE_PASSWORD)).await;
+        assert_eq!(st, 200, "from {inside}: {t}");
+    }
+    let (st, e) = token_from(&s, outside, &password_form(ALICE, ALICE_PASSWORD)).await;
+    assert_error(st, &e, 400, "invalid_grant", "ip restricted");
+    let rows = admin(&db, &["login-history", "--user", ALICE, "--limit", "1"]);
+    assert_eq!(rows[0]["status"], "Restricted IP", "{rows}");
+    assert_eq!(rows[0]["source_ip"], outside, "{rows}");
+    // SOAP login from outside (this test's own address is not in the ranges).
+    let (st, body) = soap(
+        &s,
+        "/services/Soap/u/60.0",
+        postman_envelope(ALICE, ALICE_PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 500, "{body}");
+    assert_eq!(
+        element(&body, "sf:exceptionCode").as_deref(),
+        Some("LOGIN_DURING_RESTRICTED_DOMAIN")
+    );
+    // Self Service relaxes IP restrictions: its password flow passes from outside.
+    let relaxed = [
+        ("grant_type", "password"),
+        ("client_id", SELF_SERVICE_ID),
+        ("client_secret", SELF_SERVICE_SECRET),
+        ("username", ALICE),
+        ("password", ALICE_PASSWORD),
+    ];
+    let (st, t) = token_from(&s, outside, &relaxed).await;
+    assert_eq!(st, 200, "{t}");
+    // JWT bearer is held to the ranges whatever the app says.
+    admin_seen(
+        &db,
+        &["app", "update", "Integration", "--ip-relaxation", "bypass"],
+    );
+    let (st, t) = token_from(&s, outside, &password_form(ALICE, ALICE_PASSWORD)).await;
+    assert_eq!(st, 200, "relaxed by the CLI: {t}");
+    let assertion = sign_jwt(&serde_json::json!({
+        "iss": INTEGRATION_ID, "sub": ALICE, "aud": s.url, "exp": now_secs() + 180,
+    }));
+    let jwt_form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", assertion.as_str()),
+    ];
+    let (st, e) = token_from(&s, outside, &jwt_form).await;
+    assert_error(st, &e, 400, "invalid_grant", "ip restricted");
+    let (st, t) = token_from(&s, "10.0.0.8", &jwt_form).await;
+    assert_eq!(st, 200, "the same assertion from inside: {t}");
+
+    // Login hours, every day, an hour from now (UTC, the org's default): refused; then all day.
+    let minute = (now_secs() / 60 % 1440) as u32;
+    let start = (minute + 60) % 1380;
+    let window = format!(
+        "{:02}:{:02}-{:02}:{:02}",
+        start / 60,
+        start % 60,
+        (start + 30) / 60,
+        (start + 30) % 60
+    );
+    let mut args = vec![
+        "profile".to_owned(),
+        "update".into(),
+        "--org".into(),
+        "Acme".into(),
+        "--name".into(),
+        "System Administrator".into(),
+    ];
+    for day in [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ] {
+        args.push("--login-hours".into());
+        args.push(format!("{day}={window}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let view = admin_seen(&db, &args);
+    assert!(
+        view["login_hours"].as_str().unwrap().contains(&window),
+        "{view}"
+    );
+    let (st, e) = token_from(&s, "10.0.0.7", &password_form(ALICE, ALICE_PASSWORD)).await;
+    assert_error(st, &e, 400, "invalid_grant", "invalid login hours");
+    let rows = admin(&db, &["login-history", "--user", ALICE, "--limit", "1"]);
+    assert_eq!(rows[0]["status"], "Restricted time", "{rows}");
+    let mut all_day: Vec<&str> = args[..6].to_vec();
+    let days: Vec<String> = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+    .iter()
+    .map(|d| format!("{d}=00:00-24:00"))
+    .collect();
+    for d in &days {
+        all_day.push("--login-hours");
+        all_day.push(d);
+    }
+    admin_seen(&db, &all_day);
+    let (st, t) = token_from(&s, "10.0.0.7", &password_form(ALICE, ALICE_PASSWORD)).await;
+    assert_eq!(st, 200, "all day: {t}");
+}
