@@ -135,6 +135,7 @@ pub fn app_view(a: &ConnectedApp) -> Value {
         "jwt_access_tokens": a.jwt_access_tokens, "device_flow": a.device_flow,
         "enforce_certificate_validity": a.enforce_certificate_validity,
         "max_approvals_per_user": a.max_approvals_per_user,
+        "ip_relaxation": a.ip_relaxation.as_str(),
         "has_initial_access_token": a.initial_access_token.is_some(),
         "jwks": a.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "jwks_uri": a.jwks_uri,

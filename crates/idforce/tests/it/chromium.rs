@@ -403,6 +403,27 @@ async fn setup_in_chromium() {
         wd.screenshot(&format!("reset-my-security-token-{name}"))
             .await;
     }
+    // The profile's login restrictions, filled in and saved by keyboard and mouse, in a window
+    // tall enough to show the whole form.
+    let db = database_url(s.dir.path());
+    let profile = admin(&db, &["profile", "list", "--org", "Acme"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wd.resize(1280, 1500).await;
+    wd.goto(&format!(
+        "{}/lightning/setup/EnhancedProfiles/page?profile={profile}",
+        s.url
+    ))
+    .await;
+    wd.type_into("#login_ip_ranges", "10.0.0.0-10.0.0.255")
+        .await;
+    wd.tick("#restrict_hours").await;
+    wd.type_into("#hours_monday", "08:00-18:00").await;
+    wd.type_into("#hours_friday", "08:00-16:00").await;
+    wd.click("#save-restrictions").await;
+    assert!(wd.source().await.contains("Your changes are saved"));
+    wd.screenshot("setup-profile-login-restrictions").await;
     wd.resize(1280, 900).await;
     wd.goto(&format!("{}/secur/logout.jsp", s.url)).await;
     wd.goto(&format!("{}/lightning/setup/OrgLoginHistory/home", s.url))

@@ -397,3 +397,148 @@ async fn a_cloned_profile_may_use_the_sources_apps_until_its_access_changes() {
     assert_eq!(alice.get(&other).await.status, 404);
     s.stop().await;
 }
+
+/// Setup's profile page sets Login IP Ranges and Login Hours (a mistake shows the form again
+/// with what is wrong, and saves nothing), and Edit Policies sets an app's IP Relaxation; the
+/// wire follows both.
+#[tokio::test]
+async fn login_restrictions_and_ip_relaxation_through_setup() {
+    use crate::soap_login::{postman_envelope, soap};
+    const BOB_SOAP_PASSWORD: &str = "Summer2026!XYZ789TOKEN";
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let profiles = admin(&db, &["profile", "list", "--org", "Acme"]);
+    let admins = profiles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Standard User")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Control: Bob (Standard User) logs in by SOAP before any restriction.
+    let (st, body) = soap(
+        &s,
+        "/services/Soap/u/60.0",
+        postman_envelope(BOB, BOB_SOAP_PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let page_url = format!("/lightning/setup/EnhancedProfiles/page?profile={admins}");
+    let page = alice.get(&page_url).await;
+    assert!(
+        page.body.contains("Login IP Ranges and Login Hours"),
+        "{}",
+        page.body
+    );
+    let post = |csrf: String, ranges: &'static str, monday: &'static str| {
+        let mut f = form(&[
+            ("section", "restrictions"),
+            ("profile", &admins),
+            ("login_ip_ranges", ranges),
+            ("restrict_hours", "1"),
+            ("hours_monday", monday),
+        ]);
+        f.push(("csrf".into(), csrf));
+        f
+    };
+    // A range that is not one: 422, the form as submitted, nothing saved.
+    let bad = alice
+        .post(
+            "/lightning/setup/EnhancedProfiles/page",
+            &post(csrf_of(&page), "10.0.0.9-10.0.0.1", "08:00-18:00"),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("ends before it starts"), "{}", bad.body);
+    assert!(bad.body.contains("10.0.0.9-10.0.0.1"));
+    let listed = admin(&db, &["profile", "list", "--org", "Acme"]);
+    assert!(
+        listed.to_string().contains("\"login_ip_ranges\":[]"),
+        "{listed}"
+    );
+    // Control: good values are saved, audited, and shown again.
+    let saved = alice
+        .post(
+            "/lightning/setup/EnhancedProfiles/page",
+            &post(
+                csrf_of(&page),
+                "10.0.0.0-10.0.0.255\n2001:db8::1",
+                "08:00-18:00",
+            ),
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let again = alice.get(&page_url).await;
+    assert!(
+        again
+            .body
+            .contains("10.0.0.0-10.0.0.255\n2001:db8::1-2001:db8::1"),
+        "{}",
+        again.body
+    );
+    assert!(again.body.contains("value=\"08:00-18:00\""));
+    let trail = admin(&db, &["audit-trail", "--org", "Acme"]);
+    assert!(
+        trail[0]["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("Changed the login restrictions of profile \"Standard User\""),
+        "{trail}"
+    );
+    // Bob (Standard User) logs in from this test's address, outside the ranges (and, unless it
+    // is Monday daytime in UTC, outside the hours): refused, where before it he was not.
+    std::thread::sleep(idforce_store::DEFAULT_DIRECTORY_CACHE_TTL);
+    let (st, body) = soap(
+        &s,
+        "/services/Soap/u/60.0",
+        postman_envelope(BOB, BOB_SOAP_PASSWORD),
+    )
+    .await;
+    assert_eq!(st, 500, "{body}");
+    let code = element(&body, "sf:exceptionCode").unwrap_or_default();
+    assert!(
+        code == "LOGIN_DURING_RESTRICTED_DOMAIN" || code == "LOGIN_DURING_RESTRICTED_TIME",
+        "{body}"
+    );
+
+    // Edit Policies: IP Relaxation.
+    let app = admin(&db, &["app", "show", "Integration"]);
+    let app_id = app["id"].as_str().unwrap();
+    let policies = format!("/lightning/setup/ConnectedApplication/policies?app={app_id}");
+    let form_page = alice.get(&policies).await;
+    assert!(
+        form_page
+            .body
+            .contains("Relax IP restrictions with second factor")
+    );
+    let mut posted = form(&[
+        ("app", app_id),
+        ("permitted_users", "admin_approved"),
+        ("refresh_token_policy", "until_revoked"),
+        ("timeout", "7200"),
+        ("ip_relaxation", "bypass"),
+    ]);
+    posted.push(("csrf".into(), csrf_of(&form_page)));
+    let r = alice
+        .post("/lightning/setup/ConnectedApplication/policies", &posted)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        admin(&db, &["app", "show", "Integration"])["ip_relaxation"],
+        "bypass"
+    );
+    let manage = alice
+        .get(&format!(
+            "/lightning/setup/ConnectedApplication/page?app={app_id}"
+        ))
+        .await;
+    assert!(
+        manage
+            .body
+            .contains("<dd id=\"ip-relaxation\">Relax IP restrictions</dd>")
+    );
+    s.stop().await;
+}

@@ -586,6 +586,7 @@ struct PoliciesForm {
     after_count: String,
     after_unit: String,
     timeout: String,
+    ip_relaxation: String,
 }
 
 impl PoliciesForm {
@@ -612,6 +613,7 @@ impl PoliciesForm {
             after_count,
             after_unit,
             timeout: app.session_timeout_secs.to_string(),
+            ip_relaxation: app.ip_relaxation.as_str().to_owned(),
         }
     }
 
@@ -625,6 +627,7 @@ impl PoliciesForm {
             after_count: text("after_count"),
             after_unit: text("after_unit"),
             timeout: text("timeout"),
+            ip_relaxation: text("ip_relaxation"),
         }
     }
 
@@ -686,6 +689,14 @@ impl PoliciesForm {
         if timeout.is_none() {
             errors.push(err("timeout", "Choose a timeout value."));
         }
+        // A form without the field (a script posting the older form) leaves it as it is.
+        let relaxation = Some(self.ip_relaxation.clone()).filter(|r| !r.is_empty());
+        if relaxation
+            .as_deref()
+            .is_some_and(|r| idforce_core::login_policy::IpRelaxation::parse(r).is_none())
+        {
+            errors.push(err("ip_relaxation", "Choose an IP relaxation."));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -693,6 +704,7 @@ impl PoliciesForm {
             permitted_users: Some(self.permitted.clone()),
             refresh_token_policy: policy,
             session_timeout: timeout.map(|t| format!("{t}s")),
+            ip_relaxation: relaxation,
             ..AppSpec::default()
         })
     }
@@ -710,6 +722,8 @@ struct PoliciesPage<'a> {
     form: &'a PoliciesForm,
     timeouts: Vec<(String, String)>,
     units: &'static [(&'static str, &'static str, i64)],
+    /// IP Relaxation's values and Salesforce's words for them.
+    relaxations: Vec<(&'static str, &'static str)>,
     errors: &'a [FieldError],
 }
 
@@ -740,6 +754,13 @@ fn policies_page(
             form,
             timeouts: timeouts(app),
             units: UNITS,
+            relaxations: {
+                use idforce_core::login_policy::IpRelaxation::*;
+                [Enforce, Bypass2fa, Bypass, EnforceRelaxRefresh]
+                    .iter()
+                    .map(|r| (r.as_str(), r.label()))
+                    .collect()
+            },
             errors,
         },
     )

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use idforce_core::model::{Org, Profile, User};
+use idforce_core::model::{ConnectedApp, Org, Profile, User};
 use idforce_core::sfid::SfId;
 
 use super::{
@@ -204,6 +204,64 @@ struct ProfilePage<'a> {
     action: String,
     /// The org's apps (id, name), each with whether it admits the profile.
     apps: Vec<(String, String, bool)>,
+    /// Login IP Ranges, one per line, as the form shows them.
+    ip_ranges: String,
+    /// Whether login hours restrict the profile, and each weekday's (label, field, window).
+    restrict_hours: bool,
+    days: Vec<(&'static str, &'static str, String)>,
+    time_zone: &'a str,
+    /// Why the login restrictions were not saved.
+    restrictions_error: Option<String>,
+}
+
+/// The page's weekday labels, in Salesforce's order on the Login Hours page.
+const DAY_LABELS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// What the Login Restrictions form shows: the profile's, or what was submitted.
+struct RestrictionsForm {
+    ip_ranges: String,
+    restrict_hours: bool,
+    windows: [String; 7],
+}
+
+impl RestrictionsForm {
+    fn of(p: &Profile) -> RestrictionsForm {
+        let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        RestrictionsForm {
+            ip_ranges: p
+                .login_ip_ranges
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            restrict_hours: p.login_hours.is_some(),
+            windows: std::array::from_fn(|i| {
+                p.login_hours
+                    .and_then(|h| h.days[i])
+                    .map(|(a, b)| format!("{}-{}", hm(a), hm(b)))
+                    .unwrap_or_default()
+            }),
+        }
+    }
+
+    fn parse(params: &idforce_core::wire::Params) -> RestrictionsForm {
+        RestrictionsForm {
+            ip_ranges: params.get("login_ip_ranges").unwrap_or_default().to_owned(),
+            restrict_hours: params.get("restrict_hours").is_some(),
+            windows: std::array::from_fn(|i| {
+                let field = format!("hours_{}", idforce_core::login_policy::WEEKDAYS[i]);
+                params.get(&field).unwrap_or_default().trim().to_owned()
+            }),
+        }
+    }
 }
 
 /// The profile of the admin's org named by `profile=<id>`.
@@ -246,18 +304,47 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
         Some("saved") => Some("Your changes are saved and in force."),
         _ => None,
     };
+    let form = RestrictionsForm::of(&profile);
+    let shown = Shown {
+        message,
+        error: None,
+        form: &form,
+    };
+    profile_page(&s, &sid, (&me, &org), &profile, (&apps, &users), shown)
+}
+
+/// What a profile page says beside the profile itself.
+struct Shown<'f> {
+    message: Option<&'static str>,
+    error: Option<String>,
+    form: &'f RestrictionsForm,
+}
+
+fn profile_page(
+    s: &AppState,
+    sid: &str,
+    (me, org): (&User, &Org),
+    profile: &Profile,
+    (apps, users): (&[ConnectedApp], &[User]),
+    shown: Shown<'_>,
+) -> Response {
+    let status = if shown.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     pages::html(
-        StatusCode::OK,
+        status,
         &ProfilePage {
             org_name: &org.name,
             username: &me.username,
-            message,
+            message: shown.message,
             users: users
                 .iter()
                 .filter(|u| u.profile.eq_ignore_ascii_case(&profile.name))
                 .count(),
-            csrf: csrf_token(&s, &sid),
-            action: href(&profile),
+            csrf: csrf_token(s, sid),
+            action: href(profile),
             apps: apps
                 .iter()
                 .map(|a| {
@@ -265,7 +352,17 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
                     (a.id.to18(), a.name.clone(), admits)
                 })
                 .collect(),
-            profile: &profile,
+            ip_ranges: shown.form.ip_ranges.clone(),
+            restrict_hours: shown.form.restrict_hours,
+            days: DAY_LABELS
+                .iter()
+                .zip(idforce_core::login_policy::WEEKDAYS)
+                .zip(shown.form.windows.iter())
+                .map(|((label, day), w)| (*label, day, w.clone()))
+                .collect(),
+            time_zone: &org.time_zone,
+            restrictions_error: shown.error,
+            profile,
         },
     )
 }
@@ -275,7 +372,7 @@ pub async fn save_access(State(s): State<AppState>, req: Request) -> Response {
     let req = request::read(req).await;
     let wanted = req.params.get("profile").map(str::to_owned);
     let page = format!("{PAGE}?profile={}", wanted.as_deref().unwrap_or_default());
-    let (_, me, org) = match posted(&s, &req, &page).await {
+    let (sid, me, org) = match posted(&s, &req, &page).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -284,6 +381,9 @@ pub async fn save_access(State(s): State<AppState>, req: Request) -> Response {
         Ok(None) => return not_found(PROFILES, "Profiles"),
         Err(answer) => return answer,
     };
+    if req.params.get("section") == Some("restrictions") {
+        return save_restrictions(&s, &req, &sid, (&me, &org), profile).await;
+    }
     let allowed: Vec<SfId> = req
         .params
         .pairs()
@@ -294,5 +394,91 @@ pub async fn save_access(State(s): State<AppState>, req: Request) -> Response {
     match ops::set_app_access(s.store.as_ref(), &profile, &allowed, &actor(&me), now).await {
         Ok(_) => see_other(&format!("{}&done=saved", href(&profile))),
         Err(_) => unavailable(),
+    }
+}
+
+/// Saves the profile's Login IP Ranges and Login Hours (the config's rules, `profiles::restrict`);
+/// a mistake shows the form again as it was submitted, with what is wrong.
+async fn save_restrictions(
+    s: &AppState,
+    req: &request::OAuthRequest,
+    sid: &str,
+    (me, org): (&User, &Org),
+    profile: Profile,
+) -> Response {
+    let form = RestrictionsForm::parse(&req.params);
+    let ranges: Vec<String> = form
+        .ip_ranges
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut days = std::collections::BTreeMap::new();
+    if form.restrict_hours {
+        for (day, w) in idforce_core::login_policy::WEEKDAYS
+            .iter()
+            .zip(&form.windows)
+        {
+            if !w.is_empty() {
+                days.insert((*day).to_owned(), w.clone());
+            }
+        }
+    }
+    let before = RestrictionsForm::of(&profile);
+    // Restricting hours with no day filled in would lock everyone out for good: refused.
+    let restricted = if form.restrict_hours && days.is_empty() {
+        Err("Give at least one day login hours, or untick Restrict login hours.".to_owned())
+    } else {
+        crate::profiles::restrict(
+            s.store.as_ref(),
+            profile.clone(),
+            Some(&ranges),
+            Some(&days),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    };
+    let (Ok(mut apps), Ok(users)) = (
+        s.store.apps(Some(&org.id)).await,
+        s.store.users(Some(&org.id)).await,
+    ) else {
+        return unavailable();
+    };
+    apps.retain(|a| !a.is_builtin());
+    apps.sort_by_key(|a| a.name.to_lowercase());
+    match restricted {
+        Ok(saved) => {
+            let after = RestrictionsForm::of(&saved);
+            let action = format!(
+                "Changed the login restrictions of profile {:?}: IP ranges [{}], login hours [{}]",
+                saved.name,
+                after.ip_ranges.replace('\n', ", "),
+                saved.login_hours.map(|h| h.describe()).unwrap_or_default()
+            );
+            if after.ip_ranges != before.ip_ranges
+                || after.windows != before.windows
+                || after.restrict_hours != before.restrict_hours
+            {
+                crate::operations::audit(
+                    s.store.as_ref(),
+                    Some(org.id),
+                    &actor(me),
+                    ops::SECTION,
+                    action,
+                    s.clock.now(),
+                )
+                .await;
+            }
+            see_other(&format!("{}&done=saved", href(&saved)))
+        }
+        Err(why) => {
+            let shown = Shown {
+                message: None,
+                error: Some(why),
+                form: &form,
+            };
+            profile_page(s, sid, (me, org), &profile, (&apps, &users), shown)
+        }
     }
 }
