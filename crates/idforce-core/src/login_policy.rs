@@ -28,7 +28,8 @@ impl IpRange {
                 .parse::<IpAddr>()
                 .map_err(|_| format!("{:?} is not an IPv4 or IPv6 address", t.trim()))
         };
-        let (start, end) = (ip(a)?, ip(b)?);
+        // A v4 address written as v6 (::ffff:a.b.c.d) is that v4 address, as clients are.
+        let (start, end) = (ip(a)?.to_canonical(), ip(b)?.to_canonical());
         if start.is_ipv4() != end.is_ipv4() {
             return Err(format!("{s:?} mixes IPv4 and IPv6"));
         }
@@ -84,7 +85,7 @@ impl LoginHours {
         let minutes = |t: &str| -> Option<u16> {
             let (h, m) = t.trim().split_once(':')?;
             let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-            (m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+            (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then(|| h * 60 + m)
         };
         let (start, end) = (minutes(a).ok_or_else(bad)?, minutes(b).ok_or_else(bad)?);
         if start >= end {
@@ -288,6 +289,8 @@ mod tests {
         for ip in ["10.0.1.0", "9.255.255.255", "::1"] {
             assert!(!r.contains(ip.parse().unwrap()), "{ip}");
         }
+        let mapped = IpRange::parse("::ffff:10.0.0.0-::ffff:10.0.0.255").unwrap();
+        assert!(mapped.contains("10.0.0.3".parse().unwrap()));
         let v6 = IpRange::parse("::1").unwrap();
         assert!(v6.contains("::1".parse().unwrap()));
         assert!(!v6.contains("127.0.0.1".parse().unwrap()));
@@ -306,7 +309,14 @@ mod tests {
         assert!(!hours.allows(0, 18 * 60) && !hours.allows(0, 7 * 60 + 59));
         assert!(!hours.allows(1, 12 * 60), "a day without hours");
         assert!(hours.allows(5, 0) && hours.allows(5, 24 * 60 - 1));
-        for bad in ["18:00-08:00", "8-18", "08:00-25:00", "08:61-09:00", "08:00"] {
+        for bad in [
+            "18:00-08:00",
+            "8-18",
+            "08:00-25:00",
+            "08:61-09:00",
+            "08:00",
+            "1093:00-1093:30",
+        ] {
             assert!(LoginHours::parse_window(bad).is_err(), "{bad}");
         }
         // Monday 2026-12-07 07:30 UTC is 08:30 in Paris (inside) and 07:30 in UTC (outside).

@@ -413,21 +413,33 @@ impl LoginRate {
             "m" | "min" => 60,
             "h" => 3600,
             "d" => 86_400,
-            other => humantime::parse_duration(other).ok()?.as_secs(),
+            other => {
+                let d = humantime::parse_duration(other).ok()?;
+                // Whole seconds only: a window of 1.5 s is not silently one of 1 s.
+                (d.subsec_nanos() == 0).then_some(d.as_secs())?
+            }
         };
         let window_ms = i64::try_from(secs).ok()?.checked_mul(1000)?;
+        // The sliding count weighs (2 × logins + 1) windows: it must fit in 64 bits, in the
+        // stores' SQL as here.
+        i64::from(logins)
+            .checked_mul(2)?
+            .checked_add(1)?
+            .checked_mul(window_ms)?;
         (window_ms > 0).then_some(LoginRate { logins, window_ms })
     }
 
     /// The sliding-window count a store keeps per user, after one more login at `now`, if it
     /// is within the rate; `None` if it is not (and nothing is counted). Windows start at
-    /// multiples of `window_ms`; a window started later than `now` (another node's clock
-    /// ahead) is taken as the current one. The stores' SQL does the same in one statement.
+    /// multiples of `window_ms`; a window started up to one window later than `now` (another
+    /// node's clock a little ahead) is taken as the current one, one further ahead as stale (a
+    /// clock far ahead must not block the user until real time catches up). The stores' SQL
+    /// does the same in one statement.
     pub fn admit(&self, kept: Option<LoginCount>, now: Millis) -> Option<LoginCount> {
         let w = self.window_ms;
         let bucket = now.div_euclid(w) * w;
         let next = match kept {
-            Some(k) if k.bucket >= bucket => LoginCount {
+            Some(k) if (bucket..=bucket + w).contains(&k.bucket) => LoginCount {
                 bucket: k.bucket,
                 count: k.count + 1,
                 previous: k.previous,
@@ -626,7 +638,17 @@ mod tests {
             })
         );
         assert_eq!(rate("5/s").unwrap().window_ms, 1000);
-        for bad in ["", "3600", "0/h", "-1/h", "x/h", "10/", "10/parsec"] {
+        for bad in [
+            "",
+            "3600",
+            "0/h",
+            "-1/h",
+            "x/h",
+            "10/",
+            "10/parsec",
+            "1/1500ms",
+            "4000000000/300years",
+        ] {
             assert_eq!(rate(bad), None, "{bad}");
         }
     }
@@ -664,5 +686,13 @@ mod tests {
             previous: 0,
         };
         assert_eq!(rate.admit(Some(ahead), 20 * HOUR - 5).unwrap().count, 2);
+        // One far ahead is stale: it does not hold the user back.
+        let far = LoginCount {
+            bucket: 90 * HOUR,
+            count: 3,
+            previous: 3,
+        };
+        let k = rate.admit(Some(far), 20 * HOUR + 5).unwrap();
+        assert_eq!((k.bucket, k.count, k.previous), (20 * HOUR, 1, 0));
     }
 }

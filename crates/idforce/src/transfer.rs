@@ -468,8 +468,22 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
             },
         };
         match store.save_profile(&profile).await {
-            // The target made its own of that name (at its start): keep it.
-            Ok(()) | Err(idforce_core::ports::StoreError::Conflict(_)) => {}
+            Ok(()) => {}
+            // The target made its own of that name (at its start): keep it, with the export's
+            // login restrictions.
+            Err(idforce_core::ports::StoreError::Conflict(_)) => {
+                let own = store
+                    .profile(&profile.org_id, &profile.name)
+                    .await
+                    .map_err(e)?
+                    .ok_or("a profile in conflict that cannot be found")?;
+                let restricted = idforce_core::model::Profile {
+                    login_ip_ranges: profile.login_ip_ranges.clone(),
+                    login_hours: profile.login_hours,
+                    ..(*own).clone()
+                };
+                store.save_profile(&restricted).await.map_err(e)?;
+            }
             Err(other) => return Err(other.to_string()),
         }
     }

@@ -49,6 +49,11 @@ pub(super) async fn exchange(
         .await
         .map_err(|e| e.through(&app))?;
     let scopes = granted_scopes(params, &app.scopes.without(REFRESH_SCOPES))?;
+    // Counted once everything but the assertion's one-time use has passed (that is checked as
+    // it is spent, with the session it pays for): a replay costs the user one login.
+    super::count_login(ctx, &user)
+        .await
+        .map_err(|e| e.through(&app))?;
 
     // Last, so that only an assertion that would succeed is spent; in the same transaction
     // as the session it pays for.
@@ -119,7 +124,10 @@ async fn check_user(
                 .because(why)
                 .in_login_history(user, LoginStatus::NotApprovedForAccess))
         }
-        _ => super::admit_login(ctx, user, Some(app), crate::login_policy::Entry::JwtBearer).await,
+        _ => {
+            crate::login_policy::check(ctx, user, Some(app), crate::login_policy::Entry::JwtBearer)
+                .await
+        }
     }
 }
 

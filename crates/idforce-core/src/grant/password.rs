@@ -40,10 +40,11 @@ pub(super) async fn exchange(
             .through(&app));
     }
     check_access(&app, &user).map_err(|e| e.through(&app))?;
+    // Scopes first: a request refused for its scope is not a login to count.
+    let scopes = granted_scopes(params, &app.scopes.without(super::REFRESH_SCOPES))?;
     super::admit_login(ctx, &user, Some(&app), Entry::Login)
         .await
         .map_err(|e| e.through(&app))?;
-    let scopes = granted_scopes(params, &app.scopes.without(super::REFRESH_SCOPES))?;
     let mut response = issue_session(
         ctx,
         &org,

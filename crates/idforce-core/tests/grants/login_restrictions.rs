@@ -155,3 +155,38 @@ async fn login_hours_are_read_in_the_orgs_time_zone() {
     restrict(&w, &[], None).await;
     password(&w).await.unwrap();
 }
+
+/// The restrictions come after the password: a wrong one from outside the ranges is still a
+/// wrong password; and a restricted login is not counted against the login rate.
+#[tokio::test]
+async fn a_wrong_password_is_one_and_a_restricted_login_is_not_counted() {
+    let mut w = World::new().await;
+    restrict(&w, &["10.0.0.0-10.0.0.255"], None).await;
+    let wrong = w
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", "3MVG9grants"),
+            ("client_secret", SECRET),
+            ("username", "alice@acme.test"),
+            ("password", "wrong"),
+        ])
+        .await;
+    refused(wrong, 400, "invalid_grant", "authentication failure");
+    assert_eq!(newest_status(&w).await, LoginStatus::InvalidPassword);
+    w.settings.login_rate = Some(idforce_core::model::LoginRate {
+        logins: 1,
+        window_ms: 3_600_000,
+    });
+    for _ in 0..3 {
+        refused(password(&w).await, 400, "invalid_grant", "ip restricted");
+    }
+    // Control: from inside, the one login the rate allows passes, the next does not.
+    w.caller.ip = Some("10.0.0.1".parse().unwrap());
+    password(&w).await.unwrap();
+    refused(
+        password(&w).await,
+        400,
+        "invalid_grant",
+        "login rate exceeded",
+    );
+}

@@ -15,6 +15,7 @@ use super::browser::{close_browser_session, open_browser_session, redirect, site
 use super::report::Reason;
 use super::request::{self, bearer};
 use crate::state::AppState;
+use idforce_core::login_history::LoginSubtype;
 
 /// `GET` or form-`POST` of `/secur/frontdoor.jsp` with `sid` (an access token) and an optional
 /// `retURL`, or `otp` and `startURL` (a one-time URL from `singleaccess`). A refusal sends the
@@ -46,6 +47,20 @@ pub async fn frontdoor(State(s): State<AppState>, req: Request) -> Response {
         Ok(found) => found,
         Err(refusal) => return to_login(&entry, &refusal),
     };
+    // A browser session is held to the profile's Login IP Ranges and Hours as the login page's
+    // is, whatever relaxation the app that issued the token had.
+    if let Err(e) = idforce_core::login_policy::check(
+        &ctx,
+        &user,
+        None,
+        idforce_core::login_policy::Entry::Login,
+    )
+    .await
+    {
+        super::report::record_refusal(&s, &ctx, &e, LoginSubtype::UiLogin).await;
+        let refusal = Refusal::BadToken(format!("{e}: the profile's login restrictions"));
+        return to_login(&entry, &refusal);
+    }
     let Ok(cookie) = open_browser_session(&s, &user, None).await else {
         let refusal = Refusal::BadToken("the store could not start the browser session".into());
         return to_login(&entry, &refusal);

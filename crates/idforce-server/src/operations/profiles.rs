@@ -22,8 +22,16 @@ pub async fn create(
     actor: &str,
     now: Millis,
 ) -> StoreResult<Profile> {
-    let profile = crate::profiles::ensure(store, &org.id, name, now).await?;
+    let mut profile = crate::profiles::ensure(store, &org.id, name, now).await?;
     if let Some(source) = clone {
+        // A clone starts with the source's login restrictions, as Salesforce's does.
+        if (&source.login_ip_ranges, source.login_hours)
+            != (&profile.login_ip_ranges, profile.login_hours)
+        {
+            profile.login_ip_ranges = source.login_ip_ranges.clone();
+            profile.login_hours = source.login_hours;
+            store.save_profile(&profile).await?;
+        }
         for mut app in store.apps(Some(&org.id)).await? {
             if app.admits_profile(&source.name) && !app.admits_profile(&profile.name) {
                 app.profiles.push(profile.name.clone());

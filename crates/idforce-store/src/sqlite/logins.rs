@@ -96,18 +96,18 @@ const DELETE_LOGIN: &str = "DELETE FROM login_sessions WHERE digest = ?1";
 /// window, `?4` now, `?5` the logins allowed.
 const TAKE_LOGIN: &str = "INSERT INTO login_rates (user_id, bucket, count, previous) VALUES (?1, ?2, 1, 0)
      ON CONFLICT (user_id) DO UPDATE SET
-         count = CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.count + 1 ELSE 1 END,
-         previous = CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.previous
+         count = CASE WHEN (login_rates.bucket >= excluded.bucket AND login_rates.bucket <= excluded.bucket + ?3) THEN login_rates.count + 1 ELSE 1 END,
+         previous = CASE WHEN (login_rates.bucket >= excluded.bucket AND login_rates.bucket <= excluded.bucket + ?3) THEN login_rates.previous
              WHEN login_rates.bucket = excluded.bucket - ?3 THEN login_rates.count ELSE 0 END,
-         bucket = CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.bucket
+         bucket = CASE WHEN (login_rates.bucket >= excluded.bucket AND login_rates.bucket <= excluded.bucket + ?3) THEN login_rates.bucket
              ELSE excluded.bucket END
-     WHERE (CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.previous
+     WHERE (CASE WHEN (login_rates.bucket >= excluded.bucket AND login_rates.bucket <= excluded.bucket + ?3) THEN login_rates.previous
              WHEN login_rates.bucket = excluded.bucket - ?3 THEN login_rates.count ELSE 0 END)
-             * (?3 - (CASE WHEN ?4 - (CASE WHEN login_rates.bucket >= excluded.bucket
+             * (?3 - (CASE WHEN ?4 - (CASE WHEN (login_rates.bucket >= excluded.bucket AND login_rates.bucket <= excluded.bucket + ?3)
                  THEN login_rates.bucket ELSE excluded.bucket END) < 0 THEN 0
-                 ELSE ?4 - (CASE WHEN login_rates.bucket >= excluded.bucket
+                 ELSE ?4 - (CASE WHEN (login_rates.bucket >= excluded.bucket AND login_rates.bucket <= excluded.bucket + ?3)
                  THEN login_rates.bucket ELSE excluded.bucket END) END))
-         + (CASE WHEN login_rates.bucket >= excluded.bucket THEN login_rates.count + 1 ELSE 1 END) * ?3
+         + (CASE WHEN (login_rates.bucket >= excluded.bucket AND login_rates.bucket <= excluded.bucket + ?3) THEN login_rates.count + 1 ELSE 1 END) * ?3
          <= ?5 * ?3
      RETURNING count";
 

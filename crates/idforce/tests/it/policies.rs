@@ -527,6 +527,34 @@ async fn login_ip_ranges_ip_relaxation_and_login_hours() {
     assert_error(st, &e, 400, "invalid_grant", "ip restricted");
     let (st, t) = token_from(&s, "10.0.0.8", &jwt_form).await;
     assert_eq!(st, 200, "the same assertion from inside: {t}");
+    // A token of the relaxed app does not open a browser session from outside through
+    // frontdoor (the login page's rules hold there); from inside it does.
+    let (st, t) = token_from(&s, outside, &password_form(ALICE, ALICE_PASSWORD)).await;
+    assert_eq!(st, 200, "{t}");
+    let sid = t["access_token"].as_str().unwrap().to_owned();
+    let frontdoor = |from: &'static str| {
+        let (s, sid) = (&s, sid.clone());
+        async move {
+            let r = s
+                .http
+                .get(s.at("/secur/frontdoor.jsp"))
+                .query(&[
+                    ("sid", sid.as_str()),
+                    ("retURL", "/lightning/setup/SetupOneHome/home"),
+                ])
+                .header("x-forwarded-for", from)
+                .send()
+                .await
+                .unwrap();
+            let location = r.headers()["location"].to_str().unwrap().to_owned();
+            (location, r.headers().contains_key("set-cookie"))
+        }
+    };
+    assert_eq!(frontdoor(outside).await, ("/".to_owned(), false));
+    assert_eq!(
+        frontdoor("10.0.0.9").await,
+        ("/lightning/setup/SetupOneHome/home".to_owned(), true)
+    );
 
     // Login hours, every day, an hour from now (UTC, the org's default): refused; then all day.
     let minute = (now_secs() / 60 % 1440) as u32;

@@ -430,14 +430,18 @@ async fn save_restrictions(
     let restricted = if form.restrict_hours && days.is_empty() {
         Err("Give at least one day login hours, or untick Restrict login hours.".to_owned())
     } else {
-        crate::profiles::restrict(
+        let restricted = crate::profiles::restrict(
             s.store.as_ref(),
             profile.clone(),
             Some(&ranges),
             Some(&days),
         )
-        .await
-        .map_err(|e| e.to_string())
+        .await;
+        match restricted {
+            Ok(p) => Ok(p),
+            Err(crate::seed::SeedError::Store(_)) => return unavailable(),
+            Err(e) => Err(e.to_string()),
+        }
     };
     let (Ok(mut apps), Ok(users)) = (
         s.store.apps(Some(&org.id)).await,
