@@ -160,6 +160,7 @@ impl Assertion<'_> {
     pub fn signed_by(&self, keys: &crate::jwks::JwkSet) -> bool {
         keys.verifies(
             self.kid.as_deref(),
+            crate::jwks::Alg::Rs256,
             self.signing_input.as_bytes(),
             &self.signature,
         )

@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod certificate;
 pub mod device;
 pub mod error;
+pub mod external_jwt;
 pub mod frontdoor;
 pub mod grant;
 pub mod hosts;

@@ -335,7 +335,12 @@ pub fn read(body: &Value, parent: &ConnectedApp) -> Result<Requested, Registrati
     let jwks = match body.get("jwks") {
         None | Some(Value::Null) => None,
         Some(set) => {
-            JwkSet::parse(set).map_err(|e| metadata_error(format!("jwks: {e}")))?;
+            let keys = JwkSet::parse(set).map_err(|e| metadata_error(format!("jwks: {e}")))?;
+            if !keys.has(crate::jwks::Alg::Rs256) {
+                return Err(metadata_error(
+                    "jwks: no RSA signing key (client assertions are signed with RS256)",
+                ));
+            }
             Some(set.to_string())
         }
     };
@@ -574,6 +579,13 @@ mod tests {
                 "invalid_client_metadata",
             ),
             (json!([1, 2]), "invalid_client_metadata"),
+            (
+                json!({"grant_types": ["password"], "token_endpoint_auth_method": "private_key_jwt",
+                       "jwks": {"keys": [{"kty": "EC", "crv": "P-256",
+                                          "x": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+                                          "y": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"}]}}),
+                "invalid_client_metadata",
+            ),
         ];
         for (body, code) in cases {
             assert_eq!(refused(body.clone()).code(), code, "{body}");

@@ -611,7 +611,13 @@ pub async fn update_app(
         if j.trim().is_empty() {
             app.jwks = None;
         } else {
-            idforce_core::jwks::JwkSet::from_json(j).map_err(|e| invalid(format!("jwks: {e}")))?;
+            let keys = idforce_core::jwks::JwkSet::from_json(j)
+                .map_err(|e| invalid(format!("jwks: {e}")))?;
+            if !keys.has(idforce_core::jwks::Alg::Rs256) {
+                return Err(invalid(
+                    "jwks: no RSA key (client assertions are signed with RS256)".to_owned(),
+                ));
+            }
             app.jwks = Some(j.trim().to_owned());
         }
     }
