@@ -228,9 +228,6 @@ impl OAuthError {
     pub fn outside_login_hours() -> Self {
         e(ErrorCode::InvalidGrant, "invalid login hours")
     }
-    pub fn is_login_rate_exceeded(&self) -> bool {
-        self.code == ErrorCode::InvalidGrant && self.description == "login rate exceeded"
-    }
     pub fn inactive_user() -> Self {
         e(ErrorCode::InvalidGrant, "inactive user")
     }

@@ -36,7 +36,7 @@ impl Registration {
         json!({
             "parent": self.parent.as15(),
             "issued_at": self.issued_at,
-            "access_token": self.access_token.map(|d| hex(&d)),
+            "access_token": self.access_token.map(|d| crate::token::hex(&d)),
             "metadata": self.metadata,
         })
     }
@@ -53,10 +53,6 @@ impl Registration {
             metadata: serde_json::from_value(v.get("metadata")?.clone()).ok()?,
         })
     }
-}
-
-fn hex(d: &Digest) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(h: &str) -> Option<Digest> {

@@ -222,6 +222,20 @@ impl SystemSecret {
         Self::sealed_with(sealed).as_deref() == Some(self.fingerprint().as_str())
     }
 
+    /// `plain` sealed for `purpose`, unless `kept` already is exactly that under the newest
+    /// secret (`None` then: nothing to write at every start on an unchanged config).
+    pub fn seal_unless_kept(
+        &self,
+        purpose: &str,
+        kept: Option<&[u8]>,
+        plain: &[u8],
+    ) -> Option<Vec<u8>> {
+        let unchanged = kept.is_some_and(|sealed| {
+            self.is_current(sealed) && self.open(purpose, sealed).as_deref() == Some(plain)
+        });
+        (!unchanged).then(|| self.seal(purpose, plain))
+    }
+
     /// Opens a value sealed by `IDFORCE_KEY_ENCRYPTION_KEY` before the system secret
     /// existed (nonce, then the sealed key, with `aad` the key's kid).
     pub fn open_legacy(&self, aad: &str, sealed: &[u8]) -> Option<Vec<u8>> {

@@ -6,7 +6,7 @@ use idforce_core::hosts;
 use idforce_core::model::{
     ConnectedApp, Millis, Org, PermittedUsers, RefreshTokenPolicy, Site, User,
 };
-use idforce_core::ports::{SecretBox, StoreError, client_secret_purpose};
+use idforce_core::ports::{StoreError, client_secret_purpose};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::{self, CredentialHasher};
@@ -662,12 +662,10 @@ pub fn set_client_secret(
 ) {
     app.secret_digest = Some(hasher.digest(secret));
     let purpose = client_secret_purpose(&app.id);
-    let kept = app.secret_sealed.as_deref().is_some_and(|sealed| {
-        secrets.is_current(sealed)
-            && secrets.open(&purpose, sealed).as_deref() == Some(secret.as_bytes())
-    });
-    if !kept {
-        app.secret_sealed = Some(secrets.seal(&purpose, secret.as_bytes()));
+    if let Some(sealed) =
+        secrets.seal_unless_kept(&purpose, app.secret_sealed.as_deref(), secret.as_bytes())
+    {
+        app.secret_sealed = Some(sealed);
     }
 }
 

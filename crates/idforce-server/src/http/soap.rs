@@ -79,6 +79,17 @@ impl Fault {
         }
     }
 
+    /// A refused login of this `LoginFault` exception code, with its message.
+    fn login(code: &'static str, message: &str) -> Fault {
+        Fault {
+            code: format!("sf:{code}"),
+            message: format!("{code}: {message}"),
+            login_fault: Some(code),
+            unexpected: None,
+            reason: None,
+        }
+    }
+
     /// A call whose `SessionHeader` names no live session.
     fn invalid_session(reason: &str) -> Fault {
         Fault {
@@ -321,30 +332,17 @@ fn login_fault(e: OAuthError) -> Fault {
             unexpected: None,
             reason: None,
         },
-        _ if e == OAuthError::ip_restricted() => Fault {
-            code: "sf:LOGIN_DURING_RESTRICTED_DOMAIN".into(),
-            message: "LOGIN_DURING_RESTRICTED_DOMAIN: you are not allowed to log in from this IP \
-                      address"
-                .into(),
-            login_fault: Some("LOGIN_DURING_RESTRICTED_DOMAIN"),
-            unexpected: None,
-            reason: None,
-        },
-        _ if e == OAuthError::outside_login_hours() => Fault {
-            code: "sf:LOGIN_DURING_RESTRICTED_TIME".into(),
-            message: "LOGIN_DURING_RESTRICTED_TIME: you are not allowed to log in at this time"
-                .into(),
-            login_fault: Some("LOGIN_DURING_RESTRICTED_TIME"),
-            unexpected: None,
-            reason: None,
-        },
-        _ if e.is_login_rate_exceeded() => Fault {
-            code: "sf:LOGIN_RATE_EXCEEDED".into(),
-            message: "LOGIN_RATE_EXCEEDED: login rate exceeded".into(),
-            login_fault: Some("LOGIN_RATE_EXCEEDED"),
-            unexpected: None,
-            reason: None,
-        },
+        _ if e == OAuthError::ip_restricted() => Fault::login(
+            "LOGIN_DURING_RESTRICTED_DOMAIN",
+            "you are not allowed to log in from this IP address",
+        ),
+        _ if e == OAuthError::outside_login_hours() => Fault::login(
+            "LOGIN_DURING_RESTRICTED_TIME",
+            "you are not allowed to log in at this time",
+        ),
+        _ if e == OAuthError::login_rate_exceeded() => {
+            Fault::login("LOGIN_RATE_EXCEEDED", "login rate exceeded")
+        }
         // Wrong password or token, unknown or inactive user, locked out: one answer.
         _ => Fault::invalid_login(),
     }

@@ -57,14 +57,14 @@ pub fn set_initial_access_token(
     secrets: &SystemSecret,
 ) {
     let purpose = initial_access_token_purpose(&app.id);
-    let kept = app.initial_access_token.as_ref().is_some_and(|t| {
-        secrets.is_current(&t.sealed)
-            && secrets.open(&purpose, &t.sealed).as_deref() == Some(token.as_bytes())
-    });
-    if !kept {
+    let kept = app
+        .initial_access_token
+        .as_ref()
+        .map(|t| t.sealed.as_slice());
+    if let Some(sealed) = secrets.seal_unless_kept(&purpose, kept, token.as_bytes()) {
         app.initial_access_token = Some(ShownSecret {
             digest: hasher.digest(token),
-            sealed: secrets.seal(&purpose, token.as_bytes()),
+            sealed,
         });
     }
 }
@@ -162,15 +162,7 @@ impl Registrar<'_> {
              access token of {:?}",
             app.name, parent.name
         );
-        super::audit(
-            self.store,
-            Some(app.org_id),
-            "dynamic client registration",
-            SECTION,
-            action,
-            self.now,
-        )
-        .await;
+        self.audit(&app, action).await;
         Ok(self.answer(&app, secret.as_deref(), Some(&access_token)))
     }
 
@@ -353,15 +345,7 @@ impl Registrar<'_> {
             "Updated connected app {:?} through its registration access token",
             app.name
         );
-        super::audit(
-            self.store,
-            Some(app.org_id),
-            "dynamic client registration",
-            SECTION,
-            action,
-            self.now,
-        )
-        .await;
+        self.audit(&app, action).await;
         Ok(self.answer(&app, secret.as_deref(), None))
     }
 
@@ -382,16 +366,22 @@ impl Registrar<'_> {
             "Deregistered connected app {:?} through its registration access token",
             app.name
         );
+        self.audit(&app, action).await;
+        Ok(())
+    }
+
+    /// Records a change to `app` in its org's Setup Audit Trail, as made by registration.
+    async fn audit(&self, app: &ConnectedApp, action: String) {
+        let actor = "dynamic client registration";
         super::audit(
             self.store,
             Some(app.org_id),
-            "dynamic client registration",
+            actor,
             SECTION,
             action,
             self.now,
         )
         .await;
-        Ok(())
     }
 }
 
