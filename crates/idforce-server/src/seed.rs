@@ -208,17 +208,30 @@ pub async fn upsert_org(
         }
     }
     check_site_paths(store, &org).await?;
-    store.save_org(&org).await.map_err(|e| match e {
-        StoreError::Conflict(_) => refuse(
-            "my_domain",
-            format!(
-                "{:?} is another org's",
-                org.my_domain.as_deref().unwrap_or("")
-            ),
-        ),
-        other => other.into(),
-    })?;
-    Ok(org)
+    match store.save_org(&org).await {
+        Ok(()) => Ok(org),
+        // A conflict is either the My Domain (a mistake in the file) or a node starting at the
+        // same time having created this org first (the start retries against what it wrote).
+        Err(StoreError::Conflict(why)) => match &org.my_domain {
+            Some(d) if my_domain_is_taken(store, &org, d).await? => {
+                Err(refuse("my_domain", format!("{d:?} is another org's")))
+            }
+            _ => Err(StoreError::Conflict(why).into()),
+        },
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn my_domain_is_taken(
+    store: &dyn Backend,
+    org: &Org,
+    domain: &str,
+) -> Result<bool, SeedError> {
+    Ok(store
+        .orgs()
+        .await?
+        .iter()
+        .any(|o| o.id != org.id && o.my_domain.as_deref() == Some(domain)))
 }
 
 /// A site's path names one site on the login host: no two sites, of any orgs, share one.
