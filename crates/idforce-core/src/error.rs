@@ -228,6 +228,27 @@ impl OAuthError {
     pub fn outside_login_hours() -> Self {
         e(ErrorCode::InvalidGrant, "invalid login hours")
     }
+    /// Token exchange for an app without "Enable Token Exchange Flow" (inferred: Salesforce
+    /// documents no answer; worded as the device flow's; docs/salesforce-compatibility.md).
+    pub fn token_exchange_disabled() -> Self {
+        e(
+            ErrorCode::InvalidGrant,
+            "token exchange flow is not enabled for the app",
+        )
+    }
+    /// A `subject_token_type` or `requested_token_type` that is not one of Salesforce's
+    /// (inferred, RFC 8693 §2.2.2's code).
+    pub fn unsupported_token_type_for_exchange(parameter: &str) -> Self {
+        OAuthError::new(
+            ErrorCode::InvalidRequest,
+            format!("unsupported {parameter}"),
+        )
+    }
+    /// A subject token the handler does not vouch for, or that names no user (inferred: an
+    /// Apex handler's refusal answers its own message; the declared handlers have none).
+    pub fn invalid_subject_token() -> Self {
+        e(ErrorCode::InvalidGrant, "invalid subject token")
+    }
     pub fn inactive_user() -> Self {
         e(ErrorCode::InvalidGrant, "inactive user")
     }

@@ -258,6 +258,7 @@ mod tests {
             sites: vec![],
             oauth: Default::default(),
             time_zone: "UTC".into(),
+            token_exchange_handlers: Vec::new(),
         });
         let other = SfId::mint(crate::sfid::prefix::ORG, 2);
         let login = Entry::login_host("http://127.0.0.1:8080/");

@@ -25,6 +25,7 @@ pub mod scope;
 pub mod session;
 pub mod sfid;
 pub mod token;
+pub mod token_exchange;
 pub mod wire;
 
 pub use error::{ErrorCode, OAuthError};

@@ -54,9 +54,10 @@ pub enum LoginSubtype {
     ClientCredentials,
     JwtBearer,
     Device,
+    TokenExchange,
 }
 
-const SUBTYPES: [LoginSubtype; 9] = [
+const SUBTYPES: [LoginSubtype; 10] = [
     LoginSubtype::UiLogin,
     LoginSubtype::SoapApiLogin,
     LoginSubtype::UsernamePassword,
@@ -66,6 +67,7 @@ const SUBTYPES: [LoginSubtype; 9] = [
     LoginSubtype::ClientCredentials,
     LoginSubtype::JwtBearer,
     LoginSubtype::Device,
+    LoginSubtype::TokenExchange,
 ];
 
 impl LoginSubtype {
@@ -80,6 +82,7 @@ impl LoginSubtype {
             LoginSubtype::ClientCredentials => "OauthClientCredentials",
             LoginSubtype::JwtBearer => "OauthJwtBearer",
             LoginSubtype::Device => "OauthDevice",
+            LoginSubtype::TokenExchange => "OauthTokenExchange",
         }
     }
 
@@ -104,6 +107,7 @@ impl LoginSubtype {
             GrantType::AuthorizationCode => LoginSubtype::WebServer,
             GrantType::RefreshToken => LoginSubtype::RefreshToken,
             GrantType::Device => LoginSubtype::Device,
+            GrantType::TokenExchange => LoginSubtype::TokenExchange,
         }
     }
 }

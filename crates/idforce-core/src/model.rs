@@ -30,6 +30,8 @@ pub struct Org {
     pub oauth: OAuthSettings,
     /// The org's default time zone (an IANA name): the clock of its profiles' login hours.
     pub time_zone: String,
+    /// The org's token exchange handlers (Salesforce's Apex handlers, declared).
+    pub token_exchange_handlers: Vec<crate::token_exchange::Handler>,
 }
 
 /// An org's "OAuth and OpenID Connect Settings": flows switched off for every app of the org.
@@ -107,6 +109,8 @@ pub struct User {
     pub updated_at: Millis,
     /// Frozen by an admin: cannot log in, yet not deactivated (Salesforce's Freeze).
     pub frozen: bool,
+    /// Salesforce's Federation ID: how an identity provider's token may name the user.
+    pub federation_id: Option<String>,
 }
 
 impl User {
@@ -248,6 +252,8 @@ pub struct ConnectedApp {
     pub registration: Option<crate::registration::Registration>,
     /// "IP Relaxation": whether the profiles' Login IP Ranges hold for this app's logins.
     pub ip_relaxation: crate::login_policy::IpRelaxation,
+    /// "Enable Token Exchange Flow" and the handlers the app may use.
+    pub token_exchange: crate::token_exchange::AppSettings,
 }
 
 /// A credential an admin may be shown again: its keyed digest, which requests are checked
@@ -338,6 +344,7 @@ impl ConnectedApp {
             jwks_uri: None,
             registration: None,
             ip_relaxation: Default::default(),
+            token_exchange: Default::default(),
             name,
         }
     }

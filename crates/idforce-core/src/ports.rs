@@ -46,6 +46,15 @@ pub trait Directory: Send + Sync {
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<Option<Arc<ConnectedApp>>>;
     /// Whether the user has approved the app (interactively, or recorded by an admin).
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool>;
+    /// The users of `org` whose username or email (either without regard to case) or
+    /// Federation ID (exactly) is `value`, read fresh: whom a token exchange handler's claim
+    /// names. At most two, enough to tell one match from an ambiguous one.
+    async fn users_matching(
+        &self,
+        org: &SfId,
+        on: crate::token_exchange::MatchOn,
+        value: &str,
+    ) -> StoreResult<Vec<Arc<User>>>;
 }
 
 /// Failed-login counting and lockout, shared by every flow that checks a password.
@@ -381,4 +390,7 @@ impl KeySets for NoKeySets {
 pub trait JwtSigner: Send + Sync {
     /// A compact JWS of `claims` with header `{"alg":"RS256","typ":typ,"kid":…}`.
     fn sign(&self, typ: &str, claims: &serde_json::Value) -> Option<String>;
+    /// The claims of a JWT of type `typ` that this signer (or a key it still publishes)
+    /// signed, whatever its `exp`; `None` for any other token.
+    fn verify(&self, compact: &str, typ: &str) -> Option<serde_json::Value>;
 }

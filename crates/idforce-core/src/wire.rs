@@ -180,6 +180,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<String>,
+    /// Token exchange's `issued_token_type` (RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 #[cfg(test)]

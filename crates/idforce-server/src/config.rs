@@ -88,10 +88,32 @@ pub struct OrgSpec {
     /// Profiles made before any user names them (a user's or an app's naming makes one too).
     #[serde(default)]
     pub profile: Vec<ProfileSpec>,
+    /// Token exchange handlers: which other issuers' tokens the org's apps may exchange.
+    #[serde(default)]
+    pub token_exchange_handler: Vec<HandlerSpec>,
     #[serde(default)]
     pub user: Vec<UserSpec>,
     #[serde(default)]
     pub app: Vec<AppSpec>,
+}
+
+/// `[[org.token_exchange_handler]]`: Salesforce's Apex token exchange handler, declared.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandlerSpec {
+    pub name: String,
+    /// The `iss` of the tokens it accepts.
+    pub issuer: String,
+    /// What their `aud` must name.
+    pub audience: String,
+    /// The issuer's certificate (PEM text, or a path to a PEM/DER file).
+    pub certificate: Option<String>,
+    /// Or where the issuer publishes its keys: https, or http to localhost.
+    pub jwks_uri: Option<String>,
+    /// The claim that names the user ("sub" unless set).
+    pub user_claim: Option<String>,
+    /// What that claim is: "username" (default), "email" or "federation_id".
+    pub match_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +145,8 @@ pub struct UserSpec {
     pub last_name: Option<String>,
     pub profile: Option<String>,
     pub active: Option<bool>,
+    /// Salesforce's Federation ID ("" removes it).
+    pub federation_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,6 +197,12 @@ pub struct AppSpec {
     /// "IP Relaxation": "enforce" (default), "bypass_2fa", "bypass" or
     /// "enforce_relax_refresh".
     pub ip_relaxation: Option<String>,
+    /// "Enable Token Exchange Flow" (on when `token_exchange_handlers` names any, unless set).
+    pub token_exchange: Option<bool>,
+    /// The org's handlers this app may use; the first is its default.
+    pub token_exchange_handlers: Option<Vec<String>>,
+    /// "Require Secret for Token Exchange Flow" (default true).
+    pub require_secret_for_token_exchange: Option<bool>,
     /// Not a config key: Setup's form unticking "Use digital signatures".
     #[serde(skip)]
     pub remove_certificate: bool,

@@ -257,6 +257,7 @@ mod tests {
             }],
             oauth: Default::default(),
             time_zone: "UTC".into(),
+            token_exchange_handlers: Vec::new(),
         }
     }
 
@@ -330,6 +331,7 @@ mod tests {
             sites: vec![site],
             oauth: Default::default(),
             time_zone: "UTC".into(),
+            token_exchange_handlers: Vec::new(),
         };
         store.save_org(&acme).await.unwrap();
         let hosts = Hosts::new("http://127.0.0.1:8080", Duration::from_secs(60));

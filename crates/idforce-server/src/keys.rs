@@ -241,6 +241,10 @@ impl KeyRing {
 }
 
 impl JwtSigner for KeyRing {
+    fn verify(&self, compact: &str, typ: &str) -> Option<Value> {
+        KeyRing::verify(self, compact, typ)
+    }
+
     fn sign(&self, typ: &str, claims: &Value) -> Option<String> {
         let (kid, pair) = self.signer.as_ref()?;
         let header = json!({ "alg": "RS256", "typ": typ, "kid": kid });

@@ -138,6 +138,7 @@ mod tests {
             sites: Vec::new(),
             oauth: Default::default(),
             time_zone: "UTC".into(),
+            token_exchange_handlers: Vec::new(),
         };
         store.save_org(&org).await.unwrap();
         let user = User {
@@ -156,6 +157,7 @@ mod tests {
             created_at: 1,
             updated_at: 1,
             frozen: false,
+            federation_id: None,
         };
         store.save_user(&user).await.unwrap();
         let mut app = ConnectedApp::new(

@@ -44,9 +44,23 @@ pub async fn apply(
 ) -> Result<Generated, SeedError> {
     let mut generated = Generated::default();
     for org_spec in &cfg.org {
-        let org = upsert_org(store, org_spec, now)
+        let mut org = upsert_org(store, org_spec, now)
             .await
             .map_err(|e| e.located(cfg, "name", &org_spec.name))?;
+        if !org_spec.token_exchange_handler.is_empty() {
+            for h in &org_spec.token_exchange_handler {
+                let handler = read_handler(h, cfg).map_err(|e| e.located(cfg, "name", &h.name))?;
+                match org
+                    .token_exchange_handlers
+                    .iter_mut()
+                    .find(|old| old.name == handler.name)
+                {
+                    Some(old) => *old = handler,
+                    None => org.token_exchange_handlers.push(handler),
+                }
+            }
+            store.save_org(&org).await?;
+        }
         for p in &org_spec.profile {
             let profile = crate::profiles::ensure(store, &org.id, &p.name, now).await?;
             crate::profiles::restrict(
@@ -130,6 +144,7 @@ pub async fn upsert_org(
             sites: Vec::new(),
             oauth: Default::default(),
             time_zone: "UTC".into(),
+            token_exchange_handlers: Vec::new(),
         },
     };
     if spec.instance_url.is_some() {
@@ -321,6 +336,7 @@ async fn upsert_user(
                 created_at: now,
                 updated_at: now,
                 frozen: false,
+                federation_id: None,
             }
         }
     };
@@ -344,6 +360,9 @@ async fn upsert_user(
     }
     if let Some(v) = spec.active {
         user.active = v;
+    }
+    if let Some(v) = &spec.federation_id {
+        user.federation_id = Some(v.trim().to_owned()).filter(|f| !f.is_empty());
     }
     user.updated_at = now;
     store.save_user(&user).await?;
@@ -653,7 +672,81 @@ pub async fn update_app(
         }
         app.post_logout_redirect_uris = v.clone();
     }
+    if let Some(names) = &spec.token_exchange_handlers {
+        let org = store.org(&app.org_id).await?;
+        let known = |n: &String| {
+            org.as_ref()
+                .is_some_and(|o| o.token_exchange_handlers.iter().any(|h| &h.name == n))
+        };
+        if let Some(unknown) = names.iter().find(|n| !known(n)) {
+            return Err(invalid(format!(
+                "token_exchange_handlers: the org has no [[org.token_exchange_handler]] named {unknown:?}"
+            )));
+        }
+        app.token_exchange.handlers = names.clone();
+        if spec.token_exchange.is_none() && !names.is_empty() {
+            app.token_exchange.enabled = true;
+        }
+    }
+    if let Some(v) = spec.token_exchange {
+        app.token_exchange.enabled = v;
+    }
+    if let Some(v) = spec.require_secret_for_token_exchange {
+        app.token_exchange.require_secret = v;
+    }
     Ok(())
+}
+
+/// A handler as the config file declares it, checked: its keys loaded (a certificate) or
+/// their address checked (a `jwks_uri`), the claim and the field to match it on known.
+fn read_handler(
+    spec: &crate::config::HandlerSpec,
+    cfg: &ConfigFile,
+) -> Result<idforce_core::token_exchange::Handler, SeedError> {
+    use idforce_core::token_exchange::{self as exchange, MatchOn};
+    let invalid = |m: String| {
+        SeedError::Config(ConfigError::Invalid(format!(
+            "token_exchange_handler {:?}: {m}",
+            spec.name
+        )))
+    };
+    let match_on = match spec.match_on.as_deref() {
+        None => MatchOn::Username,
+        Some(m) => MatchOn::parse(m).ok_or_else(|| {
+            invalid(format!(
+                "match_on {m:?}: expected \"username\", \"email\" or \"federation_id\""
+            ))
+        })?,
+    };
+    if let Some(u) = &spec.jwks_uri
+        && !idforce_core::registration::is_fetchable_jwks_uri(u)
+    {
+        return Err(invalid(format!(
+            "jwks_uri {u:?} must be https (or http to localhost)"
+        )));
+    }
+    let handler = exchange::Handler {
+        name: spec.name.trim().to_owned(),
+        issuer: spec.issuer.clone(),
+        audience: spec.audience.clone(),
+        certificate_der: spec
+            .certificate
+            .as_deref()
+            .map(|c| load_certificate(c, &cfg.base_dir))
+            .transpose()?,
+        jwks_uri: spec.jwks_uri.clone(),
+        user_claim: spec
+            .user_claim
+            .clone()
+            .unwrap_or_else(|| exchange::DEFAULT_USER_CLAIM.to_owned()),
+        match_on,
+    };
+    exchange::check_handler(&handler).map_err(|why| {
+        SeedError::Config(ConfigError::Invalid(format!(
+            "token_exchange_handler {why}"
+        )))
+    })?;
+    Ok(handler)
 }
 
 /// What the demo seeding created, for the start-up banner.
@@ -708,6 +801,7 @@ pub async fn demo(
             require_pkce_for_all_apps: None,
             time_zone: None,
             profile: Vec::new(),
+            token_exchange_handler: Vec::new(),
             user: vec![UserSpec {
                 username: DEMO_USERNAME.to_owned(),
                 password: Some(password.clone()),
@@ -717,6 +811,7 @@ pub async fn demo(
                 last_name: Some("Admin".to_owned()),
                 profile: Some("System Administrator".to_owned()),
                 active: Some(true),
+                federation_id: None,
             }],
             app: vec![
                 AppSpec {

@@ -17,6 +17,8 @@ pub struct UserForm {
     pub username: String,
     pub profile: String,
     pub active: bool,
+    /// Single Sign On Information's Federation ID (optional).
+    pub federation_id: String,
 }
 
 fn error(field: &'static str, message: &str) -> FieldError {
@@ -45,6 +47,7 @@ impl UserForm {
             username: u.username.clone(),
             profile: u.profile.clone(),
             active: u.active,
+            federation_id: u.federation_id.clone().unwrap_or_default(),
         }
     }
 
@@ -57,6 +60,7 @@ impl UserForm {
             username: text("username"),
             profile: text("profile"),
             active: p.get("active").is_some(),
+            federation_id: text("federation_id"),
         }
     }
 
@@ -117,6 +121,9 @@ impl UserForm {
             }
             Some(_) => {}
         }
+        if self.federation_id.chars().count() > 512 {
+            errors.push(error("federation_id", "Use 512 characters or fewer."));
+        }
         if !self.active && editing.is_some_and(|u| u.id == me.id) {
             errors.push(error("active", "You can't deactivate your own user."));
         }
@@ -130,6 +137,7 @@ impl UserForm {
             last_name: Some(self.last_name.clone()),
             profile: profile.map(|p| p.name.clone()),
             active: Some(self.active),
+            federation_id: Some(self.federation_id.clone()),
         })
     }
 }
@@ -167,6 +175,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             frozen: false,
+            federation_id: None,
         }
     }
 

@@ -57,7 +57,8 @@ fn json_list(s: &str) -> StoreResult<Vec<String>> {
 }
 
 /// `id, name, instance_url, created_at, my_domain, logout_url, sites,
-/// allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone`
+/// allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone,
+/// token_exchange_handlers`
 pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
     Ok(Org {
         id: r.id(0)?,
@@ -73,6 +74,8 @@ pub(crate) fn org(r: &impl Columns) -> StoreResult<Org> {
             require_pkce_for_all_apps: r.flag(9)?,
         },
         time_zone: r.text(10)?,
+        token_exchange_handlers: idforce_core::token_exchange::handlers_from_json(&r.text(11)?)
+            .ok_or_else(|| corrupt("token_exchange_handlers"))?,
     })
 }
 
@@ -207,9 +210,17 @@ pub(crate) fn login_hours_json(hours: &idforce_core::login_policy::LoginHours) -
     serde_json::to_string(hours).unwrap_or_default()
 }
 
-/// `id, org_id, username, email, first_name, last_name, profile, active, password_hash,
-/// security_token_digest, security_token_len, failed_logins, locked_until, created_at,
-/// updated_at, frozen`
+/// The columns of `users`, in the order `user` reads them.
+macro_rules! user_columns {
+    () => {
+        "id, org_id, username, email, first_name, last_name, profile, active, password_hash,
+     security_token_digest, security_token_len, failed_logins, locked_until, created_at,
+     updated_at, frozen, federation_id"
+    };
+}
+pub(crate) use user_columns;
+
+/// A user, from the columns `user_columns!` lists.
 pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
     let token = r
         .opt_blob(9)?
@@ -232,6 +243,7 @@ pub(crate) fn user(r: &impl Columns) -> StoreResult<User> {
         created_at: r.int(13)?,
         updated_at: r.int(14)?,
         frozen: r.flag(15)?,
+        federation_id: r.opt_text(16)?,
     })
 }
 
@@ -245,7 +257,7 @@ macro_rules! app_columns {
      enforce_certificate_validity, secret_sealed, blocked, api_name, contact_email,
      oauth_enabled, device_flow, post_logout_redirect_uris, max_approvals_per_user,
      initial_access_token_digest, initial_access_token_sealed, jwks, jwks_uri, registration,
-     ip_relaxation"
+     ip_relaxation, token_exchange"
     };
 }
 pub(crate) use app_columns;
@@ -309,6 +321,8 @@ pub(crate) fn app(r: &impl Columns) -> StoreResult<ConnectedApp> {
         registration: r.opt_text(34)?.as_deref().map(registration).transpose()?,
         ip_relaxation: idforce_core::login_policy::IpRelaxation::parse(&r.text(35)?)
             .ok_or_else(|| corrupt("ip_relaxation"))?,
+        token_exchange: idforce_core::token_exchange::AppSettings::from_json(&r.text(36)?)
+            .ok_or_else(|| corrupt("token_exchange"))?,
     })
 }
 

@@ -122,6 +122,15 @@ async fn org(s: &Store) -> Org {
         oauth: Default::default(),
         // Not the default: the round trip proves the column is stored.
         time_zone: "Europe/Paris".into(),
+        token_exchange_handlers: vec![idforce_core::token_exchange::Handler {
+            name: "Okta".into(),
+            issuer: "https://idp.example".into(),
+            audience: "idforce".into(),
+            certificate_der: Some(vec![0x30, 0x82, 1, 2]),
+            jwks_uri: None,
+            user_claim: "email".into(),
+            match_on: idforce_core::token_exchange::MatchOn::Email,
+        }],
     };
     s.save_org(&org).await.unwrap();
     org
@@ -144,6 +153,7 @@ async fn user(s: &Store, org: &Org, name: &str) -> User {
         created_at: 1,
         updated_at: 2,
         frozen: false,
+        federation_id: Some(format!("Fed-{name}")),
     };
     s.save_user(&u).await.unwrap();
     u
@@ -202,6 +212,11 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
         }),
         // Not the default: the round trip proves the column is stored.
         ip_relaxation: idforce_core::login_policy::IpRelaxation::EnforceRelaxRefresh,
+        token_exchange: idforce_core::token_exchange::AppSettings {
+            enabled: true,
+            require_secret: false,
+            handlers: vec!["Okta".into()],
+        },
     };
     s.save_app(&a).await.unwrap();
     a
@@ -228,6 +243,68 @@ async fn records_round_trip(name: &str, s: Store) {
         "{name}: usernames ignore case"
     );
     assert_eq!(s.app(&a.id).await.unwrap().as_deref(), Some(&a), "{name}");
+    {
+        use idforce_core::token_exchange::MatchOn;
+        let other = user(&s, &o, "other@acme.test").await;
+        let matching = |on, value: &'static str| {
+            let s = &s;
+            let o = &o;
+            async move {
+                let found = s.users_matching(&o.id, on, value).await.unwrap();
+                found.iter().map(|u| u.username.clone()).collect::<Vec<_>>()
+            }
+        };
+        let alone = vec![u.username.clone()];
+        assert_eq!(
+            matching(MatchOn::Username, "MIXED.case@acme.test").await,
+            alone,
+            "{name}"
+        );
+        assert_eq!(
+            matching(MatchOn::Email, "mixed.CASE@acme.test").await,
+            alone,
+            "{name}"
+        );
+        assert_eq!(
+            matching(MatchOn::FederationId, "Fed-Mixed.Case@Acme.test").await,
+            alone,
+            "{name}: a Federation ID matches exactly"
+        );
+        assert!(
+            matching(MatchOn::FederationId, "fed-mixed.case@acme.test")
+                .await
+                .is_empty(),
+            "{name}: and with its case"
+        );
+        assert_eq!(
+            matching(MatchOn::Email, "other@acme.test").await,
+            vec![other.username.clone()],
+            "{name}"
+        );
+        let elsewhere = s
+            .users_matching(
+                &SfId::parse("00D000000000999").unwrap(),
+                MatchOn::Email,
+                "other@acme.test",
+            )
+            .await
+            .unwrap();
+        assert!(
+            elsewhere.is_empty(),
+            "{name}: another org's users are not matched"
+        );
+        // Two users with one address: both are returned, so that the caller sees the ambiguity.
+        let mut twin = (*s.user(&other.id).await.unwrap().unwrap()).clone();
+        twin.email = "Mixed.Case@Acme.test".into();
+        s.save_user(&twin).await.unwrap();
+        assert_eq!(
+            matching(MatchOn::Email, "mixed.case@acme.test").await.len(),
+            2,
+            "{name}"
+        );
+        twin.email = "other@acme.test".into();
+        s.save_user(&twin).await.unwrap();
+    }
     assert_eq!(
         s.app_by_initial_access_token(&[4u8; 32]).await.unwrap(),
         Some(a.clone()),
@@ -252,7 +329,8 @@ async fn records_round_trip(name: &str, s: Store) {
         "{name}"
     );
     assert_eq!(s.apps(Some(&o.id)).await.unwrap().len(), 1);
-    assert_eq!(s.users(None).await.unwrap().len(), 1);
+    // Alice and the user the matching checks added.
+    assert_eq!(s.users(None).await.unwrap().len(), 2);
     assert!(!s.is_empty().await.unwrap());
     // A second user with the same name in another case is a conflict.
     let mut dup = u.clone();
@@ -1541,6 +1619,7 @@ async fn profiles_are_unique_by_name_in_their_org(name: &str, s: Store) {
         sites: Vec::new(),
         oauth: Default::default(),
         time_zone: "UTC".into(),
+        token_exchange_handlers: Vec::new(),
     };
     s.save_org(&globex).await.unwrap();
     let profile = |org: &Org, id: SfId, n: &str| Profile {

@@ -76,6 +76,11 @@ fn org_view(o: &Org) -> Value {
         "allow_user_agent_flow": o.oauth.allow_user_agent_flow,
         "require_pkce_for_all_apps": o.oauth.require_pkce_for_all_apps,
         "time_zone": o.time_zone,
+        "token_exchange_handlers": o.token_exchange_handlers.iter().map(|h| json!({
+            "name": h.name, "issuer": h.issuer, "audience": h.audience,
+            "certificate_sha256": h.certificate_der.as_deref().map(idforce_core::certificate::fingerprint),
+            "jwks_uri": h.jwks_uri, "user_claim": h.user_claim, "match_on": h.match_on.as_str(),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -322,6 +327,7 @@ impl Admin {
             require_pkce_for_all_apps,
             time_zone,
             profile: Vec::new(),
+            token_exchange_handler: Vec::new(),
             user: Vec::new(),
             app: Vec::new(),
         };
@@ -400,6 +406,7 @@ impl Admin {
                     sites: Vec::new(),
                     oauth: Default::default(),
                     time_zone: "UTC".into(),
+                    token_exchange_handlers: Vec::new(),
                 };
                 self.store.save_org(&org).await.map_err(|e| e.to_string())?;
                 self.audit(
@@ -595,6 +602,7 @@ impl Admin {
                 first_name,
                 last_name,
                 profile,
+                federation_id,
             } => {
                 let org = self.org(&org).await?;
                 if store
@@ -615,6 +623,7 @@ impl Admin {
                     active: true,
                     password,
                     security_token,
+                    federation_id,
                 };
                 let (user, shown) = users::create(store, &self.hasher, new, &who, now())
                     .await
@@ -661,6 +670,7 @@ impl Admin {
                 first_name,
                 last_name,
                 profile,
+                federation_id,
             } => {
                 let mut user = self.user(&username).await?;
                 let change = users::UserChange {
@@ -670,12 +680,14 @@ impl Admin {
                     last_name,
                     profile,
                     active: None,
+                    federation_id,
                 };
                 let nothing = change.username.is_none()
                     && change.email.is_none()
                     && change.first_name.is_none()
                     && change.last_name.is_none()
-                    && change.profile.is_none();
+                    && change.profile.is_none()
+                    && change.federation_id.is_none();
                 if nothing {
                     return Err(
                         "give at least one of --new-username, --email, --first-name, \

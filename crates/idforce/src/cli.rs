@@ -539,6 +539,9 @@ pub enum UserCommand {
         /// Profile (admin-approved apps pre-authorize by profile).
         #[arg(long, default_value = "Standard User")]
         profile: String,
+        /// Federation ID: how an identity provider's tokens may name the user (token exchange).
+        #[arg(long)]
+        federation_id: Option<String>,
     },
     /// List users.
     List {
@@ -588,6 +591,9 @@ pub enum UserCommand {
         /// Profile (made if the org has none of that name).
         #[arg(long)]
         profile: Option<String>,
+        /// Federation ID ("" removes it).
+        #[arg(long)]
+        federation_id: Option<String>,
     },
     /// Let a deactivated user log in again (their refresh tokens work again too).
     Reactivate {

@@ -104,6 +104,7 @@ fn user_json(u: &User) -> Value {
         "security_token_len": u.security_token.as_ref().map(|(_, n)| *n),
         "failed_logins": u.failed_logins, "locked_until": u.locked_until,
         "created_at": u.created_at, "updated_at": u.updated_at, "frozen": u.frozen,
+        "federation_id": u.federation_id,
     })
 }
 
@@ -127,6 +128,7 @@ fn user_from(v: &Value) -> R<User> {
         updated_at: int(v, "updated_at")?,
         // Exports from before freezing existed have no such field.
         frozen: v.get("frozen").and_then(Value::as_bool).unwrap_or(false),
+        federation_id: opt_text(v, "federation_id"),
     })
 }
 
@@ -155,6 +157,7 @@ fn app_json(a: &ConnectedApp) -> Value {
         "jwks": a.jwks, "jwks_uri": a.jwks_uri,
         "registration": a.registration.as_ref().map(idforce_core::registration::Registration::to_json),
         "ip_relaxation": a.ip_relaxation.as_str(),
+        "token_exchange": serde_json::from_str::<Value>(&a.token_exchange.to_json()).unwrap_or(Value::Null),
     })
 }
 
@@ -223,6 +226,11 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
         },
         jwks: opt_text(v, "jwks"),
         jwks_uri: opt_text(v, "jwks_uri"),
+        token_exchange: match v.get("token_exchange") {
+            None | Some(Value::Null) => Default::default(),
+            Some(t) => idforce_core::token_exchange::AppSettings::from_json(&t.to_string())
+                .ok_or("bad token_exchange")?,
+        },
         ip_relaxation: match opt_text(v, "ip_relaxation") {
             Some(r) => {
                 idforce_core::login_policy::IpRelaxation::parse(&r).ok_or("bad ip_relaxation")?
@@ -329,6 +337,9 @@ pub async fn export(store: &dyn Backend, secrets: &SystemSecret, refresh_tokens:
         "allow_user_agent_flow": o.oauth.allow_user_agent_flow,
         "require_pkce_for_all_apps": o.oauth.require_pkce_for_all_apps,
         "time_zone": o.time_zone,
+        "token_exchange_handlers": serde_json::from_str::<Value>(
+            &idforce_core::token_exchange::handlers_to_json(&o.token_exchange_handlers),
+        ).unwrap_or(Value::Null),
         "sites": o.sites.iter().map(|s| json!({"id": s.id.as15(), "name": s.name, "path": s.path})).collect::<Vec<_>>(),
     })).collect();
     let profiles: Vec<Value> = store.profiles(None).await.map_err(e)?.iter().map(|p| json!({
@@ -447,6 +458,11 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
                     require_pkce_for_all_apps: flag_or(&o, "require_pkce_for_all_apps", false),
                 },
                 time_zone: opt_text(&o, "time_zone").unwrap_or_else(|| "UTC".to_owned()),
+                token_exchange_handlers: match o.get("token_exchange_handlers") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(h) => idforce_core::token_exchange::handlers_from_json(&h.to_string())
+                        .ok_or("bad token_exchange_handlers")?,
+                },
             })
             .await
             .map_err(e)?;

@@ -8,6 +8,7 @@ mod client_credentials;
 mod device;
 mod jwt_bearer;
 mod password;
+mod token_exchange;
 
 pub use password::{check_api_login, check_login};
 mod refresh_token;
@@ -36,6 +37,7 @@ pub enum GrantType {
     RefreshToken,
     /// The device's poll (spec §3.8).
     Device,
+    TokenExchange,
 }
 
 impl GrantType {
@@ -47,6 +49,7 @@ impl GrantType {
             "authorization_code" => Some(GrantType::AuthorizationCode),
             "refresh_token" => Some(GrantType::RefreshToken),
             "device" | "urn:ietf:params:oauth:grant-type:device_code" => Some(GrantType::Device),
+            crate::token_exchange::GRANT => Some(GrantType::TokenExchange),
             _ => None,
         }
     }
@@ -60,6 +63,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::Device => "device",
+            GrantType::TokenExchange => "token_exchange",
         }
     }
 }
@@ -175,6 +179,7 @@ pub async fn exchange(
         GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await,
         GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
         GrantType::Device => device::exchange(ctx, params, client).await,
+        GrantType::TokenExchange => token_exchange::exchange(ctx, params, client).await,
     };
     Ok((grant, response?))
 }
@@ -605,6 +610,7 @@ impl OpenedSession {
             id,
             token_type: "Bearer",
             issued_at: Some(issued_at),
+            issued_token_type: None,
             sfdc_community_url: ctx.entry.community().map(|(url, _)| url.to_owned()),
             sfdc_community_id: ctx.entry.community().map(|(_, id)| id.to18()),
         }

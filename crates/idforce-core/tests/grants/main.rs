@@ -18,3 +18,4 @@ mod login_restrictions;
 mod org_settings;
 mod password;
 mod refresh_token;
+mod token_exchange;

@@ -170,7 +170,8 @@ pub async fn authorization_server(State(s): State<AppState>, req: Request) -> Re
             "client_credentials",
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
             "urn:ietf:params:oauth:grant-type:device_code",
-            "device"
+            "device",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ]),
     );
     m.insert("code_challenge_methods_supported".into(), json!(["S256"]));

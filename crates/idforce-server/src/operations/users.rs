@@ -22,7 +22,7 @@ pub fn user_view(u: &User, now: Millis) -> Value {
         "id": u.id.to18(), "org_id": u.org_id.to18(), "username": u.username, "email": u.email,
         "first_name": u.first_name, "last_name": u.last_name, "profile": u.profile, "active": u.active,
         "frozen": u.frozen, "has_security_token": u.security_token.is_some(), "failed_logins": u.failed_logins,
-        "locked": u.is_locked(now),
+        "locked": u.is_locked(now), "federation_id": u.federation_id,
     })
 }
 
@@ -50,6 +50,8 @@ pub struct NewUser {
     /// `None`: a temporary one is made and returned.
     pub password: Option<String>,
     pub security_token: Option<String>,
+    /// Salesforce's Federation ID (empty: none).
+    pub federation_id: Option<String>,
 }
 
 /// Creates the user (and their profile, on first use); returns them and the temporary
@@ -89,6 +91,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         frozen: false,
+        federation_id: new.federation_id.filter(|f| !f.is_empty()),
     };
     store.save_user(&user).await?;
     let action = format!(
@@ -108,6 +111,8 @@ pub struct UserChange {
     pub last_name: Option<String>,
     pub profile: Option<String>,
     pub active: Option<bool>,
+    /// A new Federation ID; empty: none.
+    pub federation_id: Option<String>,
 }
 
 /// Applies `change` to `user` and saves them; a deactivation ends their sessions (their refresh
@@ -133,6 +138,9 @@ pub async fn update(
     }
     if let Some(v) = change.last_name {
         user.last_name = v;
+    }
+    if let Some(v) = change.federation_id {
+        user.federation_id = Some(v).filter(|f| !f.is_empty());
     }
     if let Some(p) = change.profile {
         user.profile = crate::profiles::ensure(store, &user.org_id, &p, now)

@@ -149,6 +149,15 @@ impl<S: Backend> Directory for Cached<S> {
             .await?;
         Ok(approved.unwrap_or(false))
     }
+
+    async fn users_matching(
+        &self,
+        org: &SfId,
+        on: idforce_core::token_exchange::MatchOn,
+        value: &str,
+    ) -> StoreResult<Vec<Arc<User>>> {
+        self.inner.users_matching(org, on, value).await
+    }
 }
 
 // The writes that change directory entries drop them after the write, so that no read begun

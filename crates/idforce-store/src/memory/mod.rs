@@ -154,6 +154,23 @@ impl Directory for MemoryStore {
     async fn has_approved(&self, user: &SfId, app: &SfId) -> StoreResult<bool> {
         Ok(self.directory().approvals.contains_key(&(*user, *app)))
     }
+
+    async fn users_matching(
+        &self,
+        org: &SfId,
+        on: idforce_core::token_exchange::MatchOn,
+        value: &str,
+    ) -> StoreResult<Vec<Arc<User>>> {
+        let state = self.directory();
+        Ok(state
+            .users
+            .values()
+            .filter(|u| u.org_id == *org && on.matches(u, value))
+            .take(2)
+            .cloned()
+            .map(Arc::new)
+            .collect())
+    }
 }
 
 #[async_trait]

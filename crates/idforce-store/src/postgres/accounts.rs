@@ -7,28 +7,33 @@ use idforce_core::model::{ConnectedApp, Org, Profile, User};
 use idforce_core::ports::{Directory, StoreResult};
 use idforce_core::sfid::SfId;
 use idforce_core::token::Digest;
+use idforce_core::token_exchange::MatchOn;
 
 use super::{PgStore, all, change, one, unavailable};
 use crate::Accounts;
 use crate::rows;
 
 const ORG_BY_ID: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
-     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone FROM orgs WHERE id = $1";
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone,
+     token_exchange_handlers FROM orgs WHERE id = $1";
 const ORG_BY_NAME: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
-     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone FROM orgs WHERE name = $1";
-const ORGS: &str =
-    "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
-     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone FROM orgs ORDER BY id";
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone,
+     token_exchange_handlers FROM orgs WHERE name = $1";
+const ORGS: &str = "SELECT id, name, instance_url, created_at, my_domain, logout_url, sites,
+     allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone,
+     token_exchange_handlers FROM orgs ORDER BY id";
 const SAVE_ORG: &str =
     "INSERT INTO orgs (id, name, instance_url, created_at, my_domain, logout_url, sites,
-         allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         allow_username_password_flow, allow_user_agent_flow, require_pkce_for_all_apps, time_zone,
+         token_exchange_handlers)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, instance_url = excluded.instance_url,
          my_domain = excluded.my_domain, logout_url = excluded.logout_url, sites = excluded.sites,
          allow_username_password_flow = excluded.allow_username_password_flow,
          allow_user_agent_flow = excluded.allow_user_agent_flow,
          require_pkce_for_all_apps = excluded.require_pkce_for_all_apps,
-         time_zone = excluded.time_zone";
+         time_zone = excluded.time_zone,
+         token_exchange_handlers = excluded.token_exchange_handlers";
 
 const PROFILES: &str =
     "SELECT id, org_id, name, created_at, login_ip_ranges, login_hours FROM profiles
@@ -42,36 +47,54 @@ const SAVE_PROFILE: &str =
 const PROFILE_BY_NAME: &str = "SELECT id, org_id, name, created_at, login_ip_ranges, login_hours
      FROM profiles WHERE org_id = $1 AND lower(name) = lower($2) ORDER BY id LIMIT 1";
 
-const USER_BY_ID: &str =
-    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
-     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at, frozen
-     FROM users WHERE id = $1";
+const USER_BY_ID: &str = concat!(
+    "SELECT ",
+    rows::user_columns!(),
+    " FROM users WHERE id = $1"
+);
 /// Through the unique index on `lower(username)`.
-const USER_BY_USERNAME: &str =
-    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
-     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at, frozen
-     FROM users WHERE lower(username) = lower($1)";
+const USER_BY_USERNAME: &str = concat!(
+    "SELECT ",
+    rows::user_columns!(),
+    " FROM users WHERE lower(username) = lower($1)"
+);
 const APP_BY_INITIAL_ACCESS_TOKEN: &str = concat!(
     "SELECT ",
     rows::app_columns!(),
     " FROM apps WHERE initial_access_token_digest = $1"
 );
 /// `$1` an org, or NULL for every org.
-const USERS: &str =
-    "SELECT id, org_id, username, email, first_name, last_name, profile, active, password_hash,
-     security_token_digest, security_token_len, failed_logins, locked_until, created_at, updated_at, frozen
-     FROM users WHERE $1::text IS NULL OR org_id = $1 ORDER BY id";
+const USERS: &str = concat!(
+    "SELECT ",
+    rows::user_columns!(),
+    " FROM users WHERE $1::text IS NULL OR org_id = $1 ORDER BY id"
+);
+const USERS_BY_USERNAME: &str = concat!(
+    "SELECT ",
+    rows::user_columns!(),
+    " FROM users WHERE org_id = $1 AND lower(username) = lower($2) LIMIT 2"
+);
+const USERS_BY_EMAIL: &str = concat!(
+    "SELECT ",
+    rows::user_columns!(),
+    " FROM users WHERE org_id = $1 AND lower(email) = lower($2) LIMIT 2"
+);
+const USERS_BY_FEDERATION_ID: &str = concat!(
+    "SELECT ",
+    rows::user_columns!(),
+    " FROM users WHERE org_id = $1 AND federation_id = $2 LIMIT 2"
+);
 const SAVE_USER: &str = "INSERT INTO users (id, org_id, username, email, first_name, last_name, profile, active,
          password_hash, security_token_digest, security_token_len, failed_logins, locked_until,
-         created_at, updated_at, frozen)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         created_at, updated_at, frozen, federation_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
      ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, username = excluded.username,
          email = excluded.email, first_name = excluded.first_name, last_name = excluded.last_name,
          profile = excluded.profile, active = excluded.active, password_hash = excluded.password_hash,
          security_token_digest = excluded.security_token_digest,
          security_token_len = excluded.security_token_len, failed_logins = excluded.failed_logins,
          locked_until = excluded.locked_until, updated_at = excluded.updated_at,
-         frozen = excluded.frozen";
+         frozen = excluded.frozen, federation_id = excluded.federation_id";
 
 const APP_BY_ID: &str = concat!("SELECT ", rows::app_columns!(), " FROM apps WHERE id = $1");
 const APP_BY_CLIENT_ID: &str = concat!(
@@ -97,8 +120,8 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          id_token_lifetime_secs, jwt_access_tokens, enforce_certificate_validity, secret_sealed, blocked,
          api_name, contact_email, oauth_enabled, device_flow, post_logout_redirect_uris,
          max_approvals_per_user, initial_access_token_digest, initial_access_token_sealed,
-         jwks, jwks_uri, registration, ip_relaxation)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)
+         jwks, jwks_uri, registration, ip_relaxation, token_exchange)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, client_id = excluded.client_id,
          secret_digest = excluded.secret_digest, callback_urls = excluded.callback_urls,
          scopes = excluded.scopes, certificate_der = excluded.certificate_der,
@@ -121,7 +144,8 @@ const SAVE_APP: &str = "INSERT INTO apps (id, org_id, name, client_id, secret_di
          initial_access_token_digest = excluded.initial_access_token_digest,
          initial_access_token_sealed = excluded.initial_access_token_sealed,
          jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
-         registration = excluded.registration, ip_relaxation = excluded.ip_relaxation";
+         registration = excluded.registration, ip_relaxation = excluded.ip_relaxation,
+         token_exchange = excluded.token_exchange";
 
 const HAS_APPROVED: &str = "SELECT count(*) FROM approvals WHERE user_id = $1 AND app_id = $2";
 
@@ -186,6 +210,22 @@ impl Directory for PgStore {
             .map_err(unavailable)?;
         Ok(n > 0)
     }
+
+    async fn users_matching(
+        &self,
+        org: &SfId,
+        on: MatchOn,
+        value: &str,
+    ) -> StoreResult<Vec<Arc<User>>> {
+        let sql = match on {
+            MatchOn::Username => USERS_BY_USERNAME,
+            MatchOn::Email => USERS_BY_EMAIL,
+            MatchOn::FederationId => USERS_BY_FEDERATION_ID,
+        };
+        let query = sqlx::query(sql).bind(org.as15()).bind(value);
+        let found = all(query, &self.pool, rows::user).await?;
+        Ok(found.into_iter().map(Arc::new).collect())
+    }
 }
 
 #[async_trait]
@@ -211,7 +251,10 @@ impl Accounts for PgStore {
                 .bind(org.oauth.allow_username_password_flow)
                 .bind(org.oauth.allow_user_agent_flow)
                 .bind(org.oauth.require_pkce_for_all_apps)
-                .bind(&org.time_zone),
+                .bind(&org.time_zone)
+                .bind(idforce_core::token_exchange::handlers_to_json(
+                    &org.token_exchange_handlers,
+                )),
         )
         .await
     }
@@ -263,7 +306,8 @@ impl Accounts for PgStore {
                 .bind(u.locked_until)
                 .bind(u.created_at)
                 .bind(u.updated_at)
-                .bind(u.frozen),
+                .bind(u.frozen)
+                .bind(&u.federation_id),
         )
         .await
     }
@@ -312,7 +356,8 @@ impl Accounts for PgStore {
                 .bind(a.jwks.clone())
                 .bind(a.jwks_uri.clone())
                 .bind(a.registration.as_ref().map(rows::registration_json))
-                .bind(a.ip_relaxation.as_str()),
+                .bind(a.ip_relaxation.as_str())
+                .bind(a.token_exchange.to_json()),
         )
         .await
     }

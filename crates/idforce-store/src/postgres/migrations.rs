@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (20, include_str!("migrations/0020_client_registration.sql")),
     (21, include_str!("migrations/0021_login_rates.sql")),
     (22, include_str!("migrations/0022_login_restrictions.sql")),
+    (23, include_str!("migrations/0023_token_exchange.sql")),
 ];
 
 pub(super) async fn apply(pool: &PgPool) -> StoreResult<()> {

@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (21, include_str!("migrations/0021_client_registration.sql")),
     (22, include_str!("migrations/0022_login_rates.sql")),
     (23, include_str!("migrations/0023_login_restrictions.sql")),
+    (24, include_str!("migrations/0024_token_exchange.sql")),
 ];
 
 /// Creates the file if needed, switches it to WAL mode and applies what is missing.

@@ -230,6 +230,7 @@ async fn profile_photos_are_images_and_the_metadata_lists_every_grant() {
         "client_credentials",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ] {
         assert!(grants.iter().any(|v| v == g), "{g} missing: {m}");
     }

@@ -253,6 +253,7 @@ pub async fn save(State(s): State<AppState>, req: Request) -> Response {
                 active: form.active,
                 password: None,
                 security_token: None,
+                federation_id: change.federation_id.clone(),
             };
             match ops::create(store, &s.hasher, new, &who, now).await {
                 Ok((u, password)) => {
