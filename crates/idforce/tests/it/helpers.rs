@@ -686,3 +686,58 @@ pub async fn oidc_request(
     let body = r.bytes().await?.to_vec();
     Ok(out.body(body).unwrap())
 }
+
+/// The public half of a fixture key as a JWK.
+pub fn jwk_of(key_file: &str, kid: &str) -> Value {
+    use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+    use rustls_pki_types::PrivatePkcs8KeyDer;
+    use rustls_pki_types::pem::PemObject;
+    let key = PrivatePkcs8KeyDer::from_pem_file(fixture(key_file)).expect("key");
+    let pair = RsaKeyPair::from_pkcs8(key.secret_pkcs8_der()).expect("rsa key");
+    let public = pair.public_key();
+    serde_json::json!({
+        "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+        "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+    })
+}
+
+/// A JWKS endpoint on 127.0.0.1 that counts its fetches; what it serves can be swapped.
+pub struct JwksServer {
+    pub url: String,
+    pub served: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    pub async fn start(set: &Value) -> JwksServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let served = std::sync::Arc::new(std::sync::Mutex::new(set.to_string()));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (body, count) = (served.clone(), fetches.clone());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let text = body.lock().unwrap().clone();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: max-age=3600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = conn.write_all(response.as_bytes()).await;
+            }
+        });
+        JwksServer {
+            url,
+            served,
+            fetches,
+        }
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -37,4 +37,5 @@ mod setup_sessions;
 mod setup_users;
 mod soap_login;
 mod token_endpoint;
+mod token_exchange;
 mod webdriver;

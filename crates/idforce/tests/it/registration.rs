@@ -3,8 +3,6 @@
 //! with keys a client registered inline or publishes at a `jwks_uri`. Each refusal with its
 //! answer and a control that must pass.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
     CoreClientAuthMethod, CoreClientRegistrationRequest, CoreGrantType,
     CoreRegisterErrorResponseType,
@@ -463,21 +461,6 @@ async fn the_cli_generates_an_initial_access_token_and_shows_it_again() {
     assert_eq!(st, 201, "{r}");
 }
 
-/// The public half of a fixture key as a JWK.
-fn jwk_of(key_file: &str, kid: &str) -> Value {
-    use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
-    use rustls_pki_types::PrivatePkcs8KeyDer;
-    use rustls_pki_types::pem::PemObject;
-    let key = PrivatePkcs8KeyDer::from_pem_file(fixture(key_file)).expect("key");
-    let pair = RsaKeyPair::from_pkcs8(key.secret_pkcs8_der()).expect("rsa key");
-    let public = pair.public_key();
-    json!({
-        "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-        "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-        "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
-    })
-}
-
 fn client_assertion(key_file: &str, kid: &str, client_id: &str, aud: &str, jti: &str) -> String {
     sign_jwt_with(
         key_file,
@@ -498,46 +481,6 @@ async fn assertion_login(s: &TestServer, assertion: &str) -> (u16, Value) {
         ("client_assertion", assertion),
     ])
     .await
-}
-
-/// A JWKS endpoint on 127.0.0.1 that counts its fetches; what it serves can be swapped.
-struct JwksServer {
-    url: String,
-    served: std::sync::Arc<std::sync::Mutex<String>>,
-    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl JwksServer {
-    async fn start(set: &Value) -> JwksServer {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        let served = std::sync::Arc::new(std::sync::Mutex::new(set.to_string()));
-        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (body, count) = (served.clone(), fetches.clone());
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let mut buf = vec![0u8; 4096];
-                let _ = conn.read(&mut buf).await;
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let text = body.lock().unwrap().clone();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: max-age=3600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-                let _ = conn.write_all(response.as_bytes()).await;
-            }
-        });
-        JwksServer {
-            url,
-            served,
-            fetches,
-        }
-    }
-
-    fn fetches(&self) -> usize {
-        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
-    }
 }
 
 #[tokio::test]

@@ -1,0 +1,281 @@
+//! Token exchange over HTTP (issue 31): an identity provider's JWT — made by the test with its
+//! own keys, one verified by a certificate, one by keys a local JWKS endpoint publishes — and
+//! idforce's own tokens, exchanged for sessions that the REST API and userinfo accept.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT: &str = "urn:ietf:params:oauth:token-type:JWT";
+const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+const IDP: &str = "https://idp.example";
+const AUDIENCE: &str = "api://idforce";
+const EXCHANGER_ID: &str = "3MVG9idforceTestExchangerApp";
+const EXCHANGER_SECRET: &str = "EXCHANGERSECRET0001";
+
+/// The suite's config, with two handlers and an app that may use them in Acme, and Alice's
+/// Federation ID.
+fn config(jwks_uri: &str) -> String {
+    let acme = format!(
+        r#"
+[[org.token_exchange_handler]]
+name = "Okta"
+issuer = "{IDP}"
+audience = "{AUDIENCE}"
+certificate = "jwt.crt"
+user_claim = "email"
+match_on = "email"
+
+[[org.token_exchange_handler]]
+name = "Keycloak"
+issuer = "{IDP}"
+audience = "{AUDIENCE}"
+jwks_uri = "{jwks_uri}"
+user_claim = "preferred_username"
+match_on = "federation_id"
+
+[[org.app]]
+name = "Exchanger"
+client_id = "{EXCHANGER_ID}"
+client_secret = "{EXCHANGER_SECRET}"
+scopes = ["api", "openid"]
+token_exchange_handlers = ["Okta", "Keycloak"]
+
+[[org]]
+name = "Globex"
+"#
+    );
+    CONFIG
+        .replacen("\n[[org]]\nname = \"Globex\"\n", &acme, 1)
+        .replacen(
+            "first_name = \"Alice\"\n",
+            "first_name = \"Alice\"\nfederation_id = \"kc-0001\"\n",
+            1,
+        )
+}
+
+fn idp_token(key_file: &str, kid: &str, change: impl FnOnce(&mut Value)) -> String {
+    let mut claims = json!({
+        "iss": IDP, "aud": [AUDIENCE], "sub": "0oa-alice", "email": ALICE,
+        "preferred_username": "kc-0001", "exp": now_secs() + 300, "nbf": now_secs() - 5,
+    });
+    change(&mut claims);
+    sign_jwt_with(
+        key_file,
+        &json!({"alg": "RS256", "kid": kid, "typ": "JWT"}),
+        &claims,
+    )
+}
+
+async fn exchange(s: &TestServer, token: &str, kind: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![
+        ("grant_type", GRANT),
+        ("client_id", EXCHANGER_ID),
+        ("client_secret", EXCHANGER_SECRET),
+        ("subject_token", token),
+        ("subject_token_type", kind),
+    ];
+    form.extend_from_slice(extra);
+    s.token(&form).await
+}
+
+/// The username the identity URL answers for a token: whose session it is.
+async fn whose(s: &TestServer, response: &Value) -> Option<String> {
+    let r = s
+        .http
+        .get(response["id"].as_str()?)
+        .bearer_auth(response["access_token"].as_str()?)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.ok()?;
+    body["username"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn an_identity_providers_jwt_is_exchanged_for_a_session() {
+    let jwks = JwksServer::start(&json!({"keys": [jwk_of("other.key", "kc-1")]})).await;
+    let s = TestServer::start_with(&config(&jwks.url), |_| {}).await;
+
+    // The default handler: the certificate's key, Alice by email.
+    let (st, r) = exchange(&s, &idp_token("jwt.key", "okta-1", |_| {}), JWT, &[]).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["issued_token_type"], ACCESS);
+    assert_eq!(r["token_type"], "Bearer");
+    assert_eq!(r["scope"], "api openid");
+    assert!(r.get("refresh_token").is_none(), "{r}");
+    assert_eq!(
+        r["signature"].as_str().unwrap(),
+        signature_for(EXCHANGER_SECRET, &r)
+    );
+    for field in [
+        "access_token",
+        "instance_url",
+        "id",
+        "issued_at",
+        "id_token",
+    ] {
+        assert!(r[field].is_string(), "{field} missing: {r}");
+    }
+    assert_eq!(whose(&s, &r).await.as_deref(), Some(ALICE));
+
+    // The second handler, by name: keys fetched from the issuer, Alice by Federation ID.
+    let keyed = idp_token("other.key", "kc-1", |_| {});
+    let (st, r) = exchange(&s, &keyed, JWT, &[("token_handler", "Keycloak")]).await;
+    assert_eq!(st, 200, "{r}");
+    let (st, r) = exchange(&s, &keyed, JWT, &[("token_handler", "Keycloak")]).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        jwks.fetches(),
+        1,
+        "the issuer's keys are kept, not fetched per exchange"
+    );
+
+    // Refusals: Salesforce's invalid_grant, the reason only in the log.
+    for (token, extra) in [
+        (
+            idp_token("jwt.key", "okta-1", |c| c["aud"] = json!("api://other")),
+            vec![],
+        ),
+        (
+            idp_token("jwt.key", "okta-1", |c| {
+                c["iss"] = json!("https://evil.example")
+            }),
+            vec![],
+        ),
+        (
+            idp_token("jwt.key", "okta-1", |c| c["exp"] = json!(now_secs() - 600)),
+            vec![],
+        ),
+        (idp_token("other.key", "okta-1", |_| {}), vec![]),
+        (
+            idp_token("jwt.key", "okta-1", |c| {
+                c["email"] = json!("nobody@acme.test")
+            }),
+            vec![],
+        ),
+        // Alice's Federation ID belongs to Acme; a token for Dave's address finds no one here.
+        (
+            idp_token("jwt.key", "okta-1", |c| {
+                c["email"] = json!("dave@globex.test")
+            }),
+            vec![],
+        ),
+        (keyed.clone(), vec![("token_handler", "Okta")]),
+        (keyed.clone(), vec![("token_handler", "Auth0")]),
+    ] {
+        let (st, e) = exchange(&s, &token, JWT, &extra).await;
+        assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+    }
+    let (st, e) = exchange(&s, &keyed, "urn:ietf:params:oauth:token-type:saml2", &[]).await;
+    assert_error(
+        st,
+        &e,
+        400,
+        "invalid_request",
+        "unsupported subject_token_type",
+    );
+    let (st, e) = s
+        .token(&[
+            ("grant_type", GRANT),
+            ("client_id", EXCHANGER_ID),
+            ("subject_token", &keyed),
+            ("subject_token_type", JWT),
+        ])
+        .await;
+    assert_error(st, &e, 400, "invalid_client", "invalid client credentials");
+    // An app without token exchange.
+    let (st, e) = s
+        .token(&[
+            ("grant_type", GRANT),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("subject_token", &keyed),
+            ("subject_token_type", JWT),
+        ])
+        .await;
+    assert_error(
+        st,
+        &e,
+        400,
+        "invalid_grant",
+        "token exchange flow is not enabled for the app",
+    );
+
+    // Login History records each exchange as its own kind of login.
+    let db = database_url(s.dir.path());
+    let rows = admin(&db, &["login-history", "--user", ALICE]);
+    let exchanges = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["login_subtype"] == "OauthTokenExchange" && r["status"] == "Success")
+        .count();
+    assert_eq!(exchanges, 3, "{rows}");
+}
+
+#[tokio::test]
+async fn idforces_own_tokens_are_exchanged_for_another_app() {
+    let jwks = JwksServer::start(&json!({"keys": []})).await;
+    let s = TestServer::start_with(&config(&jwks.url), |_| {}).await;
+
+    // An access token and a refresh token of Self Service (the password grant).
+    let (st, own) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_eq!(st, 200, "{own}");
+    let access = own["access_token"].as_str().unwrap();
+    let (st, r) = exchange(&s, access, ACCESS, &[]).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(whose(&s, &r).await.as_deref(), Some(ALICE));
+
+    // The id_token that exchange answered with, signed by idforce's own key: exchanged again.
+    let id_token = r["id_token"].as_str().unwrap();
+    let (st, again) = exchange(
+        &s,
+        id_token,
+        "urn:ietf:params:oauth:token-type:id_token",
+        &[],
+    )
+    .await;
+    assert_eq!(st, 200, "{again}");
+
+    // A tampered id_token is no longer idforce's; it falls to the handlers, which refuse it.
+    let (st, e) = exchange(
+        &s,
+        &tamper(id_token),
+        "urn:ietf:params:oauth:token-type:id_token",
+        &[],
+    )
+    .await;
+    assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+
+    // A revoked access token is refused; the same request before passed.
+    let revoked = s
+        .post_form("/services/oauth2/revoke", &[("token", access)])
+        .await;
+    assert_eq!(revoked.status().as_u16(), 200);
+    let (st, e) = exchange(&s, access, ACCESS, &[]).await;
+    assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+
+    // Another org's token: Dave's, of Globex, is no token of Acme's apps.
+    let (st, globex) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", GLOBEX_ID),
+            ("client_secret", GLOBEX_SECRET),
+            ("username", "dave@globex.test"),
+            ("password", "Globex2026!"),
+        ])
+        .await;
+    assert_eq!(st, 200, "{globex}");
+    let (st, e) = exchange(&s, globex["access_token"].as_str().unwrap(), ACCESS, &[]).await;
+    assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+}
