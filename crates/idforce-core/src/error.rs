@@ -249,6 +249,17 @@ impl OAuthError {
     pub fn invalid_subject_token() -> Self {
         e(ErrorCode::InvalidGrant, "invalid subject token")
     }
+    /// An actor token the asset token flow cannot read or trust (inferred).
+    pub fn invalid_actor_token() -> Self {
+        e(ErrorCode::InvalidGrant, "invalid actor token")
+    }
+    /// The asset token flow for an app without "Enable Asset Tokens" (inferred).
+    pub fn asset_tokens_disabled() -> Self {
+        e(
+            ErrorCode::InvalidGrant,
+            "asset tokens are not enabled for the app",
+        )
+    }
     pub fn inactive_user() -> Self {
         e(ErrorCode::InvalidGrant, "inactive user")
     }

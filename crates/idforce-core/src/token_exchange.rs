@@ -119,6 +119,34 @@ pub struct AppSettings {
     /// The handlers of the org the app may use; the first is its default.
     #[serde(default)]
     pub handlers: Vec<String>,
+    /// "Enable Asset Tokens", with its settings; `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_tokens: Option<AssetTokens>,
+}
+
+/// A connected app's asset token settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetTokens {
+    /// "Token Valid for", in seconds.
+    pub lifetime_secs: i64,
+    /// "Asset Audiences": the asset token's `aud` (this server's URL when none is given).
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// "Asset Signing Certificate": its DER, and its RSA private key (PKCS#8) sealed under the
+    /// system secret (purpose `asset_key_purpose`). `None`: the org's keys sign, those
+    /// published at /id/keys.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_base64")]
+    pub certificate_der: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_base64")]
+    pub key_sealed: Option<Vec<u8>>,
+}
+
+/// How long an asset token is valid unless the app says otherwise.
+pub const DEFAULT_ASSET_TOKEN_LIFETIME_SECS: i64 = 60;
+
+/// The purpose an app's asset signing key is sealed for.
+pub fn asset_key_purpose(app: &crate::sfid::SfId) -> String {
+    format!("idforce asset token key {}", app.as15())
 }
 
 fn yes() -> bool {
@@ -131,6 +159,7 @@ impl Default for AppSettings {
             enabled: false,
             require_secret: true,
             handlers: Vec::new(),
+            asset_tokens: None,
         }
     }
 }
@@ -310,6 +339,12 @@ mod tests {
             enabled: true,
             require_secret: false,
             handlers: vec!["Okta".into()],
+            asset_tokens: Some(AssetTokens {
+                lifetime_secs: 300,
+                audiences: vec!["https://devices.example".into()],
+                certificate_der: Some(vec![1, 2]),
+                key_sealed: Some(vec![3, 4]),
+            }),
         };
         assert_eq!(AppSettings::from_json(&on.to_json()), Some(on));
     }

@@ -158,6 +158,25 @@ impl ClientCredentials {
     }
 }
 
+/// What a grant answers: a session's tokens, or (the asset token flow) an asset token.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+// One per request, moved once into the response: boxing the common case buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Granted {
+    Tokens(TokenResponse),
+    AssetToken(AssetTokenResponse),
+}
+
+/// The asset token flow's answer (Salesforce's Postman collection, "Asset Token Flow").
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AssetTokenResponse {
+    pub access_token: String,
+    pub issued_token_type: &'static str,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
 /// A successful token response, fields in Salesforce's order (spec §4).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TokenResponse {

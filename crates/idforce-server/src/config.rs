@@ -203,6 +203,17 @@ pub struct AppSpec {
     pub token_exchange_handlers: Option<Vec<String>>,
     /// "Require Secret for Token Exchange Flow" (default true).
     pub require_secret_for_token_exchange: Option<bool>,
+    /// "Enable Asset Tokens": the asset token flow for this app's access tokens.
+    pub asset_tokens: Option<bool>,
+    /// "Token Valid for": how long asset tokens are valid ("60s" unless set).
+    pub asset_token_lifetime: Option<String>,
+    /// "Asset Audiences": the asset tokens' `aud` (this server's URL unless set).
+    pub asset_token_audiences: Option<Vec<String>>,
+    /// "Asset Signing Certificate" (PEM text or a path) and its RSA private key
+    /// (`asset_token_key`, PEM text or a path): given together, or neither, and then the
+    /// org's keys sign ("" for both goes back to them).
+    pub asset_token_certificate: Option<String>,
+    pub asset_token_key: Option<String>,
     /// Not a config key: Setup's form unticking "Use digital signatures".
     #[serde(skip)]
     pub remove_certificate: bool,
@@ -461,6 +472,37 @@ pub fn load_certificate(value: &str, base_dir: &Path) -> Result<Vec<u8>, ConfigE
         std::fs::read(&path).map_err(|source| ConfigError::Read { path, source })?
     };
     parse_certificate(&bytes)
+}
+
+/// An RSA private key (PEM text, or a path to a PEM file; PKCS#8 or PKCS#1) as PKCS#8 DER.
+pub fn load_rsa_key(value: &str, base_dir: &Path) -> Result<Vec<u8>, ConfigError> {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::RsaKeyPair;
+    use rustls_pki_types::PrivateKeyDer;
+    use rustls_pki_types::pem::PemObject;
+    let bytes = if value.trim_start().starts_with("-----BEGIN") {
+        value.as_bytes().to_vec()
+    } else {
+        let path = base_dir.join(value);
+        std::fs::read(&path).map_err(|source| ConfigError::Read { path, source })?
+    };
+    let invalid = |why: &str| ConfigError::Invalid(format!("key: {why}"));
+    let pair = match PrivateKeyDer::from_pem_slice(&bytes)
+        .map_err(|_| invalid("no PEM private key (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"))?
+    {
+        PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+        _ => {
+            return Err(invalid(
+                "not an RSA key (asset tokens are signed with RS256)",
+            ));
+        }
+    }
+    .map_err(|_| invalid("not a usable RSA key of 2048 to 8192 bits"))?;
+    let der = pair
+        .as_der()
+        .map_err(|_| invalid("the key cannot be written as PKCS#8"))?;
+    Ok(der.as_ref().to_vec())
 }
 
 /// A certificate's DER form from PEM or DER bytes, checked usable. Never reads a file: what a

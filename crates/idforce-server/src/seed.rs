@@ -694,7 +694,109 @@ pub async fn update_app(
     if let Some(v) = spec.require_secret_for_token_exchange {
         app.token_exchange.require_secret = v;
     }
+    update_asset_tokens(app, spec, cfg, secrets).map_err(invalid)?;
     Ok(())
+}
+
+/// The app's asset token settings as `spec` changes them.
+fn update_asset_tokens(
+    app: &mut ConnectedApp,
+    spec: &AppSpec,
+    cfg: &ConfigFile,
+    secrets: &SystemSecret,
+) -> Result<(), String> {
+    use idforce_core::token_exchange::{AssetTokens, DEFAULT_ASSET_TOKEN_LIFETIME_SECS};
+    match spec.asset_tokens {
+        Some(false) => app.token_exchange.asset_tokens = None,
+        Some(true) if app.token_exchange.asset_tokens.is_none() => {
+            app.token_exchange.asset_tokens = Some(AssetTokens {
+                lifetime_secs: DEFAULT_ASSET_TOKEN_LIFETIME_SECS,
+                audiences: Vec::new(),
+                certificate_der: None,
+                key_sealed: None,
+            })
+        }
+        _ => {}
+    }
+    let given = spec.asset_token_lifetime.is_some()
+        || spec.asset_token_audiences.is_some()
+        || spec.asset_token_certificate.is_some()
+        || spec.asset_token_key.is_some();
+    let Some(settings) = app.token_exchange.asset_tokens.as_mut() else {
+        return match given {
+            true => Err("asset_token_* settings need asset_tokens = true".into()),
+            false => Ok(()),
+        };
+    };
+    if let Some(v) = &spec.asset_token_lifetime {
+        let secs = crate::config::parse_duration_secs(v).map_err(|e| e.to_string())?;
+        if !(1..=86_400).contains(&secs) {
+            return Err(format!(
+                "asset_token_lifetime must be 1 second to 1 day, not {v:?}"
+            ));
+        }
+        settings.lifetime_secs = secs;
+    }
+    if let Some(v) = &spec.asset_token_audiences {
+        if let Some(bad) = v.iter().find(|a| a.trim().is_empty()) {
+            return Err(format!("asset_token_audiences: {bad:?} is empty"));
+        }
+        settings.audiences = v.clone();
+    }
+    match (&spec.asset_token_certificate, &spec.asset_token_key) {
+        (None, None) => {}
+        (Some(c), Some(k)) if c.is_empty() && k.is_empty() => {
+            settings.certificate_der = None;
+            settings.key_sealed = None;
+        }
+        (Some(c), Some(k)) => {
+            let certificate = load_certificate(c, &cfg.base_dir).map_err(|e| e.to_string())?;
+            let key = crate::config::load_rsa_key(k, &cfg.base_dir).map_err(|e| e.to_string())?;
+            if !key_matches_certificate(&key, &certificate) {
+                return Err("asset_token_key is not the key of asset_token_certificate".into());
+            }
+            let purpose = idforce_core::token_exchange::asset_key_purpose(&app.id);
+            settings.key_sealed = Some(idforce_core::ports::SecretBox::seal(
+                secrets, &purpose, &key,
+            ));
+            settings.certificate_der = Some(certificate);
+        }
+        _ => {
+            return Err("asset_token_certificate and asset_token_key are given together".into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pkcs8` is the private half of the certificate's key: a probe it signs verifies
+/// with the certificate.
+fn key_matches_certificate(pkcs8: &[u8], certificate: &[u8]) -> bool {
+    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let Ok(pair) = RsaKeyPair::from_pkcs8(pkcs8) else {
+        return false;
+    };
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),
+        URL_SAFE_NO_PAD.encode("{}")
+    );
+    let mut signature = vec![0u8; pair.public_modulus_len()];
+    if pair
+        .sign(
+            &RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .is_err()
+    {
+        return false;
+    }
+    let probe = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+    idforce_core::external_jwt::parse(&probe)
+        .is_ok_and(|jwt| jwt.signed_by_certificate(certificate))
 }
 
 /// A handler as the config file declares it, checked: its keys loaded (a certificate) or

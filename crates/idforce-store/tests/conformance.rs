@@ -216,6 +216,12 @@ async fn app(s: &Store, org: &Org) -> ConnectedApp {
             enabled: true,
             require_secret: false,
             handlers: vec!["Okta".into()],
+            asset_tokens: Some(idforce_core::token_exchange::AssetTokens {
+                lifetime_secs: 120,
+                audiences: vec!["https://devices.example".into()],
+                certificate_der: None,
+                key_sealed: None,
+            }),
         },
     };
     s.save_app(&a).await.unwrap();

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+mod asset_token;
 mod authorization_code;
 mod client_credentials;
 mod device;
@@ -10,6 +11,7 @@ mod jwt_bearer;
 mod password;
 mod token_exchange;
 
+pub use asset_token::asset_key_id;
 pub use password::{check_api_login, check_login};
 mod refresh_token;
 
@@ -23,7 +25,7 @@ use crate::ports::{
 };
 use crate::scope::Scopes;
 use crate::token::{self, CredentialHasher};
-use crate::wire::{ClientCredentials, Params, TokenResponse};
+use crate::wire::{ClientCredentials, Granted, Params, TokenResponse};
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
@@ -155,7 +157,7 @@ pub async fn exchange(
     ctx: &TokenContext<'_>,
     params: &Params,
     client: &ClientCredentials,
-) -> Result<(GrantType, TokenResponse), OAuthError> {
+) -> Result<(GrantType, Granted), OAuthError> {
     let grant = params
         .get("grant_type")
         .and_then(GrantType::parse)
@@ -179,9 +181,13 @@ pub async fn exchange(
         GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await,
         GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
         GrantType::Device => device::exchange(ctx, params, client).await,
+        GrantType::TokenExchange if asset_token::is_requested(params, client) => {
+            let issued = asset_token::issue(ctx, params).await?;
+            return Ok((grant, Granted::AssetToken(issued)));
+        }
         GrantType::TokenExchange => token_exchange::exchange(ctx, params, client).await,
     };
-    Ok((grant, response?))
+    Ok((grant, Granted::Tokens(response?)))
 }
 
 /// Finds the app named by the request's `client_id`.

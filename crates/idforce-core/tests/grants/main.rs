@@ -6,6 +6,7 @@
 mod world;
 
 mod app_settings;
+mod asset_token;
 mod authorization_code;
 mod client_assertion;
 mod client_credentials;

@@ -51,6 +51,7 @@ async fn world() -> World {
             enabled: true,
             require_secret: true,
             handlers: vec!["Okta".into(), "Keys".into()],
+            asset_tokens: None,
         }
     })
     .await;
@@ -369,6 +370,7 @@ async fn second_app(w: &World) -> ConnectedApp {
         enabled: true,
         require_secret: true,
         handlers: Vec::new(),
+        asset_tokens: None,
     };
     w.store.save_app(&app).await.unwrap();
     app

@@ -264,6 +264,23 @@ impl World {
         self.token_with_grant(form).await.map(|(_, r)| r)
     }
 
+    /// A request to the token endpoint that answers with an asset token.
+    pub async fn asset_token(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<idforce_core::wire::AssetTokenResponse, OAuthError> {
+        let params = Params::new(
+            form.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let client = ClientCredentials::from_request(&params, None)?;
+        match grant::exchange(&self.ctx(), &params, &client).await? {
+            (_, idforce_core::wire::Granted::AssetToken(t)) => Ok(t),
+            other => panic!("expected an asset token, got {other:?}"),
+        }
+    }
+
     pub async fn token_with_grant(
         &self,
         form: &[(&str, &str)],
@@ -275,7 +292,13 @@ impl World {
         );
         let client = ClientCredentials::from_request(&params, None)?;
         let ctx = self.ctx();
-        let result = grant::exchange(&ctx, &params, &client).await;
+        let result =
+            grant::exchange(&ctx, &params, &client)
+                .await
+                .map(|(g, granted)| match granted {
+                    idforce_core::wire::Granted::Tokens(t) => (g, t),
+                    other => panic!("expected tokens, got {other:?}"),
+                });
         // As the server does after answering: a known user's refusal goes to Login History.
         if let Err(e) = &result
             && let Some(g) = params.get("grant_type").and_then(GrantType::parse)

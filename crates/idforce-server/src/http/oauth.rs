@@ -42,7 +42,7 @@ pub async fn token(State(s): State<AppState>, req: Request) -> Response {
                     if let (Err(e), Some(g)) = (&result, grant_type(&req.params)) {
                         report::record_refusal(&s, &ctx, e, LoginSubtype::of_grant(g)).await;
                     }
-                    result.map(|(g, t)| (g, Issued::Tokens(t)))
+                    result.map(|(g, t)| (g, Issued::Granted(t)))
                 }
             }
             Err(e) => Err(e),
@@ -101,7 +101,7 @@ async fn device_throttle(
 #[derive(serde::Serialize)]
 #[serde(untagged)]
 enum Issued {
-    Tokens(idforce_core::wire::TokenResponse),
+    Granted(idforce_core::wire::Granted),
     DeviceCodes(device::DeviceAuthorization),
 }
 

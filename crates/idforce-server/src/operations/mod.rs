@@ -136,9 +136,7 @@ pub fn app_view(a: &ConnectedApp) -> Value {
         "enforce_certificate_validity": a.enforce_certificate_validity,
         "max_approvals_per_user": a.max_approvals_per_user,
         "ip_relaxation": a.ip_relaxation.as_str(),
-        "token_exchange": a.token_exchange.enabled,
-        "token_exchange_handlers": a.token_exchange.handlers,
-        "require_secret_for_token_exchange": a.token_exchange.require_secret,
+        "token_exchange": token_exchange_view(&a.token_exchange),
         "has_initial_access_token": a.initial_access_token.is_some(),
         "jwks": a.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
         "jwks_uri": a.jwks_uri,
@@ -198,3 +196,17 @@ pub fn reveal_secret(secrets: &SystemSecret, app: &ConnectedApp) -> Result<Strin
 pub mod profiles;
 pub mod registration;
 pub mod users;
+
+/// An app's token exchange and asset token settings, as admins see them (no key).
+fn token_exchange_view(t: &idforce_core::token_exchange::AppSettings) -> Value {
+    let assets = t.asset_tokens.as_ref().map(|a| {
+        json!({
+            "lifetime_secs": a.lifetime_secs, "audiences": a.audiences,
+            "certificate_sha256": a.certificate_der.as_deref().map(idforce_core::certificate::fingerprint),
+        })
+    });
+    json!({
+        "enabled": t.enabled, "handlers": t.handlers, "require_secret": t.require_secret,
+        "asset_tokens": assets,
+    })
+}

@@ -13,10 +13,13 @@ const IDP: &str = "https://idp.example";
 const AUDIENCE: &str = "api://idforce";
 const EXCHANGER_ID: &str = "3MVG9idforceTestExchangerApp";
 const EXCHANGER_SECRET: &str = "EXCHANGERSECRET0001";
+const DEVICES_ID: &str = "3MVG9idforceTestDevicesApp";
+const DEVICES_SECRET: &str = "DEVICESSECRET0001";
 
 /// The suite's config, with two handlers and an app that may use them in Acme, and Alice's
 /// Federation ID.
 fn config(jwks_uri: &str) -> String {
+    let key = fixture("jwt.key").display().to_string();
     let acme = format!(
         r#"
 [[org.token_exchange_handler]]
@@ -41,6 +44,19 @@ client_id = "{EXCHANGER_ID}"
 client_secret = "{EXCHANGER_SECRET}"
 scopes = ["api", "openid"]
 token_exchange_handlers = ["Okta", "Keycloak"]
+asset_tokens = true
+asset_token_lifetime = "2m"
+asset_token_audiences = ["https://devices.example"]
+
+[[org.app]]
+name = "Devices"
+client_id = "{DEVICES_ID}"
+client_secret = "{DEVICES_SECRET}"
+scopes = ["api"]
+token_exchange_handlers = ["Okta"]
+asset_tokens = true
+asset_token_certificate = "jwt.crt"
+asset_token_key = "{key}"
 
 [[org]]
 name = "Globex"
@@ -278,4 +294,137 @@ async fn idforces_own_tokens_are_exchanged_for_another_app() {
     assert_eq!(st, 200, "{globex}");
     let (st, e) = exchange(&s, globex["access_token"].as_str().unwrap(), ACCESS, &[]).await;
     assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+}
+
+/// The asset token flow (Salesforce's Postman item "Asset Token Flow"): no client
+/// authentication, the access token's app decides.
+async fn asset_token(s: &TestServer, access_token: &str, actor: Option<&str>) -> (u16, Value) {
+    let mut form = vec![
+        ("grant_type", GRANT),
+        ("subject_token_type", ACCESS),
+        ("subject_token", access_token),
+    ];
+    if let Some(actor) = actor {
+        form.push(("actor_token_type", "urn:ietf:params:oauth:token-type:jwt"));
+        form.push(("actor_token", actor));
+    }
+    s.token(&form).await
+}
+
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn asset_tokens_are_signed_by_the_orgs_keys_or_the_apps_certificate() {
+    let jwks = JwksServer::start(&json!({"keys": []})).await;
+    let s = TestServer::start_with(&config(&jwks.url), |_| {}).await;
+    let (st, session) = exchange(&s, &idp_token("jwt.key", "okta-1", |_| {}), JWT, &[]).await;
+    assert_eq!(st, 200, "{session}");
+    let access = session["access_token"].as_str().unwrap();
+
+    // A device that signs its description with its own key (proof of possession).
+    let device_key = jwk_of("other.key", "device-1");
+    let actor = sign_jwt_with(
+        "other.key",
+        &json!({"alg": "RS256", "kid": "device-1"}),
+        &json!({"did": "printer-0042", "Name": "Lobby printer", "cnf": {"jwk": device_key}}),
+    );
+    let (st, r) = asset_token(&s, access, Some(&actor)).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        (&r["issued_token_type"], &r["token_type"], &r["expires_in"]),
+        (
+            &json!("urn:ietf:params:oauth:token-type:jwt"),
+            &json!("Bearer"),
+            &json!(120)
+        )
+    );
+    let token = r["access_token"].as_str().unwrap();
+    // Verifiable with the keys the org publishes.
+    let published: Value = s
+        .http
+        .get(s.at("/id/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = idforce_core::jwks::JwkSet::parse(&published).unwrap();
+    let jwt = idforce_core::external_jwt::parse(token).unwrap();
+    assert!(jwt.signed_by(&keys));
+    let c = claims_of(token);
+    assert_eq!(c["aud"], json!(["https://devices.example"]));
+    assert_eq!(
+        (&c["did"], &c["cnf"]["jwk"]),
+        (&json!("printer-0042"), &device_key)
+    );
+    assert_eq!(c["iss"], json!(s.url));
+    // Control for the signature check: a tampered token no longer verifies.
+    assert!(
+        !idforce_core::external_jwt::parse(&tamper(token))
+            .map(|j| j.signed_by(&keys))
+            .unwrap_or(false)
+    );
+
+    // Refused: a device key the actor token does not prove; a client that sends its own
+    // credentials alongside an actor token is still the asset flow, judged the same.
+    let forged = sign_jwt_with(
+        "jwt.key",
+        &json!({"alg": "RS256"}),
+        &json!({"did": "printer-0042", "cnf": {"jwk": device_key}}),
+    );
+    let (st, e) = asset_token(&s, access, Some(&forged)).await;
+    assert_error(st, &e, 400, "invalid_grant", "invalid actor token");
+    let (st, e) = asset_token(&s, "00D000000000001!nothing", None).await;
+    assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+
+    // An app with its own asset signing certificate: its key signs, its certificate verifies.
+    let (st, devices) = s
+        .token(&[
+            ("grant_type", GRANT),
+            ("client_id", DEVICES_ID),
+            ("client_secret", DEVICES_SECRET),
+            ("subject_token", &idp_token("jwt.key", "okta-1", |_| {})),
+            ("subject_token_type", JWT),
+        ])
+        .await;
+    assert_eq!(st, 200, "{devices}");
+    let (st, r) = asset_token(&s, devices["access_token"].as_str().unwrap(), None).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        r["expires_in"], 60,
+        "Salesforce's sample lifetime unless set"
+    );
+    let jwt = idforce_core::external_jwt::parse(r["access_token"].as_str().unwrap()).unwrap();
+    let certificate = std::fs::read_to_string(fixture("jwt.crt")).unwrap();
+    let der = idforce_server::config::parse_certificate(certificate.as_bytes()).unwrap();
+    assert!(jwt.signed_by_certificate(&der));
+    assert!(!jwt.signed_by(&keys), "not by the org's keys");
+
+    // Without Enable Asset Tokens: Self Service's token.
+    let (st, own) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_eq!(st, 200, "{own}");
+    let (st, e) = asset_token(&s, own["access_token"].as_str().unwrap(), None).await;
+    assert_error(
+        st,
+        &e,
+        400,
+        "invalid_grant",
+        "asset tokens are not enabled for the app",
+    );
 }
