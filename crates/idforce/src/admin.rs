@@ -1002,6 +1002,12 @@ impl Admin {
                         .transpose()?,
                     jwks_uri: u.jwks_uri,
                     ip_relaxation: u.ip_relaxation,
+                    token_exchange: u.token_exchange,
+                    token_exchange_handlers: list_flag(u.token_exchange_handlers),
+                    require_secret_for_token_exchange: u.require_secret_for_token_exchange,
+                    asset_tokens: u.asset_tokens,
+                    asset_token_lifetime: u.asset_token_lifetime,
+                    asset_token_audiences: list_flag(u.asset_token_audiences),
                     ..Default::default()
                 };
                 if let Some(name) = u.name {
@@ -1219,5 +1225,14 @@ mod tests {
         );
         assert_eq!(lines.len(), 3, "four columns, a row each");
         assert_eq!(super::table(&[]), "(none)\n");
+    }
+}
+
+/// A repeatable flag as a config list: not given, unchanged; one empty value, emptied.
+fn list_flag(values: Vec<String>) -> Option<Vec<String>> {
+    match values.as_slice() {
+        [] => None,
+        [only] if only.is_empty() => Some(Vec::new()),
+        _ => Some(values),
     }
 }

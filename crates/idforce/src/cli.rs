@@ -405,6 +405,25 @@ pub struct AppUpdate {
     /// "IP Relaxation": whether profiles' Login IP Ranges hold for the app's logins.
     #[arg(long, value_parser = ["enforce", "bypass_2fa", "bypass", "enforce_relax_refresh"])]
     pub ip_relaxation: Option<String>,
+    /// "Enable Token Exchange Flow".
+    #[arg(long)]
+    pub token_exchange: Option<bool>,
+    /// The org's token exchange handlers the app may use, the first its default (repeat the
+    /// flag; one empty value removes them all).
+    #[arg(long = "token-exchange-handler")]
+    pub token_exchange_handlers: Vec<String>,
+    /// "Require Secret for Token Exchange Flow".
+    #[arg(long)]
+    pub require_secret_for_token_exchange: Option<bool>,
+    /// "Enable Asset Tokens".
+    #[arg(long)]
+    pub asset_tokens: Option<bool>,
+    /// "Token Valid for": how long asset tokens are valid (e.g. "60s", "5m").
+    #[arg(long)]
+    pub asset_token_lifetime: Option<String>,
+    /// "Asset Audiences": the asset tokens' aud (repeat the flag; one empty value removes them).
+    #[arg(long = "asset-token-audience")]
+    pub asset_token_audiences: Vec<String>,
 }
 
 #[derive(Subcommand)]
