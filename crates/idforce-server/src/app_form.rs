@@ -98,6 +98,14 @@ pub struct AppForm {
     pub run_as: String,
     pub device_flow: bool,
     pub jwt_access_tokens: bool,
+    /// "Enable Token Exchange Flow" and "Require Secret for Token Exchange Flow".
+    pub token_exchange: bool,
+    pub secret_token_exchange: bool,
+    /// "Enable Asset Tokens", "Token Valid for" (seconds, as typed), "Asset Audiences" (one
+    /// per line).
+    pub asset_tokens: bool,
+    pub asset_token_lifetime: String,
+    pub asset_audiences: String,
 }
 
 /// A field's error, said beside it.
@@ -134,6 +142,9 @@ impl AppForm {
             require_pkce: true,
             secret_web_server: true,
             secret_refresh: true,
+            secret_token_exchange: true,
+            asset_token_lifetime: idforce_core::token_exchange::DEFAULT_ASSET_TOKEN_LIFETIME_SECS
+                .to_string(),
             ..AppForm::default()
         }
     }
@@ -162,6 +173,24 @@ impl AppForm {
             run_as: run_as.unwrap_or_default().to_owned(),
             device_flow: app.device_flow,
             jwt_access_tokens: app.jwt_access_tokens,
+            token_exchange: app.token_exchange.enabled,
+            secret_token_exchange: app.token_exchange.require_secret,
+            asset_tokens: app.token_exchange.asset_tokens.is_some(),
+            asset_token_lifetime: app
+                .token_exchange
+                .asset_tokens
+                .as_ref()
+                .map_or(
+                    idforce_core::token_exchange::DEFAULT_ASSET_TOKEN_LIFETIME_SECS,
+                    |a| a.lifetime_secs,
+                )
+                .to_string(),
+            asset_audiences: app
+                .token_exchange
+                .asset_tokens
+                .as_ref()
+                .map(|a| a.audiences.join("\n"))
+                .unwrap_or_default(),
         }
     }
 
@@ -192,6 +221,11 @@ impl AppForm {
             run_as: text("run_as"),
             device_flow: ticked("device_flow"),
             jwt_access_tokens: ticked("jwt_access_tokens"),
+            token_exchange: ticked("token_exchange"),
+            secret_token_exchange: ticked("secret_token_exchange"),
+            asset_tokens: ticked("asset_tokens"),
+            asset_token_lifetime: text("asset_token_lifetime"),
+            asset_audiences: p.get("asset_audiences").unwrap_or_default().to_owned(),
         }
     }
 
@@ -293,6 +327,17 @@ impl AppForm {
                     None => {}
                 }
             }
+            if self.asset_tokens
+                && !self
+                    .asset_token_lifetime
+                    .parse::<i64>()
+                    .is_ok_and(|s| (1..=86_400).contains(&s))
+            {
+                errors.push(error(
+                    "asset_token_lifetime",
+                    "Enter a number of seconds from 1 to 86400.",
+                ));
+            }
             if self.client_credentials {
                 match users
                     .iter()
@@ -346,6 +391,20 @@ impl AppForm {
             spec.run_as = Some(run_as.unwrap_or_default());
             spec.device_flow = Some(self.device_flow);
             spec.jwt_access_tokens = Some(self.jwt_access_tokens);
+            spec.token_exchange = Some(self.token_exchange);
+            spec.require_secret_for_token_exchange = Some(self.secret_token_exchange);
+            spec.asset_tokens = Some(self.asset_tokens);
+            if self.asset_tokens {
+                spec.asset_token_lifetime = Some(format!("{}s", self.asset_token_lifetime));
+                spec.asset_token_audiences = Some(
+                    self.asset_audiences
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                );
+            }
         }
         Ok(spec)
     }

@@ -593,6 +593,15 @@ async fn seed_002_in_setup_in_chromium() {
     ))
     .await;
     wd.screenshot("setup-edit-connected-app-desktop").await;
+    // Its token exchange and asset token settings, scrolled to.
+    wd.goto(&format!(
+        "{}/lightning/setup/ConnectedApplication/edit?app={app_id}#jwt_access_tokens",
+        s.url
+    ))
+    .await;
+    assert!(wd.source().await.contains("Enable Asset Tokens"));
+    wd.screenshot("setup-edit-connected-app-token-exchange")
+        .await;
     wd.quit().await;
     s.stop().await;
 }
@@ -647,6 +656,11 @@ async fn a_setup_form_by_keyboard_alone() {
         "run_as",
         "device_flow",
         "jwt_access_tokens",
+        "token_exchange",
+        "secret_token_exchange",
+        "asset_tokens",
+        "asset_token_lifetime",
+        "asset_audiences",
         "save",
     ] {
         assert!(
@@ -663,8 +677,8 @@ async fn a_setup_form_by_keyboard_alone() {
         !wd.is_selected("#device_flow").await,
         "Space toggles the focused box"
     );
-    // Tab on past the last box and Cancel to Save, and Enter.
-    wd.keys("\u{E004}\u{E004}\u{E004}").await;
+    // Tab on past the last fields and Cancel to Save, and Enter.
+    wd.keys(&"\u{E004}".repeat(8)).await;
     assert_eq!(wd.focused_id().await, "save");
     wd.keys("\u{E007}").await;
     for _ in 0..100 {

@@ -780,3 +780,125 @@ async fn edit_policies_keeps_what_its_lists_cannot_name_unless_changed() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn token_exchange_and_asset_tokens_are_switched_on_in_setup() {
+    let s = TestServer::start().await;
+    let db = database_url(s.dir.path());
+    let (st, own) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_eq!(st, 200, "{own}");
+    let access = own["access_token"].as_str().unwrap().to_owned();
+    const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let exchange = [
+        ("grant_type", GRANT),
+        ("client_id", SELF_SERVICE_ID),
+        ("client_secret", SELF_SERVICE_SECRET),
+        ("subject_token", access.as_str()),
+        ("subject_token_type", ACCESS),
+    ];
+    let asset = [
+        ("grant_type", GRANT),
+        ("subject_token", access.as_str()),
+        ("subject_token_type", ACCESS),
+    ];
+    // Off until Setup switches them on.
+    let (st, e) = s.token(&exchange).await;
+    assert_error(
+        st,
+        &e,
+        400,
+        "invalid_grant",
+        "token exchange flow is not enabled for the app",
+    );
+    let (st, e) = s.token(&asset).await;
+    assert_error(
+        st,
+        &e,
+        400,
+        "invalid_grant",
+        "asset tokens are not enabled for the app",
+    );
+
+    let mut alice = logged_in(&s, ALICE, ALICE_PASSWORD).await;
+    let id = admin(&db, &["app", "show", "Self Service"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edit = format!("/lightning/setup/ConnectedApplication/edit?app={id}");
+    let page = alice.get(&edit).await;
+    assert!(
+        page.body
+            .contains("<label for=\"token_exchange\">Enable Token Exchange Flow</label>")
+    );
+    let fields = |lifetime: &str| {
+        form(&[
+            ("csrf", &csrf_of(&page)),
+            ("name", "Self Service"),
+            ("contact_email", "admin@acme.test"),
+            ("oauth_enabled", "on"),
+            (
+                "callback_urls",
+                "https://app.example/callback\nmyapp://callback",
+            ),
+            ("digital_signatures", "on"),
+            ("scope", "api"),
+            ("scope", "refresh_token"),
+            ("secret_web_server", "on"),
+            ("secret_refresh", "on"),
+            ("token_exchange", "on"),
+            ("secret_token_exchange", "on"),
+            ("asset_tokens", "on"),
+            ("asset_token_lifetime", lifetime),
+            ("asset_audiences", "https://devices.example\n"),
+        ])
+    };
+    let refused = alice.post(&edit, &fields("ninety")).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("Enter a number of seconds from 1 to 86400."),
+        "{}",
+        refused.body
+    );
+    let (st, _) = s.token(&exchange).await;
+    assert_eq!(st, 400, "a refused form changes nothing");
+    let saved = alice.post(&edit, &fields("90")).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let manage = alice
+        .get(&format!(
+            "/lightning/setup/ConnectedApplication/page?app={id}"
+        ))
+        .await;
+    let text = unescape(&manage.body);
+    assert!(
+        text.contains("<dd id=\"token-exchange\">Yes, for this org's own tokens (no handler)</dd>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Yes: valid for 1m 30s, for https://devices.example, signed with the org's keys (/id/keys)"),
+        "{text}"
+    );
+
+    // In force at once.
+    let (st, r) = s.token(&exchange).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["issued_token_type"], ACCESS);
+    let (st, r) = s.token(&asset).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["expires_in"], 90);
+    let shown = admin(&db, &["app", "show", "Self Service"]);
+    assert_eq!(
+        shown["token_exchange"]["asset_tokens"]["audiences"],
+        json!(["https://devices.example"])
+    );
+}

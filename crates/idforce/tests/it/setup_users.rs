@@ -89,6 +89,7 @@ async fn new_user_then_reset_password_freeze_unlock_and_deactivate() {
         ("email", "jane@acme.test"),
         ("username", "jane@acme.test"),
         ("profile", "Standard User"),
+        ("federation_id", "00u-Jane"),
         ("active", "on"),
     ]);
     let mut forged = jane.clone();
@@ -105,6 +106,7 @@ async fn new_user_then_reset_password_freeze_unlock_and_deactivate() {
     let shown = admin(&db, &["user", "show", "jane@acme.test"]);
     assert_eq!(shown["profile"], "Standard User");
     assert_eq!(shown["last_name"], "Doe");
+    assert_eq!(shown["federation_id"], "00u-Jane");
     let (st, body) = password_grant(&s, "jane@acme.test", &password).await;
     assert_eq!(st, 200, "{body}");
     let page_url = user_page(&db, "jane@acme.test");

@@ -183,6 +183,10 @@ struct ManagePage<'a> {
     registered_by: Option<(String, String)>,
     /// Keys registered for `private_key_jwt`, as Setup says it.
     client_keys: String,
+    /// "Enable Token Exchange Flow", as Setup says it (with the handlers).
+    token_exchange: String,
+    /// "Enable Asset Tokens", as Setup says it (with the lifetime, audiences and signer).
+    asset_tokens: String,
 }
 
 impl ManagePage<'_> {
@@ -233,6 +237,7 @@ pub async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> 
         (None, Some(uri)) => format!("The JWK Set at {uri}"),
         (None, None) => "None".to_owned(),
     };
+    let (token_exchange, asset_tokens) = exchange_labels(&app);
     let message = match request::query_param(uri.query(), "done").as_deref() {
         Some("created") => Some(
             "Your connected app is saved. Its consumer key and secret are under Manage \
@@ -265,9 +270,45 @@ pub async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> 
             consumer_href: href(CONSUMER, &app),
             registered_by,
             client_keys,
+            token_exchange,
+            asset_tokens,
             app: &app,
         },
     )
+}
+
+/// How the Manage page says an app's token exchange and asset token settings.
+fn exchange_labels(app: &ConnectedApp) -> (String, String) {
+    let t = &app.token_exchange;
+    let exchange = match (t.enabled, t.handlers.as_slice()) {
+        (false, _) => "No".to_owned(),
+        (true, []) => "Yes, for this org's own tokens (no handler)".to_owned(),
+        (true, [default, rest @ ..]) if rest.is_empty() => format!("Yes, handler {default}"),
+        (true, [default, rest @ ..]) => {
+            format!("Yes, handlers {default} (default), {}", rest.join(", "))
+        }
+    };
+    let assets = match &t.asset_tokens {
+        None => "No".to_owned(),
+        Some(a) => {
+            let audiences = match a.audiences.as_slice() {
+                [] => "this server".to_owned(),
+                list => list.join(", "),
+            };
+            let signer = match &a.certificate_der {
+                Some(der) => format!(
+                    "the app's certificate (SHA-256 {})",
+                    idforce_core::certificate::fingerprint(der)
+                ),
+                None => "the org's keys (/id/keys)".to_owned(),
+            };
+            format!(
+                "Yes: valid for {}, for {audiences}, signed with {signer}",
+                span(a.lifetime_secs)
+            )
+        }
+    };
+    (exchange, assets)
 }
 
 struct ScopeChoice {
