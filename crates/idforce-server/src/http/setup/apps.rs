@@ -283,7 +283,7 @@ fn exchange_labels(app: &ConnectedApp) -> (String, String) {
     let exchange = match (t.enabled, t.handlers.as_slice()) {
         (false, _) => "No".to_owned(),
         (true, []) => "Yes, for this org's own tokens (no handler)".to_owned(),
-        (true, [default, rest @ ..]) if rest.is_empty() => format!("Yes, handler {default}"),
+        (true, [only]) => format!("Yes, handler {only}"),
         (true, [default, rest @ ..]) => {
             format!("Yes, handlers {default} (default), {}", rest.join(", "))
         }
