@@ -136,6 +136,12 @@ impl Scopes {
         }
     }
 
+    /// These scopes, but only those `limit` allows (an exchange grants no more than the
+    /// token it was given, nor than the user approved).
+    pub fn within(&self, limit: &Scopes) -> Scopes {
+        Scopes(self.0.iter().filter(|s| limit.allows(s)).cloned().collect())
+    }
+
     /// Scopes without the ones that only make sense for a refresh token.
     pub fn without(&self, drop: &[&str]) -> Scopes {
         Scopes(

@@ -48,7 +48,14 @@ pub async fn apply(
             .await
             .map_err(|e| e.located(cfg, "name", &org_spec.name))?;
         if !org_spec.token_exchange_handler.is_empty() {
+            let mut seen = std::collections::HashSet::new();
             for h in &org_spec.token_exchange_handler {
+                if !seen.insert(h.name.trim()) {
+                    let why = format!("two token exchange handlers are named {:?}", h.name);
+                    return Err(
+                        SeedError::from(ConfigError::Invalid(why)).located(cfg, "name", &h.name)
+                    );
+                }
                 let handler = read_handler(h, cfg).map_err(|e| e.located(cfg, "name", &h.name))?;
                 match org
                     .token_exchange_handlers
@@ -362,6 +369,14 @@ async fn upsert_user(
         user.active = v;
     }
     if let Some(v) = &spec.federation_id {
+        let holder = crate::operations::users::federation_id_holder(store, &org.id, v).await?;
+        if holder.is_some_and(|h| h != user.id) {
+            return Err(ConfigError::Invalid(format!(
+                "user {:?}: federation_id {v:?} is another user's of this org",
+                spec.username
+            ))
+            .into());
+        }
         user.federation_id = Some(v.trim().to_owned()).filter(|f| !f.is_empty());
     }
     user.updated_at = now;
@@ -683,10 +698,15 @@ pub async fn update_app(
                 "token_exchange_handlers: the org has no [[org.token_exchange_handler]] named {unknown:?}"
             )));
         }
-        app.token_exchange.handlers = names.clone();
-        if spec.token_exchange.is_none() && !names.is_empty() {
+        // Naming handlers anew switches the flow on (unless `token_exchange` says otherwise);
+        // the same list at the next start leaves an admin's switch as it is.
+        if spec.token_exchange.is_none()
+            && !names.is_empty()
+            && app.token_exchange.handlers != *names
+        {
             app.token_exchange.enabled = true;
         }
+        app.token_exchange.handlers = names.clone();
     }
     if let Some(v) = spec.token_exchange {
         app.token_exchange.enabled = v;

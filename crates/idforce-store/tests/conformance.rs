@@ -310,6 +310,11 @@ async fn records_round_trip(name: &str, s: Store) {
         );
         twin.email = "other@acme.test".into();
         s.save_user(&twin).await.unwrap();
+        // A Federation ID is one user's in its org.
+        twin.federation_id = u.federation_id.clone();
+        assert!(s.save_user(&twin).await.is_err(), "{name}");
+        twin.federation_id = None;
+        s.save_user(&twin).await.unwrap();
     }
     assert_eq!(
         s.app_by_initial_access_token(&[4u8; 32]).await.unwrap(),

@@ -61,6 +61,7 @@ struct OrgChange {
     allow_user_agent_flow: Option<bool>,
     require_pkce_for_all_apps: Option<bool>,
     time_zone: Option<String>,
+    remove_token_exchange_handlers: Vec<String>,
 }
 
 fn org_view(o: &Org) -> Value {
@@ -290,6 +291,27 @@ impl Admin {
         }
     }
 
+    /// Refuses a Federation ID another user of the org has.
+    async fn federation_id_is_free(
+        &self,
+        org: &SfId,
+        federation_id: Option<&str>,
+        user: Option<SfId>,
+    ) -> Result<()> {
+        let Some(wanted) = federation_id else {
+            return Ok(());
+        };
+        let holder = users::federation_id_holder(self.store.as_ref(), org, wanted)
+            .await
+            .map_err(|e| e.to_string())?;
+        match holder {
+            Some(h) if Some(h) != user => Err(format!(
+                "federation id {wanted:?} is another user's of this org"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Applies the config file's rules for an org's hosts (`seed::upsert_org`), then removes
     /// the sites named; one audit record of what changed.
     async fn update_org(&self, org: &Org, change: OrgChange) -> Result<Org> {
@@ -302,6 +324,7 @@ impl Admin {
             allow_user_agent_flow,
             require_pkce_for_all_apps,
             time_zone,
+            remove_token_exchange_handlers,
         } = change;
         let site = sites
             .iter()
@@ -339,6 +362,21 @@ impl Admin {
             updated.sites.retain(|s| !remove_sites.contains(&s.name));
             if updated.sites.len() + remove_sites.len() != before {
                 return Err(format!("the org has no site named one of {remove_sites:?}"));
+            }
+            self.store
+                .save_org(&updated)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if !remove_token_exchange_handlers.is_empty() {
+            let gone = &remove_token_exchange_handlers;
+            let handlers = &mut updated.token_exchange_handlers;
+            let before = handlers.len();
+            handlers.retain(|h| !gone.contains(&h.name));
+            if handlers.len() + gone.len() != before {
+                return Err(format!(
+                    "the org has no token exchange handler named one of {gone:?}"
+                ));
             }
             self.store
                 .save_org(&updated)
@@ -437,6 +475,7 @@ impl Admin {
                 allow_user_agent_flow,
                 require_pkce_for_all_apps,
                 time_zone,
+                remove_token_exchange_handlers,
             } => {
                 let org = self.org(&org).await?;
                 let change = OrgChange {
@@ -448,6 +487,7 @@ impl Admin {
                     allow_user_agent_flow,
                     require_pkce_for_all_apps,
                     time_zone,
+                    remove_token_exchange_handlers,
                 };
                 let org = self.update_org(&org, change).await?;
                 self.print(&org_view(&org));
@@ -613,6 +653,8 @@ impl Admin {
                 {
                     return Err(format!("username {username:?} is taken"));
                 }
+                self.federation_id_is_free(&org.id, federation_id.as_deref(), None)
+                    .await?;
                 let new = users::NewUser {
                     org: org.id,
                     email: email.unwrap_or_else(|| username.clone()),
@@ -673,6 +715,8 @@ impl Admin {
                 federation_id,
             } => {
                 let mut user = self.user(&username).await?;
+                self.federation_id_is_free(&user.org_id, federation_id.as_deref(), Some(user.id))
+                    .await?;
                 let change = users::UserChange {
                     username: new_username,
                     email,
@@ -1205,6 +1249,15 @@ fn plain(v: &Value) -> String {
     }
 }
 
+/// A repeatable flag as a config list: not given, unchanged; one empty value, emptied.
+fn list_flag(values: Vec<String>) -> Option<Vec<String>> {
+    match values.as_slice() {
+        [] => None,
+        [only] if only.is_empty() => Some(Vec::new()),
+        _ => Some(values),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -1225,14 +1278,5 @@ mod tests {
         );
         assert_eq!(lines.len(), 3, "four columns, a row each");
         assert_eq!(super::table(&[]), "(none)\n");
-    }
-}
-
-/// A repeatable flag as a config list: not given, unchanged; one empty value, emptied.
-fn list_flag(values: Vec<String>) -> Option<Vec<String>> {
-    match values.as_slice() {
-        [] => None,
-        [only] if only.is_empty() => Some(Vec::new()),
-        _ => Some(values),
     }
 }

@@ -520,6 +520,10 @@ pub enum OrgCommand {
         /// The org's default time zone (IANA, e.g. Europe/Paris): the clock of login hours.
         #[arg(long)]
         time_zone: Option<String>,
+        /// A token exchange handler to remove, by name (repeat for several): its issuer's
+        /// tokens are no longer exchanged, by any app (the config file declares handlers).
+        #[arg(long = "remove-token-exchange-handler", value_name = "NAME")]
+        remove_token_exchange_handlers: Vec<String>,
     },
     /// List orgs.
     List,

@@ -229,6 +229,11 @@ fn app_from(v: &Value) -> R<ConnectedApp> {
         token_exchange: match v.get("token_exchange") {
             None | Some(Value::Null) => Default::default(),
             Some(t) => idforce_core::token_exchange::AppSettings::from_json(&t.to_string())
+                .filter(|s| {
+                    s.asset_tokens
+                        .as_ref()
+                        .is_none_or(|a| (1..=86_400).contains(&a.lifetime_secs))
+                })
                 .ok_or("bad token_exchange")?,
         },
         ip_relaxation: match opt_text(v, "ip_relaxation") {
@@ -460,8 +465,16 @@ pub async fn import(store: &dyn Backend, secrets: &SystemSecret, doc: &Value) ->
                 time_zone: opt_text(&o, "time_zone").unwrap_or_else(|| "UTC".to_owned()),
                 token_exchange_handlers: match o.get("token_exchange_handlers") {
                     None | Some(Value::Null) => Vec::new(),
-                    Some(h) => idforce_core::token_exchange::handlers_from_json(&h.to_string())
-                        .ok_or("bad token_exchange_handlers")?,
+                    Some(h) => {
+                        let handlers =
+                            idforce_core::token_exchange::handlers_from_json(&h.to_string())
+                                .ok_or("bad token_exchange_handlers")?;
+                        for h in &handlers {
+                            idforce_core::token_exchange::check_handler(h)
+                                .map_err(|why| format!("token exchange handler {why}"))?;
+                        }
+                        handlers
+                    }
                 },
             })
             .await

@@ -29,6 +29,7 @@ pub(super) fn is_requested(params: &Params, client: &ClientCredentials) -> bool 
 pub(super) async fn issue(
     ctx: &TokenContext<'_>,
     params: &Params,
+    client: &ClientCredentials,
 ) -> Result<AssetTokenResponse, OAuthError> {
     let subject_token = params.require("subject_token")?;
     let kind = params.require("subject_token_type")?;
@@ -37,6 +38,9 @@ pub(super) async fn issue(
         return Err(
             OAuthError::unsupported_token_type_for_exchange("subject_token_type").because(why),
         );
+    }
+    if params.get("actor_token_type").is_some() && params.get("actor_token").is_none() {
+        return Err(OAuthError::missing("actor_token"));
     }
     let actor = match params.get("actor_token") {
         Some(token) => {
@@ -47,7 +51,9 @@ pub(super) async fn issue(
                         .because("an actor token that is not declared a JWT"),
                 );
             }
-            Some(read_actor(token).map_err(|why| OAuthError::invalid_actor_token().because(why))?)
+            let actor = read_actor(token, ctx.now / 1000)
+                .map_err(|why| OAuthError::invalid_actor_token().because(why))?;
+            Some(actor)
         }
         None => None,
     };
@@ -68,6 +74,18 @@ pub(super) async fn issue(
         .app(&session.app_id)
         .await?
         .ok_or_else(|| refused("an access token of an app that no longer exists"))?;
+    // Salesforce's request names no client; one that does is held to it: its credentials are
+    // checked, and it must be the access token's app.
+    if client.client_id.is_some() || client.assertion.is_some() {
+        let named = super::authenticate_client(ctx, client, true).await?;
+        if named.id != app.id {
+            let why = format!(
+                "client {} presented app {}'s access token",
+                named.id, app.id
+            );
+            return Err(OAuthError::invalid_subject_token().because(why));
+        }
+    }
     let settings = app.token_exchange.asset_tokens.as_ref().ok_or_else(|| {
         OAuthError::asset_tokens_disabled()
             .because(format!("app {} has no Enable Asset Tokens", app.id))
@@ -93,7 +111,21 @@ struct Actor {
 /// the device's description but whose `cnf` key is not bound (nothing proves the device holds
 /// it), or signed (RS256 or ES256) with the key its `cnf.jwk` carries: proof of possession,
 /// and that key is bound into the asset token.
-fn read_actor(token: &str) -> Result<Actor, String> {
+fn read_actor(token: &str, now: i64) -> Result<Actor, String> {
+    let actor = read_actor_token(token)?;
+    // A device's statement may say how long it holds (a signed one should: a proof of
+    // possession that never expires can be replayed).
+    match actor.claims.get("exp") {
+        None => {}
+        Some(exp) => match exp.as_i64() {
+            Some(exp) if exp + crate::assertion::CLOCK_SKEW_SECS > now => {}
+            _ => return Err(format!("an actor token that expired at {exp}")),
+        },
+    }
+    Ok(actor)
+}
+
+fn read_actor_token(token: &str) -> Result<Actor, String> {
     let token = token.trim();
     if token.len() > external_jwt::MAX_LEN {
         return Err(format!(
@@ -175,7 +207,10 @@ fn asset_claims(ctx: &TokenContext<'_>, settings: &AssetTokens, actor: Option<&A
     c.insert("aud".into(), json!(audiences));
     c.insert("nbf".into(), json!(now));
     c.insert("iat".into(), json!(now));
-    c.insert("exp".into(), json!(now + settings.lifetime_secs));
+    c.insert(
+        "exp".into(),
+        json!(now.saturating_add(settings.lifetime_secs)),
+    );
     c.insert(
         "jti".into(),
         json!(crate::token::hex(&crate::token::random_bytes::<16>())),

@@ -182,7 +182,7 @@ pub async fn exchange(
         GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
         GrantType::Device => device::exchange(ctx, params, client).await,
         GrantType::TokenExchange if asset_token::is_requested(params, client) => {
-            let issued = asset_token::issue(ctx, params).await?;
+            let issued = asset_token::issue(ctx, params, client).await?;
             return Ok((grant, Granted::AssetToken(issued)));
         }
         GrantType::TokenExchange => token_exchange::exchange(ctx, params, client).await,

@@ -11,6 +11,7 @@ use crate::error::OAuthError;
 use crate::external_jwt;
 use crate::login_history::{LoginStatus, LoginSubtype};
 use crate::model::{ConnectedApp, Org, PermittedUsers, User};
+use crate::scope::Scopes;
 use crate::sfid::SfId;
 use crate::token_exchange::{Handler, TokenType, handler_for};
 use crate::wire::{ClientCredentials, Params, TokenResponse};
@@ -51,16 +52,23 @@ pub(super) async fn exchange(
         .org(&app.org_id)
         .await?
         .ok_or_else(|| OAuthError::fault(format!("app {} belongs to no stored org", app.id)))?;
-    let user = subject(ctx, &org, &app, params, subject_token, kind)
+    let subject = subject(ctx, &org, &app, params, subject_token, kind)
         .await
         .map_err(|e| e.through(&app))?;
+    let user = subject.user;
     if !ctx.entry.admits(&user.org_id) {
         return Err(OAuthError::invalid_subject_token().because(super::elsewhere(ctx, &user)));
     }
     check_user(ctx, &user, &app)
         .await
         .map_err(|e| e.through(&app))?;
-    let scopes = granted_scopes(params, &app.scopes.without(REFRESH_SCOPES))?;
+    let allowed = match &subject.own_scopes {
+        None => app.scopes.clone(),
+        Some(carried) => own_token_scopes(ctx, &user, &app, carried.as_ref())
+            .await
+            .map_err(|e| e.through(&app))?,
+    };
+    let scopes = granted_scopes(params, &allowed.without(REFRESH_SCOPES))?;
     super::admit_login(ctx, &user, Some(&app), crate::login_policy::Entry::Login)
         .await
         .map_err(|e| e.through(&app))?;
@@ -101,6 +109,14 @@ fn shown(value: &str) -> String {
         .to_string()
 }
 
+/// Who the subject token stands for, and how it was vouched for.
+struct Subject {
+    user: Arc<User>,
+    /// `Some` for one of this server's own tokens: the scopes it carried (`None` for an
+    /// id_token, which carries none). `None`: a handler vouched for an external token.
+    own_scopes: Option<Option<Scopes>>,
+}
+
 /// The user the subject token stands for, in the app's org.
 async fn subject(
     ctx: &TokenContext<'_>,
@@ -109,18 +125,25 @@ async fn subject(
     params: &Params,
     token: &str,
     kind: TokenType,
-) -> Result<Arc<User>, OAuthError> {
+) -> Result<Subject, OAuthError> {
     let refused = |why: String| OAuthError::invalid_subject_token().because(why);
-    let user_id = match kind {
+    let external = |user| Subject {
+        user,
+        own_scopes: None,
+    };
+    let (user_id, carried) = match kind {
         TokenType::AccessToken => match own_session(ctx, token).await? {
-            Some(user) => user,
+            Some(session) => (session.user_id, Some(session.scopes)),
             // Not one of this server's: an identity provider's JWT access token, for a handler.
-            None => return external_user(ctx, org, app, params, token).await,
+            None => return Ok(external(external_user(ctx, org, app, params, token).await?)),
         },
-        TokenType::RefreshToken => own_refresh_token(ctx, token).await?,
-        TokenType::IdToken | TokenType::Jwt => match own_id_token(ctx, token)? {
-            Some(user) => user,
-            None => return external_user(ctx, org, app, params, token).await,
+        TokenType::RefreshToken => {
+            let record = own_refresh_token(ctx, token).await?;
+            (record.user_id, Some(record.scopes))
+        }
+        TokenType::IdToken | TokenType::Jwt => match own_id_token(ctx, token).await? {
+            Some(user) => (user, None),
+            None => return Ok(external(external_user(ctx, org, app, params, token).await?)),
         },
         TokenType::Saml2 => {
             return Err(
@@ -140,12 +163,51 @@ async fn subject(
             user.id, user.org_id, org.id
         )));
     }
-    Ok(user)
+    Ok(Subject {
+        user,
+        own_scopes: Some(carried),
+    })
+}
+
+/// What an exchange of one of this server's own tokens may grant: no more than the user
+/// approved for the requesting app (an admin-approved app's pre-authorization approves all of
+/// its scopes) nor than the token carried. Another app's token is the user's proof of who
+/// they are, not their consent to this app.
+async fn own_token_scopes(
+    ctx: &TokenContext<'_>,
+    user: &User,
+    app: &ConnectedApp,
+    carried: Option<&Scopes>,
+) -> Result<Scopes, OAuthError> {
+    let mut allowed = app.scopes.clone();
+    if app.permitted_users == PermittedUsers::AllUsers {
+        let approved = ctx
+            .store
+            .approval(&user.id, &app.id)
+            .await?
+            .ok_or_else(|| {
+                OAuthError::not_approved()
+                    .because(format!("user {} has not approved app {}", user.id, app.id))
+                    .in_login_history(user, LoginStatus::NotApprovedForAccess)
+            })?;
+        allowed = allowed.within(&approved);
+    }
+    if let Some(carried) = carried {
+        allowed = allowed.within(carried);
+    }
+    if allowed.without(REFRESH_SCOPES).is_empty() {
+        let why = "the subject token and the user's approval leave none of the app's scopes";
+        return Err(OAuthError::invalid_subject_token().because(why));
+    }
+    Ok(allowed)
 }
 
 /// The user of a live session of this server whose access token `token` is; `None` when it
 /// is none of this server's.
-async fn own_session(ctx: &TokenContext<'_>, token: &str) -> Result<Option<SfId>, OAuthError> {
+async fn own_session(
+    ctx: &TokenContext<'_>,
+    token: &str,
+) -> Result<Option<crate::model::Session>, OAuthError> {
     let Some(session) = crate::session::find_live(ctx.store, ctx.hasher, token, ctx.now).await?
     else {
         return Ok(None);
@@ -154,12 +216,15 @@ async fn own_session(ctx: &TokenContext<'_>, token: &str) -> Result<Option<SfId>
         let why = "an access token whose user or app may no longer use it";
         return Err(OAuthError::invalid_subject_token().because(why));
     }
-    Ok(Some(session.user_id))
+    Ok(Some(session))
 }
 
 /// The user of a live refresh token of this server. Refresh tokens of other issuers cannot be
 /// judged by a declared handler (they are opaque), so an unknown one is refused.
-async fn own_refresh_token(ctx: &TokenContext<'_>, token: &str) -> Result<SfId, OAuthError> {
+async fn own_refresh_token(
+    ctx: &TokenContext<'_>,
+    token: &str,
+) -> Result<crate::model::RefreshToken, OAuthError> {
     let refused = |why: &str| OAuthError::invalid_subject_token().because(why.to_owned());
     let record = ctx
         .store
@@ -182,23 +247,32 @@ async fn own_refresh_token(ctx: &TokenContext<'_>, token: &str) -> Result<SfId, 
             "a refresh token its app's policy or state no longer honours",
         ));
     }
-    Ok(record.user_id)
+    Ok(record)
 }
 
-/// The user of an unexpired id_token this server signed (`None`: not one of its own).
-fn own_id_token(ctx: &TokenContext<'_>, token: &str) -> Result<Option<SfId>, OAuthError> {
+/// The user of an unexpired id_token this server signed (`None`: not one of its own), issued
+/// to an app that may still use its tokens. No clock skew: the clock that set `exp` is this
+/// one.
+async fn own_id_token(ctx: &TokenContext<'_>, token: &str) -> Result<Option<SfId>, OAuthError> {
     let Some(claims) = ctx.signer.verify(token, "JWT") else {
         return Ok(None);
     };
     let refused = |why: String| OAuthError::invalid_subject_token().because(why);
     let exp = claims.get("exp").and_then(serde_json::Value::as_i64);
-    match exp {
-        Some(exp) if exp + crate::assertion::CLOCK_SKEW_SECS > ctx.now / 1000 => {}
-        _ => {
-            return Err(refused(format!(
-                "an id_token of this server that expired at {exp:?}"
-            )));
-        }
+    if exp.is_none_or(|exp| exp <= ctx.now / 1000) {
+        return Err(refused(format!(
+            "an id_token of this server that expired at {exp:?}"
+        )));
+    }
+    let issued_to = claims
+        .get("aud")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let issuer_app = super::app_of_consumer_key(ctx, issued_to).await?;
+    if issuer_app.is_none_or(|a| a.blocked) {
+        return Err(refused(
+            "an id_token of an app that is gone, blocked or off the wire".into(),
+        ));
     }
     // `sub` is the identity URL, …/id/<org>/<user>.
     let user = claims

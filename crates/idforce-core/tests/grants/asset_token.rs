@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::ports::{SecretBox, Sessions};
 use idforce_core::token_exchange::{AssetTokens, asset_key_purpose};
+use idforce_store::Accounts;
 use serde_json::{Value, json};
 
 use crate::world::*;
@@ -201,6 +202,66 @@ async fn refusals_of_the_asset_token_flow() {
         "invalid_grant",
         "invalid subject token",
     );
+    let no_actor = w
+        .token_with_grant(&[
+            ("grant_type", GRANT),
+            ("subject_token", access.as_str()),
+            ("subject_token_type", ACCESS),
+            ("actor_token_type", JWT),
+        ])
+        .await;
+    refused(
+        no_actor,
+        400,
+        "invalid_request",
+        "missing required parameter: actor_token",
+    );
+    let mut stale = device();
+    stale["exp"] = json!(w.now / 1000 - 600);
+    let stale = unsigned(&stale);
+    let cause = cause_of(
+        w.asset_token(&[
+            ("grant_type", GRANT),
+            ("subject_token", access.as_str()),
+            ("subject_token_type", ACCESS),
+            ("actor_token", stale.as_str()),
+            ("actor_token_type", JWT),
+        ])
+        .await,
+    );
+    assert!(cause.contains("expired"), "{cause}");
+    // A client that names itself is held to it: its own secret, and its own access token.
+    let as_client = |secret: &'static str, client_id: &'static str| {
+        let w = &w;
+        let access = access.clone();
+        async move {
+            w.asset_token(&[
+                ("grant_type", GRANT),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("subject_token", access.as_str()),
+                ("subject_token_type", ACCESS),
+                ("actor_token", unsigned(&device()).as_str()),
+                ("actor_token_type", JWT),
+            ])
+            .await
+        }
+    };
+    as_client(SECRET, "3MVG9grants").await.unwrap();
+    refused(
+        as_client("wrong", "3MVG9grants").await,
+        400,
+        "invalid_client",
+        "invalid client credentials",
+    );
+    let mut other = w.app.clone();
+    other.id = w.next_id(idforce_core::sfid::prefix::CONNECTED_APP).await;
+    other.name = "Other".into();
+    other.api_name = "Other".into();
+    other.client_id = "3MVG9other".into();
+    w.store.save_app(&other).await.unwrap();
+    let cause = cause_of(as_client(SECRET, "3MVG9other").await);
+    assert!(cause.contains("presented app"), "{cause}");
     let w2 = &mut w;
     w2.change_app(|a| a.token_exchange.asset_tokens = None)
         .await;

@@ -214,6 +214,7 @@ async fn a_token_the_handler_does_not_vouch_for_is_refused() {
     let mut twin = w.alice.clone();
     twin.id = w.next_id(prefix::USER).await;
     twin.username = "twin@acme.test".into();
+    twin.federation_id = None;
     w.store.save_user(&twin).await.unwrap();
     let cause = cause_of(exchange(&w, &token, JWT, &[]).await);
     assert!(cause.contains("several users"), "{cause}");
@@ -358,7 +359,17 @@ async fn the_user_must_be_allowed_to_log_in_through_the_app() {
     exchange(&w, &token, JWT, &[]).await.unwrap();
 }
 
-/// A second app of the org, which exchanges the first app's tokens.
+/// Alice's approval of the second app, for these scopes.
+async fn approve_second(w: &World, app: &ConnectedApp, scopes: &str) {
+    use idforce_core::ports::Approvals;
+    let scopes = idforce_core::scope::Scopes::parse(scopes).unwrap();
+    w.store
+        .approve(&w.alice.id, &app.id, &scopes, w.now)
+        .await
+        .unwrap();
+}
+
+/// A second app of the org, which exchanges the first app's tokens; Alice approved it.
 async fn second_app(w: &World) -> ConnectedApp {
     let mut app = w.app.clone();
     app.id = w.next_id(prefix::CONNECTED_APP).await;
@@ -373,6 +384,7 @@ async fn second_app(w: &World) -> ConnectedApp {
         asset_tokens: None,
     };
     w.store.save_app(&app).await.unwrap();
+    approve_second(w, &app, "api refresh_token openid").await;
     app
 }
 
@@ -430,15 +442,32 @@ async fn this_servers_own_tokens_are_exchanged_for_another_apps_session() {
         .await
         .unwrap();
 
-    // Refusals, each after its control above: an expired id_token, a revoked access token,
-    // an unknown refresh token, an opaque access token no one issued.
+    // Refusals, each after its control above: an id_token that expired a second ago (no
+    // skew for this server's own), one of an unknown or a blocked app, a revoked access
+    // token, an unknown refresh token, an opaque access token no one issued.
     let mut expired = id_token_claims.clone();
-    expired["exp"] = json!(w.now / 1000 - 600);
+    expired["exp"] = json!(w.now / 1000 - 1);
     let expired = VisibleSigner.sign("JWT", &expired).unwrap();
     let cause = cause_of(
         exchange_by_second(&w, &expired, "urn:ietf:params:oauth:token-type:id_token").await,
     );
     assert!(cause.contains("expired"), "{cause}");
+    let mut unknown = id_token_claims.clone();
+    unknown["aud"] = json!("3MVG9nobody");
+    let unknown = VisibleSigner.sign("JWT", &unknown).unwrap();
+    let cause = cause_of(
+        exchange_by_second(&w, &unknown, "urn:ietf:params:oauth:token-type:id_token").await,
+    );
+    assert!(cause.contains("gone, blocked"), "{cause}");
+    let mut blocked = w.app.clone();
+    blocked.blocked = true;
+    w.store.save_app(&blocked).await.unwrap();
+    let cause = cause_of(
+        exchange_by_second(&w, &id_token, "urn:ietf:params:oauth:token-type:id_token").await,
+    );
+    assert!(cause.contains("gone, blocked"), "{cause}");
+    blocked.blocked = false;
+    w.store.save_app(&blocked).await.unwrap();
     w.store
         .revoke_session(&w.hasher.session_key(&first.access_token), w.now)
         .await
@@ -498,4 +527,88 @@ async fn another_orgs_tokens_are_not_exchanged() {
         "invalid_grant",
         "invalid subject token",
     );
+}
+
+#[tokio::test]
+async fn an_exchange_grants_no_more_than_the_token_carried_and_the_user_approved() {
+    let w = world().await;
+    let second = second_app(&w).await;
+    // A session of the first app with `api` alone.
+    let narrow = w
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "3MVG9grants"),
+            ("client_secret", SECRET),
+            ("scope", "api"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(narrow.scope.as_deref(), Some("api"));
+    let r = exchange_by_second(&w, &narrow.access_token, ACCESS)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.scope.as_deref(),
+        Some("api"),
+        "not the second app's openid"
+    );
+    // Asking for more than the token carried.
+    let form = [
+        ("grant_type", GRANT),
+        ("client_id", "3MVG9second"),
+        ("client_secret", SECRET),
+        ("subject_token", narrow.access_token.as_str()),
+        ("subject_token_type", ACCESS),
+        ("scope", "api openid"),
+    ];
+    refused(
+        w.token(&form).await,
+        400,
+        "invalid_scope",
+        "the requested scope is not allowed: openid",
+    );
+
+    // The user's approval bounds it too: Alice approved `openid` alone.
+    approve_second(&w, &second, "openid").await;
+    let wide = client_credentials(&w).await.unwrap();
+    let r = exchange_by_second(&w, &wide.access_token, ACCESS)
+        .await
+        .unwrap();
+    assert_eq!(r.scope.as_deref(), Some("openid"));
+    // Neither approval nor token leaves anything: refused.
+    let cause = cause_of(exchange_by_second(&w, &narrow.access_token, ACCESS).await);
+    assert!(cause.contains("none of the app's scopes"), "{cause}");
+
+    // Without an approval, another app's token is no consent: refused as JWT bearer is.
+    let mut third = second.clone();
+    third.id = w.next_id(prefix::CONNECTED_APP).await;
+    third.name = "Third".into();
+    third.api_name = "Third".into();
+    third.client_id = "3MVG9third".into();
+    w.store.save_app(&third).await.unwrap();
+    let by_third = |token: String| {
+        let w = &w;
+        async move {
+            w.token(&[
+                ("grant_type", GRANT),
+                ("client_id", "3MVG9third"),
+                ("client_secret", SECRET),
+                ("subject_token", token.as_str()),
+                ("subject_token_type", ACCESS),
+            ])
+            .await
+        }
+    };
+    refused(
+        by_third(wide.access_token.clone()).await,
+        400,
+        "invalid_grant",
+        "user hasn't approved this consumer",
+    );
+    // An admin-approved app's pre-authorization approves all its scopes.
+    third.permitted_users = PermittedUsers::AdminApproved;
+    third.pre_authorized_users = vec![w.alice.id];
+    w.store.save_app(&third).await.unwrap();
+    let r = by_third(wide.access_token.clone()).await.unwrap();
+    assert_eq!(r.scope.as_deref(), Some("api openid"));
 }

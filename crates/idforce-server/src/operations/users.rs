@@ -38,6 +38,27 @@ async fn hash(password: String) -> String {
         .unwrap_or_default()
 }
 
+/// The user of `org` who has this Federation ID, if any (an empty one is no one's). Federation
+/// IDs are unique in their org, as Salesforce's are: a token exchange handler matches on them.
+pub async fn federation_id_holder(
+    store: &dyn Backend,
+    org: &SfId,
+    federation_id: &str,
+) -> StoreResult<Option<SfId>> {
+    let federation_id = federation_id.trim();
+    if federation_id.is_empty() {
+        return Ok(None);
+    }
+    let found = store
+        .users_matching(
+            org,
+            idforce_core::token_exchange::MatchOn::FederationId,
+            federation_id,
+        )
+        .await?;
+    Ok(found.first().map(|u| u.id))
+}
+
 /// A new user of an org.
 pub struct NewUser {
     pub org: SfId,
@@ -91,7 +112,10 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         frozen: false,
-        federation_id: new.federation_id.filter(|f| !f.is_empty()),
+        federation_id: new
+            .federation_id
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty()),
     };
     store.save_user(&user).await?;
     let action = format!(
@@ -140,7 +164,7 @@ pub async fn update(
         user.last_name = v;
     }
     if let Some(v) = change.federation_id {
-        user.federation_id = Some(v).filter(|f| !f.is_empty());
+        user.federation_id = Some(v.trim().to_owned()).filter(|f| !f.is_empty());
     }
     if let Some(p) = change.profile {
         user.profile = crate::profiles::ensure(store, &user.org_id, &p, now)

@@ -268,6 +268,13 @@ impl Accounts for MemoryStore {
         {
             return Err(conflict("username"));
         }
+        if user.federation_id.is_some()
+            && state.users.values().any(|u| {
+                u.org_id == user.org_id && u.federation_id == user.federation_id && u.id != user.id
+            })
+        {
+            return Err(conflict("federation id"));
+        }
         let created_at = state
             .users
             .get(&user.id)

@@ -889,7 +889,8 @@ async fn token_exchange_and_asset_tokens_are_switched_on_in_setup() {
         "{text}"
     );
 
-    // In force at once.
+    // In force at once (Alice's own token, for an app she approved).
+    admin(&db, &["app", "approve-user", "Self Service", ALICE]);
     let (st, r) = s.token(&exchange).await;
     assert_eq!(st, 200, "{r}");
     assert_eq!(r["issued_token_type"], ACCESS);

@@ -171,7 +171,7 @@ async fn an_identity_providers_jwt_is_exchanged_for_a_session() {
             }),
             vec![],
         ),
-        // Alice's Federation ID belongs to Acme; a token for Dave's address finds no one here.
+        // Dave is Globex's: a token naming his address finds no user of the app's org.
         (
             idp_token("jwt.key", "okta-1", |c| {
                 c["email"] = json!("dave@globex.test")
@@ -229,14 +229,74 @@ async fn an_identity_providers_jwt_is_exchanged_for_a_session() {
         .filter(|r| r["login_subtype"] == "OauthTokenExchange" && r["status"] == "Success")
         .count();
     assert_eq!(exchanges, 3, "{rows}");
+
+    // A Federation ID is one user's in the org.
+    let refused = admin_refused(&db, &["user", "update", BOB, "--federation-id", "kc-0001"]);
+    assert!(refused.contains("another user's"), "{refused}");
+    admin(
+        &db,
+        &["user", "update", BOB, "--federation-id", " kc-0002 "],
+    );
+    assert_eq!(
+        admin(&db, &["user", "show", BOB])["federation_id"],
+        "kc-0002"
+    );
+
+    // A handler removed: its issuer's tokens are refused from then on.
+    let okta = idp_token("jwt.key", "okta-1", |_| {});
+    assert_eq!(exchange(&s, &okta, JWT, &[]).await.0, 200);
+    admin(
+        &db,
+        &[
+            "org",
+            "update",
+            "Acme",
+            "--remove-token-exchange-handler",
+            "Okta",
+        ],
+    );
+    let refused = admin_refused(
+        &db,
+        &[
+            "org",
+            "update",
+            "Acme",
+            "--remove-token-exchange-handler",
+            "Okta",
+        ],
+    );
+    assert!(refused.contains("no token exchange handler"), "{refused}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (st, e) = exchange(&s, &okta, JWT, &[]).await;
+    assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+
+    // The flow switched off by an admin stays off when the server starts again on the same
+    // config file (which names the handlers but not the switch).
+    admin(
+        &db,
+        &["app", "update", "Exchanger", "--token-exchange", "false"],
+    );
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, Some(&config(&jwks.url)), |_| {}).await;
+    let (st, e) = exchange(&s, &keyed, JWT, &[("token_handler", "Keycloak")]).await;
+    assert_error(
+        st,
+        &e,
+        400,
+        "invalid_grant",
+        "token exchange flow is not enabled for the app",
+    );
 }
 
 #[tokio::test]
 async fn idforces_own_tokens_are_exchanged_for_another_app() {
     let jwks = JwksServer::start(&json!({"keys": []})).await;
     let s = TestServer::start_with(&config(&jwks.url), |_| {}).await;
+    let db = database_url(s.dir.path());
+    // Another app's token proves who Alice is, not that she lets Exchanger act for her.
+    admin(&db, &["app", "approve-user", "Exchanger", ALICE]);
 
-    // An access token and a refresh token of Self Service (the password grant).
+    // An access token of Self Service (the password grant).
     let (st, own) = s
         .token(&[
             ("grant_type", "password"),
@@ -251,8 +311,15 @@ async fn idforces_own_tokens_are_exchanged_for_another_app() {
     let (st, r) = exchange(&s, access, ACCESS, &[]).await;
     assert_eq!(st, 200, "{r}");
     assert_eq!(whose(&s, &r).await.as_deref(), Some(ALICE));
+    assert_eq!(
+        r["scope"], "api",
+        "no more than Self Service's token carried"
+    );
+    assert!(r.get("id_token").is_none(), "{r}");
 
-    // The id_token that exchange answered with, signed by idforce's own key: exchanged again.
+    // An id_token idforce signed (from an exchange that granted openid): exchanged again.
+    let (st, r) = exchange(&s, &idp_token("jwt.key", "okta-1", |_| {}), JWT, &[]).await;
+    assert_eq!(st, 200, "{r}");
     let id_token = r["id_token"].as_str().unwrap();
     let (st, again) = exchange(
         &s,
@@ -294,6 +361,41 @@ async fn idforces_own_tokens_are_exchanged_for_another_app() {
     assert_eq!(st, 200, "{globex}");
     let (st, e) = exchange(&s, globex["access_token"].as_str().unwrap(), ACCESS, &[]).await;
     assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+
+    // A JWT access token of idforce's is an access token, not an id_token.
+    admin(
+        &db,
+        &[
+            "app",
+            "update",
+            "Self Service",
+            "--jwt-access-tokens",
+            "true",
+        ],
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (st, own) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("client_id", SELF_SERVICE_ID),
+            ("client_secret", SELF_SERVICE_SECRET),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_eq!(st, 200, "{own}");
+    let jwt_access = own["access_token"].as_str().unwrap();
+    assert!(jwt_access.starts_with("eyJ"), "{jwt_access}");
+    let (st, e) = exchange(
+        &s,
+        jwt_access,
+        "urn:ietf:params:oauth:token-type:id_token",
+        &[],
+    )
+    .await;
+    assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
+    let (st, r) = exchange(&s, jwt_access, ACCESS, &[]).await;
+    assert_eq!(st, 200, "{r}");
 }
 
 /// The asset token flow (Salesforce's Postman item "Asset Token Flow"): no client
@@ -373,8 +475,7 @@ async fn asset_tokens_are_signed_by_the_orgs_keys_or_the_apps_certificate() {
             .unwrap_or(false)
     );
 
-    // Refused: a device key the actor token does not prove; a client that sends its own
-    // credentials alongside an actor token is still the asset flow, judged the same.
+    // Refused: a device key the actor token does not prove; an access token no one issued.
     let forged = sign_jwt_with(
         "jwt.key",
         &json!({"alg": "RS256"}),

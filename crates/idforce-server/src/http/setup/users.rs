@@ -225,9 +225,31 @@ pub async fn save(State(s): State<AppState>, req: Request) -> Response {
         return unavailable();
     };
     let taken = holder.is_some_and(|h| editing.as_ref().is_none_or(|e| e.id != h.id));
-    let change = match form.check(editing.as_ref(), &me, &profiles, taken) {
+    let federation_taken = match crate::operations::users::federation_id_holder(
+        s.store.as_ref(),
+        &org.id,
+        &form.federation_id,
+    )
+    .await
+    {
+        Ok(holder) => holder.is_some_and(|h| editing.as_ref().is_none_or(|e| e.id != h)),
+        Err(_) => return unavailable(),
+    };
+    let checked = form
+        .check(editing.as_ref(), &me, &profiles, taken)
+        .and_then(|change| match federation_taken {
+            false => Ok(change),
+            true => Err(Vec::new()),
+        });
+    let change = match checked {
         Ok(change) => change,
-        Err(errors) => {
+        Err(mut errors) => {
+            if federation_taken {
+                errors.push(crate::app_form::FieldError {
+                    field: "federation_id",
+                    message: "Another user of your org has this Federation ID.".into(),
+                });
+            }
             let who = (sid.as_str(), me.as_ref(), org.as_ref());
             return form_page(&s, who, editing.as_ref(), &form, &errors).await;
         }
