@@ -91,6 +91,33 @@ fn logs_never_contain_credentials() {
         .unwrap()
         .json()
         .unwrap();
+    // Token exchange and the asset token flow, refused (no app of this config enables them):
+    // the subject token must not be logged with the reason.
+    for client in [Some((INTEGRATION_ID, INTEGRATION_SECRET)), None] {
+        let mut form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", token.as_str()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+        ];
+        if let Some((id, secret)) = client {
+            form.push(("client_id", id));
+            form.push(("client_secret", secret));
+        }
+        let answer: serde_json::Value = http
+            .post(&token_url)
+            .form(&form)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(answer["error"], "invalid_grant", "{answer}");
+    }
     http.post(format!("{}/services/oauth2/introspect", p.url))
         .form(&[
             ("token", token.as_str()),
@@ -127,6 +154,11 @@ fn logs_never_contain_credentials() {
     assert!(
         logs.contains("refused") && logs.contains("cause=no user #"),
         "debug logs were captured:\n{logs}"
+    );
+    assert!(
+        logs.contains("has no Enable Token Exchange Flow")
+            && logs.contains("has no Enable Asset Tokens"),
+        "the exchanges' reasons are logged:\n{logs}"
     );
     // A pipe is not a terminal: plain lines, no colour codes for a log collector to keep.
     assert!(
