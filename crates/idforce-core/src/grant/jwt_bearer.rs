@@ -94,20 +94,7 @@ async fn check_user(
     user: &User,
     app: &ConnectedApp,
 ) -> Result<(), OAuthError> {
-    if let Some(refused) = user.login_refusal() {
-        return Err(refused);
-    }
-    if app.blocked {
-        return Err(OAuthError::app_blocked()
-            .because(format!("app {} is blocked", app.id))
-            .in_login_history(user, LoginStatus::AppBlocked));
-    }
-    if user.is_locked(ctx.now) {
-        let why = format!("user {} is locked out", user.id);
-        return Err(OAuthError::authentication_failure()
-            .because(why)
-            .in_login_history(user, LoginStatus::PasswordLockout));
-    }
+    super::refuse_unusable(ctx, user, app)?;
     match app.permitted_users {
         PermittedUsers::AdminApproved if !app.pre_authorizes(user) => {
             let why = format!(

@@ -385,6 +385,45 @@ pub async fn count_login(ctx: &TokenContext<'_>, user: &User) -> Result<(), OAut
         .in_login_history(user, LoginStatus::LoginRateExceeded))
 }
 
+/// Refuses a login that is not the user's to make now, whatever proves who they are: a user
+/// who may not log in (deactivated, frozen), a blocked app, a locked-out user. For the flows
+/// that take no password (JWT bearer, token exchange).
+pub(crate) fn refuse_unusable(
+    ctx: &TokenContext<'_>,
+    user: &User,
+    app: &ConnectedApp,
+) -> Result<(), OAuthError> {
+    if let Some(refused) = user.login_refusal() {
+        return Err(refused);
+    }
+    if app.blocked {
+        return Err(OAuthError::app_blocked()
+            .because(format!("app {} is blocked", app.id))
+            .in_login_history(user, LoginStatus::AppBlocked));
+    }
+    if user.is_locked(ctx.now) {
+        let why = format!("user {} is locked out", user.id);
+        return Err(OAuthError::authentication_failure()
+            .because(why)
+            .in_login_history(user, LoginStatus::PasswordLockout));
+    }
+    Ok(())
+}
+
+/// The key set published at `uri`, fetched again when it lacks the key `kid` names (its owner
+/// may have rotated), as often as `KeySets` allows.
+pub(crate) async fn published_keys(
+    ctx: &TokenContext<'_>,
+    uri: &str,
+    kid: Option<&str>,
+) -> Result<Arc<crate::jwks::JwkSet>, String> {
+    let set = ctx.key_sets.key_set(uri, false).await;
+    if set.as_ref().is_ok_and(|s| !s.knows(kid)) {
+        return ctx.key_sets.key_set(uri, true).await;
+    }
+    set
+}
+
 /// Whether the app's certificate, or a key of the set it registered (inline or at its
 /// `jwks_uri`), signed a client assertion. A published set that lacks the assertion's key is
 /// fetched again (the client may have rotated), as often as `KeySets` allows.
@@ -407,12 +446,7 @@ async fn signed_by_app(
     let Some(uri) = app.jwks_uri.as_deref() else {
         return false;
     };
-    let kid = assertion.kid.as_deref();
-    let mut set = ctx.key_sets.key_set(uri, false).await;
-    if set.as_ref().is_ok_and(|s| !s.knows(kid)) {
-        set = ctx.key_sets.key_set(uri, true).await;
-    }
-    match set {
+    match published_keys(ctx, uri, assertion.kid.as_deref()).await {
         Ok(set) => assertion.signed_by(&set),
         Err(why) => {
             tracing::warn!(app = %app.id, %why, "cannot read the app's jwks_uri");

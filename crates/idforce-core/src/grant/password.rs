@@ -208,7 +208,7 @@ pub(crate) async fn check_password(
 }
 
 /// Admin-approved apps admit only pre-authorized users; others need no approval here.
-fn check_access(app: &ConnectedApp, user: &User) -> Result<(), OAuthError> {
+pub(super) fn check_access(app: &ConnectedApp, user: &User) -> Result<(), OAuthError> {
     if app.permitted_users == PermittedUsers::AdminApproved && !app.pre_authorizes(user) {
         let why = format!(
             "user {} is neither of the app's profiles nor pre-authorized",

@@ -346,12 +346,7 @@ async fn signed_by_handler(
     let Some(uri) = handler.jwks_uri.as_deref() else {
         return false;
     };
-    let kid = jwt.kid.as_deref();
-    let mut set = ctx.key_sets.key_set(uri, false).await;
-    if set.as_ref().is_ok_and(|s| !s.knows(kid)) {
-        set = ctx.key_sets.key_set(uri, true).await;
-    }
-    match set {
+    match super::published_keys(ctx, uri, jwt.kid.as_deref()).await {
         Ok(set) => jwt.signed_by(&set),
         Err(why) => {
             tracing::warn!(handler = %handler.name, %why, "cannot read the handler's jwks_uri");
@@ -368,28 +363,6 @@ async fn check_user(
     user: &User,
     app: &ConnectedApp,
 ) -> Result<(), OAuthError> {
-    if let Some(refused) = user.login_refusal() {
-        return Err(refused);
-    }
-    if app.blocked {
-        return Err(OAuthError::app_blocked()
-            .because(format!("app {} is blocked", app.id))
-            .in_login_history(user, LoginStatus::AppBlocked));
-    }
-    if user.is_locked(ctx.now) {
-        let why = format!("user {} is locked out", user.id);
-        return Err(OAuthError::authentication_failure()
-            .because(why)
-            .in_login_history(user, LoginStatus::PasswordLockout));
-    }
-    if app.permitted_users == PermittedUsers::AdminApproved && !app.pre_authorizes(user) {
-        let why = format!(
-            "user {} is neither of the app's profiles nor pre-authorized",
-            user.id
-        );
-        return Err(OAuthError::not_admin_approved()
-            .because(why)
-            .in_login_history(user, LoginStatus::NotApprovedForAccess));
-    }
-    Ok(())
+    super::refuse_unusable(ctx, user, app)?;
+    super::password::check_access(app, user)
 }

@@ -648,6 +648,23 @@ pub fn signature_for(secret: &str, response: &Value) -> String {
 }
 
 /// The username-password grant's form for `username` through the Integration app.
+/// A password grant of `username` through the app `client_id`.
+pub async fn password_through(
+    s: &TestServer,
+    (client_id, secret): (&str, &str),
+    username: &str,
+    password: &str,
+) -> (u16, Value) {
+    s.token(&[
+        ("grant_type", "password"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("username", username),
+        ("password", password),
+    ])
+    .await
+}
+
 pub fn password_form<'a>(username: &'a str, password: &'a str) -> [(&'a str, &'a str); 5] {
     [
         ("grant_type", "password"),

@@ -785,15 +785,13 @@ async fn edit_policies_keeps_what_its_lists_cannot_name_unless_changed() {
 async fn token_exchange_and_asset_tokens_are_switched_on_in_setup() {
     let s = TestServer::start().await;
     let db = database_url(s.dir.path());
-    let (st, own) = s
-        .token(&[
-            ("grant_type", "password"),
-            ("client_id", SELF_SERVICE_ID),
-            ("client_secret", SELF_SERVICE_SECRET),
-            ("username", ALICE),
-            ("password", ALICE_PASSWORD),
-        ])
-        .await;
+    let (st, own) = password_through(
+        &s,
+        (SELF_SERVICE_ID, SELF_SERVICE_SECRET),
+        ALICE,
+        ALICE_PASSWORD,
+    )
+    .await;
     assert_eq!(st, 200, "{own}");
     let access = own["access_token"].as_str().unwrap().to_owned();
     const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";

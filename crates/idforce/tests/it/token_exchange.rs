@@ -297,15 +297,13 @@ async fn idforces_own_tokens_are_exchanged_for_another_app() {
     admin(&db, &["app", "approve-user", "Exchanger", ALICE]);
 
     // An access token of Self Service (the password grant).
-    let (st, own) = s
-        .token(&[
-            ("grant_type", "password"),
-            ("client_id", SELF_SERVICE_ID),
-            ("client_secret", SELF_SERVICE_SECRET),
-            ("username", ALICE),
-            ("password", ALICE_PASSWORD),
-        ])
-        .await;
+    let (st, own) = password_through(
+        &s,
+        (SELF_SERVICE_ID, SELF_SERVICE_SECRET),
+        ALICE,
+        ALICE_PASSWORD,
+    )
+    .await;
     assert_eq!(st, 200, "{own}");
     let access = own["access_token"].as_str().unwrap();
     let (st, r) = exchange(&s, access, ACCESS, &[]).await;
@@ -349,15 +347,13 @@ async fn idforces_own_tokens_are_exchanged_for_another_app() {
     assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
 
     // Another org's token: Dave's, of Globex, is no token of Acme's apps.
-    let (st, globex) = s
-        .token(&[
-            ("grant_type", "password"),
-            ("client_id", GLOBEX_ID),
-            ("client_secret", GLOBEX_SECRET),
-            ("username", "dave@globex.test"),
-            ("password", "Globex2026!"),
-        ])
-        .await;
+    let (st, globex) = password_through(
+        &s,
+        (GLOBEX_ID, GLOBEX_SECRET),
+        "dave@globex.test",
+        "Globex2026!",
+    )
+    .await;
     assert_eq!(st, 200, "{globex}");
     let (st, e) = exchange(&s, globex["access_token"].as_str().unwrap(), ACCESS, &[]).await;
     assert_error(st, &e, 400, "invalid_grant", "invalid subject token");
@@ -374,15 +370,13 @@ async fn idforces_own_tokens_are_exchanged_for_another_app() {
         ],
     );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let (st, own) = s
-        .token(&[
-            ("grant_type", "password"),
-            ("client_id", SELF_SERVICE_ID),
-            ("client_secret", SELF_SERVICE_SECRET),
-            ("username", ALICE),
-            ("password", ALICE_PASSWORD),
-        ])
-        .await;
+    let (st, own) = password_through(
+        &s,
+        (SELF_SERVICE_ID, SELF_SERVICE_SECRET),
+        ALICE,
+        ALICE_PASSWORD,
+    )
+    .await;
     assert_eq!(st, 200, "{own}");
     let jwt_access = own["access_token"].as_str().unwrap();
     assert!(jwt_access.starts_with("eyJ"), "{jwt_access}");
@@ -510,15 +504,13 @@ async fn asset_tokens_are_signed_by_the_orgs_keys_or_the_apps_certificate() {
     assert!(!jwt.signed_by(&keys), "not by the org's keys");
 
     // Without Enable Asset Tokens: Self Service's token.
-    let (st, own) = s
-        .token(&[
-            ("grant_type", "password"),
-            ("client_id", SELF_SERVICE_ID),
-            ("client_secret", SELF_SERVICE_SECRET),
-            ("username", ALICE),
-            ("password", ALICE_PASSWORD),
-        ])
-        .await;
+    let (st, own) = password_through(
+        &s,
+        (SELF_SERVICE_ID, SELF_SERVICE_SECRET),
+        ALICE,
+        ALICE_PASSWORD,
+    )
+    .await;
     assert_eq!(st, 200, "{own}");
     let (st, e) = asset_token(&s, own["access_token"].as_str().unwrap(), None).await;
     assert_error(
