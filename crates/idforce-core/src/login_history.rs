@@ -55,9 +55,10 @@ pub enum LoginSubtype {
     JwtBearer,
     Device,
     TokenExchange,
+    SamlBearer,
 }
 
-const SUBTYPES: [LoginSubtype; 10] = [
+const SUBTYPES: [LoginSubtype; 11] = [
     LoginSubtype::UiLogin,
     LoginSubtype::SoapApiLogin,
     LoginSubtype::UsernamePassword,
@@ -68,6 +69,7 @@ const SUBTYPES: [LoginSubtype; 10] = [
     LoginSubtype::JwtBearer,
     LoginSubtype::Device,
     LoginSubtype::TokenExchange,
+    LoginSubtype::SamlBearer,
 ];
 
 impl LoginSubtype {
@@ -83,6 +85,7 @@ impl LoginSubtype {
             LoginSubtype::JwtBearer => "OauthJwtBearer",
             LoginSubtype::Device => "OauthDevice",
             LoginSubtype::TokenExchange => "OauthTokenExchange",
+            LoginSubtype::SamlBearer => "OauthSamlBearer",
         }
     }
 
@@ -108,6 +111,7 @@ impl LoginSubtype {
             GrantType::RefreshToken => LoginSubtype::RefreshToken,
             GrantType::Device => LoginSubtype::Device,
             GrantType::TokenExchange => LoginSubtype::TokenExchange,
+            GrantType::SamlBearer => LoginSubtype::SamlBearer,
         }
     }
 }

@@ -394,3 +394,49 @@ pub trait JwtSigner: Send + Sync {
     /// signed, whatever its `exp`; `None` for any other token.
     fn verify(&self, compact: &str, typ: &str) -> Option<serde_json::Value>;
 }
+
+/// A SAML 2.0 assertion whose signature a certificate verified, read from what the signature
+/// covers (never from unsigned parts of the document). Times in seconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SamlAssertion {
+    pub id: String,
+    pub issuer: String,
+    pub name_id: String,
+    pub audiences: Vec<String>,
+    /// `Conditions`' `NotBefore` and `NotOnOrAfter`.
+    pub not_before: Option<i64>,
+    pub not_on_or_after: Option<i64>,
+    /// The bearer `SubjectConfirmationData`'s `Recipient` and `NotOnOrAfter` (none without a
+    /// bearer confirmation).
+    pub bearer: Option<(Option<String>, Option<i64>)>,
+}
+
+/// Why a SAML assertion was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SamlRefusal {
+    /// This build verifies no XML signatures (the `saml-bearer` feature is off).
+    Unsupported,
+    Invalid(String),
+}
+
+/// Verifies SAML assertions (RFC 7522's bearer assertions): an XML-DSig verifier lives outside
+/// the protocol layer, and outside default builds.
+pub trait SamlVerifier: Send + Sync {
+    /// The assertion's `Issuer`, read without any verification: which app's certificate to
+    /// verify it with. Nothing else may be trusted from it.
+    fn claimed_issuer(&self, xml: &str) -> Result<String, SamlRefusal>;
+    /// The assertion, if a signature by `certificate_der`'s key covers it.
+    fn verify(&self, xml: &str, certificate_der: &[u8]) -> Result<SamlAssertion, SamlRefusal>;
+}
+
+/// The verifier of a build without SAML: every assertion is unsupported.
+pub struct NoSaml;
+
+impl SamlVerifier for NoSaml {
+    fn claimed_issuer(&self, _xml: &str) -> Result<String, SamlRefusal> {
+        Err(SamlRefusal::Unsupported)
+    }
+    fn verify(&self, _xml: &str, _certificate_der: &[u8]) -> Result<SamlAssertion, SamlRefusal> {
+        Err(SamlRefusal::Unsupported)
+    }
+}

@@ -397,6 +397,7 @@ impl Application {
             key_sets: crate::key_sets::RemoteKeySets::new(crate::key_sets::is_development(
                 &public_url,
             )),
+            saml: crate::saml::verifier(),
             secrets,
             explain: opts.explain != Explain::Off,
             trusted_proxies: crate::config::trusted_proxies(

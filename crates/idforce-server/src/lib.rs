@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod operations;
 pub mod passwords;
 pub mod profiles;
+pub mod saml;
 pub mod secrets;
 pub mod seed;
 pub mod state;

@@ -35,6 +35,8 @@ pub struct Inner {
     pub hosts: crate::hosts::Hosts,
     /// Apps' key sets at their `jwks_uri`, fetched and kept.
     pub key_sets: crate::key_sets::RemoteKeySets,
+    /// Verifies SAML bearer assertions (xmlsec with the `saml-bearer` feature, else none).
+    pub saml: Box<dyn idforce_core::ports::SamlVerifier>,
 }
 
 /// What each node throttles in memory (see `throttle.rs`).
@@ -94,6 +96,7 @@ impl AppState {
             settings: &self.settings,
             signer: ring,
             key_sets: &self.key_sets,
+            saml: self.saml.as_ref(),
             secrets: &self.secrets,
             now: self.clock.now(),
             host: crate::http::request::host(headers),

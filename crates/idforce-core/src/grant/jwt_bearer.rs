@@ -89,7 +89,7 @@ pub(super) async fn exchange(
 }
 
 /// Whether the user the assertion names may log in through the app now.
-async fn check_user(
+pub(super) async fn check_user(
     ctx: &TokenContext<'_>,
     user: &User,
     app: &ConnectedApp,
@@ -154,7 +154,7 @@ fn check_certificate_validity(
 /// This server (with or without the token path), the org's My Domain and its sites' URLs
 /// (on the login host and the My Domain), and — when enabled — the two Salesforce login hosts
 /// that clients hard-code.
-fn accepted_audiences(ctx: &TokenContext<'_>, org: &crate::model::Org) -> Vec<String> {
+pub(super) fn accepted_audiences(ctx: &TokenContext<'_>, org: &crate::model::Org) -> Vec<String> {
     let public = ctx.settings.public_url.trim_end_matches('/');
     let mut out = ctx.settings.issuers(org);
     out.push(format!("{public}/services/oauth2/token"));

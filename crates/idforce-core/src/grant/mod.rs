@@ -9,11 +9,12 @@ mod client_credentials;
 mod device;
 mod jwt_bearer;
 mod password;
+mod refresh_token;
+mod saml_bearer;
 mod token_exchange;
 
 pub use asset_token::asset_key_id;
 pub use password::{check_api_login, check_login};
-mod refresh_token;
 
 use aws_lc_rs::digest;
 
@@ -40,6 +41,7 @@ pub enum GrantType {
     /// The device's poll (spec §3.8).
     Device,
     TokenExchange,
+    SamlBearer,
 }
 
 impl GrantType {
@@ -52,6 +54,7 @@ impl GrantType {
             "refresh_token" => Some(GrantType::RefreshToken),
             "device" | "urn:ietf:params:oauth:grant-type:device_code" => Some(GrantType::Device),
             crate::token_exchange::GRANT => Some(GrantType::TokenExchange),
+            saml_bearer::GRANT => Some(GrantType::SamlBearer),
             _ => None,
         }
     }
@@ -66,6 +69,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::Device => "device",
             GrantType::TokenExchange => "token_exchange",
+            GrantType::SamlBearer => "saml_bearer",
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct TokenContext<'a> {
     pub signer: &'a dyn JwtSigner,
     /// Apps' key sets published at a `jwks_uri`.
     pub key_sets: &'a dyn crate::ports::KeySets,
+    /// Verifies SAML bearer assertions (`NoSaml` in builds without the feature).
+    pub saml: &'a dyn crate::ports::SamlVerifier,
     /// Opens apps' sealed consumer secrets, which key `signature` when a request carries none.
     pub secrets: &'a dyn SecretBox,
     pub now: Millis,
@@ -186,6 +192,7 @@ pub async fn exchange(
             return Ok((grant, Granted::AssetToken(issued)));
         }
         GrantType::TokenExchange => token_exchange::exchange(ctx, params, client).await,
+        GrantType::SamlBearer => saml_bearer::exchange(ctx, params).await,
     };
     Ok((grant, Granted::Tokens(response?)))
 }

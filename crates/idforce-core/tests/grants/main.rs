@@ -19,4 +19,5 @@ mod login_restrictions;
 mod org_settings;
 mod password;
 mod refresh_token;
+mod saml_bearer;
 mod token_exchange;

@@ -7,7 +7,9 @@ use idforce_core::error::OAuthError;
 use idforce_core::grant::{self, GrantType, IssuerSettings, TokenContext};
 use idforce_core::login_history::Caller;
 use idforce_core::model::*;
-use idforce_core::ports::{JwtSigner, Overloaded, PasswordVerifier, SecretBox};
+use idforce_core::ports::{
+    JwtSigner, Overloaded, PasswordVerifier, SamlAssertion, SamlRefusal, SamlVerifier, SecretBox,
+};
 use idforce_core::scope::Scopes;
 use idforce_core::sfid::{SfId, prefix};
 use idforce_core::token::CredentialHasher;
@@ -50,6 +52,51 @@ impl SecretBox for VisibleBox {
     }
 }
 
+/// A SAML verifier for the grant rules: an "assertion" is JSON — the assertion's fields, the
+/// SHA-256 fingerprint of the certificate that "signed" it, and optionally an issuer the
+/// unsigned text claims instead of the signed one.
+pub struct VisibleSaml;
+
+impl VisibleSaml {
+    pub fn assertion(signed_by: &[u8], a: &SamlAssertion, claimed: Option<&str>) -> String {
+        serde_json::json!({
+            "signed_by": idforce_core::certificate::fingerprint(signed_by),
+            "claimed": claimed.unwrap_or(&a.issuer),
+            "id": a.id, "issuer": a.issuer, "name_id": a.name_id, "audiences": a.audiences,
+            "not_before": a.not_before, "not_on_or_after": a.not_on_or_after,
+            "bearer": a.bearer.as_ref().map(|(r, t)| serde_json::json!([r, t])),
+        })
+        .to_string()
+    }
+}
+
+impl SamlVerifier for VisibleSaml {
+    fn claimed_issuer(&self, xml: &str) -> Result<String, SamlRefusal> {
+        let v: serde_json::Value =
+            serde_json::from_str(xml).map_err(|_| SamlRefusal::Invalid("not XML".into()))?;
+        Ok(v["claimed"].as_str().unwrap_or_default().to_owned())
+    }
+    fn verify(&self, xml: &str, certificate_der: &[u8]) -> Result<SamlAssertion, SamlRefusal> {
+        let v: serde_json::Value =
+            serde_json::from_str(xml).map_err(|_| SamlRefusal::Invalid("not XML".into()))?;
+        if v["signed_by"] != idforce_core::certificate::fingerprint(certificate_der) {
+            return Err(SamlRefusal::Invalid("not signed with the app's key".into()));
+        }
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        Ok(SamlAssertion {
+            id: text("id"),
+            issuer: text("issuer"),
+            name_id: text("name_id"),
+            audiences: serde_json::from_value(v["audiences"].clone()).unwrap_or_default(),
+            not_before: v["not_before"].as_i64(),
+            not_on_or_after: v["not_on_or_after"].as_i64(),
+            bearer: v["bearer"]
+                .as_array()
+                .map(|b| (b[0].as_str().map(str::to_owned), b[1].as_i64())),
+        })
+    }
+}
+
 /// A signer whose JWTs show their claims in the clear: enough to see what was signed.
 pub struct VisibleSigner;
 
@@ -83,6 +130,8 @@ pub struct World {
     pub app: ConnectedApp,
     /// Key sets "published" at URLs, as a `jwks_uri` serves them.
     pub key_sets: PublishedKeys,
+    /// How SAML assertions are verified: [`VisibleSaml`] unless a test builds without SAML.
+    pub saml: &'static dyn SamlVerifier,
 }
 
 /// Key sets served from memory, counting fetches; a URL not in the map cannot be fetched.
@@ -197,6 +246,7 @@ impl World {
         store.save_app(&app).await.unwrap();
         World {
             key_sets: PublishedKeys::default(),
+            saml: &VisibleSaml,
             store,
             passwords: std::sync::Arc::new(PlainPasswords),
             hasher,
@@ -251,6 +301,7 @@ impl World {
             settings: &self.settings,
             signer: &VisibleSigner,
             key_sets: &self.key_sets,
+            saml: self.saml,
             secrets: &VisibleBox,
             now: self.now,
             host: self.host,

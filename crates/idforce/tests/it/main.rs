@@ -29,6 +29,7 @@ mod process;
 mod refresh_tokens;
 mod registration;
 mod replay_races;
+mod saml_bearer;
 mod seeds;
 mod sessions;
 mod setup;
