@@ -402,7 +402,8 @@ pub struct SamlAssertion {
     pub id: String,
     pub issuer: String,
     pub name_id: String,
-    pub audiences: Vec<String>,
+    /// Each `AudienceRestriction`'s audiences: every restriction must name this server.
+    pub audience_restrictions: Vec<Vec<String>>,
     /// `Conditions`' `NotBefore` and `NotOnOrAfter`.
     pub not_before: Option<i64>,
     pub not_on_or_after: Option<i64>,
@@ -421,22 +422,29 @@ pub enum SamlRefusal {
 
 /// Verifies SAML assertions (RFC 7522's bearer assertions): an XML-DSig verifier lives outside
 /// the protocol layer, and outside default builds.
+#[async_trait]
 pub trait SamlVerifier: Send + Sync {
     /// The assertion's `Issuer`, read without any verification: which app's certificate to
     /// verify it with. Nothing else may be trusted from it.
     fn claimed_issuer(&self, xml: &str) -> Result<String, SamlRefusal>;
     /// The assertion, if a signature by `certificate_der`'s key covers it.
-    fn verify(&self, xml: &str, certificate_der: &[u8]) -> Result<SamlAssertion, SamlRefusal>;
+    async fn verify(&self, xml: &str, certificate_der: &[u8])
+    -> Result<SamlAssertion, SamlRefusal>;
 }
 
 /// The verifier of a build without SAML: every assertion is unsupported.
 pub struct NoSaml;
 
+#[async_trait]
 impl SamlVerifier for NoSaml {
     fn claimed_issuer(&self, _xml: &str) -> Result<String, SamlRefusal> {
         Err(SamlRefusal::Unsupported)
     }
-    fn verify(&self, _xml: &str, _certificate_der: &[u8]) -> Result<SamlAssertion, SamlRefusal> {
+    async fn verify(
+        &self,
+        _xml: &str,
+        _certificate_der: &[u8],
+    ) -> Result<SamlAssertion, SamlRefusal> {
         Err(SamlRefusal::Unsupported)
     }
 }

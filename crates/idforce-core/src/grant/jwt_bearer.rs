@@ -122,7 +122,7 @@ pub(super) async fn check_user(
 /// product management calls this tolerance of lapses in certificate management;
 /// docs/salesforce-compatibility.md), and so does idforce unless the app asks otherwise. An
 /// accepted one is logged, so the lapse is seen.
-fn check_certificate_validity(
+pub(super) fn check_certificate_validity(
     ctx: &TokenContext<'_>,
     app: &crate::model::ConnectedApp,
     certificate: &[u8],

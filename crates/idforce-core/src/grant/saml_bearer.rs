@@ -41,7 +41,12 @@ pub(super) async fn exchange(
     let xml = decode(encoded).map_err(invalid)?;
     // Which app's certificate to verify with; nothing else is taken from the unverified text,
     // and the verified assertion must name the same issuer.
-    let issuer = ctx.saml.claimed_issuer(&xml).map_err(refused)?;
+    let issuer = ctx
+        .saml
+        .claimed_issuer(&xml)
+        .map_err(refused)?
+        .trim()
+        .to_owned();
     let app = super::app_of_consumer_key(ctx, &issuer)
         .await?
         .ok_or_else(|| super::unknown_client(ctx, &issuer))?;
@@ -49,8 +54,9 @@ pub(super) async fn exchange(
         .certificate_der
         .as_deref()
         .ok_or_else(|| invalid("the app has no certificate to verify it".into()))?;
-    let assertion = ctx.saml.verify(&xml, certificate).map_err(refused)?;
-    if assertion.issuer != issuer {
+    let assertion = ctx.saml.verify(&xml, certificate).await.map_err(refused)?;
+    jwt_bearer::check_certificate_validity(ctx, &app, certificate)?;
+    if assertion.issuer.trim() != issuer {
         return Err(invalid(
             "the signed Issuer is not the one the unsigned text named".into(),
         ));
@@ -70,13 +76,7 @@ pub(super) async fn exchange(
         return Err(OAuthError::not_approved().because(super::elsewhere(ctx, &user)));
     }
     let org = org_of(ctx, &user).await?;
-    let audiences = jwt_bearer::accepted_audiences(ctx, &org);
-    if !assertion.audiences.iter().any(|a| audiences.contains(a)) {
-        return Err(invalid(format!(
-            "an assertion for other audiences: {:?}",
-            assertion.audiences
-        )));
-    }
+    check_audiences(&assertion, &jwt_bearer::accepted_audiences(ctx, &org)).map_err(invalid)?;
     jwt_bearer::check_user(ctx, &user, &app)
         .await
         .map_err(|e| e.through(&app))?;
@@ -160,6 +160,24 @@ fn check_times(a: &SamlAssertion, now: i64) -> Result<i64, String> {
     Ok(until.min(confirmed_until))
 }
 
+/// Every `AudienceRestriction` must name this server (SAML core §2.5.1.4), compared as JWT
+/// bearer's audiences are: without a trailing slash, whatever the case.
+fn check_audiences(a: &SamlAssertion, accepted: &[String]) -> Result<(), String> {
+    let norm = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
+    let accepted: Vec<String> = accepted.iter().map(|s| norm(s)).collect();
+    if a.audience_restrictions.is_empty() {
+        return Err("an assertion without an AudienceRestriction".into());
+    }
+    match a
+        .audience_restrictions
+        .iter()
+        .find(|r| !r.iter().any(|aud| accepted.contains(&norm(aud))))
+    {
+        Some(r) => Err(format!("an assertion for other audiences: {r:?}")),
+        None => Ok(()),
+    }
+}
+
 /// The bearer confirmation's `Recipient` must be this token endpoint (on the host asked, or the
 /// login host), or one of Salesforce's when those are accepted.
 fn check_recipient(ctx: &TokenContext<'_>, a: &SamlAssertion) -> Result<(), String> {
@@ -190,7 +208,7 @@ mod tests {
             id: "_a1".into(),
             issuer: "3MVG9".into(),
             name_id: "alice@acme.test".into(),
-            audiences: vec!["https://login.salesforce.com".into()],
+            audience_restrictions: vec![vec!["https://login.salesforce.com".into()]],
             not_before: Some(now - 10),
             not_on_or_after: Some(now + 300),
             bearer: Some((
@@ -215,6 +233,37 @@ mod tests {
         assert!(with(|a| a.bearer = None).contains("bearer"));
         assert!(with(|a| a.bearer = Some((None, None))).contains("NotOnOrAfter"));
         assert!(with(|a| a.bearer = Some((None, Some(1_800_000_000 - 600)))).contains("expired"));
+    }
+
+    #[test]
+    fn every_audience_restriction_must_name_this_server() {
+        let now = 1_800_000_000;
+        let accepted = vec!["https://login.salesforce.com".to_owned()];
+        let with = |restrictions: Vec<Vec<&str>>| {
+            let mut a = assertion(now);
+            a.audience_restrictions = restrictions
+                .into_iter()
+                .map(|r| r.into_iter().map(str::to_owned).collect())
+                .collect();
+            check_audiences(&a, &accepted)
+        };
+        assert_eq!(with(vec![vec!["https://LOGIN.salesforce.com/"]]), Ok(()));
+        assert_eq!(
+            with(vec![vec![
+                "https://other.example",
+                "https://login.salesforce.com"
+            ]]),
+            Ok(())
+        );
+        assert!(with(vec![]).unwrap_err().contains("without"));
+        assert!(
+            with(vec![
+                vec!["https://login.salesforce.com"],
+                vec!["https://other.example"]
+            ])
+            .unwrap_err()
+            .contains("other audiences")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use idforce_core::login_history::{LoginStatus, LoginSubtype};
 use idforce_core::ports::{Approvals, NoSaml, SamlAssertion};
 use idforce_core::scope::Scopes;
+use idforce_store::Accounts;
 
 use crate::world::*;
 
@@ -16,7 +17,7 @@ fn assertion(w: &World) -> SamlAssertion {
         id: format!("_assertion-{now}"),
         issuer: "3MVG9grants".into(),
         name_id: "alice@acme.test".into(),
-        audiences: vec!["https://login.salesforce.com".into()],
+        audience_restrictions: vec![vec!["https://login.salesforce.com".into()]],
         not_before: Some(now - 5),
         not_on_or_after: Some(now + 300),
         bearer: Some((
@@ -93,7 +94,10 @@ async fn every_refusal_beside_its_control() {
             "Recipient",
         ),
         (
-            |a, _| a.audiences = vec!["https://evil.example".into()],
+            |a, _| {
+                a.audience_restrictions
+                    .push(vec!["https://evil.example".into()])
+            },
             "audiences",
         ),
         (|a, now| a.id = format!("_other-{now}"), ""),
@@ -134,11 +138,24 @@ async fn every_refusal_beside_its_control() {
         "invalid_client_id",
         "client identifier invalid",
     );
-    // A user who has not approved the app.
-    let mut bob = a.clone();
-    bob.name_id = "nobody@acme.test".into();
+    // A user who has not approved the app (Alice, the control, has).
+    let mut bob = w.alice.clone();
+    bob.id = w.next_id(idforce_core::sfid::prefix::USER).await;
+    bob.username = "bob@acme.test".into();
+    w.store.save_user(&bob).await.unwrap();
+    let mut as_bob = a.clone();
+    as_bob.name_id = "bob@acme.test".into();
     refused(
-        present(&w, &bob, "jwt.crt", None).await,
+        present(&w, &as_bob, "jwt.crt", None).await,
+        400,
+        "invalid_grant",
+        "user hasn't approved this consumer",
+    );
+    // Someone unknown: answered the same.
+    let mut nobody = a.clone();
+    nobody.name_id = "nobody@acme.test".into();
+    refused(
+        present(&w, &nobody, "jwt.crt", None).await,
         400,
         "invalid_grant",
         "user hasn't approved this consumer",
@@ -166,4 +183,20 @@ async fn a_build_without_saml_answers_grant_type_not_supported() {
         "invalid_grant",
         "invalid assertion",
     );
+}
+
+#[tokio::test]
+async fn an_app_that_enforces_its_certificates_validity_refuses_an_expired_one() {
+    // A day after jwt.crt's notAfter (jwt_bearer.rs reads its dates).
+    let mut w = World::new().await;
+    w.now = 4_949_042_092_000 + 86_400_000;
+    approve(&w).await;
+    // As Salesforce: accepted.
+    present(&w, &assertion(&w), "jwt.crt", None).await.unwrap();
+    w.change_app(|a| a.enforce_certificate_validity = true)
+        .await;
+    let mut a = assertion(&w);
+    a.id = "_second".into();
+    let cause = cause_of(present(&w, &a, "jwt.crt", None).await);
+    assert!(cause.contains("expired"), "{cause}");
 }

@@ -62,7 +62,8 @@ impl VisibleSaml {
         serde_json::json!({
             "signed_by": idforce_core::certificate::fingerprint(signed_by),
             "claimed": claimed.unwrap_or(&a.issuer),
-            "id": a.id, "issuer": a.issuer, "name_id": a.name_id, "audiences": a.audiences,
+            "id": a.id, "issuer": a.issuer, "name_id": a.name_id,
+            "audiences": a.audience_restrictions,
             "not_before": a.not_before, "not_on_or_after": a.not_on_or_after,
             "bearer": a.bearer.as_ref().map(|(r, t)| serde_json::json!([r, t])),
         })
@@ -70,13 +71,18 @@ impl VisibleSaml {
     }
 }
 
+#[async_trait]
 impl SamlVerifier for VisibleSaml {
     fn claimed_issuer(&self, xml: &str) -> Result<String, SamlRefusal> {
         let v: serde_json::Value =
             serde_json::from_str(xml).map_err(|_| SamlRefusal::Invalid("not XML".into()))?;
         Ok(v["claimed"].as_str().unwrap_or_default().to_owned())
     }
-    fn verify(&self, xml: &str, certificate_der: &[u8]) -> Result<SamlAssertion, SamlRefusal> {
+    async fn verify(
+        &self,
+        xml: &str,
+        certificate_der: &[u8],
+    ) -> Result<SamlAssertion, SamlRefusal> {
         let v: serde_json::Value =
             serde_json::from_str(xml).map_err(|_| SamlRefusal::Invalid("not XML".into()))?;
         if v["signed_by"] != idforce_core::certificate::fingerprint(certificate_der) {
@@ -87,7 +93,8 @@ impl SamlVerifier for VisibleSaml {
             id: text("id"),
             issuer: text("issuer"),
             name_id: text("name_id"),
-            audiences: serde_json::from_value(v["audiences"].clone()).unwrap_or_default(),
+            audience_restrictions: serde_json::from_value(v["audiences"].clone())
+                .unwrap_or_default(),
             not_before: v["not_before"].as_i64(),
             not_on_or_after: v["not_on_or_after"].as_i64(),
             bearer: v["bearer"]

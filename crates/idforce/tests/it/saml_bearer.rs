@@ -46,9 +46,20 @@ mod with_xmlsec {
     /// An assertion as Salesforce's sample has it, signed by `xmlsec1 --sign` with the key of
     /// the Integration app's certificate.
     fn signed_assertion(dir: &std::path::Path, id: &str, name_id: &str, server: &str) -> String {
+        signed_for(dir, id, name_id, server, server)
+    }
+
+    /// The same, for an audience and a recipient (token endpoint) of one's choosing.
+    fn signed_for(
+        dir: &std::path::Path,
+        id: &str,
+        name_id: &str,
+        audience: &str,
+        server: &str,
+    ) -> String {
         let now = now_secs();
         let template = format!(
-            r##"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" IssueInstant="{issued}" Version="2.0"><saml:Issuer>{INTEGRATION_ID}</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/></ds:Signature><saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{server}/services/oauth2/token"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{issued}" NotOnOrAfter="{until}"><saml:AudienceRestriction><saml:Audience>{server}</saml:Audience></saml:AudienceRestriction></saml:Conditions></saml:Assertion>"##,
+            r##"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" IssueInstant="{issued}" Version="2.0"><saml:Issuer>{INTEGRATION_ID}</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/></ds:Signature><saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{server}/services/oauth2/token"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{issued}" NotOnOrAfter="{until}"><saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions></saml:Assertion>"##,
             issued = rfc3339(now - 5),
             until = rfc3339(now + 300),
         );
@@ -109,10 +120,28 @@ mod with_xmlsec {
             signed_assertion(s.dir.path(), "_a2", ALICE, &s.url).replace(ALICE, "bob@acme.test");
         let (st, e) = present(&s, &other).await;
         assert_error(st, &e, 400, "invalid_grant", "invalid assertion");
-        // For another server: refused.
+        // For another server's token endpoint, or another audience: refused.
         let elsewhere = signed_assertion(s.dir.path(), "_a3", ALICE, "https://elsewhere.example");
         let (st, e) = present(&s, &elsewhere).await;
         assert_error(st, &e, 400, "invalid_grant", "invalid assertion");
+        let other_audience = signed_for(
+            s.dir.path(),
+            "_a5",
+            ALICE,
+            "https://elsewhere.example",
+            &s.url,
+        );
+        let (st, e) = present(&s, &other_audience).await;
+        assert_error(st, &e, 400, "invalid_grant", "invalid assertion");
+        // Salesforce's audience is taken (as JWT bearer's is).
+        let salesforce = signed_for(
+            s.dir.path(),
+            "_a6",
+            ALICE,
+            "https://login.salesforce.com",
+            &s.url,
+        );
+        assert_eq!(present(&s, &salesforce).await.0, 200);
         // Control: a fresh assertion for this server still works.
         let fresh = signed_assertion(s.dir.path(), "_a4", ALICE, &s.url);
         assert_eq!(present(&s, &fresh).await.0, 200);
