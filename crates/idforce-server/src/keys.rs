@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idforce_core::model::Millis;
@@ -248,21 +248,7 @@ impl JwtSigner for KeyRing {
     fn sign(&self, typ: &str, claims: &Value) -> Option<String> {
         let (kid, pair) = self.signer.as_ref()?;
         let header = json!({ "alg": "RS256", "typ": typ, "kid": kid });
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut sig = vec![0u8; pair.public_modulus_len()];
-        // aws-lc-rs signs without the random generator (it is there for ring's API).
-        pair.sign(
-            &RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        )
-        .ok()?;
-        Some(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+        idforce_core::token::sign_rs256(pair, &header, claims)
     }
 }
 

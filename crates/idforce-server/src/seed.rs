@@ -791,32 +791,18 @@ fn update_asset_tokens(
 /// Whether `pkcs8` is the private half of the certificate's key: a probe it signs verifies
 /// with the certificate.
 fn key_matches_certificate(pkcs8: &[u8], certificate: &[u8]) -> bool {
-    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let Ok(pair) = RsaKeyPair::from_pkcs8(pkcs8) else {
+    let Ok(pair) = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(pkcs8) else {
         return false;
     };
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#),
-        URL_SAFE_NO_PAD.encode("{}")
+    let probe = idforce_core::token::sign_rs256(
+        &pair,
+        &serde_json::json!({"alg": "RS256"}),
+        &serde_json::json!({}),
     );
-    let mut signature = vec![0u8; pair.public_modulus_len()];
-    if pair
-        .sign(
-            &RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            input.as_bytes(),
-            &mut signature,
-        )
-        .is_err()
-    {
-        return false;
-    }
-    let probe = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
-    idforce_core::external_jwt::parse(&probe)
-        .is_ok_and(|jwt| jwt.signed_by_certificate(certificate))
+    probe.is_some_and(|probe| {
+        idforce_core::external_jwt::parse(&probe)
+            .is_ok_and(|jwt| jwt.signed_by_certificate(certificate))
+    })
 }
 
 /// A handler as the config file declares it, checked: its keys loaded (a certificate) or

@@ -5,7 +5,7 @@
 //! it names none, with the org's keys (those of /id/keys). No client authentication: the app
 //! is the access token's.
 
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::RsaKeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
@@ -258,20 +258,8 @@ fn sign(
         .map(asset_key_id)
         .unwrap_or_default();
     let header = json!({ "kid": kid, "typ": "JWT", "alg": "RS256" });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut signature = vec![0u8; pair.public_modulus_len()];
-    pair.sign(
-        &RSA_PKCS1_SHA256,
-        &aws_lc_rs::rand::SystemRandom::new(),
-        input.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| OAuthError::fault("signing an asset token failed"))?;
-    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    crate::token::sign_rs256(&pair, &header, claims)
+        .ok_or_else(|| OAuthError::fault("signing an asset token failed"))
 }
 
 /// The `kid` of tokens an app's asset signing certificate signs: the start of its SHA-256

@@ -31,18 +31,7 @@ pub(super) async fn exchange(
     parsed.verify_signature(certificate)?;
     check_certificate_validity(ctx, &app, certificate)?;
 
-    let user = ctx
-        .store
-        .user_by_username(&claims.sub)
-        .await?
-        .ok_or_else(|| {
-            let why = format!("no user {}", ctx.hasher.log_tag(&claims.sub));
-            OAuthError::not_approved().because(why)
-        })?;
-    if !ctx.entry.admits(&user.org_id) {
-        return Err(OAuthError::not_approved().because(super::elsewhere(ctx, &user)));
-    }
-    let org = org_of(ctx, &user).await?;
+    let (user, org) = asserted_user(ctx, &claims.sub).await?;
     claims.check_audience(&accepted_audiences(ctx, &org))?;
     claims.check_expiry(ctx.now / 1000)?;
     check_user(ctx, &user, &app)
@@ -86,6 +75,23 @@ pub(super) async fn exchange(
     // Salesforce's JWT-bearer response has neither signature nor issued_at (spec §4).
     response.issued_at = None;
     Ok(response)
+}
+
+/// The user an assertion names by username, with their org: unknown, or of another org than
+/// this My Domain's or site's, answered as Salesforce answers a user without approval.
+pub(super) async fn asserted_user(
+    ctx: &TokenContext<'_>,
+    username: &str,
+) -> Result<(std::sync::Arc<User>, std::sync::Arc<crate::model::Org>), OAuthError> {
+    let user = ctx.store.user_by_username(username).await?.ok_or_else(|| {
+        let why = format!("no user {}", ctx.hasher.log_tag(username));
+        OAuthError::not_approved().because(why)
+    })?;
+    if !ctx.entry.admits(&user.org_id) {
+        return Err(OAuthError::not_approved().because(super::elsewhere(ctx, &user)));
+    }
+    let org = org_of(ctx, &user).await?;
+    Ok((user, org))
 }
 
 /// Whether the user the assertion names may log in through the app now.

@@ -8,7 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
-use super::{REFRESH_SCOPES, TokenContext, granted_scopes, jwt_bearer, open_session, org_of};
+use super::{REFRESH_SCOPES, TokenContext, granted_scopes, jwt_bearer, open_session};
 use crate::assertion::CLOCK_SKEW_SECS;
 use crate::error::OAuthError;
 use crate::login_history::LoginSubtype;
@@ -64,18 +64,7 @@ pub(super) async fn exchange(
     let expires_at = check_times(&assertion, ctx.now / 1000).map_err(invalid)?;
     check_recipient(ctx, &assertion).map_err(invalid)?;
 
-    let user = ctx
-        .store
-        .user_by_username(&assertion.name_id)
-        .await?
-        .ok_or_else(|| {
-            let why = format!("no user {}", ctx.hasher.log_tag(&assertion.name_id));
-            OAuthError::not_approved().because(why)
-        })?;
-    if !ctx.entry.admits(&user.org_id) {
-        return Err(OAuthError::not_approved().because(super::elsewhere(ctx, &user)));
-    }
-    let org = org_of(ctx, &user).await?;
+    let (user, org) = jwt_bearer::asserted_user(ctx, &assertion.name_id).await?;
     check_audiences(&assertion, &jwt_bearer::accepted_audiences(ctx, &org)).map_err(invalid)?;
     jwt_bearer::check_user(ctx, &user, &app)
         .await

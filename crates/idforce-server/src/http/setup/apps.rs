@@ -1117,22 +1117,13 @@ pub async fn consumer_action(State(s): State<AppState>, req: Request) -> Respons
         crate::operations::registration::set_initial_access_token(
             &mut app, &t, &s.hasher, &s.secrets,
         );
-        if s.store.save_app(&app).await.is_err() {
-            return unavailable();
-        }
         let action = format!(
             "Generated an initial access token for connected app {:?}",
             app.name
         );
-        operations::audit(
-            s.store.as_ref(),
-            Some(app.org_id),
-            &actor(&user),
-            SECTION,
-            action,
-            s.clock.now(),
-        )
-        .await;
+        if !save_and_audit(&s, &user, &app, action).await {
+            return unavailable();
+        }
         let said = "A new initial access token is generated: the old one no longer registers \
                     apps. Copy this one now.";
         let secret = operations::reveal_secret(&s.secrets, &app).unwrap_or_default();
@@ -1142,22 +1133,13 @@ pub async fn consumer_action(State(s): State<AppState>, req: Request) -> Respons
     if generate {
         let secret = token::mint_client_secret();
         seed::set_client_secret(&mut app, &secret, &s.hasher, &s.secrets);
-        if s.store.save_app(&app).await.is_err() {
-            return unavailable();
-        }
         let action = format!(
             "Generated a new consumer secret for connected app {:?}",
             app.name
         );
-        operations::audit(
-            s.store.as_ref(),
-            Some(app.org_id),
-            &actor(&user),
-            SECTION,
-            action,
-            s.clock.now(),
-        )
-        .await;
+        if !save_and_audit(&s, &user, &app, action).await {
+            return unavailable();
+        }
         let said = "A new consumer secret is generated: the old one no longer works. Copy this \
                     one now.";
         return consumer_page(&s, &sid, who, &app, Some(secret), Some(said), None, None);
@@ -1170,4 +1152,22 @@ pub async fn consumer_action(State(s): State<AppState>, req: Request) -> Respons
         }
         Err(why) => consumer_page(&s, &sid, who, &app, None, None, None, Some(why)),
     }
+}
+
+/// Saves a credential change to the app and records it in the audit trail; false when the
+/// store failed (nothing recorded).
+async fn save_and_audit(s: &AppState, user: &User, app: &ConnectedApp, action: String) -> bool {
+    if s.store.save_app(app).await.is_err() {
+        return false;
+    }
+    operations::audit(
+        s.store.as_ref(),
+        Some(app.org_id),
+        &actor(user),
+        SECTION,
+        action,
+        s.clock.now(),
+    )
+    .await;
+    true
 }
